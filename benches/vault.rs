@@ -1,0 +1,78 @@
+//! Criterion benchmark of the vault write path: one group-commit batch of intakes on SQLite
+//! (WAL, synchronous=FULL) — the cost the load test's intake figure is built on.
+//! Run: `cargo bench --bench vault`.
+
+#![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use pdgate::audit::Chain;
+use pdgate::crypto::{Kek, Keys, RootSecret};
+use pdgate::forms::{urlencoded, CodecLimits};
+
+fn limits() -> CodecLimits {
+    pdgate::config::Limits::default().codec()
+}
+use pdgate::intake::{self, Facts, SubjectCtx};
+use pdgate::policy::Policy;
+use pdgate::store::{Backend, IntakeWrite, Store, SubjectWrite};
+
+fn writes(policy: &Policy, keys: &Keys, n: usize, seed: &mut u64) -> Vec<IntakeWrite> {
+    let route = policy.routes.iter().find(|r| r.id == "bench_form").unwrap();
+    (0..n)
+        .map(|_| {
+            *seed += 1;
+            let form = format!(
+                "email=user{seed}%40mail.ru&phone=%2B7916{:07}&name=Ivan&address=Moscow&comment=call+8+916+765-43-21&sku=A1&qty=2&total=1990&source=ads&subscribe=on",
+                *seed % 10_000_000
+            );
+            let leaves = urlencoded::parse(form.as_bytes(), &limits()).unwrap();
+            let eval = intake::evaluate(policy, route, &leaves).unwrap();
+            let id = uuid::Uuid::now_v7().into_bytes().to_vec();
+            let (dek, wrapped) = keys.new_dek(&id);
+            let key = eval.subject_key.as_ref().map(|(k, v)| pdgate::actions::blind_index(keys, *k, v));
+            let subject = SubjectCtx { write: SubjectWrite::New { id, key, wrapped_dek: wrapped, kek_version: 1 }, dek };
+            let facts = Facts { now: 1_700_000_000_000, request_id: "r", client_ip: None, user_agent: None, origin: None };
+            let mut plan = intake::plan(policy, route, &eval, &leaves, keys, subject, facts);
+            std::mem::take(&mut plan.write)
+        })
+        .collect()
+}
+
+fn vault(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(async {
+        let s = Store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
+            .await
+            .unwrap();
+        s.migrate().await.unwrap();
+        s
+    });
+    let policy =
+        Policy::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/policies")).unwrap();
+    let keys = Keys::derive(Kek::generate(1), &RootSecret::generate());
+    let mut chain = Chain::new("bench");
+    let mut seed = 0u64;
+    let mut g = c.benchmark_group("vault_sqlite_full");
+    g.sample_size(20);
+    for n in [1usize, 32] {
+        g.bench_function(format!("commit_batch_of_{n}_intakes"), |b| {
+            b.iter_batched(
+                || writes(&policy, &keys, n, &mut seed),
+                |batch| black_box(rt.block_on(store.commit_batch(&batch, &mut chain)).unwrap()),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, vault);
+criterion_main!(benches);

@@ -1,0 +1,271 @@
+//! Configuration: one TOML file, every key overridable from `PDGATE_<KEY>` (env wins).
+//!
+//! The environment is read once, in `main`, and passed in as a map so tests never touch process
+//! state. Unknown keys in the file are errors; unknown `PDGATE_*` variables are ignored because
+//! other tools (and the test harness) share the prefix.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::forms::CodecLimits;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Proxy listener.
+    pub listen: String,
+    /// Admin listener (`/healthz`, `/readyz`, later the admin API).
+    pub admin_listen: String,
+    pub database_url: String,
+    /// Directory of policy YAML files.
+    pub policies: PathBuf,
+    /// File holding the 32-byte KEK (hex or base64); `PDGATE_KEY` may give the key itself.
+    pub key_file: Option<PathBuf>,
+    pub tls: Option<Tls>,
+    pub limits: Limits,
+    pub admin: Admin,
+    /// `json` (default, for log shippers) or `text`.
+    pub log_format: LogFormat,
+    /// Lifetime of the subject token handed out at intake.
+    pub subject_token_ttl_s: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_body_bytes: u64,
+    pub max_fields: usize,
+    pub max_json_depth: usize,
+    pub max_parts: usize,
+    pub max_header_bytes: usize,
+    pub header_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    pub jwt_secret_file: Option<PathBuf>,
+    pub jwks_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:8081".into(),
+            database_url: "sqlite://pdgate.db".into(),
+            policies: PathBuf::from("policies"),
+            key_file: None,
+            tls: None,
+            limits: Limits::default(),
+            admin: Admin::default(),
+            log_format: LogFormat::Json,
+            subject_token_ttl_s: 7 * 24 * 3600,
+            shutdown_grace_s: 30,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_fields: 256,
+            max_json_depth: 32,
+            max_parts: 64,
+            max_header_bytes: 16 * 1024,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn codec(&self) -> CodecLimits {
+        CodecLimits {
+            max_fields: self.max_fields,
+            max_json_depth: self.max_json_depth,
+            max_parts: self.max_parts,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// Every key that may come from the environment, as `(PDGATE_ name, TOML path, is integer)`.
+const ENV_KEYS: &[(&str, &[&str], bool)] = &[
+    ("PDGATE_LISTEN", &["listen"], false),
+    ("PDGATE_ADMIN_LISTEN", &["admin_listen"], false),
+    ("PDGATE_DATABASE_URL", &["database_url"], false),
+    ("PDGATE_POLICIES", &["policies"], false),
+    ("PDGATE_KEY_FILE", &["key_file"], false),
+    ("PDGATE_TLS_CERT", &["tls", "cert"], false),
+    ("PDGATE_TLS_KEY", &["tls", "key"], false),
+    (
+        "PDGATE_LIMITS_MAX_BODY_BYTES",
+        &["limits", "max_body_bytes"],
+        true,
+    ),
+    ("PDGATE_LIMITS_MAX_FIELDS", &["limits", "max_fields"], true),
+    (
+        "PDGATE_LIMITS_MAX_JSON_DEPTH",
+        &["limits", "max_json_depth"],
+        true,
+    ),
+    ("PDGATE_LIMITS_MAX_PARTS", &["limits", "max_parts"], true),
+    (
+        "PDGATE_LIMITS_MAX_HEADER_BYTES",
+        &["limits", "max_header_bytes"],
+        true,
+    ),
+    (
+        "PDGATE_LIMITS_HEADER_TIMEOUT_MS",
+        &["limits", "header_timeout_ms"],
+        true,
+    ),
+    (
+        "PDGATE_LIMITS_IDLE_TIMEOUT_MS",
+        &["limits", "idle_timeout_ms"],
+        true,
+    ),
+    (
+        "PDGATE_ADMIN_JWT_SECRET_FILE",
+        &["admin", "jwt_secret_file"],
+        false,
+    ),
+    ("PDGATE_ADMIN_JWKS_FILE", &["admin", "jwks_file"], false),
+    ("PDGATE_ADMIN_ISSUER", &["admin", "issuer"], false),
+    ("PDGATE_ADMIN_AUDIENCE", &["admin", "audience"], false),
+    ("PDGATE_LOG_FORMAT", &["log_format"], false),
+    ("PDGATE_SUBJECT_TOKEN_TTL_S", &["subject_token_ttl_s"], true),
+    ("PDGATE_SHUTDOWN_GRACE_S", &["shutdown_grace_s"], true),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("environment variable {name}: expected an integer")]
+    EnvInteger { name: String },
+}
+
+impl Config {
+    /// The file (if any) overlaid with the environment map.
+    pub fn load(
+        path: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let (mut table, name) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                let t: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                (t, p.display().to_string())
+            }
+            None => (toml::Table::new(), "(defaults)".to_owned()),
+        };
+        for (var, path, integer) in ENV_KEYS {
+            let Some(raw) = env.get(*var) else { continue };
+            let value = if *integer {
+                toml::Value::Integer(raw.trim().parse().map_err(|_| ConfigError::EnvInteger {
+                    name: (*var).to_owned(),
+                })?)
+            } else {
+                toml::Value::String(raw.clone())
+            };
+            let mut t = &mut table;
+            for seg in &path[..path.len() - 1] {
+                let entry = t
+                    .entry((*seg).to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if !entry.is_table() {
+                    *entry = toml::Value::Table(toml::Table::new());
+                }
+                t = entry.as_table_mut().expect("just made a table");
+            }
+            t.insert(path[path.len() - 1].to_owned(), value);
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: name,
+                reason: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_and_env_layers() {
+        let c = Config::load(None, &BTreeMap::new()).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://pdgate.db");
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pdgate.toml");
+        std::fs::write(&f, "listen = \"0.0.0.0:80\"\n[limits]\nmax_fields = 10\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        let env: BTreeMap<String, String> = [
+            ("PDGATE_LIMITS_MAX_FIELDS", "20"),
+            ("PDGATE_DATABASE_URL", "postgres://x/y"),
+            ("PDGATE_TEST_DATABASE_URL", "ignored"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        let c = Config::load(Some(&f), &env).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:80");
+        assert_eq!(c.limits.max_fields, 20, "env wins over the file");
+        assert_eq!(c.limits.max_json_depth, 32, "untouched keys keep defaults");
+        assert_eq!(c.database_url, "postgres://x/y");
+        assert_eq!(c.tls.unwrap().cert, PathBuf::from("c.pem"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_env_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pdgate.toml");
+        std::fs::write(&f, "listne = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&f), &BTreeMap::new())
+            .unwrap_err()
+            .to_string()
+            .contains("listne"));
+        let env = [("PDGATE_LIMITS_MAX_FIELDS".to_owned(), "many".to_owned())]
+            .into_iter()
+            .collect();
+        assert!(matches!(
+            Config::load(None, &env),
+            Err(ConfigError::EnvInteger { .. })
+        ));
+    }
+}

@@ -1,0 +1,540 @@
+//! The decision for one matched form post, as plain functions (SPEC 2, steps 4–8).
+//!
+//! [`evaluate`] looks only at the policy and the parsed leaves: consent, minimization, duplicates,
+//! kind validation, which purposes are live and who the subject is. [`plan`] turns that, the keys
+//! and the subject's data key into the exact rows to commit and a rendering per leaf whose tokens
+//! are filled in by [`render`] once the store has said which token each value got. The proxy does
+//! the I/O in between; nothing here can block or fail on the network.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use crate::actions::{self, detect, Action, Kind, TokenShape, TOKEN_CANDIDATES};
+use crate::audit::AuditEvent;
+use crate::consent::is_truthy;
+use crate::crypto::{Aad, Dek, Keys};
+use crate::forms::{covering_path, Leaf, Output};
+use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
+use crate::store::{ConsentRecord, IntakeWrite, SubjectWrite, ValueWrite};
+use crate::Millis;
+
+/// A refusal with its HTTP status and stable code. Messages name fields, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: u16, code: &'static str, message: String) -> Self {
+        Self {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+/// What the policy says about each leaf, before any key is touched.
+#[derive(Debug)]
+pub struct Evaluation<'p> {
+    decisions: Vec<Decision<'p>>,
+    /// `(purpose index, granted)` for each consent the route asks for.
+    pub consents: Vec<(usize, bool, &'p crate::policy::RouteConsent)>,
+    /// Purposes with a live basis for this request.
+    pub active: Vec<usize>,
+    pub dropped: u32,
+    /// The identifying field's kind and normalized value.
+    pub subject_key: Option<(Kind, String)>,
+}
+
+#[derive(Debug)]
+enum Decision<'p> {
+    Keep,
+    Drop,
+    Act {
+        field: &'p Field,
+        normalized: String,
+    },
+}
+
+pub fn evaluate<'p>(
+    policy: &'p Policy,
+    route: &'p Route,
+    leaves: &[Leaf],
+) -> Result<Evaluation<'p>, Refusal> {
+    let mut consents = Vec::with_capacity(route.consents.len());
+    for rc in &route.consents {
+        let granted = leaves
+            .iter()
+            .any(|l| l.path == rc.field && is_truthy(&l.value));
+        if rc.required && !granted {
+            let purpose = &policy.purpose(rc.purpose).def.id;
+            return Err(Refusal::new(
+                422,
+                "consent_required",
+                format!(
+                    "consent to purpose `{purpose}` is required: field `{}` must be checked",
+                    rc.field
+                ),
+            ));
+        }
+        consents.push((rc.purpose, granted, rc));
+    }
+    let active: Vec<usize> = route
+        .purposes
+        .iter()
+        .copied()
+        .filter(|&p| {
+            policy.purpose(p).def.legal_basis != LegalBasis::Consent
+                || consents.iter().any(|(cp, g, _)| *cp == p && *g)
+        })
+        .collect();
+    let covered = |category: &str| {
+        active.iter().any(|&p| {
+            policy
+                .purpose(p)
+                .def
+                .categories
+                .iter()
+                .any(|c| c == category)
+        })
+    };
+
+    let mut seen = HashSet::new();
+    let mut dropped = 0u32;
+    let mut decisions = Vec::with_capacity(leaves.len());
+    for leaf in leaves {
+        if route.consents.iter().any(|rc| rc.field == leaf.path) {
+            decisions.push(Decision::Keep);
+            continue;
+        }
+        let Some(name) = covering_path(&leaf.path, |p| route.fields.contains_key(p)) else {
+            match route.unknown_fields {
+                UnknownFields::Drop => {
+                    dropped += 1;
+                    decisions.push(Decision::Drop);
+                }
+                UnknownFields::Pass => decisions.push(Decision::Keep),
+                UnknownFields::Reject => {
+                    return Err(Refusal::new(
+                        422,
+                        "undeclared_field",
+                        format!(
+                            "field `{}` is not declared by route `{}`",
+                            leaf.path, route.id
+                        ),
+                    ))
+                }
+            }
+            continue;
+        };
+        let field = &route.fields[name];
+        if !leaf.path.contains("[]")
+            && !seen.insert(leaf.path.as_str())
+            && !matches!(field.action, Action::Pass | Action::Drop)
+        {
+            return Err(Refusal::new(
+                400,
+                "duplicate_field",
+                format!("field `{}` appears more than once", leaf.path),
+            ));
+        }
+        let decision = match field.action {
+            Action::Pass => Decision::Keep,
+            Action::Drop => Decision::Drop,
+            _ if field.category.as_deref().is_some_and(|c| !covered(c)) => Decision::Drop,
+            _ if leaf.value.trim().is_empty() => Decision::Keep,
+            _ => match field.kind.normalize(&leaf.value) {
+                Some(normalized) => Decision::Act { field, normalized },
+                None => {
+                    return Err(Refusal::new(
+                        422,
+                        "invalid_field",
+                        format!(
+                            "field `{}` is not a valid {}",
+                            leaf.path,
+                            field.kind.as_str()
+                        ),
+                    ))
+                }
+            },
+        };
+        if matches!(decision, Decision::Drop) {
+            dropped += 1;
+        }
+        decisions.push(decision);
+    }
+
+    let subject_key = match &route.subject_field {
+        None => None,
+        Some(sf) => {
+            let kind = route.fields.get(sf).map(|f| f.kind).unwrap_or_default();
+            let value = leaves
+                .iter()
+                .find(|l| &l.path == sf)
+                .map(|l| l.value.as_str())
+                .unwrap_or_default();
+            match kind.normalize(value).filter(|v| !v.is_empty()) {
+                Some(n) => Some((kind, n)),
+                None => {
+                    return Err(Refusal::new(
+                        422,
+                        "subject_required",
+                        format!(
+                            "field `{sf}` identifies the data subject and must hold a valid {}",
+                            kind.as_str()
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    Ok(Evaluation {
+        decisions,
+        consents,
+        active,
+        dropped,
+        subject_key,
+    })
+}
+
+/// Request facts recorded with a consent (hashed) and in the audit entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub now: Millis,
+    pub request_id: &'a str,
+    pub client_ip: Option<IpAddr>,
+    pub user_agent: Option<&'a str>,
+    pub origin: Option<&'a str>,
+}
+
+/// The subject this intake belongs to and its unwrapped data key.
+pub struct SubjectCtx {
+    pub write: SubjectWrite,
+    pub dek: Dek,
+}
+
+impl SubjectCtx {
+    pub fn id(&self) -> &[u8] {
+        self.write.id()
+    }
+}
+
+/// Everything to commit, and how to write the body afterwards.
+pub struct Plan {
+    pub write: IntakeWrite,
+    renders: Vec<Render>,
+    pub receipts: Vec<String>,
+    pub subject: String,
+    pub purposes_header: String,
+    pub consent_header: String,
+}
+
+enum Render {
+    Keep,
+    Drop,
+    Text(String),
+    Pieces(Vec<Piece>),
+}
+
+enum Piece {
+    Lit(String),
+    Token(usize),
+}
+
+/// `sub_<base32>`: the pseudonym the upstream and the subject token carry.
+pub fn pseudonym(subject_id: &[u8]) -> String {
+    format!(
+        "sub_{}",
+        data_encoding::BASE32_NOPAD
+            .encode(subject_id)
+            .to_lowercase()
+    )
+}
+
+pub fn plan(
+    policy: &Policy,
+    route: &Route,
+    eval: &Evaluation<'_>,
+    leaves: &[Leaf],
+    keys: &Keys,
+    subject: SubjectCtx,
+    facts: Facts<'_>,
+) -> Plan {
+    let sid = subject.id().to_vec();
+    let domain = policy.controller.token_domain.as_str();
+    let mut values = Vec::new();
+    let mut index: Vec<[u8; 32]> = Vec::new();
+    let mut renders = Vec::with_capacity(leaves.len());
+
+    let purposes_for = |category: Option<&str>| -> String {
+        let ids: Vec<&str> = eval
+            .active
+            .iter()
+            .map(|&p| &policy.purpose(p).def)
+            .filter(|p| category.is_none_or(|c| p.categories.iter().any(|x| x == c)))
+            .map(|p| p.id.as_str())
+            .collect();
+        ids.join(",")
+    };
+
+    for (leaf, decision) in leaves.iter().zip(&eval.decisions) {
+        let (field, normalized) = match decision {
+            Decision::Keep => {
+                renders.push(Render::Keep);
+                continue;
+            }
+            Decision::Drop => {
+                renders.push(Render::Drop);
+                continue;
+            }
+            Decision::Act { field, normalized } => (*field, normalized.as_str()),
+        };
+        let purposes = purposes_for(field.category.as_deref());
+        let aad = Aad {
+            subject: &sid,
+            field: &leaf.path,
+            purpose: &purposes,
+        };
+        let mut vault =
+            |kind: Kind, shape: TokenShape, normalized: &str, original: &str| -> usize {
+                let mac = actions::value_mac(keys, &sid, shape, normalized);
+                if matches!(kind, Kind::Email | Kind::Phone) {
+                    index.push(actions::blind_index(keys, kind, normalized));
+                }
+                values.push(ValueWrite {
+                    value_mac: mac,
+                    candidates: (0..TOKEN_CANDIDATES)
+                        .map(|a| actions::token_candidate(shape, &mac, a, normalized, domain))
+                        .collect(),
+                    shape: shape.as_str().to_owned(),
+                    kind: kind.as_str().to_owned(),
+                    action: field.action.as_str().to_owned(),
+                    category: field.category.clone(),
+                    field: leaf.path.clone(),
+                    purposes: purposes.clone(),
+                    ciphertext: subject.dek.encrypt(original.trim().as_bytes(), aad),
+                });
+                values.len() - 1
+            };
+        let render = match field.action {
+            Action::Tokenize => Render::Pieces(vec![Piece::Token(vault(
+                field.kind,
+                field.kind.token_shape(),
+                normalized,
+                &leaf.value,
+            ))]),
+            Action::Mask => {
+                vault(field.kind, TokenShape::Generic, normalized, &leaf.value);
+                Render::Text(actions::mask(field.kind, &leaf.value))
+            }
+            Action::Encrypt => Render::Text(envelope(
+                &sid,
+                &leaf.path,
+                &purposes,
+                &subject.dek,
+                leaf.value.trim(),
+            )),
+            Action::Hash => Render::Text(actions::hash_value(keys, field.kind, normalized)),
+            Action::Redact => {
+                let text = leaf.value.as_str();
+                let findings = detect::detect(text, domain);
+                if findings.is_empty() {
+                    Render::Keep
+                } else {
+                    let mut pieces = Vec::with_capacity(2 * findings.len() + 1);
+                    let mut at = 0;
+                    for f in findings {
+                        if f.start > at {
+                            pieces.push(Piece::Lit(text[at..f.start].to_owned()));
+                        }
+                        let span = &text[f.start..f.end];
+                        let kind = Kind::from(f.kind);
+                        let norm = kind
+                            .normalize(span)
+                            .unwrap_or_else(|| span.trim().to_owned());
+                        let shape = if matches!(kind, Kind::Email) {
+                            TokenShape::Email
+                        } else {
+                            TokenShape::Generic
+                        };
+                        pieces.push(Piece::Token(vault(kind, shape, &norm, span)));
+                        at = f.end;
+                    }
+                    if at < text.len() {
+                        pieces.push(Piece::Lit(text[at..].to_owned()));
+                    }
+                    Render::Pieces(pieces)
+                }
+            }
+            Action::Pass => Render::Keep,
+            Action::Drop => Render::Drop,
+        };
+        renders.push(render);
+    }
+    index.sort_unstable();
+    index.dedup();
+
+    let subject_name = pseudonym(&sid);
+    let regimes: Vec<&str> = policy
+        .controller
+        .regimes
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    let mut consents = Vec::new();
+    let mut receipts = Vec::new();
+    let mut audit = Vec::new();
+    let mut consent_header = Vec::new();
+    for (p, granted, rc) in &eval.consents {
+        let purpose = policy.purpose(*p);
+        consent_header.push(format!(
+            "{}={}",
+            purpose.def.id,
+            if *granted { "granted" } else { "absent" }
+        ));
+        if !granted {
+            continue;
+        }
+        let Some(text) = purpose.consent_text.map(|i| &policy.consent_texts[i]) else {
+            continue;
+        };
+        let receipt = uuid::Uuid::now_v7().to_string();
+        audit.push(AuditEvent::ConsentGiven {
+            receipt_id: receipt.clone(),
+            subject: subject_name.clone(),
+            purpose: purpose.def.id.clone(),
+            text_version: text.version,
+            method: rc.method.as_str().to_owned(),
+        });
+        consents.push(ConsentRecord {
+            receipt_id: receipt.clone(),
+            subject_id: sid.clone(),
+            purpose: purpose.def.id.clone(),
+            text_id: text.id.clone(),
+            text_version: i64::from(text.version),
+            text_sha256: text.sha256.clone(),
+            regimes: regimes.join(","),
+            method: rc.method.as_str().to_owned(),
+            route: route.id.clone(),
+            at: facts.now,
+            ip_hash: facts.client_ip.map(|ip| {
+                keys.client_hash
+                    .mac(&[b"ip", ip.to_string().as_bytes()])
+                    .to_vec()
+            }),
+            ua_hash: facts
+                .user_agent
+                .map(|ua| keys.client_hash.mac(&[b"ua", ua.as_bytes()]).to_vec()),
+            origin: facts.origin.map(str::to_owned),
+            state: "granted".into(),
+            channel: None,
+        });
+        receipts.push(receipt);
+    }
+    let active_ids: Vec<String> = eval
+        .active
+        .iter()
+        .map(|&p| policy.purpose(p).def.id.clone())
+        .collect();
+    audit.insert(
+        0,
+        AuditEvent::Intake {
+            request_id: facts.request_id.to_owned(),
+            route: route.id.clone(),
+            subject: subject_name.clone(),
+            purposes: active_ids.clone(),
+            consents: consent_header.clone(),
+            stored_values: u32::try_from(values.len()).unwrap_or(u32::MAX),
+            dropped_fields: eval.dropped,
+        },
+    );
+    let write = IntakeWrite {
+        at: facts.now,
+        route: route.id.clone(),
+        subject: Some(subject.write),
+        index,
+        values,
+        consents,
+        dropped_fields: eval.dropped,
+        audit,
+    };
+    Plan {
+        write,
+        renders,
+        receipts,
+        subject: subject_name,
+        purposes_header: active_ids.join(","),
+        consent_header: consent_header.join(", "),
+    }
+}
+
+/// The body outputs once the store has issued a token for each vault value.
+pub fn render(plan: &Plan, tokens: &[String]) -> Vec<Output> {
+    plan.renders
+        .iter()
+        .map(|r| match r {
+            Render::Keep => Output::Keep,
+            Render::Drop => Output::Drop,
+            Render::Text(t) => Output::Replace(t.clone()),
+            Render::Pieces(pieces) => {
+                let mut s = String::new();
+                for p in pieces {
+                    match p {
+                        Piece::Lit(l) => s.push_str(l),
+                        Piece::Token(i) => s.push_str(tokens.get(*i).map_or("", String::as_str)),
+                    }
+                }
+                Output::Replace(s)
+            }
+        })
+        .collect()
+}
+
+/// `pdg1.<base64url(subject | field | purposes | nonce+ciphertext)>`: readable only by pdgate with
+/// the subject's key; unreadable everywhere once that key is erased.
+pub fn envelope(subject: &[u8], field: &str, purposes: &str, dek: &Dek, value: &str) -> String {
+    let sealed = dek.encrypt(
+        value.as_bytes(),
+        Aad {
+            subject,
+            field,
+            purpose: purposes,
+        },
+    );
+    let mut buf =
+        Vec::with_capacity(1 + subject.len() + 4 + field.len() + purposes.len() + sealed.len());
+    buf.push(u8::try_from(subject.len()).unwrap_or(u8::MAX));
+    buf.extend_from_slice(subject);
+    for part in [field, purposes] {
+        buf.extend_from_slice(&u16::try_from(part.len()).unwrap_or(u16::MAX).to_be_bytes());
+        buf.extend_from_slice(part.as_bytes());
+    }
+    buf.extend_from_slice(&sealed);
+    format!("pdg1.{}", data_encoding::BASE64URL_NOPAD.encode(&buf))
+}
+
+/// The parts of an envelope: `(subject id, field, purposes, sealed)`.
+pub fn open_envelope(s: &str) -> Option<(Vec<u8>, String, String, Vec<u8>)> {
+    let raw = data_encoding::BASE64URL_NOPAD
+        .decode(s.strip_prefix("pdg1.")?.as_bytes())
+        .ok()?;
+    let (&n, rest) = raw.split_first()?;
+    let (subject, mut rest) = rest.split_at_checked(usize::from(n))?;
+    let mut parts = Vec::new();
+    for _ in 0..2 {
+        let (len, r) = rest.split_at_checked(2)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let (part, r) = r.split_at_checked(len)?;
+        parts.push(String::from_utf8(part.to_vec()).ok()?);
+        rest = r;
+    }
+    let purposes = parts.pop()?;
+    let field = parts.pop()?;
+    Some((subject.to_vec(), field, purposes, rest.to_vec()))
+}
+
+#[cfg(test)]
+mod tests;

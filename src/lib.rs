@@ -1,0 +1,56 @@
+//! # pdgate
+//!
+//! A privacy-compliance gateway for 152-FZ and the GDPR: a reverse proxy in front of web forms and
+//! CRMs that records consent, pseudonymizes and encrypts personal fields before they leave, and keeps
+//! the originals in a vault under per-subject keys.
+//!
+//! # Layout
+//!
+//! The tree follows the request path of SPEC 2 (see `docs/ARCHITECTURE.md`):
+//!
+//! - [`proxy`] — the HTTP edge: listeners, TLS, pass-through streaming, the intake pipeline for
+//!   matched routes, hop-by-hop headers, errors as JSON.
+//! - [`forms`] — body codecs (urlencoded, multipart, JSON) turning bodies into addressable leaves and back.
+//! - [`policy`] — the YAML policies, validated into an immutable [`policy::Policy`].
+//! - [`intake`] — the pure decision for one matched request: consent, minimization, field actions.
+//! - [`actions`] — the seven field actions and the identifier detectors with their checksums.
+//! - [`crypto`] — the key hierarchy (KEK, root secret, per-subject DEKs) and AES-256-GCM.
+//! - [`store`] — the vault behind one trait, SQLite and PostgreSQL backends, group commit.
+//! - [`consent`] — what counts as given consent and the subject token.
+//! - [`audit`] — typed, hash-chained audit entries.
+//! - [`admin`] — the admin listener (`/healthz`, `/readyz`).
+//! - [`config`], [`server`], [`demo`] — configuration, wiring of a running gateway, the demo.
+#![forbid(unsafe_code)]
+
+pub mod actions;
+pub mod admin;
+pub mod audit;
+pub mod config;
+pub mod consent;
+pub mod crypto;
+pub mod demo;
+pub mod forms;
+pub mod intake;
+pub mod policy;
+pub mod proxy;
+pub mod server;
+pub mod store;
+
+/// Milliseconds since the Unix epoch: the one clock type stored and compared everywhere.
+pub type Millis = i64;
+
+/// Wall-clock now in milliseconds.
+pub fn now_millis() -> Millis {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 UTC rendering of a stored time.
+pub fn rfc3339(ms: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

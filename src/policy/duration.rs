@@ -1,0 +1,123 @@
+//! ISO 8601 durations (`P3Y`, `P1Y6M`, `P30D`, `PT12H`) as retention periods.
+
+use std::fmt;
+
+/// A calendar duration; years and months stay calendar units until applied to a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IsoDuration {
+    pub years: u32,
+    pub months: u32,
+    pub days: u32,
+    pub seconds: u64,
+}
+
+impl IsoDuration {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let body = s
+            .strip_prefix('P')
+            .ok_or("an ISO 8601 duration starts with P, e.g. P3Y, P6M, P30D")?;
+        let (date, time) = match body.split_once('T') {
+            Some((d, t)) => (d, Some(t)),
+            None => (body, None),
+        };
+        let mut d = IsoDuration::default();
+        let mut any = false;
+        for (n, unit) in units(date)? {
+            any = true;
+            match unit {
+                'Y' => d.years = n,
+                'M' => d.months = n,
+                'W' => d.days += n * 7,
+                'D' => d.days += n,
+                u => return Err(format!("unit `{u}` is not a date unit (Y, M, W, D)")),
+            }
+        }
+        if let Some(t) = time {
+            if t.is_empty() {
+                return Err("nothing after T".into());
+            }
+            for (n, unit) in units(t)? {
+                any = true;
+                d.seconds += u64::from(n)
+                    * match unit {
+                        'H' => 3600,
+                        'M' => 60,
+                        'S' => 1,
+                        u => return Err(format!("unit `{u}` is not a time unit (H, M, S)")),
+                    };
+            }
+        }
+        if !any {
+            return Err("the duration is empty".into());
+        }
+        Ok(d)
+    }
+}
+
+fn units(s: &str) -> Result<Vec<(u32, char)>, String> {
+    let mut out = Vec::new();
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            let n = num
+                .parse::<u32>()
+                .map_err(|_| format!("expected a number before `{c}`"))?;
+            out.push((n, c));
+            num.clear();
+        }
+    }
+    if !num.is_empty() {
+        return Err(format!("number `{num}` has no unit"));
+    }
+    Ok(out)
+}
+
+impl fmt::Display for IsoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "P")?;
+        if self.years > 0 {
+            write!(f, "{}Y", self.years)?;
+        }
+        if self.months > 0 {
+            write!(f, "{}M", self.months)?;
+        }
+        if self.days > 0 {
+            write!(f, "{}D", self.days)?;
+        }
+        if self.seconds > 0 {
+            write!(f, "T{}S", self.seconds)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        assert_eq!(
+            IsoDuration::parse("P3Y").unwrap(),
+            IsoDuration {
+                years: 3,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            IsoDuration::parse("P1Y6M2W1D").unwrap(),
+            IsoDuration {
+                years: 1,
+                months: 6,
+                days: 15,
+                seconds: 0
+            }
+        );
+        assert_eq!(IsoDuration::parse("PT1H30M").unwrap().seconds, 5400);
+        for bad in ["3Y", "P", "PT", "P3", "P3X", "PT3D", "P-1Y"] {
+            assert!(IsoDuration::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

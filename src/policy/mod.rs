@@ -1,0 +1,978 @@
+//! Policies: what each route collects, why, and what happens to every field (SPEC 14).
+//!
+//! All YAML files under the policies directory are merged, typed and checked at once; every problem
+//! is reported together with `file:line` and what to write instead, both by `serve` (which refuses to
+//! start) and by `pdgate policy check`. The compiled [`Policy`] is immutable and indexed for the hot
+//! path: route lookup and field decisions never allocate per request beyond the route match.
+
+pub mod duration;
+pub mod model;
+mod route;
+mod yaml;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::actions::{Action, Kind};
+pub use model::{ConsentMethod, LegalBasis, Regime, UnknownFields};
+pub use route::PathMatcher;
+
+/// One problem in the policies, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.0 {
+            writeln!(f, "{e}")?;
+        }
+        write!(f, "{} error(s) in policies", self.0.len())
+    }
+}
+
+impl std::error::Error for PolicyErrors {}
+
+/// The merged, validated policy set.
+#[derive(Debug)]
+pub struct Policy {
+    pub controller: model::Controller,
+    pub categories: Vec<model::Category>,
+    pub subjects: Vec<model::SubjectGroup>,
+    pub purposes: Vec<Purpose>,
+    pub legal_holds: Vec<model::LegalHold>,
+    pub services: Vec<model::Service>,
+    pub upstreams: Vec<Upstream>,
+    pub default_upstream: Option<usize>,
+    pub routes: Vec<Route>,
+    pub consent_texts: Vec<ConsentText>,
+    /// Where the policies came from (consent texts are resolved against it).
+    pub dir: PathBuf,
+    /// SHA-256 over every policy file (path and bytes), recorded in the audit log at start.
+    pub sha256: String,
+}
+
+#[derive(Debug)]
+pub struct Purpose {
+    pub def: model::Purpose,
+    /// Index into [`Policy::consent_texts`] for consent-based purposes.
+    pub consent_text: Option<usize>,
+    pub retention: Option<duration::IsoDuration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub id: String,
+    pub url: http::Uri,
+    pub erasure_webhook: Option<String>,
+}
+
+/// A consent text exactly as shown, identified by file, version and the SHA-256 of its bytes.
+#[derive(Debug, Clone)]
+pub struct ConsentText {
+    pub id: String,
+    pub version: u32,
+    pub sha256: String,
+    pub front: model::ConsentFront,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub id: String,
+    pub method: Option<http::Method>,
+    pub matcher: PathMatcher,
+    pub upstream: usize,
+    pub purposes: Vec<usize>,
+    pub subject_field: Option<String>,
+    pub fields: HashMap<String, Field>,
+    pub consents: Vec<RouteConsent>,
+    pub unknown_fields: UnknownFields,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub category: Option<String>,
+    pub action: Action,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConsent {
+    pub purpose: usize,
+    pub field: String,
+    pub required: bool,
+    pub method: ConsentMethod,
+}
+
+impl Policy {
+    /// Loads and validates every `*.yaml`/`*.yml` under `dir` (recursively, `consents/` excluded).
+    pub fn load(dir: &Path) -> Result<Policy, PolicyErrors> {
+        let mut files = Vec::new();
+        collect_files(dir, &mut files).map_err(|e| {
+            PolicyErrors(vec![PolicyError {
+                file: dir.to_owned(),
+                line: 1,
+                message: format!("cannot read policies directory: {e}"),
+            }])
+        })?;
+        files.sort();
+        if files.is_empty() {
+            return Err(PolicyErrors(vec![PolicyError {
+                file: dir.to_owned(),
+                line: 1,
+                message: "no policy files (*.yaml) found; see policies/ in the pdgate repository for examples".into(),
+            }]));
+        }
+        let mut sources = Vec::new();
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(text) => sources.push((f, text)),
+                Err(e) => {
+                    return Err(PolicyErrors(vec![PolicyError {
+                        file: f,
+                        line: 1,
+                        message: format!("cannot read: {e}"),
+                    }]))
+                }
+            }
+        }
+        Self::from_sources(dir, &sources)
+    }
+
+    /// Validates already-read sources; consent texts are read from `dir`.
+    pub fn from_sources(dir: &Path, sources: &[(PathBuf, String)]) -> Result<Policy, PolicyErrors> {
+        let mut c = Compiler {
+            dir: dir.to_owned(),
+            errors: Vec::new(),
+        };
+        let mut docs = Vec::new();
+        for (file, text) in sources {
+            match yaml::parse(text) {
+                Ok(doc) => docs.push((file.clone(), doc)),
+                Err(e) => c.err(file, e.line, format!("YAML syntax: {}", e.message)),
+            }
+        }
+        let raw = c.read_all(&docs);
+        let mut policy = c.compile(raw, &docs);
+        if let Some(p) = policy.as_mut() {
+            let mut h = Sha256::new();
+            for (file, text) in sources {
+                h.update(file.to_string_lossy().as_bytes());
+                h.update([0]);
+                h.update(text.as_bytes());
+                h.update([0]);
+            }
+            p.sha256 = data_encoding::HEXLOWER.encode(&h.finalize());
+        }
+        if c.errors.is_empty() {
+            policy.ok_or_else(|| PolicyErrors(vec![]))
+        } else {
+            Err(PolicyErrors(c.errors))
+        }
+    }
+
+    /// The route for a request, if any: exact paths first, then `{param}` templates, then the
+    /// longest prefix; method must match where the route names one.
+    pub fn match_route(&self, method: &http::Method, path: &str) -> Option<&Route> {
+        let candidates = self
+            .routes
+            .iter()
+            .filter(|r| r.method.as_ref().is_none_or(|m| m == method));
+        candidates
+            .filter_map(|r| r.matcher.score(path).map(|s| (s, r)))
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, r)| r)
+    }
+
+    pub fn purpose(&self, idx: usize) -> &Purpose {
+        &self.purposes[idx]
+    }
+
+    pub fn upstream(&self, idx: usize) -> &Upstream {
+        &self.upstreams[idx]
+    }
+
+    pub fn has_regime(&self, r: Regime) -> bool {
+        self.controller.regimes.contains(&r)
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "consents") {
+                collect_files(&path, out)?;
+            }
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Raw sections from all files, each item with where it came from.
+#[derive(Default)]
+struct Raw {
+    controller: Vec<(Loc, model::Controller)>,
+    categories: Vec<(Loc, model::Category)>,
+    subjects: Vec<(Loc, model::SubjectGroup)>,
+    purposes: Vec<(Loc, model::Purpose)>,
+    legal_holds: Vec<(Loc, model::LegalHold)>,
+    services: Vec<(Loc, model::Service)>,
+    upstreams: Vec<(Loc, model::Upstream)>,
+    default_upstream: Vec<(Loc, String)>,
+    routes: Vec<(Loc, model::Route)>,
+}
+
+/// A file (index into the docs) and a path inside it.
+#[derive(Debug, Clone)]
+struct Loc {
+    doc: usize,
+    path: String,
+}
+
+struct Compiler {
+    dir: PathBuf,
+    errors: Vec<PolicyError>,
+}
+
+const SECTIONS: &[&str] = &[
+    "controller",
+    "categories",
+    "subjects",
+    "purposes",
+    "legal_holds",
+    "services",
+    "upstreams",
+    "default_upstream",
+    "routes",
+];
+
+impl Compiler {
+    fn err(&mut self, file: &Path, line: usize, message: impl Into<String>) {
+        self.errors.push(PolicyError {
+            file: file.to_owned(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn at(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        sub: &str,
+        message: impl Into<String>,
+    ) {
+        let path = if sub.is_empty() {
+            loc.path.clone()
+        } else {
+            format!("{}.{sub}", loc.path)
+        };
+        let (file, doc) = &docs[loc.doc];
+        self.err(file, doc.line(&path), message);
+    }
+
+    fn read_all(&mut self, docs: &[(PathBuf, yaml::Doc)]) -> Raw {
+        let mut raw = Raw::default();
+        for (i, (file, doc)) in docs.iter().enumerate() {
+            let map = match &doc.root {
+                Value::Object(m) => m,
+                Value::Null => continue,
+                _ => {
+                    self.err(file, 1, "a policy file must be a mapping of sections (controller, purposes, routes, ...)");
+                    continue;
+                }
+            };
+            for (key, value) in map {
+                let loc = Loc {
+                    doc: i,
+                    path: key.clone(),
+                };
+                match key.as_str() {
+                    "controller" => self.item(docs, &loc, value, &mut raw.controller),
+                    "default_upstream" => self.item(docs, &loc, value, &mut raw.default_upstream),
+                    "categories" => self.list(docs, &loc, value, &mut raw.categories),
+                    "subjects" => self.list(docs, &loc, value, &mut raw.subjects),
+                    "purposes" => self.list(docs, &loc, value, &mut raw.purposes),
+                    "legal_holds" => self.list(docs, &loc, value, &mut raw.legal_holds),
+                    "services" => self.list(docs, &loc, value, &mut raw.services),
+                    "upstreams" => self.list(docs, &loc, value, &mut raw.upstreams),
+                    "routes" => {
+                        let value = self.lenient_fields(docs, &loc, value);
+                        self.list(docs, &loc, &value, &mut raw.routes)
+                    }
+                    other => self.err(
+                        file,
+                        doc.line(key),
+                        format!(
+                            "unknown section `{other}`; expected one of: {}",
+                            SECTIONS.join(", ")
+                        ),
+                    ),
+                }
+            }
+        }
+        raw
+    }
+
+    /// Checks each route's fields one by one and leaves out the broken ones, so one typo in a field
+    /// does not hide every other problem of its route.
+    fn lenient_fields(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        routes: &Value,
+    ) -> Value {
+        let mut routes = routes.clone();
+        if let Value::Array(items) = &mut routes {
+            for (i, route) in items.iter_mut().enumerate() {
+                if let Some(Value::Object(fields)) = route.get_mut("fields") {
+                    let mut broken = Vec::new();
+                    for (name, f) in fields.iter() {
+                        let floc = Loc {
+                            doc: loc.doc,
+                            path: format!("{}[{i}].fields.{name}", loc.path),
+                        };
+                        let mut sink: Vec<(Loc, model::Field)> = Vec::new();
+                        let before = self.errors.len();
+                        self.item(docs, &floc, f, &mut sink);
+                        if self.errors.len() > before {
+                            broken.push(name.clone());
+                        }
+                    }
+                    // A neutral stand-in keeps the route's other checks from reporting the same typo again.
+                    for name in broken {
+                        fields.insert(name, serde_json::json!({"action": "pass"}));
+                    }
+                }
+            }
+        }
+        routes
+    }
+
+    fn item<T: DeserializeOwned>(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        v: &Value,
+        out: &mut Vec<(Loc, T)>,
+    ) {
+        match serde_path_to_error::deserialize::<_, T>(v) {
+            Ok(t) => out.push((loc.clone(), t)),
+            Err(e) => {
+                let sub = e.path().to_string();
+                let sub = if sub == "." { String::new() } else { sub };
+                let msg = humanize(e.inner().to_string());
+                self.at(docs, loc, &sub, msg);
+            }
+        }
+    }
+
+    fn list<T: DeserializeOwned>(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        v: &Value,
+        out: &mut Vec<(Loc, T)>,
+    ) {
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.item(
+                        docs,
+                        &Loc {
+                            doc: loc.doc,
+                            path: format!("{}[{i}]", loc.path),
+                        },
+                        item,
+                        out,
+                    );
+                }
+            }
+            Value::Null => {}
+            _ => self.at(docs, loc, "", format!("`{}` must be a list", loc.path)),
+        }
+    }
+
+    fn compile(&mut self, raw: Raw, docs: &[(PathBuf, yaml::Doc)]) -> Option<Policy> {
+        // Unique ids per section, across files.
+        self.unique(
+            docs,
+            raw.categories.iter().map(|(l, c)| (l, c.id.as_str())),
+            "category",
+        );
+        self.unique(
+            docs,
+            raw.subjects.iter().map(|(l, c)| (l, c.id.as_str())),
+            "subject group",
+        );
+        self.unique(
+            docs,
+            raw.purposes.iter().map(|(l, c)| (l, c.id.as_str())),
+            "purpose",
+        );
+        self.unique(
+            docs,
+            raw.services.iter().map(|(l, c)| (l, c.id.as_str())),
+            "service",
+        );
+        self.unique(
+            docs,
+            raw.upstreams.iter().map(|(l, c)| (l, c.id.as_str())),
+            "upstream",
+        );
+        self.unique(
+            docs,
+            raw.routes.iter().map(|(l, c)| (l, c.id.as_str())),
+            "route",
+        );
+
+        let controller = match raw.controller.as_slice() {
+            [] => {
+                let file = docs
+                    .first()
+                    .map(|d| d.0.clone())
+                    .unwrap_or_else(|| self.dir.clone());
+                self.err(&file, 1, "no `controller` section: name the operator (name, address, email, dpo, regimes, database_location, token_domain)");
+                None
+            }
+            [(loc, c), rest @ ..] => {
+                for (l, _) in rest {
+                    self.at(
+                        docs,
+                        l,
+                        "",
+                        "`controller` is declared more than once; keep one",
+                    );
+                }
+                if !is_domain(&c.token_domain) {
+                    self.at(
+                        docs,
+                        loc,
+                        "token_domain",
+                        format!(
+                            "token_domain `{}` is not a domain name (write e.g. relay.example.com)",
+                            c.token_domain
+                        ),
+                    );
+                }
+                if c.regimes.is_empty() {
+                    self.at(
+                        docs,
+                        loc,
+                        "regimes",
+                        "regimes is empty: write [fz152], [gdpr] or [fz152, gdpr]",
+                    );
+                }
+                Some(c.clone())
+            }
+        };
+
+        let cat_ids: BTreeSet<&str> = raw.categories.iter().map(|(_, c)| c.id.as_str()).collect();
+        let subj_ids: BTreeSet<&str> = raw.subjects.iter().map(|(_, c)| c.id.as_str()).collect();
+        let purpose_idx: HashMap<&str, usize> = raw
+            .purposes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| (p.id.as_str(), i))
+            .collect();
+        let upstream_idx: HashMap<&str, usize> = raw
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, (_, u))| (u.id.as_str(), i))
+            .collect();
+
+        let mut consent_texts: Vec<ConsentText> = Vec::new();
+        let mut purposes = Vec::new();
+        for (loc, p) in &raw.purposes {
+            for (i, c) in p.categories.iter().enumerate() {
+                if !cat_ids.contains(c.as_str()) {
+                    self.at(
+                        docs,
+                        loc,
+                        &format!("categories[{i}]"),
+                        format!("unknown category `{c}`; declare it under `categories`"),
+                    );
+                }
+            }
+            for (i, s) in p.subjects.iter().enumerate() {
+                if !subj_ids.contains(s.as_str()) {
+                    self.at(
+                        docs,
+                        loc,
+                        &format!("subjects[{i}]"),
+                        format!("unknown subject group `{s}`; declare it under `subjects`"),
+                    );
+                }
+            }
+            let retention = match &p.retention {
+                None => {
+                    self.at(docs, loc, "", format!("purpose `{}` has no retention: add `retention: {{keep: P2Y, from: collected}}`", p.id));
+                    None
+                }
+                Some(r) => match duration::IsoDuration::parse(&r.keep) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        self.at(
+                            docs,
+                            loc,
+                            "retention.keep",
+                            format!("retention.keep `{}`: {e}", r.keep),
+                        );
+                        None
+                    }
+                },
+            };
+            let mut consent_text = None;
+            match (p.legal_basis, &p.consent) {
+                (LegalBasis::Consent, None) => self.at(
+                    docs,
+                    loc,
+                    "legal_basis",
+                    format!("purpose `{}` is consent-based but names no consent text: add `consent: {{text: consents/{}.md, version: 1}}`", p.id, p.id),
+                ),
+                (_, Some(cref)) => match self.consent_text(&cref.text, cref.version) {
+                    Ok(t) => {
+                        consent_text = Some(consent_texts.len());
+                        consent_texts.push(t);
+                    }
+                    Err(msgs) => {
+                        for m in msgs {
+                            self.at(docs, loc, "consent.text", m);
+                        }
+                    }
+                },
+                _ => {}
+            }
+            purposes.push(Purpose {
+                def: p.clone(),
+                consent_text,
+                retention,
+            });
+        }
+
+        for (loc, h) in &raw.legal_holds {
+            if !cat_ids.contains(h.category.as_str()) {
+                self.at(
+                    docs,
+                    loc,
+                    "category",
+                    format!("unknown category `{}` in legal hold", h.category),
+                );
+            }
+            if let Err(e) = duration::IsoDuration::parse(&h.keep) {
+                self.at(docs, loc, "keep", format!("keep `{}`: {e}", h.keep));
+            }
+        }
+        for (loc, s) in &raw.services {
+            for (i, p) in s.purposes.iter().enumerate() {
+                if !purpose_idx.contains_key(p.as_str()) {
+                    self.at(
+                        docs,
+                        loc,
+                        &format!("purposes[{i}]"),
+                        format!("unknown purpose `{p}`"),
+                    );
+                }
+            }
+        }
+        let mut upstreams = Vec::new();
+        for (loc, u) in &raw.upstreams {
+            match u.url.parse::<http::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
+                    upstreams.push(Upstream {
+                        id: u.id.clone(),
+                        url: uri,
+                        erasure_webhook: u.erasure_webhook.clone(),
+                    })
+                }
+                _ => self.at(
+                    docs,
+                    loc,
+                    "url",
+                    format!(
+                        "upstream url `{}` must be an absolute http:// or https:// URL",
+                        u.url
+                    ),
+                ),
+            }
+        }
+        let default_upstream = match raw.default_upstream.as_slice() {
+            [] => None,
+            [(loc, id), rest @ ..] => {
+                for (l, _) in rest {
+                    self.at(docs, l, "", "`default_upstream` is declared more than once");
+                }
+                let i = upstream_idx.get(id.as_str()).copied();
+                if i.is_none() {
+                    self.at(
+                        docs,
+                        loc,
+                        "",
+                        format!("default_upstream `{id}` is not a declared upstream"),
+                    );
+                }
+                i
+            }
+        };
+
+        let mut routes = Vec::new();
+        for (loc, r) in &raw.routes {
+            if let Some(route) =
+                self.route(docs, loc, r, &purpose_idx, &upstream_idx, &raw.purposes)
+            {
+                routes.push(route);
+            }
+        }
+
+        let controller = controller?;
+        if !self.errors.is_empty() {
+            return None;
+        }
+        Some(Policy {
+            controller,
+            categories: raw.categories.into_iter().map(|(_, c)| c).collect(),
+            subjects: raw.subjects.into_iter().map(|(_, c)| c).collect(),
+            purposes,
+            legal_holds: raw.legal_holds.into_iter().map(|(_, c)| c).collect(),
+            services: raw.services.into_iter().map(|(_, c)| c).collect(),
+            upstreams,
+            default_upstream,
+            routes,
+            consent_texts,
+            dir: self.dir.clone(),
+            sha256: String::new(),
+        })
+    }
+
+    fn unique<'a>(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        items: impl Iterator<Item = (&'a Loc, &'a str)>,
+        what: &str,
+    ) {
+        let mut seen: HashMap<&str, &Loc> = HashMap::new();
+        for (loc, id) in items {
+            if let Some(first) = seen.get(id) {
+                let (ffile, fdoc) = &docs[first.doc];
+                let msg = format!(
+                    "duplicate {what} id `{id}` (first declared at {}:{})",
+                    ffile.display(),
+                    fdoc.line(&first.path)
+                );
+                self.at(docs, loc, "id", msg);
+            } else {
+                seen.insert(id, loc);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn route(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        r: &model::Route,
+        purpose_idx: &HashMap<&str, usize>,
+        upstream_idx: &HashMap<&str, usize>,
+        raw_purposes: &[(Loc, model::Purpose)],
+    ) -> Option<Route> {
+        let before = self.errors.len();
+        let method = match &r.matcher.method {
+            None => None,
+            Some(m) => match http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    self.at(
+                        docs,
+                        loc,
+                        "match.method",
+                        format!("`{m}` is not an HTTP method"),
+                    );
+                    None
+                }
+            },
+        };
+        let matcher = match (&r.matcher.path, &r.matcher.prefix) {
+            (Some(p), None) => PathMatcher::path(p),
+            (None, Some(p)) => PathMatcher::prefix(p),
+            _ => Err("write exactly one of `path: /exact/{param}` or `prefix: /api/`".to_owned()),
+        };
+        let matcher = matcher.map_err(|m| self.at(docs, loc, "match", m)).ok();
+        let upstream = upstream_idx.get(r.upstream.as_str()).copied();
+        if upstream.is_none() {
+            self.at(
+                docs,
+                loc,
+                "upstream",
+                format!(
+                    "unknown upstream `{}`; declare it under `upstreams`",
+                    r.upstream
+                ),
+            );
+        }
+        let mut purposes = Vec::new();
+        for (i, p) in r.purposes.iter().enumerate() {
+            match purpose_idx.get(p.as_str()) {
+                Some(&ix) => purposes.push(ix),
+                None => self.at(
+                    docs,
+                    loc,
+                    &format!("purposes[{i}]"),
+                    format!("unknown purpose `{p}`"),
+                ),
+            }
+        }
+        let allowed: BTreeSet<&str> = purposes
+            .iter()
+            .flat_map(|&i| raw_purposes[i].1.categories.iter().map(String::as_str))
+            .collect();
+        if !r.fields.is_empty() && purposes.is_empty() {
+            self.at(
+                docs,
+                loc,
+                "purposes",
+                "a route that declares fields must name at least one purpose",
+            );
+        }
+        let mut fields = HashMap::new();
+        for (name, f) in &r.fields {
+            let sub = format!("fields.{name}");
+            match &f.category {
+                Some(c) if !allowed.contains(c.as_str()) => self.at(
+                    docs,
+                    loc,
+                    &format!("{sub}.category"),
+                    format!(
+                        "field `{name}` has category `{c}`, which none of this route's purposes ({}) covers; add it to a purpose's categories or change the category",
+                        r.purposes.join(", ")
+                    ),
+                ),
+                None if matches!(f.action, Action::Tokenize | Action::Encrypt | Action::Mask) => self.at(
+                    docs,
+                    loc,
+                    &sub,
+                    format!("field `{name}` is kept in the vault ({}) and needs a `category`", f.action.as_str()),
+                ),
+                _ => {}
+            }
+            fields.insert(
+                name.clone(),
+                Field {
+                    category: f.category.clone(),
+                    action: f.action,
+                    kind: f.kind.unwrap_or_default(),
+                },
+            );
+        }
+        let subject_field = r.subject.as_ref().map(|s| s.field.clone());
+        if let Some(sf) = &subject_field {
+            match r.fields.get(sf) {
+                None => self.at(
+                    docs,
+                    loc,
+                    "subject.field",
+                    format!("subject field `{sf}` is not among this route's fields"),
+                ),
+                Some(f) if matches!(f.action, Action::Drop) => self.at(
+                    docs,
+                    loc,
+                    "subject.field",
+                    format!("subject field `{sf}` is dropped; it cannot identify the subject"),
+                ),
+                _ => {}
+            }
+        }
+        let mut consents = Vec::new();
+        for (pid, cf) in &r.consents {
+            match purpose_idx.get(pid.as_str()) {
+                Some(&ix) if purposes.contains(&ix) => {
+                    if raw_purposes[ix].1.legal_basis != LegalBasis::Consent {
+                        self.at(
+                            docs,
+                            loc,
+                            &format!("consents.{pid}"),
+                            format!(
+                                "purpose `{pid}` is not consent-based; remove this consent field"
+                            ),
+                        );
+                    }
+                    if r.fields
+                        .get(&cf.field)
+                        .is_some_and(|f| f.action != Action::Pass && f.action != Action::Drop)
+                    {
+                        self.at(
+                            docs,
+                            loc,
+                            &format!("consents.{pid}.field"),
+                            format!("consent field `{}` is also a personal field", cf.field),
+                        );
+                    }
+                    consents.push(RouteConsent {
+                        purpose: ix,
+                        field: cf.field.clone(),
+                        required: cf.required,
+                        method: cf.method,
+                    });
+                }
+                _ => self.at(
+                    docs,
+                    loc,
+                    &format!("consents.{pid}"),
+                    format!("`{pid}` is not one of this route's purposes"),
+                ),
+            }
+        }
+        for &ix in &purposes {
+            let p = &raw_purposes[ix].1;
+            if p.legal_basis == LegalBasis::Consent && !r.consents.contains_key(&p.id) {
+                self.at(
+                    docs,
+                    loc,
+                    "consents",
+                    format!("purpose `{}` is consent-based: add `consents: {{{}: {{field: <checkbox name>, required: true}}}}`", p.id, p.id),
+                );
+            }
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Route {
+            id: r.id.clone(),
+            method,
+            matcher: matcher?,
+            upstream: upstream?,
+            purposes,
+            subject_field,
+            fields,
+            consents,
+            unknown_fields: r.unknown_fields,
+        })
+    }
+
+    /// Reads a consent text, checks its front matter for every Art. 9(4) element, hashes it.
+    fn consent_text(&self, rel: &str, version: u32) -> Result<ConsentText, Vec<String>> {
+        let path = self.dir.join(rel);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            vec![format!(
+                "cannot read consent text `{}`: {e}",
+                path.display()
+            )]
+        })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| vec![format!("consent text `{rel}` is not UTF-8")])?;
+        let front =
+            parse_front_matter(text).map_err(|m| vec![format!("consent text `{rel}`: {m}")])?;
+        let missing = missing_elements(&front);
+        if !missing.is_empty() {
+            return Err(vec![format!(
+                "consent text `{rel}` lacks 152-FZ Art. 9(4) element(s) in its front matter: {}",
+                missing.join(", ")
+            )]);
+        }
+        Ok(ConsentText {
+            id: rel.to_owned(),
+            version,
+            sha256: data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes)),
+            front,
+        })
+    }
+}
+
+/// The YAML between the leading `---` lines of a consent text.
+pub fn parse_front_matter(text: &str) -> Result<model::ConsentFront, String> {
+    let rest = text
+        .strip_prefix("---")
+        .ok_or("must start with a `---` front matter block")?;
+    let end = rest
+        .find("\n---")
+        .ok_or("front matter is not closed by a `---` line")?;
+    let doc = yaml::parse(&rest[..end])
+        .map_err(|e| format!("front matter line {}: {}", e.line + 1, e.message))?;
+    serde_json::from_value(doc.root)
+        .map_err(|e| format!("front matter: {}", humanize(e.to_string())))
+}
+
+/// The Art. 9(4) elements a consent text's front matter lacks or leaves empty.
+pub fn missing_elements(f: &model::ConsentFront) -> Vec<&'static str> {
+    let s = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.trim().is_empty());
+    let l = |v: &Option<Vec<String>>| {
+        v.as_ref()
+            .is_some_and(|l| !l.is_empty() && l.iter().all(|s| !s.trim().is_empty()))
+    };
+    let mut out = Vec::new();
+    if !s(&f.operator) {
+        out.push("operator");
+    }
+    if !s(&f.purpose) {
+        out.push("purpose");
+    }
+    if !l(&f.data) {
+        out.push("data");
+    }
+    if !l(&f.actions) {
+        out.push("actions");
+    }
+    if !s(&f.methods) {
+        out.push("methods");
+    }
+    if f.processors.is_none() {
+        out.push("processors");
+    }
+    if !s(&f.term) {
+        out.push("term");
+    }
+    if !s(&f.withdrawal) {
+        out.push("withdrawal");
+    }
+    out
+}
+
+fn humanize(msg: String) -> String {
+    msg.replace("unknown field", "unknown key")
+        .replace("missing field", "missing key")
+}
+
+/// A DNS name of at least two labels (`relay.example.com`).
+pub fn is_domain(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    s.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,271 @@
+//! The policy file format of SPEC 14 as serde types. Unknown keys are errors everywhere.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actions::{Action, Kind};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Controller {
+    pub name: String,
+    pub address: String,
+    pub email: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    pub dpo: Dpo,
+    pub regimes: Vec<Regime>,
+    pub database_location: String,
+    pub token_domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dpo {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Regime {
+    Fz152,
+    Gdpr,
+}
+
+impl Regime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Regime::Fz152 => "fz152",
+            Regime::Gdpr => "gdpr",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub special: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectGroup {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    Consent,
+    Contract,
+    LegalObligation,
+    VitalInterests,
+    PublicTask,
+    LegitimateInterests,
+}
+
+impl LegalBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent",
+            LegalBasis::Contract => "contract",
+            LegalBasis::LegalObligation => "legal_obligation",
+            LegalBasis::VitalInterests => "vital_interests",
+            LegalBasis::PublicTask => "public_task",
+            LegalBasis::LegitimateInterests => "legitimate_interests",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purpose {
+    pub id: String,
+    pub description: String,
+    pub legal_basis: LegalBasis,
+    #[serde(default)]
+    pub consent: Option<ConsentRef>,
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+    #[serde(default)]
+    pub retention: Option<Retention>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRef {
+    pub text: String,
+    pub version: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    pub name: String,
+    pub country: String,
+    #[serde(default)]
+    pub purpose: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub keep: String,
+    pub from: RetentionAnchor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionAnchor {
+    Collected,
+    Consent,
+    LastActivity,
+    PurposeEnd,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHold {
+    pub category: String,
+    pub basis: String,
+    pub keep: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub id: String,
+    pub purposes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub id: String,
+    pub url: String,
+    #[serde(default)]
+    pub erasure_webhook: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub id: String,
+    #[serde(rename = "match")]
+    pub matcher: Match,
+    pub upstream: String,
+    #[serde(default)]
+    pub purposes: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<SubjectField>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, Field>,
+    #[serde(default)]
+    pub consents: BTreeMap<String, ConsentField>,
+    #[serde(default)]
+    pub unknown_fields: UnknownFields,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectField {
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    #[serde(default)]
+    pub category: Option<String>,
+    pub action: Action,
+    #[serde(default)]
+    pub kind: Option<Kind>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentField {
+    pub field: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+    #[serde(default)]
+    pub method: ConsentMethod,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMethod {
+    #[default]
+    Checkbox,
+    Api,
+    DoubleOptIn,
+}
+
+impl ConsentMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentMethod::Checkbox => "checkbox",
+            ConsentMethod::Api => "api",
+            ConsentMethod::DoubleOptIn => "double_opt_in",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFields {
+    #[default]
+    Drop,
+    Reject,
+    Pass,
+}
+
+/// Consent text front matter: the elements 152-FZ Art. 9(4) requires of a consent document.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentFront {
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub purpose: Option<String>,
+    #[serde(default)]
+    pub data: Option<Vec<String>>,
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
+    #[serde(default)]
+    pub methods: Option<String>,
+    #[serde(default)]
+    pub processors: Option<Vec<String>>,
+    #[serde(default)]
+    pub term: Option<String>,
+    #[serde(default)]
+    pub withdrawal: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+}

@@ -1,0 +1,182 @@
+use super::*;
+
+fn example_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+fn check(files: &[(&str, &str)]) -> Result<Policy, PolicyErrors> {
+    let sources: Vec<(PathBuf, String)> = files
+        .iter()
+        .map(|(n, t)| (PathBuf::from(n), (*t).to_owned()))
+        .collect();
+    Policy::from_sources(&example_dir(), &sources)
+}
+
+const BASE: &str = r#"controller:
+  name: "ACME"
+  address: "Moscow"
+  email: privacy@acme.example
+  dpo: {name: "D", email: dpo@acme.example}
+  regimes: [fz152]
+  database_location: "RU"
+  token_domain: relay.acme.example
+categories:
+  - {id: contact, name: "Contact"}
+  - {id: identity, name: "Name"}
+purposes:
+  - id: sales
+    description: "Sell"
+    legal_basis: contract
+    categories: [contact]
+    retention: {keep: P1Y, from: collected}
+upstreams:
+  - {id: crm, url: "http://127.0.0.1:9000"}
+"#;
+
+#[test]
+fn example_policies_are_valid() {
+    let p = Policy::load(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.routes.len(), 3);
+    let r = p.match_route(&http::Method::POST, "/api/checkout").unwrap();
+    assert_eq!(r.id, "checkout");
+    assert!(p.match_route(&http::Method::GET, "/api/checkout").is_none());
+    assert!(p.match_route(&http::Method::POST, "/elsewhere").is_none());
+    let marketing = p.purposes.iter().find(|x| x.def.id == "marketing").unwrap();
+    let text = &p.consent_texts[marketing.consent_text.unwrap()];
+    assert_eq!(
+        (text.id.as_str(), text.version, text.sha256.len()),
+        ("consents/marketing.md", 2, 64)
+    );
+}
+
+#[test]
+fn minimal_policy_with_a_route_compiles() {
+    let routes = "routes:\n  - id: r\n    match: {method: POST, path: /x}\n    upstream: crm\n    purposes: [sales]\n    subject: {field: email}\n    fields:\n      email: {category: contact, action: tokenize, kind: email}\n";
+    let p = check(&[("a.yaml", BASE), ("b.yaml", routes)]).unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<&str> = p.routes[0]
+        .purposes
+        .iter()
+        .map(|&i| p.purpose(i).def.id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["sales"]);
+}
+
+#[test]
+fn all_errors_are_reported_at_once_with_file_and_line() {
+    let routes = r#"routes:
+  - id: r
+    match: {method: POST, path: /x}
+    upstream: nowhere
+    purposes: [sales]
+    fields:
+      name: {category: identity, action: encrypt}
+      email: {category: contact, action: tokenise}
+  - id: r
+    match: {method: POST, path: /y}
+    upstream: crm
+  - id: r3
+    match: {method: POST, path: /z}
+    upstream: crm
+    colour: blue
+"#;
+    let purposes = r#"purposes:
+  - id: news
+    description: "News"
+    legal_basis: consent
+    categories: [contact]
+"#;
+    let errs = check(&[("a.yaml", BASE), ("b.yaml", routes), ("c.yaml", purposes)])
+        .unwrap_err()
+        .0;
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| {
+        assert!(
+            text.iter().any(|l| l.contains(needle)),
+            "no error containing {needle:?} in:\n{}",
+            text.join("\n")
+        );
+    };
+    has("b.yaml:4: unknown upstream `nowhere`");
+    has("b.yaml:7: field `name` has category `identity`, which none of this route's purposes (sales) covers");
+    has("b.yaml:8: unknown variant `tokenise`");
+    has("b.yaml:9: duplicate route id `r` (first declared at b.yaml:2)");
+    has("b.yaml:15: unknown key `colour`");
+    has("c.yaml:2: purpose `news` has no retention");
+    has("c.yaml:4: purpose `news` is consent-based but names no consent text");
+}
+
+#[test]
+fn bad_token_domain_and_unknown_section() {
+    let bad = BASE.replace("relay.acme.example", "not a domain") + "extras: 1\n";
+    let errs = check(&[("a.yaml", &bad)]).unwrap_err().0;
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("a.yaml:8: token_domain `not a domain` is not a domain")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("a.yaml:20: unknown section `extras`")),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn consent_purpose_on_a_route_needs_a_consent_field() {
+    let purposes = "purposes:\n  - id: news\n    description: N\n    legal_basis: consent\n    consent: {text: consents/marketing.md, version: 2}\n    categories: [contact]\n    retention: {keep: P2Y, from: consent}\n";
+    let routes = "routes:\n  - id: r\n    match: {path: /x}\n    upstream: crm\n    purposes: [news]\n    fields:\n      email: {category: contact, action: tokenize}\n";
+    let errs = check(&[("a.yaml", BASE), ("b.yaml", purposes), ("c.yaml", routes)])
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0]
+            .to_string()
+            .starts_with("c.yaml:2: purpose `news` is consent-based: add `consents:"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn consent_text_missing_art_9_4_elements_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("consents")).unwrap();
+    std::fs::write(
+        dir.path().join("consents/bad.md"),
+        "---\noperator: \"ACME\"\npurpose: \"x\"\ndata: []\nactions: [\"сбор\"]\nmethods: \"auto\"\nterm: \"\"\nwithdrawal: \"mail\"\n---\nText\n",
+    )
+    .unwrap();
+    let purposes = "purposes:\n  - id: news\n    description: N\n    legal_basis: consent\n    consent: {text: consents/bad.md, version: 1}\n    categories: [contact]\n    retention: {keep: P2Y, from: consent}\n";
+    let sources = vec![
+        (PathBuf::from("a.yaml"), BASE.to_owned()),
+        (PathBuf::from("b.yaml"), purposes.to_owned()),
+    ];
+    let errs = Policy::from_sources(dir.path(), &sources).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].line, 5);
+    assert!(
+        errs[0]
+            .message
+            .ends_with("front matter: data, processors, term"),
+        "{}",
+        errs[0].message
+    );
+}
+
+#[test]
+fn domains() {
+    assert!(is_domain("relay.romashka.example"));
+    assert!(is_domain("a-b.ru"));
+    for bad in [
+        "localhost",
+        "a..b",
+        "-a.ru",
+        "a.ru.",
+        "has space.ru",
+        "1.2.3.4",
+    ] {
+        assert!(!is_domain(bad), "{bad}");
+    }
+}

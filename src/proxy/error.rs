@@ -1,0 +1,101 @@
+//! Errors at the HTTP edge: a status and a stable `code`, rendered as
+//! `{"error": {"code": "...", "message": "..."}}`. Messages are written for the caller and never
+//! carry database, crypto or personal details.
+
+use http::{header, HeaderValue, Response, StatusCode};
+use serde::Serialize;
+
+use super::body::Body;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn no_route() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            "no route matches this request and no default upstream is configured",
+        )
+    }
+
+    pub fn unavailable(code: &'static str, message: &str) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    pub fn bad_gateway() -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "the upstream did not answer",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = serde_json::to_vec(&Envelope {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+        .unwrap_or_default();
+        let mut resp = Response::new(Body::full(body));
+        *resp.status_mut() = self.status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+impl From<crate::intake::Refusal> for ApiError {
+    fn from(r: crate::intake::Refusal) -> Self {
+        Self {
+            status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+            code: r.code,
+            message: r.message,
+        }
+    }
+}
+
+impl From<crate::forms::FormError> for ApiError {
+    fn from(e: crate::forms::FormError) -> Self {
+        let status = match e.code {
+            "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "undeclared_field" => StatusCode::UNPROCESSABLE_ENTITY,
+            "spool_failed" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            status,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}

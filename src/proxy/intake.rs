@@ -1,0 +1,298 @@
+//! The intake pipeline at the edge: read and parse the body within limits, ask [`crate::intake`]
+//! what to do, find or create the subject, commit everything durably, then forward the rewritten
+//! body. Any failure before the commit returns a JSON error and forwards nothing.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyDataStream, BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::body::Body;
+use super::error::ApiError;
+use super::headers::{
+    X_PDGATE_CONSENT, X_PDGATE_PURPOSES, X_PDGATE_RECEIPT, X_PDGATE_REQUEST_ID, X_PDGATE_SUBJECT,
+    X_PDGATE_SUBJECT_TOKEN,
+};
+use super::{ConnInfo, Gateway};
+use crate::actions::{self, Action};
+use crate::forms::multipart::{self, FilePolicy};
+use crate::forms::{json, urlencoded, Codec, Encoded, Leaf};
+use crate::intake::{self, Evaluation, Facts, SubjectCtx};
+use crate::policy::{Route, UnknownFields};
+use crate::store::{Backend, IntakeOutcome, StoreError, SubjectWrite};
+
+/// How many times an intake is re-decided when another request created its subject first.
+const SUBJECT_RETRIES: usize = 3;
+
+pub async fn handle(
+    gw: &Arc<Gateway>,
+    route: &Route,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut resp = match run(gw, route, req, conn, &request_id).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::info!(route = %route.id, request_id = %request_id, code = e.code, status = e.status.as_u16(), "intake refused");
+            e.into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(X_PDGATE_REQUEST_ID.clone(), v);
+    }
+    resp
+}
+
+enum Parsed {
+    Form(Vec<Leaf>),
+    Json(json::Document, Vec<Leaf>),
+    Multipart(multipart::Parsed),
+}
+
+impl Parsed {
+    fn leaves(&self) -> &[Leaf] {
+        match self {
+            Parsed::Form(l) | Parsed::Json(_, l) => l,
+            Parsed::Multipart(m) => &m.leaves,
+        }
+    }
+}
+
+async fn run(
+    gw: &Arc<Gateway>,
+    route: &Route,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (codec, boundary) = Codec::from_content_type(content_type).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "this route accepts application/x-www-form-urlencoded, multipart/form-data or application/json",
+        )
+    })?;
+    let max = gw.limits.max_body_bytes;
+    let declared_len = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let limits = gw.limits.codec();
+    let parsed = match codec {
+        Codec::Urlencoded | Codec::Json => {
+            let bytes = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        too_large(max)
+                    } else {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "body_read_failed",
+                            "the request body could not be read",
+                        )
+                    }
+                })?
+                .to_bytes();
+            if codec == Codec::Json {
+                let (doc, leaves) = json::parse(&bytes, &limits)?;
+                Parsed::Json(doc, leaves)
+            } else {
+                Parsed::Form(urlencoded::parse(&bytes, &limits)?)
+            }
+        }
+        Codec::Multipart => {
+            let stream = BodyDataStream::new(body);
+            let policy = |name: &str| file_policy(route, name);
+            Parsed::Multipart(
+                multipart::parse(stream, boundary.unwrap_or_default(), &limits, policy).await?,
+            )
+        }
+    };
+
+    let policy = &gw.policy;
+    let eval = intake::evaluate(policy, route, parsed.leaves())?;
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let facts = Facts {
+        now: crate::now_millis(),
+        request_id,
+        client_ip: Some(conn.peer.ip()),
+        user_agent: user_agent.as_deref(),
+        origin: origin.as_deref(),
+    };
+
+    let mut committed = None;
+    for _ in 0..SUBJECT_RETRIES {
+        let subject = resolve_subject(gw, &eval).await?;
+        let mut plan = intake::plan(
+            policy,
+            route,
+            &eval,
+            parsed.leaves(),
+            &gw.keys,
+            subject,
+            facts,
+        );
+        let write = std::mem::take(&mut plan.write);
+        let stored = write.values.len();
+        match gw.committer.commit(write).await {
+            Ok(IntakeOutcome::Committed(c)) => {
+                tracing::info!(route = %route.id, request_id = %request_id, stored, dropped = eval.dropped, consents = plan.receipts.len(), "intake stored");
+                committed = Some((plan, c));
+                break;
+            }
+            Ok(IntakeOutcome::SubjectRace) => continue,
+            Ok(IntakeOutcome::TokenSpaceExhausted) => {
+                return Err(ApiError::unavailable(
+                    "token_space_exhausted",
+                    "no free token could be issued; nothing was forwarded",
+                ))
+            }
+            Err(e) => return Err(store_down(&e)),
+        }
+    }
+    let (plan, committed) = committed.ok_or_else(|| {
+        ApiError::unavailable("store_conflict", "the subject changed concurrently; retry")
+    })?;
+    let outputs = intake::render(&plan, &committed.tokens);
+    let encoded = match parsed {
+        Parsed::Form(leaves) => Encoded::Whole(urlencoded::encode(&leaves, &outputs)),
+        Parsed::Json(doc, _) => Encoded::Whole(doc.encode(&outputs)),
+        Parsed::Multipart(m) => {
+            if m.boundary_collides(&outputs) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_body",
+                    "the multipart boundary is too short",
+                ));
+            }
+            Encoded::Multipart(m.encode(&outputs))
+        }
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(encoded.len()));
+    let body = match encoded {
+        Encoded::Whole(b) => Body::full(b),
+        Encoded::Multipart(m) => {
+            let len = m.len();
+            Body::Stream {
+                stream: Box::pin(m.into_stream()),
+                len,
+            }
+        }
+    };
+    let hv = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+    let extra = [
+        (&X_PDGATE_SUBJECT, hv(&plan.subject)),
+        (&X_PDGATE_PURPOSES, hv(&plan.purposes_header)),
+        (&X_PDGATE_CONSENT, hv(&plan.consent_header)),
+        (&X_PDGATE_REQUEST_ID, hv(request_id)),
+    ];
+    let mut resp = gw
+        .forward(policy.upstream(route.upstream), parts, body, conn, &extra)
+        .await?;
+    if !plan.receipts.is_empty() {
+        let h = resp.headers_mut();
+        h.insert(X_PDGATE_RECEIPT.clone(), hv(&plan.receipts.join(", ")));
+        let token = crate::consent::issue_subject_token(
+            &gw.keys,
+            &plan.subject,
+            facts.now / 1000,
+            gw.subject_token_ttl_s,
+        );
+        h.insert(X_PDGATE_SUBJECT_TOKEN.clone(), hv(&token));
+    }
+    Ok(resp)
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body exceeds {max} bytes"),
+    )
+}
+
+fn store_down(e: &StoreError) -> ApiError {
+    tracing::error!(error = %e, "vault unavailable; refusing intake");
+    ApiError::unavailable(
+        "store_unavailable",
+        "the vault is unavailable; nothing was stored or forwarded",
+    )
+}
+
+/// Files are never tokenized: a file part is kept only where its field says `pass`.
+fn file_policy(route: &Route, name: &str) -> FilePolicy {
+    match route.fields.get(name).map(|f| f.action) {
+        Some(Action::Pass) => FilePolicy::Keep,
+        Some(Action::Drop) => FilePolicy::Drop,
+        Some(_) => FilePolicy::Reject,
+        None => match route.unknown_fields {
+            UnknownFields::Drop => FilePolicy::Drop,
+            UnknownFields::Pass => FilePolicy::Keep,
+            UnknownFields::Reject => FilePolicy::Reject,
+        },
+    }
+}
+
+/// The existing subject for the identifying value (its key unwrapped), or a new one.
+async fn resolve_subject(gw: &Gateway, eval: &Evaluation<'_>) -> Result<SubjectCtx, ApiError> {
+    let key = eval
+        .subject_key
+        .as_ref()
+        .map(|(kind, v)| actions::blind_index(&gw.keys, *kind, v));
+    if let Some(k) = &key {
+        if let Some(row) = gw.store.find_subject(k).await.map_err(|e| store_down(&e))? {
+            let dek = gw.keys.unwrap_dek(&row.id, &row.wrapped_dek).map_err(|_| {
+                tracing::error!("a subject key does not unwrap under the configured KEK");
+                ApiError::unavailable(
+                    "key_unavailable",
+                    "the encryption key is unavailable; nothing was stored or forwarded",
+                )
+            })?;
+            return Ok(SubjectCtx {
+                write: SubjectWrite::Existing { id: row.id },
+                dek,
+            });
+        }
+    }
+    // Time-ordered (UUIDv7): every subject-keyed index then grows at its end instead of splitting
+    // random pages, which is most of an intake's write cost. The CRM learns nothing it did not
+    // already know: when it first heard of the subject.
+    let id = uuid::Uuid::now_v7().into_bytes().to_vec();
+    let (dek, wrapped) = gw.keys.new_dek(&id);
+    let kek_version = i64::from(gw.keys.kek().version());
+    Ok(SubjectCtx {
+        write: SubjectWrite::New {
+            id,
+            key,
+            wrapped_dek: wrapped,
+            kek_version,
+        },
+        dek,
+    })
+}

@@ -1,0 +1,131 @@
+//! The proxy listener: unmatched requests stream through untouched; matched routes with declared
+//! fields go through the intake pipeline ([`intake`]) and are forwarded only after the vault commit.
+
+mod body;
+mod error;
+mod framing;
+pub mod headers;
+mod intake;
+pub mod listener;
+mod upstream;
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+pub use body::{Body, BoxError};
+pub use error::ApiError;
+pub use listener::{serve, tls_acceptor, ConnInfo, Handler};
+pub use upstream::{client, Client};
+
+use crate::config::Limits;
+use crate::crypto::Keys;
+use crate::policy::{Policy, Upstream};
+use crate::store::{Committer, Store};
+
+/// Everything the proxy listener needs, shared by all connections.
+pub struct Gateway {
+    pub policy: Arc<Policy>,
+    pub keys: Arc<Keys>,
+    pub store: Store,
+    pub committer: Committer,
+    pub client: Client,
+    pub limits: Limits,
+    pub subject_token_ttl_s: i64,
+}
+
+impl Handler for Gateway {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        // Request smuggling (RFC 9112 §6.3): never guess which length is meant. hyper removes the
+        // length header before we see the request, so the connection's reader flags it (framing.rs).
+        if conn.flags.conflicting_length() {
+            let mut resp = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "conflicting_length",
+                "the request carries both Content-Length and Transfer-Encoding",
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
+        }
+        let policy = &self.policy;
+        match policy.match_route(req.method(), req.uri().path()) {
+            Some(route) if !route.fields.is_empty() => {
+                intake::handle(&self, route, req, conn).await
+            }
+            Some(route) => {
+                self.pass_through(policy.upstream(route.upstream), req, conn)
+                    .await
+            }
+            None => match policy.default_upstream {
+                Some(u) => self.pass_through(policy.upstream(u), req, conn).await,
+                None => ApiError::no_route().into_response(),
+            },
+        }
+    }
+}
+
+impl Gateway {
+    /// Streams the request to `upstream` and the response back, neither buffered.
+    async fn pass_through(
+        &self,
+        upstream: &Upstream,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        match self
+            .forward(upstream, parts, Body::Incoming(body), conn, &[])
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    /// Sends a request upstream with proxy headers set; `extra` are pdgate's own headers.
+    async fn forward(
+        &self,
+        upstream: &Upstream,
+        mut parts: http::request::Parts,
+        body: Body,
+        conn: ConnInfo,
+        extra: &[(&HeaderName, HeaderValue)],
+    ) -> Result<Response<Body>, ApiError> {
+        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        parts.uri = upstream::uri(&upstream.url, parts.uri.path_and_query())
+            .map_err(|_| ApiError::bad_gateway())?;
+        parts.version = Version::HTTP_11;
+        let h = &mut parts.headers;
+        headers::strip_hop_by_hop(h);
+        headers::strip_pdgate(h);
+        headers::set_forwarded(h, conn.peer.ip(), conn.tls, original_host);
+        if let Some(auth) = upstream.url.authority() {
+            if let Ok(v) = HeaderValue::from_str(auth.as_str()) {
+                h.insert(header::HOST, v);
+            }
+        }
+        for (name, value) in extra {
+            h.insert((*name).clone(), value.clone());
+        }
+        let resp = self
+            .client
+            .request(Request::from_parts(parts, body))
+            .await
+            .map_err(|e| {
+                tracing::warn!(upstream = %upstream.id, error = %e, "upstream request failed");
+                ApiError::bad_gateway()
+            })?;
+        let (mut rparts, rbody) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut rparts.headers);
+        Ok(Response::from_parts(rparts, Body::Incoming(rbody)))
+    }
+}

@@ -1,0 +1,214 @@
+//! Wiring of a running gateway: store, keys, writer, both listeners, and shutdown.
+//!
+//! [`start`] does everything that can fail (database, migrations, key check, binding, TLS files) and
+//! only then returns a [`Server`] whose addresses are known, so a caller binding port 0 — tests, the
+//! demo — can print or use them before traffic flows.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::Admin;
+use crate::audit::{AuditEvent, Chain};
+use crate::config::Config;
+use crate::crypto::{Kek, KeyError, Keys, RootSecret};
+use crate::policy::{Policy, PolicyErrors};
+use crate::proxy::{self, Gateway};
+use crate::store::{Backend, Committer, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Policy(#[from] PolicyErrors),
+    #[error("key: {0}")]
+    Key(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Loads the KEK: `PDGATE_KEY` (the key itself) wins over `key_file`; with neither, only `dev`
+/// may run, on a random key that is announced loudly and lost at exit.
+pub fn load_kek(
+    config: &Config,
+    env_key: Option<&str>,
+    dev: bool,
+) -> Result<(Kek, bool), ServeError> {
+    if let Some(k) = env_key {
+        return Kek::parse(k, 1)
+            .map(|k| (k, false))
+            .map_err(|e| ServeError::Key(format!("PDGATE_KEY: {e}")));
+    }
+    if let Some(f) = &config.key_file {
+        return Kek::from_file(f, 1)
+            .map(|k| (k, false))
+            .map_err(|e| ServeError::Key(e.to_string()));
+    }
+    if dev {
+        return Ok((Kek::generate(1), true));
+    }
+    Err(ServeError::Key(
+        "no key configured: set `key_file` (32 bytes, hex or base64) or PDGATE_KEY; `--dev` runs on a throwaway key".into(),
+    ))
+}
+
+/// A gateway with its listeners bound, ready to [`Server::run`].
+pub struct Server {
+    pub proxy_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    gateway: Arc<Gateway>,
+    admin: Arc<Admin>,
+    proxy_listener: TcpListener,
+    admin_listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    config: Config,
+}
+
+/// Opens the store (migrating it), checks the KEK against it, starts the writer and binds both
+/// listeners.
+pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, ServeError> {
+    let store = Store::open(&config.database_url).await?;
+    store.migrate().await?;
+    let keys = Arc::new(unlock(&store, kek).await?);
+    let writer = format!("w-{}", uuid::Uuid::new_v4().simple());
+    let committer = Committer::start(store.clone(), Chain::new(writer.clone()));
+    committer
+        .audit(
+            crate::now_millis(),
+            AuditEvent::ChainStarted {
+                version: env!("CARGO_PKG_VERSION").into(),
+                policy_sha256: policy.sha256.clone(),
+            },
+        )
+        .await?;
+    let tls = match &config.tls {
+        Some(t) => Some(proxy::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
+        None => None,
+    };
+    let proxy_listener = bind(&config.listen).await?;
+    let admin_listener = bind(&config.admin_listen).await?;
+    let proxy_addr = proxy_listener.local_addr().map_err(|e| ServeError::Bind {
+        addr: config.listen.clone(),
+        reason: e.to_string(),
+    })?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| ServeError::Bind {
+        addr: config.admin_listen.clone(),
+        reason: e.to_string(),
+    })?;
+    tracing::info!(
+        backend = store.backend_name(),
+        writer = %writer,
+        routes = policy.routes.len(),
+        policy_sha256 = %policy.sha256,
+        "vault ready"
+    );
+    let gateway = Arc::new(Gateway {
+        policy: Arc::new(policy),
+        keys,
+        store: store.clone(),
+        committer,
+        client: proxy::client(),
+        limits: config.limits,
+        subject_token_ttl_s: i64::try_from(config.subject_token_ttl_s).unwrap_or(i64::MAX),
+    });
+    Ok(Server {
+        proxy_addr,
+        admin_addr,
+        gateway,
+        admin: Arc::new(Admin { store }),
+        proxy_listener,
+        admin_listener,
+        tls,
+        config,
+    })
+}
+
+/// Unwraps (or on first start creates) the root secret under `kek` and derives every key.
+pub async fn unlock(store: &Store, kek: Kek) -> Result<Keys, ServeError> {
+    let candidate = RootSecret::generate();
+    let (_, wrapped) = store
+        .root_secret((i64::from(kek.version()), candidate.wrap(&kek)))
+        .await?;
+    let root = RootSecret::unwrap(&kek, &wrapped).map_err(|e| match e {
+        KeyError::Unauthentic => ServeError::Key(
+            "the configured key does not open this database's key ring (wrong key?)".into(),
+        ),
+        other => ServeError::Key(other.to_string()),
+    })?;
+    Ok(Keys::derive(kek, &root))
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {
+        addr: addr.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl Server {
+    /// Serves until `shutdown` resolves, then drains in-flight requests on both listeners.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!(listener = "proxy", addr = %self.proxy_addr, scheme, "listening");
+        tracing::info!(listener = "admin", addr = %self.admin_addr, scheme = "http", "listening");
+        let (tx, rx) = watch::channel(false);
+        let grace = Duration::from_secs(self.config.shutdown_grace_s);
+        let limits = self.config.limits;
+        let wait = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let proxy = proxy::serve(
+            self.proxy_listener,
+            self.tls,
+            limits,
+            self.gateway,
+            wait(rx.clone()),
+            grace,
+        );
+        let admin = proxy::serve(
+            self.admin_listener,
+            None,
+            limits,
+            self.admin,
+            wait(rx),
+            grace,
+        );
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = tx.send(true);
+        };
+        tokio::join!(proxy, admin, signal);
+        tracing::info!("stopped");
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await,
+            };
+        tokio::select! {
+            () = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}

@@ -1,0 +1,383 @@
+//! The vault: one trait, a backend per database, and group commit in front of both.
+//!
+//! SQLite (the embedded default) and PostgreSQL (for several replicas) run the same SQL through the
+//! same code (`sql.rs`), so the conformance suite in `tests/storage.rs` checks one behaviour twice.
+//! Every intake — subject, vault values, consent records, counters and its audit entry — commits in
+//! one durable transaction before anything is forwarded. To keep durability (SQLite
+//! `synchronous=FULL`, PostgreSQL's default `synchronous_commit=on`) without paying one fsync per
+//! request, the [`Committer`] batches concurrent intakes into one transaction with a savepoint each:
+//! a failing intake rolls back alone, and nobody is answered before the batch is on disk.
+
+pub mod batch;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::audit::{AuditEvent, AuditRow, Chain};
+use crate::Millis;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Why the store could not do something. Never carries personal data or SQL text to clients.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("unsupported database URL (use sqlite://… or postgres://…)")]
+    BadUrl,
+    #[error("migration failed: {0}")]
+    Migrate(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) => {
+                // SQLITE_BUSY / LOCKED and PostgreSQL connection-class errors mean "not now".
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                if matches!(code.as_str(), "5" | "6" | "517" | "261")
+                    || code.starts_with("08")
+                    || code.starts_with("57P")
+                {
+                    StoreError::Unavailable(db.message().to_owned())
+                } else {
+                    StoreError::Database(db.message().to_owned())
+                }
+            }
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A subject as stored: pseudonymous id and its wrapped data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRow {
+    pub id: Vec<u8>,
+    pub wrapped_dek: Vec<u8>,
+    pub kek_version: i64,
+}
+
+/// Everything one intake writes.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeWrite {
+    pub at: Millis,
+    pub route: String,
+    /// `None` for a bare audit event.
+    pub subject: Option<SubjectWrite>,
+    /// Blind-index entries for searching the subject by e-mail or phone later.
+    pub index: Vec<[u8; 32]>,
+    pub values: Vec<ValueWrite>,
+    pub consents: Vec<ConsentRecord>,
+    pub dropped_fields: u32,
+    pub audit: Vec<AuditEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SubjectWrite {
+    /// First sight of this subject: `key` is the blind index of the identifying field (absent when
+    /// the route names no subject field — every post is then its own subject).
+    New {
+        id: Vec<u8>,
+        key: Option<[u8; 32]>,
+        wrapped_dek: Vec<u8>,
+        kek_version: i64,
+    },
+    Existing {
+        id: Vec<u8>,
+    },
+}
+
+impl SubjectWrite {
+    pub fn id(&self) -> &[u8] {
+        match self {
+            SubjectWrite::New { id, .. } | SubjectWrite::Existing { id } => id,
+        }
+    }
+}
+
+/// One value kept in the vault, with the token candidates to issue for it.
+#[derive(Debug, Clone)]
+pub struct ValueWrite {
+    pub value_mac: [u8; 32],
+    pub candidates: Vec<String>,
+    pub shape: String,
+    pub kind: String,
+    pub action: String,
+    pub category: Option<String>,
+    pub field: String,
+    pub purposes: String,
+    pub ciphertext: Vec<u8>,
+}
+
+/// A consent record (SPEC 5). Append-only: a withdrawal is another record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub receipt_id: String,
+    pub subject_id: Vec<u8>,
+    pub purpose: String,
+    pub text_id: String,
+    pub text_version: i64,
+    pub text_sha256: String,
+    pub regimes: String,
+    pub method: String,
+    pub route: String,
+    pub at: Millis,
+    pub ip_hash: Option<Vec<u8>>,
+    pub ua_hash: Option<Vec<u8>>,
+    pub origin: Option<String>,
+    pub state: String,
+    pub channel: Option<String>,
+}
+
+/// What a committed intake got: the token issued for each [`ValueWrite`], in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub tokens: Vec<String>,
+}
+
+/// Per-intake outcome inside a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    Committed(Committed),
+    /// Another intake created this subject first (or it was erased meanwhile): decide again.
+    SubjectRace,
+    /// Every token candidate was taken (practically impossible; refuse rather than reuse).
+    TokenSpaceExhausted,
+}
+
+/// A stored vault value, as the detokenize path and tests read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultValue {
+    pub subject_id: Vec<u8>,
+    pub token: String,
+    pub kind: String,
+    pub action: String,
+    pub category: Option<String>,
+    pub field: String,
+    pub purposes: String,
+    pub route: String,
+    pub ciphertext: Vec<u8>,
+    pub collected_at: Millis,
+}
+
+/// The storage contract both backends fulfil.
+pub trait Backend: Send + Sync {
+    fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+    /// The wrapped root secret, storing `candidate` first if there is none (race-safe).
+    fn root_secret(
+        &self,
+        candidate: (i64, Vec<u8>),
+    ) -> impl Future<Output = Result<(i64, Vec<u8>)>> + Send;
+    fn find_subject(
+        &self,
+        key: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<SubjectRow>>> + Send;
+    /// Commits a batch in one transaction, a savepoint per intake, appending audit rows to `chain`.
+    fn commit_batch<'a>(
+        &'a self,
+        batch: &'a [IntakeWrite],
+        chain: &'a mut Chain,
+    ) -> impl Future<Output = Result<Vec<IntakeOutcome>>> + Send + 'a;
+    fn value_by_token(&self, token: &str) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
+    fn values_of(&self, subject_id: &[u8]) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
+    fn subject(&self, subject_id: &[u8])
+        -> impl Future<Output = Result<Option<SubjectRow>>> + Send;
+    fn subjects_by_index(
+        &self,
+        mac: &[u8; 32],
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
+    fn consents_of(
+        &self,
+        subject_id: &[u8],
+    ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
+    fn audit_rows(&self, writer: &str) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
+    fn counter(&self, route: &str, name: &str) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// The configured backend.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens `sqlite://…` or `postgres://…` (the database must be reachable; a SQLite file is created).
+    pub async fn open(url: &str) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(SqliteStore::open(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::open(url).await?))
+        } else {
+            Err(StoreError::BadUrl)
+        }
+    }
+
+    /// See the backends' `commit_each`.
+    #[doc(hidden)]
+    pub async fn commit_each(
+        &self,
+        batch: &[IntakeWrite],
+        chain: &mut Chain,
+    ) -> Result<Vec<IntakeOutcome>> {
+        match self {
+            Store::Sqlite(s) => s.commit_each(batch, chain).await,
+            Store::Postgres(s) => s.commit_each(batch, chain).await,
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e.await,
+            Store::Postgres($s) => $e.await,
+        }
+    };
+}
+
+impl Backend for Store {
+    async fn migrate(&self) -> Result<()> {
+        delegate!(self, s => s.migrate())
+    }
+    async fn ping(&self) -> Result<()> {
+        delegate!(self, s => s.ping())
+    }
+    async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> Result<(i64, Vec<u8>)> {
+        delegate!(self, s => s.root_secret(candidate))
+    }
+    async fn find_subject(&self, key: &[u8; 32]) -> Result<Option<SubjectRow>> {
+        delegate!(self, s => s.find_subject(key))
+    }
+    async fn commit_batch<'a>(
+        &'a self,
+        batch: &'a [IntakeWrite],
+        chain: &'a mut Chain,
+    ) -> Result<Vec<IntakeOutcome>> {
+        delegate!(self, s => s.commit_batch(batch, chain))
+    }
+    async fn value_by_token(&self, token: &str) -> Result<Vec<VaultValue>> {
+        delegate!(self, s => s.value_by_token(token))
+    }
+    async fn values_of(&self, subject_id: &[u8]) -> Result<Vec<VaultValue>> {
+        delegate!(self, s => s.values_of(subject_id))
+    }
+    async fn subject(&self, subject_id: &[u8]) -> Result<Option<SubjectRow>> {
+        delegate!(self, s => s.subject(subject_id))
+    }
+    async fn subjects_by_index(&self, mac: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
+        delegate!(self, s => s.subjects_by_index(mac))
+    }
+    async fn consents_of(&self, subject_id: &[u8]) -> Result<Vec<ConsentRecord>> {
+        delegate!(self, s => s.consents_of(subject_id))
+    }
+    async fn audit_rows(&self, writer: &str) -> Result<Vec<AuditRow>> {
+        delegate!(self, s => s.audit_rows(writer))
+    }
+    async fn counter(&self, route: &str, name: &str) -> Result<i64> {
+        delegate!(self, s => s.counter(route, name))
+    }
+}
+
+/// Largest number of intakes sharing one transaction.
+const MAX_BATCH: usize = 256;
+
+enum Job {
+    Intake(Box<IntakeWrite>, oneshot::Sender<Result<IntakeOutcome>>),
+}
+
+/// Group commit: a single writer task that owns this process's audit chain and commits whatever
+/// intakes are waiting as one transaction.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Job>,
+    writer: Arc<str>,
+}
+
+impl Committer {
+    /// Starts the writer task; it ends when every `Committer` clone is dropped.
+    pub fn start(store: Store, chain: Chain) -> Committer {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let writer: Arc<str> = chain.writer().into();
+        tokio::spawn(run(store, chain, rx));
+        Committer { tx, writer }
+    }
+
+    pub fn writer(&self) -> &str {
+        &self.writer
+    }
+
+    /// Commits one intake durably; returns once it is on disk (or failed).
+    pub async fn commit(&self, write: IntakeWrite) -> Result<IntakeOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Intake(Box::new(write), reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    /// Appends a bare audit event (no intake) durably.
+    pub async fn audit(&self, at: Millis, event: AuditEvent) -> Result<()> {
+        let write = IntakeWrite {
+            at,
+            audit: vec![event],
+            ..IntakeWrite::default()
+        };
+        self.commit(write).await.map(|_| ())
+    }
+}
+
+async fn run(store: Store, mut chain: Chain, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (writes, replies): (Vec<IntakeWrite>, Vec<_>) =
+            jobs.drain(..).map(|Job::Intake(w, r)| (*w, r)).unzip();
+        let snapshot = chain.clone();
+        let started = std::time::Instant::now();
+        match store.commit_batch(&writes, &mut chain).await {
+            Ok(outcomes) => {
+                tracing::debug!(
+                    batch = writes.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "batch committed"
+                );
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                chain = snapshot;
+                tracing::error!(error = %e, batch = writes.len(), "vault commit failed; nothing forwarded");
+                let msg = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+}

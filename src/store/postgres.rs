@@ -1,0 +1,33 @@
+//! PostgreSQL backend: the store for more than one replica. Every replica writes its own audit
+//! chain; leader-only jobs (later: the retention sweeper) take an advisory lock.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+
+use super::{Result, StoreError};
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        sqlx::migrate!("migrations/postgres")
+    }
+}
+
+super::sql::impl_backend!(PgStore, sqlx::Postgres);

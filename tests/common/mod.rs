@@ -1,0 +1,473 @@
+//! Test harness: the real `pdgate` binary on port 0, a real upstream that records what it gets,
+//! and real HTTP clients. SQLite in a temp dir by default; PostgreSQL with a fresh database per test
+//! when `PDGATE_TEST_DATABASE_URL` is set.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+pub const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database URL for one test, or `None` when PostgreSQL is not configured (outside CI).
+pub async fn database_url(db: Db, dir: &Path) -> Option<String> {
+    match db {
+        Db::Sqlite => Some(format!("sqlite://{}", dir.join("pdgate.db").display())),
+        Db::Postgres => {
+            let base = match std::env::var("PDGATE_TEST_DATABASE_URL") {
+                Ok(u) => u,
+                Err(_) => {
+                    assert!(
+                        std::env::var("CI").is_err(),
+                        "CI must set PDGATE_TEST_DATABASE_URL"
+                    );
+                    eprintln!("PDGATE_TEST_DATABASE_URL not set: PostgreSQL variant skipped");
+                    return None;
+                }
+            };
+            Some(fresh_pg_database(&base).await)
+        }
+    }
+}
+
+/// Creates `pdgate_t_<random>` on the server of `base` and returns its URL.
+pub async fn fresh_pg_database(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("pdgate_t_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to PDGATE_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (head, _) = base.rsplit_once('/').expect("database URL has a path");
+    format!("{head}/{name}")
+}
+
+pub fn uuid_like() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}{:x}", n, std::process::id())
+}
+
+/// What the upstream received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+/// A recording upstream. `delay` holds every response back (for drain tests).
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start(delay: Duration) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let rec = received.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let rec = rec.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let rec = rec.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let len = body.len();
+                            rec.lock().unwrap().push(Received {
+                                method: parts.method.to_string(),
+                                path: parts.uri.to_string(),
+                                headers: parts.headers,
+                                body,
+                            });
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
+                            let mut resp = Response::new(Full::new(Bytes::from(format!(
+                                "{{\"ok\":true,\"len\":{len}}}"
+                            ))));
+                            resp.headers_mut()
+                                .insert("content-type", "application/json".parse().unwrap());
+                            resp.headers_mut()
+                                .insert("connection", "x-upstream-private".parse().unwrap());
+                            resp.headers_mut()
+                                .insert("x-upstream-private", "1".parse().unwrap());
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            received,
+            task,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Rewrites one example policy file `(file name, text) -> text`.
+pub type PolicyEdit = Box<dyn Fn(&str, &str) -> String + Send>;
+
+/// Options for one gateway process.
+pub struct Opts {
+    pub db: Db,
+    pub extra_config: String,
+    /// Edits applied to `routes.yaml` / `shop.yaml` of the example policies.
+    pub policy_edit: PolicyEdit,
+    pub key: Option<String>,
+}
+
+impl Opts {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            extra_config: String::new(),
+            policy_edit: Box::new(|_, t| t.to_owned()),
+            key: Some(KEY_HEX.into()),
+        }
+    }
+}
+
+/// A running `pdgate serve` and everything it was started with.
+pub struct Gateway {
+    pub child: Option<Child>,
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: PathBuf,
+    pub database_url: String,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pdgate")
+}
+
+/// Writes config, policies and key into a new temp dir; `None` if the database is not available.
+pub async fn prepare(opts: &Opts, upstream: &str) -> Option<(tempfile::TempDir, PathBuf, String)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let db_url = database_url(opts.db, &dir).await?;
+    let pol = dir.join("policies");
+    std::fs::create_dir_all(pol.join("consents")).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for name in ["shop.yaml", "routes.yaml"] {
+        let text = std::fs::read_to_string(src.join(name))
+            .unwrap()
+            .replace("http://127.0.0.1:9000", upstream);
+        std::fs::write(pol.join(name), (opts.policy_edit)(name, &text)).unwrap();
+    }
+    for name in ["marketing.md", "contact.md"] {
+        std::fs::copy(
+            src.join("consents").join(name),
+            pol.join("consents").join(name),
+        )
+        .unwrap();
+    }
+    let mut config = format!(
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndatabase_url = \"{db_url}\"\npolicies = \"{}\"\nshutdown_grace_s = 10\n",
+        pol.display()
+    );
+    if let Some(k) = &opts.key {
+        std::fs::write(dir.join("kek.hex"), k).unwrap();
+        config.push_str(&format!(
+            "key_file = \"{}\"\n",
+            dir.join("kek.hex").display()
+        ));
+    }
+    // Top-level keys must precede tables in TOML: callers' extras may open tables.
+    config.push_str(&opts.extra_config);
+    std::fs::write(dir.join("pdgate.toml"), config).unwrap();
+    Some((tmp, dir, db_url))
+}
+
+impl Gateway {
+    /// Starts `pdgate serve` with the example policies pointed at `upstream`.
+    pub async fn start(opts: Opts, upstream: &str) -> Option<Gateway> {
+        let (tmp, dir, db_url) = prepare(&opts, upstream).await?;
+        Some(Gateway::adopt(tmp, dir, db_url).await)
+    }
+
+    /// Starts `pdgate serve` on a directory made by [`prepare`] (possibly edited since).
+    pub async fn adopt(tmp: tempfile::TempDir, dir: PathBuf, database_url: String) -> Gateway {
+        let mut g = Gateway {
+            child: None,
+            proxy: "0.0.0.0:0".parse().unwrap(),
+            admin: "0.0.0.0:0".parse().unwrap(),
+            config_path: dir.join("pdgate.toml"),
+            log_path: dir.join("pdgate.log"),
+            dir,
+            database_url,
+            _tmp: Some(tmp),
+        };
+        g.spawn().await;
+        g
+    }
+
+    /// (Re)starts the process on the same config and database.
+    pub async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap();
+        let child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env_remove("PDGATE_KEY")
+            .env("PDGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn pdgate");
+        self.child = Some(child);
+        let (proxy, admin) = self.wait_listening().await;
+        self.proxy = proxy;
+        self.admin = admin;
+    }
+
+    async fn wait_listening(&mut self) -> (SocketAddr, SocketAddr) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let starts = self.log().matches("vault ready").count();
+        loop {
+            let log = self.log();
+            // Only lines after the latest start count.
+            if log.matches("vault ready").count() > starts || starts == 0 {
+                let tail = &log[log.rfind("vault ready").unwrap_or(0)..];
+                let mut found: HashMap<String, SocketAddr> = HashMap::new();
+                for line in tail.lines() {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                        if v["message"] == "listening" {
+                            found.insert(
+                                v["listener"].as_str().unwrap().into(),
+                                v["addr"].as_str().unwrap().parse().unwrap(),
+                            );
+                        }
+                    }
+                }
+                if let (Some(p), Some(a)) = (found.get("proxy"), found.get("admin")) {
+                    return (*p, *a);
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "pdgate exited with {status} before listening:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pdgate did not start:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.proxy)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "pdgate did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The store and keys the process uses, opened from the test.
+    pub async fn vault(&self) -> (pdgate::store::Store, pdgate::crypto::Keys) {
+        let store = pdgate::store::Store::open(&self.database_url)
+            .await
+            .unwrap();
+        let keys = pdgate::server::unlock(&store, pdgate::crypto::Kek::parse(KEY_HEX, 1).unwrap())
+            .await
+            .unwrap();
+        (store, keys)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A plain HTTP/1.1 client response.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+pub async fn send(req: Request<Full<Bytes>>) -> Resp {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let resp = client.request(req).await.expect("request");
+    let (parts, body) = resp.into_parts();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+pub async fn post(url: &str, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    send(
+        Request::post(url)
+            .header("content-type", content_type)
+            .body(Full::new(body.into()))
+            .unwrap(),
+    )
+    .await
+}
+
+pub async fn get(url: &str) -> Resp {
+    send(Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
+}
+
+/// Runs a test body against SQLite and (when configured) PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident => $body:ident;)*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$body($crate::common::Db::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$body($crate::common::Db::Postgres).await }
+            )*
+        }
+    };
+}
+
+/// Writes `bytes` on a new connection and returns everything read until the peer closes or
+/// `wait` passes.
+pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,508 @@
+//! The HTTP edge under stress and failure: TLS with HTTP/2, smuggling, timeouts, graceful drain,
+//! fail-closed behaviour, the policy checker and the CLI's refusal to run without a key.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{get, post, raw, Db, Gateway, Opts, Upstream};
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+const JSON: &str = "application/json";
+
+fn checkout() -> String {
+    serde_json::json!({"email": "edge.case@mail.ru", "name": "Эдж Кейс", "subscribe": "on"})
+        .to_string()
+}
+
+async fn tls_with_http2_and_http1(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(tmp.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let mut opts = Opts::new(db);
+    opts.extra_config = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        tmp.path().join("cert.pem").display(),
+        tmp.path().join("key.pem").display()
+    );
+    let Some(gw) = Gateway::start(opts, &up.url()).await else {
+        return;
+    };
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    for (alpn, version) in [
+        (b"h2".to_vec(), http::Version::HTTP_2),
+        (b"http/1.1".to_vec(), http::Version::HTTP_11),
+    ] {
+        let mut cfg = rustls::ClientConfig::builder()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![alpn];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+        let tcp = tokio::net::TcpStream::connect(gw.proxy).await.unwrap();
+        let tls = connector
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+        let req = Request::post("https://localhost/api/checkout")
+            .header("content-type", JSON)
+            .body(Full::new(Bytes::from(checkout())))
+            .unwrap();
+        let resp = if version == http::Version::HTTP_2 {
+            let (mut send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            send.send_request(req).await.unwrap()
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            send.send_request(req).await.unwrap()
+        };
+        assert_eq!(resp.version(), version);
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().contains_key("x-pdgate-receipt"));
+        let _ = resp.into_body().collect().await.unwrap();
+    }
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 2);
+    for r in &reqs {
+        assert_eq!(r.header("x-forwarded-proto").unwrap(), "https");
+        assert!(!r.body_str().contains("edge.case@"));
+    }
+}
+
+async fn cleartext_http2_prior_knowledge(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+        return;
+    };
+    let tcp = tokio::net::TcpStream::connect(gw.proxy).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(format!("http://{}/catalog", gw.proxy))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(
+        (resp.version(), resp.status().as_u16()),
+        (http::Version::HTTP_2, 200)
+    );
+}
+
+async fn conflicting_length_headers_are_refused_and_the_connection_closed(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+        return;
+    };
+    for path in ["/api/checkout", "/anything"] {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        let started = Instant::now();
+        let answer = raw(gw.proxy, req.as_bytes(), Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(
+            answer.contains(r#""code":"conflicting_length""#),
+            "{answer}"
+        );
+        assert_eq!(
+            answer.matches("HTTP/1.1").count(),
+            1,
+            "the smuggled request is never answered: {answer}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the connection is closed, not kept alive"
+        );
+    }
+    assert!(up.requests().is_empty());
+}
+
+async fn header_and_idle_timeouts_close_connections(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(db);
+    opts.extra_config = "[limits]\nheader_timeout_ms = 300\nidle_timeout_ms = 500\n".into();
+    let Some(gw) = Gateway::start(opts, &up.url()).await else {
+        return;
+    };
+    // Slowloris: headers never finish.
+    let started = Instant::now();
+    let answer = raw(
+        gw.proxy,
+        b"GET /catalog HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "header timeout not enforced ({took:?}): {answer}"
+    );
+    assert!(!answer.contains("200 OK"));
+    // Idle keep-alive connection after a complete exchange.
+    let started = Instant::now();
+    let answer = raw(
+        gw.proxy,
+        b"GET /catalog HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "idle connection closed after {took:?}"
+    );
+}
+
+async fn sigterm_drains_in_flight_requests(db: Db) {
+    let up = Upstream::start(Duration::from_millis(1500)).await;
+    let Some(mut gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+        return;
+    };
+    let url = gw.url("/api/checkout");
+    let in_flight = tokio::spawn(async move { post(&url, JSON, checkout()).await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    gw.signal("-TERM");
+    let resp = in_flight.await.unwrap();
+    assert_eq!(resp.status, 200, "the in-flight request completes");
+    assert_eq!(gw.wait_exit().await, Some(0));
+    assert!(
+        tokio::net::TcpStream::connect(gw.proxy).await.is_err(),
+        "no new connections after shutdown"
+    );
+}
+
+async fn no_default_upstream_gives_json_404(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(db);
+    opts.policy_edit = Box::new(|name, text| {
+        if name == "shop.yaml" {
+            text.replace("default_upstream: crm", "")
+        } else {
+            text.to_owned()
+        }
+    });
+    let Some(gw) = Gateway::start(opts, &up.url()).await else {
+        return;
+    };
+    let resp = get(&gw.url("/nowhere")).await;
+    assert_eq!(
+        (resp.status.as_u16(), resp.code().as_str()),
+        (404, "no_route")
+    );
+}
+
+async fn database_unavailable_fails_closed(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    match db {
+        Db::Sqlite => {
+            let Some(gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+                return;
+            };
+            // Another process holds the write lock: the vault cannot commit.
+            use sqlx::Connection;
+            let mut lock = sqlx::SqliteConnection::connect(&gw.database_url)
+                .await
+                .unwrap();
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut lock)
+                .await
+                .unwrap();
+            let resp = post(&gw.url("/api/checkout"), JSON, checkout()).await;
+            assert_eq!(
+                (resp.status.as_u16(), resp.code().as_str()),
+                (503, "store_unavailable")
+            );
+            assert!(
+                up.requests().is_empty(),
+                "nothing forwarded while the vault is down"
+            );
+            sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+            assert_eq!(
+                post(&gw.url("/api/checkout"), JSON, checkout())
+                    .await
+                    .status,
+                200,
+                "recovers once the database is back"
+            );
+        }
+        Db::Postgres => {
+            let Ok(base) = std::env::var("PDGATE_TEST_DATABASE_URL") else {
+                return;
+            };
+            let url = common::fresh_pg_database(&base).await;
+            let target = url
+                .split('@')
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .unwrap()
+                .to_owned();
+            let relay = Relay::start(&target).await;
+            let via_relay = url.replacen(&target, &relay.addr.to_string(), 1);
+            let mut opts = Opts::new(db);
+            opts.extra_config = String::new();
+            let Some((tmp, dir, _)) = common::prepare(&opts, &up.url()).await else {
+                return;
+            };
+            let cfg = std::fs::read_to_string(dir.join("pdgate.toml")).unwrap();
+            let cfg = cfg
+                .lines()
+                .map(|l| {
+                    if l.starts_with("database_url") {
+                        format!("database_url = \"{via_relay}\"")
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(dir.join("pdgate.toml"), cfg).unwrap();
+            let mut gw = Gateway::adopt(tmp, dir, via_relay).await;
+            assert_eq!(
+                post(&gw.url("/api/checkout"), JSON, checkout())
+                    .await
+                    .status,
+                200
+            );
+            relay.cut();
+            let resp = post(&gw.url("/api/checkout"), JSON, checkout()).await;
+            assert_eq!(
+                (resp.status.as_u16(), resp.code().as_str()),
+                (503, "store_unavailable")
+            );
+            assert_eq!(
+                up.requests().len(),
+                1,
+                "nothing forwarded while the vault is down"
+            );
+            let ready = get(&gw.admin_url("/readyz")).await;
+            assert_eq!(ready.status, 503);
+            gw.kill9();
+        }
+    }
+}
+
+/// A TCP relay to PostgreSQL that the test can cut.
+struct Relay {
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: &str) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let c = conns.clone();
+        let target = target.to_owned();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let h = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                c.lock().unwrap().push(h);
+            }
+        });
+        Relay { addr, task, conns }
+    }
+
+    fn cut(&self) {
+        self.task.abort();
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}
+
+both_backends! {
+    tls_h2 => tls_with_http2_and_http1;
+    h2c => cleartext_http2_prior_knowledge;
+    smuggling => conflicting_length_headers_are_refused_and_the_connection_closed;
+    timeouts => header_and_idle_timeouts_close_connections;
+    graceful_shutdown => sigterm_drains_in_flight_requests;
+    no_default_upstream => no_default_upstream_gives_json_404;
+    fail_closed_database => database_unavailable_fails_closed;
+}
+
+fn pdgate(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(common::bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PDGATE_KEY")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_key_or_with_the_wrong_key() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.key = None;
+    let (_tmp, dir, _) = common::prepare(&opts, &up.url()).await.unwrap();
+    let out = pdgate(&["serve", "--config", "pdgate.toml"], &dir);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no key configured"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // First start creates the key ring under key A; key B must not open it.
+    let Some(mut gw) = Gateway::start(Opts::new(Db::Sqlite), &up.url()).await else {
+        return;
+    };
+    gw.signal("-TERM");
+    assert_eq!(gw.wait_exit().await, Some(0));
+    std::fs::write(gw.dir.join("kek.hex"), "ff".repeat(32)).unwrap();
+    let out = pdgate(&["serve", "--config", "pdgate.toml"], &gw.dir);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not open this database"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(gw.dir.join("kek.hex"), "not a key").unwrap();
+    let out = pdgate(&["serve", "--config", "pdgate.toml"], &gw.dir);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn policy_check_reports_every_error_with_file_and_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = pdgate(&["policy", "check", "policies"], root);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (3 routes"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join("policies/routes.yaml"))
+        .unwrap()
+        .replace(
+            "action: tokenize, kind: email}\n      phone",
+            "action: tokenise, kind: email}\n      phone",
+        )
+        .replace(
+            "upstream: crm\n    purposes: [marketing]",
+            "upstream: nowhere\n    purposes: [marketing]",
+        );
+    std::fs::write(tmp.path().join("routes.yaml"), text).unwrap();
+    std::fs::copy(
+        root.join("policies/shop.yaml"),
+        tmp.path().join("shop.yaml"),
+    )
+    .unwrap();
+    let out = pdgate(&["policy", "check", tmp.path().to_str().unwrap()], root);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("routes.yaml:9: unknown variant `tokenise`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("routes.yaml:23: unknown upstream `nowhere`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("subject field"),
+        "a typo is reported once: {err}"
+    );
+    assert!(
+        err.contains("shop.yaml:35: cannot read consent text"),
+        "consent texts are resolved against the checked directory: {err}"
+    );
+}
+
+#[tokio::test]
+async fn demo_runs_the_shop_and_the_sample_crm_sees_tokens_only() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(common::bin())
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let gateway = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.strip_prefix("pdgate demo — gateway on http://") {
+            break rest.split(',').next().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no banner: {seen}");
+    };
+    let body = r#"{"email":"demo.person@mail.ru","name":"Демо Персона","subscribe":"on"}"#;
+    let resp = post(&format!("http://{gateway}/api/checkout"), JSON, body).await;
+    assert_eq!(resp.status, 200);
+    let mut crm = String::new();
+    while !crm.contains("body:") {
+        let line = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        crm.push_str(&line);
+        crm.push('\n');
+    }
+    assert!(
+        crm.contains("curl -si http://"),
+        "the banner prints curl lines: {seen}{crm}"
+    );
+    assert!(
+        crm.contains("sample CRM received POST /api/checkout"),
+        "{crm}"
+    );
+    assert!(
+        crm.contains("@relay.romashka.example") && crm.contains("pdg1."),
+        "{crm}"
+    );
+    assert!(
+        !crm.contains("demo.person@") && !crm.contains("Демо"),
+        "the CRM never sees the data: {crm}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,273 @@
+//! Storage conformance: the same behaviour checked on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use common::Db;
+use pdgate::audit::{verify_chain, AuditEvent, Chain};
+use pdgate::store::{
+    Backend, Committer, ConsentRecord, IntakeOutcome, IntakeWrite, Store, SubjectWrite, ValueWrite,
+};
+
+async fn open(db: Db) -> Option<(Store, tempfile::TempDir)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = common::database_url(db, tmp.path()).await?;
+    let store = Store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.expect("migrations are idempotent");
+    Some((store, tmp))
+}
+
+fn value(mac: u8, candidates: &[&str]) -> ValueWrite {
+    ValueWrite {
+        value_mac: [mac; 32],
+        candidates: candidates.iter().map(|c| (*c).to_owned()).collect(),
+        shape: "email".into(),
+        kind: "email".into(),
+        action: "tokenize".into(),
+        category: Some("contact".into()),
+        field: "email".into(),
+        purposes: "order_fulfilment".into(),
+        ciphertext: vec![mac, 1, 2, 3],
+    }
+}
+
+fn new_subject(id: u8, key: Option<u8>) -> SubjectWrite {
+    SubjectWrite::New {
+        id: vec![id; 16],
+        key: key.map(|k| [k; 32]),
+        wrapped_dek: vec![9; 60],
+        kek_version: 1,
+    }
+}
+
+fn intake(subject: SubjectWrite, values: Vec<ValueWrite>) -> IntakeWrite {
+    let sid = subject.id().to_vec();
+    IntakeWrite {
+        at: 1_700_000_000_000,
+        route: "checkout".into(),
+        subject: Some(subject),
+        index: vec![[7; 32]],
+        values,
+        consents: vec![ConsentRecord {
+            receipt_id: format!("r-{}", sid[0]),
+            subject_id: sid,
+            purpose: "marketing".into(),
+            text_id: "consents/marketing.md".into(),
+            text_version: 2,
+            text_sha256: "ab".repeat(32),
+            regimes: "fz152,gdpr".into(),
+            method: "checkbox".into(),
+            route: "checkout".into(),
+            at: 1_700_000_000_000,
+            ip_hash: Some(vec![1; 32]),
+            ua_hash: None,
+            origin: Some("https://shop.example".into()),
+            state: "granted".into(),
+            channel: None,
+        }],
+        dropped_fields: 2,
+        audit: vec![AuditEvent::ChainStarted {
+            version: "t".into(),
+            policy_sha256: "x".into(),
+        }],
+    }
+}
+
+async fn root_secret_is_stored_once(db: Db) {
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let first = store.root_secret((1, vec![1, 2, 3])).await.unwrap();
+    let second = store.root_secret((1, vec![4, 5, 6])).await.unwrap();
+    assert_eq!(first, (1, vec![1, 2, 3]));
+    assert_eq!(second, first, "a second start never replaces the key ring");
+}
+
+async fn intake_commits_subject_values_consents_counters_and_audit(db: Db) {
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    let out = store
+        .commit_batch(
+            &[intake(
+                new_subject(1, Some(1)),
+                vec![value(10, &["t-a@r", "t-b@r"])],
+            )],
+            &mut chain,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![IntakeOutcome::Committed(pdgate::store::Committed {
+            tokens: vec!["t-a@r".into()]
+        })]
+    );
+    let found = store.find_subject(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!((found.id.clone(), found.kek_version), (vec![1; 16], 1));
+    assert_eq!(
+        store.subjects_by_index(&[7; 32]).await.unwrap(),
+        vec![vec![1u8; 16]]
+    );
+    let v = store.value_by_token("t-a@r").await.unwrap();
+    assert_eq!(
+        (v.len(), v[0].ciphertext.clone(), v[0].field.as_str()),
+        (1, vec![10, 1, 2, 3], "email")
+    );
+    assert_eq!(store.consents_of(&[1; 16]).await.unwrap().len(), 1);
+    assert_eq!(store.counter("checkout", "intakes").await.unwrap(), 1);
+    assert_eq!(
+        store.counter("checkout", "dropped_fields").await.unwrap(),
+        2
+    );
+    let rows = store.audit_rows("w1").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(verify_chain(&rows), Ok(()));
+}
+
+async fn the_same_value_keeps_its_token_and_collisions_take_the_next_candidate(db: Db) {
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    store
+        .commit_batch(
+            &[intake(
+                new_subject(1, Some(1)),
+                vec![value(10, &["tok_a", "tok_b"])],
+            )],
+            &mut chain,
+        )
+        .await
+        .unwrap();
+    // Same value again (other candidates offered): the stored token wins.
+    let again = IntakeWrite {
+        subject: Some(SubjectWrite::Existing { id: vec![1; 16] }),
+        ..intake(new_subject(1, None), vec![value(10, &["tok_x"])])
+    };
+    let out = store.commit_batch(&[again], &mut chain).await.unwrap();
+    assert_eq!(
+        out[0],
+        IntakeOutcome::Committed(pdgate::store::Committed {
+            tokens: vec!["tok_a".into()]
+        })
+    );
+    // Another subject's value whose first candidate is taken gets the second.
+    let out = store
+        .commit_batch(
+            &[intake(
+                new_subject(2, Some(2)),
+                vec![value(11, &["tok_a", "tok_c"])],
+            )],
+            &mut chain,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        IntakeOutcome::Committed(pdgate::store::Committed {
+            tokens: vec!["tok_c".into()]
+        })
+    );
+    let out = store
+        .commit_batch(
+            &[intake(
+                new_subject(3, Some(3)),
+                vec![value(12, &["tok_a", "tok_c"])],
+            )],
+            &mut chain,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0], IntakeOutcome::TokenSpaceExhausted);
+    assert!(
+        store.subject(&[3; 16]).await.unwrap().is_none(),
+        "a refused intake leaves nothing behind"
+    );
+}
+
+async fn a_failing_intake_rolls_back_alone_and_the_chain_stays_whole(db: Db) {
+    for per_intake in [false, true] {
+        failing_intake_rolls_back_alone(db, per_intake).await;
+    }
+}
+
+/// `per_intake`: the savepoint path a batch falls back to when another replica raced it.
+async fn failing_intake_rolls_back_alone(db: Db, per_intake: bool) {
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    let batch = [
+        intake(new_subject(1, Some(1)), vec![value(10, &["tok_1"])]),
+        intake(new_subject(2, Some(1)), vec![value(11, &["tok_2"])]), // same subject key: lost the race
+        intake(new_subject(3, Some(3)), vec![value(12, &["tok_3"])]),
+    ];
+    let out = if per_intake {
+        store.commit_each(&batch, &mut chain).await
+    } else {
+        store.commit_batch(&batch, &mut chain).await
+    }
+    .unwrap();
+    assert!(matches!(out[0], IntakeOutcome::Committed(_)));
+    assert_eq!(out[1], IntakeOutcome::SubjectRace);
+    assert!(matches!(out[2], IntakeOutcome::Committed(_)));
+    assert!(store.subject(&[2; 16]).await.unwrap().is_none());
+    assert!(store.value_by_token("tok_2").await.unwrap().is_empty());
+    assert_eq!(store.counter("checkout", "intakes").await.unwrap(), 2);
+    let rows = store.audit_rows("w1").await.unwrap();
+    assert_eq!(
+        rows.len(),
+        2,
+        "the rolled-back intake's audit entry is gone"
+    );
+    assert_eq!(verify_chain(&rows), Ok(()), "and the chain has no gap");
+    // An existing subject that vanished (erased meanwhile) is a race too.
+    let gone = IntakeWrite {
+        subject: Some(SubjectWrite::Existing { id: vec![99; 16] }),
+        ..intake(new_subject(99, None), vec![])
+    };
+    assert_eq!(
+        store.commit_batch(&[gone], &mut chain).await.unwrap()[0],
+        IntakeOutcome::SubjectRace
+    );
+}
+
+async fn group_commit_serves_concurrent_intakes(db: Db) {
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let committer = Committer::start(store.clone(), Chain::new("w-group"));
+    let mut tasks = Vec::new();
+    for i in 0..64u8 {
+        let c = committer.clone();
+        tasks.push(tokio::spawn(async move {
+            c.commit(intake(
+                new_subject(i, Some(i)),
+                vec![value(i, &[&format!("tok_{i}")])],
+            ))
+            .await
+        }));
+    }
+    for t in tasks {
+        assert!(matches!(
+            t.await.unwrap().unwrap(),
+            IntakeOutcome::Committed(_)
+        ));
+    }
+    let rows = store.audit_rows("w-group").await.unwrap();
+    assert_eq!(rows.len(), 64);
+    assert_eq!(verify_chain(&rows), Ok(()));
+}
+
+both_backends! {
+    root_secret => root_secret_is_stored_once;
+    intake_commit => intake_commits_subject_values_consents_counters_and_audit;
+    tokens => the_same_value_keeps_its_token_and_collisions_take_the_next_candidate;
+    savepoints => a_failing_intake_rolls_back_alone_and_the_chain_stays_whole;
+    group_commit => group_commit_serves_concurrent_intakes;
+}
