@@ -69,3 +69,84 @@ impl HttpBody for Body {
         }
     }
 }
+
+/// How much of a refused body is still read and discarded, and for how long, so the client gets
+/// the error instead of a reset (a close with unread data makes the kernel send RST, and the
+/// client then loses the response it has not read yet). nginx calls this lingering close.
+const LINGER_BYTES: u64 = 16 << 20;
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A request body that, dropped before its end (a refusal mid-body), keeps draining in the
+/// background within [`LINGER_BYTES`] and [`LINGER_TIME`].
+///
+/// Wrap only a body that is already being read: polling it is what makes hyper answer
+/// `Expect: 100-continue`, which a refusal before reading must not do.
+pub struct Lingering {
+    inner: Option<Incoming>,
+    done: bool,
+}
+
+impl Lingering {
+    pub fn new(inner: Incoming) -> Self {
+        Lingering {
+            inner: Some(inner),
+            done: false,
+        }
+    }
+}
+
+impl HttpBody for Lingering {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let r = Pin::new(inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(None | Some(Err(_)))) {
+            this.done = true;
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let Some(mut body) = self.inner.take() else {
+            return;
+        };
+        if self.done || body.is_end_stream() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let drain = async {
+                let mut read = 0u64;
+                while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if read > LINGER_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+        });
+    }
+}

@@ -9,7 +9,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyDataStream, BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::body::Body;
+use super::body::{Body, Lingering};
 use super::error::ApiError;
 use super::headers::{
     X_PDGATE_CONSENT, X_PDGATE_PURPOSES, X_PDGATE_RECEIPT, X_PDGATE_REQUEST_ID, X_PDGATE_SUBJECT,
@@ -91,6 +91,7 @@ async fn run(
         return Err(too_large(max));
     }
     let limits = gw.limits.codec();
+    let body = Lingering::new(body);
     let parsed = match codec {
         Codec::Urlencoded | Codec::Json => {
             let bytes = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
