@@ -26,6 +26,7 @@ pub struct Config {
     pub tls: Option<Tls>,
     pub limits: Limits,
     pub admin: Admin,
+    pub audit: Audit,
     /// `json` (default, for log shippers) or `text`.
     pub log_format: LogFormat,
     /// Lifetime of the subject token handed out at intake.
@@ -53,13 +54,49 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
+    /// HS256 shared secret (at least 32 bytes) for admin, DPO, auditor and service tokens.
     pub jwt_secret_file: Option<PathBuf>,
+    /// RS256/ES256 public keys (a JWKS document); tokens name their key by `kid`.
     pub jwks_file: Option<PathBuf>,
+    /// Required `iss` of every token, when set.
     pub issuer: Option<String>,
+    /// Required `aud` of every token, when set.
     pub audience: Option<String>,
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds (at most 60).
+    pub leeway_s: u64,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            jwt_secret_file: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            leeway_s: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// A signed checkpoint after this many entries…
+    pub checkpoint_entries: u64,
+    /// …and at least this often while entries keep coming.
+    pub checkpoint_interval_s: u64,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            checkpoint_entries: 1000,
+            checkpoint_interval_s: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -81,6 +118,7 @@ impl Default for Config {
             tls: None,
             limits: Limits::default(),
             admin: Admin::default(),
+            audit: Audit::default(),
             log_format: LogFormat::Json,
             subject_token_ttl_s: 7 * 24 * 3600,
             shutdown_grace_s: 30,
@@ -157,6 +195,17 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ("PDGATE_ADMIN_JWKS_FILE", &["admin", "jwks_file"], false),
     ("PDGATE_ADMIN_ISSUER", &["admin", "issuer"], false),
     ("PDGATE_ADMIN_AUDIENCE", &["admin", "audience"], false),
+    ("PDGATE_ADMIN_LEEWAY_S", &["admin", "leeway_s"], true),
+    (
+        "PDGATE_AUDIT_CHECKPOINT_ENTRIES",
+        &["audit", "checkpoint_entries"],
+        true,
+    ),
+    (
+        "PDGATE_AUDIT_CHECKPOINT_INTERVAL_S",
+        &["audit", "checkpoint_interval_s"],
+        true,
+    ),
     ("PDGATE_LOG_FORMAT", &["log_format"], false),
     ("PDGATE_SUBJECT_TOKEN_TTL_S", &["subject_token_ttl_s"], true),
     ("PDGATE_SHUTDOWN_GRACE_S", &["shutdown_grace_s"], true),

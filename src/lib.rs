@@ -33,6 +33,7 @@ pub mod forms;
 pub mod intake;
 pub mod policy;
 pub mod proxy;
+pub mod purpose;
 pub mod server;
 pub mod store;
 
@@ -53,4 +54,13 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// RFC 3339 (`2026-11-23T10:00:00Z`) or Unix milliseconds, as query parameters and CLI flags take.
+pub fn parse_time(s: &str) -> Option<Millis> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(ms);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

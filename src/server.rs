@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::crypto::{Kek, KeyError, Keys, RootSecret};
 use crate::policy::{Policy, PolicyErrors};
 use crate::proxy::{self, Gateway};
-use crate::store::{Backend, Committer, Store, StoreError};
+use crate::store::{Backend, Checkpoints, Committer, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -34,6 +34,10 @@ pub enum ServeError {
     Tls(String),
     #[error("{0}")]
     Io(String),
+    #[error("admin auth: {0}")]
+    Auth(String),
+    #[error("{0}")]
+    ConsentText(String),
 }
 
 /// Loads the KEK: `PDGATE_KEY` (the key itself) wins over `key_file`; with neither, only `dev`
@@ -67,6 +71,7 @@ pub struct Server {
     pub admin_addr: SocketAddr,
     gateway: Arc<Gateway>,
     admin: Arc<Admin>,
+    writer_task: tokio::task::JoinHandle<()>,
     proxy_listener: TcpListener,
     admin_listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -79,8 +84,23 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     let store = Store::open(&config.database_url).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek).await?);
+    register_consent_texts(&store, &policy).await?;
+    let verifier = crate::admin::auth::Verifier::from_config(&config.admin)
+        .map_err(ServeError::Auth)?
+        .map(Arc::new);
+    if verifier.is_none() {
+        tracing::warn!("no [admin] jwt_secret_file or jwks_file: the admin API and detokenize refuse every call");
+    }
     let writer = format!("w-{}", uuid::Uuid::new_v4().simple());
-    let committer = Committer::start(store.clone(), Chain::new(writer.clone()));
+    let (committer, writer_task) = Committer::start(
+        store.clone(),
+        Chain::new(writer.clone()),
+        Some(Checkpoints {
+            keys: keys.clone(),
+            entries: i64::try_from(config.audit.checkpoint_entries.max(1)).unwrap_or(i64::MAX),
+            interval: Duration::from_secs(config.audit.checkpoint_interval_s.max(1)),
+        }),
+    );
     committer
         .audit(
             crate::now_millis(),
@@ -111,20 +131,31 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         policy_sha256 = %policy.sha256,
         "vault ready"
     );
-    let gateway = Arc::new(Gateway {
-        policy: Arc::new(policy),
-        keys,
+    let policy = Arc::new(policy);
+    let admin = Arc::new(Admin {
         store: store.clone(),
+        keys: keys.clone(),
+        policy: policy.clone(),
+        committer: committer.clone(),
+        verifier: verifier.clone(),
+        limits: config.limits,
+    });
+    let gateway = Arc::new(Gateway {
+        policy,
+        keys,
+        store,
         committer,
         client: proxy::client(),
         limits: config.limits,
         subject_token_ttl_s: i64::try_from(config.subject_token_ttl_s).unwrap_or(i64::MAX),
+        verifier,
     });
     Ok(Server {
         proxy_addr,
         admin_addr,
         gateway,
-        admin: Arc::new(Admin { store }),
+        admin,
+        writer_task,
         proxy_listener,
         admin_listener,
         tls,
@@ -145,6 +176,30 @@ pub async fn unlock(store: &Store, kek: Kek) -> Result<Keys, ServeError> {
         other => ServeError::Key(other.to_string()),
     })?;
     Ok(Keys::derive(kek, &root))
+}
+
+/// Records every consent text version in the database; an edited text that kept its version
+/// would make existing records point at words nobody was shown, so it stops the start.
+async fn register_consent_texts(store: &Store, policy: &Policy) -> Result<(), ServeError> {
+    for t in &policy.consent_texts {
+        let stored = store
+            .register_consent_text(
+                &t.id,
+                i64::from(t.version),
+                &t.sha256,
+                &t.body,
+                crate::now_millis(),
+            )
+            .await?;
+        if stored != t.sha256 {
+            return Err(ServeError::ConsentText(format!(
+                "consent text `{}` version {} differs from the text first shown under that version \
+                 (sha256 {stored}); give the edited text a new version in its purpose's `consent:`",
+                t.id, t.version
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
@@ -188,6 +243,14 @@ impl Server {
             let _ = tx.send(true);
         };
         tokio::join!(proxy, admin, signal);
+        // Both listeners are done and dropped their handles on the writer: it commits what is
+        // queued, signs a last checkpoint and ends.
+        if tokio::time::timeout(Duration::from_secs(10), self.writer_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the audit writer did not finish in time");
+        }
         tracing::info!("stopped");
     }
 }

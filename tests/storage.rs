@@ -241,7 +241,7 @@ async fn group_commit_serves_concurrent_intakes(db: Db) {
     let Some((store, _t)) = open(db).await else {
         return;
     };
-    let committer = Committer::start(store.clone(), Chain::new("w-group"));
+    let committer = Committer::start(store.clone(), Chain::new("w-group"), None).0;
     let mut tasks = Vec::new();
     for i in 0..64u8 {
         let c = committer.clone();

@@ -1,47 +1,141 @@
-//! The admin listener. For now: liveness and readiness; the admin API (requests, audit export,
-//! detokenize) lands here behind JWT auth in later work.
+//! The admin listener: health, the detokenize API for back-office services, and the admin API
+//! under `/admin/v1/` for DPOs and auditors. Everything but `/healthz` and `/readyz` needs a JWT
+//! ([`auth`]); a missing or bad token is 401, a good token with the wrong role 403.
+
+mod audit_export;
+pub mod auth;
+mod detokenize;
 
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::config::Limits;
+use crate::crypto::Keys;
+use crate::policy::Policy;
+use crate::proxy::respond;
 use crate::proxy::{ApiError, Body, ConnInfo, Handler};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Committer, Store};
+use auth::{AuthError, Principal, Role, Verifier};
 
 pub struct Admin {
     pub store: Store,
+    pub keys: Arc<Keys>,
+    pub policy: Arc<Policy>,
+    pub committer: Committer,
+    pub verifier: Option<Arc<Verifier>>,
+    pub limits: Limits,
 }
 
 impl Handler for Admin {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, _conn: ConnInfo) -> Response<Body> {
-        match (req.method(), req.uri().path()) {
-            (&Method::GET, "/healthz") => json(StatusCode::OK, r#"{"status":"ok"}"#),
-            (&Method::GET, "/readyz") => match self.store.ping().await {
-                // The key is loaded before the listener opens and never unloaded, so a reachable
-                // database is the remaining condition.
-                Ok(()) => json(
-                    StatusCode::OK,
-                    r#"{"status":"ready","database":"ok","key":"ok"}"#,
-                ),
-                Err(e) => {
-                    tracing::warn!(error = %e, "readiness: database unreachable");
-                    ApiError::unavailable("store_unavailable", "the database is unreachable")
-                        .into_response()
-                }
+        let path = req.uri().path().to_owned();
+        let result = match (req.method(), path.as_str()) {
+            (&Method::GET, "/healthz") => Ok(respond::json(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok"}),
+            )),
+            (&Method::GET, "/readyz") => self.ready().await,
+            (&Method::POST, "/v1/detokenize") => match self.authorize(&req, &[Role::Service]) {
+                Ok(p) => detokenize::handle(&self, p, req).await,
+                Err(e) => Err(e),
             },
-            _ => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
-                .into_response(),
-        }
+            (&Method::GET, "/admin/v1/audit") => {
+                match self.authorize(&req, &[Role::Auditor, Role::Dpo, Role::Admin]) {
+                    Ok(p) => audit_export::handle(&self, p, &req).await,
+                    Err(e) => Err(e),
+                }
+            }
+            (&Method::GET, "/admin/v1/audit/key") => {
+                match self.authorize(&req, &[Role::Auditor, Role::Dpo, Role::Admin]) {
+                    Ok(_) => Ok(respond::json(
+                        StatusCode::OK,
+                        &serde_json::json!({
+                            "algorithm": "Ed25519",
+                            "public_key": data_encoding::HEXLOWER.encode(&self.keys.audit.public_key()),
+                        }),
+                    )),
+                    Err(e) => Err(e),
+                }
+            }
+            (
+                _,
+                "/healthz"
+                | "/readyz"
+                | "/v1/detokenize"
+                | "/admin/v1/audit"
+                | "/admin/v1/audit/key",
+            ) => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such admin endpoint",
+            )),
+        };
+        result.unwrap_or_else(ApiError::into_response)
     }
 }
 
-fn json(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    r
+impl Admin {
+    async fn ready(&self) -> Result<Response<Body>, ApiError> {
+        match self.store.ping().await {
+            // The key is loaded before the listener opens and never unloaded, so a reachable
+            // database is the remaining condition.
+            Ok(()) => Ok(respond::json(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ready", "database": "ok", "key": "ok"}),
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database unreachable");
+                Err(ApiError::unavailable(
+                    "store_unavailable",
+                    "the database is unreachable",
+                ))
+            }
+        }
+    }
+
+    /// The caller, if its bearer token is valid and carries one of `roles`.
+    fn authorize<B>(&self, req: &Request<B>, roles: &[Role]) -> Result<Principal, ApiError> {
+        let verifier = self.verifier.as_ref().ok_or_else(|| {
+            unauthorized(
+                "no_auth_configured",
+                "the admin API needs [admin] jwt_secret_file or jwks_file",
+            )
+        })?;
+        let token = auth::bearer(req.headers())
+            .ok_or_else(|| unauthorized("unauthorized", "a bearer token is required"))?;
+        let principal = verifier.verify(token).map_err(|e| {
+            tracing::info!(reason = ?e, path = req.uri().path(), "admin token refused");
+            match e {
+                AuthError::Missing | AuthError::NotConfigured | AuthError::Invalid => {
+                    unauthorized("unauthorized", "the bearer token is not valid")
+                }
+            }
+        })?;
+        if !principal.has_any(roles) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this endpoint needs the role {}",
+                    roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            ));
+        }
+        Ok(principal)
+    }
+}
+
+pub(crate) fn unauthorized(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }

@@ -5,6 +5,15 @@
 //! One process is one writer, so concurrent replicas never interleave a chain. Events carry ids,
 //! counts and pseudonyms only — never a personal value — which the type system makes hard to get
 //! wrong: no event has a field that could hold one.
+//!
+//! A chain alone proves order and integrity but not who wrote it, and not that its tail was not
+//! cut: so the writer also appends signed checkpoints (Ed25519 over writer, sequence and head hash;
+//! the key is derived from the root secret, its public half is in every checkpoint and at
+//! `/admin/v1/audit/key`), and an auditor pins that public key when verifying an export.
+
+pub mod export;
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -39,6 +48,45 @@ pub enum AuditEvent {
         version: String,
         policy_sha256: String,
     },
+    /// A consent was withdrawn (the ledger appended a `withdrawn` record).
+    ConsentWithdrawn {
+        receipt_id: String,
+        subject: String,
+        purpose: String,
+        channel: String,
+    },
+    /// A detokenize call, granted or not: who asked, for what, and how it went — never values.
+    Detokenize {
+        service: String,
+        purpose: String,
+        requested: u32,
+        granted: u32,
+        denied: BTreeMap<String, u32>,
+    },
+    /// Plaintext shown to staff in an upstream response on a reveal route.
+    Reveal {
+        request_id: String,
+        route: String,
+        principal: String,
+        purpose: String,
+        granted: u32,
+        denied: BTreeMap<String, u32>,
+    },
+    /// Somebody exported the audit log.
+    AuditExported {
+        principal: String,
+        since: Option<Millis>,
+        until: Option<Millis>,
+        format: String,
+    },
+    /// A signed statement of the chain so far: `signature` is Ed25519 by `public_key` over
+    /// [`checkpoint_message`]`(writer, seq, head)`, where `head` is the hash of entry `seq`.
+    Checkpoint {
+        seq: i64,
+        head: String,
+        public_key: String,
+        signature: String,
+    },
 }
 
 impl AuditEvent {
@@ -47,6 +95,11 @@ impl AuditEvent {
             AuditEvent::Intake { .. } => "intake",
             AuditEvent::ConsentGiven { .. } => "consent_given",
             AuditEvent::ChainStarted { .. } => "chain_started",
+            AuditEvent::ConsentWithdrawn { .. } => "consent_withdrawn",
+            AuditEvent::Detokenize { .. } => "detokenize",
+            AuditEvent::Reveal { .. } => "reveal",
+            AuditEvent::AuditExported { .. } => "audit_exported",
+            AuditEvent::Checkpoint { .. } => "checkpoint",
         }
     }
 }
@@ -69,6 +122,7 @@ pub struct Chain {
     writer: String,
     seq: i64,
     head: [u8; 32],
+    last_at: Millis,
 }
 
 #[derive(Serialize)]
@@ -86,6 +140,28 @@ impl Chain {
             writer: writer.into(),
             seq: 0,
             head: [0; 32],
+            last_at: Millis::MIN,
+        }
+    }
+
+    /// Sequence number of the last entry (0 before the first).
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// Hash of the last entry.
+    pub fn head(&self) -> [u8; 32] {
+        self.head
+    }
+
+    /// A checkpoint event over the chain as it stands.
+    pub fn checkpoint(&self, signer: &crate::crypto::AuditSigner) -> AuditEvent {
+        let msg = checkpoint_message(&self.writer, self.seq, &self.head);
+        AuditEvent::Checkpoint {
+            seq: self.seq,
+            head: hex(&self.head),
+            public_key: hex(&signer.public_key()),
+            signature: hex(&signer.sign(&msg)),
         }
     }
 
@@ -95,7 +171,11 @@ impl Chain {
 
     /// Appends `event` and returns the row to store; the caller keeps a clone of the chain to roll
     /// back to if the transaction holding the row fails.
+    ///
+    /// Times never go backwards within a chain (a batch may hold requests that arrived slightly
+    /// out of order), so a time window of an export is always a contiguous run of each chain.
     pub fn append(&mut self, at: Millis, event: &AuditEvent) -> AuditRow {
+        let at = at.max(self.last_at);
         let seq = self.seq + 1;
         let entry = serde_json::to_string(&Canonical {
             writer: &self.writer,
@@ -116,8 +196,23 @@ impl Chain {
         };
         self.seq = seq;
         self.head = hash;
+        self.last_at = at;
         row
     }
+}
+
+/// What a checkpoint signs: a domain tag, the writer, the sequence number and the head hash.
+pub fn checkpoint_message(writer: &str, seq: i64, head: &[u8]) -> Vec<u8> {
+    let mut m = b"pdgate-audit-checkpoint/v1\0".to_vec();
+    m.extend_from_slice(writer.as_bytes());
+    m.push(0);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(head);
+    m
+}
+
+pub(crate) fn hex(b: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(b)
 }
 
 /// `SHA-256(prev || entry)`.

@@ -145,6 +145,8 @@ pub enum Purpose {
     ClientHash,
     /// Signing key of subject tokens (HS256).
     SubjectToken,
+    /// Seed of the Ed25519 key that signs audit checkpoints.
+    AuditSigning,
 }
 
 impl Purpose {
@@ -155,6 +157,7 @@ impl Purpose {
             Purpose::ValueHash => b"pdgate/v1/value-hash",
             Purpose::ClientHash => b"pdgate/v1/client-hash",
             Purpose::SubjectToken => b"pdgate/v1/subject-token",
+            Purpose::AuditSigning => b"pdgate/v1/audit-signing",
         }
     }
 }
@@ -191,6 +194,24 @@ pub struct Keys {
     pub value_hash: MacKey,
     pub client_hash: MacKey,
     pub subject_token: MacKey,
+    pub audit: AuditSigner,
+}
+
+/// Signs audit checkpoints (Ed25519). Derived from the root secret, so every replica of one
+/// deployment signs with the same key and an auditor pins one public key.
+pub struct AuditSigner(aws_lc_rs::signature::Ed25519KeyPair);
+
+impl AuditSigner {
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.0.sign(msg).as_ref().to_vec()
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        use aws_lc_rs::signature::KeyPair;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.public_key().as_ref());
+        out
+    }
 }
 
 impl Keys {
@@ -208,6 +229,12 @@ impl Keys {
             value_hash: derive(Purpose::ValueHash),
             client_hash: derive(Purpose::ClientHash),
             subject_token: derive(Purpose::SubjectToken),
+            audit: AuditSigner(
+                aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(
+                    derive(Purpose::AuditSigning).bytes(),
+                )
+                .expect("a 32-byte seed is a valid Ed25519 key"),
+            ),
             kek,
         }
     }

@@ -13,7 +13,9 @@
 
 mod keys;
 
-pub use keys::{Aad, Dek, Kek, KeyError, Keys, MacKey, Purpose as KeyPurpose, RootSecret};
+pub use keys::{
+    Aad, AuditSigner, Dek, Kek, KeyError, Keys, MacKey, Purpose as KeyPurpose, RootSecret,
+};
 
 /// Size of every symmetric key in the hierarchy (AES-256, HMAC-SHA256).
 pub const KEY_LEN: usize = 32;

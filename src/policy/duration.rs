@@ -52,6 +52,34 @@ impl IsoDuration {
         }
         Ok(d)
     }
+
+    /// The instant this long after `from` (UTC, calendar months clamped to the month's last day:
+    /// 31 Jan + P1M is 28/29 Feb). Saturates instead of overflowing.
+    pub fn after(&self, from: crate::Millis) -> crate::Millis {
+        use time::{Date, Duration, Month, OffsetDateTime};
+        let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(from) * 1_000_000) else {
+            return crate::Millis::MAX;
+        };
+        let months = i64::from(t.year()) * 12
+            + i64::from(u8::from(t.month()) - 1)
+            + i64::from(self.years) * 12
+            + i64::from(self.months);
+        let Ok(year) = i32::try_from(months.div_euclid(12)) else {
+            return crate::Millis::MAX;
+        };
+        let Ok(month) = Month::try_from(u8::try_from(months.rem_euclid(12) + 1).unwrap_or(1))
+        else {
+            return crate::Millis::MAX;
+        };
+        let Ok(date) = Date::from_calendar_date(year, month, t.day().min(month.length(year)))
+        else {
+            return crate::Millis::MAX;
+        };
+        let end = date.with_time(t.time()).assume_utc()
+            + Duration::days(i64::from(self.days))
+            + Duration::seconds(i64::try_from(self.seconds).unwrap_or(i64::MAX / 2));
+        i64::try_from(end.unix_timestamp_nanos() / 1_000_000).unwrap_or(crate::Millis::MAX)
+    }
 }
 
 fn units(s: &str) -> Result<Vec<(u32, char)>, String> {
@@ -119,5 +147,24 @@ mod tests {
         for bad in ["3Y", "P", "PT", "P3", "P3X", "PT3D", "P-1Y"] {
             assert!(IsoDuration::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn adds_calendar_units() {
+        let ms = |y, m, d| {
+            time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d)
+                .unwrap()
+                .midnight()
+                .assume_utc()
+                .unix_timestamp()
+                * 1000
+        };
+        let p = |s| IsoDuration::parse(s).unwrap();
+        assert_eq!(p("P1M").after(ms(2025, 1, 31)), ms(2025, 2, 28));
+        assert_eq!(p("P1M").after(ms(2024, 1, 31)), ms(2024, 2, 29));
+        assert_eq!(p("P3Y").after(ms(2024, 2, 29)), ms(2027, 2, 28));
+        assert_eq!(p("P1Y2M3D").after(ms(2025, 11, 30)), ms(2027, 2, 2));
+        assert_eq!(p("PT2S").after(1_000), 3_000);
+        assert_eq!(p("P1Y").after(i64::MAX), i64::MAX);
     }
 }

@@ -92,6 +92,8 @@ pub struct ConsentText {
     pub version: u32,
     pub sha256: String,
     pub front: model::ConsentFront,
+    /// The exact text (the hash covers these bytes).
+    pub body: String,
 }
 
 #[derive(Debug)]
@@ -899,6 +901,7 @@ impl Compiler {
             version,
             sha256: data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes)),
             front,
+            body: text.to_owned(),
         })
     }
 }

@@ -19,6 +19,8 @@ pub enum Body {
         stream: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
         len: u64,
     },
+    /// A stream of unknown length (sent chunked).
+    Chunked(Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>),
 }
 
 impl Body {
@@ -44,7 +46,7 @@ impl HttpBody for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
-            Body::Stream { stream, .. } => stream
+            Body::Stream { stream, .. } | Body::Chunked(stream) => stream
                 .as_mut()
                 .poll_next(cx)
                 .map(|o| o.map(|r| r.map(Frame::data).map_err(Into::into))),
@@ -56,7 +58,7 @@ impl HttpBody for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Incoming(i) => i.is_end_stream(),
-            Body::Stream { .. } => false,
+            Body::Stream { .. } | Body::Chunked(_) => false,
         }
     }
 
@@ -66,6 +68,7 @@ impl HttpBody for Body {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(i) => i.size_hint(),
             Body::Stream { len, .. } => SizeHint::with_exact(*len),
+            Body::Chunked(_) => SizeHint::default(),
         }
     }
 }

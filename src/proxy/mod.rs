@@ -7,6 +7,7 @@ mod framing;
 pub mod headers;
 mod intake;
 pub mod listener;
+pub mod respond;
 mod upstream;
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Gateway {
     pub client: Client,
     pub limits: Limits,
     pub subject_token_ttl_s: i64,
+    /// Staff tokens on reveal routes are checked like admin tokens.
+    pub verifier: Option<Arc<crate::admin::auth::Verifier>>,
 }
 
 impl Handler for Gateway {

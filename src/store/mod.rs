@@ -175,6 +175,24 @@ pub struct VaultValue {
     pub collected_at: Millis,
 }
 
+/// A subject's key and the states that gate any use of its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectState {
+    pub row: SubjectRow,
+    /// Set while processing is restricted (GDPR Art. 18, 152-FZ Art. 21 blocking).
+    pub restricted_at: Option<Millis>,
+    pub last_activity_at: Millis,
+}
+
+/// The newest consent record of one subject for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentState {
+    pub subject_id: Vec<u8>,
+    /// `granted` or `withdrawn`.
+    pub state: String,
+    pub at: Millis,
+}
+
 /// The storage contract both backends fulfil.
 pub trait Backend: Send + Sync {
     fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
@@ -208,6 +226,61 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
     fn audit_rows(&self, writer: &str) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
     fn counter(&self, route: &str, name: &str) -> impl Future<Output = Result<i64>> + Send;
+    /// Every stored collection of the given tokens, oldest first.
+    fn values_by_tokens(
+        &self,
+        tokens: &[&str],
+    ) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
+    fn subject_states(
+        &self,
+        ids: &[&[u8]],
+    ) -> impl Future<Output = Result<Vec<SubjectState>>> + Send;
+    /// The newest consent record per subject for `purpose` (subjects without one are absent).
+    fn consent_states(
+        &self,
+        ids: &[&[u8]],
+        purpose: &str,
+    ) -> impl Future<Output = Result<Vec<ConsentState>>> + Send;
+    /// Which of `tokens` belonged to erased subjects.
+    fn erased_tokens(&self, tokens: &[&str]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Which of `ids` are erased subjects.
+    fn erased_subjects(&self, ids: &[&[u8]]) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
+    /// Restricts (`Some(since)`) or lifts the restriction of a subject; `false` if there is none.
+    fn set_restricted(
+        &self,
+        id: &[u8],
+        since: Option<Millis>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Crypto-shreds a subject: its wrapped key, index rows, tokens and ciphertexts go, tombstones
+    /// stay. `false` if there was no such subject.
+    fn erase_subject(&self, id: &[u8], at: Millis) -> impl Future<Output = Result<bool>> + Send;
+    /// Records a consent text version; returns the hash stored for it (the first one registered).
+    fn register_consent_text(
+        &self,
+        id: &str,
+        version: i64,
+        sha256: &str,
+        body: &str,
+        at: Millis,
+    ) -> impl Future<Output = Result<String>> + Send;
+    /// `(sha256, body)` of a registered consent text version.
+    fn consent_text(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> impl Future<Output = Result<Option<(String, String)>>> + Send;
+    fn consents_by_receipt(
+        &self,
+        receipt_id: &str,
+    ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
+    /// Audit rows with `since <= at < until`, ordered by writer and sequence, after `after`.
+    fn audit_page(
+        &self,
+        since: Option<Millis>,
+        until: Option<Millis>,
+        after: Option<(&str, i64)>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
 }
 
 /// The configured backend.
@@ -300,6 +373,52 @@ impl Backend for Store {
     async fn counter(&self, route: &str, name: &str) -> Result<i64> {
         delegate!(self, s => s.counter(route, name))
     }
+    async fn values_by_tokens(&self, tokens: &[&str]) -> Result<Vec<VaultValue>> {
+        delegate!(self, s => s.values_by_tokens(tokens))
+    }
+    async fn subject_states(&self, ids: &[&[u8]]) -> Result<Vec<SubjectState>> {
+        delegate!(self, s => s.subject_states(ids))
+    }
+    async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> Result<Vec<ConsentState>> {
+        delegate!(self, s => s.consent_states(ids, purpose))
+    }
+    async fn erased_tokens(&self, tokens: &[&str]) -> Result<Vec<String>> {
+        delegate!(self, s => s.erased_tokens(tokens))
+    }
+    async fn erased_subjects(&self, ids: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        delegate!(self, s => s.erased_subjects(ids))
+    }
+    async fn set_restricted(&self, id: &[u8], since: Option<Millis>) -> Result<bool> {
+        delegate!(self, s => s.set_restricted(id, since))
+    }
+    async fn erase_subject(&self, id: &[u8], at: Millis) -> Result<bool> {
+        delegate!(self, s => s.erase_subject(id, at))
+    }
+    async fn register_consent_text(
+        &self,
+        id: &str,
+        version: i64,
+        sha256: &str,
+        body: &str,
+        at: Millis,
+    ) -> Result<String> {
+        delegate!(self, s => s.register_consent_text(id, version, sha256, body, at))
+    }
+    async fn consent_text(&self, id: &str, version: i64) -> Result<Option<(String, String)>> {
+        delegate!(self, s => s.consent_text(id, version))
+    }
+    async fn consents_by_receipt(&self, receipt_id: &str) -> Result<Vec<ConsentRecord>> {
+        delegate!(self, s => s.consents_by_receipt(receipt_id))
+    }
+    async fn audit_page(
+        &self,
+        since: Option<Millis>,
+        until: Option<Millis>,
+        after: Option<(&str, i64)>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        delegate!(self, s => s.audit_page(since, until, after, limit))
+    }
 }
 
 /// Largest number of intakes sharing one transaction.
@@ -319,11 +438,17 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the writer task; it ends when every `Committer` clone is dropped.
-    pub fn start(store: Store, chain: Chain) -> Committer {
+    ///
+    /// The handle finishes after the last clone is dropped and the final checkpoint is written.
+    pub fn start(
+        store: Store,
+        chain: Chain,
+        checkpoints: Option<Checkpoints>,
+    ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let writer: Arc<str> = chain.writer().into();
-        tokio::spawn(run(store, chain, rx));
-        Committer { tx, writer }
+        let task = tokio::spawn(run(store, chain, rx, checkpoints));
+        (Committer { tx, writer }, task)
     }
 
     pub fn writer(&self) -> &str {
@@ -352,14 +477,85 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, mut chain: Chain, mut rx: mpsc::Receiver<Job>) {
+/// When the writer signs its chain: every `entries` entries and at least every `interval` while
+/// entries keep coming, and once more when it stops.
+pub struct Checkpoints {
+    pub keys: Arc<crate::crypto::Keys>,
+    pub entries: i64,
+    pub interval: std::time::Duration,
+}
+
+async fn run(
+    store: Store,
+    mut chain: Chain,
+    mut rx: mpsc::Receiver<Job>,
+    checkpoints: Option<Checkpoints>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    let period = checkpoints
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(3600), |c| c.interval);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut signed_seq = 0i64;
+    loop {
+        let timed = tokio::select! {
+            n = rx.recv_many(&mut jobs, MAX_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                false
+            }
+            _ = tick.tick() => true,
+        };
+        if !jobs.is_empty() {
+            commit(&store, &mut chain, &mut jobs).await;
+        }
+        if let Some(c) = &checkpoints {
+            let due = chain.seq() - signed_seq >= c.entries || (timed && chain.seq() > signed_seq);
+            if due {
+                signed_seq = checkpoint(&store, &mut chain, &c.keys)
+                    .await
+                    .unwrap_or(signed_seq);
+            }
+        }
+    }
+    if let Some(c) = &checkpoints {
+        if chain.seq() > signed_seq {
+            let _ = checkpoint(&store, &mut chain, &c.keys).await;
+        }
+    }
+}
+
+/// Appends a signed checkpoint; returns the sequence number it covers (its own, since a checkpoint
+/// entry is itself part of what the next one covers).
+async fn checkpoint(store: &Store, chain: &mut Chain, keys: &crate::crypto::Keys) -> Option<i64> {
+    let snapshot = chain.clone();
+    let write = IntakeWrite {
+        at: crate::now_millis(),
+        audit: vec![chain.checkpoint(&keys.audit)],
+        ..IntakeWrite::default()
+    };
+    match store
+        .commit_batch(std::slice::from_ref(&write), chain)
+        .await
+    {
+        Ok(_) => Some(chain.seq()),
+        Err(e) => {
+            *chain = snapshot;
+            tracing::warn!(error = %e, "audit checkpoint not written; retrying later");
+            None
+        }
+    }
+}
+
+async fn commit(store: &Store, chain: &mut Chain, jobs: &mut Vec<Job>) {
+    {
         let (writes, replies): (Vec<IntakeWrite>, Vec<_>) =
             jobs.drain(..).map(|Job::Intake(w, r)| (*w, r)).unzip();
         let snapshot = chain.clone();
         let started = std::time::Instant::now();
-        match store.commit_batch(&writes, &mut chain).await {
+        match store.commit_batch(&writes, chain).await {
             Ok(outcomes) => {
                 tracing::debug!(
                     batch = writes.len(),
@@ -371,7 +567,7 @@ async fn run(store: Store, mut chain: Chain, mut rx: mpsc::Receiver<Job>) {
                 }
             }
             Err(e) => {
-                chain = snapshot;
+                *chain = snapshot;
                 tracing::error!(error = %e, batch = writes.len(), "vault commit failed; nothing forwarded");
                 let msg = e.to_string();
                 for reply in replies {

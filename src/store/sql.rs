@@ -92,27 +92,7 @@ macro_rules! impl_backend {
                 .bind(subject_id)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok($crate::store::ConsentRecord {
-                            receipt_id: r.try_get(0)?,
-                            subject_id: r.try_get(1)?,
-                            purpose: r.try_get(2)?,
-                            text_id: r.try_get(3)?,
-                            text_version: r.try_get(4)?,
-                            text_sha256: r.try_get(5)?,
-                            regimes: r.try_get(6)?,
-                            method: r.try_get(7)?,
-                            route: r.try_get(8)?,
-                            at: r.try_get(9)?,
-                            ip_hash: r.try_get(10)?,
-                            ua_hash: r.try_get(11)?,
-                            origin: r.try_get(12)?,
-                            state: r.try_get(13)?,
-                            channel: r.try_get(14)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(consent_record).collect()
             }
 
             async fn audit_rows(&self, writer: &str) -> $crate::store::Result<Vec<$crate::audit::AuditRow>> {
@@ -120,19 +100,155 @@ macro_rules! impl_backend {
                     .bind(writer)
                     .fetch_all(&self.pool)
                     .await?;
+                rows.iter().map(audit_row).collect()
+            }
+
+            async fn values_by_tokens(&self, tokens: &[&str]) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = select_in(
+                    &mut conn,
+                    "SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at FROM vault_values WHERE token IN ",
+                    " ORDER BY id",
+                    tokens,
+                )
+                .await?;
+                rows.iter().map(vault_value).collect()
+            }
+
+            async fn subject_states(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::SubjectState>> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = select_in(
+                    &mut conn,
+                    "SELECT id, wrapped_dek, kek_version, restricted_at, last_activity_at FROM subjects WHERE id IN ",
+                    "",
+                    ids,
+                )
+                .await?;
                 rows.iter()
                     .map(|r| {
-                        Ok($crate::audit::AuditRow {
-                            writer: r.try_get(0)?,
-                            seq: r.try_get(1)?,
-                            at: r.try_get(2)?,
-                            kind: r.try_get(3)?,
-                            entry: r.try_get(4)?,
-                            prev_hash: r.try_get(5)?,
-                            hash: r.try_get(6)?,
+                        Ok($crate::store::SubjectState {
+                            row: $crate::store::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? },
+                            restricted_at: r.try_get(3)?,
+                            last_activity_at: r.try_get(4)?,
                         })
                     })
                     .collect()
+            }
+
+            async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> $crate::store::Result<Vec<$crate::store::ConsentState>> {
+                let mut conn = self.pool.acquire().await?;
+                // Records are append-only, so the state is the newest record per subject.
+                let mut out: Vec<$crate::store::ConsentState> = Vec::new();
+                for chunk in ids.chunks(IN_LIST_MAX) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT subject_id, state, at FROM consent_records WHERE purpose = ");
+                    qb.push_bind(purpose);
+                    qb.push(" AND subject_id IN (");
+                    let padded = chunk.len().next_power_of_two();
+                    let mut sep = qb.separated(", ");
+                    for id in chunk.iter().chain(std::iter::repeat_n(&chunk[0], padded - chunk.len())) {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(") ORDER BY seq");
+                    for r in qb.build().fetch_all(&mut *conn).await? {
+                        let subject_id: Vec<u8> = r.try_get(0)?;
+                        let state = $crate::store::ConsentState { subject_id, state: r.try_get(1)?, at: r.try_get(2)? };
+                        match out.iter_mut().find(|c| c.subject_id == state.subject_id) {
+                            Some(c) => *c = state,
+                            None => out.push(state),
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn erased_tokens(&self, tokens: &[&str]) -> $crate::store::Result<Vec<String>> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = select_in(&mut conn, "SELECT token FROM erased_tokens WHERE token IN ", "", tokens).await?;
+                rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
+            }
+
+            async fn erased_subjects(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<Vec<u8>>> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = select_in(&mut conn, "SELECT id FROM erased_subjects WHERE id IN ", "", ids).await?;
+                rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
+            }
+
+            async fn set_restricted(&self, id: &[u8], since: Option<$crate::Millis>) -> $crate::store::Result<bool> {
+                let done = sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2").bind(since).bind(id).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::store::Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("INSERT INTO erased_tokens (token, erased_at) SELECT token, $1 FROM tokens WHERE subject_id = $2 ON CONFLICT (token) DO NOTHING")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Deleting the subject deletes its wrapped key, index rows, tokens and ciphertext
+                // (ON DELETE CASCADE): every copy of its values is unreadable from here on.
+                let done = sqlx::query("DELETE FROM subjects WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("INSERT INTO erased_subjects (id, erased_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn audit_page(
+                &self,
+                since: Option<$crate::Millis>,
+                until: Option<$crate::Millis>,
+                after: Option<(&str, i64)>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::audit::AuditRow>> {
+                let (w, s) = after.unwrap_or(("", 0));
+                let rows = sqlx::query(
+                    "SELECT writer, seq, at, kind, entry, prev_hash, hash FROM audit_log \
+                     WHERE at >= $1 AND at < $2 AND (writer > $3 OR (writer = $3 AND seq > $4)) ORDER BY writer, seq LIMIT $5",
+                )
+                .bind(since.unwrap_or(i64::MIN))
+                .bind(until.unwrap_or(i64::MAX))
+                .bind(w)
+                .bind(s)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(audit_row).collect()
+            }
+
+            async fn register_consent_text(&self, id: &str, version: i64, sha256: &str, body: &str, at: $crate::Millis) -> $crate::store::Result<String> {
+                sqlx::query("INSERT INTO consent_texts (text_id, version, sha256, body, registered_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (text_id, version) DO NOTHING")
+                    .bind(id)
+                    .bind(version)
+                    .bind(sha256)
+                    .bind(body)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                let row = sqlx::query("SELECT sha256 FROM consent_texts WHERE text_id = $1 AND version = $2").bind(id).bind(version).fetch_one(&self.pool).await?;
+                Ok(row.try_get(0)?)
+            }
+
+            async fn consent_text(&self, id: &str, version: i64) -> $crate::store::Result<Option<(String, String)>> {
+                let row = sqlx::query("SELECT sha256, body FROM consent_texts WHERE text_id = $1 AND version = $2").bind(id).bind(version).fetch_optional(&self.pool).await?;
+                row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+            }
+
+            async fn consents_by_receipt(&self, receipt_id: &str) -> $crate::store::Result<Vec<$crate::store::ConsentRecord>> {
+                let rows = sqlx::query(
+                    "SELECT receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
+                     ip_hash, ua_hash, origin, state, channel FROM consent_records WHERE receipt_id = $1 ORDER BY seq",
+                )
+                .bind(receipt_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(consent_record).collect()
             }
 
             async fn counter(&self, route: &str, name: &str) -> $crate::store::Result<i64> {
@@ -163,6 +279,38 @@ macro_rules! impl_backend {
             })
         }
 
+        fn consent_record(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::ConsentRecord> {
+            Ok($crate::store::ConsentRecord {
+                receipt_id: r.try_get(0)?,
+                subject_id: r.try_get(1)?,
+                purpose: r.try_get(2)?,
+                text_id: r.try_get(3)?,
+                text_version: r.try_get(4)?,
+                text_sha256: r.try_get(5)?,
+                regimes: r.try_get(6)?,
+                method: r.try_get(7)?,
+                route: r.try_get(8)?,
+                at: r.try_get(9)?,
+                ip_hash: r.try_get(10)?,
+                ua_hash: r.try_get(11)?,
+                origin: r.try_get(12)?,
+                state: r.try_get(13)?,
+                channel: r.try_get(14)?,
+            })
+        }
+
+        fn audit_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::audit::AuditRow> {
+            Ok($crate::audit::AuditRow {
+                writer: r.try_get(0)?,
+                seq: r.try_get(1)?,
+                at: r.try_get(2)?,
+                kind: r.try_get(3)?,
+                entry: r.try_get(4)?,
+                prev_hash: r.try_get(5)?,
+                hash: r.try_get(6)?,
+            })
+        }
+
         fn subject_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::SubjectRow> {
             Ok($crate::store::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? })
         }
@@ -188,6 +336,8 @@ macro_rules! impl_backend {
 
         /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
         const ROWS_PER_STATEMENT: usize = 500;
+        /// Items per `IN (…)` list (a power of two, see `select_in`).
+        const IN_LIST_MAX: usize = 512;
 
         /// The whole batch in a few multi-row statements. `Ok(None)`: another replica changed what
         /// the batch was decided on; nothing was committed and the caller redoes it intake by intake.
@@ -201,16 +351,16 @@ macro_rules! impl_backend {
             let mut tx = pool.begin().await?;
             let $crate::store::batch::Lookups { keys, ids, macs, candidates } = lookups(batch);
             let mut known = Known::default();
-            for row in select_in(&mut tx, "SELECT mac FROM subject_keys WHERE mac IN ", &keys).await? {
+            for row in select_in(&mut *tx, "SELECT mac FROM subject_keys WHERE mac IN ", "", &keys).await? {
                 known.subject_keys.insert(row.try_get(0)?);
             }
-            for row in select_in(&mut tx, "SELECT id FROM subjects WHERE id IN ", &ids).await? {
+            for row in select_in(&mut *tx, "SELECT id FROM subjects WHERE id IN ", "", &ids).await? {
                 known.subject_ids.insert(row.try_get(0)?);
             }
-            for row in select_in(&mut tx, "SELECT value_mac, token FROM tokens WHERE value_mac IN ", &macs).await? {
+            for row in select_in(&mut *tx, "SELECT value_mac, token FROM tokens WHERE value_mac IN ", "", &macs).await? {
                 known.tokens_by_mac.insert(row.try_get(0)?, row.try_get(1)?);
             }
-            for row in select_in(&mut tx, "SELECT token FROM tokens WHERE token IN ", &candidates).await? {
+            for row in select_in(&mut *tx, "SELECT token FROM tokens WHERE token IN ", "", &candidates).await? {
                 known.taken_tokens.insert(row.try_get(0)?);
             }
             let decided = decide(batch, &known);
@@ -361,25 +511,30 @@ macro_rules! impl_backend {
             Ok(Some(decided.outcomes))
         }
 
-        /// `SELECT … WHERE x IN (…)` over `items`, chunked; no query for an empty list.
+        /// `SELECT … WHERE x IN (…) <tail>` over `items`, chunked; no query for an empty list. Each
+        /// chunk is padded (repeating its first item) to a power of two, so a handful of statement
+        /// shapes cover every list length and stay in the prepared-statement cache.
         async fn select_in<'a, T>(
-            tx: &mut sqlx::Transaction<'_, $db>,
+            conn: &mut <$db as sqlx::Database>::Connection,
             head: &str,
+            tail: &str,
             items: &'a [T],
         ) -> $crate::store::Result<Vec<<$db as sqlx::Database>::Row>>
         where
             T: sqlx::Encode<'a, $db> + sqlx::Type<$db> + Copy + Send + Sync + 'a,
         {
             let mut out = Vec::new();
-            for chunk in items.chunks(ROWS_PER_STATEMENT) {
+            for chunk in items.chunks(IN_LIST_MAX) {
+                let padded = chunk.len().next_power_of_two();
                 let mut qb = sqlx::QueryBuilder::<'a, $db>::new(head);
                 qb.push("(");
                 let mut sep = qb.separated(", ");
-                for item in chunk {
+                for item in chunk.iter().chain(std::iter::repeat_n(&chunk[0], padded - chunk.len())) {
                     sep.push_bind(*item);
                 }
                 qb.push(")");
-                out.extend(qb.build().fetch_all(&mut **tx).await?);
+                qb.push(tail);
+                out.extend(qb.build().fetch_all(&mut *conn).await?);
             }
             Ok(out)
         }
@@ -545,29 +700,29 @@ macro_rules! impl_backend {
                     .await?;
                     tokens.push(token);
                 }
-                for c in &w.consents {
-                    sqlx::query(
-                        "INSERT INTO consent_records (receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
-                         ip_hash, ua_hash, origin, state, channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                    )
-                    .bind(&c.receipt_id)
-                    .bind(&c.subject_id)
-                    .bind(&c.purpose)
-                    .bind(&c.text_id)
-                    .bind(c.text_version)
-                    .bind(&c.text_sha256)
-                    .bind(&c.regimes)
-                    .bind(&c.method)
-                    .bind(&c.route)
-                    .bind(c.at)
-                    .bind(&c.ip_hash)
-                    .bind(&c.ua_hash)
-                    .bind(&c.origin)
-                    .bind(&c.state)
-                    .bind(&c.channel)
-                    .execute(&mut **tx)
-                    .await?;
-                }
+            }
+            for c in &w.consents {
+                sqlx::query(
+                    "INSERT INTO consent_records (receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
+                     ip_hash, ua_hash, origin, state, channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(&c.receipt_id)
+                .bind(&c.subject_id)
+                .bind(&c.purpose)
+                .bind(&c.text_id)
+                .bind(c.text_version)
+                .bind(&c.text_sha256)
+                .bind(&c.regimes)
+                .bind(&c.method)
+                .bind(&c.route)
+                .bind(c.at)
+                .bind(&c.ip_hash)
+                .bind(&c.ua_hash)
+                .bind(&c.origin)
+                .bind(&c.state)
+                .bind(&c.channel)
+                .execute(&mut **tx)
+                .await?;
             }
             for event in &w.audit {
                 let row = chain.append(w.at, event);

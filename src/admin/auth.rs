@@ -1,0 +1,334 @@
+//! Who is calling: JWTs for admins, DPOs, auditors and back-office services (SPEC 11).
+//!
+//! A token is accepted only under the key and algorithm it was configured for: HS256 tokens are
+//! checked against the shared secret and nothing else, RS256/ES256 tokens against the JWKS key their
+//! `kid` names, with that key's own algorithm. So `alg: none`, an HS256 token "signed" with a public
+//! key, or an RS256 header on an HS256 deployment all fail before any signature is trusted. Expiry
+//! is required and `nbf` honoured, with a small configurable leeway; `iss`/`aud` when configured.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::config;
+
+/// Roles of SPEC 11.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Dpo,
+    Auditor,
+    Service,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "dpo" => Some(Role::Dpo),
+            "auditor" => Some(Role::Auditor),
+            "service" => Some(Role::Service),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Dpo => "dpo",
+            Role::Auditor => "auditor",
+            Role::Service => "service",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub sub: String,
+    pub roles: Vec<Role>,
+    /// For the `service` role: the declared service the token speaks for.
+    pub service: Option<String>,
+}
+
+impl Principal {
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.roles.iter().any(|r| roles.contains(r))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<String>,
+    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    /// `roles: ["dpo"]`; a single `role: "dpo"` is accepted too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+}
+
+/// Why a token was refused. Logged as a code; the token itself never is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    Missing,
+    Invalid,
+    NotConfigured,
+}
+
+struct JwksKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies admin-listener tokens under the configured keys.
+pub struct Verifier {
+    secret: Option<DecodingKey>,
+    jwks: Vec<JwksKey>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: u64,
+}
+
+/// Reads a shared secret file (trailing whitespace ignored); refuses secrets under 32 bytes.
+pub fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    let raw = Zeroizing::new(
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+    );
+    let end = raw
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    if end < 32 {
+        return Err(format!(
+            "{}: a JWT secret must be at least 32 bytes",
+            path.display()
+        ));
+    }
+    Ok(Zeroizing::new(raw[..end].to_vec()))
+}
+
+impl Verifier {
+    /// `None` when neither a secret nor a JWKS is configured (the admin API then refuses all).
+    pub fn from_config(cfg: &config::Admin) -> Result<Option<Verifier>, String> {
+        let secret = match &cfg.jwt_secret_file {
+            Some(p) => Some(DecodingKey::from_secret(&read_secret(p)?)),
+            None => None,
+        };
+        let jwks = match &cfg.jwks_file {
+            Some(p) => load_jwks(p)?,
+            None => Vec::new(),
+        };
+        if secret.is_none() && jwks.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Verifier {
+            secret,
+            jwks,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+            leeway: cfg.leeway_s.min(60),
+        }))
+    }
+
+    /// Checks a bearer token; on success, who it names.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        let (key, alg) = match header.alg {
+            Algorithm::HS256 => (
+                self.secret.as_ref().ok_or(AuthError::Invalid)?,
+                Algorithm::HS256,
+            ),
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let k = self
+                    .jwks
+                    .iter()
+                    .find(|k| {
+                        k.alg == header.alg
+                            && (header.kid.is_none() && self.jwks.len() == 1
+                                || k.kid.is_some() && k.kid == header.kid)
+                    })
+                    .ok_or(AuthError::Invalid)?;
+                (&k.key, k.alg)
+            }
+            _ => return Err(AuthError::Invalid),
+        };
+        let mut v = Validation::new(alg);
+        v.leeway = self.leeway;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp"]);
+        match &self.audience {
+            Some(a) => v.set_audience(&[a]),
+            None => v.validate_aud = false,
+        }
+        if let Some(i) = &self.issuer {
+            v.set_issuer(&[i]);
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &v)
+            .map_err(|_| AuthError::Invalid)?
+            .claims;
+        let mut roles: Vec<Role> = claims
+            .roles
+            .iter()
+            .chain(claims.role.iter())
+            .filter_map(|r| Role::parse(r))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        roles.sort_by_key(|r| r.as_str());
+        if roles.is_empty() {
+            return Err(AuthError::Invalid);
+        }
+        Ok(Principal {
+            sub: claims.sub.unwrap_or_default(),
+            roles,
+            service: claims.service,
+        })
+    }
+}
+
+fn load_jwks(path: &Path) -> Result<Vec<JwksKey>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let set: JwkSet =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a JWKS: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for jwk in &set.keys {
+        let alg = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
+            _ => {
+                return Err(format!(
+                    "{}: only RSA (RS256) and P-256 (ES256) keys are supported",
+                    path.display()
+                ))
+            }
+        };
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| format!("{}: unusable key: {e}", path.display()))?;
+        out.push(JwksKey {
+            kid: jwk.common.key_id.clone(),
+            alg,
+            key,
+        });
+    }
+    if out.is_empty() {
+        return Err(format!("{}: the JWKS holds no keys", path.display()));
+    }
+    Ok(out)
+}
+
+/// Signs an HS256 token with the configured secret (`pdgate token issue`, for development and
+/// tests; production tokens come from the organisation's identity provider).
+pub fn issue(
+    cfg: &config::Admin,
+    role: Role,
+    service: Option<&str>,
+    sub: &str,
+    now_s: i64,
+    ttl_s: i64,
+) -> Result<String, String> {
+    let path = cfg
+        .jwt_secret_file
+        .as_ref()
+        .ok_or("no [admin] jwt_secret_file configured: `token issue` signs HS256 tokens with it")?;
+    let secret = read_secret(path)?;
+    let claims = Claims {
+        sub: Some(sub.to_owned()),
+        exp: now_s + ttl_s,
+        nbf: Some(now_s),
+        iat: Some(now_s),
+        iss: cfg.issuer.clone(),
+        aud: cfg.audience.clone(),
+        roles: vec![role.as_str().to_owned()],
+        role: None,
+        service: service.map(str::to_owned),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&secret),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// `Authorization: Bearer <token>`.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(dir: &tempfile::TempDir) -> config::Admin {
+        let p = dir.path().join("secret");
+        std::fs::write(&p, "0123456789abcdef0123456789abcdef\n").unwrap();
+        config::Admin {
+            jwt_secret_file: Some(p),
+            ..config::Admin::default()
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_roles_and_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(&dir);
+        let v = Verifier::from_config(&c).unwrap().unwrap();
+        let now = crate::now_millis() / 1000;
+        let t = issue(&c, Role::Service, Some("crm"), "crm-prod", now, 60).unwrap();
+        let p = v.verify(&t).unwrap();
+        assert_eq!(p.roles, vec![Role::Service]);
+        assert_eq!(p.service.as_deref(), Some("crm"));
+        let expired = issue(&c, Role::Dpo, None, "x", now - 3600, 60).unwrap();
+        assert_eq!(v.verify(&expired), Err(AuthError::Invalid));
+        let future = issue(&c, Role::Dpo, None, "x", now + 3600, 60).unwrap();
+        assert_eq!(
+            v.verify(&future),
+            Err(AuthError::Invalid),
+            "nbf in the future"
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "short\n").unwrap();
+        assert!(read_secret(&p).is_err());
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}

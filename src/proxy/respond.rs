@@ -1,0 +1,74 @@
+//! JSON in and out for pdgate's own endpoints (admin API, self-service), with the same error shape
+//! as everything else.
+
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::body::{Body, Lingering};
+use super::error::ApiError;
+
+/// `value` as a JSON response, never cached (it may hold personal data).
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => {
+            let mut r = Response::new(Body::full(bytes));
+            *r.status_mut() = status;
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the response could not be encoded",
+        )
+        .into_response(),
+    }
+}
+
+/// Reads a JSON request body of at most `max` bytes into `T`.
+pub async fn read_json<T: DeserializeOwned>(body: Incoming, max: u64) -> Result<T, ApiError> {
+    let bytes = Limited::new(
+        Lingering::new(body),
+        usize::try_from(max).unwrap_or(usize::MAX),
+    )
+    .collect()
+    .await
+    .map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body exceeds {max} bytes"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_read_failed",
+                "the request body could not be read",
+            )
+        }
+    })?
+    .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("the body is not the expected JSON: {e}"),
+        )
+    })
+}
+
+/// Query parameter `name` (percent-decoded), if present.
+pub fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,330 @@
+//! Purpose limitation (SPEC 6): whether a stored value may be turned back into plaintext for a
+//! purpose, asked by the detokenize API and by reveal routes alike.
+//!
+//! [`check`] is the whole rule as a plain function over facts already read; [`resolve`] reads those
+//! facts for a batch of tokens in a few set-based queries (not one per token — a CRM sends
+//! hundreds at a time) and decrypts what is granted. A denial names its reason and never the value.
+
+use std::collections::HashMap;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::{Aad, Dek, Keys};
+use crate::policy::model::RetentionAnchor;
+use crate::policy::{LegalBasis, Policy};
+use crate::store::{Backend, ConsentState, Store, StoreError, SubjectState, VaultValue};
+use crate::Millis;
+
+/// Why a token was not turned back into its value. The codes are part of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Denial {
+    ServiceNotDeclared,
+    CategoryNotInPurpose,
+    NoLegalBasis,
+    ConsentWithdrawn,
+    Restricted,
+    Erased,
+    Expired,
+    UnknownToken,
+}
+
+impl Denial {
+    pub fn code(self) -> &'static str {
+        match self {
+            Denial::ServiceNotDeclared => "service_not_declared",
+            Denial::CategoryNotInPurpose => "category_not_in_purpose",
+            Denial::NoLegalBasis => "no_legal_basis",
+            Denial::ConsentWithdrawn => "consent_withdrawn",
+            Denial::Restricted => "restricted",
+            Denial::Erased => "erased",
+            Denial::Expired => "expired",
+            Denial::UnknownToken => "unknown_token",
+        }
+    }
+}
+
+/// Whether `service` is declared for the purpose (policy `services:`).
+pub fn service_declared(policy: &Policy, service: &str, purpose: &str) -> bool {
+    policy
+        .services
+        .iter()
+        .any(|s| s.id == service && s.purposes.iter().any(|p| p == purpose))
+}
+
+/// One stored collection of a value, as the rule sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Collected<'a> {
+    /// `None` for values without a declared category (detected inside redacted free text).
+    pub category: Option<&'a str>,
+    /// The purposes the value was collected for (comma-separated, as stored).
+    pub purposes: &'a str,
+    /// `None` when unknown (an `encrypt` envelope carries no time).
+    pub at: Option<Millis>,
+}
+
+/// The rule of SPEC 6 for one value and one purpose (by index into the policy), in this order:
+/// restriction, category, legal basis, retention.
+pub fn check(
+    policy: &Policy,
+    purpose: usize,
+    value: Collected<'_>,
+    subject: &SubjectState,
+    consent: Option<&ConsentState>,
+    now: Millis,
+) -> Result<(), Denial> {
+    let p = policy.purpose(purpose);
+    if subject.restricted_at.is_some() {
+        return Err(Denial::Restricted);
+    }
+    let collected_for = value.purposes.split(',').any(|x| x == p.def.id);
+    let category_ok = match value.category {
+        Some(c) => p.def.categories.iter().any(|x| x == c),
+        None => collected_for,
+    };
+    if !category_ok {
+        return Err(Denial::CategoryNotInPurpose);
+    }
+    let anchor_from_consent = match p.def.legal_basis {
+        LegalBasis::Consent => match consent {
+            Some(c) if c.state == "granted" => Some(c.at),
+            Some(c) if c.state == "withdrawn" => return Err(Denial::ConsentWithdrawn),
+            _ => return Err(Denial::NoLegalBasis),
+        },
+        // Another basis covers only what was collected under it.
+        _ if !collected_for => return Err(Denial::NoLegalBasis),
+        _ => None,
+    };
+    if let (Some(keep), Some(ret)) = (p.retention, p.def.retention.as_ref()) {
+        let anchor = match ret.from {
+            RetentionAnchor::Collected => value.at,
+            RetentionAnchor::Consent => anchor_from_consent.or(value.at),
+            RetentionAnchor::LastActivity => Some(subject.last_activity_at),
+            RetentionAnchor::PurposeEnd => None,
+        };
+        if anchor.is_some_and(|a| keep.after(a) <= now) {
+            return Err(Denial::Expired);
+        }
+    }
+    Ok(())
+}
+
+/// The answer for one token.
+pub enum Outcome {
+    Granted(Zeroizing<String>),
+    Denied(Denial),
+}
+
+/// Which tokens look like what: envelopes carry their subject, the rest are looked up.
+enum Parsed {
+    Envelope {
+        subject: Vec<u8>,
+        field: String,
+        purposes: String,
+        sealed: Vec<u8>,
+    },
+    Vault,
+}
+
+/// Resolves `tokens` for `purpose` (a policy index): reads what the rule needs in a few queries,
+/// applies [`check`] and decrypts what passes. Results are in the order of `tokens`.
+pub async fn resolve(
+    store: &Store,
+    keys: &Keys,
+    policy: &Policy,
+    purpose: usize,
+    tokens: &[&str],
+    now: Millis,
+) -> Result<Vec<Outcome>, StoreError> {
+    let parsed: Vec<Parsed> = tokens
+        .iter()
+        .map(|t| match crate::intake::open_envelope(t) {
+            Some((subject, field, purposes, sealed)) => Parsed::Envelope {
+                subject,
+                field,
+                purposes,
+                sealed,
+            },
+            None => Parsed::Vault,
+        })
+        .collect();
+    let vault_tokens: Vec<&str> = tokens
+        .iter()
+        .zip(&parsed)
+        .filter(|(_, p)| matches!(p, Parsed::Vault))
+        .map(|(t, _)| *t)
+        .collect();
+    let rows = if vault_tokens.is_empty() {
+        Vec::new()
+    } else {
+        store.values_by_tokens(&vault_tokens).await?
+    };
+    let mut by_token: HashMap<&str, Vec<&VaultValue>> = HashMap::new();
+    for r in &rows {
+        by_token.entry(r.token.as_str()).or_default().push(r);
+    }
+    let mut subject_ids: Vec<&[u8]> = rows.iter().map(|r| r.subject_id.as_slice()).collect();
+    for p in &parsed {
+        if let Parsed::Envelope { subject, .. } = p {
+            subject_ids.push(subject);
+        }
+    }
+    subject_ids.sort_unstable();
+    subject_ids.dedup();
+    let subjects: HashMap<Vec<u8>, SubjectState> = if subject_ids.is_empty() {
+        HashMap::new()
+    } else {
+        store
+            .subject_states(&subject_ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.row.id.clone(), s))
+            .collect()
+    };
+    let p = policy.purpose(purpose);
+    let live: Vec<&[u8]> = subject_ids
+        .iter()
+        .copied()
+        .filter(|id| subjects.contains_key(*id))
+        .collect();
+    let consents: HashMap<Vec<u8>, ConsentState> =
+        if p.def.legal_basis == LegalBasis::Consent && !live.is_empty() {
+            store
+                .consent_states(&live, &p.def.id)
+                .await?
+                .into_iter()
+                .map(|c| (c.subject_id.clone(), c))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+    // Tombstones only for what was not found, to tell `erased` from `unknown_token`.
+    let missing_tokens: Vec<&str> = vault_tokens
+        .iter()
+        .copied()
+        .filter(|t| !by_token.contains_key(t))
+        .collect();
+    let erased_tokens: std::collections::HashSet<String> = if missing_tokens.is_empty() {
+        Default::default()
+    } else {
+        store
+            .erased_tokens(&missing_tokens)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let missing_subjects: Vec<&[u8]> = subject_ids
+        .iter()
+        .copied()
+        .filter(|id| !subjects.contains_key(*id))
+        .collect();
+    let erased_subjects: std::collections::HashSet<Vec<u8>> = if missing_subjects.is_empty() {
+        Default::default()
+    } else {
+        store
+            .erased_subjects(&missing_subjects)
+            .await?
+            .into_iter()
+            .collect()
+    };
+
+    let deks: HashMap<&[u8], Dek> = subjects
+        .iter()
+        .filter_map(|(id, s)| {
+            keys.unwrap_dek(id, &s.row.wrapped_dek)
+                .ok()
+                .map(|d| (id.as_slice(), d))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    for (token, parsed) in tokens.iter().zip(&parsed) {
+        let outcome = match parsed {
+            Parsed::Envelope {
+                subject,
+                field,
+                purposes,
+                sealed,
+            } => match subjects.get(subject) {
+                None if erased_subjects.contains(subject) => Outcome::Denied(Denial::Erased),
+                None => Outcome::Denied(Denial::UnknownToken),
+                Some(s) => {
+                    let value = Collected {
+                        category: None,
+                        purposes,
+                        at: None,
+                    };
+                    match check(policy, purpose, value, s, consents.get(subject), now) {
+                        Err(d) => Outcome::Denied(d),
+                        Ok(()) => open(
+                            deks.get(subject.as_slice()),
+                            sealed,
+                            subject,
+                            field,
+                            purposes,
+                        ),
+                    }
+                }
+            },
+            Parsed::Vault => match by_token.get(token) {
+                None if erased_tokens.contains(*token) => Outcome::Denied(Denial::Erased),
+                None => Outcome::Denied(Denial::UnknownToken),
+                Some(found) => {
+                    // The newest collection that passes wins; otherwise the newest's denial.
+                    let mut answer = Outcome::Denied(Denial::UnknownToken);
+                    for v in found.iter().rev() {
+                        let Some(s) = subjects.get(&v.subject_id) else {
+                            answer = Outcome::Denied(Denial::Erased);
+                            continue;
+                        };
+                        let value = Collected {
+                            category: v.category.as_deref(),
+                            purposes: &v.purposes,
+                            at: Some(v.collected_at),
+                        };
+                        match check(policy, purpose, value, s, consents.get(&v.subject_id), now) {
+                            Ok(()) => {
+                                answer = open(
+                                    deks.get(v.subject_id.as_slice()),
+                                    &v.ciphertext,
+                                    &v.subject_id,
+                                    &v.field,
+                                    &v.purposes,
+                                );
+                                break;
+                            }
+                            Err(d) => {
+                                if matches!(answer, Outcome::Denied(Denial::UnknownToken)) {
+                                    answer = Outcome::Denied(d);
+                                }
+                            }
+                        }
+                    }
+                    answer
+                }
+            },
+        };
+        out.push(outcome);
+    }
+    Ok(out)
+}
+
+fn open(dek: Option<&Dek>, sealed: &[u8], subject: &[u8], field: &str, purposes: &str) -> Outcome {
+    let plain = dek.and_then(|d| {
+        d.decrypt(
+            sealed,
+            Aad {
+                subject,
+                field,
+                purpose: purposes,
+            },
+        )
+        .ok()
+    });
+    match plain.and_then(|p| String::from_utf8(p.to_vec()).ok()) {
+        Some(s) => Outcome::Granted(Zeroizing::new(s)),
+        // A value that no longer opens under its subject's key is as good as erased.
+        None => Outcome::Denied(Denial::Erased),
+    }
+}
+
+#[cfg(test)]
+mod tests;

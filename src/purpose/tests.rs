@@ -1,0 +1,135 @@
+use super::*;
+use crate::store::SubjectRow;
+
+fn policy() -> Policy {
+    Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()
+}
+
+fn idx(p: &Policy, id: &str) -> usize {
+    p.purposes.iter().position(|x| x.def.id == id).unwrap()
+}
+
+const DAY: Millis = 86_400_000;
+const NOW: Millis = 1_800_000_000_000;
+
+fn subject(restricted: bool) -> SubjectState {
+    SubjectState {
+        row: SubjectRow {
+            id: b"s".to_vec(),
+            wrapped_dek: vec![],
+            kek_version: 1,
+        },
+        restricted_at: restricted.then_some(NOW - DAY),
+        last_activity_at: NOW - DAY,
+    }
+}
+
+fn consent(state: &str, at: Millis) -> ConsentState {
+    ConsentState {
+        subject_id: b"s".to_vec(),
+        state: state.into(),
+        at,
+    }
+}
+
+fn value<'a>(category: Option<&'a str>, purposes: &'a str, at: Millis) -> Collected<'a> {
+    Collected {
+        category,
+        purposes,
+        at: Some(at),
+    }
+}
+
+#[test]
+fn contract_purpose_grants_what_it_collected_until_retention_ends() {
+    let p = policy();
+    let of = idx(&p, "order_fulfilment");
+    let v = value(Some("contact"), "order_fulfilment,marketing", NOW - DAY);
+    assert_eq!(check(&p, of, v, &subject(false), None, NOW), Ok(()));
+    // Restriction wins over everything else.
+    assert_eq!(
+        check(&p, of, v, &subject(true), None, NOW),
+        Err(Denial::Restricted)
+    );
+    // Collected under marketing only: the contract basis does not cover it.
+    let v2 = value(Some("contact"), "marketing", NOW - DAY);
+    assert_eq!(
+        check(&p, of, v2, &subject(false), None, NOW),
+        Err(Denial::NoLegalBasis)
+    );
+    // P3Y from collection.
+    let old = value(Some("contact"), "order_fulfilment", NOW - 4 * 366 * DAY);
+    assert_eq!(
+        check(&p, of, old, &subject(false), None, NOW),
+        Err(Denial::Expired)
+    );
+}
+
+#[test]
+fn category_must_belong_to_the_purpose() {
+    let p = policy();
+    let mk = idx(&p, "marketing");
+    let v = value(Some("address"), "order_fulfilment,marketing", NOW - DAY);
+    assert_eq!(
+        check(
+            &p,
+            mk,
+            v,
+            &subject(false),
+            Some(&consent("granted", NOW - DAY)),
+            NOW
+        ),
+        Err(Denial::CategoryNotInPurpose)
+    );
+    // Uncategorised (redacted) values follow the purposes they were collected for.
+    let free = value(None, "order_fulfilment", NOW - DAY);
+    assert_eq!(
+        check(
+            &p,
+            mk,
+            free,
+            &subject(false),
+            Some(&consent("granted", NOW - DAY)),
+            NOW
+        ),
+        Err(Denial::CategoryNotInPurpose)
+    );
+}
+
+#[test]
+fn consent_purposes_follow_the_ledger() {
+    let p = policy();
+    let mk = idx(&p, "marketing");
+    let v = value(Some("contact"), "order_fulfilment", NOW - DAY);
+    let s = subject(false);
+    assert_eq!(
+        check(&p, mk, v, &s, Some(&consent("granted", NOW - DAY)), NOW),
+        Ok(()),
+        "a live consent covers the category even if collected at checkout"
+    );
+    assert_eq!(
+        check(&p, mk, v, &s, Some(&consent("withdrawn", NOW - 1)), NOW),
+        Err(Denial::ConsentWithdrawn)
+    );
+    assert_eq!(check(&p, mk, v, &s, None, NOW), Err(Denial::NoLegalBasis));
+    // P2Y from consent.
+    assert_eq!(
+        check(
+            &p,
+            mk,
+            v,
+            &s,
+            Some(&consent("granted", NOW - 3 * 366 * DAY)),
+            NOW
+        ),
+        Err(Denial::Expired)
+    );
+}
+
+#[test]
+fn services_are_checked_against_the_policy() {
+    let p = policy();
+    assert!(service_declared(&p, "crm", "marketing"));
+    assert!(!service_declared(&p, "crm", "analytics"));
+    assert!(!service_declared(&p, "mailer", "marketing"));
+}
