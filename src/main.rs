@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use pdgate::admin::auth::{self, Role};
+use pdgate::audit::export::{self, Format};
 use pdgate::config::{Config, LogFormat};
 use pdgate::policy::Policy;
 use pdgate::server;
@@ -51,6 +53,64 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Admin-API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Audit log export and offline verification.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print an HS256 token signed with `[admin] jwt_secret_file` (development and tests).
+    Issue {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// admin, dpo, auditor or service.
+        #[arg(long)]
+        role: String,
+        /// For --role service: the declared service the token speaks for.
+        #[arg(long)]
+        service: Option<String>,
+        /// Lifetime: 3600, 90s, 15m, 12h, 7d or ISO 8601 (PT1H).
+        #[arg(long)]
+        ttl: String,
+        /// The `sub` claim (who holds the token); default: the role.
+        #[arg(long)]
+        sub: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the audit log (or a time window of it) as the admin API exports it.
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// RFC 3339 or Unix milliseconds.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// jsonl (default) or csv.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check an export offline; exit 0 when intact, 1 naming the first bad entry.
+    Verify {
+        file: PathBuf,
+        /// The deployment's checkpoint key (hex, from /admin/v1/audit/key); pins who signed.
+        #[arg(long)]
+        public_key: Option<String>,
     },
 }
 
@@ -123,6 +183,8 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
             println!("migrations applied ({})", store.backend_name());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token { command } => token(command, &env).await,
+        Command::Audit { command } => audit(command, &env).await,
         Command::Policy {
             command: PolicyCommand::Check { dir, config },
         } => {
@@ -143,6 +205,133 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                 }
                 Err(errors) => {
                     eprintln!("{errors}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+async fn token(cmd: TokenCommand, env: &BTreeMap<String, String>) -> anyhow::Result<ExitCode> {
+    let TokenCommand::Issue {
+        config,
+        role,
+        service,
+        ttl,
+        sub,
+    } = cmd;
+    let cfg = Config::load(config.as_deref(), env)?;
+    let role = Role::parse(&role)
+        .with_context(|| format!("unknown role `{role}` (admin, dpo, auditor, service)"))?;
+    if role == Role::Service && service.is_none() {
+        anyhow::bail!("--role service needs --service naming a service declared in the policies");
+    }
+    let ttl = parse_ttl(&ttl)
+        .with_context(|| format!("--ttl `{ttl}`: use 3600, 90s, 15m, 12h, 7d or PT1H"))?;
+    let now = pdgate::now_millis() / 1000;
+    let sub = sub.unwrap_or_else(|| role.as_str().to_owned());
+    let t = auth::issue(&cfg.admin, role, service.as_deref(), &sub, now, ttl)
+        .map_err(anyhow::Error::msg)?;
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_ttl(s: &str) -> Option<i64> {
+    if s.starts_with('P') {
+        let d = pdgate::policy::duration::IsoDuration::parse(s).ok()?;
+        return Some((d.after(0) / 1000).max(1));
+    }
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 's') => (&s[..i], 1),
+        (i, 'm') => (&s[..i], 60),
+        (i, 'h') => (&s[..i], 3600),
+        (i, 'd') => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    num.parse::<i64>().ok().filter(|n| *n > 0).map(|n| n * mult)
+}
+
+async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Export {
+            config,
+            since,
+            until,
+            format,
+            out,
+        } => {
+            let cfg = Config::load(config.as_deref(), env)?;
+            let format = Format::parse(&format).context("--format must be jsonl or csv")?;
+            let time = |v: &Option<String>| -> anyhow::Result<Option<i64>> {
+                v.as_deref()
+                    .map(|s| {
+                        pdgate::parse_time(s).with_context(|| format!("`{s}`: RFC 3339 or Unix ms"))
+                    })
+                    .transpose()
+            };
+            let (since, until) = (time(&since)?, time(&until)?);
+            let store = Store::open(&cfg.database_url)
+                .await
+                .context("opening the database")?;
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            sink.write_all(format.header().as_bytes())?;
+            let mut after: Option<(String, i64)> = None;
+            let mut n = 0usize;
+            loop {
+                let page = store
+                    .audit_page(
+                        since,
+                        until,
+                        after.as_ref().map(|(w, s)| (w.as_str(), *s)),
+                        1000,
+                    )
+                    .await?;
+                for r in &page {
+                    sink.write_all(export::line(r, format).as_bytes())?;
+                }
+                n += page.len();
+                match page.last() {
+                    Some(r) if page.len() == 1000 => after = Some((r.writer.clone(), r.seq)),
+                    _ => break,
+                }
+            }
+            sink.flush()?;
+            if out.is_some() {
+                eprintln!("{n} audit entries written");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { file, public_key } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let pinned = public_key
+                .map(|k| data_encoding::HEXLOWER_PERMISSIVE.decode(k.trim().as_bytes()))
+                .transpose()
+                .context("--public-key must be hex")?;
+            let Ok(text) = String::from_utf8(bytes) else {
+                eprintln!(
+                    "{}: not UTF-8 text: not an intact pdgate audit export",
+                    file.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            match export::verify(&text, pinned.as_deref()) {
+                Ok(v) => {
+                    print!("{v}");
+                    println!("{}: intact", file.display());
+                    if pinned.is_none() {
+                        println!("note: checkpoints were checked against the key they name; pass --public-key to pin the deployment's key");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(b) => {
+                    eprintln!("{}: BROKEN at {b}", file.display());
                     Ok(ExitCode::FAILURE)
                 }
             }

@@ -5,6 +5,8 @@
 //! checkbox, an empty value or "off" is no consent — pre-ticked or inferred consent is not consent
 //! under 152-FZ Art. 9(1) or GDPR Art. 4(11).
 
+pub mod receipt;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 

@@ -230,6 +230,20 @@ pub struct Plan {
     pub subject: String,
     pub purposes_header: String,
     pub consent_header: String,
+    /// `(field path, value index)` of masked fields: the mask is for display, the token (sent in
+    /// `X-Pdgate-Refs`) is what the CRM detokenizes.
+    mask_refs: Vec<(String, usize)>,
+}
+
+impl Plan {
+    /// `field=token, …` for the masked fields, once tokens are issued; empty when none.
+    pub fn refs_header(&self, tokens: &[String]) -> String {
+        self.mask_refs
+            .iter()
+            .filter_map(|(f, i)| tokens.get(*i).map(|t| format!("{f}={t}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 enum Render {
@@ -254,6 +268,18 @@ pub fn pseudonym(subject_id: &[u8]) -> String {
     )
 }
 
+/// The subject id behind a pseudonym.
+pub fn subject_id_of(pseudonym: &str) -> Option<Vec<u8>> {
+    data_encoding::BASE32_NOPAD
+        .decode(
+            pseudonym
+                .strip_prefix("sub_")?
+                .to_ascii_uppercase()
+                .as_bytes(),
+        )
+        .ok()
+}
+
 pub fn plan(
     policy: &Policy,
     route: &Route,
@@ -268,6 +294,7 @@ pub fn plan(
     let mut values = Vec::new();
     let mut index: Vec<[u8; 32]> = Vec::new();
     let mut renders = Vec::with_capacity(leaves.len());
+    let mut mask_refs = Vec::new();
 
     let purposes_for = |category: Option<&str>| -> String {
         let ids: Vec<&str> = eval
@@ -327,7 +354,8 @@ pub fn plan(
                 &leaf.value,
             ))]),
             Action::Mask => {
-                vault(field.kind, TokenShape::Generic, normalized, &leaf.value);
+                let i = vault(field.kind, TokenShape::Generic, normalized, &leaf.value);
+                mask_refs.push((leaf.path.clone(), i));
                 Render::Text(actions::mask(field.kind, &leaf.value))
             }
             Action::Encrypt => Render::Text(envelope(
@@ -468,6 +496,7 @@ pub fn plan(
         subject: subject_name,
         purposes_header: active_ids.join(","),
         consent_header: consent_header.join(", "),
+        mask_refs,
     }
 }
 

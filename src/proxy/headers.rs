@@ -50,6 +50,7 @@ pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-h
 pub static X_PDGATE_SUBJECT: HeaderName = HeaderName::from_static("x-pdgate-subject");
 pub static X_PDGATE_PURPOSES: HeaderName = HeaderName::from_static("x-pdgate-purposes");
 pub static X_PDGATE_CONSENT: HeaderName = HeaderName::from_static("x-pdgate-consent");
+pub static X_PDGATE_REFS: HeaderName = HeaderName::from_static("x-pdgate-refs");
 pub static X_PDGATE_REQUEST_ID: HeaderName = HeaderName::from_static("x-pdgate-request-id");
 pub static X_PDGATE_RECEIPT: HeaderName = HeaderName::from_static("x-pdgate-receipt");
 pub static X_PDGATE_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-pdgate-subject-token");

@@ -12,8 +12,8 @@ use hyper::body::Incoming;
 use super::body::{Body, Lingering};
 use super::error::ApiError;
 use super::headers::{
-    X_PDGATE_CONSENT, X_PDGATE_PURPOSES, X_PDGATE_RECEIPT, X_PDGATE_REQUEST_ID, X_PDGATE_SUBJECT,
-    X_PDGATE_SUBJECT_TOKEN,
+    X_PDGATE_CONSENT, X_PDGATE_PURPOSES, X_PDGATE_RECEIPT, X_PDGATE_REFS, X_PDGATE_REQUEST_ID,
+    X_PDGATE_SUBJECT, X_PDGATE_SUBJECT_TOKEN,
 };
 use super::{ConnInfo, Gateway};
 use crate::actions::{self, Action};
@@ -207,12 +207,16 @@ async fn run(
         }
     };
     let hv = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
-    let extra = [
+    let refs = plan.refs_header(&committed.tokens);
+    let mut extra = vec![
         (&X_PDGATE_SUBJECT, hv(&plan.subject)),
         (&X_PDGATE_PURPOSES, hv(&plan.purposes_header)),
         (&X_PDGATE_CONSENT, hv(&plan.consent_header)),
         (&X_PDGATE_REQUEST_ID, hv(request_id)),
     ];
+    if !refs.is_empty() {
+        extra.push((&X_PDGATE_REFS, hv(&refs)));
+    }
     let mut resp = gw
         .forward(policy.upstream(route.upstream), parts, body, conn, &extra)
         .await?;

@@ -8,6 +8,7 @@ pub mod headers;
 mod intake;
 pub mod listener;
 pub mod respond;
+mod selfservice;
 mod upstream;
 
 use std::sync::Arc;
@@ -53,6 +54,9 @@ impl Handler for Gateway {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return resp;
+        }
+        if req.uri().path().starts_with(selfservice::PREFIX) {
+            return selfservice::handle(&self, req, conn.tls).await;
         }
         let policy = &self.policy;
         match policy.match_route(req.method(), req.uri().path()) {

@@ -1,0 +1,215 @@
+//! Consent receipts in the Kantara Consent Receipt 1.1 field set (the basis of ISO/IEC 27560),
+//! built from a ledger record and the policy that was in force, plus pdgate's own proof fields
+//! (text id, version and SHA-256 of the exact text shown, and the record's state).
+
+use serde::Serialize;
+
+use crate::policy::{LegalBasis, Policy};
+use crate::store::ConsentRecord;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub version: &'static str,
+    pub jurisdiction: String,
+    /// Seconds since the epoch, as the specification has it.
+    pub consent_timestamp: i64,
+    pub collection_method: String,
+    #[serde(rename = "consentReceiptID")]
+    pub consent_receipt_id: String,
+    pub language: String,
+    pub pii_principal_id: String,
+    pub pii_controllers: Vec<Controller>,
+    pub policy_url: String,
+    pub services: Vec<Service>,
+    pub sensitive: bool,
+    pub spi_cat: Vec<String>,
+    // pdgate extensions
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawal_channel: Option<String>,
+    pub consent_text: TextRef,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Controller {
+    pub pii_controller: String,
+    pub on_behalf: bool,
+    pub contact: String,
+    pub address: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub service: String,
+    pub purposes: Vec<ReceiptPurpose>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptPurpose {
+    pub purpose: String,
+    pub purpose_category: Vec<String>,
+    pub consent_type: &'static str,
+    pub pii_category: Vec<String>,
+    pub primary_purpose: bool,
+    pub termination: String,
+    pub third_party_disclosure: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub third_party_name: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextRef {
+    pub id: String,
+    pub version: i64,
+    pub sha256: String,
+    pub url: String,
+}
+
+/// The receipt for the records of one receipt id (`records` oldest first: the grant, then any
+/// withdrawal). `base` is the absolute URL prefix of the self-service endpoints.
+pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<Receipt> {
+    let first = records.first()?;
+    let last = records.last()?;
+    let purpose = policy.purposes.iter().find(|p| p.def.id == first.purpose);
+    let text = policy
+        .consent_texts
+        .iter()
+        .find(|t| t.id == first.text_id && i64::from(t.version) == first.text_version);
+    let c = &policy.controller;
+    let category_names = |ids: &[String]| -> Vec<String> {
+        ids.iter()
+            .map(|id| {
+                policy
+                    .categories
+                    .iter()
+                    .find(|c| &c.id == id)
+                    .map_or_else(|| id.clone(), |c| c.name.clone())
+            })
+            .collect()
+    };
+    let (description, categories, recipients, special, termination) = match purpose {
+        Some(p) => {
+            let special: Vec<String> = policy
+                .categories
+                .iter()
+                .filter(|c| c.special && p.def.categories.contains(&c.id))
+                .map(|c| c.name.clone())
+                .collect();
+            let termination = text
+                .and_then(|t| t.front.term.clone())
+                .or_else(|| {
+                    p.def
+                        .retention
+                        .as_ref()
+                        .map(|r| format!("{} from {:?}", r.keep, r.from).to_lowercase())
+                })
+                .unwrap_or_default();
+            (
+                p.def.description.clone(),
+                category_names(&p.def.categories),
+                p.def
+                    .recipients
+                    .iter()
+                    .map(|r| format!("{} ({})", r.name, r.country))
+                    .collect::<Vec<_>>(),
+                special,
+                termination,
+            )
+        }
+        None => (
+            first.purpose.clone(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            String::new(),
+        ),
+    };
+    let jurisdiction = first
+        .regimes
+        .split(',')
+        .map(|r| match r {
+            "fz152" => "RU (152-FZ)",
+            "gdpr" => "EU (GDPR)",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text_url = format!(
+        "{base}/texts/{}?version={}",
+        percent_encoding::utf8_percent_encode(&first.text_id, percent_encoding::NON_ALPHANUMERIC),
+        first.text_version
+    );
+    Some(Receipt {
+        version: "KI-CR-v1.1.0",
+        jurisdiction,
+        consent_timestamp: first.at / 1000,
+        collection_method: format!("{} on web form route `{}`", first.method, first.route),
+        consent_receipt_id: first.receipt_id.clone(),
+        language: text
+            .and_then(|t| t.front.language.clone())
+            .unwrap_or_else(|| "ru".into()),
+        pii_principal_id: crate::intake::pseudonym(&first.subject_id),
+        pii_controllers: vec![Controller {
+            pii_controller: c.name.clone(),
+            on_behalf: false,
+            contact: c.dpo.name.clone(),
+            address: c.address.clone(),
+            email: c.dpo.email.clone(),
+            phone: c.phone.clone(),
+        }],
+        policy_url: text_url.clone(),
+        services: vec![Service {
+            service: c.name.clone(),
+            purposes: vec![ReceiptPurpose {
+                purpose: description,
+                purpose_category: vec![first.purpose.clone()],
+                consent_type: if purpose.is_some_and(|p| p.def.legal_basis == LegalBasis::Consent) {
+                    "EXPLICIT"
+                } else {
+                    "IMPLICIT"
+                },
+                pii_category: categories,
+                primary_purpose: true,
+                termination,
+                third_party_disclosure: !recipients.is_empty(),
+                third_party_name: (!recipients.is_empty()).then(|| recipients.join("; ")),
+            }],
+        }],
+        sensitive: !special.is_empty(),
+        spi_cat: special,
+        state: last.state.clone(),
+        withdrawn_at: (last.state == "withdrawn").then(|| crate::rfc3339(last.at)),
+        withdrawal_channel: (last.state == "withdrawn")
+            .then(|| last.channel.clone())
+            .flatten(),
+        consent_text: TextRef {
+            id: first.text_id.clone(),
+            version: first.text_version,
+            sha256: first.text_sha256.clone(),
+            url: text_url,
+        },
+    })
+}
+
+/// The record a withdrawal appends: the grant's proof fields, a new state, time and channel.
+pub fn withdrawal(grant: &ConsentRecord, at: crate::Millis, channel: &str) -> ConsentRecord {
+    ConsentRecord {
+        at,
+        state: "withdrawn".into(),
+        channel: Some(channel.to_owned()),
+        ip_hash: None,
+        ua_hash: None,
+        origin: None,
+        ..grant.clone()
+    }
+}

@@ -1,0 +1,257 @@
+//! Self-service for data subjects under `/.well-known/pdgate/v1/` on the proxy listener (SPEC 5,
+//! 11): the subject token from the intake response (a "manage my data" link) lists the subject's
+//! consents and withdraws one in a single call — as easy as giving it. Receipts and the exact
+//! consent texts are readable by their ids.
+
+use std::collections::BTreeMap;
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use super::respond;
+use super::{ApiError, Body, Gateway};
+use crate::audit::AuditEvent;
+use crate::consent::receipt;
+use crate::store::{Backend, ConsentRecord, IntakeWrite};
+
+pub const PREFIX: &str = "/.well-known/pdgate/v1";
+
+pub async fn handle(gw: &Gateway, req: Request<Incoming>, tls: bool) -> Response<Body> {
+    let path = req.uri().path()[PREFIX.len()..].to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let result = match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["consents"]) => list(gw, &req, tls).await,
+        (&Method::POST, ["consents", purpose, "withdraw"]) => withdraw(gw, &req, purpose).await,
+        (&Method::GET, ["receipts", id]) => receipt(gw, &req, id, tls).await,
+        (&Method::GET, ["texts", id]) => text(gw, &req, id).await,
+        (_, ["consents"] | ["consents", _, "withdraw"] | ["receipts", _] | ["texts", _]) => {
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            ))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such self-service endpoint",
+        )),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+/// The subject named by a valid subject token, as `(pseudonym, id)`.
+fn subject<B>(gw: &Gateway, req: &Request<B>) -> Result<(String, Vec<u8>), ApiError> {
+    let unauthorized = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid subject token is required (Authorization: Bearer …)",
+        )
+    };
+    let token = crate::admin::auth::bearer(req.headers()).ok_or_else(unauthorized)?;
+    let claims = crate::consent::verify_subject_token(&gw.keys, token).ok_or_else(unauthorized)?;
+    let id = crate::intake::subject_id_of(&claims.sub).ok_or_else(unauthorized)?;
+    Ok((claims.sub, id))
+}
+
+fn store_down(e: &crate::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "self-service: vault unavailable");
+    ApiError::unavailable("store_unavailable", "the vault is unavailable")
+}
+
+#[derive(Serialize)]
+struct ConsentView {
+    purpose: String,
+    description: String,
+    state: String,
+    receipt_id: String,
+    receipt_url: String,
+    text_id: String,
+    text_version: i64,
+    text_sha256: String,
+    given_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withdrawn_at: Option<String>,
+    method: String,
+    route: String,
+    withdraw_url: String,
+}
+
+/// Newest record per purpose, with when it was given (the latest grant).
+fn current(records: &[ConsentRecord]) -> BTreeMap<&str, (&ConsentRecord, &ConsentRecord)> {
+    let mut out: BTreeMap<&str, (&ConsentRecord, &ConsentRecord)> = BTreeMap::new();
+    for r in records {
+        let e = out.entry(r.purpose.as_str()).or_insert((r, r));
+        if r.state == "granted" {
+            e.0 = r;
+        }
+        e.1 = r;
+    }
+    out
+}
+
+async fn list<B>(gw: &Gateway, req: &Request<B>, tls: bool) -> Result<Response<Body>, ApiError> {
+    let (name, id) = subject(gw, req)?;
+    let records = gw
+        .store
+        .consents_of(&id)
+        .await
+        .map_err(|e| store_down(&e))?;
+    let base = base_url(req, tls);
+    let consents: Vec<ConsentView> = current(&records)
+        .into_values()
+        .map(|(grant, last)| ConsentView {
+            purpose: last.purpose.clone(),
+            description: gw
+                .policy
+                .purposes
+                .iter()
+                .find(|p| p.def.id == last.purpose)
+                .map(|p| p.def.description.clone())
+                .unwrap_or_default(),
+            state: last.state.clone(),
+            receipt_id: grant.receipt_id.clone(),
+            receipt_url: format!("{base}/receipts/{}", grant.receipt_id),
+            text_id: grant.text_id.clone(),
+            text_version: grant.text_version,
+            text_sha256: grant.text_sha256.clone(),
+            given_at: crate::rfc3339(grant.at),
+            withdrawn_at: (last.state == "withdrawn").then(|| crate::rfc3339(last.at)),
+            method: grant.method.clone(),
+            route: grant.route.clone(),
+            withdraw_url: format!("{base}/consents/{}/withdraw", last.purpose),
+        })
+        .collect();
+    Ok(respond::json(
+        StatusCode::OK,
+        &serde_json::json!({"subject": name, "consents": consents}),
+    ))
+}
+
+async fn withdraw<B>(
+    gw: &Gateway,
+    req: &Request<B>,
+    purpose: &str,
+) -> Result<Response<Body>, ApiError> {
+    let (name, id) = subject(gw, req)?;
+    let records = gw
+        .store
+        .consents_of(&id)
+        .await
+        .map_err(|e| store_down(&e))?;
+    let cur = current(&records);
+    let Some((grant, last)) = cur.get(purpose) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_consent",
+            format!("no consent to purpose `{purpose}` is on record for this subject"),
+        ));
+    };
+    let now = crate::now_millis();
+    if last.state != "withdrawn" {
+        let record = receipt::withdrawal(grant, now, "self_service");
+        let write = IntakeWrite {
+            at: now,
+            consents: vec![record],
+            audit: vec![AuditEvent::ConsentWithdrawn {
+                receipt_id: grant.receipt_id.clone(),
+                subject: name.clone(),
+                purpose: purpose.to_owned(),
+                channel: "self_service".into(),
+            }],
+            ..IntakeWrite::default()
+        };
+        gw.committer
+            .commit(write)
+            .await
+            .map_err(|e| store_down(&e))?;
+        tracing::info!(subject = %name, purpose, "consent withdrawn");
+    }
+    Ok(respond::json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "subject": name,
+            "purpose": purpose,
+            "state": "withdrawn",
+            "receipt_id": grant.receipt_id,
+            "withdrawn_at": crate::rfc3339(if last.state == "withdrawn" { last.at } else { now }),
+        }),
+    ))
+}
+
+async fn receipt<B>(
+    gw: &Gateway,
+    req: &Request<B>,
+    id: &str,
+    tls: bool,
+) -> Result<Response<Body>, ApiError> {
+    let records = gw
+        .store
+        .consents_by_receipt(id)
+        .await
+        .map_err(|e| store_down(&e))?;
+    let base = base_url(req, tls);
+    match receipt::build(&gw.policy, &records, &base) {
+        Some(r) => Ok(respond::json(StatusCode::OK, &r)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_receipt",
+            "no consent receipt has this id",
+        )),
+    }
+}
+
+/// The exact consent text shown under a version (`?version=`; default: the current one).
+async fn text<B>(gw: &Gateway, req: &Request<B>, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+    let version = match respond::query_param(req.uri(), "version") {
+        Some(v) => v.parse::<i64>().ok(),
+        None => gw
+            .policy
+            .consent_texts
+            .iter()
+            .filter(|t| t.id == id)
+            .map(|t| i64::from(t.version))
+            .max(),
+    };
+    let found = match version {
+        Some(v) => gw
+            .store
+            .consent_text(&id, v)
+            .await
+            .map_err(|e| store_down(&e))?,
+        None => None,
+    };
+    let Some((sha, body)) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_text",
+            "no consent text has this id and version",
+        ));
+    };
+    let mut r = Response::new(Body::full(body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/markdown; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&sha) {
+        h.insert("x-pdgate-text-sha256", v);
+    }
+    Ok(r)
+}
+
+/// `scheme://host/.well-known/pdgate/v1`, from the request (links in answers must work for the
+/// subject's browser, which reached pdgate through this host).
+fn base_url<B>(req: &Request<B>, tls: bool) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
+        .unwrap_or("localhost");
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}{PREFIX}")
+}

@@ -1,0 +1,867 @@
+//! End-to-end tests of issue 3: consent ledger and self-service, detokenize with every denial,
+//! service/admin JWTs and their attacks, and the verifiable audit log — the real binary over real
+//! sockets, on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{get, post, send, Db, Gateway, Opts, Resp, Upstream};
+use http::Request;
+use http_body_util::Full;
+use pdgate::store::Backend;
+
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+const EMAIL: &str = "olga.planted@mail.ru";
+const PHONE: &str = "+7 916 555-03-03";
+const NAME: &str = "Засадная Ольга";
+const ADDRESS: &str = "Тверь, ул. Секретная, 9";
+const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+
+struct Env {
+    up: Upstream,
+    gw: Gateway,
+    _secret: tempfile::TempDir,
+}
+
+fn secret_config(dir: &Path, extra: &str) -> String {
+    let p = dir.join("jwt.secret");
+    std::fs::write(&p, SECRET).unwrap();
+    format!(
+        "[admin]\njwt_secret_file = \"{}\"\n{extra}[audit]\ncheckpoint_interval_s = 1\n",
+        p.display()
+    )
+}
+
+async fn start_with(
+    db: Db,
+    admin_extra: &str,
+    edit: impl Fn(&str, &str) -> String + Send + 'static,
+) -> Option<Env> {
+    let up = Upstream::start(Duration::ZERO).await;
+    let secret = tempfile::tempdir().unwrap();
+    let mut opts = Opts::new(db);
+    opts.extra_config = secret_config(secret.path(), admin_extra);
+    opts.policy_edit = Box::new(edit);
+    let gw = Gateway::start(opts, &up.url()).await?;
+    Some(Env {
+        up,
+        gw,
+        _secret: secret,
+    })
+}
+
+async fn start(db: Db) -> Option<Env> {
+    start_with(db, "", |_, t| t.to_owned()).await
+}
+
+/// A token from `pdgate token issue` (the CLI under test) for this gateway's config.
+fn token(gw: &Gateway, role: &str, service: Option<&str>) -> String {
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["token", "issue", "--config"])
+        .arg(&gw.config_path)
+        .args(["--role", role, "--ttl", "1h"]);
+    if let Some(s) = service {
+        cmd.args(["--service", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(t.split('.').count(), 3, "the token alone on stdout: {t}");
+    t
+}
+
+async fn authed(method: &str, url: &str, bearer: &str, body: impl Into<Bytes>) -> Resp {
+    send(
+        Request::builder()
+            .method(method)
+            .uri(url)
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("content-type", JSON)
+            .body(Full::new(body.into()))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn detokenize(gw: &Gateway, bearer: &str, purpose: &str, tokens: &[&str]) -> Resp {
+    authed(
+        "POST",
+        &gw.admin_url("/v1/detokenize"),
+        bearer,
+        serde_json::json!({"purpose": purpose, "tokens": tokens}).to_string(),
+    )
+    .await
+}
+
+/// `(value or denial code)` per token.
+fn outcomes(r: &Resp) -> Vec<String> {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            i["value"]
+                .as_str()
+                .or(i["denied"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+struct Checkout {
+    email: String,
+    phone: String,
+    name: String,
+    address: String,
+    comment_token: String,
+    subject: String,
+    subject_token: Option<String>,
+    receipt: Option<String>,
+}
+
+async fn checkout(env: &Env, email: &str, subscribe: bool) -> Checkout {
+    let body = serde_json::json!({
+        "email": email, "phone": PHONE, "name": NAME, "address": ADDRESS,
+        "comment": "звоните 8 916 555-04-04", "items": [], "total": 10,
+        "subscribe": if subscribe { "on" } else { "" }
+    });
+    let resp = post(&env.gw.url("/api/checkout"), JSON, body.to_string()).await;
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let got = env.up.requests().pop().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    let comment = j["comment"].as_str().unwrap();
+    Checkout {
+        email: j["email"].as_str().unwrap().into(),
+        phone: j["phone"].as_str().unwrap().into(),
+        name: j["name"].as_str().unwrap().into(),
+        address: j["address"].as_str().unwrap().into(),
+        comment_token: comment.split_whitespace().last().unwrap().into(),
+        subject: got.header("x-pdgate-subject").unwrap(),
+        subject_token: resp.header("x-pdgate-subject-token"),
+        receipt: resp.header("x-pdgate-receipt"),
+    }
+}
+
+async fn consent_lifecycle(db: Db) {
+    let Some(env) = start(db).await else { return };
+    let gw = &env.gw;
+    let c = checkout(&env, EMAIL, true).await;
+    let subject_token = c.subject_token.clone().unwrap();
+    let crm = token(gw, "service", Some("crm"));
+
+    // Given: listed as granted, and the CRM may read the e-mail for marketing.
+    let list = authed(
+        "GET",
+        &gw.url("/.well-known/pdgate/v1/consents"),
+        &subject_token,
+        "",
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
+    let j = list.json();
+    assert_eq!(j["subject"], c.subject.as_str());
+    let marketing = &j["consents"][0];
+    assert_eq!(marketing["purpose"], "marketing");
+    assert_eq!(marketing["state"], "granted");
+    assert_eq!(marketing["text_id"], "consents/marketing.md");
+    assert_eq!(marketing["text_version"], 2);
+    assert_eq!(marketing["receipt_id"], c.receipt.clone().unwrap().as_str());
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "marketing", &[&c.email]).await),
+        [EMAIL]
+    );
+
+    // The receipt: Kantara CR 1.1 fields, and the exact text it points to.
+    let receipt = get(&gw.url(&format!(
+        "/.well-known/pdgate/v1/receipts/{}",
+        c.receipt.clone().unwrap()
+    )))
+    .await;
+    assert_eq!(receipt.status, 200);
+    let r = receipt.json();
+    for key in [
+        "version",
+        "jurisdiction",
+        "consentTimestamp",
+        "collectionMethod",
+        "consentReceiptID",
+        "language",
+        "piiPrincipalId",
+        "piiControllers",
+        "policyUrl",
+        "services",
+        "sensitive",
+        "spiCat",
+    ] {
+        assert!(!r[key].is_null(), "receipt lacks {key}: {r}");
+    }
+    assert_eq!(r["piiPrincipalId"], c.subject.as_str());
+    assert_eq!(r["piiControllers"][0]["piiController"], "ООО «Ромашка»");
+    let p = &r["services"][0]["purposes"][0];
+    for key in [
+        "purpose",
+        "purposeCategory",
+        "consentType",
+        "piiCategory",
+        "termination",
+        "thirdPartyDisclosure",
+    ] {
+        assert!(!p[key].is_null(), "purpose lacks {key}: {p}");
+    }
+    assert_eq!(r["state"], "granted");
+    let text_path = r["consentText"]["url"]
+        .as_str()
+        .unwrap()
+        .split_once("/.well-known")
+        .unwrap()
+        .1
+        .to_owned();
+    let text = get(&gw.url(&format!("/.well-known{text_path}"))).await;
+    assert_eq!(text.status, 200);
+    let file = std::fs::read(gw.dir.join("policies/consents/marketing.md")).unwrap();
+    assert_eq!(text.body.as_ref(), file.as_slice(), "the exact text shown");
+    assert_eq!(
+        text.header("x-pdgate-text-sha256").unwrap(),
+        r["consentText"]["sha256"].as_str().unwrap()
+    );
+
+    // No or bad token: 401, nothing changes.
+    let none = get(&gw.url("/.well-known/pdgate/v1/consents")).await;
+    assert_eq!(
+        (none.status.as_u16(), none.code().as_str()),
+        (401, "unauthorized")
+    );
+    let mut forged = subject_token.clone();
+    forged.pop();
+    let bad = authed(
+        "POST",
+        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
+        &forged,
+        "",
+    )
+    .await;
+    assert_eq!(bad.status, 401);
+    let admin_token = token(gw, "admin", None);
+    let wrong_kind = authed(
+        "GET",
+        &gw.url("/.well-known/pdgate/v1/consents"),
+        &admin_token,
+        "",
+    )
+    .await;
+    assert_eq!(
+        wrong_kind.status, 401,
+        "an admin token is not a subject token"
+    );
+
+    // Withdrawn in one call: detokenize for marketing stops at once; the contract purpose stays.
+    let w = authed(
+        "POST",
+        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
+        &subject_token,
+        "",
+    )
+    .await;
+    assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
+    assert_eq!(w.json()["state"], "withdrawn");
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "marketing", &[&c.email]).await),
+        ["consent_withdrawn"]
+    );
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await),
+        [EMAIL]
+    );
+    let j = authed(
+        "GET",
+        &gw.url("/.well-known/pdgate/v1/consents"),
+        &subject_token,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(j["consents"][0]["state"], "withdrawn");
+    assert!(j["consents"][0]["withdrawn_at"].is_string());
+    let r = get(&gw.url(&format!(
+        "/.well-known/pdgate/v1/receipts/{}",
+        c.receipt.unwrap()
+    )))
+    .await
+    .json();
+    assert_eq!(r["state"], "withdrawn");
+    assert_eq!(r["withdrawalChannel"], "self_service");
+
+    // The ledger is append-only: grant and withdrawal are both there.
+    let (store, _) = gw.vault().await;
+    let id = pdgate::intake::subject_id_of(&c.subject).unwrap();
+    let records = store.consents_of(&id).await.unwrap();
+    let states: Vec<&str> = records.iter().map(|r| r.state.as_str()).collect();
+    assert_eq!(states, ["granted", "withdrawn"]);
+    assert_eq!(records[0].text_sha256, records[1].text_sha256);
+    let unknown = authed(
+        "POST",
+        &gw.url("/.well-known/pdgate/v1/consents/enquiries/withdraw"),
+        &subject_token,
+        "",
+    )
+    .await;
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.code().as_str()),
+        (404, "no_consent")
+    );
+}
+
+async fn detokenize_grants_and_each_denial(db: Db) {
+    let Some(env) = start(db).await else { return };
+    let gw = &env.gw;
+    let crm = token(gw, "service", Some("crm"));
+    let with = checkout(&env, EMAIL, true).await;
+    let without = checkout(&env, "no.consent@mail.ru", false).await;
+
+    // Every kind of protected value comes back for a lawful purpose: tokenize, redact, encrypt.
+    let all = [
+        with.email.as_str(),
+        with.phone.as_str(),
+        with.comment_token.as_str(),
+        with.name.as_str(),
+        with.address.as_str(),
+    ];
+    let got = outcomes(&detokenize(gw, &crm, "order_fulfilment", &all).await);
+    assert_eq!(got[0], EMAIL);
+    assert_eq!(got[1], PHONE, "values come back as entered");
+    assert_eq!(got[2], "8 916 555-04-04");
+    assert_eq!(got[3], NAME);
+    assert_eq!(got[4], ADDRESS);
+
+    // Mask: the CRM gets the mask in the field and the token in X-Pdgate-Refs.
+    let form = "email=masked%40mail.ru&phone=%2B79161234567&name=Anna&message=hi&agree=on";
+    let r = post(&gw.url("/contact"), FORM, form).await;
+    assert_eq!(r.status, 200);
+    let refs = env
+        .up
+        .requests()
+        .pop()
+        .unwrap()
+        .header("x-pdgate-refs")
+        .unwrap();
+    let mask_token = refs.strip_prefix("phone=").unwrap().to_owned();
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "enquiries", &[&mask_token]).await),
+        ["+79161234567"]
+    );
+
+    // service_not_declared: a service the policies do not declare for the purpose.
+    let mailer = token(gw, "service", Some("mailer"));
+    assert_eq!(
+        outcomes(&detokenize(gw, &mailer, "marketing", &[&with.email]).await),
+        ["service_not_declared"]
+    );
+    // category_not_in_purpose: the address is not a marketing category.
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "marketing", &[&with.address]).await),
+        ["category_not_in_purpose"]
+    );
+    // no_legal_basis: no consent to marketing was ever given by this subject.
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "marketing", &[&without.email]).await),
+        ["no_legal_basis"]
+    );
+    // unknown_token.
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "marketing", &["tok_aaaaaaaaaaaaaaaaaaaaaaaaaa"]).await),
+        ["unknown_token"]
+    );
+    // restricted, then lifted.
+    let (store, _) = gw.vault().await;
+    let sid = pdgate::intake::subject_id_of(&with.subject).unwrap();
+    assert!(store
+        .set_restricted(&sid, Some(pdgate::now_millis()))
+        .await
+        .unwrap());
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&with.email, &with.name]).await),
+        ["restricted", "restricted"]
+    );
+    assert!(store.set_restricted(&sid, None).await.unwrap());
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&with.email]).await),
+        [EMAIL]
+    );
+    // erased: vault tokens and envelopes alike.
+    assert!(store
+        .erase_subject(&sid, pdgate::now_millis())
+        .await
+        .unwrap());
+    assert_eq!(
+        outcomes(
+            &detokenize(
+                gw,
+                &crm,
+                "order_fulfilment",
+                &[&with.email, &with.name, &with.comment_token]
+            )
+            .await
+        ),
+        ["erased", "erased", "erased"]
+    );
+
+    // Whole-call errors.
+    let many: Vec<String> = (0..1001).map(|i| format!("tok_{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let r = detokenize(gw, &crm, "marketing", &many).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (413, "too_many_tokens")
+    );
+    let r = detokenize(gw, &crm, "astrology", &[&without.email]).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (422, "unknown_purpose")
+    );
+    let dpo = token(gw, "dpo", None);
+    let r = detokenize(gw, &dpo, "marketing", &[&without.email]).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (403, "forbidden"));
+    let r = post(&gw.admin_url("/v1/detokenize"), JSON, "{}").await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (401, "unauthorized")
+    );
+    let r = authed(
+        "POST",
+        &gw.admin_url("/v1/detokenize"),
+        &crm,
+        "{\"purpose\": 1}",
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (400, "malformed_body")
+    );
+
+    // Audited with counts and reasons, never values.
+    let audit = export(gw, "jsonl").await;
+    let det: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["kind"] == "detokenize")
+        .collect();
+    assert_eq!(det.len(), 9, "every answered call audited");
+    assert!(det
+        .iter()
+        .any(|l| l["entry"]["event"]["denied"]["restricted"] == 2));
+    for planted in [EMAIL, "5550303", NAME, ADDRESS, "555-04-04", "1234567"] {
+        assert!(!audit.contains(planted), "audit holds {planted}");
+        assert!(!gw.log().contains(planted), "log holds {planted}");
+    }
+}
+
+async fn expired_by_retention(db: Db) {
+    // order_fulfilment kept for two seconds only.
+    let Some(env) = start_with(db, "", |name, t| {
+        if name == "shop.yaml" {
+            t.replace(
+                "retention: {keep: P3Y, from: collected}",
+                "retention: {keep: PT2S, from: collected}",
+            )
+        } else {
+            t.to_owned()
+        }
+    })
+    .await
+    else {
+        return;
+    };
+    let gw = &env.gw;
+    let crm = token(gw, "service", Some("crm"));
+    let c = checkout(&env, EMAIL, false).await;
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await),
+        [EMAIL]
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await),
+        ["expired"]
+    );
+}
+
+async fn export(gw: &Gateway, format: &str) -> String {
+    let auditor = token(gw, "auditor", None);
+    let r = authed(
+        "GET",
+        &gw.admin_url(&format!("/admin/v1/audit?format={format}")),
+        &auditor,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    String::from_utf8(r.body.to_vec()).unwrap()
+}
+
+fn verify(file: &Path, key: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["audit", "verify"]).arg(file);
+    if let Some(k) = key {
+        cmd.args(["--public-key", k]);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn audit_export_and_offline_verification(db: Db) {
+    let Some(env) = start(db).await else { return };
+    let gw = &env.gw;
+    let crm = token(gw, "service", Some("crm"));
+    for i in 0..3 {
+        let c = checkout(&env, &format!("audit{i}@mail.ru"), i % 2 == 0).await;
+        detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await;
+    }
+    // Checkpoints are signed every second while entries come.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    checkout(&env, "late@mail.ru", false).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let auditor = token(gw, "auditor", None);
+    let key = authed("GET", &gw.admin_url("/admin/v1/audit/key"), &auditor, "")
+        .await
+        .json();
+    let key = key["public_key"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["jsonl", "csv"] {
+        let text = export(gw, format).await;
+        let file = dir.path().join(format!("audit.{format}"));
+        std::fs::write(&file, &text).unwrap();
+        let (ok, out) = verify(&file, Some(&key));
+        assert!(ok, "{out}");
+        assert!(out.contains("intact"), "{out}");
+        assert!(
+            !out.contains("0 checkpoint(s)"),
+            "checkpoints were written and verified: {out}"
+        );
+        for kind in [
+            "chain_started",
+            "intake",
+            "consent_given",
+            "detokenize",
+            "checkpoint",
+        ] {
+            assert!(text.contains(kind), "{kind} missing from the export");
+        }
+        for planted in [PHONE, NAME, ADDRESS, "audit0@mail.ru"] {
+            assert!(!text.contains(planted), "audit holds {planted}");
+        }
+        let (ok, out) = verify(&file, Some(&"ab".repeat(32)));
+        assert!(!ok, "another pinned key must fail: {out}");
+        tamper_checks(&text, format, dir.path(), &key);
+    }
+
+    // The CLI writes the same file (plus what happened since: the API export is its prefix).
+    let api = export(gw, "jsonl").await;
+    let out = dir.path().join("cli.jsonl");
+    let status = Command::new(common::bin())
+        .args(["audit", "export", "--config"])
+        .arg(&gw.config_path)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cli = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        cli.starts_with(api.trim_end_matches('\n').rsplit_once('\n').unwrap().0),
+        "CLI export differs"
+    );
+    assert!(verify(&out, Some(&key)).0);
+    // Time windows export a contiguous part of the chain that still verifies.
+    let lines: Vec<serde_json::Value> = api
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mid = lines[lines.len() / 2]["at"].as_i64().unwrap();
+    let window = authed(
+        "GET",
+        &gw.admin_url(&format!("/admin/v1/audit?since={mid}&format=jsonl")),
+        &auditor,
+        "",
+    )
+    .await;
+    let wfile = dir.path().join("window.jsonl");
+    std::fs::write(&wfile, &window.body).unwrap();
+    let (ok, out) = verify(&wfile, Some(&key));
+    assert!(ok, "{out}");
+
+    // Roles: a service may not read the audit log; garbage parameters are 400.
+    let r = authed("GET", &gw.admin_url("/admin/v1/audit"), &crm, "").await;
+    assert_eq!(r.status, 403);
+    let r = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/audit?format=xml"),
+        &auditor,
+        "",
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (400, "bad_format"));
+    let r = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/audit?since=yesterday"),
+        &auditor,
+        "",
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (400, "bad_time"));
+}
+
+/// Edits, removals, reorders and insertions each fail verification, naming the line.
+fn tamper_checks(text: &str, format: &str, dir: &Path, key: &str) {
+    let header = usize::from(format == "csv");
+    let lines: Vec<&str> = text.lines().collect();
+    let body = &lines[header..];
+    assert!(body.len() >= 6);
+    let write = |name: &str, ls: Vec<&str>| -> PathBuf {
+        let p = dir.join(format!("{name}.{format}"));
+        let mut all: Vec<&str> = lines[..header].to_vec();
+        all.extend(ls);
+        std::fs::write(&p, all.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        p
+    };
+    let target = 3; // the fourth entry
+    let edited_line = body[target]
+        .replacen("\"route\":\"checkout\"", "\"route\":\"contact\"", 1)
+        .replacen(
+            "\"\"route\"\":\"\"checkout\"\"",
+            "\"\"route\"\":\"\"contact\"\"",
+            1,
+        );
+    let edited_line = if edited_line == body[target] {
+        body[target].replacen(":1", ":2", 1)
+    } else {
+        edited_line
+    };
+    let mut edited = body.to_vec();
+    edited[target] = &edited_line;
+    let mut removed = body.to_vec();
+    removed.remove(target);
+    let mut reordered = body.to_vec();
+    reordered.swap(target, target + 1);
+    let mut inserted = body.to_vec();
+    inserted.insert(target, body[1]);
+    for (name, ls) in [
+        ("edited", edited),
+        ("removed", removed),
+        ("reordered", reordered),
+        ("inserted", inserted),
+    ] {
+        let p = write(name, ls);
+        let (ok, out) = verify(&p, Some(key));
+        assert!(!ok, "{name} {format} must fail: {out}");
+        let want = format!("line {}", target + 1 + header);
+        assert!(
+            out.contains(&want),
+            "{name} {format}: expected {want}: {out}"
+        );
+    }
+}
+
+async fn jwt_attacks_are_refused(db: Db) {
+    // An ES256 key in a JWKS beside the HS256 secret; issuer and audience required.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let point = key.public_key_raw();
+    let b64 = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65])
+    }]});
+    let jwks_dir = tempfile::tempdir().unwrap();
+    let jwks_path = jwks_dir.path().join("jwks.json");
+    std::fs::write(&jwks_path, jwks.to_string()).unwrap();
+    let extra = format!(
+        "jwks_file = \"{}\"\nissuer = \"https://id.example\"\naudience = \"pdgate\"\n",
+        jwks_path.display()
+    );
+    let Some(env) = start_with(db, &extra, |_, t| t.to_owned()).await else {
+        return;
+    };
+    let gw = &env.gw;
+    let url = gw.admin_url("/admin/v1/audit/key");
+    let now = pdgate::now_millis() / 1000;
+    let claims = |exp: i64, nbf: i64, iss: &str, aud: &str| serde_json::json!({"sub": "a", "roles": ["auditor"], "exp": exp, "nbf": nbf, "iss": iss, "aud": aud});
+    let good = claims(now + 600, now - 1, "https://id.example", "pdgate");
+    let hs = |c: &serde_json::Value, secret: &[u8]| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            c,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    let es = |c: &serde_json::Value, kid: Option<&str>| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(
+            &h,
+            c,
+            &jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let status = |t: String| {
+        let url = url.clone();
+        async move { authed("GET", &url, &t, "").await.status.as_u16() }
+    };
+    // Both key kinds work when everything is right; the CLI's token carries iss and aud too.
+    assert_eq!(status(hs(&good, SECRET.as_bytes())).await, 200);
+    assert_eq!(status(es(&good, Some("k1"))).await, 200);
+    assert_eq!(status(token(gw, "auditor", None)).await, 200);
+
+    // alg: none.
+    let none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(good.to_string().as_bytes())
+    );
+    assert_eq!(status(none).await, 401, "alg none");
+    // Algorithm confusion: HS256 "signed" with the public key material.
+    assert_eq!(
+        status(hs(&good, key.public_key_pem().as_bytes())).await,
+        401
+    );
+    assert_eq!(status(hs(&good, point)).await, 401);
+    // Wrong secret, unknown kid, tampered claims.
+    assert_eq!(
+        status(hs(&good, b"another-secret-0123456789abcdef-xx")).await,
+        401
+    );
+    assert_eq!(status(es(&good, Some("k2"))).await, 401);
+    let t = hs(&good, SECRET.as_bytes());
+    let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+    let mut c = good.clone();
+    c["roles"] = serde_json::json!(["admin"]);
+    parts[1] = b64(c.to_string().as_bytes());
+    assert_eq!(status(parts.join(".")).await, 401, "tampered claims");
+    // Expired and not yet valid, beyond the 5 s leeway.
+    assert_eq!(
+        status(hs(
+            &claims(now - 60, now - 600, "https://id.example", "pdgate"),
+            SECRET.as_bytes()
+        ))
+        .await,
+        401
+    );
+    assert_eq!(
+        status(hs(
+            &claims(now + 600, now + 60, "https://id.example", "pdgate"),
+            SECRET.as_bytes()
+        ))
+        .await,
+        401
+    );
+    // Within the leeway: accepted.
+    assert_eq!(
+        status(hs(
+            &claims(now - 2, now - 600, "https://id.example", "pdgate"),
+            SECRET.as_bytes()
+        ))
+        .await,
+        200
+    );
+    // Wrong issuer or audience; missing exp; no role.
+    assert_eq!(
+        status(hs(
+            &claims(now + 600, now, "https://evil.example", "pdgate"),
+            SECRET.as_bytes()
+        ))
+        .await,
+        401
+    );
+    assert_eq!(
+        status(hs(
+            &claims(now + 600, now, "https://id.example", "crm"),
+            SECRET.as_bytes()
+        ))
+        .await,
+        401
+    );
+    let no_exp =
+        serde_json::json!({"roles": ["auditor"], "iss": "https://id.example", "aud": "pdgate"});
+    assert_eq!(status(hs(&no_exp, SECRET.as_bytes())).await, 401);
+    let no_role =
+        serde_json::json!({"exp": now + 600, "iss": "https://id.example", "aud": "pdgate"});
+    assert_eq!(status(hs(&no_role, SECRET.as_bytes())).await, 401);
+    // Garbage.
+    assert_eq!(status("not-a-jwt".into()).await, 401);
+    let r = get(&url).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (401, "unauthorized")
+    );
+    assert!(!gw.log().contains(SECRET));
+}
+
+async fn edited_consent_text_needs_a_new_version(db: Db) {
+    let Some(mut env) = start(db).await else {
+        return;
+    };
+    env.gw.signal("-TERM");
+    assert_eq!(env.gw.wait_exit().await, Some(0));
+    let text = env.gw.dir.join("policies/consents/marketing.md");
+    let edited = std::fs::read_to_string(&text)
+        .unwrap()
+        .replace("2 года", "5 лет");
+    std::fs::write(&text, edited).unwrap();
+    let out = Command::new(common::bin())
+        .args(["serve", "--config"])
+        .arg(&env.gw.config_path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("consents/marketing.md") && err.contains("new version"),
+        "{err}"
+    );
+    // A new version is accepted.
+    let shop = env.gw.dir.join("policies/shop.yaml");
+    let s = std::fs::read_to_string(&shop)
+        .unwrap()
+        .replace("version: 2", "version: 3");
+    std::fs::write(&shop, s).unwrap();
+    env.gw.spawn().await;
+    let c = checkout(&env, EMAIL, true).await;
+    let r = get(&env.gw.url(&format!(
+        "/.well-known/pdgate/v1/receipts/{}",
+        c.receipt.unwrap()
+    )))
+    .await
+    .json();
+    assert_eq!(r["consentText"]["version"], 3);
+}
+
+both_backends! {
+    consent_lifecycle => consent_lifecycle;
+    detokenize => detokenize_grants_and_each_denial;
+    expired => expired_by_retention;
+    audit_export => audit_export_and_offline_verification;
+    jwt_attacks => jwt_attacks_are_refused;
+    consent_text_versions => edited_consent_text_needs_a_new_version;
+}
