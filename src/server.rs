@@ -131,6 +131,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         policy_sha256 = %policy.sha256,
         "vault ready"
     );
+    let token_pattern = proxy::reveal_pattern(&policy.controller.token_domain);
     let policy = Arc::new(policy);
     let admin = Arc::new(Admin {
         store: store.clone(),
@@ -149,6 +150,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         limits: config.limits,
         subject_token_ttl_s: i64::try_from(config.subject_token_ttl_s).unwrap_or(i64::MAX),
         verifier,
+        token_pattern,
     });
     Ok(Server {
         proxy_addr,

@@ -398,7 +398,7 @@ fn policy_check_reports_every_error_with_file_and_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (3 routes"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (4 routes"));
 
     let tmp = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(root.join("policies/routes.yaml"))

@@ -857,7 +857,95 @@ async fn edited_consent_text_needs_a_new_version(db: Db) {
     assert_eq!(r["consentText"]["version"], 3);
 }
 
+async fn reveal_shows_plaintext_only_to_staff_with_the_role(db: Db) {
+    let Some(env) = start(db).await else { return };
+    let gw = &env.gw;
+    let c = checkout(&env, EMAIL, true).await;
+    let page = serde_json::json!({
+        "customer": c.email, "phone": c.phone, "name": c.name, "address": c.address,
+        "note": format!("call {}", c.comment_token), "other": "tok_aaaaaaaaaaaaaaaa"
+    })
+    .to_string();
+    let q = |body: &str| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("body", body)
+            .finish()
+    };
+    let json_url = gw.url(&format!("/staff/orders/echo/json?{}", q(&page)));
+    let staff_get = |url: String, bearer: Option<String>, cookie: bool| async move {
+        let mut b = Request::get(url);
+        if let Some(t) = bearer {
+            b = if cookie {
+                b.header("cookie", format!("theme=dark; pdgate_staff={t}"))
+            } else {
+                b.header("authorization", format!("Bearer {t}"))
+            };
+        }
+        send(b.body(Full::new(Bytes::new())).unwrap()).await
+    };
+
+    // Without a token, or with a role the route does not name: tokens stay.
+    for bearer in [
+        None,
+        Some(token(gw, "auditor", None)),
+        Some("garbage.token.x".to_owned()),
+    ] {
+        let r = staff_get(json_url.clone(), bearer, false).await;
+        assert_eq!(r.status, 200);
+        let body = String::from_utf8(r.body.to_vec()).unwrap();
+        assert_eq!(body, page, "unchanged without the role");
+    }
+    // With the role: plaintext for order fulfilment, escaped for JSON; unknown tokens stay.
+    let dpo = token(gw, "dpo", None);
+    let r = staff_get(json_url.clone(), Some(dpo.clone()), false).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let j = r.json();
+    assert_eq!(j["customer"], EMAIL);
+    assert_eq!(j["phone"], PHONE);
+    assert_eq!(j["name"], NAME);
+    assert_eq!(j["address"], ADDRESS);
+    assert_eq!(j["note"], "call 8 916 555-04-04");
+    assert_eq!(j["other"], "tok_aaaaaaaaaaaaaaaa");
+    let got = env.up.requests().pop().unwrap();
+    assert!(
+        got.header("authorization").is_none(),
+        "the staff token is not passed upstream"
+    );
+    // A cookie works too (page navigations), and HTML is escaped for HTML.
+    let html = format!("<p>{}</p><p>{}</p>", c.name, c.email);
+    let r = staff_get(
+        gw.url(&format!("/staff/orders/echo/html?{}", q(&html))),
+        Some(dpo.clone()),
+        true,
+    )
+    .await;
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    assert_eq!(body, format!("<p>{NAME}</p><p>{EMAIL}</p>"));
+    assert_eq!(r.header("content-length").unwrap(), body.len().to_string());
+
+    // The same checks as detokenize: restricted subjects stay tokens.
+    let (store, _) = gw.vault().await;
+    let sid = pdgate::intake::subject_id_of(&c.subject).unwrap();
+    store
+        .set_restricted(&sid, Some(pdgate::now_millis()))
+        .await
+        .unwrap();
+    let r = staff_get(json_url, Some(dpo), false).await;
+    assert_eq!(r.json()["customer"], c.email.as_str());
+    let audit = export(gw, "jsonl").await;
+    let reveals: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["kind"] == "reveal")
+        .collect();
+    assert_eq!(reveals.len(), 3, "each reveal with the role is audited");
+    assert_eq!(reveals[2]["entry"]["event"]["denied"]["restricted"], 5);
+    assert!(!audit.contains(EMAIL) && !audit.contains(NAME));
+}
+
 both_backends! {
+    reveal => reveal_shows_plaintext_only_to_staff_with_the_role;
     consent_lifecycle => consent_lifecycle;
     detokenize => detokenize_grants_and_each_denial;
     expired => expired_by_retention;

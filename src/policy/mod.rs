@@ -107,6 +107,14 @@ pub struct Route {
     pub fields: HashMap<String, Field>,
     pub consents: Vec<RouteConsent>,
     pub unknown_fields: UnknownFields,
+    pub reveal: Option<Reveal>,
+}
+
+/// A reveal route's purpose (index) and the roles that may see plaintext.
+#[derive(Debug, Clone)]
+pub struct Reveal {
+    pub purpose: usize,
+    pub roles: Vec<crate::admin::auth::Role>,
 }
 
 #[derive(Debug, Clone)]
@@ -860,6 +868,49 @@ impl Compiler {
                 );
             }
         }
+        let reveal = r.reveal.as_ref().and_then(|rv| {
+            let purpose = purpose_idx.get(rv.purpose.as_str()).copied();
+            if purpose.is_none() {
+                self.at(
+                    docs,
+                    loc,
+                    "reveal.purpose",
+                    format!("unknown purpose `{}`", rv.purpose),
+                );
+            }
+            let mut roles = Vec::new();
+            for (i, role) in rv.roles.iter().enumerate() {
+                match crate::admin::auth::Role::parse(role) {
+                    Some(r) => roles.push(r),
+                    None => self.at(
+                        docs,
+                        loc,
+                        &format!("reveal.roles[{i}]"),
+                        format!("unknown role `{role}` (admin, dpo, auditor, service)"),
+                    ),
+                }
+            }
+            if rv.roles.is_empty() {
+                self.at(
+                    docs,
+                    loc,
+                    "reveal.roles",
+                    "name at least one role that may see plaintext",
+                );
+            }
+            if !r.fields.is_empty() {
+                self.at(
+                    docs,
+                    loc,
+                    "reveal",
+                    "a reveal route shows data going out; it cannot also declare intake `fields`",
+                );
+            }
+            Some(Reveal {
+                purpose: purpose?,
+                roles,
+            })
+        });
         if self.errors.len() > before {
             return None;
         }
@@ -873,6 +924,7 @@ impl Compiler {
             fields,
             consents,
             unknown_fields: r.unknown_fields,
+            reveal,
         })
     }
 

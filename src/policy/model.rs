@@ -175,6 +175,18 @@ pub struct Route {
     pub consents: BTreeMap<String, ConsentField>,
     #[serde(default)]
     pub unknown_fields: UnknownFields,
+    /// Outbound: show staff plaintext for these tokens in upstream responses.
+    #[serde(default)]
+    pub reveal: Option<RevealDef>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealDef {
+    /// The purpose the staff UI serves; the same checks as detokenize apply for it.
+    pub purpose: String,
+    /// Staff roles (admin, dpo, auditor, service) that may see plaintext.
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

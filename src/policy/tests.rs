@@ -36,7 +36,11 @@ upstreams:
 #[test]
 fn example_policies_are_valid() {
     let p = Policy::load(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(p.routes.len(), 3);
+    assert_eq!(p.routes.len(), 4);
+    let staff = p
+        .match_route(&http::Method::GET, "/staff/orders/1")
+        .unwrap();
+    assert!(staff.reveal.is_some() && staff.fields.is_empty());
     let r = p.match_route(&http::Method::POST, "/api/checkout").unwrap();
     assert_eq!(r.id, "checkout");
     assert!(p.match_route(&http::Method::GET, "/api/checkout").is_none());
@@ -179,4 +183,22 @@ fn domains() {
     ] {
         assert!(!is_domain(bad), "{bad}");
     }
+}
+
+#[test]
+fn reveal_routes_name_a_known_purpose_and_roles() {
+    let routes = "routes:\n  - id: r\n    match: {prefix: /staff/}\n    upstream: crm\n    reveal: {purpose: astrology, roles: [staff]}\n";
+    let errs = check(&[("a.yaml", BASE), ("c.yaml", routes)])
+        .unwrap_err()
+        .0;
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("c.yaml:5: ") && l.contains("unknown purpose `astrology`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|l| l.contains("unknown role `staff`")),
+        "{text:?}"
+    );
 }

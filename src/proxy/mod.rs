@@ -8,6 +8,7 @@ pub mod headers;
 mod intake;
 pub mod listener;
 pub mod respond;
+mod reveal;
 mod selfservice;
 mod upstream;
 
@@ -20,6 +21,7 @@ use hyper::body::Incoming;
 pub use body::{Body, BoxError};
 pub use error::ApiError;
 pub use listener::{serve, tls_acceptor, ConnInfo, Handler};
+pub use reveal::token_pattern as reveal_pattern;
 pub use upstream::{client, Client};
 
 use crate::config::Limits;
@@ -38,6 +40,8 @@ pub struct Gateway {
     pub subject_token_ttl_s: i64,
     /// Staff tokens on reveal routes are checked like admin tokens.
     pub verifier: Option<Arc<crate::admin::auth::Verifier>>,
+    /// Finds pdgate's tokens in upstream responses on reveal routes.
+    pub token_pattern: regex::Regex,
 }
 
 impl Handler for Gateway {
@@ -62,6 +66,10 @@ impl Handler for Gateway {
         match policy.match_route(req.method(), req.uri().path()) {
             Some(route) if !route.fields.is_empty() => {
                 intake::handle(&self, route, req, conn).await
+            }
+            Some(route) if route.reveal.is_some() => {
+                let reveal = route.reveal.as_ref().expect("checked above");
+                reveal::handle(&self, route, reveal, req, conn).await
             }
             Some(route) => {
                 self.pass_through(policy.upstream(route.upstream), req, conn)

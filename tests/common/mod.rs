@@ -129,11 +129,23 @@ impl Upstream {
                             if !delay.is_zero() {
                                 tokio::time::sleep(delay).await;
                             }
-                            let mut resp = Response::new(Full::new(Bytes::from(format!(
-                                "{{\"ok\":true,\"len\":{len}}}"
-                            ))));
+                            // `/echo/{json,html}?body=…` answers with that body (a staff UI page).
+                            let path = parts.uri.path().to_owned();
+                            let echo = parts.uri.query().and_then(|q| {
+                                form_urlencoded::parse(q.as_bytes())
+                                    .find(|(k, _)| k == "body")
+                                    .map(|(_, v)| v.into_owned())
+                            });
+                            let (text, ct) = match echo {
+                                Some(b) if path.ends_with("/echo/json") => (b, "application/json"),
+                                Some(b) if path.ends_with("/echo/html") => {
+                                    (b, "text/html; charset=utf-8")
+                                }
+                                _ => (format!("{{\"ok\":true,\"len\":{len}}}"), "application/json"),
+                            };
+                            let mut resp = Response::new(Full::new(Bytes::from(text)));
                             resp.headers_mut()
-                                .insert("content-type", "application/json".parse().unwrap());
+                                .insert("content-type", ct.parse().unwrap());
                             resp.headers_mut()
                                 .insert("connection", "x-upstream-private".parse().unwrap());
                             resp.headers_mut()
