@@ -264,7 +264,119 @@ async fn group_commit_serves_concurrent_intakes(db: Db) {
     assert_eq!(verify_chain(&rows), Ok(()));
 }
 
+async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w-ledger");
+    let a = intake(new_subject(1, Some(1)), vec![value(1, &["t-a@x"])]);
+    let b = intake(new_subject(2, Some(2)), vec![value(2, &["t-b@x"])]);
+    store.commit_batch(&[a, b], &mut chain).await.unwrap();
+    let (ida, idb) = (vec![1u8; 16], vec![2u8; 16]);
+
+    // One query returns values with their subject's state; restriction shows there.
+    assert!(store.set_restricted(&ida, Some(5)).await.unwrap());
+    let rows = store
+        .values_with_subjects(&["t-a@x", "t-b@x", "nope"])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let restricted: Vec<Option<i64>> = rows.iter().map(|(_, s)| s.restricted_at).collect();
+    assert_eq!(restricted, [Some(5), None]);
+    assert!(!store.set_restricted(&[9; 16], Some(5)).await.unwrap());
+
+    // Consent state is the newest record; a withdrawal appends.
+    let mut w = intake(SubjectWrite::Existing { id: ida.clone() }, vec![]);
+    w.consents[0].state = "withdrawn".into();
+    w.consents[0].at = 1_700_000_000_500;
+    w.at = 1_700_000_000_500;
+    store.commit_batch(&[w], &mut chain).await.unwrap();
+    let states = store
+        .consent_states(&[&ida, &idb], "marketing")
+        .await
+        .unwrap();
+    let find = |id: &[u8]| {
+        states
+            .iter()
+            .find(|c| c.subject_id == id)
+            .unwrap()
+            .state
+            .clone()
+    };
+    assert_eq!(
+        (find(&ida), find(&idb)),
+        ("withdrawn".into(), "granted".into())
+    );
+    assert!(store
+        .consent_states(&[&ida], "other")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.consents_by_receipt("r-1").await.unwrap().len(), 2);
+
+    // Erasure: values and keys go, tombstones answer for the tokens and the subject.
+    assert!(store.erase_subject(&ida, 9).await.unwrap());
+    assert!(!store.erase_subject(&ida, 9).await.unwrap());
+    assert!(store.subject(&ida).await.unwrap().is_none());
+    assert!(store.values_of(&ida).await.unwrap().is_empty());
+    assert_eq!(
+        store.values_with_subjects(&["t-a@x"]).await.unwrap().len(),
+        0
+    );
+    assert_eq!(
+        store.erased_tokens(&["t-a@x", "t-b@x"]).await.unwrap(),
+        ["t-a@x"]
+    );
+    assert_eq!(
+        store.erased_subjects(&[&ida, &idb]).await.unwrap(),
+        std::slice::from_ref(&ida)
+    );
+    assert_eq!(
+        store.consents_of(&ida).await.unwrap().len(),
+        2,
+        "consent proof outlives erasure (pseudonymous)"
+    );
+
+    // Consent texts: the first hash registered for a version stays.
+    assert_eq!(
+        store
+            .register_consent_text("c.md", 1, "h1", "text", 1)
+            .await
+            .unwrap(),
+        "h1"
+    );
+    assert_eq!(
+        store
+            .register_consent_text("c.md", 1, "h2", "edited", 2)
+            .await
+            .unwrap(),
+        "h1"
+    );
+    assert_eq!(
+        store.consent_text("c.md", 1).await.unwrap(),
+        Some(("h1".to_owned(), "text".to_owned()))
+    );
+    assert_eq!(store.consent_text("c.md", 2).await.unwrap(), None);
+
+    // Audit pages: by writer and sequence, windowed by time, resumable.
+    let all = store.audit_page(None, None, None, 1000).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let first = store.audit_page(None, None, None, 2).await.unwrap();
+    let rest = store
+        .audit_page(None, None, Some((&first[1].writer, first[1].seq)), 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len() + rest.len(), 3);
+    assert_eq!(rest[0].seq, 3);
+    let late = store
+        .audit_page(Some(1_700_000_000_400), None, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(late.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+}
+
 both_backends! {
+    ledger => restriction_erasure_consent_states_texts_and_audit_pages;
     root_secret => root_secret_is_stored_once;
     intake_commit => intake_commits_subject_values_consents_counters_and_audit;
     tokens => the_same_value_keeps_its_token_and_collisions_take_the_next_candidate;

@@ -156,30 +156,37 @@ pub async fn resolve(
     let rows = if vault_tokens.is_empty() {
         Vec::new()
     } else {
-        store.values_by_tokens(&vault_tokens).await?
+        store.values_with_subjects(&vault_tokens).await?
     };
     let mut by_token: HashMap<&str, Vec<&VaultValue>> = HashMap::new();
-    for r in &rows {
-        by_token.entry(r.token.as_str()).or_default().push(r);
-    }
-    let mut subject_ids: Vec<&[u8]> = rows.iter().map(|r| r.subject_id.as_slice()).collect();
-    for p in &parsed {
-        if let Parsed::Envelope { subject, .. } = p {
-            subject_ids.push(subject);
+    let mut subjects: HashMap<Vec<u8>, SubjectState> = HashMap::new();
+    for (v, s) in &rows {
+        by_token.entry(v.token.as_str()).or_default().push(v);
+        if !subjects.contains_key(&v.subject_id) {
+            subjects.insert(v.subject_id.clone(), s.clone());
         }
     }
+    // Envelopes carry their subject id; only those need a separate look-up.
+    let mut envelope_ids: Vec<&[u8]> = parsed
+        .iter()
+        .filter_map(|p| match p {
+            Parsed::Envelope { subject, .. } if !subjects.contains_key(subject) => {
+                Some(subject.as_slice())
+            }
+            _ => None,
+        })
+        .collect();
+    envelope_ids.sort_unstable();
+    envelope_ids.dedup();
+    if !envelope_ids.is_empty() {
+        for s in store.subject_states(&envelope_ids).await? {
+            subjects.insert(s.row.id.clone(), s);
+        }
+    }
+    let mut subject_ids: Vec<&[u8]> = rows.iter().map(|(v, _)| v.subject_id.as_slice()).collect();
+    subject_ids.extend(envelope_ids.iter().copied());
     subject_ids.sort_unstable();
     subject_ids.dedup();
-    let subjects: HashMap<Vec<u8>, SubjectState> = if subject_ids.is_empty() {
-        HashMap::new()
-    } else {
-        store
-            .subject_states(&subject_ids)
-            .await?
-            .into_iter()
-            .map(|s| (s.row.id.clone(), s))
-            .collect()
-    };
     let p = policy.purpose(purpose);
     let live: Vec<&[u8]> = subject_ids
         .iter()

@@ -226,15 +226,15 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
     fn audit_rows(&self, writer: &str) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
     fn counter(&self, route: &str, name: &str) -> impl Future<Output = Result<i64>> + Send;
-    /// Every stored collection of the given tokens, oldest first.
-    fn values_by_tokens(
-        &self,
-        tokens: &[&str],
-    ) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
     fn subject_states(
         &self,
         ids: &[&[u8]],
     ) -> impl Future<Output = Result<Vec<SubjectState>>> + Send;
+    /// Every stored collection of the given tokens, oldest first, with its subject's state.
+    fn values_with_subjects(
+        &self,
+        tokens: &[&str],
+    ) -> impl Future<Output = Result<Vec<(VaultValue, SubjectState)>>> + Send;
     /// The newest consent record per subject for `purpose` (subjects without one are absent).
     fn consent_states(
         &self,
@@ -373,11 +373,14 @@ impl Backend for Store {
     async fn counter(&self, route: &str, name: &str) -> Result<i64> {
         delegate!(self, s => s.counter(route, name))
     }
-    async fn values_by_tokens(&self, tokens: &[&str]) -> Result<Vec<VaultValue>> {
-        delegate!(self, s => s.values_by_tokens(tokens))
-    }
     async fn subject_states(&self, ids: &[&[u8]]) -> Result<Vec<SubjectState>> {
         delegate!(self, s => s.subject_states(ids))
+    }
+    async fn values_with_subjects(
+        &self,
+        tokens: &[&str],
+    ) -> Result<Vec<(VaultValue, SubjectState)>> {
+        delegate!(self, s => s.values_with_subjects(tokens))
     }
     async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> Result<Vec<ConsentState>> {
         delegate!(self, s => s.consent_states(ids, purpose))

@@ -103,16 +103,28 @@ macro_rules! impl_backend {
                 rows.iter().map(audit_row).collect()
             }
 
-            async fn values_by_tokens(&self, tokens: &[&str]) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
+            async fn values_with_subjects(&self, tokens: &[&str]) -> $crate::store::Result<Vec<($crate::store::VaultValue, $crate::store::SubjectState)>> {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(
                     &mut conn,
-                    "SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at FROM vault_values WHERE token IN ",
-                    " ORDER BY id",
+                    "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
+                     s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at \
+                     FROM vault_values v JOIN subjects s ON s.id = v.subject_id WHERE v.token IN ",
+                    " ORDER BY v.id",
                     tokens,
                 )
                 .await?;
-                rows.iter().map(vault_value).collect()
+                rows.iter()
+                    .map(|r| {
+                        let v = vault_value(r)?;
+                        let s = $crate::store::SubjectState {
+                            row: $crate::store::SubjectRow { id: v.subject_id.clone(), wrapped_dek: r.try_get(10)?, kek_version: r.try_get(11)? },
+                            restricted_at: r.try_get(12)?,
+                            last_activity_at: r.try_get(13)?,
+                        };
+                        Ok((v, s))
+                    })
+                    .collect()
             }
 
             async fn subject_states(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::SubjectState>> {
