@@ -506,3 +506,33 @@ async fn demo_runs_the_shop_and_the_sample_crm_sees_tokens_only() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn policy_check_names_missing_art_9_4_elements_of_a_consent_text() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("consents")).unwrap();
+    for f in ["shop.yaml", "routes.yaml", "consents/contact.md"] {
+        std::fs::copy(root.join("policies").join(f), tmp.path().join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(root.join("policies/consents/marketing.md")).unwrap();
+    let broken: String = text
+        .lines()
+        .filter(|l| !l.starts_with("withdrawal:"))
+        .map(|l| {
+            if l.starts_with("term:") {
+                "term: \"\"\n".to_owned()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(tmp.path().join("consents/marketing.md"), broken).unwrap();
+    let out = pdgate(&["policy", "check", tmp.path().to_str().unwrap()], root);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("consent text `consents/marketing.md` lacks 152-FZ Art. 9(4) element(s) in its front matter: term, withdrawal"),
+        "{err}"
+    );
+}

@@ -277,12 +277,15 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
     // One query returns values with their subject's state; restriction shows there.
     assert!(store.set_restricted(&ida, Some(5)).await.unwrap());
     let rows = store
-        .values_with_subjects(&["t-a@x", "t-b@x", "nope"])
+        .values_with_subjects(&["t-a@x", "t-b@x", "nope"], "marketing")
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
-    let restricted: Vec<Option<i64>> = rows.iter().map(|(_, s)| s.restricted_at).collect();
+    let restricted: Vec<Option<i64>> = rows.iter().map(|(_, s, _)| s.restricted_at).collect();
     assert_eq!(restricted, [Some(5), None]);
+    assert!(rows
+        .iter()
+        .all(|(_, _, c)| c.as_ref().unwrap().state == "granted"));
     assert!(!store.set_restricted(&[9; 16], Some(5)).await.unwrap());
 
     // Consent state is the newest record; a withdrawal appends.
@@ -312,6 +315,16 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
         .await
         .unwrap()
         .is_empty());
+    let rows = store
+        .values_with_subjects(&["t-a@x"], "marketing")
+        .await
+        .unwrap();
+    assert_eq!(rows[0].2.as_ref().unwrap().state, "withdrawn");
+    let rows = store
+        .values_with_subjects(&["t-a@x"], "other")
+        .await
+        .unwrap();
+    assert!(rows[0].2.is_none());
     assert_eq!(store.consents_by_receipt("r-1").await.unwrap().len(), 2);
 
     // Erasure: values and keys go, tombstones answer for the tokens and the subject.
@@ -320,7 +333,11 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
     assert!(store.subject(&ida).await.unwrap().is_none());
     assert!(store.values_of(&ida).await.unwrap().is_empty());
     assert_eq!(
-        store.values_with_subjects(&["t-a@x"]).await.unwrap().len(),
+        store
+            .values_with_subjects(&["t-a@x"], "marketing")
+            .await
+            .unwrap()
+            .len(),
         0
     );
     assert_eq!(

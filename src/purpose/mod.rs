@@ -153,17 +153,22 @@ pub async fn resolve(
         .filter(|(_, p)| matches!(p, Parsed::Vault))
         .map(|(t, _)| *t)
         .collect();
+    let p = policy.purpose(purpose);
     let rows = if vault_tokens.is_empty() {
         Vec::new()
     } else {
-        store.values_with_subjects(&vault_tokens).await?
+        store.values_with_subjects(&vault_tokens, &p.def.id).await?
     };
     let mut by_token: HashMap<&str, Vec<&VaultValue>> = HashMap::new();
     let mut subjects: HashMap<Vec<u8>, SubjectState> = HashMap::new();
-    for (v, s) in &rows {
+    let mut consents: HashMap<Vec<u8>, ConsentState> = HashMap::new();
+    for (v, s, c) in &rows {
         by_token.entry(v.token.as_str()).or_default().push(v);
         if !subjects.contains_key(&v.subject_id) {
             subjects.insert(v.subject_id.clone(), s.clone());
+        }
+        if let Some(c) = c {
+            consents.insert(v.subject_id.clone(), c.clone());
         }
     }
     // Envelopes carry their subject id; only those need a separate look-up.
@@ -183,27 +188,25 @@ pub async fn resolve(
             subjects.insert(s.row.id.clone(), s);
         }
     }
-    let mut subject_ids: Vec<&[u8]> = rows.iter().map(|(v, _)| v.subject_id.as_slice()).collect();
+    if p.def.legal_basis == LegalBasis::Consent {
+        let live: Vec<&[u8]> = envelope_ids
+            .iter()
+            .copied()
+            .filter(|id| subjects.contains_key(*id))
+            .collect();
+        if !live.is_empty() {
+            for c in store.consent_states(&live, &p.def.id).await? {
+                consents.insert(c.subject_id.clone(), c);
+            }
+        }
+    }
+    let mut subject_ids: Vec<&[u8]> = rows
+        .iter()
+        .map(|(v, _, _)| v.subject_id.as_slice())
+        .collect();
     subject_ids.extend(envelope_ids.iter().copied());
     subject_ids.sort_unstable();
     subject_ids.dedup();
-    let p = policy.purpose(purpose);
-    let live: Vec<&[u8]> = subject_ids
-        .iter()
-        .copied()
-        .filter(|id| subjects.contains_key(*id))
-        .collect();
-    let consents: HashMap<Vec<u8>, ConsentState> =
-        if p.def.legal_basis == LegalBasis::Consent && !live.is_empty() {
-            store
-                .consent_states(&live, &p.def.id)
-                .await?
-                .into_iter()
-                .map(|c| (c.subject_id.clone(), c))
-                .collect()
-        } else {
-            HashMap::new()
-        };
     // Tombstones only for what was not found, to tell `erased` from `unknown_token`.
     let missing_tokens: Vec<&str> = vault_tokens
         .iter()

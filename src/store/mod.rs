@@ -230,11 +230,13 @@ pub trait Backend: Send + Sync {
         &self,
         ids: &[&[u8]],
     ) -> impl Future<Output = Result<Vec<SubjectState>>> + Send;
-    /// Every stored collection of the given tokens, oldest first, with its subject's state.
+    /// Every stored collection of the given tokens, oldest first, with its subject's state and the
+    /// subject's newest consent record for `purpose`.
     fn values_with_subjects(
         &self,
         tokens: &[&str],
-    ) -> impl Future<Output = Result<Vec<(VaultValue, SubjectState)>>> + Send;
+        purpose: &str,
+    ) -> impl Future<Output = Result<Vec<(VaultValue, SubjectState, Option<ConsentState>)>>> + Send;
     /// The newest consent record per subject for `purpose` (subjects without one are absent).
     fn consent_states(
         &self,
@@ -379,8 +381,9 @@ impl Backend for Store {
     async fn values_with_subjects(
         &self,
         tokens: &[&str],
-    ) -> Result<Vec<(VaultValue, SubjectState)>> {
-        delegate!(self, s => s.values_with_subjects(tokens))
+        purpose: &str,
+    ) -> Result<Vec<(VaultValue, SubjectState, Option<ConsentState>)>> {
+        delegate!(self, s => s.values_with_subjects(tokens, purpose))
     }
     async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> Result<Vec<ConsentState>> {
         delegate!(self, s => s.consent_states(ids, purpose))
