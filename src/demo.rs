@@ -10,17 +10,37 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
+use crate::admin::auth::{self, Role};
 use crate::config::{Config, Limits};
 use crate::crypto::Kek;
 use crate::policy::Policy;
 use crate::proxy::{self, Body, ConnInfo, Handler};
 use crate::server::{self, ServeError};
 
-/// The sample CRM: answers 200 and prints each request with pdgate's headers.
-pub struct SampleCrm;
+/// The sample CRM: answers 200 and prints each request with pdgate's headers. Its "staff page"
+/// (`GET /staff/…`) shows the last JSON body it received, tokens and all — what a back office
+/// would display, and what a reveal route turns back into plaintext for staff.
+#[derive(Default)]
+pub struct SampleCrm {
+    last: std::sync::Mutex<Option<bytes::Bytes>>,
+}
 
 impl Handler for SampleCrm {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, _conn: ConnInfo) -> Response<Body> {
+        if req.method() == http::Method::GET && req.uri().path().starts_with("/staff/") {
+            let last = self
+                .last
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default()
+                .unwrap_or_else(|| bytes::Bytes::from_static(b"{}"));
+            let mut resp = Response::new(Body::full(last));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return resp;
+        }
         let (parts, body) = req.into_parts();
         let body = body
             .collect()
@@ -35,6 +55,15 @@ impl Handler for SampleCrm {
         }
         out.push_str(&format!("   body: {}\n", String::from_utf8_lossy(&body)));
         println!("{out}");
+        let is_json = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if is_json {
+            if let Ok(mut l) = self.last.lock() {
+                *l = Some(body);
+            }
+        }
         let mut resp = Response::new(Body::full(r#"{"ok":true}"#));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -62,7 +91,7 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
         crm_listener,
         None,
         Limits::default(),
-        Arc::new(SampleCrm),
+        Arc::new(SampleCrm::default()),
         async {
             let _ = crm_rx.await;
         },
@@ -76,7 +105,12 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
     for u in &mut policy.upstreams {
         u.url = crm_url.clone();
     }
-    let config = Config {
+    // A throwaway JWT secret, so the demo can hand out service, DPO and auditor tokens.
+    let secret = dir.path().join("jwt.secret");
+    let hex = Kek::generate(1).to_hex();
+    std::fs::write(&secret, hex.as_bytes())
+        .map_err(|e| ServeError::Io(format!("cannot write the demo JWT secret: {e}")))?;
+    let mut config = Config {
         listen: listen.to_owned(),
         admin_listen: admin_listen.to_owned(),
         database_url: format!("sqlite://{}", dir.path().join("demo.db").display()),
@@ -84,20 +118,39 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
         shutdown_grace_s: 2,
         ..Config::default()
     };
+    config.admin.jwt_secret_file = Some(secret);
+    let now = crate::now_millis() / 1000;
+    let issue = |role, service| {
+        auth::issue(&config.admin, role, service, "demo", now, 12 * 3600).map_err(ServeError::Auth)
+    };
+    let tokens = DemoTokens {
+        service: issue(Role::Service, Some("crm"))?,
+        dpo: issue(Role::Dpo, None)?,
+        auditor: issue(Role::Auditor, None)?,
+    };
     let server = server::start(config, policy, Kek::generate(1)).await?;
-    print_banner(server.proxy_addr, server.admin_addr, crm_addr);
+    print_banner(server.proxy_addr, server.admin_addr, crm_addr, &tokens);
     server.run(server::shutdown_signal()).await;
     let _ = crm_stop.send(());
     let _ = crm.await;
     Ok(())
 }
 
+struct DemoTokens {
+    service: String,
+    dpo: String,
+    auditor: String,
+}
+
 fn print_banner(
     proxy: std::net::SocketAddr,
     admin: std::net::SocketAddr,
     crm: std::net::SocketAddr,
+    t: &DemoTokens,
 ) {
     let p = format!("http://{proxy}");
+    let a = format!("http://{admin}");
+    let (svc, dpo, aud) = (&t.service, &t.dpo, &t.auditor);
     println!(
         r#"
 pdgate demo — gateway on {p}, admin on http://{admin}, sample CRM on http://{crm}
@@ -119,7 +172,25 @@ Try (each prints what the CRM received below):
   # anything else streams to the CRM untouched
   curl -si {p}/catalog?page=2
 
-  curl -s http://{admin}/readyz
+  curl -s {a}/readyz
+
+After the checkout above (copy tokens from what the CRM printed):
+
+  # the CRM asks for plaintext for a declared purpose (service JWT); denials carry a reason
+  curl -s {a}/v1/detokenize -H 'authorization: Bearer {svc}' \
+    -d '{{"purpose":"marketing","tokens":["<t-…@relay.romashka.example>","<pdg1.… of the address>"]}}'
+
+  # the subject manages consent with the X-Pdgate-Subject-Token from the checkout response
+  curl -s {p}/.well-known/pdgate/v1/consents -H 'authorization: Bearer <subject token>'
+  curl -s -X POST {p}/.well-known/pdgate/v1/consents/marketing/withdraw -H 'authorization: Bearer <subject token>'
+
+  # staff page behind a reveal route: tokens for everyone, plaintext for a DPO
+  curl -s {p}/staff/orders/last
+  curl -s {p}/staff/orders/last -H 'authorization: Bearer {dpo}'
+
+  # the auditor exports the audit log and verifies it offline
+  curl -s '{a}/admin/v1/audit?format=jsonl' -H 'authorization: Bearer {aud}' > audit.jsonl
+  cargo run --release -- audit verify audit.jsonl
 "#
     );
 }

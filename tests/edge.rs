@@ -503,6 +503,33 @@ async fn demo_runs_the_shop_and_the_sample_crm_sees_tokens_only() {
         !crm.contains("demo.person@") && !crm.contains("Демо"),
         "the CRM never sees the data: {crm}"
     );
+    // The printed DPO token opens the staff page's plaintext through the reveal route.
+    let dpo = crm
+        .lines()
+        .find(|l| l.contains("/staff/orders/last -H 'authorization: Bearer "))
+        .and_then(|l| l.split("Bearer ").nth(1))
+        .map(|t| t.trim_end_matches('\'').to_owned())
+        .expect("the banner prints a DPO token");
+    let staff = |bearer: Option<String>| {
+        let url = format!("http://{gateway}/staff/orders/last");
+        async move {
+            let mut b = Request::get(url);
+            if let Some(t) = bearer {
+                b = b.header("authorization", format!("Bearer {t}"));
+            }
+            common::send(b.body(Full::new(Bytes::new())).unwrap()).await
+        }
+    };
+    let plain = String::from_utf8(staff(Some(dpo)).await.body.to_vec()).unwrap();
+    assert!(
+        plain.contains("demo.person@mail.ru") && plain.contains("Демо Персона"),
+        "{plain}"
+    );
+    let tokens = String::from_utf8(staff(None).await.body.to_vec()).unwrap();
+    assert!(
+        !tokens.contains("demo.person@") && tokens.contains("pdg1."),
+        "{tokens}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -9,6 +9,7 @@
 //! a failing intake rolls back alone, and nobody is answered before the batch is on disk.
 
 pub mod batch;
+mod json_rows;
 mod postgres;
 mod sql;
 mod sqlite;

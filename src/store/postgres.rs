@@ -30,4 +30,13 @@ impl PgStore {
     }
 }
 
-super::sql::impl_backend!(PgStore, sqlx::Postgres);
+super::sql::impl_backend!(
+    PgStore,
+    sqlx::Postgres,
+    (
+        "SELECT json_agg(json_build_array(id, encode(subject_id, 'hex'), token, kind, action, category, field, purposes, route, \
+         encode(ciphertext, 'hex'), collected_at, encode(wrapped_dek, 'hex'), kek_version, restricted_at, last_activity_at, \
+         cstate, cat) ORDER BY id)::text FROM (",
+        ") AS q"
+    )
+);

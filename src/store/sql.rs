@@ -4,7 +4,7 @@
 //! they save.
 
 macro_rules! impl_backend {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $rows_as_json:expr) => {
         impl $crate::store::Backend for $store {
             async fn migrate(&self) -> $crate::store::Result<()> {
                 self.migrator().run(&self.pool).await.map_err(|e| $crate::store::StoreError::Migrate(e.to_string()))
@@ -111,35 +111,31 @@ macro_rules! impl_backend {
                 let mut conn = self.pool.acquire().await?;
                 let mut out = Vec::with_capacity(tokens.len());
                 for chunk in tokens.chunks(IN_LIST_MAX) {
-                    // The newest consent record for the purpose rides along (a correlated look-up on
-                    // the (subject, purpose) index), so one query answers everything for vault tokens.
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
+                    // One row holding every match as JSON: a driver hands rows over one by one
+                    // (sqlx's SQLite driver through a channel, a thread hop each), and a
+                    // detokenize batch is hundreds of rows. The newest consent record for the
+                    // purpose rides along through the (subject, purpose) index.
+                    let (open, close) = $rows_as_json;
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(open);
+                    qb.push(
+                        "SELECT v.id, v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
                          s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, \
                          (SELECT c.state FROM consent_records c WHERE c.subject_id = v.subject_id AND c.purpose = ",
                     );
                     qb.push_bind(purpose);
-                    qb.push(" ORDER BY c.seq DESC LIMIT 1), (SELECT c.at FROM consent_records c WHERE c.subject_id = v.subject_id AND c.purpose = ");
+                    qb.push(" ORDER BY c.seq DESC LIMIT 1) AS cstate, (SELECT c.at FROM consent_records c WHERE c.subject_id = v.subject_id AND c.purpose = ");
                     qb.push_bind(purpose);
-                    qb.push(" ORDER BY c.seq DESC LIMIT 1) FROM vault_values v JOIN subjects s ON s.id = v.subject_id WHERE v.token IN (");
+                    qb.push(" ORDER BY c.seq DESC LIMIT 1) AS cat FROM vault_values v JOIN subjects s ON s.id = v.subject_id WHERE v.token IN (");
                     let padded = chunk.len().next_power_of_two();
                     let mut sep = qb.separated(", ");
                     for t in chunk.iter().chain(std::iter::repeat_n(&chunk[0], padded - chunk.len())) {
                         sep.push_bind(*t);
                     }
                     qb.push(") ORDER BY v.id");
-                    for r in qb.build().fetch_all(&mut *conn).await? {
-                        let v = vault_value(&r)?;
-                        let s = $crate::store::SubjectState {
-                            row: $crate::store::SubjectRow { id: v.subject_id.clone(), wrapped_dek: r.try_get(10)?, kek_version: r.try_get(11)? },
-                            restricted_at: r.try_get(12)?,
-                            last_activity_at: r.try_get(13)?,
-                        };
-                        let state: Option<String> = r.try_get(14)?;
-                        let at: Option<i64> = r.try_get(15)?;
-                        let c = state.zip(at).map(|(state, at)| $crate::store::ConsentState { subject_id: v.subject_id.clone(), state, at });
-                        out.push((v, s, c));
-                    }
+                    qb.push(close);
+                    let row = qb.build().fetch_one(&mut *conn).await?;
+                    let json: Option<String> = row.try_get(0)?;
+                    out.extend($crate::store::json_rows::values_with_subjects(json.as_deref().unwrap_or("[]"))?);
                 }
                 Ok(out)
             }

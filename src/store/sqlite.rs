@@ -43,4 +43,12 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_backend!(SqliteStore, sqlx::Sqlite);
+super::sql::impl_backend!(
+    SqliteStore,
+    sqlx::Sqlite,
+    (
+        "SELECT json_group_array(json_array(id, hex(subject_id), token, kind, action, category, field, purposes, route, \
+         hex(ciphertext), collected_at, hex(wrapped_dek), kek_version, restricted_at, last_activity_at, cstate, cat)) FROM (",
+        ") AS q"
+    )
+);
