@@ -66,16 +66,8 @@ impl Handler for Admin {
                 | "/v1/detokenize"
                 | "/admin/v1/audit"
                 | "/admin/v1/audit/key",
-            ) => Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            )),
-            _ => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such admin endpoint",
-            )),
+            ) => Err(ApiError::method_not_allowed()),
+            _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         };
         result.unwrap_or_else(ApiError::into_response)
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyDataStream, BodyExt, Limited};
+use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 
 use super::body::{Body, Lingering};
@@ -94,21 +94,7 @@ async fn run(
     let body = Lingering::new(body);
     let parsed = match codec {
         Codec::Urlencoded | Codec::Json => {
-            let bytes = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        too_large(max)
-                    } else {
-                        ApiError::new(
-                            StatusCode::BAD_REQUEST,
-                            "body_read_failed",
-                            "the request body could not be read",
-                        )
-                    }
-                })?
-                .to_bytes();
+            let bytes = super::respond::collect_limited(body, max).await?;
             if codec == Codec::Json {
                 let (doc, leaves) = json::parse(&bytes, &limits)?;
                 Parsed::Json(doc, leaves)
@@ -235,11 +221,7 @@ async fn run(
 }
 
 fn too_large(max: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        format!("the body exceeds {max} bytes"),
-    )
+    ApiError::body_too_large(max)
 }
 
 fn store_down(e: &StoreError) -> ApiError {

@@ -33,30 +33,33 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bo
     }
 }
 
+/// The whole body, refused with 413 past `max` bytes (a refused body is drained, see
+/// [`Lingering`]).
+pub async fn collect_limited<B>(body: B, max: u64) -> Result<bytes::Bytes, ApiError>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::body_too_large(max)
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_read_failed",
+                    "the request body could not be read",
+                )
+            }
+        })
+}
+
 /// Reads a JSON request body of at most `max` bytes into `T`.
 pub async fn read_json<T: DeserializeOwned>(body: Incoming, max: u64) -> Result<T, ApiError> {
-    let bytes = Limited::new(
-        Lingering::new(body),
-        usize::try_from(max).unwrap_or(usize::MAX),
-    )
-    .collect()
-    .await
-    .map_err(|e| {
-        if e.is::<http_body_util::LengthLimitError>() {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body exceeds {max} bytes"),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "body_read_failed",
-                "the request body could not be read",
-            )
-        }
-    })?
-    .to_bytes();
+    let bytes = collect_limited(Lingering::new(body), max).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

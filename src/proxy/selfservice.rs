@@ -26,14 +26,9 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, tls: bool) -> Response
         (&Method::GET, ["receipts", id]) => receipt(gw, &req, id, tls).await,
         (&Method::GET, ["texts", id]) => text(gw, &req, id).await,
         (_, ["consents"] | ["consents", _, "withdraw"] | ["receipts", _] | ["texts", _]) => {
-            Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            ))
+            Err(ApiError::method_not_allowed())
         }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+        _ => Err(ApiError::not_found(
             "not_found",
             "no such self-service endpoint",
         )),
