@@ -688,9 +688,13 @@ async fn jwt_attacks_are_refused(db: Db) {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let point = key.public_key_raw();
     let b64 = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
+    let rsa = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let (n, e) = rsa_public_numbers(rsa.public_key_raw());
     let jwks = serde_json::json!({"keys": [{
         "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
         "x": b64(&point[1..33]), "y": b64(&point[33..65])
+    }, {
+        "kty": "RSA", "kid": "r1", "use": "sig", "alg": "RS256", "n": b64(n), "e": b64(e)
     }]});
     let jwks_dir = tempfile::tempdir().unwrap();
     let jwks_path = jwks_dir.path().join("jwks.json");
@@ -729,9 +733,26 @@ async fn jwt_attacks_are_refused(db: Db) {
         let url = url.clone();
         async move { authed("GET", &url, &t, "").await.status.as_u16() }
     };
-    // Both key kinds work when everything is right; the CLI's token carries iss and aud too.
+    let rs = |c: &serde_json::Value, kid: &str| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        h.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &h,
+            c,
+            &jsonwebtoken::EncodingKey::from_rsa_pem(rsa.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    // Every key kind works when everything is right; the CLI's token carries iss and aud too.
     assert_eq!(status(hs(&good, SECRET.as_bytes())).await, 200);
     assert_eq!(status(es(&good, Some("k1"))).await, 200);
+    assert_eq!(status(rs(&good, "r1")).await, 200);
+    // A key used with another algorithm than its own: refused.
+    assert_eq!(status(rs(&good, "k1")).await, 401);
+    assert_eq!(
+        status(hs(&good, rsa.public_key_pem().as_bytes())).await,
+        401
+    );
     assert_eq!(status(token(gw, "auditor", None)).await, 200);
 
     // alg: none.
@@ -816,6 +837,24 @@ async fn jwt_attacks_are_refused(db: Db) {
         (401, "unauthorized")
     );
     assert!(!gw.log().contains(SECRET));
+}
+
+/// `(n, e)` from a PKCS#1 RSAPublicKey (`SEQUENCE { INTEGER n, INTEGER e }`), leading zeros off.
+fn rsa_public_numbers(der: &[u8]) -> (&[u8], &[u8]) {
+    fn tlv(b: &[u8]) -> (&[u8], &[u8]) {
+        let (len, at) = match b[1] {
+            l if l < 0x80 => (usize::from(l), 2),
+            0x81 => (usize::from(b[2]), 3),
+            0x82 => (usize::from(b[2]) << 8 | usize::from(b[3]), 4),
+            _ => panic!("unexpected DER length"),
+        };
+        (&b[at..at + len], &b[at + len..])
+    }
+    let (seq, _) = tlv(der);
+    let (n, rest) = tlv(seq);
+    let (e, _) = tlv(rest);
+    let trim = |x: &[u8]| -> usize { x.iter().position(|&b| b != 0).unwrap_or(0) };
+    (&n[trim(n)..], &e[trim(e)..])
 }
 
 async fn edited_consent_text_needs_a_new_version(db: Db) {
