@@ -24,3 +24,8 @@ CREATE TABLE consent_texts (
     registered_at BIGINT NOT NULL,
     PRIMARY KEY (text_id, version)
 );
+
+-- The newest consent record per (subject, purpose) in one index seek (detokenize asks for it per
+-- value). SQLite's (subject_id, purpose) index already ends in the rowid, which is seq.
+DROP INDEX consent_records_subject;
+CREATE INDEX consent_records_latest ON consent_records(subject_id, purpose, seq);

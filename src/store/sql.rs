@@ -114,18 +114,18 @@ macro_rules! impl_backend {
                     // One row holding every match as JSON: a driver hands rows over one by one
                     // (sqlx's SQLite driver through a channel, a thread hop each), and a
                     // detokenize batch is hundreds of rows. The newest consent record for the
-                    // purpose rides along through the (subject, purpose) index.
+                    // purpose rides along: its seq is one seek on the (subject, purpose, seq) index.
                     let (open, close) = $rows_as_json;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(open);
                     qb.push(
                         "SELECT v.id, v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
-                         s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, \
-                         (SELECT c.state FROM consent_records c WHERE c.subject_id = v.subject_id AND c.purpose = ",
+                         s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, c.state AS cstate, c.at AS cat \
+                         FROM vault_values v JOIN subjects s ON s.id = v.subject_id \
+                         LEFT JOIN consent_records c ON c.seq = \
+                         (SELECT max(c2.seq) FROM consent_records c2 WHERE c2.subject_id = v.subject_id AND c2.purpose = ",
                     );
                     qb.push_bind(purpose);
-                    qb.push(" ORDER BY c.seq DESC LIMIT 1) AS cstate, (SELECT c.at FROM consent_records c WHERE c.subject_id = v.subject_id AND c.purpose = ");
-                    qb.push_bind(purpose);
-                    qb.push(" ORDER BY c.seq DESC LIMIT 1) AS cat FROM vault_values v JOIN subjects s ON s.id = v.subject_id WHERE v.token IN (");
+                    qb.push(") WHERE v.token IN (");
                     let padded = chunk.len().next_power_of_two();
                     let mut sep = qb.separated(", ");
                     for t in chunk.iter().chain(std::iter::repeat_n(&chunk[0], padded - chunk.len())) {
