@@ -34,6 +34,7 @@ pub mod intake;
 pub mod policy;
 pub mod proxy;
 pub mod purpose;
+pub mod requests;
 pub mod server;
 pub mod store;
 

@@ -1,0 +1,154 @@
+//! Working days for 152-FZ deadlines, which count working days of the Russian production calendar:
+//! Saturdays and Sundays off, plus the official holidays and the government's yearly transfers.
+//! The calendar ships as data (`calendars/ru.txt`, embedded) and can be replaced by a file in the
+//! same format, because the next year's transfer decree is published only in the autumn.
+//!
+//! Format: `off <dates…>` lists weekdays that are days off, `working <dates…>` weekend days that
+//! are working days; `#` starts a comment.
+
+use std::collections::BTreeSet;
+
+use time::{Date, Duration, Weekday};
+
+/// The shipped Russian production calendar (2025–2027; see the file for sources and gaps).
+pub const RUSSIA: &str = include_str!("../../calendars/ru.txt");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calendar {
+    off: BTreeSet<Date>,
+    working: BTreeSet<Date>,
+}
+
+impl Calendar {
+    /// The embedded Russian calendar.
+    pub fn russia() -> Calendar {
+        Calendar::parse(RUSSIA).expect("the shipped calendar parses")
+    }
+
+    /// Parses the format above; errors name the line.
+    pub fn parse(text: &str) -> Result<Calendar, String> {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        let mut cal = Calendar {
+            off: BTreeSet::new(),
+            working: BTreeSet::new(),
+        };
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let kind = words.next().unwrap_or_default();
+            for w in words {
+                let d = Date::parse(w, fmt)
+                    .map_err(|_| format!("line {}: `{w}` is not a date (YYYY-MM-DD)", i + 1))?;
+                let weekend = matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
+                match kind {
+                    "off" if weekend => {
+                        return Err(format!(
+                            "line {}: {w} is a {}: list only weekdays under `off`",
+                            i + 1,
+                            d.weekday()
+                        ))
+                    }
+                    "off" => cal.off.insert(d),
+                    "working" if !weekend => {
+                        return Err(format!(
+                            "line {}: {w} is a weekday: list only weekend days under `working`",
+                            i + 1
+                        ))
+                    }
+                    "working" => cal.working.insert(d),
+                    other => {
+                        return Err(format!(
+                            "line {}: `{other}`: a line starts with `off` or `working`",
+                            i + 1
+                        ))
+                    }
+                };
+            }
+        }
+        Ok(cal)
+    }
+
+    pub fn is_working_day(&self, d: Date) -> bool {
+        if self.working.contains(&d) {
+            return true;
+        }
+        !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) && !self.off.contains(&d)
+    }
+
+    /// The `n`-th working day after `from` (the day of receipt does not count, as in the Labour
+    /// Code's and 152-FZ's reckoning of periods).
+    pub fn add_working_days(&self, from: Date, n: u32) -> Date {
+        let mut d = from;
+        let mut left = n;
+        while left > 0 {
+            d += Duration::days(1);
+            if self.is_working_day(d) {
+                left -= 1;
+            }
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn shipped_calendar_knows_the_holidays_and_transfers() {
+        let c = Calendar::russia();
+        // 2025: May holidays with the transferred 2 and 8 May; working Saturday 1 November.
+        for d in [
+            date!(2025 - 05 - 02),
+            date!(2025 - 05 - 08),
+            date!(2025 - 06 - 13),
+        ] {
+            assert!(!c.is_working_day(d), "{d}");
+        }
+        assert!(c.is_working_day(date!(2025 - 11 - 01)));
+        assert!(!c.is_working_day(date!(2025 - 11 - 03)));
+        // 2026: New Year holidays to 11 January, 9 March for 8 March on a Sunday.
+        assert!(!c.is_working_day(date!(2026 - 01 - 09)));
+        assert!(c.is_working_day(date!(2026 - 01 - 12)));
+        assert!(!c.is_working_day(date!(2026 - 03 - 09)));
+        assert!(c.is_working_day(date!(2026 - 11 - 23)));
+        // 2027: statutory holidays moved off weekends by Art. 112.
+        assert!(!c.is_working_day(date!(2027 - 05 - 03)));
+        assert!(!c.is_working_day(date!(2027 - 06 - 14)));
+    }
+
+    #[test]
+    fn working_days_skip_weekends_and_holidays() {
+        let c = Calendar::russia();
+        // Received Friday 25 April 2025: 28, 29, 30 April, 5, 6, 7, 12, 13, 14, 15 May.
+        assert_eq!(
+            c.add_working_days(date!(2025 - 04 - 25), 10),
+            date!(2025 - 05 - 15)
+        );
+        // Received on a holiday: counting starts the next working day.
+        assert_eq!(
+            c.add_working_days(date!(2026 - 01 - 01), 1),
+            date!(2026 - 01 - 12)
+        );
+        assert_eq!(
+            c.add_working_days(date!(2026 - 11 - 23), 0),
+            date!(2026 - 11 - 23)
+        );
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_line() {
+        assert!(Calendar::parse("off 2026-01-03\n")
+            .unwrap_err()
+            .contains("only weekdays"));
+        assert!(Calendar::parse("# c\nworking 2026-01-05\n")
+            .unwrap_err()
+            .starts_with("line 2"));
+        assert!(Calendar::parse("holiday 2026-01-05\n").is_err());
+        assert!(Calendar::parse("off 2026-13-01\n").is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! When a subject request is due (SPEC 7): 152-FZ counts working days (or, for destruction after
+//! a withdrawal, calendar days), GDPR a calendar month; with both regimes the earlier time wins.
+//! One extension is allowed — 152-FZ +5 working days where the law provides it, GDPR +2 months —
+//! and only before the original due time.
+
+use time::{Date, OffsetDateTime, Time};
+
+use super::calendar::Calendar;
+use crate::policy::duration::IsoDuration;
+use crate::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestType {
+    Access,
+    Portability,
+    Rectification,
+    Erasure,
+    Restriction,
+    Objection,
+    WithdrawConsent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Regime {
+    Fz152,
+    Gdpr,
+    Both,
+}
+
+/// The 152-FZ period for a type: `(working days, extension in working days)`, or calendar days.
+enum Fz152Period {
+    WorkingDays { days: u32, extension: u32 },
+    CalendarDays(i64),
+}
+
+fn fz152_period(t: RequestType) -> Fz152Period {
+    match t {
+        // Art. 14 and 20: information and access, 10 working days, +5 with a reasoned notice.
+        RequestType::Access | RequestType::Portability => Fz152Period::WorkingDays {
+            days: 10,
+            extension: 5,
+        },
+        // Art. 21 p.2–3: rectify, or destroy unlawfully held data, within 7 working days.
+        RequestType::Rectification | RequestType::Erasure => Fz152Period::WorkingDays {
+            days: 7,
+            extension: 0,
+        },
+        // Art. 21 p.5.1: stop processing within 10 working days, +5.
+        RequestType::Restriction | RequestType::Objection => Fz152Period::WorkingDays {
+            days: 10,
+            extension: 5,
+        },
+        // Art. 21 p.5: destruction after consent is withdrawn, 30 days.
+        RequestType::WithdrawConsent => Fz152Period::CalendarDays(30),
+    }
+}
+
+fn to_datetime(ms: Millis) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn to_millis(t: OffsetDateTime) -> Millis {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(Millis::MAX)
+}
+
+/// End of a day (23:59:59.999 UTC): a period in days ends when its last day does.
+fn end_of(d: Date) -> Millis {
+    to_millis(d.with_time(Time::MAX).assume_utc())
+}
+
+fn fz152_due(t: RequestType, received: Millis, cal: &Calendar, extended: bool) -> Millis {
+    let day = to_datetime(received).date();
+    match fz152_period(t) {
+        Fz152Period::WorkingDays { days, extension } => {
+            let n = days + if extended { extension } else { 0 };
+            end_of(cal.add_working_days(day, n))
+        }
+        Fz152Period::CalendarDays(n) => end_of(day + time::Duration::days(n)),
+    }
+}
+
+fn gdpr_due(received: Millis, extended: bool) -> Millis {
+    let months = if extended { 3 } else { 1 };
+    IsoDuration {
+        months,
+        ..IsoDuration::default()
+    }
+    .after(received)
+}
+
+/// The due time of a request received at `received`.
+pub fn due(t: RequestType, regime: Regime, received: Millis, cal: &Calendar) -> Millis {
+    match regime {
+        Regime::Fz152 => fz152_due(t, received, cal, false),
+        Regime::Gdpr => gdpr_due(received, false),
+        Regime::Both => fz152_due(t, received, cal, false).min(gdpr_due(received, false)),
+    }
+}
+
+/// Why an extension is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoExtension {
+    /// 152-FZ provides none for this type (and it is the binding regime).
+    NotProvided,
+    /// The original due time has passed.
+    TooLate,
+}
+
+/// The due time after the one extension, asked at `now`.
+pub fn extended_due(
+    t: RequestType,
+    regime: Regime,
+    received: Millis,
+    now: Millis,
+    cal: &Calendar,
+) -> Result<Millis, NoExtension> {
+    if now > due(t, regime, received, cal) {
+        return Err(NoExtension::TooLate);
+    }
+    let fz_extendable = matches!(
+        fz152_period(t),
+        Fz152Period::WorkingDays { extension, .. } if extension > 0
+    );
+    match regime {
+        Regime::Gdpr => Ok(gdpr_due(received, true)),
+        Regime::Fz152 | Regime::Both if !fz_extendable => Err(NoExtension::NotProvided),
+        Regime::Fz152 => Ok(fz152_due(t, received, cal, true)),
+        Regime::Both => Ok(fz152_due(t, received, cal, true).min(gdpr_due(received, true))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn ms(t: OffsetDateTime) -> Millis {
+        to_millis(t)
+    }
+
+    #[test]
+    fn fz152_access_is_ten_working_days_and_five_more() {
+        let cal = Calendar::russia();
+        let received = ms(datetime!(2025-04-25 15:00 UTC));
+        let d = due(RequestType::Access, Regime::Fz152, received, &cal);
+        assert_eq!(d, ms(datetime!(2025-05-15 23:59:59.999 UTC)));
+        let e = extended_due(RequestType::Access, Regime::Fz152, received, received, &cal).unwrap();
+        // +5 working days: 16, 19, 20, 21, 22 May.
+        assert_eq!(e, ms(datetime!(2025-05-22 23:59:59.999 UTC)));
+        assert_eq!(
+            extended_due(RequestType::Access, Regime::Fz152, received, d + 1, &cal),
+            Err(NoExtension::TooLate)
+        );
+    }
+
+    #[test]
+    fn the_stricter_regime_wins_and_gdpr_counts_months() {
+        let cal = Calendar::russia();
+        let received = ms(datetime!(2026-01-30 10:00 UTC));
+        assert_eq!(
+            due(RequestType::Access, Regime::Gdpr, received, &cal),
+            ms(datetime!(2026-02-28 10:00 UTC)),
+            "one month, clamped to the month's end"
+        );
+        let both = due(RequestType::Access, Regime::Both, received, &cal);
+        assert_eq!(
+            both,
+            due(RequestType::Access, Regime::Fz152, received, &cal)
+        );
+        assert_eq!(both, ms(datetime!(2026-02-13 23:59:59.999 UTC)));
+        // GDPR alone extends by two months; under both regimes the 152-FZ +5 binds.
+        assert_eq!(
+            extended_due(RequestType::Access, Regime::Gdpr, received, received, &cal),
+            Ok(ms(datetime!(2026-04-30 10:00 UTC)))
+        );
+        assert_eq!(
+            extended_due(RequestType::Access, Regime::Both, received, received, &cal),
+            Ok(ms(datetime!(2026-02-20 23:59:59.999 UTC)))
+        );
+    }
+
+    #[test]
+    fn rectification_withdrawal_and_objection_periods() {
+        let cal = Calendar::russia();
+        let received = ms(datetime!(2026-11-23 09:00 UTC));
+        assert_eq!(
+            due(RequestType::Rectification, Regime::Fz152, received, &cal),
+            ms(datetime!(2026-12-02 23:59:59.999 UTC))
+        );
+        assert_eq!(
+            extended_due(
+                RequestType::Rectification,
+                Regime::Fz152,
+                received,
+                received,
+                &cal
+            ),
+            Err(NoExtension::NotProvided)
+        );
+        assert_eq!(
+            due(RequestType::WithdrawConsent, Regime::Fz152, received, &cal),
+            ms(datetime!(2026-12-23 23:59:59.999 UTC))
+        );
+        assert_eq!(
+            due(RequestType::Objection, Regime::Fz152, received, &cal),
+            ms(datetime!(2026-12-07 23:59:59.999 UTC))
+        );
+    }
+}
