@@ -280,27 +280,14 @@ async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Res
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            sink.write_all(format.header().as_bytes())?;
-            let mut after: Option<(String, i64)> = None;
-            let mut n = 0usize;
-            loop {
-                let page = store
-                    .audit_page(
-                        since,
-                        until,
-                        after.as_ref().map(|(w, s)| (w.as_str(), *s)),
-                        1000,
-                    )
-                    .await?;
-                for r in &page {
-                    sink.write_all(export::line(r, format).as_bytes())?;
-                }
-                n += page.len();
-                match page.last() {
-                    Some(r) if page.len() == 1000 => after = Some((r.writer.clone(), r.seq)),
-                    _ => break,
-                }
+            let mut pages = std::pin::pin!(export::stream(store, since, until, format));
+            let mut lines = 0usize;
+            while let Some(chunk) = futures_util::StreamExt::next(&mut pages).await {
+                let chunk = chunk?;
+                lines += chunk.iter().filter(|&&b| b == b'\n').count();
+                sink.write_all(&chunk)?;
             }
+            let n = lines.saturating_sub(usize::from(!format.header().is_empty()));
             sink.flush()?;
             if out.is_some() {
                 eprintln!("{n} audit entries written");

@@ -84,12 +84,11 @@ struct Claims {
     service: Option<String>,
 }
 
-/// Why a token was refused. Logged as a code; the token itself never is.
+/// A token was refused (malformed, wrong key or algorithm, expired, wrong claims). Deliberately
+/// one variant: the caller learns nothing about which check failed; the token is never logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
-    Missing,
     Invalid,
-    NotConfigured,
 }
 
 struct JwksKey {

@@ -1,4 +1,5 @@
-//! The export file an auditor receives, and its offline verification (`pdgate audit verify`).
+//! The export file an auditor receives — written page by page for `GET /admin/v1/audit` and
+//! `pdgate audit export` alike — and its offline verification (`pdgate audit verify`).
 //!
 //! Lines are written in one canonical form and the verifier re-serializes every line it reads and
 //! requires the same bytes, so no change to a file — not even one that keeps the JSON meaning, such
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{checkpoint_message, hex, link, AuditRow};
+use crate::store::Backend;
+use crate::Millis;
 
 /// Export formats of `GET /admin/v1/audit` and `pdgate audit export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +98,57 @@ pub fn line(row: &AuditRow, format: Format) -> String {
             row.entry.replace('"', "\"\"")
         ),
     }
+}
+
+/// Rows per database page of an export.
+const PAGE: i64 = 1000;
+
+/// The export as a stream of pages; a database error mid-way ends the stream with an error (the
+/// client sees a broken transfer, never a silently short file that would still verify).
+pub fn stream(
+    store: crate::store::Store,
+    since: Option<Millis>,
+    until: Option<Millis>,
+    format: Format,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+    let store = std::sync::Arc::new(store);
+    futures_util::stream::unfold(
+        (
+            Some(format.header().to_owned()),
+            None::<(String, i64)>,
+            false,
+        ),
+        move |(header, after, done)| {
+            let store = store.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                let after_ref = after.as_ref().map(|(w, s)| (w.as_str(), *s));
+                match store.audit_page(since, until, after_ref, PAGE).await {
+                    Err(e) => Some((
+                        Err(std::io::Error::other(e.to_string())),
+                        (None, after, true),
+                    )),
+                    Ok(page) => {
+                        let mut out = header.unwrap_or_default();
+                        for r in &page {
+                            out.push_str(&line(r, format));
+                        }
+                        let last = page.last().map(|r| (r.writer.clone(), r.seq));
+                        let finished = (page.len() as i64) < PAGE;
+                        if out.is_empty() && finished {
+                            return None;
+                        }
+                        Some((
+                            Ok(bytes::Bytes::from(out)),
+                            (None, last.or(after), finished),
+                        ))
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// Why a file does not verify: the line (1-based) and entry it happened at.

@@ -94,6 +94,14 @@ impl ApiError {
     }
 }
 
+/// The vault or audit log could not be reached: 503, logged with the cause (which names no value).
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store unavailable; refusing");
+        Self::unavailable("store_unavailable", "the vault is unavailable")
+    }
+}
+
 impl From<crate::intake::Refusal> for ApiError {
     fn from(r: crate::intake::Refusal) -> Self {
         Self {

@@ -60,11 +60,17 @@ where
 /// Reads a JSON request body of at most `max` bytes into `T`.
 pub async fn read_json<T: DeserializeOwned>(body: Incoming, max: u64) -> Result<T, ApiError> {
     let bytes = collect_limited(Lingering::new(body), max).await?;
+    // serde's message can quote the offending value (a token, an e-mail): say where, not what.
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_body",
-            format!("the body is not the expected JSON: {e}"),
+            format!(
+                "the body is not the expected JSON ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
         )
     })
 }

@@ -157,11 +157,7 @@ async fn rewrite(
         &found,
         crate::now_millis(),
     )
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "reveal: vault unavailable");
-        ApiError::unavailable("store_unavailable", "the vault is unavailable")
-    })?;
+    .await?;
     let mut granted = 0u32;
     let mut denied: BTreeMap<String, u32> = BTreeMap::new();
     let mut plain: BTreeMap<&str, String> = BTreeMap::new();
@@ -188,8 +184,7 @@ async fn rewrite(
                 denied,
             },
         )
-        .await
-        .map_err(|_| ApiError::unavailable("store_unavailable", "the audit log is unavailable"))?;
+        .await?;
     let out = pattern.replace_all(text, |c: &regex::Captures<'_>| {
         let t = c.get(0).map_or("", |m| m.as_str());
         plain.get(t).cloned().unwrap_or_else(|| t.to_owned())
@@ -206,8 +201,9 @@ async fn rewrite(
 fn escape(context: &Context, v: &str) -> String {
     match context {
         Context::Json => {
-            let quoted = serde_json::to_string(v).unwrap_or_default();
-            quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
+            // A JSON string literal minus its quotes (serialising a string cannot fail).
+            let quoted = serde_json::to_string(v).unwrap_or_else(|_| "\"\"".into());
+            quoted[1..quoted.len() - 1].to_owned()
         }
         Context::Html => {
             let mut s = String::with_capacity(v.len());

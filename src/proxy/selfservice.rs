@@ -39,8 +39,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, tls: bool) -> Response
 /// The subject named by a valid subject token, as `(pseudonym, id)`.
 fn subject<B>(gw: &Gateway, req: &Request<B>) -> Result<(String, Vec<u8>), ApiError> {
     let unauthorized = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
+        crate::admin::unauthorized(
             "unauthorized",
             "a valid subject token is required (Authorization: Bearer …)",
         )
@@ -49,11 +48,6 @@ fn subject<B>(gw: &Gateway, req: &Request<B>) -> Result<(String, Vec<u8>), ApiEr
     let claims = crate::consent::verify_subject_token(&gw.keys, token).ok_or_else(unauthorized)?;
     let id = crate::intake::subject_id_of(&claims.sub).ok_or_else(unauthorized)?;
     Ok((claims.sub, id))
-}
-
-fn store_down(e: &crate::store::StoreError) -> ApiError {
-    tracing::error!(error = %e, "self-service: vault unavailable");
-    ApiError::unavailable("store_unavailable", "the vault is unavailable")
 }
 
 #[derive(Serialize)]
@@ -89,11 +83,7 @@ fn current(records: &[ConsentRecord]) -> BTreeMap<&str, (&ConsentRecord, &Consen
 
 async fn list<B>(gw: &Gateway, req: &Request<B>, tls: bool) -> Result<Response<Body>, ApiError> {
     let (name, id) = subject(gw, req)?;
-    let records = gw
-        .store
-        .consents_of(&id)
-        .await
-        .map_err(|e| store_down(&e))?;
+    let records = gw.store.consents_of(&id).await?;
     let base = base_url(req, tls);
     let consents: Vec<ConsentView> = current(&records)
         .into_values()
@@ -131,11 +121,7 @@ async fn withdraw<B>(
     purpose: &str,
 ) -> Result<Response<Body>, ApiError> {
     let (name, id) = subject(gw, req)?;
-    let records = gw
-        .store
-        .consents_of(&id)
-        .await
-        .map_err(|e| store_down(&e))?;
+    let records = gw.store.consents_of(&id).await?;
     let cur = current(&records);
     let Some((grant, last)) = cur.get(purpose) else {
         return Err(ApiError::new(
@@ -158,10 +144,7 @@ async fn withdraw<B>(
             }],
             ..IntakeWrite::default()
         };
-        gw.committer
-            .commit(write)
-            .await
-            .map_err(|e| store_down(&e))?;
+        gw.committer.commit(write).await?;
         tracing::info!(subject = %name, purpose, "consent withdrawn");
     }
     Ok(respond::json(
@@ -182,11 +165,7 @@ async fn receipt<B>(
     id: &str,
     tls: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let records = gw
-        .store
-        .consents_by_receipt(id)
-        .await
-        .map_err(|e| store_down(&e))?;
+    let records = gw.store.consents_by_receipt(id).await?;
     let base = base_url(req, tls);
     match receipt::build(&gw.policy, &records, &base) {
         Some(r) => Ok(respond::json(StatusCode::OK, &r)),
@@ -212,11 +191,7 @@ async fn text<B>(gw: &Gateway, req: &Request<B>, id: &str) -> Result<Response<Bo
             .max(),
     };
     let found = match version {
-        Some(v) => gw
-            .store
-            .consent_text(&id, v)
-            .await
-            .map_err(|e| store_down(&e))?,
+        Some(v) => gw.store.consent_text(&id, v).await?,
         None => None,
     };
     let Some((sha, body)) = found else {

@@ -5,14 +5,14 @@
 //! facts for a batch of tokens in a few set-based queries (not one per token — a CRM sends
 //! hundreds at a time) and decrypts what is granted. A denial names its reason and never the value.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use zeroize::Zeroizing;
 
 use crate::crypto::{Aad, Dek, Keys};
 use crate::policy::model::RetentionAnchor;
 use crate::policy::{LegalBasis, Policy};
-use crate::store::{Backend, ConsentState, Store, StoreError, SubjectState, VaultValue};
+use crate::store::{Backend, ConsentState, Store, StoreError, SubjectState, ValueRow};
 use crate::Millis;
 
 /// Why a token was not turned back into its value. The codes are part of the API.
@@ -154,97 +154,60 @@ pub async fn resolve(
         .map(|(t, _)| *t)
         .collect();
     let p = policy.purpose(purpose);
+    // Vault tokens: one query brings each collection with its subject and consent state (an
+    // inner join: a value without its subject is gone, and its token is in the tombstones).
     let rows = if vault_tokens.is_empty() {
         Vec::new()
     } else {
         store.values_with_subjects(&vault_tokens, &p.def.id).await?
     };
-    let mut by_token: HashMap<&str, Vec<&VaultValue>> = HashMap::new();
-    let mut subjects: HashMap<Vec<u8>, SubjectState> = HashMap::new();
-    let mut consents: HashMap<Vec<u8>, ConsentState> = HashMap::new();
-    for (v, s, c) in &rows {
-        by_token.entry(v.token.as_str()).or_default().push(v);
-        if !subjects.contains_key(&v.subject_id) {
-            subjects.insert(v.subject_id.clone(), s.clone());
-        }
-        if let Some(c) = c {
-            consents.insert(v.subject_id.clone(), c.clone());
-        }
+    let mut by_token: HashMap<&str, Vec<&ValueRow>> = HashMap::new();
+    for row in &rows {
+        by_token.entry(row.0.token.as_str()).or_default().push(row);
     }
-    // Envelopes carry their subject id; only those need a separate look-up.
-    let mut envelope_ids: Vec<&[u8]> = parsed
-        .iter()
-        .filter_map(|p| match p {
-            Parsed::Envelope { subject, .. } if !subjects.contains_key(subject) => {
-                Some(subject.as_slice())
-            }
-            _ => None,
-        })
-        .collect();
-    envelope_ids.sort_unstable();
-    envelope_ids.dedup();
-    if !envelope_ids.is_empty() {
-        for s in store.subject_states(&envelope_ids).await? {
-            subjects.insert(s.row.id.clone(), s);
-        }
-    }
-    if p.def.legal_basis == LegalBasis::Consent {
-        let live: Vec<&[u8]> = envelope_ids
-            .iter()
-            .copied()
-            .filter(|id| subjects.contains_key(*id))
-            .collect();
-        if !live.is_empty() {
-            for c in store.consent_states(&live, &p.def.id).await? {
-                consents.insert(c.subject_id.clone(), c);
-            }
-        }
-    }
-    let mut subject_ids: Vec<&[u8]> = rows
-        .iter()
-        .map(|(v, _, _)| v.subject_id.as_slice())
-        .collect();
-    subject_ids.extend(envelope_ids.iter().copied());
-    subject_ids.sort_unstable();
-    subject_ids.dedup();
-    // Tombstones only for what was not found, to tell `erased` from `unknown_token`.
-    let missing_tokens: Vec<&str> = vault_tokens
+    let missing: Vec<&str> = vault_tokens
         .iter()
         .copied()
         .filter(|t| !by_token.contains_key(t))
         .collect();
-    let erased_tokens: std::collections::HashSet<String> = if missing_tokens.is_empty() {
-        Default::default()
+    let erased_tokens: HashSet<String> = if missing.is_empty() {
+        HashSet::new()
     } else {
-        store
-            .erased_tokens(&missing_tokens)
-            .await?
-            .into_iter()
-            .collect()
-    };
-    let missing_subjects: Vec<&[u8]> = subject_ids
-        .iter()
-        .copied()
-        .filter(|id| !subjects.contains_key(*id))
-        .collect();
-    let erased_subjects: std::collections::HashSet<Vec<u8>> = if missing_subjects.is_empty() {
-        Default::default()
-    } else {
-        store
-            .erased_subjects(&missing_subjects)
-            .await?
-            .into_iter()
-            .collect()
+        store.erased_tokens(&missing).await?.into_iter().collect()
     };
 
-    let deks: HashMap<&[u8], Dek> = subjects
+    // Envelopes carry their subject id: their subjects (and consents) are looked up by id.
+    let mut envelope_ids: Vec<&[u8]> = parsed
         .iter()
-        .filter_map(|(id, s)| {
-            keys.unwrap_dek(id, &s.row.wrapped_dek)
-                .ok()
-                .map(|d| (id.as_slice(), d))
+        .filter_map(|p| match p {
+            Parsed::Envelope { subject, .. } => Some(subject.as_slice()),
+            Parsed::Vault => None,
         })
         .collect();
+    envelope_ids.sort_unstable();
+    envelope_ids.dedup();
+    let mut envelope_subjects: HashMap<Vec<u8>, SubjectState> = HashMap::new();
+    let mut envelope_consents: HashMap<Vec<u8>, ConsentState> = HashMap::new();
+    let mut erased_subjects: HashSet<Vec<u8>> = HashSet::new();
+    if !envelope_ids.is_empty() {
+        for s in store.subject_states(&envelope_ids).await? {
+            envelope_subjects.insert(s.row.id.clone(), s);
+        }
+        let (live, gone): (Vec<&[u8]>, Vec<&[u8]>) = envelope_ids
+            .iter()
+            .partition(|id| envelope_subjects.contains_key(**id));
+        if p.def.legal_basis == LegalBasis::Consent && !live.is_empty() {
+            for c in store.consent_states(&live, &p.def.id).await? {
+                envelope_consents.insert(c.subject_id.clone(), c);
+            }
+        }
+        if !gone.is_empty() {
+            erased_subjects.extend(store.erased_subjects(&gone).await?);
+        }
+    }
+
+    // A subject's key is unwrapped once, and only when one of its values is granted.
+    let mut deks: HashMap<Vec<u8>, Option<Dek>> = HashMap::new();
     let mut out = Vec::with_capacity(tokens.len());
     for (token, parsed) in tokens.iter().zip(&parsed) {
         let outcome = match parsed {
@@ -253,7 +216,7 @@ pub async fn resolve(
                 field,
                 purposes,
                 sealed,
-            } => match subjects.get(subject) {
+            } => match envelope_subjects.get(subject) {
                 None if erased_subjects.contains(subject) => Outcome::Denied(Denial::Erased),
                 None => Outcome::Denied(Denial::UnknownToken),
                 Some(s) => {
@@ -262,59 +225,67 @@ pub async fn resolve(
                         purposes,
                         at: None,
                     };
-                    match check(policy, purpose, value, s, consents.get(subject), now) {
+                    match check(
+                        policy,
+                        purpose,
+                        value,
+                        s,
+                        envelope_consents.get(subject),
+                        now,
+                    ) {
                         Err(d) => Outcome::Denied(d),
-                        Ok(()) => open(
-                            deks.get(subject.as_slice()),
-                            sealed,
-                            subject,
-                            field,
-                            purposes,
-                        ),
+                        Ok(()) => open(dek(&mut deks, keys, s), sealed, subject, field, purposes),
                     }
                 }
             },
             Parsed::Vault => match by_token.get(token) {
                 None if erased_tokens.contains(*token) => Outcome::Denied(Denial::Erased),
                 None => Outcome::Denied(Denial::UnknownToken),
+                // The newest collection that passes wins; otherwise the newest one's denial.
                 Some(found) => {
-                    // The newest collection that passes wins; otherwise the newest's denial.
-                    let mut answer = Outcome::Denied(Denial::UnknownToken);
-                    for v in found.iter().rev() {
-                        let Some(s) = subjects.get(&v.subject_id) else {
-                            answer = Outcome::Denied(Denial::Erased);
-                            continue;
-                        };
+                    let mut first_denial = None;
+                    let mut granted = None;
+                    for (v, s, c) in found.iter().rev().map(|r| (&r.0, &r.1, r.2.as_ref())) {
                         let value = Collected {
                             category: v.category.as_deref(),
                             purposes: &v.purposes,
                             at: Some(v.collected_at),
                         };
-                        match check(policy, purpose, value, s, consents.get(&v.subject_id), now) {
+                        match check(policy, purpose, value, s, c, now) {
                             Ok(()) => {
-                                answer = open(
-                                    deks.get(v.subject_id.as_slice()),
+                                granted = Some(open(
+                                    dek(&mut deks, keys, s),
                                     &v.ciphertext,
                                     &v.subject_id,
                                     &v.field,
                                     &v.purposes,
-                                );
+                                ));
                                 break;
                             }
                             Err(d) => {
-                                if matches!(answer, Outcome::Denied(Denial::UnknownToken)) {
-                                    answer = Outcome::Denied(d);
-                                }
+                                first_denial.get_or_insert(d);
                             }
                         }
                     }
-                    answer
+                    granted.unwrap_or(Outcome::Denied(
+                        first_denial.unwrap_or(Denial::UnknownToken),
+                    ))
                 }
             },
         };
         out.push(outcome);
     }
     Ok(out)
+}
+
+fn dek<'m>(
+    deks: &'m mut HashMap<Vec<u8>, Option<Dek>>,
+    keys: &Keys,
+    s: &SubjectState,
+) -> Option<&'m Dek> {
+    deks.entry(s.row.id.clone())
+        .or_insert_with(|| keys.unwrap_dek(&s.row.id, &s.row.wrapped_dek).ok())
+        .as_ref()
 }
 
 fn open(dek: Option<&Dek>, sealed: &[u8], subject: &[u8], field: &str, purposes: &str) -> Outcome {

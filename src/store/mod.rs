@@ -194,6 +194,10 @@ pub struct ConsentState {
     pub at: Millis,
 }
 
+/// One stored collection of a token with its subject's state and, for the purpose asked about,
+/// the subject's newest consent record.
+pub type ValueRow = (VaultValue, SubjectState, Option<ConsentState>);
+
 /// The storage contract both backends fulfil.
 pub trait Backend: Send + Sync {
     fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
@@ -237,7 +241,7 @@ pub trait Backend: Send + Sync {
         &self,
         tokens: &[&str],
         purpose: &str,
-    ) -> impl Future<Output = Result<Vec<(VaultValue, SubjectState, Option<ConsentState>)>>> + Send;
+    ) -> impl Future<Output = Result<Vec<ValueRow>>> + Send;
     /// The newest consent record per subject for `purpose` (subjects without one are absent).
     fn consent_states(
         &self,
@@ -379,11 +383,7 @@ impl Backend for Store {
     async fn subject_states(&self, ids: &[&[u8]]) -> Result<Vec<SubjectState>> {
         delegate!(self, s => s.subject_states(ids))
     }
-    async fn values_with_subjects(
-        &self,
-        tokens: &[&str],
-        purpose: &str,
-    ) -> Result<Vec<(VaultValue, SubjectState, Option<ConsentState>)>> {
+    async fn values_with_subjects(&self, tokens: &[&str], purpose: &str) -> Result<Vec<ValueRow>> {
         delegate!(self, s => s.values_with_subjects(tokens, purpose))
     }
     async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> Result<Vec<ConsentState>> {
@@ -557,29 +557,27 @@ async fn checkpoint(store: &Store, chain: &mut Chain, keys: &crate::crypto::Keys
 }
 
 async fn commit(store: &Store, chain: &mut Chain, jobs: &mut Vec<Job>) {
-    {
-        let (writes, replies): (Vec<IntakeWrite>, Vec<_>) =
-            jobs.drain(..).map(|Job::Intake(w, r)| (*w, r)).unzip();
-        let snapshot = chain.clone();
-        let started = std::time::Instant::now();
-        match store.commit_batch(&writes, chain).await {
-            Ok(outcomes) => {
-                tracing::debug!(
-                    batch = writes.len(),
-                    micros = started.elapsed().as_micros() as u64,
-                    "batch committed"
-                );
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
+    let (writes, replies): (Vec<IntakeWrite>, Vec<_>) =
+        jobs.drain(..).map(|Job::Intake(w, r)| (*w, r)).unzip();
+    let snapshot = chain.clone();
+    let started = std::time::Instant::now();
+    match store.commit_batch(&writes, chain).await {
+        Ok(outcomes) => {
+            tracing::debug!(
+                batch = writes.len(),
+                micros = started.elapsed().as_micros() as u64,
+                "batch committed"
+            );
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
-            Err(e) => {
-                *chain = snapshot;
-                tracing::error!(error = %e, batch = writes.len(), "vault commit failed; nothing forwarded");
-                let msg = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
-                }
+        }
+        Err(e) => {
+            *chain = snapshot;
+            tracing::error!(error = %e, batch = writes.len(), "vault commit failed; nothing forwarded");
+            let msg = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
             }
         }
     }

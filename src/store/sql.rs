@@ -107,7 +107,7 @@ macro_rules! impl_backend {
                 &self,
                 tokens: &[&str],
                 purpose: &str,
-            ) -> $crate::store::Result<Vec<($crate::store::VaultValue, $crate::store::SubjectState, Option<$crate::store::ConsentState>)>> {
+            ) -> $crate::store::Result<Vec<$crate::store::ValueRow>> {
                 let mut conn = self.pool.acquire().await?;
                 let mut out = Vec::with_capacity(tokens.len());
                 for chunk in tokens.chunks(IN_LIST_MAX) {
@@ -125,13 +125,9 @@ macro_rules! impl_backend {
                          (SELECT max(c2.seq) FROM consent_records c2 WHERE c2.subject_id = v.subject_id AND c2.purpose = ",
                     );
                     qb.push_bind(purpose);
-                    qb.push(") WHERE v.token IN (");
-                    let padded = chunk.len().next_power_of_two();
-                    let mut sep = qb.separated(", ");
-                    for t in chunk.iter().chain(std::iter::repeat_n(&chunk[0], padded - chunk.len())) {
-                        sep.push_bind(*t);
-                    }
-                    qb.push(") ORDER BY v.id");
+                    qb.push(") WHERE v.token IN ");
+                    push_in_list(&mut qb, chunk);
+                    qb.push(" ORDER BY v.id");
                     qb.push(close);
                     let row = qb.build().fetch_one(&mut *conn).await?;
                     let json: Option<String> = row.try_get(0)?;
@@ -162,25 +158,20 @@ macro_rules! impl_backend {
 
             async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> $crate::store::Result<Vec<$crate::store::ConsentState>> {
                 let mut conn = self.pool.acquire().await?;
-                // Records are append-only, so the state is the newest record per subject.
-                let mut out: Vec<$crate::store::ConsentState> = Vec::new();
+                let mut out = Vec::new();
                 for chunk in ids.chunks(IN_LIST_MAX) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT subject_id, state, at FROM consent_records WHERE purpose = ");
+                    // Records are append-only: the state is the newest record per subject, one
+                    // seek each on the (subject, purpose, seq) index.
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT subject_id, state, at FROM consent_records WHERE seq IN \
+                         (SELECT max(seq) FROM consent_records WHERE purpose = ",
+                    );
                     qb.push_bind(purpose);
-                    qb.push(" AND subject_id IN (");
-                    let padded = chunk.len().next_power_of_two();
-                    let mut sep = qb.separated(", ");
-                    for id in chunk.iter().chain(std::iter::repeat_n(&chunk[0], padded - chunk.len())) {
-                        sep.push_bind(*id);
-                    }
-                    qb.push(") ORDER BY seq");
+                    qb.push(" AND subject_id IN ");
+                    push_in_list(&mut qb, chunk);
+                    qb.push(" GROUP BY subject_id)");
                     for r in qb.build().fetch_all(&mut *conn).await? {
-                        let subject_id: Vec<u8> = r.try_get(0)?;
-                        let state = $crate::store::ConsentState { subject_id, state: r.try_get(1)?, at: r.try_get(2)? };
-                        match out.iter_mut().find(|c| c.subject_id == state.subject_id) {
-                            Some(c) => *c = state,
-                            None => out.push(state),
-                        }
+                        out.push($crate::store::ConsentState { subject_id: r.try_get(0)?, state: r.try_get(1)?, at: r.try_get(2)? });
                     }
                 }
                 Ok(out)
@@ -536,9 +527,8 @@ macro_rules! impl_backend {
             Ok(Some(decided.outcomes))
         }
 
-        /// `SELECT … WHERE x IN (…) <tail>` over `items`, chunked; no query for an empty list. Each
-        /// chunk is padded (repeating its first item) to a power of two, so a handful of statement
-        /// shapes cover every list length and stay in the prepared-statement cache.
+        /// `SELECT … WHERE x IN (…) <tail>` over `items`, chunked (`push_in_list`); no query for
+        /// an empty list.
         async fn select_in<'a, T>(
             conn: &mut <$db as sqlx::Database>::Connection,
             head: &str,
@@ -550,18 +540,28 @@ macro_rules! impl_backend {
         {
             let mut out = Vec::new();
             for chunk in items.chunks(IN_LIST_MAX) {
-                let padded = chunk.len().next_power_of_two();
                 let mut qb = sqlx::QueryBuilder::<'a, $db>::new(head);
-                qb.push("(");
-                let mut sep = qb.separated(", ");
-                for item in chunk.iter().chain(std::iter::repeat_n(&chunk[0], padded - chunk.len())) {
-                    sep.push_bind(*item);
-                }
-                qb.push(")");
+                push_in_list(&mut qb, chunk);
                 qb.push(tail);
                 out.extend(qb.build().fetch_all(&mut *conn).await?);
             }
             Ok(out)
+        }
+
+        /// `(a, b, …)` with `chunk` bound, padded (repeating its first item) to a power of two,
+        /// so a handful of statement shapes cover every list length and stay in the
+        /// prepared-statement cache.
+        fn push_in_list<'a, T>(qb: &mut sqlx::QueryBuilder<'a, $db>, chunk: &'a [T])
+        where
+            T: sqlx::Encode<'a, $db> + sqlx::Type<$db> + Copy + Send + Sync + 'a,
+        {
+            let pad = chunk.len().next_power_of_two() - chunk.len();
+            qb.push("(");
+            let mut sep = qb.separated(", ");
+            for item in chunk.iter().chain(std::iter::repeat_n(&chunk[0], pad)) {
+                sep.push_bind(*item);
+            }
+            qb.push(")");
         }
 
         /// Per-route intake and drop counters for the committed intakes of a batch.
