@@ -27,6 +27,9 @@ pub struct Config {
     pub limits: Limits,
     pub admin: Admin,
     pub audit: Audit,
+    pub requests: Requests,
+    pub retention: RetentionCfg,
+    pub webhooks: Webhooks,
     /// `json` (default, for log shippers) or `text`.
     pub log_format: LogFormat,
     /// Lifetime of the subject token handed out at intake.
@@ -99,6 +102,44 @@ impl Default for Audit {
     }
 }
 
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Requests {
+    /// A working-day calendar replacing the shipped Russian one (format of `calendars/ru.txt`).
+    pub calendar_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionCfg {
+    /// Seconds between retention sweeps in `serve`; 0 turns the sweeper off.
+    pub interval_s: u64,
+}
+
+impl Default for RetentionCfg {
+    fn default() -> Self {
+        Self { interval_s: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Webhooks {
+    /// Shared secret (at least 32 bytes) that signs erasure and rectification webhooks.
+    pub secret_file: Option<PathBuf>,
+    /// How often the outbox is polled for due deliveries, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Self {
+            secret_file: None,
+            poll_ms: 1000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -119,6 +160,9 @@ impl Default for Config {
             limits: Limits::default(),
             admin: Admin::default(),
             audit: Audit::default(),
+            requests: Requests::default(),
+            retention: RetentionCfg::default(),
+            webhooks: Webhooks::default(),
             log_format: LogFormat::Json,
             subject_token_ttl_s: 7 * 24 * 3600,
             shutdown_grace_s: 30,
@@ -206,6 +250,22 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
         &["audit", "checkpoint_interval_s"],
         true,
     ),
+    (
+        "PDGATE_REQUESTS_CALENDAR_FILE",
+        &["requests", "calendar_file"],
+        false,
+    ),
+    (
+        "PDGATE_RETENTION_INTERVAL_S",
+        &["retention", "interval_s"],
+        true,
+    ),
+    (
+        "PDGATE_WEBHOOKS_SECRET_FILE",
+        &["webhooks", "secret_file"],
+        false,
+    ),
+    ("PDGATE_WEBHOOKS_POLL_MS", &["webhooks", "poll_ms"], true),
     ("PDGATE_LOG_FORMAT", &["log_format"], false),
     ("PDGATE_SUBJECT_TOKEN_TTL_S", &["subject_token_ttl_s"], true),
     ("PDGATE_SHUTDOWN_GRACE_S", &["shutdown_grace_s"], true),

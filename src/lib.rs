@@ -35,6 +35,7 @@ pub mod policy;
 pub mod proxy;
 pub mod purpose;
 pub mod requests;
+pub mod retention;
 pub mod server;
 pub mod store;
 

@@ -64,6 +64,25 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Retention (SPEC 8).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Run one sweep now and print what it erased (or, with --dry-run, what it would erase).
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
+        /// Sweep as if it were this time (RFC 3339 or Unix ms): "what goes on that date".
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,6 +204,28 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
         }
         Command::Token { command } => token(command, &env).await,
         Command::Audit { command } => audit(command, &env).await,
+        Command::Retention {
+            command:
+                RetentionCommand::Run {
+                    config,
+                    dry_run,
+                    now,
+                },
+        } => {
+            let cfg = Config::load(config.as_deref(), &env)?;
+            let now = match now.as_deref() {
+                Some(s) => {
+                    pdgate::parse_time(s).with_context(|| format!("`{s}`: RFC 3339 or Unix ms"))?
+                }
+                None => pdgate::now_millis(),
+            };
+            let policy = Policy::load(&cfg.policies).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (kek, _) =
+                server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), false)?;
+            let report = server::retention_run(&cfg, policy, kek, now, dry_run).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Policy {
             command: PolicyCommand::Check { dir, config },
         } => {

@@ -38,6 +38,8 @@ pub enum ServeError {
     Auth(String),
     #[error("{0}")]
     ConsentText(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Loads the KEK: `PDGATE_KEY` (the key itself) wins over `key_file`; with neither, only `dev`
@@ -65,12 +67,22 @@ pub fn load_kek(
     ))
 }
 
+/// What `serve` runs beside the listeners: the retention sweeper and the webhook outbox.
+struct Background {
+    store: Store,
+    committer: Committer,
+    policy: Arc<Policy>,
+    client: proxy::Client,
+    webhook_secret: Option<Arc<crate::requests::outbox::Secret>>,
+}
+
 /// A gateway with its listeners bound, ready to [`Server::run`].
 pub struct Server {
     pub proxy_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     gateway: Arc<Gateway>,
     admin: Arc<Admin>,
+    background: Background,
     writer_task: tokio::task::JoinHandle<()>,
     proxy_listener: TcpListener,
     admin_listener: TcpListener,
@@ -110,6 +122,23 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
             },
         )
         .await?;
+    let calendar = Arc::new(match &config.requests.calendar_file {
+        None => crate::requests::calendar::Calendar::russia(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ServeError::Config(format!("[requests] calendar_file {}: {e}", path.display()))
+            })?;
+            crate::requests::calendar::Calendar::parse(&text).map_err(|e| {
+                ServeError::Config(format!("[requests] calendar_file {}: {e}", path.display()))
+            })?
+        }
+    });
+    let webhook_secret = match &config.webhooks.secret_file {
+        None => None,
+        Some(path) => Some(Arc::new(
+            crate::requests::outbox::Secret::from_file(path).map_err(ServeError::Config)?,
+        )),
+    };
     let tls = match &config.tls {
         Some(t) => Some(proxy::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
         None => None,
@@ -140,13 +169,22 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         committer: committer.clone(),
         verifier: verifier.clone(),
         limits: config.limits,
+        calendar,
     });
+    let client = proxy::client();
+    let background = Background {
+        store: store.clone(),
+        committer: committer.clone(),
+        policy: policy.clone(),
+        client: client.clone(),
+        webhook_secret,
+    };
     let gateway = Arc::new(Gateway {
         policy,
         keys,
         store,
         committer,
-        client: proxy::client(),
+        client,
         limits: config.limits,
         subject_token_ttl_s: i64::try_from(config.subject_token_ttl_s).unwrap_or(i64::MAX),
         verifier,
@@ -157,12 +195,51 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         admin_addr,
         gateway,
         admin,
+        background,
         writer_task,
         proxy_listener,
         admin_listener,
         tls,
         config,
     })
+}
+
+/// `pdgate retention run`: one sweep at `now` on its own audit chain (ended by a checkpoint).
+pub async fn retention_run(
+    config: &Config,
+    policy: Policy,
+    kek: Kek,
+    now: crate::Millis,
+    dry_run: bool,
+) -> Result<crate::retention::sweep::Report, ServeError> {
+    let store = Store::open(&config.database_url).await?;
+    store.migrate().await?;
+    let keys = Arc::new(unlock(&store, kek).await?);
+    let writer = format!("w-{}", uuid::Uuid::new_v4().simple());
+    let (committer, task) = Committer::start(
+        store.clone(),
+        Chain::new(writer),
+        Some(Checkpoints {
+            keys,
+            entries: i64::try_from(config.audit.checkpoint_entries.max(1)).unwrap_or(i64::MAX),
+            interval: Duration::from_secs(config.audit.checkpoint_interval_s.max(1)),
+        }),
+    );
+    if !dry_run {
+        committer
+            .audit(
+                crate::now_millis(),
+                AuditEvent::ChainStarted {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    policy_sha256: policy.sha256.clone(),
+                },
+            )
+            .await?;
+    }
+    let report = crate::retention::sweep::run(&store, &committer, &policy, now, dry_run).await;
+    drop(committer);
+    let _ = task.await;
+    Ok(report?)
 }
 
 /// Unwraps (or on first start creates) the root secret under `kek` and derives every key.
@@ -236,15 +313,40 @@ impl Server {
             None,
             limits,
             self.admin,
-            wait(rx),
+            wait(rx.clone()),
             grace,
+        );
+        let bg = self.background;
+        let sweeper = {
+            let (store, committer, policy) = (bg.store.clone(), bg.committer, bg.policy);
+            let interval = self.config.retention.interval_s;
+            let stop = wait(rx.clone());
+            async move {
+                if interval > 0 {
+                    crate::retention::sweep::every(
+                        store,
+                        committer,
+                        policy,
+                        Duration::from_secs(interval),
+                        stop,
+                    )
+                    .await;
+                }
+            }
+        };
+        let outbox = crate::requests::outbox::run(
+            bg.store,
+            bg.client,
+            bg.webhook_secret,
+            Duration::from_millis(self.config.webhooks.poll_ms.max(10)),
+            wait(rx),
         );
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(true);
         };
-        tokio::join!(proxy, admin, signal);
+        tokio::join!(proxy, admin, signal, sweeper, outbox);
         // Both listeners are done and dropped their handles on the writer: it commits what is
         // queued, signs a last checkpoint and ends.
         if tokio::time::timeout(Duration::from_secs(10), self.writer_task)

@@ -5,6 +5,7 @@
 mod audit_export;
 pub mod auth;
 mod detokenize;
+mod requests;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub struct Admin {
     pub committer: Committer,
     pub verifier: Option<Arc<Verifier>>,
     pub limits: Limits,
+    pub calendar: Arc<crate::requests::calendar::Calendar>,
 }
 
 impl Handler for Admin {
@@ -56,6 +58,15 @@ impl Handler for Admin {
                             "public_key": data_encoding::HEXLOWER.encode(&self.keys.audit.public_key()),
                         }),
                     )),
+                    Err(e) => Err(e),
+                }
+            }
+            (_, p) if p == "/admin/v1/requests" || p.starts_with("/admin/v1/requests/") => {
+                match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
+                    Ok(pr) => {
+                        let rest = p["/admin/v1/requests".len()..].to_owned();
+                        requests::handle(&self, pr, req, &rest).await
+                    }
                     Err(e) => Err(e),
                 }
             }

@@ -79,6 +79,67 @@ pub enum AuditEvent {
         until: Option<Millis>,
         format: String,
     },
+    /// A DPO registered a data subject request.
+    RequestReceived {
+        request_id: String,
+        request_type: String,
+        regime: String,
+        due_at: Millis,
+        principal: String,
+        subjects_found: u32,
+        repeat_of: Option<String>,
+    },
+    /// The one extension of a request's deadline (the reason is in the request, not here).
+    RequestExtended {
+        request_id: String,
+        due_at: Millis,
+        principal: String,
+    },
+    /// A request was fulfilled; `outcome` counts what was done.
+    RequestFulfilled {
+        request_id: String,
+        request_type: String,
+        principal: String,
+        outcome: BTreeMap<String, u32>,
+    },
+    /// Processing of a subject restricted or the restriction lifted.
+    Restriction {
+        request_id: String,
+        subject: String,
+        restricted: bool,
+    },
+    /// The subject objected to a purpose: it ends for them (a ledger record says so).
+    PurposeObjected {
+        request_id: String,
+        subject: String,
+        purpose: String,
+    },
+    /// Stored values of a subject corrected (re-encrypted under its key).
+    Rectification {
+        request_id: String,
+        subject: String,
+        values: u32,
+        tokens: u32,
+    },
+    /// Personal data destroyed: a whole subject (crypto-shredded) or some of its values.
+    Erasure {
+        act_id: String,
+        /// A request id, or `sweep:<id>` for retention.
+        reason: String,
+        subject: String,
+        categories: Vec<String>,
+        values: u32,
+        whole_subject: bool,
+        held_categories: Vec<String>,
+    },
+    /// A retention sweep finished.
+    RetentionSweep {
+        sweep_id: String,
+        subjects_erased: u32,
+        values_erased: u32,
+        subjects_restricted: u32,
+        acts_expired: u32,
+    },
     /// A signed statement of the chain so far: `signature` is Ed25519 by `public_key` over
     /// [`checkpoint_message`]`(writer, seq, head)`, where `head` is the hash of entry `seq`.
     Checkpoint {
@@ -100,6 +161,14 @@ impl AuditEvent {
             AuditEvent::Reveal { .. } => "reveal",
             AuditEvent::AuditExported { .. } => "audit_exported",
             AuditEvent::Checkpoint { .. } => "checkpoint",
+            AuditEvent::RequestReceived { .. } => "request_received",
+            AuditEvent::RequestExtended { .. } => "request_extended",
+            AuditEvent::RequestFulfilled { .. } => "request_fulfilled",
+            AuditEvent::Restriction { .. } => "restriction",
+            AuditEvent::Rectification { .. } => "rectification",
+            AuditEvent::PurposeObjected { .. } => "purpose_objected",
+            AuditEvent::Erasure { .. } => "erasure",
+            AuditEvent::RetentionSweep { .. } => "retention_sweep",
         }
     }
 }

@@ -58,7 +58,7 @@ pub struct Policy {
     pub categories: Vec<model::Category>,
     pub subjects: Vec<model::SubjectGroup>,
     pub purposes: Vec<Purpose>,
-    pub legal_holds: Vec<model::LegalHold>,
+    pub legal_holds: Vec<LegalHold>,
     pub services: Vec<model::Service>,
     pub upstreams: Vec<Upstream>,
     pub default_upstream: Option<usize>,
@@ -83,6 +83,13 @@ pub struct Upstream {
     pub id: String,
     pub url: http::Uri,
     pub erasure_webhook: Option<String>,
+}
+
+/// A legal hold with its period parsed.
+#[derive(Debug, Clone)]
+pub struct LegalHold {
+    pub def: model::LegalHold,
+    pub keep: duration::IsoDuration,
 }
 
 /// A consent text exactly as shown, identified by file, version and the SHA-256 of its bytes.
@@ -210,6 +217,10 @@ impl Policy {
             .filter_map(|r| r.matcher.score(path).map(|s| (s, r)))
             .max_by_key(|(s, _)| *s)
             .map(|(_, r)| r)
+    }
+
+    pub fn purpose_index(&self, id: &str) -> Option<usize> {
+        self.purposes.iter().position(|p| p.def.id == id)
     }
 
     pub fn purpose(&self, idx: usize) -> &Purpose {
@@ -668,7 +679,14 @@ impl Compiler {
             categories: raw.categories.into_iter().map(|(_, c)| c).collect(),
             subjects: raw.subjects.into_iter().map(|(_, c)| c).collect(),
             purposes,
-            legal_holds: raw.legal_holds.into_iter().map(|(_, c)| c).collect(),
+            legal_holds: raw
+                .legal_holds
+                .into_iter()
+                .filter_map(|(_, def)| {
+                    let keep = duration::IsoDuration::parse(&def.keep).ok()?;
+                    Some(LegalHold { def, keep })
+                })
+                .collect(),
             services: raw.services.into_iter().map(|(_, c)| c).collect(),
             upstreams,
             default_upstream,

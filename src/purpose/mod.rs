@@ -26,6 +26,8 @@ pub enum Denial {
     Erased,
     Expired,
     UnknownToken,
+    /// The subject objected to this purpose (GDPR Art. 21, 152-FZ Art. 21(5.1)).
+    Objected,
 }
 
 impl Denial {
@@ -39,6 +41,7 @@ impl Denial {
             Denial::Erased => "erased",
             Denial::Expired => "expired",
             Denial::UnknownToken => "unknown_token",
+            Denial::Objected => "objected",
         }
     }
 }
@@ -83,6 +86,9 @@ pub fn check(
     };
     if !category_ok {
         return Err(Denial::CategoryNotInPurpose);
+    }
+    if consent.is_some_and(|c| c.state == "objected") {
+        return Err(Denial::Objected);
     }
     let anchor_from_consent = match p.def.legal_basis {
         LegalBasis::Consent => match consent {
@@ -196,7 +202,8 @@ pub async fn resolve(
         let (live, gone): (Vec<&[u8]>, Vec<&[u8]>) = envelope_ids
             .iter()
             .partition(|id| envelope_subjects.contains_key(**id));
-        if p.def.legal_basis == LegalBasis::Consent && !live.is_empty() {
+        // Any basis: an objection is a ledger record too.
+        if !live.is_empty() {
             for c in store.consent_states(&live, &p.def.id).await? {
                 envelope_consents.insert(c.subject_id.clone(), c);
             }

@@ -57,6 +57,7 @@ pub fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
                 last_activity_at: r.last_activity_at,
             };
             let value = VaultValue {
+                id: r.id,
                 subject_id,
                 token: r.token,
                 kind: r.kind,

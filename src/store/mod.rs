@@ -11,6 +11,8 @@
 pub mod batch;
 mod json_rows;
 mod postgres;
+pub mod rights;
+mod rights_sql;
 mod sql;
 mod sqlite;
 
@@ -22,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::audit::{AuditEvent, AuditRow, Chain};
 use crate::Millis;
 pub use postgres::PgStore;
+pub use rights::{Change, Rights};
 pub use sqlite::SqliteStore;
 
 /// Why the store could not do something. Never carries personal data or SQL text to clients.
@@ -164,6 +167,8 @@ pub enum IntakeOutcome {
 /// A stored vault value, as the detokenize path and tests read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultValue {
+    /// Row id: one collection of the value (the same token may be collected many times).
+    pub id: i64,
     pub subject_id: Vec<u8>,
     pub token: String,
     pub kind: String,
@@ -322,6 +327,17 @@ impl Store {
         }
     }
 
+    /// Leadership for a job only one replica may run at a time (the retention sweeper): a
+    /// PostgreSQL session advisory lock, held while the returned guard lives (a crashed holder's
+    /// session ends and frees it). SQLite serves one process, which always leads. `None`: another
+    /// replica leads.
+    pub async fn leader(&self, job: &str) -> Result<Option<Leader>> {
+        match self {
+            Store::Sqlite(_) => Ok(Some(Leader(None))),
+            Store::Postgres(s) => s.try_advisory_lock(job).await,
+        }
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",
@@ -329,6 +345,9 @@ impl Store {
         }
     }
 }
+
+/// Held leadership (see [`Store::leader`]); dropping it gives leadership up.
+pub struct Leader(#[allow(dead_code)] Option<sqlx::PgConnection>);
 
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
@@ -428,11 +447,70 @@ impl Backend for Store {
     }
 }
 
+impl Rights for Store {
+    async fn apply_change<'a>(&'a self, change: &'a Change, chain: &'a mut Chain) -> Result<i64> {
+        delegate!(self, s => s.apply_change(change, chain))
+    }
+    async fn request(&self, id: &str) -> Result<Option<rights::RequestRow>> {
+        delegate!(self, s => s.request(id))
+    }
+    async fn requests(
+        &self,
+        status: Option<&str>,
+        overdue_at: Option<Millis>,
+        limit: i64,
+    ) -> Result<Vec<rights::RequestRow>> {
+        delegate!(self, s => s.requests(status, overdue_at, limit))
+    }
+    async fn requests_by_lookup(
+        &self,
+        mac: &[u8],
+        since: Millis,
+    ) -> Result<Vec<rights::RequestRow>> {
+        delegate!(self, s => s.requests_by_lookup(mac, since))
+    }
+    async fn outbox_of(&self, request_id: &str) -> Result<Vec<rights::OutboxRow>> {
+        delegate!(self, s => s.outbox_of(request_id))
+    }
+    async fn outbox_due(&self, now: Millis, limit: i64) -> Result<Vec<rights::OutboxRow>> {
+        delegate!(self, s => s.outbox_due(now, limit))
+    }
+    async fn outbox_claim(&self, id: i64, seen_next: Millis, lease_until: Millis) -> Result<bool> {
+        delegate!(self, s => s.outbox_claim(id, seen_next, lease_until))
+    }
+    async fn outbox_attempted(
+        &self,
+        id: i64,
+        delivered_at: Option<Millis>,
+        next_attempt_at: Millis,
+        status: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        delegate!(self, s => s.outbox_attempted(id, delivered_at, next_attempt_at, status, error))
+    }
+    async fn acts_of(&self, request_id: &str) -> Result<Vec<String>> {
+        delegate!(self, s => s.acts_of(request_id))
+    }
+    async fn subjects_page(&self, after: &[u8], limit: i64) -> Result<Vec<rights::SweepSubject>> {
+        delegate!(self, s => s.subjects_page(after, limit))
+    }
+    async fn values_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<VaultValue>> {
+        delegate!(self, s => s.values_of_subjects(ids))
+    }
+    async fn consents_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<ConsentRecord>> {
+        delegate!(self, s => s.consents_of_subjects(ids))
+    }
+    async fn last_sweep(&self) -> Result<Option<rights::SweepRow>> {
+        delegate!(self, s => s.last_sweep())
+    }
+}
+
 /// Largest number of intakes sharing one transaction.
 const MAX_BATCH: usize = 256;
 
 enum Job {
     Intake(Box<IntakeWrite>, oneshot::Sender<Result<IntakeOutcome>>),
+    Change(Box<Change>, oneshot::Sender<Result<i64>>),
 }
 
 /// Group commit: a single writer task that owns this process's audit chain and commits whatever
@@ -467,6 +545,18 @@ impl Committer {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::Intake(Box::new(write), reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    /// Commits a request fulfilment or sweep batch with its audit entries, in one transaction;
+    /// returns the number of destruction acts it expired.
+    pub async fn apply(&self, change: Change) -> Result<i64> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Change(Box::new(change), reply))
             .await
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
         rx.await
@@ -515,9 +605,18 @@ async fn run(
             }
             _ = tick.tick() => true,
         };
-        if !jobs.is_empty() {
-            commit(&store, &mut chain, &mut jobs).await;
+        // In arrival order: runs of intakes share a transaction, each change has its own.
+        let mut intakes = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                Job::Intake(w, r) => intakes.push((w, r)),
+                Job::Change(c, reply) => {
+                    commit(&store, &mut chain, &mut intakes).await;
+                    let _ = reply.send(store.apply_change(&c, &mut chain).await);
+                }
+            }
         }
+        commit(&store, &mut chain, &mut intakes).await;
         if let Some(c) = &checkpoints {
             let due = chain.seq() - signed_seq >= c.entries || (timed && chain.seq() > signed_seq);
             if due {
@@ -556,9 +655,14 @@ async fn checkpoint(store: &Store, chain: &mut Chain, keys: &crate::crypto::Keys
     }
 }
 
-async fn commit(store: &Store, chain: &mut Chain, jobs: &mut Vec<Job>) {
+type IntakeJob = (Box<IntakeWrite>, oneshot::Sender<Result<IntakeOutcome>>);
+
+async fn commit(store: &Store, chain: &mut Chain, jobs: &mut Vec<IntakeJob>) {
+    if jobs.is_empty() {
+        return;
+    }
     let (writes, replies): (Vec<IntakeWrite>, Vec<_>) =
-        jobs.drain(..).map(|Job::Intake(w, r)| (*w, r)).unzip();
+        jobs.drain(..).map(|(w, r)| (*w, r)).unzip();
     let snapshot = chain.clone();
     let started = std::time::Instant::now();
     match store.commit_batch(&writes, chain).await {

@@ -28,6 +28,21 @@ impl PgStore {
     fn migrator(&self) -> sqlx::migrate::Migrator {
         sqlx::migrate!("migrations/postgres")
     }
+
+    /// `pg_try_advisory_lock` on a connection taken out of the pool, so the lock lives exactly as
+    /// long as the returned guard (dropping the connection ends the session and frees it).
+    pub(super) async fn try_advisory_lock(&self, job: &str) -> Result<Option<super::Leader>> {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(format!("pdgate:{job}"));
+        let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        let mut conn = self.pool.acquire().await?.detach();
+        let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        let got: bool = row.try_get(0)?;
+        Ok(got.then(|| super::Leader(Some(conn))))
+    }
 }
 
 super::sql::impl_backend!(
@@ -40,3 +55,5 @@ super::sql::impl_backend!(
         ") AS q"
     )
 );
+
+super::rights_sql::impl_rights!(PgStore, sqlx::Postgres);

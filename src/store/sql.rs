@@ -66,13 +66,13 @@ macro_rules! impl_backend {
             }
 
             async fn value_by_token(&self, token: &str) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
-                let rows = sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at FROM vault_values WHERE token = $1 ORDER BY id").bind(token).fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id FROM vault_values WHERE token = $1 ORDER BY id").bind(token).fetch_all(&self.pool).await?;
                 rows.iter().map(vault_value).collect()
             }
 
             async fn values_of(&self, subject_id: &[u8]) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
                 let rows =
-                    sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at FROM vault_values WHERE subject_id = $1 ORDER BY id").bind(subject_id).fetch_all(&self.pool).await?;
+                    sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id FROM vault_values WHERE subject_id = $1 ORDER BY id").bind(subject_id).fetch_all(&self.pool).await?;
                 rows.iter().map(vault_value).collect()
             }
 
@@ -292,6 +292,7 @@ macro_rules! impl_backend {
                 route: r.try_get(7)?,
                 ciphertext: r.try_get(8)?,
                 collected_at: r.try_get(9)?,
+                id: r.try_get(10)?,
             })
         }
 
@@ -483,6 +484,20 @@ macro_rules! impl_backend {
                 qb.build().execute(&mut *tx).await?;
             }
             let consents: Vec<&$crate::store::ConsentRecord> = accepted.iter().flat_map(|(_, w)| w.consents.iter()).collect();
+            insert_consents(&mut tx, &consents).await?;
+            let rows: Vec<$crate::audit::AuditRow> =
+                accepted.iter().flat_map(|(_, w)| w.audit.iter().map(move |e| (w.at, e))).map(|(at, e)| chain.append(at, e)).collect();
+            insert_audit(&mut tx, &rows).await?;
+            bump_counters(&mut tx, batch, &decided.outcomes).await?;
+            tx.commit().await?;
+            Ok(Some(decided.outcomes))
+        }
+
+        /// Multi-row insert of consent records.
+        async fn insert_consents(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            consents: &[&$crate::store::ConsentRecord],
+        ) -> $crate::store::Result<()> {
             for chunk in consents.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO consent_records (receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
@@ -505,10 +520,16 @@ macro_rules! impl_backend {
                         .push_bind(c.state.as_str())
                         .push_bind(c.channel.as_deref());
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
-            let rows: Vec<$crate::audit::AuditRow> =
-                accepted.iter().flat_map(|(_, w)| w.audit.iter().map(move |e| (w.at, e))).map(|(at, e)| chain.append(at, e)).collect();
+            Ok(())
+        }
+
+        /// Multi-row insert of audit rows already appended to the chain.
+        async fn insert_audit(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            rows: &[$crate::audit::AuditRow],
+        ) -> $crate::store::Result<()> {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit_log (writer, seq, at, kind, entry, prev_hash, hash) ");
                 qb.push_values(chunk, |mut b, r| {
@@ -520,11 +541,9 @@ macro_rules! impl_backend {
                         .push_bind(r.prev_hash.as_slice())
                         .push_bind(r.hash.as_slice());
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
-            bump_counters(&mut tx, batch, &decided.outcomes).await?;
-            tx.commit().await?;
-            Ok(Some(decided.outcomes))
+            Ok(())
         }
 
         /// `SELECT … WHERE x IN (…) <tail>` over `items`, chunked (`push_in_list`); no query for

@@ -52,3 +52,5 @@ super::sql::impl_backend!(
         ") AS q"
     )
 );
+
+super::rights_sql::impl_rights!(SqliteStore, sqlx::Sqlite);

@@ -1,0 +1,183 @@
+//! `/admin/v1/requests…` (SPEC 7) for DPOs and admins: HTTP in and out around
+//! [`crate::requests::flow`] and [`crate::requests::report`].
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+
+use super::auth::Principal;
+use super::Admin;
+use crate::proxy::respond;
+use crate::proxy::{ApiError, Body};
+use crate::requests::flow::{self, Ctx, Fulfil, NewRequest};
+use crate::requests::report;
+use crate::store::Rights;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extend {
+    reason: String,
+}
+
+fn ctx(admin: &Admin) -> Ctx<'_> {
+    Ctx {
+        store: &admin.store,
+        committer: &admin.committer,
+        keys: &admin.keys,
+        policy: &admin.policy,
+        calendar: &admin.calendar,
+    }
+}
+
+/// Routes `rest` (the path after `/admin/v1/requests`).
+pub async fn handle(
+    admin: &Admin,
+    principal: Principal,
+    req: Request<Incoming>,
+    rest: &str,
+) -> Result<Response<Body>, ApiError> {
+    let now = crate::now_millis();
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let who = principal.sub.as_str();
+    match (req.method().clone(), segments.as_slice()) {
+        (Method::POST, []) => {
+            let input: NewRequest =
+                respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
+            let row = flow::create(&ctx(admin), input, who, now).await?;
+            let mut r = respond::json(StatusCode::CREATED, &report::request_json(&row, now));
+            if let Ok(v) = HeaderValue::from_str(&format!("/admin/v1/requests/{}", row.id)) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(r)
+        }
+        (Method::GET, []) => {
+            let status = respond::query_param(req.uri(), "status");
+            if let Some(s) = status.as_deref() {
+                if !matches!(s, "open" | "fulfilled" | "lifted") {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_status",
+                        "status must be open, fulfilled or lifted",
+                    ));
+                }
+            }
+            let overdue = match respond::query_param(req.uri(), "overdue").as_deref() {
+                None | Some("false") => None,
+                Some("true") => Some(now),
+                Some(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_overdue",
+                        "overdue must be true or false",
+                    ))
+                }
+            };
+            let rows = admin
+                .store
+                .requests(status.as_deref(), overdue, 1000)
+                .await?;
+            let items: Vec<_> = rows.iter().map(|r| report::request_json(r, now)).collect();
+            Ok(respond::json(
+                StatusCode::OK,
+                &serde_json::json!({"requests": items, "count": items.len()}),
+            ))
+        }
+        (Method::GET, [id]) => {
+            let row = admin
+                .store
+                .request(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+            let mut v = report::request_json(&row, now);
+            let deliveries = admin.store.outbox_of(id).await?;
+            v["deliveries"] = serde_json::json!({
+                "total": deliveries.len(),
+                "delivered": deliveries.iter().filter(|d| d.delivered_at.is_some()).count(),
+                "pending": deliveries.iter().filter(|d| d.delivered_at.is_none()).count(),
+            });
+            Ok(respond::json(StatusCode::OK, &v))
+        }
+        (Method::POST, [id, "extend"]) => {
+            let body: Extend =
+                respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
+            let row = flow::extend(&ctx(admin), id, &body.reason, who, now).await?;
+            Ok(respond::json(
+                StatusCode::OK,
+                &report::request_json(&row, now),
+            ))
+        }
+        (Method::POST, [id, "fulfil"]) => {
+            let bytes =
+                respond::collect_limited(req.into_body(), admin.limits.max_body_bytes).await?;
+            let input: Fulfil = if bytes.iter().all(u8::is_ascii_whitespace) {
+                Fulfil::default()
+            } else {
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_body",
+                        format!(
+                            "the body is not the expected JSON ({:?} error at line {}, column {})",
+                            e.classify(),
+                            e.line(),
+                            e.column()
+                        ),
+                    )
+                })?
+            };
+            let row = flow::fulfil(&ctx(admin), id, input, who, now).await?;
+            Ok(respond::json(
+                StatusCode::OK,
+                &report::request_json(&row, now),
+            ))
+        }
+        (Method::POST, [id, "lift"]) => {
+            let row = flow::lift(&ctx(admin), id, who, now).await?;
+            Ok(respond::json(
+                StatusCode::OK,
+                &report::request_json(&row, now),
+            ))
+        }
+        (Method::GET, [id, "report"]) => {
+            let row = admin
+                .store
+                .request(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+            let format = respond::query_param(req.uri(), "format");
+            let rep = report::build(&admin.store, &admin.keys, &admin.policy, &row, now).await?;
+            match format.as_deref() {
+                None | Some("json") => Ok(respond::json(StatusCode::OK, &rep)),
+                Some("html") => {
+                    let lang = req
+                        .headers()
+                        .get(header::ACCEPT_LANGUAGE)
+                        .and_then(|v| v.to_str().ok());
+                    let russian = report::prefers_russian(lang);
+                    let mut r = Response::new(Body::full(report::html(&rep, russian)));
+                    let h = r.headers_mut();
+                    h.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    );
+                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    h.insert(
+                        header::CONTENT_LANGUAGE,
+                        HeaderValue::from_static(if russian { "ru" } else { "en" }),
+                    );
+                    h.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+                    Ok(r)
+                }
+                Some(_) => Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_format",
+                    "format must be json or html",
+                )),
+            }
+        }
+        (_, [] | [_] | [_, "extend" | "fulfil" | "lift" | "report"]) => {
+            Err(ApiError::method_not_allowed())
+        }
+        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
+    }
+}

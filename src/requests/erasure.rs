@@ -1,0 +1,290 @@
+//! Destroying a subject's data, the same way for an erasure request and a retention sweep: what
+//! goes, what a legal hold keeps, the destruction act in the shape of Roskomnadzor order No. 179,
+//! and one webhook per upstream that received the subject's tokens.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::audit::AuditEvent;
+use crate::intake::pseudonym;
+use crate::policy::Policy;
+use crate::store::rights::{Erase, OutboxWrite};
+use crate::store::{ConsentRecord, VaultValue};
+use crate::Millis;
+
+/// How much of a subject goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Crypto-shred the subject, except categories under a legal hold still running.
+    All,
+    /// Only these value rows (retention of single collections).
+    Values(Vec<i64>),
+    /// The held values stay restricted until `until`; `drop` goes now.
+    Hold { drop: Vec<i64>, until: Millis },
+}
+
+/// Why data is destroyed (the act's "reason" and the webhooks' reference).
+#[derive(Debug, Clone, Copy)]
+pub enum Reason<'a> {
+    Request { id: &'a str, kind: &'a str },
+    Retention { sweep_id: &'a str },
+}
+
+impl Reason<'_> {
+    fn reference(&self) -> String {
+        match self {
+            Reason::Request { id, .. } => (*id).to_owned(),
+            Reason::Retention { sweep_id } => format!("sweep:{sweep_id}"),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Reason::Request { id, kind } => format!(
+                "data subject request {id} ({kind}): 152-FZ Art. 21, GDPR Art. 17 / Требование субъекта ПД"
+            ),
+            Reason::Retention { .. } => {
+                "retention period ended and no purpose or legal hold covers the data: 152-FZ Art. 5(7), \
+                 Art. 21(4); GDPR Art. 5(1)(e) / Достижение целей обработки, истечение срока хранения"
+                    .to_owned()
+            }
+        }
+    }
+}
+
+/// What one subject's erasure writes: the store operation and its webhooks.
+pub struct Planned {
+    pub erase: Erase,
+    pub outbox: Vec<OutboxWrite>,
+    pub values: usize,
+    pub tokens: usize,
+    pub whole_subject: bool,
+}
+
+/// Plans the destruction of `scope` of a subject's data. `values` are all the subject's stored
+/// values, `records` its ledger (the routes it came through find the upstreams to tell).
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    policy: &Policy,
+    backend: &str,
+    subject_id: &[u8],
+    values: &[&VaultValue],
+    records: &[ConsentRecord],
+    scope: Scope,
+    reason: Reason<'_>,
+    principal: &str,
+    at: Millis,
+) -> Planned {
+    let (keep_categories, hold_until): (Vec<String>, Option<Millis>) = match &scope {
+        Scope::All => {
+            // Categories whose hold still runs for some value stay; the rest goes.
+            let mut keep: BTreeMap<&str, Millis> = BTreeMap::new();
+            for v in values {
+                if let Some((_, until)) =
+                    crate::retention::hold_until(policy, v.category.as_deref(), v.collected_at)
+                        .filter(|(_, t)| *t > at)
+                {
+                    let c = v.category.as_deref().unwrap_or_default();
+                    let e = keep.entry(c).or_insert(until);
+                    *e = (*e).max(until);
+                }
+            }
+            let until = keep.values().copied().max();
+            (keep.into_keys().map(str::to_owned).collect(), until)
+        }
+        Scope::Values(_) => (Vec::new(), None),
+        Scope::Hold { drop, until } => {
+            let dropped: BTreeSet<i64> = drop.iter().copied().collect();
+            let mut keep: Vec<String> = values
+                .iter()
+                .filter(|v| !dropped.contains(&v.id))
+                .filter_map(|v| v.category.clone())
+                .collect();
+            keep.sort();
+            keep.dedup();
+            (keep, Some(*until))
+        }
+    };
+    let gone: Vec<&VaultValue> = match &scope {
+        Scope::All | Scope::Hold { .. } if !keep_categories.is_empty() => values
+            .iter()
+            .copied()
+            .filter(|v| {
+                v.category
+                    .as_deref()
+                    .is_none_or(|c| !keep_categories.iter().any(|k| k == c))
+            })
+            .collect(),
+        Scope::All | Scope::Hold { .. } => values.to_vec(),
+        Scope::Values(ids) => values
+            .iter()
+            .copied()
+            .filter(|v| ids.contains(&v.id))
+            .collect(),
+    };
+    let whole_subject = matches!(scope, Scope::All) && keep_categories.is_empty();
+    let kept_tokens: BTreeSet<&str> = values
+        .iter()
+        .filter(|v| !gone.iter().any(|g| g.id == v.id))
+        .map(|v| v.token.as_str())
+        .collect();
+    let tokens: BTreeSet<&str> = gone
+        .iter()
+        .map(|v| v.token.as_str())
+        .filter(|t| !kept_tokens.contains(t))
+        .collect();
+    let mut categories: Vec<String> = gone
+        .iter()
+        .map(|v| v.category.clone().unwrap_or_else(|| "free_text".into()))
+        .collect();
+    categories.sort();
+    categories.dedup();
+
+    let pseudo = pseudonym(subject_id);
+    let reference = reason.reference();
+    let act_id = format!("act_{}", uuid::Uuid::now_v7().simple());
+    let held: Vec<serde_json::Value> = keep_categories
+        .iter()
+        .map(|c| {
+            let basis = policy
+                .legal_holds
+                .iter()
+                .filter(|h| h.def.category == *c)
+                .map(|h| h.def.basis.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            serde_json::json!({
+                "category": c,
+                "basis": basis,
+                "until": hold_until.map(crate::rfc3339),
+                "state": "restricted",
+            })
+        })
+        .collect();
+    let category_names: Vec<serde_json::Value> = categories
+        .iter()
+        .map(|c| {
+            let name = policy
+                .categories
+                .iter()
+                .find(|x| x.id == *c)
+                .map_or("Identifiers found in free text", |x| x.name.as_str());
+            serde_json::json!({"id": c, "name": name})
+        })
+        .collect();
+    let act = serde_json::json!({
+        "act_id": act_id,
+        "form": "Act of destruction of personal data (Roskomnadzor order No. 179 of 28.10.2022) / Акт об уничтожении персональных данных",
+        "operator": {"name": policy.controller.name, "address": policy.controller.address},
+        "subject": {
+            "pseudonym": pseudo,
+            "note": "the subject is named by its pseudonym: the identifying data itself is what was destroyed",
+        },
+        "destroyed_by": principal,
+        "categories": category_names,
+        "values_destroyed": gone.len(),
+        "tokens_destroyed": tokens.len(),
+        "whole_subject": whole_subject,
+        "information_system": format!("pdgate personal data vault ({backend}), {}", policy.controller.database_location),
+        "method": if whole_subject {
+            "crypto-shredding: the subject's AES-256-GCM data key, search index and ciphertexts deleted; every copy (vault, upstream envelopes, backups) is unreadable / криптографическое уничтожение ключа"
+        } else {
+            "deletion of the listed values' ciphertexts and tokens from the vault / удаление зашифрованных значений"
+        },
+        "reason": reason.text(),
+        "reference": reference,
+        "held": held,
+        "destroyed_at": crate::rfc3339(at),
+    });
+    let audit = AuditEvent::Erasure {
+        act_id: act_id.clone(),
+        reason: reference.clone(),
+        subject: pseudo.clone(),
+        categories: categories.clone(),
+        values: u32::try_from(gone.len()).unwrap_or(u32::MAX),
+        whole_subject,
+        held_categories: keep_categories.clone(),
+    };
+
+    // Every upstream behind a route the subject came through hears about it (it holds the
+    // pseudonym, and tokens or envelopes).
+    let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
+    routes.extend(records.iter().map(|r| r.route.as_str()));
+    let mut upstreams: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for r in policy
+        .routes
+        .iter()
+        .filter(|r| routes.contains(r.id.as_str()))
+    {
+        let toks = upstreams.entry(r.upstream).or_default();
+        toks.extend(
+            gone.iter()
+                .filter(|v| v.route == r.id && tokens.contains(v.token.as_str()))
+                .map(|v| v.token.as_str()),
+        );
+    }
+    let outbox = upstreams
+        .into_iter()
+        .filter_map(|(u, mut toks)| {
+            let up = policy.upstream(u);
+            let hook = up.erasure_webhook.as_deref()?;
+            toks.sort_unstable();
+            toks.dedup();
+            if toks.is_empty() && !whole_subject {
+                return None;
+            }
+            let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+            let payload = serde_json::json!({
+                "event": "erasure",
+                "event_id": event_id,
+                "reference": reference,
+                "subject": pseudo,
+                "whole_subject": whole_subject,
+                "tokens": toks,
+                "held_categories": keep_categories,
+                "erased_at": crate::rfc3339(at),
+            });
+            Some(OutboxWrite {
+                event_id,
+                request_id: matches!(reason, Reason::Request { .. }).then(|| reference.clone()),
+                upstream: up.id.clone(),
+                url: join_url(&up.url, hook),
+                event: "erasure".into(),
+                payload: payload.to_string(),
+            })
+        })
+        .collect();
+    let values_n = gone.len();
+    let tokens_n = tokens.len();
+    Planned {
+        erase: Erase {
+            subject_id: subject_id.to_vec(),
+            values: match scope {
+                Scope::Values(ids) => Some(ids),
+                _ => None,
+            },
+            keep_categories,
+            hold_until,
+            request_id: matches!(reason, Reason::Request { .. }).then_some(reference),
+            act_id,
+            act,
+            audit,
+        },
+        outbox,
+        values: values_n,
+        tokens: tokens_n,
+        whole_subject,
+    }
+}
+
+/// `base` (an upstream URL) with `path` (a webhook path, or a whole URL) appended.
+pub fn join_url(base: &http::Uri, path: &str) -> String {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return path.to_owned();
+    }
+    let b = base.to_string();
+    format!(
+        "{}/{}",
+        b.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}

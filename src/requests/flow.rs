@@ -1,0 +1,660 @@
+//! A request's life: received (deadline set, repeats flagged), extended once, fulfilled in one
+//! call. Each step is one [`Change`] committed with its audit entry; the legal arithmetic is in
+//! [`super::deadline`], what erasure destroys in [`super::erasure`].
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::calendar::Calendar;
+use super::deadline::{self, NoExtension, Regime, RequestType};
+use super::erasure::{self, Reason, Scope};
+use crate::actions::{self, Kind, TokenShape};
+use crate::audit::AuditEvent;
+use crate::crypto::{Aad, Keys};
+use crate::intake::pseudonym;
+use crate::policy::{LegalBasis, Policy};
+use crate::proxy::ApiError;
+use crate::store::rights::{Change, OutboxWrite, RequestRow};
+use crate::store::{Backend, Committer, ConsentRecord, Rights, Store};
+use crate::Millis;
+
+/// What the request handlers need.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub committer: &'a Committer,
+    pub keys: &'a Keys,
+    pub policy: &'a Policy,
+    pub calendar: &'a Calendar,
+}
+
+/// 152-FZ Art. 14(4): a repeated request for the same information within 30 days.
+pub const REPEAT_WINDOW_MS: Millis = 30 * 24 * 3600 * 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: SubjectRef,
+    #[serde(default)]
+    pub regime: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// How the subject identified themselves: one e-mail address or phone number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRef {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fulfil {
+    /// Rectification: the corrected value for each token.
+    #[serde(default)]
+    pub corrections: Vec<Correction>,
+    /// Objection / consent withdrawal: the purposes concerned (default: every purpose it can apply to).
+    #[serde(default)]
+    pub purposes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    pub token: String,
+    pub value: String,
+}
+
+pub fn parse_type(s: &str) -> Option<RequestType> {
+    Some(match s {
+        "access" => RequestType::Access,
+        "portability" => RequestType::Portability,
+        "rectification" => RequestType::Rectification,
+        "erasure" => RequestType::Erasure,
+        "restriction" => RequestType::Restriction,
+        "objection" => RequestType::Objection,
+        "withdraw_consent" => RequestType::WithdrawConsent,
+        _ => return None,
+    })
+}
+
+pub fn parse_regime(s: &str) -> Option<Regime> {
+    Some(match s {
+        "fz152" => Regime::Fz152,
+        "gdpr" => Regime::Gdpr,
+        "both" => Regime::Both,
+        _ => return None,
+    })
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, message)
+}
+
+/// The blind index of the identifier the subject gave (the only way requests find subjects).
+pub fn lookup(keys: &Keys, subject: &SubjectRef) -> Result<([u8; 32], Kind), ApiError> {
+    let (kind, raw) = match (&subject.email, &subject.phone) {
+        (Some(e), None) => (Kind::Email, e),
+        (None, Some(p)) => (Kind::Phone, p),
+        _ => {
+            return Err(invalid(
+                "invalid_subject",
+                "subject needs exactly one of `email` or `phone`",
+            ))
+        }
+    };
+    let normalized = kind.normalize(raw).ok_or_else(|| {
+        invalid(
+            "invalid_subject",
+            format!("subject.{} is not a valid {}", kind.as_str(), kind.as_str()),
+        )
+    })?;
+    Ok((actions::blind_index(keys, kind, &normalized), kind))
+}
+
+/// The regime a request falls under when the DPO does not say: every regime the controller
+/// declared (the stricter deadline then applies).
+fn default_regime(policy: &Policy) -> Regime {
+    use crate::policy::Regime as P;
+    match (policy.has_regime(P::Fz152), policy.has_regime(P::Gdpr)) {
+        (true, true) => Regime::Both,
+        (false, true) => Regime::Gdpr,
+        _ => Regime::Fz152,
+    }
+}
+
+pub async fn create(
+    ctx: &Ctx<'_>,
+    input: NewRequest,
+    principal: &str,
+    now: Millis,
+) -> Result<RequestRow, ApiError> {
+    let kind = parse_type(&input.kind).ok_or_else(|| {
+        invalid(
+            "invalid_request_type",
+            "type must be access, portability, rectification, erasure, restriction, objection or withdraw_consent",
+        )
+    })?;
+    let regime = match input.regime.as_deref() {
+        None => default_regime(ctx.policy),
+        Some(r) => parse_regime(r)
+            .ok_or_else(|| invalid("invalid_regime", "regime must be fz152, gdpr or both"))?,
+    };
+    if input.note.as_ref().is_some_and(|n| n.len() > 4000) {
+        return Err(invalid("note_too_long", "note is limited to 4000 bytes"));
+    }
+    let (mac, lookup_kind) = lookup(ctx.keys, &input.subject)?;
+    let subjects = ctx.store.subjects_by_index(&mac).await?;
+    // Art. 14(4) 152-FZ: a repeat of an access request within 30 days is flagged (the DPO
+    // may refuse it unless the first answer was incomplete).
+    let repeat_of = if matches!(kind, RequestType::Access | RequestType::Portability)
+        && regime != Regime::Gdpr
+    {
+        ctx.store
+            .requests_by_lookup(&mac, now - REPEAT_WINDOW_MS)
+            .await?
+            .into_iter()
+            .find(|r| r.kind == "access" || r.kind == "portability")
+            .map(|r| r.id)
+    } else {
+        None
+    };
+    let due = deadline::due(kind, regime, now, ctx.calendar);
+    let row = RequestRow {
+        id: format!("req_{}", uuid::Uuid::now_v7().simple()),
+        kind: input.kind,
+        regime: regime_str(regime).into(),
+        lookup_mac: mac.to_vec(),
+        lookup_kind: lookup_kind.as_str().into(),
+        status: "open".into(),
+        received_at: now,
+        due_at: due,
+        original_due_at: due,
+        extension_reason: None,
+        extended_at: None,
+        fulfilled_at: None,
+        repeat_of: repeat_of.clone(),
+        note: input.note,
+        created_by: principal.into(),
+        fulfilled_by: None,
+        result: None,
+    };
+    ctx.committer
+        .apply(Change {
+            at: now,
+            requests: vec![row.clone()],
+            audit: vec![AuditEvent::RequestReceived {
+                request_id: row.id.clone(),
+                request_type: row.kind.clone(),
+                regime: row.regime.clone(),
+                due_at: due,
+                principal: principal.into(),
+                subjects_found: u32::try_from(subjects.len()).unwrap_or(u32::MAX),
+                repeat_of,
+            }],
+            ..Change::default()
+        })
+        .await?;
+    Ok(row)
+}
+
+pub fn regime_str(r: Regime) -> &'static str {
+    match r {
+        Regime::Fz152 => "fz152",
+        Regime::Gdpr => "gdpr",
+        Regime::Both => "both",
+    }
+}
+
+async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, ApiError> {
+    let row = ctx
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+    if row.status != "open" {
+        return Err(conflict(
+            "request_closed",
+            format!("the request is already {}", row.status),
+        ));
+    }
+    Ok(row)
+}
+
+fn kind_of(row: &RequestRow) -> (RequestType, Regime) {
+    (
+        parse_type(&row.kind).unwrap_or(RequestType::Access),
+        parse_regime(&row.regime).unwrap_or(Regime::Both),
+    )
+}
+
+pub async fn extend(
+    ctx: &Ctx<'_>,
+    id: &str,
+    reason: &str,
+    principal: &str,
+    now: Millis,
+) -> Result<RequestRow, ApiError> {
+    if reason.trim().is_empty() || reason.len() > 4000 {
+        return Err(invalid(
+            "reason_required",
+            "an extension needs a reason (the notice to the subject), up to 4000 bytes",
+        ));
+    }
+    let mut row = open_request(ctx, id).await?;
+    if row.extended_at.is_some() {
+        return Err(conflict(
+            "already_extended",
+            "a request can be extended once",
+        ));
+    }
+    let (kind, regime) = kind_of(&row);
+    let due =
+        deadline::extended_due(kind, regime, row.received_at, now, ctx.calendar).map_err(|e| {
+            match e {
+                NoExtension::NotProvided => conflict(
+                    "extension_not_provided",
+                    format!("152-FZ provides no extension for a {} request", row.kind),
+                ),
+                NoExtension::TooLate => conflict(
+                    "extension_too_late",
+                    "the original due time has passed; an extension must be given before it",
+                ),
+            }
+        })?;
+    row.due_at = due;
+    row.extended_at = Some(now);
+    row.extension_reason = Some(reason.trim().to_owned());
+    ctx.committer
+        .apply(Change {
+            at: now,
+            requests: vec![row.clone()],
+            audit: vec![AuditEvent::RequestExtended {
+                request_id: row.id.clone(),
+                due_at: due,
+                principal: principal.into(),
+            }],
+            ..Change::default()
+        })
+        .await?;
+    Ok(row)
+}
+
+/// Fulfils an open request: does what its type asks for every subject the identifier finds,
+/// and closes it — all in one transaction.
+pub async fn fulfil(
+    ctx: &Ctx<'_>,
+    id: &str,
+    input: Fulfil,
+    principal: &str,
+    now: Millis,
+) -> Result<RequestRow, ApiError> {
+    let mut row = open_request(ctx, id).await?;
+    let (kind, _) = kind_of(&row);
+    let mac: [u8; 32] = row.lookup_mac.as_slice().try_into().unwrap_or([0; 32]);
+    let subjects = ctx.store.subjects_by_index(&mac).await?;
+    let mut change = Change {
+        at: now,
+        ..Change::default()
+    };
+    let mut outcome: BTreeMap<String, u32> = BTreeMap::new();
+    outcome.insert("subjects".into(), count(subjects.len()));
+    match kind {
+        RequestType::Access | RequestType::Portability => {
+            let mut n = 0;
+            for s in &subjects {
+                n += ctx.store.values_of(s).await?.len();
+            }
+            outcome.insert("values_reported".into(), count(n));
+        }
+        RequestType::Erasure => {
+            let (mut values, mut tokens, mut held) = (0, 0, 0);
+            for s in &subjects {
+                let vals = ctx.store.values_of(s).await?;
+                let recs = ctx.store.consents_of(s).await?;
+                let refs: Vec<_> = vals.iter().collect();
+                let planned = erasure::plan(
+                    ctx.policy,
+                    ctx.store.backend_name(),
+                    s,
+                    &refs,
+                    &recs,
+                    Scope::All,
+                    Reason::Request {
+                        id: &row.id,
+                        kind: &row.kind,
+                    },
+                    principal,
+                    now,
+                );
+                values += planned.values;
+                tokens += planned.tokens;
+                held += usize::from(!planned.whole_subject);
+                change.outbox.extend(planned.outbox);
+                change.erase.push(planned.erase);
+            }
+            outcome.insert("values_erased".into(), count(values));
+            outcome.insert("tokens_erased".into(), count(tokens));
+            outcome.insert("subjects_held".into(), count(held));
+        }
+        RequestType::Restriction => {
+            for s in &subjects {
+                change.restrict.push((s.clone(), Some(now)));
+                change.audit.push(AuditEvent::Restriction {
+                    request_id: row.id.clone(),
+                    subject: pseudonym(s),
+                    restricted: true,
+                });
+            }
+        }
+        RequestType::Objection | RequestType::WithdrawConsent => {
+            let purposes = ended_purposes(ctx.policy, kind, input.purposes.as_deref())?;
+            let mut ended = 0;
+            for s in &subjects {
+                let recs = ctx.store.consents_of(s).await?;
+                let latest = crate::retention::latest_records(&recs);
+                for p in &purposes {
+                    let last = latest.get(p.as_str()).copied();
+                    if let Some(r) = end_record(kind, s, p, last, &row, now) {
+                        change.audit.push(match kind {
+                            RequestType::Objection => AuditEvent::PurposeObjected {
+                                request_id: row.id.clone(),
+                                subject: pseudonym(s),
+                                purpose: p.clone(),
+                            },
+                            _ => AuditEvent::ConsentWithdrawn {
+                                receipt_id: r.receipt_id.clone(),
+                                subject: pseudonym(s),
+                                purpose: p.clone(),
+                                channel: r.channel.clone().unwrap_or_default(),
+                            },
+                        });
+                        change.consents.push(r);
+                        ended += 1;
+                    }
+                }
+            }
+            outcome.insert("purposes_ended".into(), count(ended));
+        }
+        RequestType::Rectification => {
+            rectify(
+                ctx,
+                &row,
+                &subjects,
+                &input.corrections,
+                &mut change,
+                &mut outcome,
+            )
+            .await?;
+        }
+    }
+    row.status = "fulfilled".into();
+    row.fulfilled_at = Some(now);
+    row.fulfilled_by = Some(principal.into());
+    row.result = Some(serde_json::to_string(&outcome).unwrap_or_default());
+    change.audit.push(AuditEvent::RequestFulfilled {
+        request_id: row.id.clone(),
+        request_type: row.kind.clone(),
+        principal: principal.into(),
+        outcome,
+    });
+    change.requests.push(row.clone());
+    ctx.committer.apply(change).await?;
+    Ok(row)
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The purposes an objection or withdrawal ends: those named, or by default every purpose it
+/// can apply to (objection: legitimate interests, public task and consent-based marketing;
+/// withdrawal: consent-based). Naming one it cannot apply to is an error.
+fn ended_purposes(
+    policy: &Policy,
+    kind: RequestType,
+    named: Option<&[String]>,
+) -> Result<Vec<String>, ApiError> {
+    let applies = |b: LegalBasis| match kind {
+        RequestType::Objection => matches!(
+            b,
+            LegalBasis::LegitimateInterests | LegalBasis::PublicTask | LegalBasis::Consent
+        ),
+        _ => b == LegalBasis::Consent,
+    };
+    match named {
+        None => Ok(policy
+            .purposes
+            .iter()
+            .filter(|p| applies(p.def.legal_basis))
+            .map(|p| p.def.id.clone())
+            .collect()),
+        Some(list) => list
+            .iter()
+            .map(|id| {
+                let p = policy
+                    .purpose_index(id)
+                    .map(|i| policy.purpose(i))
+                    .ok_or_else(|| invalid("unknown_purpose", format!("no purpose `{id}`")))?;
+                if applies(p.def.legal_basis) {
+                    Ok(id.clone())
+                } else {
+                    Err(invalid(
+                        "not_applicable",
+                        format!(
+                            "purpose `{id}` has legal basis {}: a subject cannot object to or withdraw it",
+                            p.def.legal_basis.as_str()
+                        ),
+                    ))
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The ledger record ending `purpose` for a subject, unless it has already ended.
+fn end_record(
+    kind: RequestType,
+    subject: &[u8],
+    purpose: &str,
+    last: Option<&ConsentRecord>,
+    row: &RequestRow,
+    now: Millis,
+) -> Option<ConsentRecord> {
+    let channel = format!("request:{}", row.id);
+    match (kind, last) {
+        (RequestType::WithdrawConsent, Some(g)) if g.state == "granted" => {
+            Some(crate::consent::receipt::withdrawal(g, now, &channel))
+        }
+        (RequestType::WithdrawConsent, _) => None,
+        (_, Some(l)) if l.state == "objected" => None,
+        (_, last) => Some(ConsentRecord {
+            receipt_id: last.map_or_else(|| row.id.clone(), |l| l.receipt_id.clone()),
+            subject_id: subject.to_vec(),
+            purpose: purpose.to_owned(),
+            text_id: last.map(|l| l.text_id.clone()).unwrap_or_default(),
+            text_version: last.map_or(0, |l| l.text_version),
+            text_sha256: last.map(|l| l.text_sha256.clone()).unwrap_or_default(),
+            regimes: row.regime.clone(),
+            method: "request".into(),
+            route: String::new(),
+            at: now,
+            ip_hash: None,
+            ua_hash: None,
+            origin: None,
+            state: "objected".into(),
+            channel: Some(channel),
+        }),
+    }
+}
+
+/// What shape of token a stored token has (its shape decides the value's identity MAC).
+fn shape_of(token: &str) -> TokenShape {
+    if token.starts_with("t-") && token.contains('@') {
+        TokenShape::Email
+    } else if token.starts_with('+') {
+        TokenShape::Phone
+    } else {
+        TokenShape::Generic
+    }
+}
+
+async fn rectify(
+    ctx: &Ctx<'_>,
+    row: &RequestRow,
+    subjects: &[Vec<u8>],
+    corrections: &[Correction],
+    change: &mut Change,
+    outcome: &mut BTreeMap<String, u32>,
+) -> Result<(), ApiError> {
+    if corrections.is_empty() {
+        return Err(invalid(
+            "corrections_required",
+            "a rectification is fulfilled with `corrections`: [{\"token\", \"value\"}]",
+        ));
+    }
+    let mut per_subject: BTreeMap<Vec<u8>, (u32, Vec<String>)> = BTreeMap::new();
+    let mut upstream_tokens: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for c in corrections {
+        let rows = ctx.store.value_by_token(&c.token).await?;
+        let Some(first) = rows.first() else {
+            return Err(invalid(
+                "token_not_of_subject",
+                "a corrected token is not a stored value of this request's subject",
+            ));
+        };
+        if !subjects.iter().any(|s| *s == first.subject_id) {
+            return Err(invalid(
+                "token_not_of_subject",
+                "a corrected token is not a stored value of this request's subject",
+            ));
+        }
+        let kind: Kind = serde_json::from_value(serde_json::Value::String(first.kind.clone()))
+            .unwrap_or_default();
+        let normalized = kind.normalize(&c.value).ok_or_else(|| {
+            invalid(
+                "invalid_value",
+                format!("the corrected value is not a valid {}", kind.as_str()),
+            )
+        })?;
+        let subject = ctx
+            .store
+            .subject(&first.subject_id)
+            .await?
+            .ok_or_else(|| invalid("token_not_of_subject", "the subject is gone"))?;
+        let dek = ctx
+            .keys
+            .unwrap_dek(&subject.id, &subject.wrapped_dek)
+            .map_err(|_| {
+                ApiError::unavailable("key_unavailable", "the subject key cannot be opened")
+            })?;
+        let mac = actions::value_mac(ctx.keys, &subject.id, shape_of(&c.token), &normalized);
+        for v in &rows {
+            let sealed = dek.encrypt(
+                c.value.trim().as_bytes(),
+                Aad {
+                    subject: &subject.id,
+                    field: &v.field,
+                    purpose: &v.purposes,
+                },
+            );
+            change.rectify.push((v.id, sealed, mac));
+            if let Some(r) = ctx.policy.routes.iter().find(|r| r.id == v.route) {
+                upstream_tokens
+                    .entry(r.upstream)
+                    .or_default()
+                    .push(c.token.clone());
+            }
+        }
+        let e = per_subject.entry(subject.id.clone()).or_default();
+        e.0 += count(rows.len());
+        e.1.push(c.token.clone());
+    }
+    for (sid, (values, tokens)) in &per_subject {
+        change.audit.push(AuditEvent::Rectification {
+            request_id: row.id.clone(),
+            subject: pseudonym(sid),
+            values: *values,
+            tokens: count(tokens.len()),
+        });
+    }
+    for (u, mut tokens) in upstream_tokens {
+        let up = ctx.policy.upstream(u);
+        let Some(hook) = up.erasure_webhook.as_deref() else {
+            continue;
+        };
+        tokens.sort();
+        tokens.dedup();
+        let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+        change.outbox.push(OutboxWrite {
+            payload: serde_json::json!({
+                "event": "rectification",
+                "event_id": event_id,
+                "reference": row.id,
+                "tokens": tokens,
+                "note": "the values behind these tokens were corrected; detokenize them again",
+            })
+            .to_string(),
+            event_id,
+            request_id: Some(row.id.clone()),
+            upstream: up.id.clone(),
+            url: erasure::join_url(&up.url, hook),
+            event: "rectification".into(),
+        });
+    }
+    outcome.insert(
+        "values_rectified".into(),
+        per_subject.values().map(|v| v.0).sum(),
+    );
+    Ok(())
+}
+
+/// Lifts a restriction: the request stays fulfilled, the subjects are processed again.
+pub async fn lift(
+    ctx: &Ctx<'_>,
+    id: &str,
+    principal: &str,
+    now: Millis,
+) -> Result<RequestRow, ApiError> {
+    let mut row = ctx
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+    if row.kind != "restriction" || row.status != "fulfilled" {
+        return Err(conflict(
+            "not_restricted",
+            "only a fulfilled restriction request can be lifted",
+        ));
+    }
+    let mac: [u8; 32] = row.lookup_mac.as_slice().try_into().unwrap_or([0; 32]);
+    let subjects = ctx.store.subjects_by_index(&mac).await?;
+    let mut change = Change {
+        at: now,
+        ..Change::default()
+    };
+    for s in &subjects {
+        change.restrict.push((s.clone(), None));
+        change.audit.push(AuditEvent::Restriction {
+            request_id: row.id.clone(),
+            subject: pseudonym(s),
+            restricted: false,
+        });
+    }
+    row.status = "lifted".into();
+    row.fulfilled_by = Some(principal.into());
+    change.requests.push(row.clone());
+    ctx.committer.apply(change).await?;
+    Ok(row)
+}

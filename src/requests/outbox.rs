@@ -1,0 +1,191 @@
+//! Delivers erasure and rectification webhooks from the durable outbox: each row is retried with
+//! exponential backoff until the upstream answers 2xx, across restarts (the row is the state).
+//! Several replicas may run this loop on one database: a row is claimed by moving its next
+//! attempt forward before sending, so one replica sends it at a time (receivers still get an
+//! `event_id` to deduplicate the rare redelivery after a crash mid-send).
+//!
+//! Each delivery is signed: `X-Pdgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 over
+//! "<t>.<body>">` with the shared `[webhooks] secret_file`, as Stripe and GitHub sign theirs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::proxy::{Body, Client};
+use crate::store::rights::OutboxRow;
+use crate::store::{Rights, Store, StoreError};
+use crate::Millis;
+
+/// Rows taken per poll.
+const BATCH: i64 = 32;
+/// How long a claimed row is reserved for the claiming replica.
+const LEASE_MS: Millis = 60_000;
+/// Longest wait between attempts.
+const MAX_BACKOFF_MS: Millis = 3_600_000;
+
+/// The shared secret upstreams verify signatures with (at least 32 bytes).
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    pub fn from_file(path: &std::path::Path) -> Result<Secret, String> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("[webhooks] secret_file {}: {e}", path.display()))?;
+        let trimmed = bytes.trim_ascii().to_vec();
+        if trimmed.len() < 32 {
+            return Err(format!(
+                "[webhooks] secret_file {}: at least 32 bytes are needed",
+                path.display()
+            ));
+        }
+        Ok(Secret(Zeroizing::new(trimmed)))
+    }
+
+    /// The signature header value for `body` sent at unix second `t`.
+    pub fn sign(&self, t: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!(
+            "t={t},v1={}",
+            data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+        )
+    }
+}
+
+/// Wait before attempt `attempts + 1`: 2 s, 4 s, 8 s … capped at an hour.
+pub fn backoff(attempts: i64) -> Millis {
+    let exp = u32::try_from(attempts.clamp(0, 30)).unwrap_or(30);
+    (1000i64 << exp.min(21))
+        .saturating_mul(2)
+        .min(MAX_BACKOFF_MS)
+}
+
+/// Polls the outbox every `poll` until `stop` resolves.
+pub async fn run(
+    store: Store,
+    client: Client,
+    secret: Option<Arc<Secret>>,
+    poll: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    if secret.is_none() {
+        tracing::warn!(
+            "no [webhooks] secret_file: erasure webhooks stay queued until one is configured"
+        );
+    }
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        let Some(secret) = secret.as_deref() else {
+            continue;
+        };
+        if let Err(e) = deliver_due(&store, &client, secret).await {
+            tracing::warn!(error = %e, "webhook outbox: store unavailable; retrying");
+        }
+    }
+}
+
+/// One pass over the due rows.
+pub async fn deliver_due(
+    store: &Store,
+    client: &Client,
+    secret: &Secret,
+) -> Result<usize, StoreError> {
+    let now = crate::now_millis();
+    let due = store.outbox_due(now, BATCH).await?;
+    let mut sent = 0;
+    for row in due {
+        if !store
+            .outbox_claim(row.id, row.next_attempt_at, now + LEASE_MS)
+            .await?
+        {
+            continue;
+        }
+        let result = send(client, secret, &row).await;
+        let at = crate::now_millis();
+        match result {
+            Ok(status) if status.is_success() => {
+                sent += 1;
+                tracing::info!(event_id = %row.event_id, upstream = %row.upstream, event = %row.event, attempts = row.attempts + 1, "webhook delivered");
+                store
+                    .outbox_attempted(row.id, Some(at), at, Some(i64::from(status.as_u16())), None)
+                    .await?;
+            }
+            other => {
+                let (status, error) = match other {
+                    Ok(s) => (
+                        Some(i64::from(s.as_u16())),
+                        format!("upstream answered {s}"),
+                    ),
+                    Err(e) => (None, e),
+                };
+                let next = at + backoff(row.attempts);
+                tracing::warn!(event_id = %row.event_id, upstream = %row.upstream, attempts = row.attempts + 1, error = %error, "webhook not delivered; will retry");
+                store
+                    .outbox_attempted(row.id, None, next, status, Some(&error))
+                    .await?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<StatusCode, String> {
+    let body = Bytes::from(row.payload.clone());
+    let t = crate::now_millis() / 1000;
+    let req = Request::post(&row.url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-pdgate-event", &row.event)
+        .header("x-pdgate-event-id", &row.event_id)
+        .header("x-pdgate-signature", secret.sign(t, &body))
+        .body(Body::full(body))
+        .map_err(|e| format!("bad webhook URL: {e}"))?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .map_err(|_| "timed out after 10 s".to_owned())?
+        .map_err(|e| format!("connection failed: {e}"))?;
+    let status = resp.status();
+    // Read (and discard) a bounded response so the connection can be reused.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect(),
+    )
+    .await;
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(0), 2_000);
+        assert_eq!(backoff(1), 4_000);
+        assert_eq!(backoff(5), 64_000);
+        assert_eq!(backoff(40), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn signature_is_hmac_over_time_and_body() {
+        let s = Secret(Zeroizing::new(vec![7u8; 32]));
+        let sig = s.sign(1_700_000_000, b"{}");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+        mac.update(b"1700000000.{}");
+        let want = data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes());
+        assert_eq!(sig, format!("t=1700000000,v1={want}"));
+        assert_ne!(s.sign(1_700_000_001, b"{}"), sig);
+    }
+}

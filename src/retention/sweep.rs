@@ -1,0 +1,219 @@
+//! The sweeper: pages through subjects in id order, decides each with [`super::decide`] and
+//! commits what goes one bounded page at a time, so intakes queued behind a page wait for one
+//! small transaction, never for the whole sweep. With several replicas on PostgreSQL only the
+//! holder of the advisory lock sweeps.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::Decision;
+use crate::audit::AuditEvent;
+use crate::intake::pseudonym;
+use crate::policy::Policy;
+use crate::requests::erasure::{self, Reason, Scope};
+use crate::store::rights::{Change, SweepRow};
+use crate::store::{Committer, Rights, Store, StoreError, VaultValue};
+use crate::Millis;
+
+/// Subjects read and decided per transaction.
+pub const PAGE: i64 = 500;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub sweep_id: String,
+    pub dry_run: bool,
+    /// `false`: another replica holds the sweeper lock; nothing was done.
+    pub leader: bool,
+    pub subjects_seen: u64,
+    pub subjects_erased: u64,
+    pub values_erased: u64,
+    pub subjects_restricted: u64,
+    pub acts_expired: u64,
+    /// What went (or would go), one line per subject, at most [`MAX_ITEMS`].
+    pub items: Vec<Item>,
+}
+
+pub const MAX_ITEMS: usize = 1000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub subject: String,
+    pub action: &'static str,
+    pub values: usize,
+}
+
+/// One sweep at `now`. With `dry_run` nothing is written; the report says what would go.
+pub async fn run(
+    store: &Store,
+    committer: &Committer,
+    policy: &Policy,
+    now: Millis,
+    dry_run: bool,
+) -> Result<Report, StoreError> {
+    let mut report = Report {
+        sweep_id: format!("swp_{}", uuid::Uuid::now_v7().simple()),
+        dry_run,
+        ..Report::default()
+    };
+    let Some(_leader) = store.leader("retention-sweeper").await? else {
+        tracing::info!("retention sweep skipped: another replica holds the sweeper lock");
+        return Ok(report);
+    };
+    report.leader = true;
+    let mut after: Vec<u8> = Vec::new();
+    loop {
+        let page = store.subjects_page(&after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.state.row.id.clone();
+        let ids: Vec<&[u8]> = page.iter().map(|s| s.state.row.id.as_slice()).collect();
+        let values = store.values_of_subjects(&ids).await?;
+        let records = store.consents_of_subjects(&ids).await?;
+        let mut values_by: HashMap<&[u8], Vec<&VaultValue>> = HashMap::new();
+        for v in &values {
+            values_by
+                .entry(v.subject_id.as_slice())
+                .or_default()
+                .push(v);
+        }
+        let mut records_by: HashMap<&[u8], Vec<crate::store::ConsentRecord>> = HashMap::new();
+        for r in &records {
+            records_by
+                .entry(r.subject_id.as_slice())
+                .or_default()
+                .push(r.clone());
+        }
+        let mut change = Change {
+            at: now,
+            ..Change::default()
+        };
+        for s in &page {
+            report.subjects_seen += 1;
+            let id = s.state.row.id.as_slice();
+            let vals = values_by.remove(id).unwrap_or_default();
+            let recs = records_by.remove(id).unwrap_or_default();
+            let decision = super::decide(
+                policy,
+                s.state.last_activity_at,
+                s.erase_after,
+                &vals,
+                &recs,
+                now,
+            );
+            let (scope, action) = match decision {
+                Decision::Keep => continue,
+                Decision::Erase => (Scope::All, "erase_subject"),
+                Decision::DropValues(ids) => (Scope::Values(ids), "erase_values"),
+                Decision::Hold { drop, until } => (Scope::Hold { drop, until }, "restrict_held"),
+            };
+            let planned = erasure::plan(
+                policy,
+                store.backend_name(),
+                id,
+                &vals,
+                &recs,
+                scope,
+                Reason::Retention {
+                    sweep_id: &report.sweep_id,
+                },
+                "pdgate retention sweeper",
+                now,
+            );
+            if planned.whole_subject {
+                report.subjects_erased += 1;
+            }
+            if action == "restrict_held" {
+                report.subjects_restricted += 1;
+            }
+            report.values_erased += planned.values as u64;
+            if report.items.len() < MAX_ITEMS {
+                report.items.push(Item {
+                    subject: pseudonym(id),
+                    action,
+                    values: planned.values,
+                });
+            }
+            change.outbox.extend(planned.outbox);
+            change.erase.push(planned.erase);
+        }
+        if !dry_run && !change.erase.is_empty() {
+            committer.apply(change).await?;
+        }
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    if !dry_run {
+        // Destruction acts are kept 3 years, then go too.
+        report.acts_expired = committer
+            .apply(Change {
+                at: now,
+                expire_acts_before: Some(now),
+                ..Change::default()
+            })
+            .await? as u64;
+        let sweep = SweepRow {
+            id: report.sweep_id.clone(),
+            started_at: now,
+            finished_at: crate::now_millis().max(now),
+            subjects_erased: report.subjects_erased as i64,
+            values_erased: report.values_erased as i64,
+            subjects_restricted: report.subjects_restricted as i64,
+            acts_expired: report.acts_expired as i64,
+        };
+        committer
+            .apply(Change {
+                at: now,
+                sweep: Some(sweep),
+                audit: vec![AuditEvent::RetentionSweep {
+                    sweep_id: report.sweep_id.clone(),
+                    subjects_erased: to_u32(report.subjects_erased),
+                    values_erased: to_u32(report.values_erased),
+                    subjects_restricted: to_u32(report.subjects_restricted),
+                    acts_expired: to_u32(report.acts_expired),
+                }],
+                ..Change::default()
+            })
+            .await?;
+    }
+    Ok(report)
+}
+
+fn to_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Sweeps every `interval` until `stop` resolves (the `serve` loop); failures are logged and
+/// retried at the next tick.
+pub async fn every(
+    store: Store,
+    committer: Committer,
+    policy: std::sync::Arc<Policy>,
+    interval: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    // The first sweep one interval after start, not during it.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        match run(&store, &committer, &policy, crate::now_millis(), false).await {
+            Ok(r) if r.leader => tracing::info!(
+                sweep = %r.sweep_id,
+                subjects_erased = r.subjects_erased,
+                values_erased = r.values_erased,
+                subjects_restricted = r.subjects_restricted,
+                acts_expired = r.acts_expired,
+                "retention sweep done"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "retention sweep failed; retrying at the next interval")
+            }
+        }
+    }
+}

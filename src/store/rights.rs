@@ -1,0 +1,189 @@
+//! What the rights half of pdgate stores: subject requests, the webhook outbox, destruction acts
+//! and retention sweeps — and the one write path for all of them, [`Change`].
+//!
+//! A change (fulfilling a request, a sweep batch) commits in one transaction together with its
+//! audit entries, through the same writer that owns the audit chain, so an erasure without its
+//! act, outbox rows and log entry cannot exist.
+
+use std::future::Future;
+
+use crate::audit::{AuditEvent, Chain};
+use crate::store::{ConsentRecord, Result, SubjectState, VaultValue};
+use crate::Millis;
+
+/// A data subject request as stored. Carries no personal data: the subject is known by the blind
+/// index of the identifier they gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    pub id: String,
+    pub kind: String,
+    pub regime: String,
+    pub lookup_mac: Vec<u8>,
+    pub lookup_kind: String,
+    /// `open`, `fulfilled` or `refused`.
+    pub status: String,
+    pub received_at: Millis,
+    pub due_at: Millis,
+    pub original_due_at: Millis,
+    pub extension_reason: Option<String>,
+    pub extended_at: Option<Millis>,
+    pub fulfilled_at: Option<Millis>,
+    /// An earlier access request of the same subject within 30 days (152-FZ Art. 14(4)).
+    pub repeat_of: Option<String>,
+    pub note: Option<String>,
+    pub created_by: String,
+    pub fulfilled_by: Option<String>,
+    /// JSON summary of what fulfilment did.
+    pub result: Option<String>,
+}
+
+/// A webhook to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxWrite {
+    pub event_id: String,
+    pub request_id: Option<String>,
+    pub upstream: String,
+    pub url: String,
+    pub event: String,
+    pub payload: String,
+}
+
+/// A queued webhook and its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub event_id: String,
+    pub request_id: Option<String>,
+    pub upstream: String,
+    pub url: String,
+    pub event: String,
+    pub payload: String,
+    pub created_at: Millis,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub delivered_at: Option<Millis>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// Destroying one subject's data: the whole subject (crypto-shredding), or some of its values.
+#[derive(Debug, Clone)]
+pub struct Erase {
+    pub subject_id: Vec<u8>,
+    /// `Some`: only these value rows (retention of single collections); the key stays.
+    pub values: Option<Vec<i64>>,
+    /// Categories under a legal hold: their values stay, the subject restricted, until
+    /// `hold_until`; everything else goes now.
+    pub keep_categories: Vec<String>,
+    pub hold_until: Option<Millis>,
+    pub request_id: Option<String>,
+    pub act_id: String,
+    /// The destruction act without its log extract, which is filled from `audit` as written.
+    pub act: serde_json::Value,
+    pub audit: AuditEvent,
+}
+
+/// A finished retention sweep.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SweepRow {
+    pub id: String,
+    pub started_at: Millis,
+    pub finished_at: Millis,
+    pub subjects_erased: i64,
+    pub values_erased: i64,
+    pub subjects_restricted: i64,
+    pub acts_expired: i64,
+}
+
+/// Everything one request fulfilment or sweep batch writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub at: Millis,
+    /// Inserted or updated by id.
+    pub requests: Vec<RequestRow>,
+    /// `(subject, Some(since))` restricts, `None` lifts.
+    pub restrict: Vec<(Vec<u8>, Option<Millis>)>,
+    pub consents: Vec<ConsentRecord>,
+    /// `(value row id, new ciphertext, new value mac)`.
+    pub rectify: Vec<(i64, Vec<u8>, [u8; 32])>,
+    pub erase: Vec<Erase>,
+    pub outbox: Vec<OutboxWrite>,
+    /// Deletes destruction acts kept until before this time.
+    pub expire_acts_before: Option<Millis>,
+    pub sweep: Option<SweepRow>,
+    pub audit: Vec<AuditEvent>,
+}
+
+/// A subject as the retention sweeper sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepSubject {
+    pub state: SubjectState,
+    pub created_at: Millis,
+    pub erase_after: Option<Millis>,
+}
+
+/// The storage contract of requests, outbox, acts and sweeps (both backends).
+pub trait Rights: Send + Sync {
+    /// Commits `change` and its audit entries (appended to `chain`) in one transaction; returns
+    /// the number of acts deleted by `expire_acts_before`.
+    fn apply_change<'a>(
+        &'a self,
+        change: &'a Change,
+        chain: &'a mut Chain,
+    ) -> impl Future<Output = Result<i64>> + Send + 'a;
+    fn request(&self, id: &str) -> impl Future<Output = Result<Option<RequestRow>>> + Send;
+    /// Newest first; `overdue_at`: open requests due before that time only.
+    fn requests(
+        &self,
+        status: Option<&str>,
+        overdue_at: Option<Millis>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<RequestRow>>> + Send;
+    /// Requests by the same identifier received at or after `since`, oldest first.
+    fn requests_by_lookup(
+        &self,
+        mac: &[u8],
+        since: Millis,
+    ) -> impl Future<Output = Result<Vec<RequestRow>>> + Send;
+    fn outbox_of(&self, request_id: &str) -> impl Future<Output = Result<Vec<OutboxRow>>> + Send;
+    /// Undelivered webhooks due at `now`, oldest first.
+    fn outbox_due(
+        &self,
+        now: Millis,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>>> + Send;
+    /// Takes a due row for one delivery attempt by moving its next attempt to `lease_until`;
+    /// `false` if another replica took it first.
+    fn outbox_claim(
+        &self,
+        id: i64,
+        seen_next: Millis,
+        lease_until: Millis,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Records an attempt: delivered (`delivered_at`) or to retry at `next_attempt_at`.
+    fn outbox_attempted(
+        &self,
+        id: i64,
+        delivered_at: Option<Millis>,
+        next_attempt_at: Millis,
+        status: Option<i64>,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The destruction acts (JSON) recorded for a request.
+    fn acts_of(&self, request_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Subjects in id order after `after`.
+    fn subjects_page(
+        &self,
+        after: &[u8],
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<SweepSubject>>> + Send;
+    fn values_of_subjects(
+        &self,
+        ids: &[&[u8]],
+    ) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
+    fn consents_of_subjects(
+        &self,
+        ids: &[&[u8]],
+    ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
+    fn last_sweep(&self) -> impl Future<Output = Result<Option<SweepRow>>> + Send;
+}

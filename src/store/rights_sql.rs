@@ -1,0 +1,437 @@
+//! The SQL of [`Rights`](super::rights::Rights), shared by both backends like `sql.rs` (whose
+//! helpers — `select_in`, `push_in_list`, `insert_consents`, `insert_audit` — it uses).
+
+macro_rules! impl_rights {
+    ($store:ty, $db:ty) => {
+        impl $crate::store::rights::Rights for $store {
+            async fn apply_change<'a>(
+                &'a self,
+                change: &'a $crate::store::rights::Change,
+                chain: &'a mut $crate::audit::Chain,
+            ) -> $crate::store::Result<i64> {
+                let snapshot = chain.clone();
+                let r = apply(&self.pool, change, chain).await;
+                if r.is_err() {
+                    *chain = snapshot;
+                }
+                r
+            }
+
+            async fn request(&self, id: &str) -> $crate::store::Result<Option<$crate::store::rights::RequestRow>> {
+                let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(request_row).transpose()
+            }
+
+            async fn requests(
+                &self,
+                status: Option<&str>,
+                overdue_at: Option<$crate::Millis>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::store::rights::RequestRow>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE ($1 IS NULL OR status = $1) \
+                     AND ($2 IS NULL OR (status = 'open' AND due_at < $2)) ORDER BY received_at DESC, id LIMIT $3"
+                ))
+                .bind(status)
+                .bind(overdue_at)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(request_row).collect()
+            }
+
+            async fn requests_by_lookup(&self, mac: &[u8], since: $crate::Millis) -> $crate::store::Result<Vec<$crate::store::rights::RequestRow>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE lookup_mac = $1 AND received_at >= $2 ORDER BY received_at, id"
+                ))
+                .bind(mac)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(request_row).collect()
+            }
+
+            async fn outbox_of(&self, request_id: &str) -> $crate::store::Result<Vec<$crate::store::rights::OutboxRow>> {
+                let rows = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE request_id = $1 ORDER BY id"))
+                    .bind(request_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(outbox_row).collect()
+            }
+
+            async fn outbox_due(&self, now: $crate::Millis, limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::OutboxRow>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
+                ))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(outbox_row).collect()
+            }
+
+            async fn outbox_claim(&self, id: i64, seen_next: $crate::Millis, lease_until: $crate::Millis) -> $crate::store::Result<bool> {
+                let done = sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND delivered_at IS NULL")
+                    .bind(lease_until)
+                    .bind(id)
+                    .bind(seen_next)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn outbox_attempted(
+                &self,
+                id: i64,
+                delivered_at: Option<$crate::Millis>,
+                next_attempt_at: $crate::Millis,
+                status: Option<i64>,
+                error: Option<&str>,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, delivered_at = $1, next_attempt_at = $2, last_status = $3, last_error = $4 WHERE id = $5",
+                )
+                .bind(delivered_at)
+                .bind(next_attempt_at)
+                .bind(status)
+                .bind(error)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn acts_of(&self, request_id: &str) -> $crate::store::Result<Vec<String>> {
+                let rows = sqlx::query("SELECT act FROM destruction_acts WHERE request_id = $1 ORDER BY at, id")
+                    .bind(request_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
+            }
+
+            async fn subjects_page(&self, after: &[u8], limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepSubject>> {
+                let rows = sqlx::query(
+                    "SELECT id, wrapped_dek, kek_version, restricted_at, last_activity_at, created_at, erase_after FROM subjects \
+                     WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::rights::SweepSubject {
+                            state: $crate::store::SubjectState {
+                                row: $crate::store::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? },
+                                restricted_at: r.try_get(3)?,
+                                last_activity_at: r.try_get(4)?,
+                            },
+                            created_at: r.try_get(5)?,
+                            erase_after: r.try_get(6)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn values_of_subjects(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = select_in(
+                    &mut conn,
+                    "SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id FROM vault_values WHERE subject_id IN ",
+                    " ORDER BY id",
+                    ids,
+                )
+                .await?;
+                rows.iter().map(vault_value).collect()
+            }
+
+            async fn consents_of_subjects(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::ConsentRecord>> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = select_in(
+                    &mut conn,
+                    "SELECT receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
+                     ip_hash, ua_hash, origin, state, channel FROM consent_records WHERE subject_id IN ",
+                    " ORDER BY seq",
+                    ids,
+                )
+                .await?;
+                rows.iter().map(consent_record).collect()
+            }
+
+            async fn last_sweep(&self) -> $crate::store::Result<Option<$crate::store::rights::SweepRow>> {
+                let row = sqlx::query(
+                    "SELECT id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired FROM sweeps \
+                     ORDER BY finished_at DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok($crate::store::rights::SweepRow {
+                        id: r.try_get(0)?,
+                        started_at: r.try_get(1)?,
+                        finished_at: r.try_get(2)?,
+                        subjects_erased: r.try_get(3)?,
+                        values_erased: r.try_get(4)?,
+                        subjects_restricted: r.try_get(5)?,
+                        acts_expired: r.try_get(6)?,
+                    })
+                })
+                .transpose()
+            }
+        }
+
+        const REQUEST_COLUMNS: &str = "id, type, regime, lookup_mac, lookup_kind, status, received_at, due_at, original_due_at, extension_reason, \
+            extended_at, fulfilled_at, repeat_of, note, created_by, fulfilled_by, result";
+        const OUTBOX_COLUMNS: &str = "id, event_id, request_id, upstream, url, event, payload, created_at, attempts, next_attempt_at, \
+            delivered_at, last_status, last_error";
+
+        fn request_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::rights::RequestRow> {
+            Ok($crate::store::rights::RequestRow {
+                id: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                regime: r.try_get(2)?,
+                lookup_mac: r.try_get(3)?,
+                lookup_kind: r.try_get(4)?,
+                status: r.try_get(5)?,
+                received_at: r.try_get(6)?,
+                due_at: r.try_get(7)?,
+                original_due_at: r.try_get(8)?,
+                extension_reason: r.try_get(9)?,
+                extended_at: r.try_get(10)?,
+                fulfilled_at: r.try_get(11)?,
+                repeat_of: r.try_get(12)?,
+                note: r.try_get(13)?,
+                created_by: r.try_get(14)?,
+                fulfilled_by: r.try_get(15)?,
+                result: r.try_get(16)?,
+            })
+        }
+
+        fn outbox_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::rights::OutboxRow> {
+            Ok($crate::store::rights::OutboxRow {
+                id: r.try_get(0)?,
+                event_id: r.try_get(1)?,
+                request_id: r.try_get(2)?,
+                upstream: r.try_get(3)?,
+                url: r.try_get(4)?,
+                event: r.try_get(5)?,
+                payload: r.try_get(6)?,
+                created_at: r.try_get(7)?,
+                attempts: r.try_get(8)?,
+                next_attempt_at: r.try_get(9)?,
+                delivered_at: r.try_get(10)?,
+                last_status: r.try_get(11)?,
+                last_error: r.try_get(12)?,
+            })
+        }
+
+        /// The body of `apply_change`, inside one transaction.
+        async fn apply(
+            pool: &sqlx::Pool<$db>,
+            change: &$crate::store::rights::Change,
+            chain: &mut $crate::audit::Chain,
+        ) -> $crate::store::Result<i64> {
+            let at = change.at;
+            let mut tx = pool.begin().await?;
+            for r in &change.requests {
+                sqlx::query(&format!(
+                    "INSERT INTO dsr_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at, extension_reason = excluded.extension_reason, \
+                     extended_at = excluded.extended_at, fulfilled_at = excluded.fulfilled_at, fulfilled_by = excluded.fulfilled_by, result = excluded.result"
+                ))
+                .bind(&r.id)
+                .bind(&r.kind)
+                .bind(&r.regime)
+                .bind(&r.lookup_mac)
+                .bind(&r.lookup_kind)
+                .bind(&r.status)
+                .bind(r.received_at)
+                .bind(r.due_at)
+                .bind(r.original_due_at)
+                .bind(&r.extension_reason)
+                .bind(r.extended_at)
+                .bind(r.fulfilled_at)
+                .bind(&r.repeat_of)
+                .bind(&r.note)
+                .bind(&r.created_by)
+                .bind(&r.fulfilled_by)
+                .bind(&r.result)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (id, since) in &change.restrict {
+                sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2").bind(*since).bind(id.as_slice()).execute(&mut *tx).await?;
+            }
+            let consents: Vec<&$crate::store::ConsentRecord> = change.consents.iter().collect();
+            insert_consents(&mut tx, &consents).await?;
+            for (id, ciphertext, mac) in &change.rectify {
+                // The token keeps pointing at the corrected value; if the subject already has a
+                // token for the new value, both stay (the CRM is told which token changed).
+                sqlx::query(
+                    "UPDATE tokens SET value_mac = $1 WHERE token = (SELECT token FROM vault_values WHERE id = $2) \
+                     AND NOT EXISTS (SELECT 1 FROM tokens WHERE value_mac = $1)",
+                )
+                .bind(&mac[..])
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE vault_values SET ciphertext = $1, value_mac = $2 WHERE id = $3")
+                    .bind(ciphertext.as_slice())
+                    .bind(&mac[..])
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // Erasure: whole subjects in set-based statements (the cascade takes key, index,
+            // tokens and ciphertext); partial ones (held categories, single values) one by one.
+            let (full, partial): (Vec<&$crate::store::rights::Erase>, Vec<_>) =
+                change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
+            let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
+            for chunk in full_ids.chunks(IN_LIST_MAX) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO erased_tokens (token, erased_at) SELECT token, ");
+                qb.push_bind(at);
+                qb.push(" FROM tokens WHERE subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.push(" ON CONFLICT (token) DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subjects WHERE id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.build().execute(&mut *tx).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO erased_subjects (id, erased_at) ");
+                qb.push_values(chunk, |mut b, id| {
+                    b.push_bind(*id).push_bind(at);
+                });
+                qb.push(" ON CONFLICT (id) DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
+            }
+            for e in &partial {
+                let sid = e.subject_id.as_slice();
+                if let Some(ids) = &e.values {
+                    for chunk in ids.chunks(IN_LIST_MAX) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
+                        qb.push_bind(sid);
+                        qb.push(" AND id IN ");
+                        push_in_list(&mut qb, chunk);
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                    drop_orphan_tokens(&mut tx, &[sid], at).await?;
+                    continue;
+                }
+                let kept: Vec<&str> = e.keep_categories.iter().map(String::as_str).collect();
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
+                qb.push_bind(sid);
+                qb.push(" AND (category IS NULL OR category NOT IN ");
+                push_in_list(&mut qb, &kept);
+                qb.push(")");
+                qb.build().execute(&mut *tx).await?;
+                drop_orphan_tokens(&mut tx, &[sid], at).await?;
+                // Not findable for new intakes any more (a new post starts a new subject); the
+                // search index stays so an access request still finds what the hold keeps.
+                sqlx::query("DELETE FROM subject_keys WHERE subject_id = $1").bind(sid).execute(&mut *tx).await?;
+                sqlx::query("UPDATE subjects SET restricted_at = COALESCE(restricted_at, $1), erase_after = $2 WHERE id = $3")
+                    .bind(at)
+                    .bind(e.hold_until)
+                    .bind(sid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+
+            let mut rows: Vec<$crate::audit::AuditRow> = change.audit.iter().map(|e| chain.append(at, e)).collect();
+            let mut acts = Vec::with_capacity(change.erase.len());
+            for e in &change.erase {
+                let row = chain.append(at, &e.audit);
+                let mut act = e.act.clone();
+                act["log_extract"] = serde_json::json!([{
+                    "writer": row.writer,
+                    "seq": row.seq,
+                    "at": $crate::rfc3339(row.at),
+                    "kind": row.kind,
+                    "entry": serde_json::from_str::<serde_json::Value>(&row.entry).unwrap_or_default(),
+                    "hash": data_encoding::HEXLOWER.encode(&row.hash),
+                }]);
+                acts.push((e, act.to_string()));
+                rows.push(row);
+            }
+            insert_audit(&mut tx, &rows).await?;
+            let keep_until = $crate::policy::duration::IsoDuration { years: 3, ..Default::default() }.after(at);
+            for chunk in acts.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO destruction_acts (id, request_id, subject_id, at, keep_until, act) ");
+                qb.push_values(chunk, |mut b, (e, act)| {
+                    b.push_bind(e.act_id.as_str())
+                        .push_bind(e.request_id.as_deref())
+                        .push_bind(e.subject_id.as_slice())
+                        .push_bind(at)
+                        .push_bind(keep_until)
+                        .push_bind(act.as_str());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            for chunk in change.outbox.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO outbox (event_id, request_id, upstream, url, event, payload, created_at, next_attempt_at) ",
+                );
+                qb.push_values(chunk, |mut b, o| {
+                    b.push_bind(o.event_id.as_str())
+                        .push_bind(o.request_id.as_deref())
+                        .push_bind(o.upstream.as_str())
+                        .push_bind(o.url.as_str())
+                        .push_bind(o.event.as_str())
+                        .push_bind(o.payload.as_str())
+                        .push_bind(at)
+                        .push_bind(at);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            let mut expired = 0;
+            if let Some(before) = change.expire_acts_before {
+                let done = sqlx::query("DELETE FROM destruction_acts WHERE keep_until < $1").bind(before).execute(&mut *tx).await?;
+                expired = done.rows_affected() as i64;
+            }
+            if let Some(s) = &change.sweep {
+                sqlx::query(
+                    "INSERT INTO sweeps (id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.id)
+                .bind(s.started_at)
+                .bind(s.finished_at)
+                .bind(s.subjects_erased)
+                .bind(s.values_erased)
+                .bind(s.subjects_restricted)
+                .bind(s.acts_expired)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(expired)
+        }
+
+        /// Tombstones and deletes the tokens of `subjects` that no stored value uses any more.
+        async fn drop_orphan_tokens(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            subjects: &[&[u8]],
+            at: $crate::Millis,
+        ) -> $crate::store::Result<()> {
+            const ORPHAN: &str = " AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.token = tokens.token)";
+            for chunk in subjects.chunks(IN_LIST_MAX) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO erased_tokens (token, erased_at) SELECT token, ");
+                qb.push_bind(at);
+                qb.push(" FROM tokens WHERE subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.push(ORPHAN);
+                qb.push(" ON CONFLICT (token) DO NOTHING");
+                qb.build().execute(&mut **tx).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM tokens WHERE subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.push(ORPHAN);
+                qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use impl_rights;
