@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{get, post, send, Db, Gateway, Opts, Resp, Upstream};
+use common::{authed, detokenize, get, outcomes, post, send, token, Db, Gateway, Opts, Upstream};
 use http::Request;
 use http_body_util::Full;
 use pdgate::store::Backend;
@@ -60,66 +60,6 @@ async fn start_with(
 
 async fn start(db: Db) -> Option<Env> {
     start_with(db, "", |_, t| t.to_owned()).await
-}
-
-/// A token from `pdgate token issue` (the CLI under test) for this gateway's config.
-fn token(gw: &Gateway, role: &str, service: Option<&str>) -> String {
-    let mut cmd = Command::new(common::bin());
-    cmd.args(["token", "issue", "--config"])
-        .arg(&gw.config_path)
-        .args(["--role", role, "--ttl", "1h"]);
-    if let Some(s) = service {
-        cmd.args(["--service", s]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert_eq!(t.split('.').count(), 3, "the token alone on stdout: {t}");
-    t
-}
-
-async fn authed(method: &str, url: &str, bearer: &str, body: impl Into<Bytes>) -> Resp {
-    send(
-        Request::builder()
-            .method(method)
-            .uri(url)
-            .header("authorization", format!("Bearer {bearer}"))
-            .header("content-type", JSON)
-            .body(Full::new(body.into()))
-            .unwrap(),
-    )
-    .await
-}
-
-async fn detokenize(gw: &Gateway, bearer: &str, purpose: &str, tokens: &[&str]) -> Resp {
-    authed(
-        "POST",
-        &gw.admin_url("/v1/detokenize"),
-        bearer,
-        serde_json::json!({"purpose": purpose, "tokens": tokens}).to_string(),
-    )
-    .await
-}
-
-/// `(value or denial code)` per token.
-fn outcomes(r: &Resp) -> Vec<String> {
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            i["value"]
-                .as_str()
-                .or(i["denied"].as_str())
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
 }
 
 struct Checkout {

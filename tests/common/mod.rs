@@ -483,3 +483,63 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
     let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A token from `pdgate token issue` (the CLI under test) for this gateway's config.
+pub fn token(gw: &Gateway, role: &str, service: Option<&str>) -> String {
+    let mut cmd = Command::new(bin());
+    cmd.args(["token", "issue", "--config"])
+        .arg(&gw.config_path)
+        .args(["--role", role, "--ttl", "1h"]);
+    if let Some(s) = service {
+        cmd.args(["--service", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(t.split('.').count(), 3, "the token alone on stdout: {t}");
+    t
+}
+
+pub async fn authed(method: &str, url: &str, bearer: &str, body: impl Into<Bytes>) -> Resp {
+    send(
+        Request::builder()
+            .method(method)
+            .uri(url)
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("content-type", "application/json")
+            .body(Full::new(body.into()))
+            .unwrap(),
+    )
+    .await
+}
+
+pub async fn detokenize(gw: &Gateway, bearer: &str, purpose: &str, tokens: &[&str]) -> Resp {
+    authed(
+        "POST",
+        &gw.admin_url("/v1/detokenize"),
+        bearer,
+        serde_json::json!({"purpose": purpose, "tokens": tokens}).to_string(),
+    )
+    .await
+}
+
+/// `(value or denial code)` per token.
+pub fn outcomes(r: &Resp) -> Vec<String> {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            i["value"]
+                .as_str()
+                .or(i["denied"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}

@@ -1,0 +1,754 @@
+//! End-to-end tests of issue 4: every data subject request type, deadlines, erasure with a legal
+//! hold, the signed webhook outbox across failures and a restart, retention sweeps with an
+//! injected clock and the one-sweeper rule — the real binary over real sockets, on SQLite and
+//! PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{authed, detokenize, get, outcomes, post, token, Db, Gateway, Opts, Upstream};
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sha2::Sha256;
+
+const JSON: &str = "application/json";
+const EMAIL: &str = "pavel.planted@mail.ru";
+const PHONE: &str = "+7 916 555-07-07";
+const NEW_PHONE: &str = "+7 916 555-08-08";
+const CARD: &str = "4276";
+const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+const HOOK_SECRET: &str = "webhook-secret-0123456789abcdef-0123456789";
+
+/// An erasure webhook receiver that answers 503 to its first `fail` calls.
+struct Hook {
+    url: String,
+    calls: Arc<AtomicUsize>,
+    got: Arc<Mutex<Vec<(http::HeaderMap, Bytes)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hook {
+    async fn start(fail: usize) -> Hook {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/privacy/erase", listener.local_addr().unwrap());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let got: Arc<Mutex<Vec<(http::HeaderMap, Bytes)>>> = Arc::default();
+        let (c, g) = (calls.clone(), got.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let (s, _) = listener.accept().await.unwrap();
+                let (c, g) = (c.clone(), g.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                        let (c, g) = (c.clone(), g.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            let n = c.fetch_add(1, Ordering::SeqCst);
+                            let status = if n < fail { 503 } else { 200 };
+                            if status == 200 {
+                                g.lock().unwrap().push((parts.headers, body));
+                            }
+                            Ok::<_, std::convert::Infallible>(
+                                http::Response::builder()
+                                    .status(status)
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+        Hook {
+            url,
+            calls,
+            got,
+            task,
+        }
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Env {
+    up: Upstream,
+    gw: Gateway,
+    hook: Hook,
+    _dir: tempfile::TempDir,
+}
+
+/// The example shop with the card's last digits kept (payment is under a 402-FZ hold) and the
+/// erasure webhook pointed at a receiver that fails its first `fail` calls.
+async fn start(db: Db, fail: usize) -> Option<Env> {
+    let up = Upstream::start(Duration::ZERO).await;
+    let hook = Hook::start(fail).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (jwt, whs) = (
+        dir.path().join("jwt.secret"),
+        dir.path().join("hook.secret"),
+    );
+    std::fs::write(&jwt, SECRET).unwrap();
+    std::fs::write(&whs, HOOK_SECRET).unwrap();
+    let mut opts = Opts::new(db);
+    opts.extra_config = format!(
+        "[admin]\njwt_secret_file = \"{}\"\n[webhooks]\nsecret_file = \"{}\"\npoll_ms = 200\n",
+        jwt.display(),
+        whs.display()
+    );
+    let hook_url = hook.url.clone();
+    opts.policy_edit = Box::new(move |_, t| {
+        t.replace(
+            "card_last4: {category: payment, action: pass}",
+            "card_last4: {category: payment, action: tokenize}",
+        )
+        .replace(
+            "erasure_webhook: \"/privacy/erase\"",
+            &format!("erasure_webhook: \"{hook_url}\""),
+        )
+    });
+    let gw = Gateway::start(opts, &up.url()).await?;
+    Some(Env {
+        up,
+        gw,
+        hook,
+        _dir: dir,
+    })
+}
+
+struct Shop {
+    email: String,
+    phone: String,
+    card: String,
+    subject: String,
+}
+
+async fn checkout(env: &Env, email: &str) -> Shop {
+    let body = serde_json::json!({
+        "email": email, "phone": PHONE, "name": "Засадный Павел", "address": "Тверь",
+        "card_last4": CARD, "items": [], "total": 10, "subscribe": "on"
+    });
+    let resp = post(&env.gw.url("/api/checkout"), JSON, body.to_string()).await;
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let got = env.up.requests().pop().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    Shop {
+        email: j["email"].as_str().unwrap().into(),
+        phone: j["phone"].as_str().unwrap().into(),
+        card: j["card_last4"].as_str().unwrap().into(),
+        subject: got.header("x-pdgate-subject").unwrap(),
+    }
+}
+
+async fn create(gw: &Gateway, dpo: &str, kind: &str, email: &str) -> serde_json::Value {
+    let r = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/requests"),
+        dpo,
+        serde_json::json!({"type": kind, "subject": {"email": email}, "note": "by e-mail"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+async fn fulfil(gw: &Gateway, dpo: &str, id: &str, body: &str) -> common::Resp {
+    authed(
+        "POST",
+        &gw.admin_url(&format!("/admin/v1/requests/{id}/fulfil")),
+        dpo,
+        body.to_owned(),
+    )
+    .await
+}
+
+async fn requests_lifecycle(db: Db) {
+    let Some(env) = start(db, 0).await else {
+        return;
+    };
+    let gw = &env.gw;
+    let shop = checkout(&env, EMAIL).await;
+    let dpo = token(gw, "dpo", None);
+    let crm = token(gw, "service", Some("crm"));
+
+    // Only DPOs and admins; a bad body or subject is a clear error and stores nothing.
+    let r = authed("GET", &gw.admin_url("/admin/v1/requests"), &crm, "").await;
+    assert_eq!(r.status, 403);
+    let r = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/requests"),
+        &dpo,
+        r#"{"type":"forget","subject":{"email":"a@b.ru"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (422, "invalid_request_type".to_owned())
+    );
+    let r = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/requests"),
+        &dpo,
+        r#"{"type":"access","subject":{"email":"not-an-email"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (422, "invalid_subject".to_owned())
+    );
+    let r = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/requests"),
+        &dpo,
+        r#"{"type":"access","subject":{}}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (422, "invalid_subject".to_owned())
+    );
+
+    // Access: both regimes, so the 152-FZ 10 working days bind; a repeat within 30 days is flagged.
+    let a = create(gw, &dpo, "access", &EMAIL.to_uppercase()).await;
+    assert_eq!(a["status"], "open");
+    assert_eq!(a["regime"], "both");
+    let received = pdgate::parse_time(a["received_at"].as_str().unwrap()).unwrap();
+    let cal = pdgate::requests::calendar::Calendar::russia();
+    let want = pdgate::requests::deadline::due(
+        pdgate::requests::deadline::RequestType::Access,
+        pdgate::requests::deadline::Regime::Both,
+        received,
+        &cal,
+    );
+    assert_eq!(a["due_at"], pdgate::rfc3339(want).as_str());
+    let id = a["id"].as_str().unwrap().to_owned();
+    let again = create(gw, &dpo, "access", EMAIL).await;
+    assert_eq!(again["repeat_of"], id.as_str());
+
+    // The report: data decrypted with source and retention, consents with receipts, rights.
+    let rep = authed(
+        "GET",
+        &gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=json")),
+        &dpo,
+        "",
+    )
+    .await;
+    assert_eq!(rep.status, 200, "{}", String::from_utf8_lossy(&rep.body));
+    let j = rep.json();
+    assert_eq!(j["confirmation"]["processing"], true);
+    let subject = &j["subjects"][0];
+    assert_eq!(subject["pseudonym"], shop.subject.as_str());
+    let values: Vec<&str> = subject["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        values.contains(&EMAIL) && values.contains(&PHONE) && values.contains(&CARD),
+        "{values:?}"
+    );
+    let email_item = subject["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["value"] == EMAIL)
+        .unwrap();
+    assert_eq!(email_item["source"]["route"], "checkout");
+    assert!(email_item["kept_until"].is_string());
+    assert_eq!(subject["consents"][0]["purpose"], "marketing");
+    assert!(subject["consents"][0]["receipt"]
+        .as_str()
+        .unwrap()
+        .contains("/receipts/"));
+    for key in [
+        "purposes",
+        "recipients",
+        "retention",
+        "cross_border_transfers",
+        "processors",
+        "rights",
+        "source",
+    ] {
+        assert!(!j[key].is_null(), "report lacks {key}");
+    }
+    assert!(j["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["legal_basis"] == "contract"));
+    let html = common::send(
+        http::Request::get(gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=html")))
+            .header("authorization", format!("Bearer {dpo}"))
+            .header("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(html.status, 200);
+    let page = String::from_utf8(html.body.to_vec()).unwrap();
+    assert!(
+        page.contains("Отчёт по запросу") && page.contains(EMAIL) && page.contains("Ваши права")
+    );
+
+    // One extension, with a reason, before the due time; then fulfilled once.
+    let ext_url = gw.admin_url(&format!("/admin/v1/requests/{id}/extend"));
+    let ext = |body: &'static str| authed("POST", &ext_url, &dpo, body);
+    assert_eq!(ext(r#"{"reason":"  "}"#).await.code(), "reason_required");
+    let e = ext(r#"{"reason":"the archive is being searched"}"#).await;
+    assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
+    let want = pdgate::requests::deadline::extended_due(
+        pdgate::requests::deadline::RequestType::Access,
+        pdgate::requests::deadline::Regime::Both,
+        received,
+        received,
+        &cal,
+    )
+    .unwrap();
+    assert_eq!(e.json()["due_at"], pdgate::rfc3339(want).as_str());
+    assert_eq!(
+        ext(r#"{"reason":"again"}"#).await.code(),
+        "already_extended"
+    );
+    let f = fulfil(gw, &dpo, &id, "").await;
+    assert_eq!(f.status, 200, "{}", String::from_utf8_lossy(&f.body));
+    assert_eq!(f.json()["status"], "fulfilled");
+    assert_eq!(f.json()["fulfilled_on_time"], true);
+    assert_eq!(fulfil(gw, &dpo, &id, "").await.code(), "request_closed");
+    let list = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/requests?status=open"),
+        &dpo,
+        "",
+    )
+    .await;
+    assert_eq!(list.json()["count"], 1);
+    let overdue = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/requests?overdue=true"),
+        &dpo,
+        "",
+    )
+    .await;
+    assert_eq!(overdue.json()["count"], 0);
+
+    // Restriction: nothing is detokenized until it is lifted.
+    let r = create(gw, &dpo, "restriction", EMAIL).await;
+    let rid = r["id"].as_str().unwrap().to_owned();
+    assert_eq!(fulfil(gw, &dpo, &rid, "").await.status, 200);
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email]).await),
+        ["restricted"]
+    );
+    let l = authed(
+        "POST",
+        &gw.admin_url(&format!("/admin/v1/requests/{rid}/lift")),
+        &dpo,
+        "",
+    )
+    .await;
+    assert_eq!(l.status, 200, "{}", String::from_utf8_lossy(&l.body));
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email]).await),
+        [EMAIL]
+    );
+
+    // Objection to marketing ends it for the subject; the contract purpose is unaffected.
+    let o = create(gw, &dpo, "objection", EMAIL).await;
+    let r = fulfil(
+        gw,
+        &dpo,
+        o["id"].as_str().unwrap(),
+        r#"{"purposes":["marketing"]}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "marketing", &[&shop.email]).await),
+        ["objected"]
+    );
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email]).await),
+        [EMAIL]
+    );
+    let o2 = create(gw, &dpo, "objection", EMAIL).await;
+    let r = fulfil(
+        gw,
+        &dpo,
+        o2["id"].as_str().unwrap(),
+        r#"{"purposes":["order_fulfilment"]}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (422, "not_applicable".to_owned())
+    );
+
+    // Rectification: the CRM keeps its token and reads the corrected value.
+    let rc = create(gw, &dpo, "rectification", EMAIL).await;
+    let rcid = rc["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fulfil(gw, &dpo, &rcid, "").await.code(),
+        "corrections_required"
+    );
+    let body =
+        serde_json::json!({"corrections": [{"token": shop.phone, "value": NEW_PHONE}]}).to_string();
+    let r = fulfil(gw, &dpo, &rcid, &body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.phone]).await),
+        [NEW_PHONE]
+    );
+
+    // Erasure: crypto-shredded except the held payment category, with an act and a webhook.
+    let er = create(gw, &dpo, "erasure", EMAIL).await;
+    let erid = er["id"].as_str().unwrap().to_owned();
+    let ext = authed(
+        "POST",
+        &gw.admin_url(&format!("/admin/v1/requests/{erid}/extend")),
+        &dpo,
+        r#"{"reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(ext.code(), "extension_not_provided");
+    let r = fulfil(gw, &dpo, &erid, "").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        outcomes(
+            &detokenize(
+                gw,
+                &crm,
+                "order_fulfilment",
+                &[&shop.email, &shop.phone, &shop.card]
+            )
+            .await
+        ),
+        ["erased", "erased", "restricted"]
+    );
+    let rep = authed(
+        "GET",
+        &gw.admin_url(&format!("/admin/v1/requests/{erid}/report")),
+        &dpo,
+        "",
+    )
+    .await;
+    let j = rep.json();
+    let act = &j["destruction_act"];
+    assert_eq!(act["operator"]["name"], "ООО «Ромашка»");
+    assert_eq!(act["subject"]["pseudonym"], shop.subject.as_str());
+    assert_eq!(act["held"][0]["category"], "payment");
+    assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");
+    assert!(act["held"][0]["until"].is_string());
+    assert!(act["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "contact"));
+    for key in [
+        "information_system",
+        "method",
+        "reason",
+        "destroyed_at",
+        "destroyed_by",
+    ] {
+        assert!(act[key].is_string(), "act lacks {key}");
+    }
+    assert_eq!(act["log_extract"][0]["kind"], "erasure");
+
+    // The webhooks arrive signed: the rectification names the corrected token, the erasure the
+    // destroyed ones (and not the held one).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.hook.got.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "webhooks not delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = env.hook.got.lock().unwrap().clone();
+    let (headers, body) = &got[0];
+    assert_signed(headers, body);
+    let p: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        (p["event"].as_str(), p["tokens"][0].as_str()),
+        (Some("rectification"), Some(shop.phone.as_str()))
+    );
+    let (headers, body) = got[1].clone();
+    assert_signed(&headers, &body);
+    let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(p["event"], "erasure");
+    assert_eq!(p["reference"], erid.as_str());
+    let toks: Vec<&str> = p["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        toks.contains(&shop.email.as_str()) && !toks.contains(&shop.card.as_str()),
+        "{toks:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = authed(
+            "GET",
+            &gw.admin_url(&format!("/admin/v1/requests/{erid}")),
+            &dpo,
+            "",
+        )
+        .await
+        .json();
+        if st["deliveries"]["delivered"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivery state never became delivered: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A new access request finds only what the hold keeps, restricted.
+    let a2 = create(gw, &dpo, "access", EMAIL).await;
+    let rep = authed(
+        "GET",
+        &gw.admin_url(&format!(
+            "/admin/v1/requests/{}/report",
+            a2["id"].as_str().unwrap()
+        )),
+        &dpo,
+        "",
+    )
+    .await
+    .json();
+    let data = rep["subjects"][0]["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{data:?}");
+    assert_eq!(data[0]["category"], "payment");
+    assert_eq!(rep["subjects"][0]["restricted"], true);
+
+    // Audited, and no planted value anywhere in the log or the audit export.
+    let audit = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/audit"),
+        &token(gw, "auditor", None),
+        "",
+    )
+    .await;
+    let text = String::from_utf8(audit.body.to_vec()).unwrap();
+    for kind in [
+        "request_received",
+        "request_extended",
+        "request_fulfilled",
+        "restriction",
+        "purpose_objected",
+        "rectification",
+        "erasure",
+    ] {
+        assert!(
+            text.contains(&format!("\"type\":\"{kind}\"")),
+            "no {kind} in the audit log"
+        );
+    }
+    for planted in [EMAIL, PHONE, NEW_PHONE, "Засадный"] {
+        assert!(
+            !text.contains(planted) && !gw.log().contains(planted),
+            "{planted} leaked"
+        );
+    }
+}
+
+fn assert_signed(headers: &http::HeaderMap, body: &[u8]) {
+    let sig = headers["x-pdgate-signature"].to_str().unwrap();
+    let (t, v1) = sig.split_once(',').unwrap();
+    let t = t.strip_prefix("t=").unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let want = data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes());
+    assert_eq!(v1.strip_prefix("v1=").unwrap(), want, "bad signature");
+    assert!(headers.contains_key("x-pdgate-event-id"));
+}
+
+/// The receiver fails the first two attempts; pdgate restarts in between and still delivers.
+async fn webhook_retries_survive_restart(db: Db) {
+    let Some(mut env) = start(db, 2).await else {
+        return;
+    };
+    let shop = checkout(&env, EMAIL).await;
+    let dpo = token(&env.gw, "dpo", None);
+    let er = create(&env.gw, &dpo, "erasure", EMAIL).await;
+    let erid = er["id"].as_str().unwrap().to_owned();
+    assert_eq!(fulfil(&env.gw, &dpo, &erid, "").await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.hook.calls.load(Ordering::SeqCst) < 1 {
+        assert!(Instant::now() < deadline, "no first attempt");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.gw.signal("-TERM");
+    assert_eq!(env.gw.wait_exit().await, Some(0));
+    env.gw.spawn().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.hook.got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "not delivered after the restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(env.hook.calls.load(Ordering::SeqCst) >= 3);
+    let (headers, body) = env.hook.got.lock().unwrap()[0].clone();
+    assert_signed(&headers, &body);
+    assert!(String::from_utf8_lossy(&body).contains(&shop.email));
+    let rep = authed(
+        "GET",
+        &env.gw
+            .admin_url(&format!("/admin/v1/requests/{erid}/report")),
+        &dpo,
+        "",
+    )
+    .await
+    .json();
+    let d = &rep["deliveries"][0];
+    assert_eq!(d["state"], "delivered");
+    assert!(d["attempts"].as_i64().unwrap() >= 3, "{d}");
+    // Exactly one delivery: no duplicate after success.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(env.hook.got.lock().unwrap().len(), 1);
+}
+
+fn retention(gw: &Gateway, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(common::bin())
+        .args(["retention", "run", "--config"])
+        .arg(&gw.config_path)
+        .args(args)
+        .env_remove("PDGATE_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Retention with an injected clock: contact-form data goes after its year, checkout data
+/// after three, the held payment digits stay restricted until the hold ends.
+async fn retention_sweep(db: Db) {
+    let Some(env) = start(db, 0).await else {
+        return;
+    };
+    let gw = &env.gw;
+    let shop = checkout(&env, EMAIL).await;
+    let crm = token(gw, "service", Some("crm"));
+    let r = post(
+        &gw.url("/contact"),
+        "application/x-www-form-urlencoded",
+        "email=vera.planted%40mail.ru&name=Vera&message=hi&agree=on",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let contact: serde_json::Value = {
+        let got = env.up.requests().pop().unwrap();
+        serde_json::from_str(&format!(
+            "\"{}\"",
+            got.body_str()
+                .split('&')
+                .next()
+                .unwrap()
+                .trim_start_matches("email=")
+                .replace("%40", "@")
+        ))
+        .unwrap()
+    };
+    let contact_token = contact.as_str().unwrap().to_owned();
+    let now = pdgate::now_millis();
+    let day = 24 * 3600 * 1000i64;
+
+    // Today nothing goes.
+    let rep = retention(gw, &["--dry-run"]);
+    assert_eq!(rep["values_erased"], 0, "{rep}");
+    // In 13 months the enquiry (P1Y from collection) would go; a dry run changes nothing.
+    let at = (now + 400 * day).to_string();
+    let dry = retention(gw, &["--dry-run", "--now", &at]);
+    assert_eq!(dry["subjects_erased"], 1, "{dry}");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "enquiries", &[&contact_token]).await),
+        ["vera.planted@mail.ru"]
+    );
+    let done = retention(gw, &["--now", &at]);
+    assert_eq!(done["subjects_erased"], 1, "{done}");
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "enquiries", &[&contact_token]).await),
+        ["erased"]
+    );
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email]).await),
+        [EMAIL]
+    );
+
+    // After three years the order data goes, the payment digits stay held (402-FZ, 5 years)…
+    let at = (now + 3 * 366 * day).to_string();
+    let done = retention(gw, &["--now", &at]);
+    assert_eq!(done["subjects_restricted"], 1, "{done}");
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email, &shop.card]).await),
+        ["erased", "restricted"]
+    );
+    // …and go when the hold ends.
+    let at = (now + 5 * 366 * day).to_string();
+    let done = retention(gw, &["--now", &at]);
+    assert_eq!(done["subjects_erased"], 1, "{done}");
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.card]).await),
+        ["erased"]
+    );
+    let audit = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/audit"),
+        &token(gw, "auditor", None),
+        "",
+    )
+    .await;
+    let text = String::from_utf8(audit.body.to_vec()).unwrap();
+    assert!(text.contains("\"type\":\"retention_sweep\"") && text.contains("\"reason\":\"sweep:"));
+}
+
+/// Two sweepers on one PostgreSQL database: while one holds the lock the other does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sweeper_at_a_time_on_postgres() {
+    let Some(env) = start(Db::Postgres, 0).await else {
+        return;
+    };
+    let store = pdgate::store::Store::open(&env.gw.database_url)
+        .await
+        .unwrap();
+    let held = store.leader("retention-sweeper").await.unwrap();
+    assert!(held.is_some());
+    let rep = retention(&env.gw, &[]);
+    assert_eq!(rep["leader"], false, "{rep}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rep = retention(&env.gw, &[]);
+    assert_eq!(rep["leader"], true, "{rep}");
+    let _ = get(&env.gw.admin_url("/healthz")).await;
+}
+
+both_backends! {
+    requests_lifecycle => requests_lifecycle;
+    webhook_retries_survive_restart => webhook_retries_survive_restart;
+    retention_sweep => retention_sweep;
+}
