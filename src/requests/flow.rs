@@ -534,7 +534,7 @@ async fn rectify(
                 "a corrected token is not a stored value of this request's subject",
             ));
         };
-        if !subjects.iter().any(|s| *s == first.subject_id) {
+        if !subjects.contains(&first.subject_id) {
             return Err(invalid(
                 "token_not_of_subject",
                 "a corrected token is not a stored value of this request's subject",
