@@ -50,10 +50,23 @@ fn contract_data_lives_its_retention_from_collection() {
     let latest = HashMap::new();
     let c = cover(&p, &v, T0, &latest);
     // P3Y from collection.
-    assert_eq!(c.purposes, Until::At(crate::policy::duration::IsoDuration::parse("P3Y").unwrap().after(T0)));
+    assert_eq!(
+        c.purposes,
+        Until::At(
+            crate::policy::duration::IsoDuration::parse("P3Y")
+                .unwrap()
+                .after(T0)
+        )
+    );
     assert!(c.hold.is_none());
-    assert_eq!(decide(&p, T0, None, &[&v], &[], T0 + 365 * DAY), Decision::Keep);
-    assert_eq!(decide(&p, T0, None, &[&v], &[], T0 + 4 * 366 * DAY), Decision::Erase);
+    assert_eq!(
+        decide(&p, T0, None, &[&v], &[], T0 + 365 * DAY),
+        Decision::Keep
+    );
+    assert_eq!(
+        decide(&p, T0, None, &[&v], &[], T0 + 4 * 366 * DAY),
+        Decision::Erase
+    );
 }
 
 #[test]
@@ -61,7 +74,10 @@ fn withdrawal_ends_a_consent_purpose_at_once_but_not_another_basis() {
     let p = policy();
     let v = value(1, "contact", "order_fulfilment,marketing");
     let m = value(2, "identity", "marketing");
-    let recs = [record("marketing", "granted", T0), record("marketing", "withdrawn", T0 + DAY)];
+    let recs = [
+        record("marketing", "granted", T0),
+        record("marketing", "withdrawn", T0 + DAY),
+    ];
     // The contact value stays for the contract; the marketing-only name goes.
     assert_eq!(
         decide(&p, T0, None, &[&v, &m], &recs, T0 + 2 * DAY),
@@ -69,11 +85,20 @@ fn withdrawal_ends_a_consent_purpose_at_once_but_not_another_basis() {
     );
     // No grant at all: a consent purpose covers nothing.
     let only = value(3, "contact", "marketing");
-    assert_eq!(decide(&p, T0, None, &[&only], &[], T0 + DAY), Decision::Erase);
+    assert_eq!(
+        decide(&p, T0, None, &[&only], &[], T0 + DAY),
+        Decision::Erase
+    );
     // Granted: P2Y from the consent.
     let recs = [record("marketing", "granted", T0 + 10 * DAY)];
-    assert_eq!(decide(&p, T0, None, &[&only], &recs, T0 + 700 * DAY), Decision::Keep);
-    assert_eq!(decide(&p, T0, None, &[&only], &recs, T0 + 750 * DAY), Decision::Erase);
+    assert_eq!(
+        decide(&p, T0, None, &[&only], &recs, T0 + 700 * DAY),
+        Decision::Keep
+    );
+    assert_eq!(
+        decide(&p, T0, None, &[&only], &recs, T0 + 750 * DAY),
+        Decision::Erase
+    );
 }
 
 #[test]
@@ -82,27 +107,50 @@ fn legal_hold_keeps_its_category_restricted_then_lets_go() {
     let card = value(1, "payment", "order_fulfilment");
     let email = value(2, "contact", "order_fulfilment");
     let after_purpose = T0 + 4 * 366 * DAY;
-    let hold_end = crate::policy::duration::IsoDuration::parse("P5Y").unwrap().after(T0);
+    let hold_end = crate::policy::duration::IsoDuration::parse("P5Y")
+        .unwrap()
+        .after(T0);
     assert_eq!(
         decide(&p, T0, None, &[&card, &email], &[], after_purpose),
-        Decision::Hold { drop: vec![2], until: hold_end }
+        Decision::Hold {
+            drop: vec![2],
+            until: hold_end
+        }
     );
     // Once held, the next sweep leaves it alone; after the hold it is erased.
-    assert_eq!(decide(&p, T0, Some(hold_end), &[&card], &[], after_purpose), Decision::Keep);
-    assert_eq!(decide(&p, T0, Some(hold_end), &[&card], &[], hold_end), Decision::Erase);
+    assert_eq!(
+        decide(&p, T0, Some(hold_end), &[&card], &[], after_purpose),
+        Decision::Keep
+    );
+    assert_eq!(
+        decide(&p, T0, Some(hold_end), &[&card], &[], hold_end),
+        Decision::Erase
+    );
 }
 
 #[test]
 fn an_objection_ends_the_purpose_for_the_subject() {
     let p = policy();
     let v = value(1, "contact", "marketing");
-    let recs = [record("marketing", "granted", T0), record("marketing", "objected", T0 + DAY)];
-    assert_eq!(decide(&p, T0, None, &[&v], &recs, T0 + 2 * DAY), Decision::Erase);
-    assert_eq!(purpose_until(&p, "marketing", T0, T0, &latest_records(&recs)), Until::At(T0 + DAY));
+    let recs = [
+        record("marketing", "granted", T0),
+        record("marketing", "objected", T0 + DAY),
+    ];
+    assert_eq!(
+        decide(&p, T0, None, &[&v], &recs, T0 + 2 * DAY),
+        Decision::Erase
+    );
+    assert_eq!(
+        purpose_until(&p, "marketing", T0, T0, &latest_records(&recs)),
+        Until::At(T0 + DAY)
+    );
 }
 
 #[test]
 fn a_subject_with_nothing_recorded_keeps_its_key() {
     // Its data may be `encrypt` envelopes upstream whose purpose the vault cannot see.
-    assert_eq!(decide(&policy(), T0, None, &[], &[], T0 + 10_000 * DAY), Decision::Keep);
+    assert_eq!(
+        decide(&policy(), T0, None, &[], &[], T0 + 10_000 * DAY),
+        Decision::Keep
+    );
 }
