@@ -1,5 +1,6 @@
 //! Shared by the benchmarks: realistic intakes of the bench form, ready to commit.
 #![allow(dead_code)] // each benchmark uses part of it
+#![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
 use pdgate::crypto::Keys;
 use pdgate::forms::{urlencoded, CodecLimits};
