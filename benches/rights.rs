@@ -67,11 +67,7 @@ async fn main() {
         };
         for id in &ids {
             let mine: Vec<&VaultValue> = vals.iter().filter(|v| v.subject_id == *id).collect();
-            let r: Vec<_> = recs
-                .iter()
-                .filter(|r| r.subject_id == *id)
-                .cloned()
-                .collect();
+            let r: Vec<_> = recs.iter().filter(|r| r.subject_id == *id).collect();
             let p = erasure::plan(
                 &policy,
                 "sqlite",

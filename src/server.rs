@@ -103,25 +103,8 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     if verifier.is_none() {
         tracing::warn!("no [admin] jwt_secret_file or jwks_file: the admin API and detokenize refuse every call");
     }
-    let writer = format!("w-{}", uuid::Uuid::new_v4().simple());
-    let (committer, writer_task) = Committer::start(
-        store.clone(),
-        Chain::new(writer.clone()),
-        Some(Checkpoints {
-            keys: keys.clone(),
-            entries: i64::try_from(config.audit.checkpoint_entries.max(1)).unwrap_or(i64::MAX),
-            interval: Duration::from_secs(config.audit.checkpoint_interval_s.max(1)),
-        }),
-    );
-    committer
-        .audit(
-            crate::now_millis(),
-            AuditEvent::ChainStarted {
-                version: env!("CARGO_PKG_VERSION").into(),
-                policy_sha256: policy.sha256.clone(),
-            },
-        )
-        .await?;
+    let (committer, writer_task) = start_writer(&store, keys.clone(), &config);
+    chain_started(&committer, &policy).await?;
     let calendar = Arc::new(match &config.requests.calendar_file {
         None => crate::requests::calendar::Calendar::russia(),
         Some(path) => {
@@ -155,7 +138,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     })?;
     tracing::info!(
         backend = store.backend_name(),
-        writer = %writer,
+        writer = committer.writer(),
         routes = policy.routes.len(),
         policy_sha256 = %policy.sha256,
         "vault ready"
@@ -204,6 +187,38 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     })
 }
 
+/// This process's audit writer: a new chain, signed per `[audit]`.
+fn start_writer(
+    store: &Store,
+    keys: Arc<Keys>,
+    config: &Config,
+) -> (Committer, tokio::task::JoinHandle<()>) {
+    let writer = format!("w-{}", uuid::Uuid::new_v4().simple());
+    Committer::start(
+        store.clone(),
+        Chain::new(writer),
+        Some(Checkpoints {
+            keys,
+            entries: i64::try_from(config.audit.checkpoint_entries.max(1)).unwrap_or(i64::MAX),
+            interval: Duration::from_secs(config.audit.checkpoint_interval_s.max(1)),
+        }),
+    )
+}
+
+/// The first entry of a chain: which version ran which policies.
+async fn chain_started(committer: &Committer, policy: &Policy) -> Result<(), ServeError> {
+    committer
+        .audit(
+            crate::now_millis(),
+            AuditEvent::ChainStarted {
+                version: env!("CARGO_PKG_VERSION").into(),
+                policy_sha256: policy.sha256.clone(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
 /// `pdgate retention run`: one sweep at `now` on its own audit chain (ended by a checkpoint).
 pub async fn retention_run(
     config: &Config,
@@ -215,26 +230,9 @@ pub async fn retention_run(
     let store = Store::open(&config.database_url).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek).await?);
-    let writer = format!("w-{}", uuid::Uuid::new_v4().simple());
-    let (committer, task) = Committer::start(
-        store.clone(),
-        Chain::new(writer),
-        Some(Checkpoints {
-            keys,
-            entries: i64::try_from(config.audit.checkpoint_entries.max(1)).unwrap_or(i64::MAX),
-            interval: Duration::from_secs(config.audit.checkpoint_interval_s.max(1)),
-        }),
-    );
+    let (committer, task) = start_writer(&store, keys, config);
     if !dry_run {
-        committer
-            .audit(
-                crate::now_millis(),
-                AuditEvent::ChainStarted {
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    policy_sha256: policy.sha256.clone(),
-                },
-            )
-            .await?;
+        chain_started(&committer, &policy).await?;
     }
     let report = crate::retention::sweep::run(&store, &committer, &policy, now, dry_run).await;
     drop(committer);

@@ -107,24 +107,9 @@ pub async fn handle(
             ))
         }
         (Method::POST, [id, "fulfil"]) => {
-            let bytes =
-                respond::collect_limited(req.into_body(), admin.limits.max_body_bytes).await?;
-            let input: Fulfil = if bytes.iter().all(u8::is_ascii_whitespace) {
-                Fulfil::default()
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_body",
-                        format!(
-                            "the body is not the expected JSON ({:?} error at line {}, column {})",
-                            e.classify(),
-                            e.line(),
-                            e.column()
-                        ),
-                    )
-                })?
-            };
+            // The body is optional (most types need nothing but the request).
+            let input: Fulfil =
+                respond::read_json_or_default(req.into_body(), admin.limits.max_body_bytes).await?;
             let row = flow::fulfil(&ctx(admin), id, input, who, now).await?;
             Ok(respond::json(
                 StatusCode::OK,

@@ -60,8 +60,25 @@ where
 /// Reads a JSON request body of at most `max` bytes into `T`.
 pub async fn read_json<T: DeserializeOwned>(body: Incoming, max: u64) -> Result<T, ApiError> {
     let bytes = collect_limited(Lingering::new(body), max).await?;
+    parse_json(&bytes)
+}
+
+/// Like [`read_json`], for endpoints whose body is optional: an empty body is `T::default()`.
+pub async fn read_json_or_default<T: DeserializeOwned + Default>(
+    body: Incoming,
+    max: u64,
+) -> Result<T, ApiError> {
+    let bytes = collect_limited(Lingering::new(body), max).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&bytes)
+}
+
+/// `bytes` as JSON `T`, or the `malformed_body` error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde's message can quote the offending value (a token, an e-mail): say where, not what.
-    serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_body",

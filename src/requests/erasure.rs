@@ -68,7 +68,7 @@ pub fn plan(
     backend: &str,
     subject_id: &[u8],
     values: &[&VaultValue],
-    records: &[ConsentRecord],
+    records: &[&ConsentRecord],
     scope: Scope,
     reason: Reason<'_>,
     principal: &str,
@@ -122,9 +122,10 @@ pub fn plan(
             .collect(),
     };
     let whole_subject = matches!(scope, Scope::All) && keep_categories.is_empty();
+    let gone_ids: BTreeSet<i64> = gone.iter().map(|v| v.id).collect();
     let kept_tokens: BTreeSet<&str> = values
         .iter()
-        .filter(|v| !gone.iter().any(|g| g.id == v.id))
+        .filter(|v| !gone_ids.contains(&v.id))
         .map(|v| v.token.as_str())
         .collect();
     let tokens: BTreeSet<&str> = gone

@@ -302,8 +302,7 @@ pub async fn fulfil(
 ) -> Result<RequestRow, ApiError> {
     let mut row = open_request(ctx, id).await?;
     let (kind, _) = kind_of(&row);
-    let mac: [u8; 32] = row.lookup_mac.as_slice().try_into().unwrap_or([0; 32]);
-    let subjects = ctx.store.subjects_by_index(&mac).await?;
+    let subjects = ctx.store.subjects_by_index(&row.lookup_key()).await?;
     let mut change = Change {
         at: now,
         ..Change::default()
@@ -324,6 +323,7 @@ pub async fn fulfil(
                 let vals = ctx.store.values_of(s).await?;
                 let recs = ctx.store.consents_of(s).await?;
                 let refs: Vec<_> = vals.iter().collect();
+                let recs: Vec<_> = recs.iter().collect();
                 let planned = erasure::plan(
                     ctx.policy,
                     ctx.store.backend_name(),
@@ -638,8 +638,7 @@ pub async fn lift(
             "only a fulfilled restriction request can be lifted",
         ));
     }
-    let mac: [u8; 32] = row.lookup_mac.as_slice().try_into().unwrap_or([0; 32]);
-    let subjects = ctx.store.subjects_by_index(&mac).await?;
+    let subjects = ctx.store.subjects_by_index(&row.lookup_key()).await?;
     let mut change = Change {
         at: now,
         ..Change::default()

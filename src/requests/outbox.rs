@@ -61,10 +61,7 @@ impl Secret {
 
 /// Wait before attempt `attempts + 1`: 2 s, 4 s, 8 s … capped at an hour.
 pub fn backoff(attempts: i64) -> Millis {
-    let exp = u32::try_from(attempts.clamp(0, 30)).unwrap_or(30);
-    (1000i64 << exp.min(21))
-        .saturating_mul(2)
-        .min(MAX_BACKOFF_MS)
+    (2_000i64 << attempts.clamp(0, 21)).min(MAX_BACKOFF_MS)
 }
 
 /// Polls the outbox every `poll` until `stop` resolves.

@@ -3,7 +3,7 @@
 //! destruction act and webhook deliveries. JSON (portability's machine-readable form) or HTML
 //! in Russian or English.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
@@ -103,12 +103,11 @@ async fn access(
     now: Millis,
     report: &mut Value,
 ) -> Result<(), StoreError> {
-    let mac: [u8; 32] = row.lookup_mac.as_slice().try_into().unwrap_or([0; 32]);
-    let ids = store.subjects_by_index(&mac).await?;
+    let ids = store.subjects_by_index(&row.lookup_key()).await?;
     let id_refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
     let states = store.subject_states(&id_refs).await?;
     let mut subjects = Vec::new();
-    let mut purposes_seen: BTreeMap<String, ()> = BTreeMap::new();
+    let mut purposes_seen: BTreeSet<String> = BTreeSet::new();
     let mut retention_by_category: BTreeMap<String, Option<Millis>> = BTreeMap::new();
     for s in &states {
         let values = store.values_of(&s.row.id).await?;
@@ -139,7 +138,7 @@ async fn access(
                     (Some(a), Until::At(b)) => Some(a.max(b)),
                 };
                 for p in v.purposes.split(',').filter(|p| !p.is_empty()) {
-                    purposes_seen.insert(p.to_owned(), ());
+                    purposes_seen.insert(p.to_owned());
                 }
                 json!({
                     "category": cat,
@@ -156,7 +155,7 @@ async fn access(
             })
             .collect();
         for r in &records {
-            purposes_seen.insert(r.purpose.clone(), ());
+            purposes_seen.insert(r.purpose.clone());
         }
         let consents: Vec<Value> = latest
             .values()
@@ -184,7 +183,7 @@ async fn access(
     let purposes: Vec<Value> = policy
         .purposes
         .iter()
-        .filter(|p| purposes_seen.contains_key(&p.def.id))
+        .filter(|p| purposes_seen.contains(&p.def.id))
         .map(|p| {
             json!({
                 "id": p.def.id,
@@ -200,7 +199,7 @@ async fn access(
     let recipients: Vec<Value> = policy
         .purposes
         .iter()
-        .filter(|p| purposes_seen.contains_key(&p.def.id))
+        .filter(|p| purposes_seen.contains(&p.def.id))
         .flat_map(|p| p.def.recipients.iter())
         .map(|r| json!({"name": r.name, "country": r.country, "purpose": r.purpose}))
         .collect();

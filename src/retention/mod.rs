@@ -41,7 +41,9 @@ impl Until {
 }
 
 /// The newest ledger record per purpose of one subject (`granted`, `withdrawn`, `objected`).
-pub fn latest_records(records: &[ConsentRecord]) -> HashMap<&str, &ConsentRecord> {
+pub fn latest_records<'a>(
+    records: impl IntoIterator<Item = &'a ConsentRecord>,
+) -> HashMap<&'a str, &'a ConsentRecord> {
     let mut out: HashMap<&str, &ConsentRecord> = HashMap::new();
     for r in records {
         // Records come in ledger order; the last one per purpose wins.
@@ -173,7 +175,7 @@ pub fn decide(
     last_activity: Millis,
     erase_after: Option<Millis>,
     values: &[&VaultValue],
-    records: &[ConsentRecord],
+    records: &[&ConsentRecord],
     now: Millis,
 ) -> Decision {
     if erase_after.is_some_and(|t| t <= now) {
@@ -183,7 +185,7 @@ pub fn decide(
         // Nothing says what the subject's data (envelopes upstream) is for: keep the key.
         return Decision::Keep;
     }
-    let latest = latest_records(records);
+    let latest = latest_records(records.iter().copied());
     let mut drop = Vec::new();
     let mut live = false;
     let mut held_until: Option<Millis> = None;

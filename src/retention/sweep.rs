@@ -76,12 +76,12 @@ pub async fn run(
                 .or_default()
                 .push(v);
         }
-        let mut records_by: HashMap<&[u8], Vec<crate::store::ConsentRecord>> = HashMap::new();
+        let mut records_by: HashMap<&[u8], Vec<&crate::store::ConsentRecord>> = HashMap::new();
         for r in &records {
             records_by
                 .entry(r.subject_id.as_slice())
                 .or_default()
-                .push(r.clone());
+                .push(r);
         }
         let mut change = Change {
             at: now,

@@ -43,6 +43,10 @@ fn record(purpose: &str, state: &str, at: Millis) -> ConsentRecord {
     }
 }
 
+fn refs(records: &[ConsentRecord]) -> Vec<&ConsentRecord> {
+    records.iter().collect()
+}
+
 #[test]
 fn contract_data_lives_its_retention_from_collection() {
     let p = policy();
@@ -80,7 +84,7 @@ fn withdrawal_ends_a_consent_purpose_at_once_but_not_another_basis() {
     ];
     // The contact value stays for the contract; the marketing-only name goes.
     assert_eq!(
-        decide(&p, T0, None, &[&v, &m], &recs, T0 + 2 * DAY),
+        decide(&p, T0, None, &[&v, &m], &refs(&recs), T0 + 2 * DAY),
         Decision::DropValues(vec![2])
     );
     // No grant at all: a consent purpose covers nothing.
@@ -92,11 +96,11 @@ fn withdrawal_ends_a_consent_purpose_at_once_but_not_another_basis() {
     // Granted: P2Y from the consent.
     let recs = [record("marketing", "granted", T0 + 10 * DAY)];
     assert_eq!(
-        decide(&p, T0, None, &[&only], &recs, T0 + 700 * DAY),
+        decide(&p, T0, None, &[&only], &refs(&recs), T0 + 700 * DAY),
         Decision::Keep
     );
     assert_eq!(
-        decide(&p, T0, None, &[&only], &recs, T0 + 750 * DAY),
+        decide(&p, T0, None, &[&only], &refs(&recs), T0 + 750 * DAY),
         Decision::Erase
     );
 }
@@ -137,7 +141,7 @@ fn an_objection_ends_the_purpose_for_the_subject() {
         record("marketing", "objected", T0 + DAY),
     ];
     assert_eq!(
-        decide(&p, T0, None, &[&v], &recs, T0 + 2 * DAY),
+        decide(&p, T0, None, &[&v], &refs(&recs), T0 + 2 * DAY),
         Decision::Erase
     );
     assert_eq!(

@@ -542,25 +542,22 @@ impl Committer {
 
     /// Commits one intake durably; returns once it is on disk (or failed).
     pub async fn commit(&self, write: IntakeWrite) -> Result<IntakeOutcome> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Intake(Box::new(write), reply))
-            .await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+        self.send(|reply| Job::Intake(Box::new(write), reply)).await
     }
 
     /// Commits a request fulfilment or sweep batch with its audit entries, in one transaction;
     /// returns the number of destruction acts it expired.
     pub async fn apply(&self, change: Change) -> Result<i64> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Change(Box::new(change), reply))
+        self.send(|reply| Job::Change(Box::new(change), reply))
             .await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    /// Queues a job for the writer and waits for its answer.
+    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+        let stopped = || StoreError::Unavailable("writer stopped".into());
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(job(reply)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Appends a bare audit event (no intake) durably.

@@ -37,6 +37,13 @@ pub struct RequestRow {
     pub result: Option<String>,
 }
 
+impl RequestRow {
+    /// The blind index the request finds its subjects by.
+    pub fn lookup_key(&self) -> [u8; 32] {
+        self.lookup_mac.as_slice().try_into().unwrap_or([0; 32])
+    }
+}
+
 /// A webhook to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxWrite {
