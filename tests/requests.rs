@@ -611,16 +611,19 @@ async fn webhook_retries_survive_restart(db: Db) {
     let (headers, body) = env.hook.got.lock().unwrap()[0].clone();
     assert_signed(&headers, &body);
     assert!(String::from_utf8_lossy(&body).contains(&shop.email));
-    let rep = authed(
-        "GET",
-        &env.gw
-            .admin_url(&format!("/admin/v1/requests/{erid}/report")),
-        &dpo,
-        "",
-    )
-    .await
-    .json();
-    let d = &rep["deliveries"][0];
+    // The receiver has the body before pdgate has recorded its 200: wait for the record.
+    let report_url = env
+        .gw
+        .admin_url(&format!("/admin/v1/requests/{erid}/report"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        let rep = authed("GET", &report_url, &dpo, "").await.json();
+        let d = rep["deliveries"][0].clone();
+        if d["state"] == "delivered" || Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(d["state"], "delivered");
     assert!(d["attempts"].as_i64().unwrap() >= 3, "{d}");
     // Exactly one delivery: no duplicate after success.
