@@ -10,6 +10,8 @@
 
 pub mod batch;
 mod json_rows;
+pub mod oversight;
+mod oversight_sql;
 mod postgres;
 pub mod rights;
 mod rights_sql;
@@ -23,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{AuditEvent, AuditRow, Chain};
 use crate::Millis;
+pub use oversight::Oversight;
 pub use postgres::PgStore;
 pub use rights::{Change, Rights};
 pub use sqlite::SqliteStore;
@@ -502,6 +505,42 @@ impl Rights for Store {
     }
     async fn last_sweep(&self) -> Result<Option<rights::SweepRow>> {
         delegate!(self, s => s.last_sweep())
+    }
+}
+
+impl Oversight for Store {
+    async fn figures(&self, purposes: &[&str], now: Millis) -> Result<oversight::Figures> {
+        delegate!(self, s => s.figures(purposes, now))
+    }
+    async fn affected(
+        &self,
+        categories: Option<&[String]>,
+        from: Option<Millis>,
+        until: Millis,
+    ) -> Result<oversight::Affected> {
+        delegate!(self, s => s.affected(categories, from, until))
+    }
+    async fn breach(&self, id: &str) -> Result<Option<oversight::BreachRow>> {
+        delegate!(self, s => s.breach(id))
+    }
+    async fn breaches(&self, limit: i64) -> Result<Vec<oversight::BreachRow>> {
+        delegate!(self, s => s.breaches(limit))
+    }
+    async fn notifications(&self) -> Result<Vec<oversight::NotificationRow>> {
+        delegate!(self, s => s.notifications())
+    }
+    async fn record_flow(
+        &self,
+        method: &str,
+        path: &str,
+        kinds: &[String],
+        n: i64,
+        at: Millis,
+    ) -> Result<()> {
+        delegate!(self, s => s.record_flow(method, path, kinds, n, at))
+    }
+    async fn flows(&self, limit: i64) -> Result<Vec<oversight::FlowRow>> {
+        delegate!(self, s => s.flows(limit))
     }
 }
 

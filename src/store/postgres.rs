@@ -57,3 +57,5 @@ super::sql::impl_backend!(
 );
 
 super::rights_sql::impl_rights!(PgStore, sqlx::Postgres);
+
+super::oversight_sql::impl_oversight!(PgStore, sqlx::Postgres);

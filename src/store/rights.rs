@@ -118,6 +118,10 @@ pub struct Change {
     /// Deletes destruction acts kept until before this time.
     pub expire_acts_before: Option<Millis>,
     pub sweep: Option<SweepRow>,
+    /// Breaches opened or moved on (upserted by id).
+    pub breaches: Vec<super::oversight::BreachRow>,
+    /// Cross-border notifications recorded or withdrawn (upserted by id).
+    pub notifications: Vec<super::oversight::NotificationRow>,
     pub audit: Vec<AuditEvent>,
 }
 

@@ -390,6 +390,7 @@ macro_rules! impl_rights {
                 let done = sqlx::query("DELETE FROM destruction_acts WHERE keep_until < $1").bind(before).execute(&mut *tx).await?;
                 expired = done.rows_affected() as i64;
             }
+            apply_oversight(&mut tx, change).await?;
             if let Some(s) = &change.sweep {
                 sqlx::query(
                     "INSERT INTO sweeps (id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired) \

@@ -54,3 +54,5 @@ super::sql::impl_backend!(
 );
 
 super::rights_sql::impl_rights!(SqliteStore, sqlx::Sqlite);
+
+super::oversight_sql::impl_oversight!(SqliteStore, sqlx::Sqlite);

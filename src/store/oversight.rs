@@ -1,0 +1,123 @@
+//! What the DPO's oversight stores (issue 5): breaches and their notice clocks, the Art. 12
+//! 152-FZ cross-border notifications, flows found by discovery, and the live figures the
+//! processing-activity register shows. Writes that must be audited (breaches, notifications)
+//! travel in a [`Change`](super::Change) like every other admin write; the figures are reads.
+
+use std::future::Future;
+
+use crate::store::Result;
+use crate::Millis;
+
+/// A personal-data breach as stored; `body` is the incident as described plus the figures
+/// computed at opening (JSON), `history` every state change (JSON array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachRow {
+    pub id: String,
+    pub detected_at: Millis,
+    pub opened_at: Millis,
+    pub opened_by: String,
+    pub state: String,
+    pub body: String,
+    pub history: String,
+    pub updated_at: Millis,
+}
+
+/// A filed Art. 12 152-FZ notification of cross-border transfer for one country and purpose.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotificationRow {
+    pub id: String,
+    pub country: String,
+    pub purpose: String,
+    pub filed_at: Millis,
+    pub reference: Option<String>,
+    pub recorded_by: String,
+    pub recorded_at: Millis,
+    pub withdrawn_at: Option<Millis>,
+}
+
+/// A body on an undeclared route in which the detectors found personal data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FlowRow {
+    pub method: String,
+    pub path: String,
+    pub kinds: Vec<String>,
+    pub count: i64,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+}
+
+/// Counts by one key.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Count {
+    pub key: String,
+    pub n: i64,
+}
+
+/// Requests of one type: received, fulfilled, fulfilled by their due time, open and overdue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct RequestCounts {
+    pub kind: String,
+    pub received: i64,
+    pub fulfilled: i64,
+    pub on_time: i64,
+    pub open: i64,
+    pub overdue: i64,
+}
+
+/// The live figures of the register, read at one time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Figures {
+    pub subjects: i64,
+    /// Stored values per category (`free_text` for identifiers found by `redact`).
+    pub values_by_category: Vec<Count>,
+    /// Subjects holding a value collected for each purpose.
+    pub subjects_by_purpose: Vec<Count>,
+    /// Ledger records per `purpose/state` (`marketing/granted`, `marketing/withdrawn`, …).
+    pub consents: Vec<Count>,
+    pub requests: Vec<RequestCounts>,
+    /// The first audited operation: when pdgate started processing.
+    pub first_entry_at: Option<Millis>,
+    /// The key-encryption key in use: version and when the keyring was written with it.
+    pub kek_version: i64,
+    pub keyring_at: Option<Millis>,
+}
+
+/// How much a breach may touch: values and distinct subjects in the categories, collected in
+/// the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Affected {
+    pub subjects: i64,
+    pub records: i64,
+}
+
+/// The storage contract of the oversight records (both backends).
+pub trait Oversight: Send + Sync {
+    fn figures(
+        &self,
+        purposes: &[&str],
+        now: Millis,
+    ) -> impl Future<Output = Result<Figures>> + Send;
+    /// Values (and their subjects) of `categories` (`None`: all) collected in `[from, until]`.
+    fn affected(
+        &self,
+        categories: Option<&[String]>,
+        from: Option<Millis>,
+        until: Millis,
+    ) -> impl Future<Output = Result<Affected>> + Send;
+    fn breach(&self, id: &str) -> impl Future<Output = Result<Option<BreachRow>>> + Send;
+    /// Newest first.
+    fn breaches(&self, limit: i64) -> impl Future<Output = Result<Vec<BreachRow>>> + Send;
+    /// All recorded notifications, withdrawn ones too, oldest first.
+    fn notifications(&self) -> impl Future<Output = Result<Vec<NotificationRow>>> + Send;
+    /// Adds `n` sightings of personal data of `kinds` on an undeclared route.
+    fn record_flow(
+        &self,
+        method: &str,
+        path: &str,
+        kinds: &[String],
+        n: i64,
+        at: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Most recently seen first.
+    fn flows(&self, limit: i64) -> impl Future<Output = Result<Vec<FlowRow>>> + Send;
+}

@@ -1,0 +1,257 @@
+//! The SQL of [`Oversight`](super::oversight::Oversight), shared by both backends like `sql.rs`;
+//! the audited writes (breaches, notifications) are in `rights_sql.rs`'s `apply`.
+
+macro_rules! impl_oversight {
+    ($store:ty, $db:ty) => {
+        impl $crate::store::oversight::Oversight for $store {
+            async fn figures(&self, purposes: &[&str], now: $crate::Millis) -> $crate::store::Result<$crate::store::oversight::Figures> {
+                use $crate::store::oversight::{Count, RequestCounts};
+                let subjects: i64 = sqlx::query("SELECT COUNT(*) FROM subjects").fetch_one(&self.pool).await?.try_get(0)?;
+                let rows = sqlx::query(
+                    "SELECT COALESCE(category, 'free_text'), COUNT(*) FROM vault_values GROUP BY COALESCE(category, 'free_text') ORDER BY 1",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let values_by_category = rows.iter().map(|r| Ok(Count { key: r.try_get(0)?, n: r.try_get(1)? })).collect::<$crate::store::Result<_>>()?;
+                let mut subjects_by_purpose = Vec::with_capacity(purposes.len());
+                for p in purposes {
+                    let n: i64 = sqlx::query("SELECT COUNT(DISTINCT subject_id) FROM vault_values WHERE ',' || purposes || ',' LIKE $1")
+                        .bind(format!("%,{p},%"))
+                        .fetch_one(&self.pool)
+                        .await?
+                        .try_get(0)?;
+                    subjects_by_purpose.push(Count { key: (*p).to_owned(), n });
+                }
+                let rows = sqlx::query("SELECT purpose, state, COUNT(*) FROM consent_records GROUP BY purpose, state ORDER BY 1, 2")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let consents = rows
+                    .iter()
+                    .map(|r| {
+                        let (p, s): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                        Ok(Count { key: format!("{p}/{s}"), n: r.try_get(2)? })
+                    })
+                    .collect::<$crate::store::Result<_>>()?;
+                let rows = sqlx::query(
+                    "SELECT type, COUNT(*), \
+                     SUM(CASE WHEN status <> 'open' THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN status <> 'open' AND fulfilled_at <= due_at THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN status = 'open' AND due_at < $1 THEN 1 ELSE 0 END) \
+                     FROM dsr_requests GROUP BY type ORDER BY type",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                let requests = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(RequestCounts {
+                            kind: r.try_get(0)?,
+                            received: r.try_get(1)?,
+                            fulfilled: r.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+                            on_time: r.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
+                            open: r.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
+                            overdue: r.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
+                        })
+                    })
+                    .collect::<$crate::store::Result<_>>()?;
+                let first_entry_at: Option<i64> = sqlx::query("SELECT MIN(at) FROM audit_log").fetch_one(&self.pool).await?.try_get(0)?;
+                let key = sqlx::query("SELECT kek_version, created_at FROM keyring WHERE id = 1").fetch_optional(&self.pool).await?;
+                let (kek_version, keyring_at) = match key {
+                    Some(r) => (r.try_get(0)?, Some(r.try_get(1)?)),
+                    None => (0, None),
+                };
+                Ok($crate::store::oversight::Figures {
+                    subjects,
+                    values_by_category,
+                    subjects_by_purpose,
+                    consents,
+                    requests,
+                    first_entry_at,
+                    kek_version,
+                    keyring_at,
+                })
+            }
+
+            async fn affected(
+                &self,
+                categories: Option<&[String]>,
+                from: Option<$crate::Millis>,
+                until: $crate::Millis,
+            ) -> $crate::store::Result<$crate::store::oversight::Affected> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*), COUNT(DISTINCT subject_id) FROM vault_values WHERE collected_at <= ");
+                qb.push_bind(until);
+                if let Some(f) = from {
+                    qb.push(" AND collected_at >= ");
+                    qb.push_bind(f);
+                }
+                if let Some(cats) = categories {
+                    if cats.is_empty() {
+                        return Ok($crate::store::oversight::Affected::default());
+                    }
+                    qb.push(" AND COALESCE(category, 'free_text') IN (");
+                    let mut sep = qb.separated(", ");
+                    for c in cats {
+                        sep.push_bind(c.as_str());
+                    }
+                    qb.push(")");
+                }
+                let row = qb.build().fetch_one(&self.pool).await?;
+                Ok($crate::store::oversight::Affected { records: row.try_get(0)?, subjects: row.try_get(1)? })
+            }
+
+            async fn breach(&self, id: &str) -> $crate::store::Result<Option<$crate::store::oversight::BreachRow>> {
+                let row = sqlx::query(&format!("SELECT {BREACH_COLUMNS} FROM breaches WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(breach_row).transpose()
+            }
+
+            async fn breaches(&self, limit: i64) -> $crate::store::Result<Vec<$crate::store::oversight::BreachRow>> {
+                let rows = sqlx::query(&format!("SELECT {BREACH_COLUMNS} FROM breaches ORDER BY detected_at DESC, id LIMIT $1"))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(breach_row).collect()
+            }
+
+            async fn notifications(&self) -> $crate::store::Result<Vec<$crate::store::oversight::NotificationRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at FROM transfer_notifications \
+                     ORDER BY recorded_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::oversight::NotificationRow {
+                            id: r.try_get(0)?,
+                            country: r.try_get(1)?,
+                            purpose: r.try_get(2)?,
+                            filed_at: r.try_get(3)?,
+                            reference: r.try_get(4)?,
+                            recorded_by: r.try_get(5)?,
+                            recorded_at: r.try_get(6)?,
+                            withdrawn_at: r.try_get(7)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn record_flow(&self, method: &str, path: &str, kinds: &[String], n: i64, at: $crate::Millis) -> $crate::store::Result<()> {
+                // Kinds seen before stay listed: merge them in Rust after reading the row, inside
+                // one transaction so two replicas do not lose each other's counts.
+                let mut tx = self.pool.begin().await?;
+                let old: Option<String> = sqlx::query("SELECT kinds FROM discovered_flows WHERE method = $1 AND path = $2")
+                    .bind(method)
+                    .bind(path)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+                let mut all: Vec<&str> = kinds.iter().map(String::as_str).collect();
+                if let Some(o) = &old {
+                    all.extend(o.split(',').filter(|k| !k.is_empty()));
+                }
+                all.sort_unstable();
+                all.dedup();
+                sqlx::query(
+                    "INSERT INTO discovered_flows (method, path, kinds, count, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (method, path) DO UPDATE SET kinds = excluded.kinds, count = discovered_flows.count + excluded.count, \
+                     last_seen = excluded.last_seen",
+                )
+                .bind(method)
+                .bind(path)
+                .bind(all.join(","))
+                .bind(n)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn flows(&self, limit: i64) -> $crate::store::Result<Vec<$crate::store::oversight::FlowRow>> {
+                let rows = sqlx::query(
+                    "SELECT method, path, kinds, count, first_seen, last_seen FROM discovered_flows ORDER BY last_seen DESC, method, path LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let kinds: String = r.try_get(2)?;
+                        Ok($crate::store::oversight::FlowRow {
+                            method: r.try_get(0)?,
+                            path: r.try_get(1)?,
+                            kinds: kinds.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+                            count: r.try_get(3)?,
+                            first_seen: r.try_get(4)?,
+                            last_seen: r.try_get(5)?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+
+        const BREACH_COLUMNS: &str = "id, detected_at, opened_at, opened_by, state, body, history, updated_at";
+
+        fn breach_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::oversight::BreachRow> {
+            Ok($crate::store::oversight::BreachRow {
+                id: r.try_get(0)?,
+                detected_at: r.try_get(1)?,
+                opened_at: r.try_get(2)?,
+                opened_by: r.try_get(3)?,
+                state: r.try_get(4)?,
+                body: r.try_get(5)?,
+                history: r.try_get(6)?,
+                updated_at: r.try_get(7)?,
+            })
+        }
+
+        /// Upserts the breaches and notifications of a change (inside its transaction).
+        async fn apply_oversight(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::store::rights::Change,
+        ) -> $crate::store::Result<()> {
+            for b in &change.breaches {
+                sqlx::query(&format!(
+                    "INSERT INTO breaches ({BREACH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, history = excluded.history, \
+                     updated_at = excluded.updated_at"
+                ))
+                .bind(&b.id)
+                .bind(b.detected_at)
+                .bind(b.opened_at)
+                .bind(&b.opened_by)
+                .bind(&b.state)
+                .bind(&b.body)
+                .bind(&b.history)
+                .bind(b.updated_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            for n in &change.notifications {
+                sqlx::query(
+                    "INSERT INTO transfer_notifications (id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET withdrawn_at = excluded.withdrawn_at",
+                )
+                .bind(&n.id)
+                .bind(&n.country)
+                .bind(&n.purpose)
+                .bind(n.filed_at)
+                .bind(&n.reference)
+                .bind(&n.recorded_by)
+                .bind(n.recorded_at)
+                .bind(n.withdrawn_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use impl_oversight;
