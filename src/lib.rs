@@ -38,6 +38,7 @@ pub mod requests;
 pub mod retention;
 pub mod server;
 pub mod store;
+pub mod transfers;
 
 /// Milliseconds since the Unix epoch: the one clock type stored and compared everywhere.
 pub type Millis = i64;

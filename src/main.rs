@@ -235,6 +235,9 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
             };
             match Policy::load(&dir) {
                 Ok(p) => {
+                    for w in &p.warnings {
+                        eprintln!("warning: {w}");
+                    }
                     println!(
                         "{}: ok ({} routes, {} purposes, {} consent texts)",
                         dir.display(),

@@ -143,6 +143,9 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         policy_sha256 = %policy.sha256,
         "vault ready"
     );
+    for w in &policy.warnings {
+        tracing::warn!(warning = %w, "policy");
+    }
     let token_pattern = proxy::reveal_pattern(&policy.controller.token_domain);
     let policy = Arc::new(policy);
     let admin = Arc::new(Admin {

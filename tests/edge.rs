@@ -436,6 +436,29 @@ fn policy_check_reports_every_error_with_file_and_line() {
         err.contains("shop.yaml:35: cannot read consent text"),
         "consent texts are resolved against the checked directory: {err}"
     );
+
+    // A foreign-looking upstream without a country: valid, with a warning naming the line.
+    let shop = std::fs::read_to_string(root.join("policies/shop.yaml"))
+        .unwrap()
+        .replace("http://127.0.0.1:9000", "https://crm.example.com");
+    let dir = tmp.path().join("abroad");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("shop.yaml"), shop).unwrap();
+    std::os::unix::fs::symlink(root.join("policies/consents"), dir.join("consents")).unwrap();
+    let out = pdgate(&["policy", "check", "policies"], root);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).is_empty(),
+        "the examples earn no warning"
+    );
+    let out = pdgate(&["policy", "check", dir.to_str().unwrap()], root);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: ")
+            && err
+                .contains("shop.yaml:56: upstream `crm` at `crm.example.com` declares no country"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -68,6 +68,8 @@ pub struct Policy {
     pub dir: PathBuf,
     /// SHA-256 over every policy file (path and bytes), recorded in the audit log at start.
     pub sha256: String,
+    /// What is valid but probably not meant (`policy check` prints these; `serve` logs them).
+    pub warnings: Vec<PolicyError>,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,8 @@ pub struct Upstream {
     pub id: String,
     pub url: http::Uri,
     pub erasure_webhook: Option<String>,
+    /// ISO 3166-1 alpha-2, upper case; `RU` when the policy names none.
+    pub country: String,
 }
 
 /// A legal hold with its period parsed.
@@ -179,6 +183,7 @@ impl Policy {
         let mut c = Compiler {
             dir: dir.to_owned(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         };
         let mut docs = Vec::new();
         for (file, text) in sources {
@@ -198,6 +203,14 @@ impl Policy {
                 h.update([0]);
             }
             p.sha256 = data_encoding::HEXLOWER.encode(&h.finalize());
+            p.warnings = std::mem::take(&mut c.warnings);
+        }
+        // In file order, as PolicyErrors promises, whatever order the checks ran in.
+        c.errors
+            .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        if let Some(p) = policy.as_mut() {
+            p.warnings
+                .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         }
         if c.errors.is_empty() {
             policy.ok_or_else(|| PolicyErrors(vec![]))
@@ -274,6 +287,7 @@ struct Loc {
 struct Compiler {
     dir: PathBuf,
     errors: Vec<PolicyError>,
+    warnings: Vec<PolicyError>,
 }
 
 const SECTIONS: &[&str] = &[
@@ -295,6 +309,40 @@ impl Compiler {
             line,
             message: message.into(),
         });
+    }
+
+    /// Like [`Compiler::at`], for a warning.
+    fn warn(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        sub: &str,
+        message: impl Into<String>,
+    ) {
+        let errors = self.errors.len();
+        self.at(docs, loc, sub, message);
+        self.warnings.extend(self.errors.drain(errors..));
+    }
+
+    /// A country code, checked and upper-cased (ISO 3166-1 alpha-2).
+    fn country(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        sub: &str,
+        code: &str,
+    ) -> String {
+        if !is_country_code(code) {
+            self.at(
+                docs,
+                loc,
+                sub,
+                format!(
+                    "country `{code}` is not an ISO 3166-1 alpha-2 code (write e.g. RU, DE, US)"
+                ),
+            );
+        }
+        code.to_ascii_uppercase()
     }
 
     fn at(
@@ -497,6 +545,26 @@ impl Compiler {
                         ),
                     );
                 }
+                if let Some(d) = &c.processing_started {
+                    if time::Date::parse(d, &time::format_description::well_known::Iso8601::DATE)
+                        .is_err()
+                    {
+                        self.at(
+                            docs,
+                            loc,
+                            "processing_started",
+                            format!("processing_started `{d}` is not a date: write YYYY-MM-DD"),
+                        );
+                    }
+                }
+                if c.protection_level.is_some_and(|l| !(1..=4).contains(&l)) {
+                    self.at(
+                        docs,
+                        loc,
+                        "protection_level",
+                        "protection_level is 1, 2, 3 or 4 (Government Decree No. 1119)",
+                    );
+                }
                 if c.regimes.is_empty() {
                     self.at(
                         docs,
@@ -546,6 +614,9 @@ impl Compiler {
                         format!("unknown subject group `{s}`; declare it under `subjects`"),
                     );
                 }
+            }
+            for (i, r) in p.recipients.iter().enumerate() {
+                self.country(docs, loc, &format!("recipients[{i}].country"), &r.country);
             }
             let retention = match &p.retention {
                 None => {
@@ -607,6 +678,9 @@ impl Compiler {
             }
         }
         for (loc, s) in &raw.services {
+            if let Some(c) = &s.country {
+                self.country(docs, loc, "country", c);
+            }
             for (i, p) in s.purposes.iter().enumerate() {
                 if !purpose_idx.contains_key(p.as_str()) {
                     self.at(
@@ -625,10 +699,23 @@ impl Compiler {
                     if matches!(uri.scheme_str(), Some("http" | "https"))
                         && uri.host().is_some() =>
                 {
+                    let country = match &u.country {
+                        Some(c) => self.country(docs, loc, "country", c),
+                        None => {
+                            if let Some(host) = uri.host().filter(|h| !looks_domestic(h)) {
+                                self.warn(docs, loc, "url", format!(
+                                    "upstream `{}` at `{host}` declares no country and is treated as RU; if it runs abroad write `country: XX` (ISO 3166-1) so that transfers to it need a 152-FZ Art. 12 notification",
+                                    u.id
+                                ));
+                            }
+                            "RU".to_owned()
+                        }
+                    };
                     upstreams.push(Upstream {
                         id: u.id.clone(),
                         url: uri,
                         erasure_webhook: u.erasure_webhook.clone(),
+                        country,
                     })
                 }
                 _ => self.at(
@@ -694,6 +781,7 @@ impl Compiler {
             consent_texts,
             dir: self.dir.clone(),
             sha256: String::new(),
+            warnings: Vec::new(),
         })
     }
 
@@ -1031,6 +1119,47 @@ fn humanize(msg: String) -> String {
 }
 
 /// A DNS name of at least two labels (`relay.example.com`).
+/// Two ASCII letters (ISO 3166-1 alpha-2, either case).
+pub fn is_country_code(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// Whether a host is plainly inside Russia or not on the internet at all: loopback, private and
+/// link-local addresses, single-label and `.local`/`.internal` names, and the `.ru`, `.рф`
+/// (`xn--p1ai`) and `.su` zones. Anything else without a declared country earns a warning.
+pub fn looks_domestic(host: &str) -> bool {
+    let h = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    if let Ok(ip) = h.parse::<std::net::IpAddr>() {
+        return match ip {
+            std::net::IpAddr::V4(v4) => {
+                v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+            }
+            std::net::IpAddr::V6(v6) => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (v6.segments()[0] & 0xfe00) == 0xfc00
+                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
+        };
+    }
+    let h = h.trim_end_matches('.');
+    !h.contains('.')
+        || [
+            ".ru",
+            ".xn--p1ai",
+            ".рф",
+            ".su",
+            ".local",
+            ".internal",
+            ".localhost",
+        ]
+        .iter()
+        .any(|z| h.ends_with(z))
+}
+
 pub fn is_domain(s: &str) -> bool {
     let labels: Vec<&str> = s.split('.').collect();
     s.len() <= 253

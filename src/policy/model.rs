@@ -18,6 +18,30 @@ pub struct Controller {
     pub regimes: Vec<Regime>,
     pub database_location: String,
     pub token_domain: String,
+    /// The person responsible for organizing processing (152-FZ Art. 22(3)(7.1)); the DPO when
+    /// not given.
+    #[serde(default)]
+    pub responsible: Option<Responsible>,
+    /// When processing started (152-FZ Art. 22(3)(8)), `YYYY-MM-DD`; the first audit entry when
+    /// not given.
+    #[serde(default)]
+    pub processing_started: Option<String>,
+    /// The protection level under Government Decree No. 1119 (1–4) that the operator's threat
+    /// model set (152-FZ Art. 22(3)(11)).
+    #[serde(default)]
+    pub protection_level: Option<u8>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Responsible {
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -147,6 +171,9 @@ pub struct LegalHold {
 pub struct Service {
     pub id: String,
     pub purposes: Vec<String>,
+    /// ISO 3166-1 alpha-2 country the service runs in; `RU` when not given.
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -156,6 +183,9 @@ pub struct Upstream {
     pub url: String,
     #[serde(default)]
     pub erasure_webhook: Option<String>,
+    /// ISO 3166-1 alpha-2 country the upstream runs in; `RU` when not given.
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

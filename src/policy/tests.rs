@@ -202,3 +202,74 @@ fn reveal_routes_name_a_known_purpose_and_roles() {
         "{text:?}"
     );
 }
+
+#[test]
+fn countries_are_iso_codes_and_foreign_looking_upstreams_without_one_are_warned_about() {
+    let extra = "upstreams:\n  - {id: eu, url: \"https://crm.example.de/api\", country: de}\n  - {id: mystery, url: \"https://crm.example.com\"}\n  - {id: local, url: \"http://10.0.0.5:9000\"}\n  - {id: ru, url: \"https://crm.romashka.ru\"}\n  - {id: rf, url: \"https://crm.xn--80ak6aa92e.xn--p1ai\"}\n";
+    let p = check(&[("a.yaml", BASE), ("b.yaml", extra)]).unwrap_or_else(|e| panic!("{e}"));
+    let country = |id: &str| {
+        p.upstreams
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.country.clone())
+            .unwrap()
+    };
+    assert_eq!(country("eu"), "DE", "upper-cased");
+    assert_eq!(country("mystery"), "RU", "undeclared counts as domestic…");
+    assert_eq!(p.warnings.len(), 1, "…with a warning: {:?}", p.warnings);
+    let w = &p.warnings[0];
+    assert_eq!((w.file.to_str(), w.line), (Some("b.yaml"), 3));
+    assert!(w.message.contains("`mystery`") && w.message.contains("country: XX"));
+
+    let bad = "upstreams:\n  - {id: x, url: \"http://127.0.0.1:1\", country: Germany}\nservices:\n  - {id: s, purposes: [sales], country: D1}\n";
+    let errs = check(&[("a.yaml", BASE), ("b.yaml", bad)]).unwrap_err().0;
+    let lines: Vec<(usize, bool)> = errs
+        .iter()
+        .map(|e| (e.line, e.message.contains("ISO 3166-1")))
+        .collect();
+    assert_eq!(lines, [(2, true), (4, true)], "{errs:?}");
+}
+
+#[test]
+fn register_fields_of_the_controller_are_checked() {
+    let c = BASE.replace(
+        "  token_domain: relay.acme.example\n",
+        "  token_domain: relay.acme.example\n  processing_started: 2026-13-01\n  protection_level: 5\n  responsible: {name: \"R\", phone: \"+7 495 000-00-00\"}\n",
+    );
+    let errs = check(&[("a.yaml", &c)]).unwrap_err().0;
+    let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(msgs[0].contains("YYYY-MM-DD") && msgs[1].contains("1119"));
+    let ok = c
+        .replace("2026-13-01", "2025-03-01")
+        .replace("level: 5", "level: 3");
+    let p = check(&[("a.yaml", &ok)]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.controller.responsible.unwrap().name, "R");
+}
+
+#[test]
+fn domestic_hosts() {
+    for h in [
+        "127.0.0.1",
+        "[::1]",
+        "10.1.2.3",
+        "192.168.0.1",
+        "crm",
+        "crm.internal",
+        "shop.ru",
+        "SHOP.RU.",
+        "x.su",
+        "fd00::1",
+    ] {
+        assert!(looks_domestic(h), "{h}");
+    }
+    for h in [
+        "crm.example.com",
+        "8.8.8.8",
+        "api.hubspot.com",
+        "ru.example.org",
+        "2001:db8::1",
+    ] {
+        assert!(!looks_domestic(h), "{h}");
+    }
+}

@@ -55,7 +55,7 @@ fn fz152_period(t: RequestType) -> Fz152Period {
     }
 }
 
-fn to_datetime(ms: Millis) -> OffsetDateTime {
+pub(crate) fn to_datetime(ms: Millis) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -65,7 +65,7 @@ fn to_millis(t: OffsetDateTime) -> Millis {
 }
 
 /// End of a day (23:59:59.999 UTC): a period in days ends when its last day does.
-fn end_of(d: Date) -> Millis {
+pub(crate) fn end_of(d: Date) -> Millis {
     to_millis(d.with_time(Time::MAX).assume_utc())
 }
 

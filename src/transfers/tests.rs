@@ -1,0 +1,155 @@
+use super::*;
+
+fn at(s: &str) -> Millis {
+    crate::parse_time(s).unwrap()
+}
+
+fn note(country: &str, purpose: &str, filed: &str, withdrawn: Option<&str>) -> NotificationRow {
+    NotificationRow {
+        id: format!("n-{country}-{purpose}"),
+        country: country.into(),
+        purpose: purpose.into(),
+        filed_at: at(filed),
+        reference: None,
+        recorded_by: "dpo".into(),
+        recorded_at: at(filed),
+        withdrawn_at: withdrawn.map(at),
+    }
+}
+
+fn decide_at(
+    notes: &[NotificationRow],
+    country: &str,
+    purpose: &str,
+    now: &str,
+) -> Result<(), Refusal> {
+    decide(
+        country,
+        purpose,
+        notes,
+        &Adequacy::shipped(),
+        &Calendar::russia(),
+        at(now),
+    )
+}
+
+#[test]
+fn shipped_list_has_convention_108_parties_and_the_rkn_list_only() {
+    let a = Adequacy::shipped();
+    for c in ["DE", "FR", "GB", "CH", "AR", "UY", "MX", "de"] {
+        assert!(a.contains(c), "{c} is a Convention 108 party");
+    }
+    for c in ["KZ", "JP", "CA", "SG", "IL", "KR"] {
+        assert!(a.contains(c), "{c} is on the Roskomnadzor list");
+    }
+    for c in ["US", "CN", "IN", "AE", "BR"] {
+        assert!(!a.contains(c), "{c} is not adequate");
+    }
+}
+
+#[test]
+fn adequacy_list_errors_name_the_line() {
+    assert_eq!(
+        Adequacy::parse("DE\n# x\nGermany\n").unwrap_err(),
+        "line 3: `Germany` is not an ISO 3166-1 alpha-2 code"
+    );
+    assert!(Adequacy::parse("de # Germany\n").unwrap().contains("DE"));
+}
+
+#[test]
+fn domestic_transfers_need_nothing() {
+    assert_eq!(
+        decide_at(&[], "RU", "marketing", "2026-05-01T00:00:00Z"),
+        Ok(())
+    );
+    assert_eq!(
+        decide_at(&[], "ru", "marketing", "2026-05-01T00:00:00Z"),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_foreign_country_without_a_notification_is_refused() {
+    let notes = [note("DE", "order_fulfilment", "2026-04-29T10:00:00Z", None)];
+    assert_eq!(
+        decide_at(&notes, "DE", "marketing", "2026-06-01T00:00:00Z"),
+        Err(Refusal::NotNotified),
+        "a notification covers its purpose only"
+    );
+    assert_eq!(
+        decide_at(&notes, "FR", "order_fulfilment", "2026-06-01T00:00:00Z"),
+        Err(Refusal::NotNotified),
+        "and its country only"
+    );
+}
+
+#[test]
+fn an_adequate_country_is_allowed_from_filing() {
+    let notes = [note("DE", "marketing", "2026-04-29T10:00:00Z", None)];
+    assert_eq!(
+        decide_at(&notes, "DE", "marketing", "2026-04-29T09:59:59Z"),
+        Err(Refusal::Waiting {
+            allowed_from: at("2026-04-29T10:00:00Z")
+        }),
+        "not before it was filed"
+    );
+    assert_eq!(
+        decide_at(&notes, "de", "marketing", "2026-04-29T10:00:00Z"),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_non_adequate_country_waits_ten_working_days_across_the_may_holidays() {
+    // Filed Wed 29 April 2026. Working days after it: 30 Apr (1); 1 May is a holiday; 4–8 May
+    // (2–6); 11 May is the transferred Victory Day holiday; 12–15 May (7–10).
+    let notes = [note("US", "marketing", "2026-04-29T10:00:00Z", None)];
+    let open = at("2026-05-16T00:00:00Z");
+    assert_eq!(
+        decide_at(&notes, "US", "marketing", "2026-05-15T23:59:59Z"),
+        Err(Refusal::Waiting { allowed_from: open })
+    );
+    assert_eq!(
+        decide_at(&notes, "US", "marketing", "2026-05-16T00:00:00Z"),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_withdrawn_notification_stops_transfers_from_its_withdrawal() {
+    let notes = [note(
+        "DE",
+        "marketing",
+        "2026-04-01T00:00:00Z",
+        Some("2026-05-01T00:00:00Z"),
+    )];
+    assert_eq!(
+        decide_at(&notes, "DE", "marketing", "2026-04-30T00:00:00Z"),
+        Ok(())
+    );
+    assert_eq!(
+        decide_at(&notes, "DE", "marketing", "2026-05-01T00:00:00Z"),
+        Err(Refusal::NotNotified)
+    );
+}
+
+#[test]
+fn the_cache_fails_closed_when_it_was_never_read_or_has_gone_stale() {
+    let t = Transfers::new(Adequacy::shipped(), Arc::new(Calendar::russia()));
+    let now = at("2026-06-01T00:00:00Z");
+    assert_eq!(
+        t.check("RU", "marketing", now),
+        Ok(()),
+        "domestic needs no cache"
+    );
+    assert_eq!(t.check("DE", "marketing", now), Err(Refusal::Unverified));
+    t.set(
+        vec![note("DE", "marketing", "2026-04-01T00:00:00Z", None)],
+        now,
+    );
+    assert_eq!(t.check("DE", "marketing", now + STALE_AFTER_MS), Ok(()));
+    assert_eq!(
+        t.check("DE", "marketing", now + STALE_AFTER_MS + 1),
+        Err(Refusal::Unverified)
+    );
+}
