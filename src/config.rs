@@ -30,6 +30,7 @@ pub struct Config {
     pub requests: Requests,
     pub retention: RetentionCfg,
     pub webhooks: Webhooks,
+    pub transfers: TransfersCfg,
     /// `json` (default, for log shippers) or `text`.
     pub log_format: LogFormat,
     /// Lifetime of the subject token handed out at intake.
@@ -124,6 +125,26 @@ impl Default for RetentionCfg {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct TransfersCfg {
+    /// A list of adequate countries replacing the shipped one (format of
+    /// `data/adequate-countries.txt`).
+    pub adequacy_file: Option<PathBuf>,
+    /// Seconds between re-reads of the recorded cross-border notifications (other replicas'
+    /// changes reach this one within that time).
+    pub refresh_s: u64,
+}
+
+impl Default for TransfersCfg {
+    fn default() -> Self {
+        Self {
+            adequacy_file: None,
+            refresh_s: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Webhooks {
     /// Shared secret (at least 32 bytes) that signs erasure and rectification webhooks.
     pub secret_file: Option<PathBuf>,
@@ -163,6 +184,7 @@ impl Default for Config {
             requests: Requests::default(),
             retention: RetentionCfg::default(),
             webhooks: Webhooks::default(),
+            transfers: TransfersCfg::default(),
             log_format: LogFormat::Json,
             subject_token_ttl_s: 7 * 24 * 3600,
             shutdown_grace_s: 30,
@@ -237,6 +259,16 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
         false,
     ),
     ("PDGATE_ADMIN_JWKS_FILE", &["admin", "jwks_file"], false),
+    (
+        "PDGATE_TRANSFERS_ADEQUACY_FILE",
+        &["transfers", "adequacy_file"],
+        false,
+    ),
+    (
+        "PDGATE_TRANSFERS_REFRESH_S",
+        &["transfers", "refresh_s"],
+        true,
+    ),
     ("PDGATE_ADMIN_ISSUER", &["admin", "issuer"], false),
     ("PDGATE_ADMIN_AUDIENCE", &["admin", "audience"], false),
     ("PDGATE_ADMIN_LEEWAY_S", &["admin", "leeway_s"], true),

@@ -64,10 +64,33 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The processing-activity register (SPEC 9).
+    Register {
+        #[command(subcommand)]
+        command: RegisterCommand,
+    },
     /// Retention (SPEC 8).
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegisterCommand {
+    /// Write the register as the admin API serves it, with today's live figures.
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// gdpr (Art. 30 record) or fz152 (Art. 22(3) notification).
+        #[arg(long, default_value = "gdpr")]
+        view: String,
+        /// json, csv, md or html.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -203,6 +226,53 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command } => token(command, &env).await,
+        Command::Register {
+            command:
+                RegisterCommand::Export {
+                    config,
+                    view,
+                    format,
+                    out,
+                },
+        } => {
+            use pdgate::register::{self, render};
+            let cfg = Config::load(config.as_deref(), &env)?;
+            let view = register::View::parse(&view).context("--view must be gdpr or fz152")?;
+            let format =
+                render::Format::parse(&format).context("--format must be json, csv, md or html")?;
+            let policy = Policy::load(&cfg.policies).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let store = Store::open(&cfg.database_url)
+                .await
+                .context("opening the database")?;
+            let now = pdgate::now_millis();
+            let live = register::read_live(&store, &policy, now)
+                .await
+                .context("reading the live figures (has `pdgate migrate` run?)")?;
+            let doc = register::build(
+                view,
+                &register::Inputs {
+                    policy: &policy,
+                    facts: &register::Facts::from_config(&cfg),
+                    live: &live,
+                    adequacy: &server::adequacy(&cfg)?,
+                    calendar: &server::calendar(&cfg)?,
+                    now,
+                },
+            );
+            let text = render::render(&doc, format);
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+                    eprintln!(
+                        "{} items, {} gaps",
+                        doc.sections.iter().map(|s| s.items.len()).sum::<usize>(),
+                        doc.gaps.len()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command } => audit(command, &env).await,
         Command::Retention {
             command:

@@ -74,6 +74,7 @@ struct Background {
     policy: Arc<Policy>,
     client: proxy::Client,
     webhook_secret: Option<Arc<crate::requests::outbox::Secret>>,
+    transfers: Arc<crate::transfers::Transfers>,
 }
 
 /// A gateway with its listeners bound, ready to [`Server::run`].
@@ -105,17 +106,10 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     }
     let (committer, writer_task) = start_writer(&store, keys.clone(), &config);
     chain_started(&committer, &policy).await?;
-    let calendar = Arc::new(match &config.requests.calendar_file {
-        None => crate::requests::calendar::Calendar::russia(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ServeError::Config(format!("[requests] calendar_file {}: {e}", path.display()))
-            })?;
-            crate::requests::calendar::Calendar::parse(&text).map_err(|e| {
-                ServeError::Config(format!("[requests] calendar_file {}: {e}", path.display()))
-            })?
-        }
-    });
+    let calendar = Arc::new(calendar(&config)?);
+    let adequacy = adequacy(&config)?;
+    let transfers = Arc::new(crate::transfers::Transfers::new(adequacy, calendar.clone()));
+    transfers.refresh(&store, crate::now_millis()).await?;
     let webhook_secret = match &config.webhooks.secret_file {
         None => None,
         Some(path) => Some(Arc::new(
@@ -156,6 +150,8 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         verifier: verifier.clone(),
         limits: config.limits,
         calendar,
+        facts: Arc::new(crate::register::Facts::from_config(&config)),
+        transfers: transfers.clone(),
     });
     let client = proxy::client();
     let background = Background {
@@ -164,6 +160,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         policy: policy.clone(),
         client: client.clone(),
         webhook_secret,
+        transfers: transfers.clone(),
     };
     let gateway = Arc::new(Gateway {
         policy,
@@ -188,6 +185,34 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         tls,
         config,
     })
+}
+
+/// The working-day calendar: `[requests] calendar_file`, or the shipped Russian one.
+pub fn calendar(config: &Config) -> Result<crate::requests::calendar::Calendar, ServeError> {
+    use crate::requests::calendar::Calendar;
+    let Some(path) = &config.requests.calendar_file else {
+        return Ok(Calendar::russia());
+    };
+    std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| Calendar::parse(&text))
+        .map_err(|e| {
+            ServeError::Config(format!("[requests] calendar_file {}: {e}", path.display()))
+        })
+}
+
+/// The adequate countries: `[transfers] adequacy_file`, or the shipped list.
+pub fn adequacy(config: &Config) -> Result<crate::transfers::Adequacy, ServeError> {
+    use crate::transfers::Adequacy;
+    let Some(path) = &config.transfers.adequacy_file else {
+        return Ok(Adequacy::shipped());
+    };
+    std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| Adequacy::parse(&text))
+        .map_err(|e| {
+            ServeError::Config(format!("[transfers] adequacy_file {}: {e}", path.display()))
+        })
 }
 
 /// This process's audit writer: a new chain, signed per `[audit]`.
@@ -335,6 +360,11 @@ impl Server {
                 }
             }
         };
+        let notifications = bg.transfers.clone().every(
+            bg.store.clone(),
+            Duration::from_secs(self.config.transfers.refresh_s.max(1)),
+            wait(rx.clone()),
+        );
         let outbox = crate::requests::outbox::run(
             bg.store,
             bg.client,
@@ -347,7 +377,7 @@ impl Server {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(true);
         };
-        tokio::join!(proxy, admin, signal, sweeper, outbox);
+        tokio::join!(proxy, admin, signal, sweeper, outbox, notifications);
         // Both listeners are done and dropped their handles on the writer: it commits what is
         // queued, signs a last checkpoint and ends.
         if tokio::time::timeout(Duration::from_secs(10), self.writer_task)

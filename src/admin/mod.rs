@@ -5,6 +5,7 @@
 mod audit_export;
 pub mod auth;
 mod detokenize;
+mod register;
 mod requests;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct Admin {
     pub verifier: Option<Arc<Verifier>>,
     pub limits: Limits,
     pub calendar: Arc<crate::requests::calendar::Calendar>,
+    pub facts: Arc<crate::register::Facts>,
+    pub transfers: Arc<crate::transfers::Transfers>,
 }
 
 impl Handler for Admin {
@@ -61,6 +64,12 @@ impl Handler for Admin {
                     Err(e) => Err(e),
                 }
             }
+            (&Method::GET, "/admin/v1/register") => {
+                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
+                    Ok(_) => register::handle(&self, &req).await,
+                    Err(e) => Err(e),
+                }
+            }
             (_, p) if p == "/admin/v1/requests" || p.starts_with("/admin/v1/requests/") => {
                 match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
                     Ok(pr) => {
@@ -76,7 +85,8 @@ impl Handler for Admin {
                 | "/readyz"
                 | "/v1/detokenize"
                 | "/admin/v1/audit"
-                | "/admin/v1/audit/key",
+                | "/admin/v1/audit/key"
+                | "/admin/v1/register",
             ) => Err(ApiError::method_not_allowed()),
             _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         };

@@ -87,6 +87,7 @@ pub struct Upstream {
     pub erasure_webhook: Option<String>,
     /// ISO 3166-1 alpha-2, upper case; `RU` when the policy names none.
     pub country: String,
+    pub safeguards: Option<String>,
 }
 
 /// A legal hold with its period parsed.
@@ -716,6 +717,7 @@ impl Compiler {
                         url: uri,
                         erasure_webhook: u.erasure_webhook.clone(),
                         country,
+                        safeguards: u.safeguards.clone(),
                     })
                 }
                 _ => self.at(

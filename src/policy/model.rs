@@ -140,6 +140,9 @@ pub struct Recipient {
     pub country: String,
     #[serde(default)]
     pub purpose: Option<String>,
+    /// For a transfer outside the EEA under GDPR: the Art. 45/46 ground (adequacy decision, SCCs…).
+    #[serde(default)]
+    pub safeguards: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -174,6 +177,9 @@ pub struct Service {
     /// ISO 3166-1 alpha-2 country the service runs in; `RU` when not given.
     #[serde(default)]
     pub country: Option<String>,
+    /// For a transfer outside the EEA under GDPR: the Art. 45/46 ground.
+    #[serde(default)]
+    pub safeguards: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -186,6 +192,9 @@ pub struct Upstream {
     /// ISO 3166-1 alpha-2 country the upstream runs in; `RU` when not given.
     #[serde(default)]
     pub country: Option<String>,
+    /// For a transfer outside the EEA under GDPR: the Art. 45/46 ground.
+    #[serde(default)]
+    pub safeguards: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

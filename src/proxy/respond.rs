@@ -33,6 +33,25 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bo
     }
 }
 
+/// A generated document (HTML, CSV, Markdown) with its type, never cached; with a file name it
+/// downloads as an attachment.
+pub fn document(
+    content_type: &'static str,
+    body: impl Into<bytes::Bytes>,
+    filename: Option<&str>,
+) -> Response<Body> {
+    let mut r = Response::new(Body::full(body.into()));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(v) =
+        filename.and_then(|f| HeaderValue::from_str(&format!("attachment; filename=\"{f}\"")).ok())
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
 /// The whole body, refused with 413 past `max` bytes (a refused body is drained, see
 /// [`Lingering`]).
 pub async fn collect_limited<B>(body: B, max: u64) -> Result<bytes::Bytes, ApiError>

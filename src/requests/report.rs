@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::html::esc;
 use serde_json::{json, Value};
 
 use crate::crypto::{Aad, Keys};
@@ -278,21 +279,6 @@ pub fn prefers_russian(accept_language: Option<&str>) -> bool {
     best.is_some_and(|(_, ru)| ru)
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "—".into(),
@@ -304,14 +290,13 @@ fn text(v: &Value) -> String {
 /// A readable page of the report, every value escaped.
 pub fn html(report: &Value, russian: bool) -> String {
     let t = |en: &'static str, ru: &'static str| if russian { ru } else { en };
-    let mut h = String::with_capacity(8192);
-    let lang = if russian { "ru" } else { "en" };
-    h.push_str(&format!(
-        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
-         table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3em;text-align:left;vertical-align:top}}</style></head><body>",
-        t("Data subject request report", "Отчёт по запросу субъекта персональных данных")
-    ));
+    let mut h = crate::html::start(
+        if russian { "ru" } else { "en" },
+        t(
+            "Data subject request report",
+            "Отчёт по запросу субъекта персональных данных",
+        ),
+    );
     let req = &report["request"];
     h.push_str(&format!(
         "<h1>{}</h1><p>{}: <b>{}</b> · {}: {} · {}: {} · {}: {} · {}: {}</p>",
@@ -462,7 +447,7 @@ pub fn html(report: &Value, russian: bool) -> String {
         }
         h.push_str("</ul>");
     }
-    h.push_str("</body></html>");
+    h.push_str(crate::html::END);
     h
 }
 

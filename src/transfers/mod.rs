@@ -205,13 +205,22 @@ impl Transfers {
         allowed_from(country, filed_at, &self.adequacy, &self.calendar)
     }
 
-    /// Re-reads every `period` until the process ends.
-    pub async fn every(self: Arc<Self>, store: Store, period: std::time::Duration) {
+    /// Re-reads every `period` until `stop` resolves.
+    pub async fn every(
+        self: Arc<Self>,
+        store: Store,
+        period: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut stop = std::pin::pin!(stop);
         loop {
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(period) => {}
+            }
             if let Err(e) = self.refresh(&store, crate::now_millis()).await {
                 tracing::warn!(error = %e, "cross-border notifications: refresh failed");
             }
-            tokio::time::sleep(period).await;
         }
     }
 }
