@@ -25,6 +25,7 @@
 pub mod actions;
 pub mod admin;
 pub mod audit;
+pub mod breach;
 pub mod config;
 pub mod consent;
 pub mod crypto;

@@ -172,6 +172,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         subject_token_ttl_s: i64::try_from(config.subject_token_ttl_s).unwrap_or(i64::MAX),
         verifier,
         token_pattern,
+        transfers,
     });
     Ok(Server {
         proxy_addr,

@@ -201,6 +201,436 @@ async fn register_reflects_the_running_gateway(db: Db) {
     drop(env.up);
 }
 
+async fn audit_kinds(env: &Env) -> Vec<Value> {
+    let r = authed(
+        "GET",
+        &env.gw.admin_url("/admin/v1/audit?format=jsonl"),
+        &env.dpo,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect()
+}
+
+fn entries<'a>(log: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    log.iter().filter(|l| l["kind"] == kind).collect()
+}
+
+async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
+    let Some(env) = start(db, unchanged).await else {
+        return;
+    };
+    for i in 0..3 {
+        assert_eq!(checkout(&env, &format!("b{i}@mail.ru")).await.status, 200);
+    }
+    let url = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches{p}"));
+    let now = pdgate::now_millis();
+    let detected = now - 3_600_000;
+    let r = authed(
+        "POST",
+        &url(""),
+        &env.dpo,
+        json!({
+            "detected_at": pdgate::rfc3339(detected),
+            "categories": ["contact"],
+            "window": {"from": now - 86_400_000, "until": now + 60_000},
+            "description": "CRM export on a public share",
+            "causes": "misconfigured bucket",
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let b = r.json();
+    let id = b["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/admin/v1/breaches/{id}"))
+    );
+    assert_eq!(b["state"], "open");
+    assert_eq!(
+        b["estimate"],
+        json!({"subjects": 3, "records": 6}),
+        "email and phone of three buyers"
+    );
+    let clocks: Vec<(&str, &str)> = b["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["due_at"].as_str().unwrap()))
+        .collect();
+    let due = |h: i64| pdgate::rfc3339(detected + h * 3_600_000);
+    assert_eq!(
+        clocks,
+        [
+            ("fz152_24h", due(24).as_str()),
+            ("fz152_72h", due(72).as_str()),
+            ("gdpr_72h", due(72).as_str())
+        ]
+    );
+    let left = b["clocks"][0]["remaining_s"].as_i64().unwrap();
+    assert!((82_700..=82_800).contains(&left), "about 23 h left: {left}");
+
+    // Categories outside the window or others are not counted.
+    let r = authed(
+        "POST",
+        &url(""),
+        &env.dpo,
+        json!({"categories": ["payment"], "window": {"until": now - 86_400_000}, "description": "old backup"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.json()["estimate"], json!({"subjects": 0, "records": 0}));
+
+    // Bad input: a code, nothing stored.
+    for (body, code) in [
+        (
+            json!({"categories": ["dna"], "description": "x"}),
+            "unknown_category",
+        ),
+        (
+            json!({"categories": [], "description": "x"}),
+            "categories_required",
+        ),
+        (json!({"categories": ["contact"]}), "malformed_body"),
+        (
+            json!({"categories": ["contact"], "description": "x", "colour": "red"}),
+            "malformed_body",
+        ),
+    ] {
+        let r = authed("POST", &url(""), &env.dpo, body.to_string()).await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, code.to_owned()),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        authed("GET", &url(""), &env.dpo, "").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The 24 h notice draft, then notified, then the 72 h follow-up with the investigation.
+    let n = authed(
+        "GET",
+        &url(&format!("/{id}/notice?regime=fz152&stage=24h")),
+        &env.dpo,
+        "",
+    )
+    .await;
+    assert_eq!(n.status, 200);
+    let n = n.json();
+    assert_eq!(n["missing"], json!(["harm", "measures"]));
+    assert_eq!(n["fields"][3]["value"]["estimate"]["subjects_approx"], 3);
+    let other = token(&env.gw, "admin", None);
+    let r = authed(
+        "POST",
+        &url(&format!("/{id}/state")),
+        &other,
+        json!({"state": "notified-24h", "note": "sent via pd.rkn.gov.ru", "reference": "RKN-1"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["clocks"][0]["late"], false);
+    let back = authed(
+        "POST",
+        &url(&format!("/{id}/state")),
+        &env.dpo,
+        json!({"state": "open"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (back.status.as_u16(), back.code()),
+        (409, "invalid_transition".to_owned())
+    );
+    let r = authed(
+        "POST",
+        &url(&format!("/{id}/state")),
+        &env.dpo,
+        json!({"state": "notified-72h", "investigation": "bucket policy reviewed", "responsible_persons": "none identified"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let f = authed(
+        "GET",
+        &url(&format!("/{id}/notice?regime=fz152&stage=72h")),
+        &env.dpo,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(f["missing"], json!([]));
+    let g = authed(
+        "GET",
+        &url(&format!("/{id}/notice?regime=gdpr&format=html")),
+        &env.dpo,
+        "",
+    )
+    .await;
+    assert_eq!(
+        g.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(String::from_utf8_lossy(&g.body).contains("Art. 33(3)(a)"));
+    let bad = authed(
+        "GET",
+        &url(&format!("/{id}/notice?regime=fz152")),
+        &env.dpo,
+        "",
+    )
+    .await;
+    assert_eq!(bad.code(), "invalid_stage");
+    let closed = authed(
+        "POST",
+        &url(&format!("/{id}/state")),
+        &env.dpo,
+        json!({"state": "closed"}).to_string(),
+    )
+    .await;
+    assert_eq!(closed.code(), "note_required");
+    let closed = authed(
+        "POST",
+        &url(&format!("/{id}/state")),
+        &env.dpo,
+        json!({"state": "closed", "note": "done"}).to_string(),
+    )
+    .await;
+    assert_eq!(closed.status, 200);
+    let b = authed("GET", &url(&format!("/{id}")), &env.dpo, "")
+        .await
+        .json();
+    let history: Vec<(&str, &str)> = b["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["state"].as_str().unwrap(), h["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("open", "dpo"),
+            ("notified-24h", "admin"),
+            ("notified-72h", "dpo"),
+            ("closed", "dpo")
+        ]
+    );
+    assert_eq!(
+        authed("GET", &url("/brc_nope"), &env.dpo, "").await.status,
+        404
+    );
+    let auditor = token(&env.gw, "auditor", None);
+    assert_eq!(authed("GET", &url(""), &auditor, "").await.status, 403);
+
+    // Audited: opening (counts, not the description) and each move.
+    let log = audit_kinds(&env).await;
+    let opened = entries(&log, "breach_opened");
+    assert_eq!(opened.len(), 2);
+    assert!(
+        !opened[0].to_string().contains("public share"),
+        "no free text in the audit log"
+    );
+    let moves: Vec<&str> = entries(&log, "breach_state")
+        .iter()
+        .map(|e| e["entry"]["event"]["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(moves, ["notified-24h", "notified-72h", "closed"]);
+    drop(env.up);
+}
+
+/// The CRM runs in the US (not adequate), the detokenizing service in Germany (adequate).
+fn abroad(name: &str, t: &str) -> String {
+    if name != "shop.yaml" {
+        return t.to_owned();
+    }
+    t.replace(
+        "erasure_webhook: \"/privacy/erase\"}",
+        "erasure_webhook: \"/privacy/erase\", country: US}",
+    )
+    .replace(
+        "{id: crm, purposes: [order_fulfilment, marketing, enquiries]}",
+        "{id: crm, purposes: [order_fulfilment, marketing, enquiries], country: DE}",
+    )
+}
+
+async fn notify(env: &Env, country: &str, purpose: &str, filed_at: i64) -> common::Resp {
+    authed(
+        "POST",
+        &env.gw.admin_url("/admin/v1/transfers"),
+        &env.dpo,
+        json!({"country": country, "purpose": purpose, "filed_at": pdgate::rfc3339(filed_at), "reference": "RKN-77"}).to_string(),
+    )
+    .await
+}
+
+async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
+    let Some(env) = start(db, abroad).await else {
+        return;
+    };
+    let now = pdgate::now_millis();
+    let month_ago = now - 30 * 86_400_000;
+
+    // Nothing recorded: refused with 451, nothing forwarded or stored.
+    let r = checkout(&env, "abroad@mail.ru").await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (451, "cross_border_not_allowed".to_owned())
+    );
+    assert!(env.up.requests().is_empty());
+
+    // US is not adequate: filed today it must wait 10 working days.
+    let n = notify(&env, "US", "order_fulfilment", now).await;
+    assert_eq!(n.status, 201, "{}", String::from_utf8_lossy(&n.body));
+    let n = n.json();
+    assert_eq!(
+        (n["adequate"].as_bool(), n["active"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert!(n["allowed_from"].as_str().unwrap() > pdgate::rfc3339(now + 13 * 86_400_000).as_str());
+    assert_eq!(
+        notify(&env, "us", "marketing", month_ago).await.json()["active"],
+        true
+    );
+    let r = checkout(&env, "abroad@mail.ru").await;
+    assert_eq!(r.status, 451);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("10 working days"));
+    let early = notify(&env, "US", "order_fulfilment", month_ago)
+        .await
+        .json();
+    assert_eq!(early["active"], true);
+    let r = checkout(&env, "abroad@mail.ru").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let got = env.up.requests().pop().unwrap();
+    let email_token = serde_json::from_slice::<Value>(&got.body).unwrap()["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Detokenizing to the service in Germany: refused until notified, then at once (adequate).
+    let svc = token(&env.gw, "service", Some("crm"));
+    let d = common::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
+    assert_eq!(
+        (d.status.as_u16(), d.code()),
+        (451, "cross_border_not_allowed".to_owned())
+    );
+    let de = notify(&env, "DE", "order_fulfilment", now).await.json();
+    assert_eq!(
+        (de["adequate"].as_bool(), de["active"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let d = common::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
+    assert_eq!(common::outcomes(&d), ["abroad@mail.ru"]);
+
+    // Withdrawing the US notifications for order fulfilment stops the route again.
+    let list = authed(
+        "GET",
+        &env.gw.admin_url("/admin/v1/transfers"),
+        &env.dpo,
+        "",
+    )
+    .await
+    .json();
+    let ids: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["country"] == "US" && n["purpose"] == "order_fulfilment")
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let dest = list["destinations"].as_array().unwrap();
+    assert!(dest
+        .iter()
+        .any(|d| d["via"] == "route" && d["country"] == "US" && d["allowed"] == true));
+    assert!(dest.iter().any(|d| d["via"] == "detokenize"
+        && d["purpose"] == "enquiries"
+        && d["reason"] == "not_notified"));
+    for id in &ids {
+        let w = authed(
+            "POST",
+            &env.gw
+                .admin_url(&format!("/admin/v1/transfers/{id}/withdraw")),
+            &env.dpo,
+            "",
+        )
+        .await;
+        assert_eq!(w.status, 200);
+    }
+    let again = authed(
+        "POST",
+        &env.gw
+            .admin_url(&format!("/admin/v1/transfers/{}/withdraw", ids[0])),
+        &env.dpo,
+        "",
+    )
+    .await;
+    assert_eq!(again.code(), "already_withdrawn");
+    assert_eq!(checkout(&env, "abroad@mail.ru").await.status, 451);
+
+    // Bad notifications are named.
+    for (body, code) in [
+        (
+            json!({"country": "USA", "purpose": "marketing", "filed_at": now}),
+            "invalid_country",
+        ),
+        (
+            json!({"country": "RU", "purpose": "marketing", "filed_at": now}),
+            "not_cross_border",
+        ),
+        (
+            json!({"country": "US", "purpose": "spam", "filed_at": now}),
+            "unknown_purpose",
+        ),
+        (
+            json!({"country": "US", "purpose": "marketing", "filed_at": now + 86_400_000}),
+            "invalid_time",
+        ),
+    ] {
+        let r = authed(
+            "POST",
+            &env.gw.admin_url("/admin/v1/transfers"),
+            &env.dpo,
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, code.to_owned()),
+            "{body}"
+        );
+    }
+
+    // The register shows the transfer; the audit log every refusal and notification.
+    let reg = authed(
+        "GET",
+        &env.gw.admin_url("/admin/v1/register?view=fz152"),
+        &env.dpo,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(item(&reg, "cross_border")["present"], true);
+    let log = audit_kinds(&env).await;
+    let refused = entries(&log, "transfer_refused");
+    let vias: Vec<String> = refused.iter().map(|e| e.to_string()).collect();
+    assert_eq!(refused.len(), 4, "{vias:?}");
+    assert!(vias.iter().any(|v| v.contains("\"detokenize\"")));
+    assert_eq!(entries(&log, "transfer_notification").len(), 6);
+    assert!(!log.iter().any(|l| l.to_string().contains("abroad@mail.ru")));
+}
+
 both_backends! {
-    register_reflects_the_running_gateway => register_reflects_the_running_gateway;
+    register => register_reflects_the_running_gateway;
+    breaches => breaches_have_clocks_estimates_notices_and_history;
+    cross_border => cross_border_needs_a_notification_and_the_wait;
 }

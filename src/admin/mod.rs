@@ -4,9 +4,11 @@
 
 mod audit_export;
 pub mod auth;
+mod breaches;
 mod detokenize;
 mod register;
 mod requests;
+mod transfers;
 
 use std::sync::Arc;
 
@@ -67,6 +69,24 @@ impl Handler for Admin {
             (&Method::GET, "/admin/v1/register") => {
                 match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
                     Ok(_) => register::handle(&self, &req).await,
+                    Err(e) => Err(e),
+                }
+            }
+            (_, p) if p == "/admin/v1/breaches" || p.starts_with("/admin/v1/breaches/") => {
+                match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
+                    Ok(pr) => {
+                        let rest = p["/admin/v1/breaches".len()..].to_owned();
+                        breaches::handle(&self, pr, req, &rest).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            (_, p) if p == "/admin/v1/transfers" || p.starts_with("/admin/v1/transfers/") => {
+                match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
+                    Ok(pr) => {
+                        let rest = p["/admin/v1/transfers".len()..].to_owned();
+                        transfers::handle(&self, pr, req, &rest).await
+                    }
                     Err(e) => Err(e),
                 }
             }

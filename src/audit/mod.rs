@@ -140,6 +140,40 @@ pub enum AuditEvent {
         subjects_restricted: u32,
         acts_expired: u32,
     },
+    /// A DPO opened a breach; the estimate is what the vault held in the affected categories
+    /// and window (counts only; the description stays in the breach record).
+    BreachOpened {
+        breach_id: String,
+        principal: String,
+        detected_at: Millis,
+        categories: Vec<String>,
+        subjects_estimate: i64,
+        records_estimate: i64,
+    },
+    /// A breach moved on (notified, closed).
+    BreachState {
+        breach_id: String,
+        principal: String,
+        from: String,
+        to: String,
+    },
+    /// A 152-FZ Art. 12 cross-border notification was recorded or withdrawn.
+    TransferNotification {
+        notification_id: String,
+        principal: String,
+        country: String,
+        purpose: String,
+        filed_at: Millis,
+        withdrawn: bool,
+    },
+    /// Data for `purpose` was not sent to `recipient` abroad (route or detokenizing service).
+    TransferRefused {
+        via: String,
+        recipient: String,
+        country: String,
+        purpose: String,
+        reason: String,
+    },
     /// A signed statement of the chain so far: `signature` is Ed25519 by `public_key` over
     /// [`checkpoint_message`]`(writer, seq, head)`, where `head` is the hash of entry `seq`.
     Checkpoint {
@@ -169,6 +203,10 @@ impl AuditEvent {
             AuditEvent::PurposeObjected { .. } => "purpose_objected",
             AuditEvent::Erasure { .. } => "erasure",
             AuditEvent::RetentionSweep { .. } => "retention_sweep",
+            AuditEvent::BreachOpened { .. } => "breach_opened",
+            AuditEvent::BreachState { .. } => "breach_state",
+            AuditEvent::TransferNotification { .. } => "transfer_notification",
+            AuditEvent::TransferRefused { .. } => "transfer_refused",
         }
     }
 }

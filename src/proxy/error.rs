@@ -95,6 +95,17 @@ impl ApiError {
 }
 
 /// The vault or audit log could not be reached: 503, logged with the cause (which names no value).
+impl From<crate::transfers::Refused> for ApiError {
+    /// 451: the law, not the client, stands in the way until the notification is in order.
+    fn from(r: crate::transfers::Refused) -> Self {
+        ApiError::new(
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            "cross_border_not_allowed",
+            r.message,
+        )
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         tracing::error!(error = %e, "store unavailable; refusing");

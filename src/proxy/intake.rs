@@ -113,6 +113,19 @@ async fn run(
 
     let policy = &gw.policy;
     let eval = intake::evaluate(policy, route, parsed.leaves())?;
+    let upstream = policy.upstream(route.upstream);
+    for &p in &eval.active {
+        let purpose = &policy.purpose(p).def.id;
+        gw.transfers
+            .enforce(
+                &gw.committer,
+                "route",
+                &upstream.id,
+                &upstream.country,
+                purpose,
+            )
+            .await?;
+    }
     let user_agent = parts
         .headers
         .get(header::USER_AGENT)

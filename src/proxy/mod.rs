@@ -42,6 +42,8 @@ pub struct Gateway {
     pub verifier: Option<Arc<crate::admin::auth::Verifier>>,
     /// Finds pdgate's tokens in upstream responses on reveal routes.
     pub token_pattern: regex::Regex,
+    /// Recorded cross-border notifications (152-FZ Art. 12).
+    pub transfers: Arc<crate::transfers::Transfers>,
 }
 
 impl Handler for Gateway {

@@ -84,7 +84,7 @@ pub struct Figures {
 
 /// How much a breach may touch: values and distinct subjects in the categories, collected in
 /// the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Affected {
     pub subjects: i64,
     pub records: i64,

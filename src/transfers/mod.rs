@@ -113,6 +113,12 @@ impl Refusal {
     }
 }
 
+/// A transfer that was refused and audited, with the sentence for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub message: String,
+}
+
 /// The rule: may data for `purpose` go to `country` at `now`?
 pub fn decide(
     country: &str,
@@ -198,6 +204,43 @@ impl Transfers {
             }
             _ => Err(Refusal::Unverified),
         }
+    }
+
+    /// [`Transfers::check`] at the edge: a refusal is audited (through the writer, durably) and
+    /// returned for the caller to answer with `cross_border_not_allowed`.
+    pub async fn enforce(
+        &self,
+        committer: &crate::store::Committer,
+        via: &str,
+        recipient: &str,
+        country: &str,
+        purpose: &str,
+    ) -> Result<(), Refused> {
+        let now = crate::now_millis();
+        let Err(refusal) = self.check(country, purpose, now) else {
+            return Ok(());
+        };
+        tracing::warn!(
+            via,
+            recipient,
+            country,
+            purpose,
+            reason = refusal.reason(),
+            "cross-border transfer refused"
+        );
+        let event = crate::audit::AuditEvent::TransferRefused {
+            via: via.into(),
+            recipient: recipient.into(),
+            country: country.into(),
+            purpose: purpose.into(),
+            reason: refusal.reason().into(),
+        };
+        if let Err(e) = committer.audit(now, event).await {
+            tracing::error!(error = %e, "could not audit a refused cross-border transfer");
+        }
+        Err(Refused {
+            message: refusal.explain(country, purpose),
+        })
     }
 
     /// When transfers under a notification may start.

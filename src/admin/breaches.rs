@@ -1,0 +1,145 @@
+//! `/admin/v1/breaches…` (SPEC 10a) for DPOs and admins: HTTP around [`crate::breach`]. Every
+//! opening and state change is one `Change` with its audit entry.
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::auth::Principal;
+use super::Admin;
+use crate::audit::AuditEvent;
+use crate::breach::{self, notice, Breach, Invalid, NewBreach, StateChange};
+use crate::proxy::respond;
+use crate::proxy::{ApiError, Body};
+use crate::store::{Change, Oversight};
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        let status = if e.code == "breach_closed" || e.code == "invalid_transition" {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(status, e.code, e.message)
+    }
+}
+
+async fn load(admin: &Admin, id: &str) -> Result<Breach, ApiError> {
+    let row = admin
+        .store
+        .breach(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("breach_not_found", "no such breach"))?;
+    Breach::from_row(&row).map_err(|e| {
+        tracing::error!(error = %e, "a stored breach does not decode");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the stored breach is unreadable",
+        )
+    })
+}
+
+/// Routes `rest` (the path after `/admin/v1/breaches`).
+pub async fn handle(
+    admin: &Admin,
+    principal: Principal,
+    req: Request<Incoming>,
+    rest: &str,
+) -> Result<Response<Body>, ApiError> {
+    let now = crate::now_millis();
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let who = principal.sub.as_str();
+    match (req.method().clone(), segments.as_slice()) {
+        (Method::POST, []) => {
+            let input: NewBreach =
+                respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
+            let (detected_at, mut body) = breach::validate(input, &admin.policy, now)?;
+            body.estimate = admin
+                .store
+                .affected(Some(&body.categories), body.window_from, body.window_until)
+                .await?;
+            let id = format!("brc_{}", uuid::Uuid::now_v7().simple());
+            let b = breach::open(id, detected_at, body, who, now);
+            admin
+                .committer
+                .apply(Change {
+                    at: now,
+                    breaches: vec![b.to_row()],
+                    audit: vec![AuditEvent::BreachOpened {
+                        breach_id: b.id.clone(),
+                        principal: who.into(),
+                        detected_at,
+                        categories: b.body.categories.clone(),
+                        subjects_estimate: b.body.estimate.subjects,
+                        records_estimate: b.body.estimate.records,
+                    }],
+                    ..Change::default()
+                })
+                .await?;
+            let mut r = respond::json(StatusCode::CREATED, &b.to_json(now));
+            if let Ok(v) = HeaderValue::from_str(&format!("/admin/v1/breaches/{}", b.id)) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(r)
+        }
+        (Method::GET, []) => {
+            let rows = admin.store.breaches(500).await?;
+            let items: Vec<_> = rows
+                .iter()
+                .filter_map(|r| Breach::from_row(r).ok())
+                .map(|b| b.to_json(now))
+                .collect();
+            Ok(respond::json(
+                StatusCode::OK,
+                &serde_json::json!({ "items": items }),
+            ))
+        }
+        (Method::GET, [id]) => Ok(respond::json(
+            StatusCode::OK,
+            &load(admin, id).await?.to_json(now),
+        )),
+        (Method::POST, [id, "state"]) => {
+            let change: StateChange =
+                respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
+            let mut b = load(admin, id).await?;
+            let from = breach::advance(&mut b, change, who, now)?;
+            admin
+                .committer
+                .apply(Change {
+                    at: now,
+                    breaches: vec![b.to_row()],
+                    audit: vec![AuditEvent::BreachState {
+                        breach_id: b.id.clone(),
+                        principal: who.into(),
+                        from: from.as_str().into(),
+                        to: b.state.as_str().into(),
+                    }],
+                    ..Change::default()
+                })
+                .await?;
+            Ok(respond::json(StatusCode::OK, &b.to_json(now)))
+        }
+        (Method::GET, [id, "notice"]) => {
+            let regime = respond::query_param(req.uri(), "regime").unwrap_or_default();
+            let stage = respond::query_param(req.uri(), "stage");
+            let kind = notice::Kind::parse(&regime, stage.as_deref())?;
+            let b = load(admin, id).await?;
+            let n = notice::draft(&b, &admin.policy, kind, now)?;
+            match respond::query_param(req.uri(), "format").as_deref() {
+                None | Some("json") => Ok(respond::json(StatusCode::OK, &n)),
+                Some("html") => Ok(respond::document(
+                    "text/html; charset=utf-8",
+                    notice::html(&n),
+                    None,
+                )),
+                Some(_) => Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_format",
+                    "format must be json or html",
+                )),
+            }
+        }
+        (_, [] | [_] | [_, "state" | "notice"]) => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
+    }
+}

@@ -1,0 +1,202 @@
+//! `/admin/v1/transfers…` (SPEC 10a, 152-FZ Art. 12) for DPOs and admins: the recorded
+//! cross-border notifications and what they allow now. Recording or withdrawing one is audited
+//! and reaches this replica's cache at once, other replicas' within `[transfers] refresh_s`.
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Principal;
+use super::Admin;
+use crate::audit::AuditEvent;
+use crate::proxy::respond;
+use crate::proxy::{ApiError, Body};
+use crate::store::oversight::NotificationRow;
+use crate::store::{Change, Oversight};
+use crate::Millis;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewNotification {
+    country: String,
+    purpose: String,
+    /// When the notification was sent to Roskomnadzor (RFC 3339 or Unix ms).
+    filed_at: Value,
+    #[serde(default)]
+    reference: Option<String>,
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
+    let allowed_from = admin.transfers.allowed_from(&n.country, n.filed_at);
+    json!({
+        "id": n.id,
+        "country": n.country,
+        "purpose": n.purpose,
+        "filed_at": crate::rfc3339(n.filed_at),
+        "reference": n.reference,
+        "recorded_by": n.recorded_by,
+        "recorded_at": crate::rfc3339(n.recorded_at),
+        "withdrawn_at": n.withdrawn_at.map(crate::rfc3339),
+        "adequate": admin.transfers.adequacy.contains(&n.country),
+        "allowed_from": crate::rfc3339(allowed_from),
+        "active": n.withdrawn_at.is_none_or(|w| w > now) && allowed_from <= now,
+    })
+}
+
+/// Every foreign destination the policies send data to, per purpose, and whether it may go now.
+fn destinations(admin: &Admin, now: Millis) -> Vec<Value> {
+    let p = &admin.policy;
+    let mut out = Vec::new();
+    let mut add = |via: &str, name: &str, country: &str, purpose: &str| {
+        if crate::transfers::is_foreign(country) {
+            let ok = admin.transfers.check(country, purpose, now);
+            out.push(json!({
+                "via": via, "recipient": name, "country": country, "purpose": purpose,
+                "allowed": ok.is_ok(), "reason": ok.err().map(|r| r.reason()),
+            }));
+        }
+    };
+    for r in &p.routes {
+        if r.fields.is_empty() {
+            continue;
+        }
+        let u = p.upstream(r.upstream);
+        for &i in &r.purposes {
+            add("route", &u.id, &u.country, &p.purpose(i).def.id);
+        }
+    }
+    for s in &p.services {
+        let country = s.country.as_deref().unwrap_or("RU").to_ascii_uppercase();
+        for purpose in &s.purposes {
+            add("detokenize", &s.id, &country, purpose);
+        }
+    }
+    out.sort_by_key(Value::to_string);
+    out.dedup();
+    out
+}
+
+async fn record(admin: &Admin, n: NotificationRow, who: &str, now: Millis) -> Result<(), ApiError> {
+    admin
+        .committer
+        .apply(Change {
+            at: now,
+            audit: vec![AuditEvent::TransferNotification {
+                notification_id: n.id.clone(),
+                principal: who.into(),
+                country: n.country.clone(),
+                purpose: n.purpose.clone(),
+                filed_at: n.filed_at,
+                withdrawn: n.withdrawn_at.is_some(),
+            }],
+            notifications: vec![n],
+            ..Change::default()
+        })
+        .await?;
+    // This replica sees it at once; a failed re-read leaves the cache to age and fail closed.
+    if let Err(e) = admin.transfers.refresh(&admin.store, now).await {
+        tracing::warn!(error = %e, "cross-border notifications: refresh after a change failed");
+    }
+    Ok(())
+}
+
+/// Routes `rest` (the path after `/admin/v1/transfers`).
+pub async fn handle(
+    admin: &Admin,
+    principal: Principal,
+    req: Request<Incoming>,
+    rest: &str,
+) -> Result<Response<Body>, ApiError> {
+    let now = crate::now_millis();
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let who = principal.sub.as_str();
+    match (req.method().clone(), segments.as_slice()) {
+        (Method::POST, []) => {
+            let input: NewNotification =
+                respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
+            let country = input.country.trim().to_ascii_uppercase();
+            if !crate::policy::is_country_code(&country) {
+                return Err(bad(
+                    "invalid_country",
+                    "country must be an ISO 3166-1 alpha-2 code",
+                ));
+            }
+            if !crate::transfers::is_foreign(&country) {
+                return Err(bad(
+                    "not_cross_border",
+                    "transfers within Russia need no Art. 12 notification",
+                ));
+            }
+            if admin.policy.purpose_index(&input.purpose).is_none() {
+                return Err(bad(
+                    "unknown_purpose",
+                    format!("purpose `{}` is not declared", input.purpose),
+                ));
+            }
+            let filed_at = match &input.filed_at {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => crate::parse_time(s),
+                _ => None,
+            }
+            .ok_or_else(|| bad("invalid_time", "filed_at must be RFC 3339 or Unix ms"))?;
+            if filed_at > now + crate::breach::MAX_SKEW_MS {
+                return Err(bad("invalid_time", "filed_at is in the future"));
+            }
+            let reference = input
+                .reference
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty());
+            if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+                return Err(bad(
+                    "field_too_long",
+                    "reference is longer than 200 characters",
+                ));
+            }
+            let n = NotificationRow {
+                id: format!("ntf_{}", uuid::Uuid::now_v7().simple()),
+                country,
+                purpose: input.purpose,
+                filed_at,
+                reference,
+                recorded_by: who.into(),
+                recorded_at: now,
+                withdrawn_at: None,
+            };
+            record(admin, n.clone(), who, now).await?;
+            Ok(respond::json(StatusCode::CREATED, &view(admin, &n, now)))
+        }
+        (Method::GET, []) => {
+            let rows = admin.store.notifications().await?;
+            Ok(respond::json(
+                StatusCode::OK,
+                &json!({
+                    "items": rows.iter().map(|n| view(admin, n, now)).collect::<Vec<_>>(),
+                    "destinations": destinations(admin, now),
+                }),
+            ))
+        }
+        (Method::POST, [id, "withdraw"]) => {
+            let rows = admin.store.notifications().await?;
+            let mut n = rows.into_iter().find(|n| n.id == *id).ok_or_else(|| {
+                ApiError::not_found("notification_not_found", "no such notification")
+            })?;
+            if n.withdrawn_at.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_withdrawn",
+                    "the notification is already withdrawn",
+                ));
+            }
+            n.withdrawn_at = Some(now);
+            record(admin, n.clone(), who, now).await?;
+            Ok(respond::json(StatusCode::OK, &view(admin, &n, now)))
+        }
+        (_, [] | [_, "withdraw"]) => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
+    }
+}

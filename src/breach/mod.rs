@@ -1,0 +1,489 @@
+//! Personal-data breaches (SPEC 10a): the incident as the DPO records it, the legal clocks that
+//! start at detection — 152-FZ Art. 21(3.1) 24 h initial notice and 72 h follow-up, GDPR Art. 33
+//! 72 h — and the drafts of each notice. Everything here is plain functions over a [`Breach`];
+//! storage and HTTP are in `admin::breaches`.
+//!
+//! States only move forward: `open` → `notified-24h` → `notified-72h` → `closed` (steps may be
+//! skipped, e.g. a GDPR-only operator goes straight to `notified-72h`). A clock is met when the
+//! breach reached its state by the due time; reaching it later is recorded as late, not hidden.
+
+pub mod notice;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::policy::{Policy, Regime};
+use crate::store::oversight::{Affected, BreachRow};
+use crate::Millis;
+
+pub const HOUR_MS: Millis = 3_600_000;
+
+/// The lifecycle of a breach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum State {
+    #[serde(rename = "open")]
+    Open,
+    #[serde(rename = "notified-24h")]
+    Notified24h,
+    #[serde(rename = "notified-72h")]
+    Notified72h,
+    #[serde(rename = "closed")]
+    Closed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Notified24h => "notified-24h",
+            State::Notified72h => "notified-72h",
+            State::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        match s {
+            "open" => Some(State::Open),
+            "notified-24h" => Some(State::Notified24h),
+            "notified-72h" => Some(State::Notified72h),
+            "closed" => Some(State::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// What the DPO sends to open a breach.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBreach {
+    /// When the operator became aware of it (RFC 3339 or Unix ms); now when absent.
+    #[serde(default)]
+    pub detected_at: Option<Value>,
+    /// Declared category ids the incident touches.
+    pub categories: Vec<String>,
+    /// When the data may have been exposed: values collected in this window count as affected.
+    #[serde(default)]
+    pub window: Option<Window>,
+    pub description: String,
+    /// Presumed causes (152-FZ 24 h notice).
+    #[serde(default)]
+    pub causes: Option<String>,
+    /// Presumed harm to the subjects' rights (152-FZ 24 h notice).
+    #[serde(default)]
+    pub harm: Option<String>,
+    /// Measures taken or proposed (both laws).
+    #[serde(default)]
+    pub measures: Option<String>,
+    /// Likely consequences (GDPR Art. 33(3)(c)).
+    #[serde(default)]
+    pub consequences: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    #[serde(default)]
+    pub from: Option<Value>,
+    #[serde(default)]
+    pub until: Option<Value>,
+}
+
+/// A state change as the DPO sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    pub state: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Results of the internal investigation (152-FZ 72 h notice).
+    #[serde(default)]
+    pub investigation: Option<String>,
+    /// Persons whose actions caused the incident, if identified (152-FZ 72 h notice).
+    #[serde(default)]
+    pub responsible_persons: Option<String>,
+    /// Updated measures.
+    #[serde(default)]
+    pub measures: Option<String>,
+    /// A reference of the authority (e.g. the Roskomnadzor or supervisory authority case number).
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// The stored description of a breach (the `body` JSON of [`BreachRow`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Body {
+    pub categories: Vec<String>,
+    pub window_from: Option<Millis>,
+    pub window_until: Millis,
+    pub description: String,
+    pub causes: Option<String>,
+    pub harm: Option<String>,
+    pub measures: Option<String>,
+    pub consequences: Option<String>,
+    pub investigation: Option<String>,
+    pub responsible_persons: Option<String>,
+    pub references: Vec<String>,
+    pub regimes: Vec<String>,
+    pub estimate: Affected,
+}
+
+/// One state change in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub state: String,
+    pub at: Millis,
+    pub by: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A breach with its stored parts decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    pub id: String,
+    pub detected_at: Millis,
+    pub opened_at: Millis,
+    pub opened_by: String,
+    pub state: State,
+    pub body: Body,
+    pub history: Vec<Step>,
+    pub updated_at: Millis,
+}
+
+/// Why a request about a breach is refused (becomes a 4xx with this code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+/// RFC 3339 or Unix milliseconds in a JSON value.
+fn time_of(v: &Value, field: &str) -> Result<Millis, Invalid> {
+    let parsed = match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => crate::parse_time(s),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        invalid(
+            "invalid_time",
+            format!("{field} must be an RFC 3339 time or Unix milliseconds"),
+        )
+    })
+}
+
+fn text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, Invalid> {
+    match v.map(|s| s.trim().to_owned()) {
+        Some(s) if s.chars().count() > max => Err(invalid(
+            "field_too_long",
+            format!("{field} is longer than {max} characters"),
+        )),
+        Some(s) if s.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// Longest free text accepted in one field.
+pub const MAX_TEXT: usize = 20_000;
+/// A detection time may be this far in the future (clock skew), no more.
+pub const MAX_SKEW_MS: Millis = 5 * 60_000;
+
+/// Checks a new breach against the policy; the estimate is computed afterwards by the caller
+/// (it needs the store) over the returned body's categories and window.
+pub fn validate(input: NewBreach, policy: &Policy, now: Millis) -> Result<(Millis, Body), Invalid> {
+    let detected_at = match &input.detected_at {
+        None => now,
+        Some(v) => time_of(v, "detected_at")?,
+    };
+    if detected_at > now + MAX_SKEW_MS {
+        return Err(invalid("invalid_time", "detected_at is in the future"));
+    }
+    if input.categories.is_empty() {
+        return Err(invalid(
+            "categories_required",
+            "name the affected categories (ids declared under `categories`)",
+        ));
+    }
+    let mut categories = input.categories;
+    categories.sort();
+    categories.dedup();
+    if let Some(c) = categories
+        .iter()
+        .find(|c| !policy.categories.iter().any(|d| &d.id == *c))
+    {
+        return Err(invalid(
+            "unknown_category",
+            format!("category `{c}` is not declared in the policies"),
+        ));
+    }
+    let window = input.window.unwrap_or_default();
+    let window_from = window
+        .from
+        .as_ref()
+        .map(|v| time_of(v, "window.from"))
+        .transpose()?;
+    let window_until = window
+        .until
+        .as_ref()
+        .map(|v| time_of(v, "window.until"))
+        .transpose()?
+        .unwrap_or(detected_at);
+    if window_from.is_some_and(|f| f > window_until) {
+        return Err(invalid(
+            "invalid_window",
+            "window.from is after window.until",
+        ));
+    }
+    let description = text("description", Some(input.description), MAX_TEXT)?
+        .ok_or_else(|| invalid("description_required", "describe the incident"))?;
+    let regimes = policy
+        .controller
+        .regimes
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    Ok((
+        detected_at,
+        Body {
+            categories,
+            window_from,
+            window_until,
+            description,
+            causes: text("causes", input.causes, MAX_TEXT)?,
+            harm: text("harm", input.harm, MAX_TEXT)?,
+            measures: text("measures", input.measures, MAX_TEXT)?,
+            consequences: text("consequences", input.consequences, MAX_TEXT)?,
+            investigation: None,
+            responsible_persons: None,
+            references: Vec::new(),
+            regimes,
+            estimate: Affected::default(),
+        },
+    ))
+}
+
+/// A new breach, ready to store.
+pub fn open(id: String, detected_at: Millis, body: Body, by: &str, now: Millis) -> Breach {
+    Breach {
+        id,
+        detected_at,
+        opened_at: now,
+        opened_by: by.to_owned(),
+        state: State::Open,
+        body,
+        history: vec![Step {
+            state: State::Open.as_str().into(),
+            at: now,
+            by: by.to_owned(),
+            note: None,
+        }],
+        updated_at: now,
+    }
+}
+
+/// Applies a state change: forward only, a note required to close, follow-up facts merged.
+pub fn advance(
+    b: &mut Breach,
+    change: StateChange,
+    by: &str,
+    now: Millis,
+) -> Result<State, Invalid> {
+    let to = State::parse(&change.state).ok_or_else(|| {
+        invalid(
+            "invalid_state",
+            "state must be notified-24h, notified-72h or closed",
+        )
+    })?;
+    if b.state == State::Closed {
+        return Err(invalid("breach_closed", "the breach is closed"));
+    }
+    if to <= b.state {
+        return Err(invalid(
+            "invalid_transition",
+            format!(
+                "a breach in state {} cannot move to {} (states only move forward)",
+                b.state.as_str(),
+                to.as_str()
+            ),
+        ));
+    }
+    let note = text("note", change.note, MAX_TEXT)?;
+    if to == State::Closed && note.is_none() {
+        return Err(invalid(
+            "note_required",
+            "closing a breach needs a note saying how it ended",
+        ));
+    }
+    let from = b.state;
+    if let Some(v) = text("investigation", change.investigation, MAX_TEXT)? {
+        b.body.investigation = Some(v);
+    }
+    if let Some(v) = text("responsible_persons", change.responsible_persons, MAX_TEXT)? {
+        b.body.responsible_persons = Some(v);
+    }
+    if let Some(v) = text("measures", change.measures, MAX_TEXT)? {
+        b.body.measures = Some(v);
+    }
+    if let Some(v) = text("reference", change.reference, 200)? {
+        b.body.references.push(v);
+    }
+    b.state = to;
+    b.updated_at = now;
+    b.history.push(Step {
+        state: to.as_str().into(),
+        at: now,
+        by: by.to_owned(),
+        note,
+    });
+    Ok(from)
+}
+
+/// One legal clock of a breach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Clock {
+    pub id: &'static str,
+    pub regime: &'static str,
+    pub law: &'static str,
+    pub what: &'static str,
+    pub due_at: Millis,
+    /// When the breach reached the state that meets this clock.
+    pub met_at: Option<Millis>,
+    pub late: bool,
+}
+
+/// The clocks that apply under the breach's regimes, earliest first.
+pub fn clocks(b: &Breach) -> Vec<Clock> {
+    let reached = |s: State| -> Option<Millis> {
+        b.history
+            .iter()
+            .find(|h| State::parse(&h.state).is_some_and(|x| x >= s && x != State::Closed))
+            .map(|h| h.at)
+    };
+    let has = |r: Regime| b.body.regimes.iter().any(|x| x == r.as_str());
+    let mut out = Vec::new();
+    let mut push = |id, regime, law, what, hours: Millis, meets: State| {
+        let due_at = b.detected_at + hours * HOUR_MS;
+        let met_at = reached(meets);
+        out.push(Clock {
+            id,
+            regime,
+            law,
+            what,
+            due_at,
+            met_at,
+            late: met_at.is_some_and(|m| m > due_at),
+        });
+    };
+    if has(Regime::Fz152) {
+        push(
+            "fz152_24h",
+            "fz152",
+            "152-FZ Art. 21(3.1)(1)",
+            "initial notice to Roskomnadzor",
+            24,
+            State::Notified24h,
+        );
+        push(
+            "fz152_72h",
+            "fz152",
+            "152-FZ Art. 21(3.1)(2)",
+            "investigation results to Roskomnadzor",
+            72,
+            State::Notified72h,
+        );
+    }
+    if has(Regime::Gdpr) {
+        push(
+            "gdpr_72h",
+            "gdpr",
+            "GDPR Art. 33(1)",
+            "notification to the supervisory authority",
+            72,
+            State::Notified72h,
+        );
+    }
+    out
+}
+
+impl Breach {
+    pub fn from_row(r: &BreachRow) -> Result<Breach, serde_json::Error> {
+        Ok(Breach {
+            id: r.id.clone(),
+            detected_at: r.detected_at,
+            opened_at: r.opened_at,
+            opened_by: r.opened_by.clone(),
+            state: State::parse(&r.state).unwrap_or(State::Open),
+            body: serde_json::from_str(&r.body)?,
+            history: serde_json::from_str(&r.history)?,
+            updated_at: r.updated_at,
+        })
+    }
+
+    pub fn to_row(&self) -> BreachRow {
+        BreachRow {
+            id: self.id.clone(),
+            detected_at: self.detected_at,
+            opened_at: self.opened_at,
+            opened_by: self.opened_by.clone(),
+            state: self.state.as_str().into(),
+            body: serde_json::to_string(&self.body).expect("a breach body serializes"),
+            history: serde_json::to_string(&self.history).expect("a history serializes"),
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// The API view: the incident, its clocks with the time left at `now`, and its history.
+    pub fn to_json(&self, now: Millis) -> Value {
+        let b = &self.body;
+        // A closed breach stops its clocks; an unmet clock of a closed breach stays unmet.
+        let running = |c: &Clock| c.met_at.is_none() && self.state != State::Closed;
+        let clocks: Vec<Value> = clocks(self)
+            .into_iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "regime": c.regime,
+                    "law": c.law,
+                    "what": c.what,
+                    "due_at": crate::rfc3339(c.due_at),
+                    "met_at": c.met_at.map(crate::rfc3339),
+                    "late": c.late,
+                    "remaining_s": if running(&c) { json!((c.due_at - now) / 1000) } else { Value::Null },
+                    "overdue": running(&c) && now > c.due_at,
+                })
+            })
+            .collect();
+        json!({
+            "id": self.id,
+            "state": self.state.as_str(),
+            "detected_at": crate::rfc3339(self.detected_at),
+            "opened_at": crate::rfc3339(self.opened_at),
+            "opened_by": self.opened_by,
+            "categories": b.categories,
+            "window": {"from": b.window_from.map(crate::rfc3339), "until": crate::rfc3339(b.window_until)},
+            "description": b.description,
+            "causes": b.causes,
+            "harm": b.harm,
+            "measures": b.measures,
+            "consequences": b.consequences,
+            "investigation": b.investigation,
+            "responsible_persons": b.responsible_persons,
+            "references": b.references,
+            "estimate": {"subjects": b.estimate.subjects, "records": b.estimate.records},
+            "clocks": clocks,
+            "history": self.history.iter().map(|h| json!({
+                "state": h.state, "at": crate::rfc3339(h.at), "by": h.by, "note": h.note,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+//! Drafts of the notices a breach calls for, filled from what was recorded: the 152-FZ
+//! Art. 21(3.1) initial (24 h) and follow-up (72 h) notices to Roskomnadzor and the GDPR
+//! Art. 33(3) notification to the supervisory authority. A field nobody has filled yet is named
+//! under `missing` so the DPO sees what to write before sending.
+
+use serde_json::{json, Value};
+
+use super::{Breach, Invalid, HOUR_MS};
+use crate::html::esc;
+use crate::policy::{Policy, Regime};
+use crate::Millis;
+
+/// Which notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Fz152Initial,
+    Fz152FollowUp,
+    Gdpr,
+}
+
+impl Kind {
+    /// From `regime` and `stage` query parameters.
+    pub fn parse(regime: &str, stage: Option<&str>) -> Result<Kind, Invalid> {
+        match (regime, stage) {
+            ("fz152", Some("24h")) => Ok(Kind::Fz152Initial),
+            ("fz152", Some("72h")) => Ok(Kind::Fz152FollowUp),
+            ("gdpr", None | Some("72h")) => Ok(Kind::Gdpr),
+            ("fz152", _) => Err(Invalid {
+                code: "invalid_stage",
+                message: "stage must be 24h or 72h for fz152".into(),
+            }),
+            _ => Err(Invalid {
+                code: "invalid_regime",
+                message: "regime must be fz152 or gdpr".into(),
+            }),
+        }
+    }
+
+    fn regime(self) -> Regime {
+        match self {
+            Kind::Gdpr => Regime::Gdpr,
+            _ => Regime::Fz152,
+        }
+    }
+}
+
+fn field(key: &str, label: &str, value: Value) -> Value {
+    json!({"key": key, "label": label, "value": value})
+}
+
+/// The draft as JSON: title, law, addressee, due time and the fields in the law's order.
+pub fn draft(b: &Breach, policy: &Policy, kind: Kind, now: Millis) -> Result<Value, Invalid> {
+    if !b.body.regimes.iter().any(|r| r == kind.regime().as_str()) {
+        return Err(Invalid {
+            code: "regime_not_applicable",
+            message: format!(
+                "the controller does not declare the {} regime",
+                kind.regime().as_str()
+            ),
+        });
+    }
+    let c = &policy.controller;
+    let contact = match &c.responsible {
+        Some(r) => {
+            json!({"name": r.name, "email": r.email.as_deref().unwrap_or(&c.dpo.email), "phone": r.phone.as_deref().or(c.phone.as_deref())})
+        }
+        None => json!({"name": c.dpo.name, "email": c.dpo.email, "phone": c.phone}),
+    };
+    let body = &b.body;
+    let estimate = json!({
+        "subjects_approx": body.estimate.subjects,
+        "records_approx": body.estimate.records,
+        "computed_from": "values of the affected categories collected in the window, counted in the vault",
+    });
+    let window = json!({
+        "from": body.window_from.map(crate::rfc3339),
+        "until": crate::rfc3339(body.window_until),
+    });
+    let (title, law, addressee, hours, fields) = match kind {
+        Kind::Fz152Initial => (
+            "Уведомление об инциденте (первичное) / Initial incident notice",
+            "152-ФЗ ст. 21 ч. 3.1 п. 1",
+            "Роскомнадзор (pd.rkn.gov.ru)",
+            24,
+            vec![
+                field("operator", "Оператор / Operator", json!({"name": c.name, "address": c.address, "email": c.email})),
+                field("detected_at", "Дата и время выявления / Detected at", json!(crate::rfc3339(b.detected_at))),
+                field("incident", "Описание инцидента / The incident", json!(body.description)),
+                field("data", "Персональные данные и число субъектов / Data and subjects affected", json!({"categories": body.categories, "window": window, "estimate": estimate})),
+                field("causes", "Предполагаемые причины / Presumed causes", json!(body.causes)),
+                field("harm", "Предполагаемый вред правам субъектов / Presumed harm to the subjects' rights", json!(body.harm)),
+                field("measures", "Принятые меры по устранению последствий / Measures taken", json!(body.measures)),
+                field("contact", "Лицо, уполномоченное оператором на взаимодействие / Contact person", contact),
+            ],
+        ),
+        Kind::Fz152FollowUp => (
+            "Уведомление о результатах внутреннего расследования / Investigation results",
+            "152-ФЗ ст. 21 ч. 3.1 п. 2",
+            "Роскомнадзор (pd.rkn.gov.ru)",
+            72,
+            vec![
+                field("operator", "Оператор / Operator", json!({"name": c.name, "address": c.address, "email": c.email})),
+                field("initial_notice", "Первичное уведомление / Initial notice", json!({"breach": b.id, "references": body.references})),
+                field("investigation", "Результаты внутреннего расследования / Results of the internal investigation", json!(body.investigation)),
+                field("responsible_persons", "Лица, действия которых стали причиной / Persons whose actions caused the incident", json!(body.responsible_persons)),
+                field("contact", "Контактное лицо / Contact person", contact),
+            ],
+        ),
+        Kind::Gdpr => {
+            let late = now > b.detected_at + 72 * HOUR_MS;
+            let mut f = vec![
+                field("nature", "Nature of the breach, categories and approximate numbers (Art. 33(3)(a))", json!({
+                    "description": body.description,
+                    "detected_at": crate::rfc3339(b.detected_at),
+                    "categories_of_data": body.categories,
+                    "window": window,
+                    "categories_of_subjects": policy.subjects.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                    "estimate": estimate,
+                })),
+                field("dpo", "Name and contact details of the DPO (Art. 33(3)(b))", json!({"name": c.dpo.name, "email": c.dpo.email, "controller": c.name, "address": c.address})),
+                field("consequences", "Likely consequences (Art. 33(3)(c))", json!(body.consequences)),
+                field("measures", "Measures taken or proposed (Art. 33(3)(d))", json!(body.measures)),
+            ];
+            if late {
+                f.push(field("delay", "Reasons for the delay (Art. 33(1))", Value::Null));
+            }
+            (
+                "Notification of a personal data breach",
+                "GDPR Art. 33",
+                "the lead supervisory authority",
+                72,
+                f,
+            )
+        }
+    };
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|f| f["value"].is_null())
+        .filter_map(|f| f["key"].as_str())
+        .collect();
+    Ok(json!({
+        "breach": b.id,
+        "title": title,
+        "law": law,
+        "addressee": addressee,
+        "due_at": crate::rfc3339(b.detected_at + hours * HOUR_MS),
+        "generated_at": crate::rfc3339(now),
+        "fields": fields,
+        "missing": missing,
+    }))
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "<span class=\"gap\">[заполнить / to be completed]</span>".into(),
+        Value::Object(o) => {
+            let mut s = String::from("<table>");
+            for (k, x) in o {
+                s.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), cell(x)));
+            }
+            s.push_str("</table>");
+            s
+        }
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(", "),
+        Value::String(s) => esc(s).replace('\n', "<br>"),
+        other => esc(&other.to_string()),
+    }
+}
+
+/// The draft as a page to read, print or paste from.
+pub fn html(n: &Value) -> String {
+    let title = n["title"].as_str().unwrap_or_default();
+    let mut h = crate::html::start("ru", title);
+    h.push_str(&format!(
+        "<h1>{}</h1><p>{} · {}: {} · {}: {}</p><table>",
+        esc(title),
+        esc(n["law"].as_str().unwrap_or_default()),
+        "Кому / To",
+        esc(n["addressee"].as_str().unwrap_or_default()),
+        "Срок / Due",
+        esc(n["due_at"].as_str().unwrap_or_default()),
+    ));
+    for f in n["fields"].as_array().into_iter().flatten() {
+        h.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(f["label"].as_str().unwrap_or_default()),
+            cell(&f["value"])
+        ));
+    }
+    h.push_str("</table>");
+    h.push_str(crate::html::END);
+    h
+}
