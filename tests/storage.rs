@@ -392,7 +392,105 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
     assert_eq!(late.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
 }
 
+async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
+    use pdgate::store::oversight::{Affected, BreachRow, Count, NotificationRow};
+    use pdgate::store::{Change, Oversight};
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    store.root_secret((3, vec![1, 2, 3])).await.unwrap();
+    let mut chain = Chain::new("w-ov");
+    let batch = [
+        intake(new_subject(1, Some(1)), vec![value(1, &["t1"])]),
+        intake(new_subject(2, Some(2)), vec![value(2, &["t2"])]),
+    ];
+    store.commit_batch(&batch, &mut chain).await.unwrap();
+    let at = 1_700_000_000_000;
+
+    let f = store.figures(&["order_fulfilment", "marketing"], at).await.unwrap();
+    assert_eq!(f.subjects, 2);
+    let c = |k: &str, n: i64| Count { key: k.into(), n };
+    assert_eq!(f.values_by_category, [c("contact", 2)]);
+    assert_eq!(f.subjects_by_purpose, [c("order_fulfilment", 2), c("marketing", 0)]);
+    assert_eq!(f.consents, [c("marketing/granted", 2)]);
+    assert!(f.requests.is_empty());
+    assert_eq!(f.first_entry_at, Some(at));
+    assert_eq!(f.kek_version, 3);
+    assert!(f.keyring_at.is_some());
+
+    let contact = ["contact".to_owned()];
+    let hit = |subjects, records| Affected { subjects, records };
+    assert_eq!(store.affected(Some(&contact), Some(at - 1), at).await.unwrap(), hit(2, 2));
+    assert_eq!(store.affected(None, None, at).await.unwrap(), hit(2, 2));
+    assert_eq!(store.affected(Some(&contact), Some(at + 1), at + 5).await.unwrap(), hit(0, 0));
+    assert_eq!(store.affected(Some(&contact), None, at - 1).await.unwrap(), hit(0, 0));
+    assert_eq!(store.affected(Some(&["identity".to_owned()]), None, at).await.unwrap(), hit(0, 0));
+    assert_eq!(store.affected(Some(&[]), None, at).await.unwrap(), hit(0, 0));
+
+    let committer = Committer::start(store.clone(), Chain::new("w-ov2"), None).0;
+    let breach = |id: &str, detected: i64, state: &str| BreachRow {
+        id: id.into(),
+        detected_at: detected,
+        opened_at: detected + 10,
+        opened_by: "dpo".into(),
+        state: state.into(),
+        body: "{}".into(),
+        history: "[]".into(),
+        updated_at: detected + 10,
+    };
+    let note = |id: &str, withdrawn: Option<i64>| NotificationRow {
+        id: id.into(),
+        country: "US".into(),
+        purpose: "marketing".into(),
+        filed_at: at,
+        reference: Some("RKN-1".into()),
+        recorded_by: "dpo".into(),
+        recorded_at: at,
+        withdrawn_at: withdrawn,
+    };
+    committer
+        .apply(Change {
+            at,
+            breaches: vec![breach("b1", at, "open"), breach("b2", at + 5, "open")],
+            notifications: vec![note("n1", None)],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let mut moved = breach("b1", at, "closed");
+    moved.history = "[1]".into();
+    moved.updated_at = at + 99;
+    committer
+        .apply(Change {
+            at,
+            breaches: vec![moved.clone()],
+            notifications: vec![note("n1", Some(at + 7))],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.breach("b1").await.unwrap(), Some(moved));
+    assert_eq!(store.breach("nope").await.unwrap(), None);
+    let ids: Vec<String> = store.breaches(10).await.unwrap().into_iter().map(|b| b.id).collect();
+    assert_eq!(ids, ["b2", "b1"], "latest detection first");
+    assert_eq!(store.notifications().await.unwrap(), [note("n1", Some(at + 7))]);
+
+    store.record_flow("POST", "/feedback", &["phone".into()], 1, at).await.unwrap();
+    store
+        .record_flow("POST", "/feedback", &["email".into(), "phone".into()], 2, at + 9)
+        .await
+        .unwrap();
+    store.record_flow("PUT", "/profile", &["inn".into()], 1, at + 5).await.unwrap();
+    let flows = store.flows(10).await.unwrap();
+    assert_eq!(flows.len(), 2);
+    assert_eq!(
+        (flows[0].path.as_str(), flows[0].kinds.clone(), flows[0].count, flows[0].first_seen, flows[0].last_seen),
+        ("/feedback", vec!["email".to_owned(), "phone".to_owned()], 3, at, at + 9)
+    );
+}
+
 both_backends! {
+    oversight => oversight_figures_breaches_notifications_and_flows;
     ledger => restriction_erasure_consent_states_texts_and_audit_pages;
     root_secret => root_secret_is_stored_once;
     intake_commit => intake_commits_subject_values_consents_counters_and_audit;
