@@ -31,6 +31,7 @@ pub struct Config {
     pub retention: RetentionCfg,
     pub webhooks: Webhooks,
     pub transfers: TransfersCfg,
+    pub discovery: DiscoveryCfg,
     /// `json` (default, for log shippers) or `text`.
     pub log_format: LogFormat,
     /// Lifetime of the subject token handed out at intake.
@@ -123,6 +124,19 @@ impl Default for RetentionCfg {
     }
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryCfg {
+    /// How often flows found by discovery (`discovery: true` in the policies) are written.
+    pub flush_ms: u64,
+}
+
+impl Default for DiscoveryCfg {
+    fn default() -> Self {
+        Self { flush_ms: 5000 }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransfersCfg {
@@ -185,6 +199,7 @@ impl Default for Config {
             retention: RetentionCfg::default(),
             webhooks: Webhooks::default(),
             transfers: TransfersCfg::default(),
+            discovery: DiscoveryCfg::default(),
             log_format: LogFormat::Json,
             subject_token_ttl_s: 7 * 24 * 3600,
             shutdown_grace_s: 30,

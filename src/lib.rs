@@ -30,6 +30,7 @@ pub mod config;
 pub mod consent;
 pub mod crypto;
 pub mod demo;
+pub mod discovery;
 pub mod forms;
 pub mod html;
 pub mod intake;

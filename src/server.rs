@@ -75,6 +75,7 @@ struct Background {
     client: proxy::Client,
     webhook_secret: Option<Arc<crate::requests::outbox::Secret>>,
     transfers: Arc<crate::transfers::Transfers>,
+    samples: Option<tokio::sync::mpsc::Receiver<crate::discovery::Sample>>,
 }
 
 /// A gateway with its listeners bound, ready to [`Server::run`].
@@ -154,6 +155,12 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         transfers: transfers.clone(),
     });
     let client = proxy::client();
+    let (discovery, samples) = if policy.discovery {
+        let (d, rx) = crate::discovery::Discovery::new();
+        (Some(d), Some(rx))
+    } else {
+        (None, None)
+    };
     let background = Background {
         store: store.clone(),
         committer: committer.clone(),
@@ -161,6 +168,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         client: client.clone(),
         webhook_secret,
         transfers: transfers.clone(),
+        samples,
     };
     let gateway = Arc::new(Gateway {
         policy,
@@ -173,6 +181,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         verifier,
         token_pattern,
         transfers,
+        discovery,
     });
     Ok(Server {
         proxy_addr,
@@ -345,7 +354,7 @@ impl Server {
         );
         let bg = self.background;
         let sweeper = {
-            let (store, committer, policy) = (bg.store.clone(), bg.committer, bg.policy);
+            let (store, committer, policy) = (bg.store.clone(), bg.committer, bg.policy.clone());
             let interval = self.config.retention.interval_s;
             let stop = wait(rx.clone());
             async move {
@@ -366,6 +375,17 @@ impl Server {
             Duration::from_secs(self.config.transfers.refresh_s.max(1)),
             wait(rx.clone()),
         );
+        let discovery = {
+            let (samples, store) = (bg.samples, bg.store.clone());
+            let domain = bg.policy.controller.token_domain.clone();
+            let flush = Duration::from_millis(self.config.discovery.flush_ms.max(10));
+            let stop = wait(rx.clone());
+            async move {
+                if let Some(samples) = samples {
+                    crate::discovery::run(samples, store, domain, flush, stop).await;
+                }
+            }
+        };
         let outbox = crate::requests::outbox::run(
             bg.store,
             bg.client,
@@ -378,7 +398,15 @@ impl Server {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(true);
         };
-        tokio::join!(proxy, admin, signal, sweeper, outbox, notifications);
+        tokio::join!(
+            proxy,
+            admin,
+            signal,
+            sweeper,
+            outbox,
+            notifications,
+            discovery
+        );
         // Both listeners are done and dropped their handles on the writer: it commits what is
         // queued, signs a last checkpoint and ends.
         if tokio::time::timeout(Duration::from_secs(10), self.writer_task)

@@ -629,8 +629,92 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     assert!(!log.iter().any(|l| l.to_string().contains("abroad@mail.ru")));
 }
 
+fn discovering(name: &str, t: &str) -> String {
+    if name == "shop.yaml" {
+        format!("{t}\ndiscovery: true\n")
+    } else {
+        t.to_owned()
+    }
+}
+
+async fn discovery_lists_undeclared_flows_without_touching_them(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = dir.path().join("jwt.secret");
+    std::fs::write(&jwt, SECRET).unwrap();
+    let mut opts = Opts::new(db);
+    opts.extra_config = format!(
+        "[admin]\njwt_secret_file = \"{}\"\n[discovery]\nflush_ms = 100\n",
+        jwt.display()
+    );
+    opts.policy_edit = Box::new(discovering);
+    let Some(gw) = Gateway::start(opts, &up.url()).await else {
+        return;
+    };
+    let dpo = token(&gw, "dpo", None);
+    let form = "email=anna%40mail.ru&phone=%2B7+916+123-45-67&text=hello";
+    for id in [41, 42] {
+        let r = post(
+            &gw.url(&format!("/users/{id}/feedback")),
+            "application/x-www-form-urlencoded",
+            form,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    let r = post(&gw.url("/api/search"), JSON, r#"{"q": "red shoes"}"#).await;
+    assert_eq!(r.status, 200);
+    let got = up.requests();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].body_str(), form, "forwarded untouched");
+
+    let mut items = Value::Null;
+    for _ in 0..50 {
+        let r = authed("GET", &gw.admin_url("/admin/v1/discovery"), &dpo, "").await;
+        assert_eq!(r.status, 200);
+        items = r.json()["items"].clone();
+        if items.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let items = items.as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "a search without personal data is no finding: {items:?}"
+    );
+    assert_eq!(
+        (
+            &items[0]["method"],
+            &items[0]["path"],
+            &items[0]["kinds"],
+            &items[0]["count"]
+        ),
+        (
+            &json!("POST"),
+            &json!("/users/{id}/feedback"),
+            &json!(["email", "phone"]),
+            &json!(2)
+        )
+    );
+    let reg = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/register?view=gdpr"),
+        &dpo,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(item(&reg, "flows")[0]["path"], "/users/{id}/feedback");
+    let log = std::fs::read_to_string(&gw.log_path).unwrap();
+    assert!(!log.contains("anna"), "no values in the logs");
+    drop(up);
+}
+
 both_backends! {
     register => register_reflects_the_running_gateway;
     breaches => breaches_have_clocks_estimates_notices_and_history;
     cross_border => cross_border_needs_a_notification_and_the_wait;
+    discovery => discovery_lists_undeclared_flows_without_touching_them;
 }

@@ -407,11 +407,17 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
     store.commit_batch(&batch, &mut chain).await.unwrap();
     let at = 1_700_000_000_000;
 
-    let f = store.figures(&["order_fulfilment", "marketing"], at).await.unwrap();
+    let f = store
+        .figures(&["order_fulfilment", "marketing"], at)
+        .await
+        .unwrap();
     assert_eq!(f.subjects, 2);
     let c = |k: &str, n: i64| Count { key: k.into(), n };
     assert_eq!(f.values_by_category, [c("contact", 2)]);
-    assert_eq!(f.subjects_by_purpose, [c("order_fulfilment", 2), c("marketing", 0)]);
+    assert_eq!(
+        f.subjects_by_purpose,
+        [c("order_fulfilment", 2), c("marketing", 0)]
+    );
     assert_eq!(f.consents, [c("marketing/granted", 2)]);
     assert!(f.requests.is_empty());
     assert_eq!(f.first_entry_at, Some(at));
@@ -420,12 +426,36 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
 
     let contact = ["contact".to_owned()];
     let hit = |subjects, records| Affected { subjects, records };
-    assert_eq!(store.affected(Some(&contact), Some(at - 1), at).await.unwrap(), hit(2, 2));
+    assert_eq!(
+        store
+            .affected(Some(&contact), Some(at - 1), at)
+            .await
+            .unwrap(),
+        hit(2, 2)
+    );
     assert_eq!(store.affected(None, None, at).await.unwrap(), hit(2, 2));
-    assert_eq!(store.affected(Some(&contact), Some(at + 1), at + 5).await.unwrap(), hit(0, 0));
-    assert_eq!(store.affected(Some(&contact), None, at - 1).await.unwrap(), hit(0, 0));
-    assert_eq!(store.affected(Some(&["identity".to_owned()]), None, at).await.unwrap(), hit(0, 0));
-    assert_eq!(store.affected(Some(&[]), None, at).await.unwrap(), hit(0, 0));
+    assert_eq!(
+        store
+            .affected(Some(&contact), Some(at + 1), at + 5)
+            .await
+            .unwrap(),
+        hit(0, 0)
+    );
+    assert_eq!(
+        store.affected(Some(&contact), None, at - 1).await.unwrap(),
+        hit(0, 0)
+    );
+    assert_eq!(
+        store
+            .affected(Some(&["identity".to_owned()]), None, at)
+            .await
+            .unwrap(),
+        hit(0, 0)
+    );
+    assert_eq!(
+        store.affected(Some(&[]), None, at).await.unwrap(),
+        hit(0, 0)
+    );
 
     let committer = Committer::start(store.clone(), Chain::new("w-ov2"), None).0;
     let breach = |id: &str, detected: i64, state: &str| BreachRow {
@@ -471,21 +501,54 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
         .unwrap();
     assert_eq!(store.breach("b1").await.unwrap(), Some(moved));
     assert_eq!(store.breach("nope").await.unwrap(), None);
-    let ids: Vec<String> = store.breaches(10).await.unwrap().into_iter().map(|b| b.id).collect();
+    let ids: Vec<String> = store
+        .breaches(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
     assert_eq!(ids, ["b2", "b1"], "latest detection first");
-    assert_eq!(store.notifications().await.unwrap(), [note("n1", Some(at + 7))]);
+    assert_eq!(
+        store.notifications().await.unwrap(),
+        [note("n1", Some(at + 7))]
+    );
 
-    store.record_flow("POST", "/feedback", &["phone".into()], 1, at).await.unwrap();
     store
-        .record_flow("POST", "/feedback", &["email".into(), "phone".into()], 2, at + 9)
+        .record_flow("POST", "/feedback", &["phone".into()], 1, at)
         .await
         .unwrap();
-    store.record_flow("PUT", "/profile", &["inn".into()], 1, at + 5).await.unwrap();
+    store
+        .record_flow(
+            "POST",
+            "/feedback",
+            &["email".into(), "phone".into()],
+            2,
+            at + 9,
+        )
+        .await
+        .unwrap();
+    store
+        .record_flow("PUT", "/profile", &["inn".into()], 1, at + 5)
+        .await
+        .unwrap();
     let flows = store.flows(10).await.unwrap();
     assert_eq!(flows.len(), 2);
     assert_eq!(
-        (flows[0].path.as_str(), flows[0].kinds.clone(), flows[0].count, flows[0].first_seen, flows[0].last_seen),
-        ("/feedback", vec!["email".to_owned(), "phone".to_owned()], 3, at, at + 9)
+        (
+            flows[0].path.as_str(),
+            flows[0].kinds.clone(),
+            flows[0].count,
+            flows[0].first_seen,
+            flows[0].last_seen
+        ),
+        (
+            "/feedback",
+            vec!["email".to_owned(), "phone".to_owned()],
+            3,
+            at,
+            at + 9
+        )
     );
 }
 

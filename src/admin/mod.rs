@@ -72,6 +72,12 @@ impl Handler for Admin {
                     Err(e) => Err(e),
                 }
             }
+            (&Method::GET, "/admin/v1/discovery") => {
+                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
+                    Ok(_) => self.discovery().await,
+                    Err(e) => Err(e),
+                }
+            }
             (_, p) if p == "/admin/v1/breaches" || p.starts_with("/admin/v1/breaches/") => {
                 match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
                     Ok(pr) => {
@@ -106,7 +112,8 @@ impl Handler for Admin {
                 | "/v1/detokenize"
                 | "/admin/v1/audit"
                 | "/admin/v1/audit/key"
-                | "/admin/v1/register",
+                | "/admin/v1/register"
+                | "/admin/v1/discovery",
             ) => Err(ApiError::method_not_allowed()),
             _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         };
@@ -131,6 +138,33 @@ impl Admin {
                 ))
             }
         }
+    }
+
+    /// Undeclared flows found by discovery, most recent first.
+    async fn discovery(&self) -> Result<Response<Body>, ApiError> {
+        use crate::store::Oversight;
+        let flows = self.store.flows(1000).await?;
+        let items: Vec<_> = flows
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "method": f.method,
+                    "path": f.path,
+                    "kinds": f.kinds,
+                    "count": f.count,
+                    "first_seen": crate::rfc3339(f.first_seen),
+                    "last_seen": crate::rfc3339(f.last_seen),
+                    "declared": self.policy.match_route(
+                        &f.method.parse().unwrap_or(Method::POST),
+                        &f.path,
+                    ).is_some_and(|r| !r.fields.is_empty()),
+                })
+            })
+            .collect();
+        Ok(respond::json(
+            StatusCode::OK,
+            &serde_json::json!({"enabled": self.policy.discovery, "items": items}),
+        ))
     }
 
     /// The caller, if its bearer token is valid and carries one of `roles`.

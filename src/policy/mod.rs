@@ -62,6 +62,8 @@ pub struct Policy {
     pub services: Vec<model::Service>,
     pub upstreams: Vec<Upstream>,
     pub default_upstream: Option<usize>,
+    /// Scan bodies on unmatched routes for personal data and list the flows found.
+    pub discovery: bool,
     pub routes: Vec<Route>,
     pub consent_texts: Vec<ConsentText>,
     /// Where the policies came from (consent texts are resolved against it).
@@ -275,6 +277,7 @@ struct Raw {
     services: Vec<(Loc, model::Service)>,
     upstreams: Vec<(Loc, model::Upstream)>,
     default_upstream: Vec<(Loc, String)>,
+    discovery: Vec<(Loc, bool)>,
     routes: Vec<(Loc, model::Route)>,
 }
 
@@ -300,6 +303,7 @@ const SECTIONS: &[&str] = &[
     "services",
     "upstreams",
     "default_upstream",
+    "discovery",
     "routes",
 ];
 
@@ -381,6 +385,7 @@ impl Compiler {
                 match key.as_str() {
                     "controller" => self.item(docs, &loc, value, &mut raw.controller),
                     "default_upstream" => self.item(docs, &loc, value, &mut raw.default_upstream),
+                    "discovery" => self.item(docs, &loc, value, &mut raw.discovery),
                     "categories" => self.list(docs, &loc, value, &mut raw.categories),
                     "subjects" => self.list(docs, &loc, value, &mut raw.subjects),
                     "purposes" => self.list(docs, &loc, value, &mut raw.purposes),
@@ -779,6 +784,7 @@ impl Compiler {
             services: raw.services.into_iter().map(|(_, c)| c).collect(),
             upstreams,
             default_upstream,
+            discovery: raw.discovery.iter().any(|(_, on)| *on),
             routes,
             consent_texts,
             dir: self.dir.clone(),

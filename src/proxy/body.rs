@@ -19,6 +19,8 @@ pub enum Body {
         stream: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
         len: u64,
     },
+    /// A client body forwarded while discovery samples it.
+    Tapped(Box<crate::discovery::Tapped>),
     /// A stream of unknown length (sent chunked).
     Chunked(Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>),
 }
@@ -46,6 +48,7 @@ impl HttpBody for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
+            Body::Tapped(t) => Pin::new(t.as_mut()).poll_frame(cx).map_err(Into::into),
             Body::Stream { stream, .. } | Body::Chunked(stream) => stream
                 .as_mut()
                 .poll_next(cx)
@@ -58,6 +61,7 @@ impl HttpBody for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Incoming(i) => i.is_end_stream(),
+            Body::Tapped(t) => t.is_end_stream(),
             Body::Stream { .. } | Body::Chunked(_) => false,
         }
     }
@@ -67,6 +71,7 @@ impl HttpBody for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(i) => i.size_hint(),
+            Body::Tapped(t) => t.size_hint(),
             Body::Stream { len, .. } => SizeHint::with_exact(*len),
             Body::Chunked(_) => SizeHint::default(),
         }

@@ -44,6 +44,8 @@ pub struct Gateway {
     pub token_pattern: regex::Regex,
     /// Recorded cross-border notifications (152-FZ Art. 12).
     pub transfers: Arc<crate::transfers::Transfers>,
+    /// Samples bodies on unmatched routes when the policies ask for discovery.
+    pub discovery: Option<crate::discovery::Discovery>,
 }
 
 impl Handler for Gateway {
@@ -94,10 +96,11 @@ impl Gateway {
         conn: ConnInfo,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        match self
-            .forward(upstream, parts, Body::Incoming(body), conn, &[])
-            .await
-        {
+        let body = match &self.discovery {
+            Some(d) => Body::Tapped(Box::new(d.tap(&parts, body))),
+            None => Body::Incoming(body),
+        };
+        match self.forward(upstream, parts, body, conn, &[]).await {
             Ok(resp) => resp,
             Err(e) => e.into_response(),
         }
