@@ -34,6 +34,7 @@ pub mod discovery;
 pub mod forms;
 pub mod html;
 pub mod intake;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod purpose;

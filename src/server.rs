@@ -143,6 +143,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     }
     let token_pattern = proxy::reveal_pattern(&policy.controller.token_domain);
     let policy = Arc::new(policy);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let admin = Arc::new(Admin {
         store: store.clone(),
         keys: keys.clone(),
@@ -152,6 +153,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         limits: config.limits,
         calendar,
         facts: Arc::new(crate::register::Facts::from_config(&config)),
+        metrics: metrics.clone(),
         transfers: transfers.clone(),
     });
     let client = proxy::client();
@@ -182,6 +184,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         token_pattern,
         transfers,
         discovery,
+        metrics,
     });
     Ok(Server {
         proxy_addr,

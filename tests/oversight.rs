@@ -712,9 +712,67 @@ async fn discovery_lists_undeclared_flows_without_touching_them(db: Db) {
     drop(up);
 }
 
+async fn metrics_count_what_happened(db: Db) {
+    let Some(env) = start(db, unchanged).await else {
+        return;
+    };
+    let ok = checkout(&env, "m@mail.ru").await;
+    assert_eq!(ok.status, 200);
+    let refused = post(
+        &env.gw.url("/newsletter/subscribe"),
+        "application/x-www-form-urlencoded",
+        "email=n%40mail.ru",
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(
+        post(&env.gw.url("/elsewhere"), JSON, "{}").await.status,
+        200
+    );
+    let email = serde_json::from_slice::<Value>(&env.up.requests()[0].body).unwrap()["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svc = token(&env.gw, "service", Some("crm"));
+    let d = common::detokenize(&env.gw, &svc, "order_fulfilment", &[&email, "nope"]).await;
+    assert_eq!(d.status, 200);
+    let r = authed(
+        "POST",
+        &env.gw.admin_url("/admin/v1/requests"),
+        &env.dpo,
+        json!({"type": "access", "subject": {"email": "m@mail.ru"}}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+
+    let m = common::get(&env.gw.admin_url("/metrics")).await;
+    assert_eq!(m.status, 200);
+    assert!(m
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = String::from_utf8(m.body.to_vec()).unwrap();
+    for line in [
+        "pdgate_http_requests_total{route=\"checkout\",outcome=\"forwarded\"} 1",
+        "pdgate_http_requests_total{route=\"newsletter\",outcome=\"refused\"} 1",
+        "pdgate_http_requests_total{route=\"unmatched\",outcome=\"forwarded\"} 1",
+        "pdgate_intake_duration_seconds_count{route=\"checkout\"} 1",
+        "pdgate_detokenize_tokens_total{outcome=\"granted\",reason=\"\"} 1",
+        "pdgate_subject_requests_open 1",
+        "pdgate_subject_requests_overdue 0",
+        "pdgate_outbox_backlog 0",
+        "pdgate_breaches_open 0",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    assert!(text.contains("pdgate_detokenize_tokens_total{outcome=\"denied\",reason=\""));
+    assert!(!text.contains("m@mail.ru"));
+}
+
 both_backends! {
     register => register_reflects_the_running_gateway;
     breaches => breaches_have_clocks_estimates_notices_and_history;
     cross_border => cross_border_needs_a_notification_and_the_wait;
     discovery => discovery_lists_undeclared_flows_without_touching_them;
+    metrics => metrics_count_what_happened;
 }

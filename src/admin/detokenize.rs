@@ -116,6 +116,7 @@ pub async fn handle(
         }
     }
     let denied_total = denied.values().sum();
+    admin.metrics.detokenized(granted, &denied);
     // Audited durably before any value leaves: no trace, no plaintext.
     admin
         .committer

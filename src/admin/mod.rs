@@ -33,6 +33,7 @@ pub struct Admin {
     pub calendar: Arc<crate::requests::calendar::Calendar>,
     pub facts: Arc<crate::register::Facts>,
     pub transfers: Arc<crate::transfers::Transfers>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Handler for Admin {
@@ -44,6 +45,7 @@ impl Handler for Admin {
                 &serde_json::json!({"status": "ok"}),
             )),
             (&Method::GET, "/readyz") => self.ready().await,
+            (&Method::GET, "/metrics") => self.metrics().await,
             (&Method::POST, "/v1/detokenize") => match self.authorize(&req, &[Role::Service]) {
                 Ok(p) => detokenize::handle(&self, p, req).await,
                 Err(e) => Err(e),
@@ -109,6 +111,7 @@ impl Handler for Admin {
                 _,
                 "/healthz"
                 | "/readyz"
+                | "/metrics"
                 | "/v1/detokenize"
                 | "/admin/v1/audit"
                 | "/admin/v1/audit/key"
@@ -138,6 +141,19 @@ impl Admin {
                 ))
             }
         }
+    }
+
+    /// The Prometheus exposition; the store-backed gauges need the database, so an unreachable
+    /// one answers 503 like `/readyz`.
+    async fn metrics(&self) -> Result<Response<Body>, ApiError> {
+        use crate::store::{Oversight, Rights};
+        let gauges = self.store.gauges(crate::now_millis()).await?;
+        let sweep = self.store.last_sweep().await?;
+        Ok(respond::document(
+            crate::metrics::CONTENT_TYPE,
+            self.metrics.render(gauges, sweep.as_ref()),
+            None,
+        ))
     }
 
     /// Undeclared flows found by discovery, most recent first.

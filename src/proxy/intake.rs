@@ -33,13 +33,20 @@ pub async fn handle(
     conn: ConnInfo,
 ) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let mut resp = match run(gw, route, req, conn, &request_id).await {
-        Ok(resp) => resp,
+    let started = std::time::Instant::now();
+    let (mut resp, forwarded) = match run(gw, route, req, conn, &request_id).await {
+        Ok(resp) => (resp, true),
         Err(e) => {
             tracing::info!(route = %route.id, request_id = %request_id, code = e.code, status = e.status.as_u16(), "intake refused");
-            e.into_response()
+            (e.into_response(), false)
         }
     };
+    gw.metrics
+        .request(&route.id, resp.status().as_u16(), forwarded);
+    if forwarded {
+        gw.metrics
+            .intake_latency(&route.id, started.elapsed().as_secs_f64());
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(X_PDGATE_REQUEST_ID.clone(), v);
     }

@@ -46,7 +46,11 @@ pub struct Gateway {
     pub transfers: Arc<crate::transfers::Transfers>,
     /// Samples bodies on unmatched routes when the policies ask for discovery.
     pub discovery: Option<crate::discovery::Discovery>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
+
+/// The metrics label of requests no route matches.
+const UNMATCHED: &str = "unmatched";
 
 impl Handler for Gateway {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
@@ -64,10 +68,14 @@ impl Handler for Gateway {
             return resp;
         }
         if req.uri().path().starts_with(selfservice::PREFIX) {
-            return selfservice::handle(&self, req, conn.tls).await;
+            let resp = selfservice::handle(&self, req, conn.tls).await;
+            self.metrics
+                .request("self_service", resp.status().as_u16(), false);
+            return resp;
         }
         let policy = &self.policy;
         match policy.match_route(req.method(), req.uri().path()) {
+            // Counted inside: only the intake and reveal know whether they forwarded.
             Some(route) if !route.fields.is_empty() => {
                 intake::handle(&self, route, req, conn).await
             }
@@ -76,34 +84,45 @@ impl Handler for Gateway {
                 reveal::handle(&self, route, reveal, req, conn).await
             }
             Some(route) => {
-                self.pass_through(policy.upstream(route.upstream), req, conn)
+                self.pass_through(&route.id, policy.upstream(route.upstream), req, conn)
                     .await
             }
             None => match policy.default_upstream {
-                Some(u) => self.pass_through(policy.upstream(u), req, conn).await,
-                None => ApiError::no_route().into_response(),
+                Some(u) => {
+                    self.pass_through(UNMATCHED, policy.upstream(u), req, conn)
+                        .await
+                }
+                None => {
+                    self.metrics.request(UNMATCHED, 404, false);
+                    ApiError::no_route().into_response()
+                }
             },
         }
     }
 }
 
 impl Gateway {
-    /// Streams the request to `upstream` and the response back, neither buffered.
+    /// Streams the request to `upstream` and the response back, neither buffered; `label` is
+    /// the route id, or `unmatched` for the default upstream (whose bodies discovery samples).
     async fn pass_through(
         &self,
+        label: &str,
         upstream: &Upstream,
         req: Request<Incoming>,
         conn: ConnInfo,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let body = match &self.discovery {
-            Some(d) => Body::Tapped(Box::new(d.tap(&parts, body))),
-            None => Body::Incoming(body),
+            Some(d) if label == UNMATCHED => Body::Tapped(Box::new(d.tap(&parts, body))),
+            _ => Body::Incoming(body),
         };
-        match self.forward(upstream, parts, body, conn, &[]).await {
-            Ok(resp) => resp,
-            Err(e) => e.into_response(),
-        }
+        let (resp, forwarded) = match self.forward(upstream, parts, body, conn, &[]).await {
+            Ok(resp) => (resp, true),
+            Err(e) => (e.into_response(), false),
+        };
+        self.metrics
+            .request(label, resp.status().as_u16(), forwarded);
+        resp
     }
 
     /// Sends a request upstream with proxy headers set; `extra` are pdgate's own headers.

@@ -65,7 +65,7 @@ pub async fn handle(
 ) -> Response<Body> {
     let upstream = gw.policy.upstream(route.upstream);
     let Some((principal, from_header)) = staff(gw, reveal, &req) else {
-        return gw.pass_through(upstream, req, conn).await;
+        return gw.pass_through(&route.id, upstream, req, conn).await;
     };
     let (mut parts, body) = req.into_parts();
     if from_header {
@@ -81,8 +81,12 @@ pub async fn handle(
         .await
     {
         Ok(r) => r,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            gw.metrics.request(&route.id, e.status.as_u16(), false);
+            return e.into_response();
+        }
     };
+    gw.metrics.request(&route.id, resp.status().as_u16(), true);
     match rewrite(gw, route, reveal, &principal, &request_id, resp).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

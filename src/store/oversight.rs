@@ -82,6 +82,15 @@ pub struct Figures {
     pub keyring_at: Option<Millis>,
 }
 
+/// Cheap counts for `/metrics` (index-backed, fine to read on every scrape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gauges {
+    pub requests_open: i64,
+    pub requests_overdue: i64,
+    pub outbox_backlog: i64,
+    pub breaches_open: i64,
+}
+
 /// How much a breach may touch: values and distinct subjects in the categories, collected in
 /// the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -97,6 +106,7 @@ pub trait Oversight: Send + Sync {
         purposes: &[&str],
         now: Millis,
     ) -> impl Future<Output = Result<Figures>> + Send;
+    fn gauges(&self, now: Millis) -> impl Future<Output = Result<Gauges>> + Send;
     /// Values (and their subjects) of `categories` (`None`: all) collected in `[from, until]`.
     fn affected(
         &self,

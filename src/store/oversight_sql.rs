@@ -74,6 +74,24 @@ macro_rules! impl_oversight {
                 })
             }
 
+            async fn gauges(&self, now: $crate::Millis) -> $crate::store::Result<$crate::store::oversight::Gauges> {
+                let row = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM dsr_requests WHERE status = 'open'), \
+                     (SELECT COUNT(*) FROM dsr_requests WHERE status = 'open' AND due_at < $1), \
+                     (SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL), \
+                     (SELECT COUNT(*) FROM breaches WHERE state <> 'closed')",
+                )
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok($crate::store::oversight::Gauges {
+                    requests_open: row.try_get(0)?,
+                    requests_overdue: row.try_get(1)?,
+                    outbox_backlog: row.try_get(2)?,
+                    breaches_open: row.try_get(3)?,
+                })
+            }
+
             async fn affected(
                 &self,
                 categories: Option<&[String]>,
