@@ -769,10 +769,111 @@ async fn metrics_count_what_happened(db: Db) {
     assert!(!text.contains("m@mail.ru"));
 }
 
+/// The document lists every endpoint the admin listener serves, and each answers.
+async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
+    let Some(env) = start(db, unchanged).await else {
+        return;
+    };
+    assert_eq!(checkout(&env, "o@mail.ru").await.status, 200);
+    let doc = common::get(&env.gw.admin_url("/admin/openapi.json")).await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut listed: Vec<String> = Vec::new();
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            listed.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let served = [
+        "GET /healthz", "GET /readyz", "GET /metrics", "GET /admin/openapi.json",
+        "POST /v1/detokenize", "GET /admin/v1/audit", "GET /admin/v1/audit/key",
+        "GET /admin/v1/register", "GET /admin/v1/discovery",
+        "POST /admin/v1/requests", "GET /admin/v1/requests", "GET /admin/v1/requests/{id}",
+        "POST /admin/v1/requests/{id}/extend", "POST /admin/v1/requests/{id}/fulfil",
+        "POST /admin/v1/requests/{id}/lift", "GET /admin/v1/requests/{id}/report",
+        "POST /admin/v1/breaches", "GET /admin/v1/breaches", "GET /admin/v1/breaches/{id}",
+        "POST /admin/v1/breaches/{id}/state", "GET /admin/v1/breaches/{id}/notice",
+        "POST /admin/v1/transfers", "GET /admin/v1/transfers", "POST /admin/v1/transfers/{id}/withdraw",
+    ];
+    let mut a = listed.clone();
+    let mut b: Vec<String> = served.iter().map(|s| (*s).to_owned()).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the document and the router agree");
+    for schema in ["NewBreach", "NewRequest", "StateChange", "NewNotification", "DetokenizeRequest", "Error"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    assert_eq!(doc["components"]["schemas"]["NewBreach"]["additionalProperties"], false);
+
+    // Real ids for the {id} paths.
+    let create = |path: &'static str, body: Value| {
+        let (gw, dpo) = (&env.gw, env.dpo.clone());
+        async move {
+            let r = authed("POST", &gw.admin_url(path), &dpo, body.to_string()).await;
+            assert_eq!(r.status, 201, "{path}: {}", String::from_utf8_lossy(&r.body));
+            r.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let now = pdgate::now_millis();
+    let req = create("/admin/v1/requests", json!({"type": "access", "subject": {"email": "o@mail.ru"}})).await;
+    let brc = create("/admin/v1/breaches", json!({"categories": ["contact"], "description": "x"})).await;
+    let ntf = create("/admin/v1/transfers", json!({"country": "US", "purpose": "marketing", "filed_at": now})).await;
+    let svc = token(&env.gw, "service", Some("crm"));
+    for op in &listed {
+        let (method, template) = op.split_once(' ').unwrap();
+        let path = if template.starts_with("/admin/v1/requests/") {
+            template.replace("{id}", &req)
+        } else if template.starts_with("/admin/v1/breaches/") {
+            template.replace("{id}", &brc)
+        } else {
+            template.replace("{id}", &ntf)
+        };
+        let (query, body, bearer) = match (method, template) {
+            ("POST", "/v1/detokenize") => ("", json!({"purpose": "order_fulfilment", "tokens": []}), &svc),
+            ("POST", "/admin/v1/requests") => ("", json!({"type": "access", "subject": {"email": "p@mail.ru"}}), &env.dpo),
+            ("POST", "/admin/v1/requests/{id}/extend") => ("", json!({"reason": "archive search"}), &env.dpo),
+            ("POST", "/admin/v1/breaches") => ("", json!({"categories": ["identity"], "description": "y"}), &env.dpo),
+            ("POST", "/admin/v1/breaches/{id}/state") => ("", json!({"state": "notified-24h"}), &env.dpo),
+            ("POST", "/admin/v1/transfers") => ("", json!({"country": "DE", "purpose": "marketing", "filed_at": now}), &env.dpo),
+            ("GET", "/admin/v1/breaches/{id}/notice") => ("?regime=gdpr", Value::Null, &env.dpo),
+            ("POST", _) => ("", json!({}), &env.dpo),
+            _ => ("", Value::Null, &env.dpo),
+        };
+        let body = if body.is_null() { String::new() } else { body.to_string() };
+        let r = authed(method, &env.gw.admin_url(&format!("{path}{query}")), bearer, body).await;
+        let code = r.status.as_u16();
+        assert!(
+            (200..300).contains(&code) || (op.ends_with("/lift") && code == 409),
+            "{op}: {code} {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    // Where the OpenAPI validator is installed (CI installs it), it checks the document too.
+    let file = env.gw.dir.join("openapi.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    match Command::new("python3").args(["-m", "openapi_spec_validator"]).arg(&file).output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
+            assert!(std::env::var("CI").is_err(), "CI must install openapi-spec-validator");
+            eprintln!("openapi-spec-validator not installed: document validation skipped");
+        }
+        Ok(out) => panic!(
+            "the OpenAPI document is invalid: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("python3: {e}"),
+    }
+}
+
 both_backends! {
     register => register_reflects_the_running_gateway;
     breaches => breaches_have_clocks_estimates_notices_and_history;
     cross_border => cross_border_needs_a_notification_and_the_wait;
     discovery => discovery_lists_undeclared_flows_without_touching_them;
     metrics => metrics_count_what_happened;
+    openapi => openapi_lists_every_endpoint_and_each_answers;
 }

@@ -17,9 +17,9 @@ use crate::purpose::{self, Denial, Outcome};
 /// Most tokens in one call.
 pub const MAX_TOKENS: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DetokenizeRequest {
+pub(super) struct DetokenizeRequest {
     purpose: String,
     tokens: Vec<String>,
 }

@@ -6,6 +6,7 @@ mod audit_export;
 pub mod auth;
 mod breaches;
 mod detokenize;
+mod openapi;
 mod register;
 mod requests;
 mod transfers;
@@ -46,6 +47,11 @@ impl Handler for Admin {
             )),
             (&Method::GET, "/readyz") => self.ready().await,
             (&Method::GET, "/metrics") => self.metrics().await,
+            (&Method::GET, "/admin/openapi.json") => Ok(respond::document(
+                "application/json",
+                openapi::json(),
+                None,
+            )),
             (&Method::POST, "/v1/detokenize") => match self.authorize(&req, &[Role::Service]) {
                 Ok(p) => detokenize::handle(&self, p, req).await,
                 Err(e) => Err(e),
@@ -112,6 +118,7 @@ impl Handler for Admin {
                 "/healthz"
                 | "/readyz"
                 | "/metrics"
+                | "/admin/openapi.json"
                 | "/v1/detokenize"
                 | "/admin/v1/audit"
                 | "/admin/v1/audit/key"

@@ -13,9 +13,9 @@ use crate::requests::flow::{self, Ctx, Fulfil, NewRequest};
 use crate::requests::report;
 use crate::store::Rights;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Extend {
+pub(super) struct Extend {
     reason: String,
 }
 

@@ -16,12 +16,13 @@ use crate::store::oversight::NotificationRow;
 use crate::store::{Change, Oversight};
 use crate::Millis;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewNotification {
+pub(super) struct NewNotification {
     country: String,
     purpose: String,
     /// When the notification was sent to Roskomnadzor (RFC 3339 or Unix ms).
+    #[schema(value_type = String, format = DateTime)]
     filed_at: Value,
     #[serde(default)]
     reference: Option<String>,

@@ -53,11 +53,12 @@ impl State {
 }
 
 /// What the DPO sends to open a breach.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewBreach {
     /// When the operator became aware of it (RFC 3339 or Unix ms); now when absent.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub detected_at: Option<Value>,
     /// Declared category ids the incident touches.
     pub categories: Vec<String>,
@@ -79,17 +80,19 @@ pub struct NewBreach {
     pub consequences: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub from: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub until: Option<Value>,
 }
 
 /// A state change as the DPO sends it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateChange {
     pub state: String,

@@ -32,7 +32,7 @@ pub struct Ctx<'a> {
 /// 152-FZ Art. 14(4): a repeated request for the same information within 30 days.
 pub const REPEAT_WINDOW_MS: Millis = 30 * 24 * 3600 * 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     #[serde(rename = "type")]
@@ -45,7 +45,7 @@ pub struct NewRequest {
 }
 
 /// How the subject identified themselves: one e-mail address or phone number.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRef {
     #[serde(default)]
@@ -54,7 +54,7 @@ pub struct SubjectRef {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fulfil {
     /// Rectification: the corrected value for each token.
@@ -65,7 +65,7 @@ pub struct Fulfil {
     pub purposes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Correction {
     pub token: String,
