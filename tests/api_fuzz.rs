@@ -44,7 +44,14 @@ fn run(gw: &Gateway, bearer: &str, filter: &[&str], name: &str) {
         .arg(gw.admin_url("/admin/openapi.json"))
         .args(["--checks", "not_a_server_error"])
         .args(["--header", &format!("Authorization: Bearer {bearer}")])
-        .args(["--max-examples", "40", "--seed", "20261124", "--workers", "2"])
+        .args([
+            "--max-examples",
+            "40",
+            "--seed",
+            "20261124",
+            "--workers",
+            "2",
+        ])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--generation-database", "none", "--no-color"])
         .args(["--report", "junit", "--report-dir"])
@@ -76,10 +83,20 @@ async fn no_input_makes_the_admin_api_fail_with_5xx() {
     opts.extra_config = format!("[admin]\njwt_secret_file = \"{}\"\n", jwt.display());
     let gw = Gateway::start(opts, &up.url()).await.unwrap();
     let body = r#"{"email": "fuzz@mail.ru", "phone": "+7 916 555-07-07", "name": "F", "address": "A", "card_last4": "1", "items": [], "total": 1}"#;
-    assert_eq!(post(&gw.url("/api/checkout"), "application/json", body).await.status, 200);
+    assert_eq!(
+        post(&gw.url("/api/checkout"), "application/json", body)
+            .await
+            .status,
+        200
+    );
     let dpo = token(&gw, "dpo", None);
     let svc = token(&gw, "service", Some("crm"));
     run(&gw, &dpo, &["--exclude-path", "/v1/detokenize"], "admin");
-    run(&gw, &svc, &["--include-path", "/v1/detokenize"], "detokenize");
+    run(
+        &gw,
+        &svc,
+        &["--include-path", "/v1/detokenize"],
+        "detokenize",
+    );
     drop(up);
 }

@@ -97,6 +97,34 @@ async fn register_reflects_the_running_gateway(db: Db) {
         .unwrap()
         .clone();
     assert_eq!(marketing["figures"]["consents_granted"], 3);
+    let trend = authed(
+        "GET",
+        &env.gw.admin_url("/admin/v1/consents?days=7"),
+        &env.dpo,
+        "",
+    )
+    .await
+    .json();
+    let m = trend["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == "marketing")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (m["granted"].as_i64(), m["daily"].as_array().unwrap().len()),
+        (Some(3), 7)
+    );
+    assert_eq!(m["daily"][6]["granted"], 3, "today is the last day");
+    let bad = authed(
+        "GET",
+        &env.gw.admin_url("/admin/v1/consents?days=0"),
+        &env.dpo,
+        "",
+    )
+    .await;
+    assert_eq!(bad.code(), "invalid_days");
     assert_eq!(marketing["figures"]["subjects"], 3);
     let contact = item(&doc, "values_by_category")
         .as_array()
@@ -787,39 +815,82 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         }
     }
     let served = [
-        "GET /healthz", "GET /readyz", "GET /metrics", "GET /admin/openapi.json",
-        "POST /v1/detokenize", "GET /admin/v1/audit", "GET /admin/v1/audit/key",
-        "GET /admin/v1/register", "GET /admin/v1/discovery",
-        "POST /admin/v1/requests", "GET /admin/v1/requests", "GET /admin/v1/requests/{id}",
-        "POST /admin/v1/requests/{id}/extend", "POST /admin/v1/requests/{id}/fulfil",
-        "POST /admin/v1/requests/{id}/lift", "GET /admin/v1/requests/{id}/report",
-        "POST /admin/v1/breaches", "GET /admin/v1/breaches", "GET /admin/v1/breaches/{id}",
-        "POST /admin/v1/breaches/{id}/state", "GET /admin/v1/breaches/{id}/notice",
-        "POST /admin/v1/transfers", "GET /admin/v1/transfers", "POST /admin/v1/transfers/{id}/withdraw",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /admin/openapi.json",
+        "POST /v1/detokenize",
+        "GET /admin/v1/audit",
+        "GET /admin/v1/audit/key",
+        "GET /admin/v1/register",
+        "GET /admin/v1/discovery",
+        "GET /admin/v1/consents",
+        "POST /admin/v1/requests",
+        "GET /admin/v1/requests",
+        "GET /admin/v1/requests/{id}",
+        "POST /admin/v1/requests/{id}/extend",
+        "POST /admin/v1/requests/{id}/fulfil",
+        "POST /admin/v1/requests/{id}/lift",
+        "GET /admin/v1/requests/{id}/report",
+        "POST /admin/v1/breaches",
+        "GET /admin/v1/breaches",
+        "GET /admin/v1/breaches/{id}",
+        "POST /admin/v1/breaches/{id}/state",
+        "GET /admin/v1/breaches/{id}/notice",
+        "POST /admin/v1/transfers",
+        "GET /admin/v1/transfers",
+        "POST /admin/v1/transfers/{id}/withdraw",
     ];
     let mut a = listed.clone();
     let mut b: Vec<String> = served.iter().map(|s| (*s).to_owned()).collect();
     a.sort();
     b.sort();
     assert_eq!(a, b, "the document and the router agree");
-    for schema in ["NewBreach", "NewRequest", "StateChange", "NewNotification", "DetokenizeRequest", "Error"] {
+    for schema in [
+        "NewBreach",
+        "NewRequest",
+        "StateChange",
+        "NewNotification",
+        "DetokenizeRequest",
+        "Error",
+    ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
-    assert_eq!(doc["components"]["schemas"]["NewBreach"]["additionalProperties"], false);
+    assert_eq!(
+        doc["components"]["schemas"]["NewBreach"]["additionalProperties"],
+        false
+    );
 
     // Real ids for the {id} paths.
     let create = |path: &'static str, body: Value| {
         let (gw, dpo) = (&env.gw, env.dpo.clone());
         async move {
             let r = authed("POST", &gw.admin_url(path), &dpo, body.to_string()).await;
-            assert_eq!(r.status, 201, "{path}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(
+                r.status,
+                201,
+                "{path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
             r.json()["id"].as_str().unwrap().to_owned()
         }
     };
     let now = pdgate::now_millis();
-    let req = create("/admin/v1/requests", json!({"type": "access", "subject": {"email": "o@mail.ru"}})).await;
-    let brc = create("/admin/v1/breaches", json!({"categories": ["contact"], "description": "x"})).await;
-    let ntf = create("/admin/v1/transfers", json!({"country": "US", "purpose": "marketing", "filed_at": now})).await;
+    let req = create(
+        "/admin/v1/requests",
+        json!({"type": "access", "subject": {"email": "o@mail.ru"}}),
+    )
+    .await;
+    let brc = create(
+        "/admin/v1/breaches",
+        json!({"categories": ["contact"], "description": "x"}),
+    )
+    .await;
+    let ntf = create(
+        "/admin/v1/transfers",
+        json!({"country": "US", "purpose": "marketing", "filed_at": now}),
+    )
+    .await;
     let svc = token(&env.gw, "service", Some("crm"));
     for op in &listed {
         let (method, template) = op.split_once(' ').unwrap();
@@ -831,18 +902,48 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
             template.replace("{id}", &ntf)
         };
         let (query, body, bearer) = match (method, template) {
-            ("POST", "/v1/detokenize") => ("", json!({"purpose": "order_fulfilment", "tokens": []}), &svc),
-            ("POST", "/admin/v1/requests") => ("", json!({"type": "access", "subject": {"email": "p@mail.ru"}}), &env.dpo),
-            ("POST", "/admin/v1/requests/{id}/extend") => ("", json!({"reason": "archive search"}), &env.dpo),
-            ("POST", "/admin/v1/breaches") => ("", json!({"categories": ["identity"], "description": "y"}), &env.dpo),
-            ("POST", "/admin/v1/breaches/{id}/state") => ("", json!({"state": "notified-24h"}), &env.dpo),
-            ("POST", "/admin/v1/transfers") => ("", json!({"country": "DE", "purpose": "marketing", "filed_at": now}), &env.dpo),
+            ("POST", "/v1/detokenize") => (
+                "",
+                json!({"purpose": "order_fulfilment", "tokens": []}),
+                &svc,
+            ),
+            ("POST", "/admin/v1/requests") => (
+                "",
+                json!({"type": "access", "subject": {"email": "p@mail.ru"}}),
+                &env.dpo,
+            ),
+            ("POST", "/admin/v1/requests/{id}/extend") => {
+                ("", json!({"reason": "archive search"}), &env.dpo)
+            }
+            ("POST", "/admin/v1/breaches") => (
+                "",
+                json!({"categories": ["identity"], "description": "y"}),
+                &env.dpo,
+            ),
+            ("POST", "/admin/v1/breaches/{id}/state") => {
+                ("", json!({"state": "notified-24h"}), &env.dpo)
+            }
+            ("POST", "/admin/v1/transfers") => (
+                "",
+                json!({"country": "DE", "purpose": "marketing", "filed_at": now}),
+                &env.dpo,
+            ),
             ("GET", "/admin/v1/breaches/{id}/notice") => ("?regime=gdpr", Value::Null, &env.dpo),
             ("POST", _) => ("", json!({}), &env.dpo),
             _ => ("", Value::Null, &env.dpo),
         };
-        let body = if body.is_null() { String::new() } else { body.to_string() };
-        let r = authed(method, &env.gw.admin_url(&format!("{path}{query}")), bearer, body).await;
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let r = authed(
+            method,
+            &env.gw.admin_url(&format!("{path}{query}")),
+            bearer,
+            body,
+        )
+        .await;
         let code = r.status.as_u16();
         assert!(
             (200..300).contains(&code) || (op.ends_with("/lift") && code == 409),
@@ -854,10 +955,17 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
     // Where the OpenAPI validator is installed (CI installs it), it checks the document too.
     let file = env.gw.dir.join("openapi.json");
     std::fs::write(&file, doc.to_string()).unwrap();
-    match Command::new("python3").args(["-m", "openapi_spec_validator"]).arg(&file).output() {
+    match Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+    {
         Ok(out) if out.status.success() => {}
         Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
-            assert!(std::env::var("CI").is_err(), "CI must install openapi-spec-validator");
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must install openapi-spec-validator"
+            );
             eprintln!("openapi-spec-validator not installed: document validation skipped");
         }
         Ok(out) => panic!(

@@ -424,6 +424,19 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
     assert_eq!(f.kek_version, 3);
     assert!(f.keyring_at.is_some());
 
+    let trend = store.consent_trend(at - 1).await.unwrap();
+    assert_eq!(trend.len(), 1);
+    assert_eq!(
+        (
+            trend[0].day,
+            trend[0].purpose.as_str(),
+            trend[0].state.as_str(),
+            trend[0].n
+        ),
+        (at / 86_400_000, "marketing", "granted", 2)
+    );
+    assert!(store.consent_trend(at + 1).await.unwrap().is_empty());
+
     let contact = ["contact".to_owned()];
     let hit = |subjects, records| Affected { subjects, records };
     assert_eq!(

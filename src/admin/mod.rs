@@ -10,6 +10,7 @@ mod openapi;
 mod register;
 mod requests;
 mod transfers;
+mod views;
 
 use std::sync::Arc;
 
@@ -47,11 +48,9 @@ impl Handler for Admin {
             )),
             (&Method::GET, "/readyz") => self.ready().await,
             (&Method::GET, "/metrics") => self.metrics().await,
-            (&Method::GET, "/admin/openapi.json") => Ok(respond::document(
-                "application/json",
-                openapi::json(),
-                None,
-            )),
+            (&Method::GET, "/admin/openapi.json") => {
+                Ok(respond::document("application/json", openapi::json(), None))
+            }
             (&Method::POST, "/v1/detokenize") => match self.authorize(&req, &[Role::Service]) {
                 Ok(p) => detokenize::handle(&self, p, req).await,
                 Err(e) => Err(e),
@@ -80,9 +79,15 @@ impl Handler for Admin {
                     Err(e) => Err(e),
                 }
             }
+            (&Method::GET, "/admin/v1/consents") => {
+                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
+                    Ok(_) => views::consents(&self, &req).await,
+                    Err(e) => Err(e),
+                }
+            }
             (&Method::GET, "/admin/v1/discovery") => {
                 match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => self.discovery().await,
+                    Ok(_) => views::discovery(&self).await,
                     Err(e) => Err(e),
                 }
             }
@@ -123,7 +128,8 @@ impl Handler for Admin {
                 | "/admin/v1/audit"
                 | "/admin/v1/audit/key"
                 | "/admin/v1/register"
-                | "/admin/v1/discovery",
+                | "/admin/v1/discovery"
+                | "/admin/v1/consents",
             ) => Err(ApiError::method_not_allowed()),
             _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         };
@@ -160,33 +166,6 @@ impl Admin {
             crate::metrics::CONTENT_TYPE,
             self.metrics.render(gauges, sweep.as_ref()),
             None,
-        ))
-    }
-
-    /// Undeclared flows found by discovery, most recent first.
-    async fn discovery(&self) -> Result<Response<Body>, ApiError> {
-        use crate::store::Oversight;
-        let flows = self.store.flows(1000).await?;
-        let items: Vec<_> = flows
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "method": f.method,
-                    "path": f.path,
-                    "kinds": f.kinds,
-                    "count": f.count,
-                    "first_seen": crate::rfc3339(f.first_seen),
-                    "last_seen": crate::rfc3339(f.last_seen),
-                    "declared": self.policy.match_route(
-                        &f.method.parse().unwrap_or(Method::POST),
-                        &f.path,
-                    ).is_some_and(|r| !r.fields.is_empty()),
-                })
-            })
-            .collect();
-        Ok(respond::json(
-            StatusCode::OK,
-            &serde_json::json!({"enabled": self.policy.discovery, "items": items}),
         ))
     }
 

@@ -58,7 +58,7 @@ impl Modify for Bearer {
         healthz, readyz, metrics, openapi_json,
         detokenize,
         audit_export, audit_key,
-        register, discovery,
+        register, discovery, consents,
         requests_create, requests_list, request_get, request_extend, request_fulfil, request_lift, request_report,
         breaches_create, breaches_list, breach_get, breach_state, breach_notice,
         transfers_create, transfers_list, transfer_withdraw,
@@ -158,6 +158,15 @@ async fn register() {}
         (status = 401, description = "No or bad token", body = Error),
         (status = 403, description = "Needs dpo, admin or auditor", body = Error)))]
 async fn discovery() {}
+
+#[utoipa::path(get, path = "/admin/v1/consents", tag = "register", security(("bearer" = [])),
+    params(("days" = Option<i64>, Query, minimum = 1, maximum = 366, description = "How many days back (default 30)")),
+    responses(
+        (status = 200, description = "Consent records per purpose and day: granted, withdrawn, objected", body = Object),
+        (status = 400, description = "Bad days", body = Error),
+        (status = 401, description = "No or bad token", body = Error),
+        (status = 403, description = "Needs dpo, admin or auditor", body = Error)))]
+async fn consents() {}
 
 #[utoipa::path(post, path = "/admin/v1/requests", tag = "requests", security(("bearer" = [])),
     request_body = NewRequest,

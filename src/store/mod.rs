@@ -512,6 +512,9 @@ impl Oversight for Store {
     async fn figures(&self, purposes: &[&str], now: Millis) -> Result<oversight::Figures> {
         delegate!(self, s => s.figures(purposes, now))
     }
+    async fn consent_trend(&self, since: Millis) -> Result<Vec<oversight::TrendRow>> {
+        delegate!(self, s => s.consent_trend(since))
+    }
     async fn gauges(&self, now: Millis) -> Result<oversight::Gauges> {
         delegate!(self, s => s.gauges(now))
     }

@@ -82,6 +82,16 @@ pub struct Figures {
     pub keyring_at: Option<Millis>,
 }
 
+/// Consent records of one purpose and state on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrendRow {
+    /// Days since the Unix epoch.
+    pub day: i64,
+    pub purpose: String,
+    pub state: String,
+    pub n: i64,
+}
+
 /// Cheap counts for `/metrics` (index-backed, fine to read on every scrape).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Gauges {
@@ -106,6 +116,8 @@ pub trait Oversight: Send + Sync {
         purposes: &[&str],
         now: Millis,
     ) -> impl Future<Output = Result<Figures>> + Send;
+    /// Consent records per day, purpose and state since `since`, oldest first.
+    fn consent_trend(&self, since: Millis) -> impl Future<Output = Result<Vec<TrendRow>>> + Send;
     fn gauges(&self, now: Millis) -> impl Future<Output = Result<Gauges>> + Send;
     /// Values (and their subjects) of `categories` (`None`: all) collected in `[from, until]`.
     fn affected(

@@ -74,6 +74,26 @@ macro_rules! impl_oversight {
                 })
             }
 
+            async fn consent_trend(&self, since: $crate::Millis) -> $crate::store::Result<Vec<$crate::store::oversight::TrendRow>> {
+                let rows = sqlx::query(
+                    "SELECT at / 86400000, purpose, state, COUNT(*) FROM consent_records WHERE at >= $1 \
+                     GROUP BY at / 86400000, purpose, state ORDER BY 1, 2, 3",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::oversight::TrendRow {
+                            day: r.try_get(0)?,
+                            purpose: r.try_get(1)?,
+                            state: r.try_get(2)?,
+                            n: r.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn gauges(&self, now: $crate::Millis) -> $crate::store::Result<$crate::store::oversight::Gauges> {
                 let row = sqlx::query(
                     "SELECT (SELECT COUNT(*) FROM dsr_requests WHERE status = 'open'), \

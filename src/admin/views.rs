@@ -1,0 +1,99 @@
+//! Read-only views the DPO console and auditors use beside the register: consents by purpose
+//! with their daily trend, and the flows discovery found.
+
+use std::collections::BTreeMap;
+
+use http::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::Admin;
+use crate::proxy::respond;
+use crate::proxy::{ApiError, Body};
+use crate::store::Oversight;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// `GET /admin/v1/consents?days=N` (1–366, default 30): per purpose, consent records granted,
+/// withdrawn and objected per UTC day, zero days included so a chart needs no gap logic.
+pub async fn consents<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Body>, ApiError> {
+    let days = match respond::query_param(req.uri(), "days") {
+        None => 30,
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (1..=366).contains(d))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_days",
+                    "days must be a whole number from 1 to 366",
+                )
+            })?,
+    };
+    let now = crate::now_millis();
+    let today = now / DAY_MS;
+    let first = today - days + 1;
+    let rows = admin.store.consent_trend(first * DAY_MS).await?;
+    let mut by: BTreeMap<(&str, i64), [i64; 3]> = BTreeMap::new();
+    for r in &rows {
+        let slot = match r.state.as_str() {
+            "granted" => 0,
+            "withdrawn" => 1,
+            _ => 2,
+        };
+        by.entry((r.purpose.as_str(), r.day)).or_default()[slot] += r.n;
+    }
+    let purposes: Vec<_> = admin
+        .policy
+        .purposes
+        .iter()
+        .map(|p| {
+            let id = p.def.id.as_str();
+            let daily: Vec<_> = (first..=today)
+                .map(|d| {
+                    let [g, w, o] = by.get(&(id, d)).copied().unwrap_or_default();
+                    json!({"date": &crate::rfc3339(d * DAY_MS)[..10], "granted": g, "withdrawn": w, "objected": o})
+                })
+                .collect();
+            let total = |k: &str| daily.iter().map(|d| d[k].as_i64().unwrap_or(0)).sum::<i64>();
+            json!({
+                "purpose": id,
+                "legal_basis": p.def.legal_basis.as_str(),
+                "granted": total("granted"),
+                "withdrawn": total("withdrawn"),
+                "objected": total("objected"),
+                "daily": daily,
+            })
+        })
+        .collect();
+    Ok(respond::json(
+        StatusCode::OK,
+        &json!({"days": days, "purposes": purposes}),
+    ))
+}
+
+/// `GET /admin/v1/discovery`: undeclared flows found by discovery, most recent first.
+pub async fn discovery(admin: &Admin) -> Result<Response<Body>, ApiError> {
+    let flows = admin.store.flows(1000).await?;
+    let items: Vec<_> = flows
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "method": f.method,
+                "path": f.path,
+                "kinds": f.kinds,
+                "count": f.count,
+                "first_seen": crate::rfc3339(f.first_seen),
+                "last_seen": crate::rfc3339(f.last_seen),
+                "declared": admin.policy.match_route(
+                    &f.method.parse().unwrap_or(Method::POST),
+                    &f.path,
+                ).is_some_and(|r| !r.fields.is_empty()),
+            })
+        })
+        .collect();
+    Ok(respond::json(
+        StatusCode::OK,
+        &serde_json::json!({"enabled": admin.policy.discovery, "items": items}),
+    ))
+}
