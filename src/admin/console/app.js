@@ -1,0 +1,404 @@
+// pdgate DPO console: plain JavaScript over the admin API, no external assets. The token lives
+// in sessionStorage (gone when the tab closes) and goes out only as a bearer header to this origin.
+'use strict';
+
+const I18N = {
+  en: {
+    console: 'DPO console', tab_requests: 'Requests', tab_consents: 'Consents', tab_register: 'Register',
+    tab_breaches: 'Breaches', tab_audit: 'Audit log', tab_discovery: 'Discovery', logout: 'Sign out',
+    login_title: 'Sign in with a DPO token', login: 'Sign in',
+    login_hint: 'Paste an admin-API token with the dpo or admin role (pdgate token issue --role dpo --ttl 8h).',
+    login_bad: 'The token was refused', subject_email: "Subject's e-mail", register_request: 'Register request',
+    only_open: 'Open only', col_type: 'Type', col_received: 'Received', col_due: 'Due', col_left: 'Time left',
+    col_status: 'Status', report_preview: 'Report preview', consents_hint: 'Consent records per purpose over the last 30 days.',
+    col_purpose: 'Purpose', col_basis: 'Legal basis', col_granted: 'Granted', col_withdrawn: 'Withdrawn', col_trend: 'Trend',
+    view_fz152: '152-FZ Art. 22(3) notification', view_gdpr: 'GDPR Art. 30 record', show: 'Show', export: 'Export:',
+    categories: 'Categories (comma-separated ids)', description: 'What happened', open_breach: 'Open breach',
+    since: 'Since', until: 'Until', kind: 'Kind', any: 'any', search: 'Search', export_jsonl: 'Export JSONL',
+    export_csv: 'Export CSV', col_time: 'Time', col_entry: 'Entry', col_method: 'Method', col_path: 'Path',
+    col_kinds: 'Detected', col_count: 'Count', col_first: 'First seen', col_last: 'Last seen',
+    fulfil: 'Fulfil', extend: 'Extend', report: 'Report', reason: 'Reason for the extension', overdue: 'overdue',
+    fulfilled: 'fulfilled', extended: 'extended', created: 'Request registered', done: 'Done',
+    corrections: 'Corrections: token=new value, one per line', entries: 'entries', no_items: 'Nothing here yet',
+    discovery_on: 'Discovery is on: bodies on unmatched routes are scanned.',
+    discovery_off: 'Discovery is off (discovery: true in the policies turns it on).',
+    estimate: 'Estimated', subjects: 'subjects', records: 'records', notice: 'Notice', next_state: 'Mark',
+    note: 'Note (required to close)', clock_met: 'met', clock_late: 'late', left: 'left',
+  },
+  ru: {
+    console: 'консоль ответственного', tab_requests: 'Запросы', tab_consents: 'Согласия', tab_register: 'Реестр',
+    tab_breaches: 'Инциденты', tab_audit: 'Журнал', tab_discovery: 'Обнаружение', logout: 'Выйти',
+    login_title: 'Вход по токену ответственного', login: 'Войти',
+    login_hint: 'Вставьте токен admin-API с ролью dpo или admin (pdgate token issue --role dpo --ttl 8h).',
+    login_bad: 'Токен отклонён', subject_email: 'E-mail субъекта', register_request: 'Зарегистрировать запрос',
+    only_open: 'Только открытые', col_type: 'Тип', col_received: 'Получен', col_due: 'Срок', col_left: 'Осталось',
+    col_status: 'Статус', report_preview: 'Просмотр отчёта', consents_hint: 'Записи о согласиях по целям за 30 дней.',
+    col_purpose: 'Цель', col_basis: 'Основание', col_granted: 'Дано', col_withdrawn: 'Отозвано', col_trend: 'Динамика',
+    view_fz152: 'Уведомление по ст. 22 ч. 3 152-ФЗ', view_gdpr: 'Запись по ст. 30 GDPR', show: 'Показать', export: 'Выгрузить:',
+    categories: 'Категории (id через запятую)', description: 'Что произошло', open_breach: 'Зарегистрировать инцидент',
+    since: 'С', until: 'По', kind: 'Тип', any: 'любой', search: 'Найти', export_jsonl: 'Выгрузить JSONL',
+    export_csv: 'Выгрузить CSV', col_time: 'Время', col_entry: 'Запись', col_method: 'Метод', col_path: 'Путь',
+    col_kinds: 'Найдено', col_count: 'Число', col_first: 'Впервые', col_last: 'Последний раз',
+    fulfil: 'Исполнить', extend: 'Продлить', report: 'Отчёт', reason: 'Причина продления', overdue: 'просрочен',
+    fulfilled: 'исполнен', extended: 'продлён', created: 'Запрос зарегистрирован', done: 'Готово',
+    corrections: 'Исправления: токен=новое значение, по одному в строке', entries: 'записей', no_items: 'Пока пусто',
+    discovery_on: 'Обнаружение включено: тела запросов на необъявленных маршрутах проверяются.',
+    discovery_off: 'Обнаружение выключено (discovery: true в политиках включает его).',
+    estimate: 'Оценка', subjects: 'субъектов', records: 'записей', notice: 'Уведомление', next_state: 'Отметить',
+    note: 'Комментарий (нужен для закрытия)', clock_met: 'выполнено', clock_late: 'с опозданием', left: 'осталось',
+  },
+};
+
+let lang = localStorage.getItem('pdgate.lang') || ((navigator.language || 'en').startsWith('ru') ? 'ru' : 'en');
+const t = (k) => (I18N[lang] && I18N[lang][k]) || I18N.en[k] || k;
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) e.append(c instanceof Node ? c : document.createTextNode(c ?? ''));
+  return e;
+}
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  $('#lang').value = lang;
+  $$('[data-i18n]').forEach((n) => { n.textContent = t(n.dataset.i18n); });
+  $$('[data-i18n-placeholder]').forEach((n) => { n.placeholder = t(n.dataset.i18nPlaceholder); });
+}
+
+// ---- API ----------------------------------------------------------------------------------
+const token = () => sessionStorage.getItem('pdgate.token') || '';
+
+async function api(method, path, body, accept) {
+  const headers = { Authorization: 'Bearer ' + token(), 'Accept-Language': lang };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (accept) headers.Accept = accept;
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 401) { logout(); throw new Error(t('login_bad')); }
+  if (!r.ok) {
+    let msg = r.status + '';
+    try { const j = await r.json(); msg = j.error.code + ': ' + j.error.message; } catch (_) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r;
+}
+const getJson = async (path) => (await api('GET', path)).json();
+
+function status(msg, error) {
+  const s = $('#status');
+  s.textContent = msg;
+  s.className = error ? 'error' : 'ok';
+}
+const guard = (fn) => async (...args) => {
+  try { await fn(...args); } catch (e) { status(e.message, true); }
+};
+
+async function download(path, filename) {
+  const blob = await (await api('GET', path)).blob();
+  const a = el('a', { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+// ---- time ---------------------------------------------------------------------------------
+const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === 'ru' ? 'ru-RU' : 'en-GB') : '—');
+function fmtLeft(ms) {
+  const neg = ms < 0;
+  let s = Math.floor(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  const p = (n) => String(n).padStart(2, '0');
+  return (neg ? '−' : '') + (d ? d + (lang === 'ru' ? 'д ' : 'd ') : '') + p(h) + ':' + p(m) + ':' + p(s);
+}
+function tick() {
+  const now = Date.now();
+  $$('[data-due]').forEach((n) => {
+    const left = Date.parse(n.dataset.due) - now;
+    n.textContent = fmtLeft(left) + (left < 0 ? ' (' + t('overdue') + ')' : '');
+    n.classList.toggle('overdue', left < 0);
+    const row = n.closest('tr');
+    if (row) row.classList.toggle('overdue', left < 0);
+  });
+}
+
+// ---- requests -----------------------------------------------------------------------------
+async function loadRequests() {
+  const q = $('#only-open').checked ? '?status=open' : '';
+  const { requests } = await getJson('/admin/v1/requests' + q);
+  const body = $('#request-table tbody');
+  body.replaceChildren();
+  if (!requests.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, t('no_items'))));
+  for (const r of requests) {
+    const open = r.status === 'open';
+    const actions = el('td', { class: 'actions' });
+    if (open) {
+      actions.append(el('button', { 'data-action': 'fulfil', 'data-id': r.id, onclick: guard(() => fulfil(r)) }, t('fulfil')));
+      if (!r.extended_at) {
+        const reason = el('input', { placeholder: t('reason'), 'data-reason': r.id, size: 18 });
+        actions.append(' ', reason, el('button', { 'data-action': 'extend', 'data-id': r.id, onclick: guard(() => extend(r.id, reason.value)) }, t('extend')));
+      }
+    }
+    actions.append(' ', el('button', { 'data-action': 'report', 'data-id': r.id, onclick: guard(() => preview(r.id)) }, t('report')));
+    body.append(el('tr', { 'data-request': r.id, class: r.overdue ? 'overdue' : '' },
+      el('td', {}, r.type, el('div', { class: 'muted' }, r.regime + (r.repeat_of ? ' · repeat' : ''))),
+      el('td', {}, fmtTime(r.received_at)),
+      el('td', {}, fmtTime(r.due_at), r.extended_at ? el('div', { class: 'muted' }, t('extended')) : ''),
+      open ? el('td', { class: 'countdown', 'data-due': r.due_at }) : el('td', { class: r.fulfilled_on_time === false ? 'overdue' : 'ok' }, fmtTime(r.fulfilled_at)),
+      el('td', { class: 'status' }, open ? r.status : t('fulfilled')),
+      actions));
+  }
+  tick();
+}
+
+async function fulfil(r) {
+  let body = {};
+  if (r.type === 'rectification') {
+    const text = window.prompt(t('corrections')) || '';
+    body = { corrections: text.split('\n').filter((l) => l.includes('=')).map((l) => {
+      const i = l.indexOf('=');
+      return { token: l.slice(0, i).trim(), value: l.slice(i + 1).trim() };
+    }) };
+  }
+  await api('POST', '/admin/v1/requests/' + encodeURIComponent(r.id) + '/fulfil', body);
+  status(t('fulfilled') + ': ' + r.id);
+  await loadRequests();
+  await preview(r.id);
+}
+
+async function extend(id, reason) {
+  await api('POST', '/admin/v1/requests/' + encodeURIComponent(id) + '/extend', { reason });
+  status(t('extended') + ': ' + id);
+  await loadRequests();
+}
+
+async function preview(id) {
+  const html = await (await api('GET', '/admin/v1/requests/' + encodeURIComponent(id) + '/report?format=html')).text();
+  $('#report-box').hidden = false;
+  $('#report-frame').srcdoc = html;
+}
+
+async function newRequest(ev) {
+  ev.preventDefault();
+  const r = await (await api('POST', '/admin/v1/requests', {
+    type: $('#nr-type').value, regime: $('#nr-regime').value, subject: { email: $('#nr-email').value },
+  })).json();
+  status(t('created') + ': ' + r.id);
+  $('#nr-email').value = '';
+  await loadRequests();
+}
+
+// ---- consents -----------------------------------------------------------------------------
+function sparkline(daily) {
+  const w = 180, h = 36, n = daily.length;
+  const max = Math.max(1, ...daily.map((d) => Math.max(d.granted, d.withdrawn + d.objected)));
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('class', 'trend'); svg.setAttribute('width', w); svg.setAttribute('height', h);
+  const bw = w / n;
+  daily.forEach((d, i) => {
+    const bar = (v, color, dx) => {
+      if (!v) return;
+      const r = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+      const bh = Math.max(1, (v / max) * (h - 2));
+      r.setAttribute('x', i * bw + dx); r.setAttribute('y', h - bh);
+      r.setAttribute('width', Math.max(1, bw / 2 - 0.5)); r.setAttribute('height', bh);
+      r.setAttribute('fill', color);
+      const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+      title.textContent = d.date + ': ' + v;
+      r.append(title);
+      svg.append(r);
+    };
+    bar(d.granted, '#1b7f3b', 0);
+    bar(d.withdrawn + d.objected, '#b00020', bw / 2);
+  });
+  return svg;
+}
+
+async function loadConsents() {
+  const { purposes } = await getJson('/admin/v1/consents?days=30');
+  const body = $('#consent-table tbody');
+  body.replaceChildren();
+  for (const p of purposes) {
+    body.append(el('tr', { 'data-purpose': p.purpose },
+      el('td', {}, p.purpose), el('td', {}, p.legal_basis), el('td', { class: 'ok' }, String(p.granted)),
+      el('td', { class: p.withdrawn + p.objected ? 'error' : '' }, String(p.withdrawn + p.objected)),
+      el('td', {}, sparkline(p.daily))));
+  }
+}
+
+// ---- register -----------------------------------------------------------------------------
+async function showRegister() {
+  const view = $('#reg-view').value;
+  const html = await (await api('GET', '/admin/v1/register?format=html&view=' + view)).text();
+  $('#register-frame').srcdoc = html;
+}
+async function exportRegister(format) {
+  const view = $('#reg-view').value;
+  const day = new Date().toISOString().slice(0, 10);
+  await download('/admin/v1/register?view=' + view + '&format=' + format, 'register-' + view + '-' + day + '.' + format);
+  status(t('done'));
+}
+
+// ---- breaches -----------------------------------------------------------------------------
+const NEXT = { open: ['notified-24h', 'notified-72h', 'closed'], 'notified-24h': ['notified-72h', 'closed'], 'notified-72h': ['closed'], closed: [] };
+
+async function loadBreaches() {
+  const { items } = await getJson('/admin/v1/breaches');
+  const list = $('#breach-list');
+  list.replaceChildren();
+  if (!items.length) list.append(el('p', { class: 'muted' }, t('no_items')));
+  for (const b of items) {
+    const clocks = b.clocks.map((c) => {
+      const cls = c.met_at ? (c.late ? 'clock late' : 'clock met') : (c.overdue ? 'clock overdue' : 'clock');
+      const label = c.id.replace('_', ' ') + ' · ' + fmtTime(c.due_at) + ' · ';
+      const state = c.met_at ? el('span', {}, c.late ? t('clock_late') : t('clock_met'))
+        : (b.state === 'closed' ? el('span', {}, '—') : el('span', { 'data-due': c.due_at }));
+      return el('span', { class: cls, 'data-clock': c.id, title: c.law }, label, state);
+    });
+    const note = el('input', { placeholder: t('note'), size: 24 });
+    const moves = NEXT[b.state].map((s) => el('button', { 'data-breach-state': s, onclick: guard(async () => {
+      await api('POST', '/admin/v1/breaches/' + encodeURIComponent(b.id) + '/state', note.value ? { state: s, note: note.value } : { state: s });
+      await loadBreaches();
+    }) }, t('next_state') + ' ' + s));
+    const notices = [['fz152', '24h'], ['fz152', '72h'], ['gdpr', '72h']]
+      .filter(([r]) => b.clocks.some((c) => c.regime === r))
+      .map(([r, s]) => el('button', { onclick: guard(async () => {
+        const html = await (await api('GET', '/admin/v1/breaches/' + encodeURIComponent(b.id) + '/notice?format=html&regime=' + r + '&stage=' + s)).text();
+        const f = $('#notice-frame'); f.hidden = false; f.srcdoc = html;
+      }) }, t('notice') + ' ' + r + ' ' + s));
+    list.append(el('div', { class: 'card', 'data-breach': b.id },
+      el('b', {}, b.state), ' · ', fmtTime(b.detected_at), ' · ', b.categories.join(', '),
+      el('div', {}, b.description),
+      el('div', { class: 'muted' }, t('estimate') + ': ' + b.estimate.subjects + ' ' + t('subjects') + ', ' + b.estimate.records + ' ' + t('records')),
+      el('div', {}, clocks),
+      b.state === 'closed' ? '' : el('div', { class: 'inline' }, note, moves),
+      el('div', { class: 'inline' }, notices)));
+  }
+  tick();
+}
+
+async function newBreach(ev) {
+  ev.preventDefault();
+  const detected = $('#nb-detected').value;
+  await api('POST', '/admin/v1/breaches', {
+    categories: $('#nb-categories').value.split(',').map((s) => s.trim()).filter(Boolean),
+    description: $('#nb-description').value,
+    detected_at: detected ? new Date(detected).toISOString() : undefined,
+  });
+  $('#nb-description').value = '';
+  await loadBreaches();
+}
+
+// ---- audit --------------------------------------------------------------------------------
+function auditQuery(format) {
+  const q = new URLSearchParams({ format });
+  const since = $('#audit-since').value, until = $('#audit-until').value;
+  if (since) q.set('since', new Date(since).toISOString());
+  if (until) q.set('until', new Date(until).toISOString());
+  return '/admin/v1/audit?' + q;
+}
+
+async function searchAudit(ev) {
+  if (ev) ev.preventDefault();
+  const text = await (await api('GET', auditQuery('jsonl'))).text();
+  const rows = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const kinds = [...new Set(rows.map((r) => r.kind))].sort();
+  const sel = $('#audit-kind');
+  const keep = sel.value;
+  sel.replaceChildren(el('option', { value: '' }, t('any')), ...kinds.map((k) => el('option', { value: k }, k)));
+  sel.value = kinds.includes(keep) ? keep : '';
+  const shown = rows.filter((r) => !sel.value || r.kind === sel.value).reverse().slice(0, 500);
+  const body = $('#audit-table tbody');
+  body.replaceChildren(...shown.map((r) => {
+    const ev = Object.assign({}, r.entry.event);
+    delete ev.type;
+    return el('tr', { 'data-kind': r.kind }, el('td', {}, fmtTime(new Date(r.at).toISOString())), el('td', {}, r.kind),
+      el('td', {}, el('code', {}, JSON.stringify(ev))));
+  }));
+  $('#audit-count').textContent = shown.length + ' / ' + rows.length + ' ' + t('entries');
+}
+
+// ---- discovery ----------------------------------------------------------------------------
+async function loadDiscovery() {
+  const d = await getJson('/admin/v1/discovery');
+  $('#discovery-state').textContent = d.enabled ? t('discovery_on') : t('discovery_off');
+  $('#discovery-table tbody').replaceChildren(...d.items.map((f) => el('tr', {},
+    el('td', {}, f.method), el('td', {}, el('code', {}, f.path)), el('td', {}, f.kinds.join(', ')),
+    el('td', {}, String(f.count)), el('td', {}, fmtTime(f.first_seen)), el('td', {}, fmtTime(f.last_seen)))));
+}
+
+// ---- shell --------------------------------------------------------------------------------
+const LOADERS = { requests: loadRequests, consents: loadConsents, register: showRegister, breaches: loadBreaches, audit: searchAudit, discovery: loadDiscovery };
+
+async function show(tab) {
+  $$('.tab').forEach((s) => { s.hidden = s.id !== tab; });
+  $$('#tabs button').forEach((b) => b.classList.toggle('active', b.dataset.tab === tab));
+  location.hash = tab;
+  status('');
+  await guard(LOADERS[tab])();
+}
+
+function signedIn(yes) {
+  $('#login').hidden = yes;
+  $('#tabs').hidden = !yes;
+  $('#logout').hidden = !yes;
+  if (!yes) $$('.tab').forEach((s) => { s.hidden = true; });
+}
+
+function logout() {
+  sessionStorage.removeItem('pdgate.token');
+  signedIn(false);
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  sessionStorage.setItem('pdgate.token', $('#token').value.trim());
+  const r = await fetch('/admin/v1/requests?status=open', { headers: { Authorization: 'Bearer ' + token() } });
+  if (!r.ok) {
+    sessionStorage.removeItem('pdgate.token');
+    $('#login-error').textContent = t('login_bad') + ' (' + r.status + ')';
+    return;
+  }
+  $('#login-error').textContent = '';
+  $('#token').value = '';
+  signedIn(true);
+  await show((location.hash || '#requests').slice(1) in LOADERS ? location.hash.slice(1) || 'requests' : 'requests');
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  applyLang();
+  $('#lang').addEventListener('change', () => {
+    lang = $('#lang').value;
+    localStorage.setItem('pdgate.lang', lang);
+    applyLang();
+    const active = $('#tabs button.active');
+    if (active && token()) show(active.dataset.tab);
+  });
+  $('#login-form').addEventListener('submit', guard(login));
+  $('#logout').addEventListener('click', logout);
+  $$('#tabs button').forEach((b) => b.addEventListener('click', () => show(b.dataset.tab)));
+  $('#new-request').addEventListener('submit', guard(newRequest));
+  $('#only-open').addEventListener('change', guard(loadRequests));
+  $('#reg-show').addEventListener('click', guard(showRegister));
+  $$('.reg-export').forEach((b) => b.addEventListener('click', guard(() => exportRegister(b.dataset.format))));
+  $('#new-breach').addEventListener('submit', guard(newBreach));
+  $('#audit-form').addEventListener('submit', guard(searchAudit));
+  $('#audit-kind').addEventListener('change', guard(() => searchAudit()));
+  $$('.audit-export').forEach((b) => b.addEventListener('click', guard(() =>
+    download(auditQuery(b.dataset.format), 'audit.' + b.dataset.format))));
+  setInterval(tick, 1000);
+  if (token()) {
+    signedIn(true);
+    const tab = location.hash.slice(1);
+    show(tab in LOADERS ? tab : 'requests');
+  } else {
+    signedIn(false);
+  }
+});

@@ -1,0 +1,135 @@
+//! The DPO console end to end in headless Chromium: `tests/console/console_test.py` (Playwright
+//! driving the system Chromium) signs in, fulfils a request, exports the register, opens a
+//! breach and searches the audit log against the real binary. Screenshots are kept in
+//! `target/console-screenshots/` as test artifacts.
+//!
+//! CI installs Chromium (apt) and Playwright (pip); elsewhere the test is skipped with a note when
+//! either is missing.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{authed, post, token, Db, Gateway, Opts, Upstream};
+
+const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn ready() -> Option<PathBuf> {
+    let playwright = Command::new("python3")
+        .args(["-c", "import playwright.sync_api"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    match (chromium(), playwright) {
+        (Some(c), true) => Some(c),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must install chromium (apt) and playwright (pip)"
+            );
+            eprintln!("chromium or playwright missing: browser test skipped");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpo_works_through_the_console_in_headless_chromium() {
+    let Some(chromium) = ready() else {
+        return;
+    };
+    let up = Upstream::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = dir.path().join("jwt.secret");
+    std::fs::write(&jwt, SECRET).unwrap();
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.extra_config = format!(
+        "[admin]\njwt_secret_file = \"{}\"\n[discovery]\nflush_ms = 100\n",
+        jwt.display()
+    );
+    opts.policy_edit = Box::new(|name, t| {
+        if name == "shop.yaml" {
+            format!("{t}\ndiscovery: true\n")
+        } else {
+            t.to_owned()
+        }
+    });
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+    for i in 0..3 {
+        let body = format!(
+            r#"{{"email": "shopper{i}@mail.ru", "phone": "+7 916 555-07-0{i}", "name": "Анна", "address": "Тверь", "card_last4": "1", "items": [], "total": 1, "subscribe": "on"}}"#
+        );
+        assert_eq!(
+            post(&gw.url("/api/checkout"), "application/json", body)
+                .await
+                .status,
+            200
+        );
+    }
+    let form = "email=visitor%40mail.ru&text=call+me+on+%2B7+916+123-45-67";
+    assert_eq!(
+        post(
+            &gw.url("/feedback"),
+            "application/x-www-form-urlencoded",
+            form
+        )
+        .await
+        .status,
+        200
+    );
+    let dpo = token(&gw, "dpo", None);
+    let r = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/requests"),
+        &dpo,
+        r#"{"type": "access", "subject": {"email": "shopper1@mail.ru"}, "regime": "both"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await; // discovery's flush
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("..")
+        .join("console-screenshots");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console_test.py");
+    let admin = format!("http://{}", gw.admin);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .args([
+                "--admin",
+                &admin,
+                "--token",
+                &dpo,
+                "--request-id",
+                &id,
+                "--out",
+            ])
+            .arg(&shots)
+            .arg("--chromium")
+            .arg(&chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "console test failed:\n{text}");
+    assert!(text.contains("console: ok"), "{text}");
+    drop(up);
+}
