@@ -191,6 +191,14 @@ After the checkout above (copy tokens from what the CRM printed):
   # the auditor exports the audit log and verifies it offline
   curl -s '{a}/admin/v1/audit?format=jsonl' -H 'authorization: Bearer {aud}' > audit.jsonl
   cargo run --release -- audit verify audit.jsonl
+
+  # the DPO console: open {a}/console/ and sign in with this DPO token
+  #   {dpo}
+  # the register (152-FZ Art. 22(3) notification), as a page
+  curl -s '{a}/admin/v1/register?view=fz152&format=html' -H 'authorization: Bearer {dpo}' > register.html
+  # metrics and the API description
+  curl -s {a}/metrics
+  curl -s {a}/admin/openapi.json
 "#
     );
 }

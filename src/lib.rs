@@ -18,7 +18,10 @@
 //! - [`store`] — the vault behind one trait, SQLite and PostgreSQL backends, group commit.
 //! - [`consent`] — what counts as given consent and the subject token.
 //! - [`audit`] — typed, hash-chained audit entries.
-//! - [`admin`] — the admin listener (`/healthz`, `/readyz`).
+//! - [`requests`], [`retention`], [`purpose`] — subject requests, enforced retention, purpose limitation.
+//! - [`register`], [`breach`], [`transfers`], [`discovery`] — the DPO's oversight: the processing
+//!   register, breach clocks and notices, cross-border control, undeclared flows.
+//! - [`admin`], [`metrics`] — the admin listener (health, metrics, the admin API, the DPO console).
 //! - [`config`], [`server`], [`demo`] — configuration, wiring of a running gateway, the demo.
 #![forbid(unsafe_code)]
 
