@@ -408,6 +408,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses() {
+        let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("pdgate.example.toml");
+        let c = Config::load(Some(&f), &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.transfers.refresh_s, c.discovery.flush_ms), (10, 5000));
+    }
+
+    #[test]
     fn unknown_keys_and_bad_env_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("pdgate.toml");
