@@ -16,8 +16,6 @@ use std::time::Duration;
 
 use common::{post, token, Db, Gateway, Opts, Upstream};
 
-const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
-
 fn installed() -> bool {
     let ok = Command::new("schemathesis")
         .arg("--version")
@@ -76,11 +74,7 @@ async fn no_input_makes_the_admin_api_fail_with_5xx() {
         return;
     }
     let up = Upstream::start(Duration::ZERO).await;
-    let dir = tempfile::tempdir().unwrap();
-    let jwt = dir.path().join("jwt.secret");
-    std::fs::write(&jwt, SECRET).unwrap();
-    let mut opts = Opts::new(Db::Sqlite);
-    opts.extra_config = format!("[admin]\njwt_secret_file = \"{}\"\n", jwt.display());
+    let opts = Opts::new(Db::Sqlite).with_admin_tokens();
     let gw = Gateway::start(opts, &up.url()).await.unwrap();
     let body = r#"{"email": "fuzz@mail.ru", "phone": "+7 916 555-07-07", "name": "F", "address": "A", "card_last4": "1", "items": [], "total": 1}"#;
     assert_eq!(

@@ -16,8 +16,6 @@ use std::time::Duration;
 
 use common::{authed, post, token, Db, Gateway, Opts, Upstream};
 
-const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
-
 fn chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .iter()
@@ -49,14 +47,8 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
         return;
     };
     let up = Upstream::start(Duration::ZERO).await;
-    let dir = tempfile::tempdir().unwrap();
-    let jwt = dir.path().join("jwt.secret");
-    std::fs::write(&jwt, SECRET).unwrap();
-    let mut opts = Opts::new(Db::Sqlite);
-    opts.extra_config = format!(
-        "[admin]\njwt_secret_file = \"{}\"\n[discovery]\nflush_ms = 100\n",
-        jwt.display()
-    );
+    let mut opts = Opts::new(Db::Sqlite).with_admin_tokens();
+    opts.extra_config = "[discovery]\nflush_ms = 100\n".into();
     opts.policy_edit = Box::new(|name, t| {
         if name == "shop.yaml" {
             format!("{t}\ndiscovery: true\n")

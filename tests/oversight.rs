@@ -14,35 +14,26 @@ use common::{authed, post, token, Db, Gateway, Opts, Upstream};
 use serde_json::{json, Value};
 
 const JSON: &str = "application/json";
-const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 
 struct Env {
     up: Upstream,
     gw: Gateway,
     dpo: String,
-    _dir: tempfile::TempDir,
 }
 
 /// A gateway on the example policies with HS256 admin tokens; `edit` changes the policies.
 async fn start(db: Db, edit: fn(&str, &str) -> String) -> Option<Env> {
+    start_with(db, edit, "[transfers]\nrefresh_s = 1\n").await
+}
+
+async fn start_with(db: Db, edit: fn(&str, &str) -> String, extra: &str) -> Option<Env> {
     let up = Upstream::start(Duration::ZERO).await;
-    let dir = tempfile::tempdir().unwrap();
-    let jwt = dir.path().join("jwt.secret");
-    std::fs::write(&jwt, SECRET).unwrap();
-    let mut opts = Opts::new(db);
-    opts.extra_config = format!(
-        "[admin]\njwt_secret_file = \"{}\"\n[transfers]\nrefresh_s = 1\n",
-        jwt.display()
-    );
+    let mut opts = Opts::new(db).with_admin_tokens();
+    opts.extra_config = extra.to_owned();
     opts.policy_edit = Box::new(edit);
     let gw = Gateway::start(opts, &up.url()).await?;
     let dpo = token(&gw, "dpo", None);
-    Some(Env {
-        up,
-        gw,
-        dpo,
-        _dir: dir,
-    })
+    Some(Env { up, gw, dpo })
 }
 
 fn unchanged(_: &str, t: &str) -> String {
@@ -666,20 +657,11 @@ fn discovering(name: &str, t: &str) -> String {
 }
 
 async fn discovery_lists_undeclared_flows_without_touching_them(db: Db) {
-    let up = Upstream::start(Duration::ZERO).await;
-    let dir = tempfile::tempdir().unwrap();
-    let jwt = dir.path().join("jwt.secret");
-    std::fs::write(&jwt, SECRET).unwrap();
-    let mut opts = Opts::new(db);
-    opts.extra_config = format!(
-        "[admin]\njwt_secret_file = \"{}\"\n[discovery]\nflush_ms = 100\n",
-        jwt.display()
-    );
-    opts.policy_edit = Box::new(discovering);
-    let Some(gw) = Gateway::start(opts, &up.url()).await else {
+    let Some(Env { up, gw, dpo }) =
+        start_with(db, discovering, "[discovery]\nflush_ms = 100\n").await
+    else {
         return;
     };
-    let dpo = token(&gw, "dpo", None);
     let form = "email=anna%40mail.ru&phone=%2B7+916+123-45-67&text=hello";
     for id in [41, 42] {
         let r = post(

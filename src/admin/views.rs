@@ -78,22 +78,17 @@ pub async fn discovery(admin: &Admin) -> Result<Response<Body>, ApiError> {
     let items: Vec<_> = flows
         .iter()
         .map(|f| {
-            serde_json::json!({
-                "method": f.method,
-                "path": f.path,
-                "kinds": f.kinds,
-                "count": f.count,
-                "first_seen": crate::rfc3339(f.first_seen),
-                "last_seen": crate::rfc3339(f.last_seen),
-                "declared": admin.policy.match_route(
-                    &f.method.parse().unwrap_or(Method::POST),
-                    &f.path,
-                ).is_some_and(|r| !r.fields.is_empty()),
-            })
+            let mut v = crate::discovery::flow_json(f);
+            let method = f.method.parse().unwrap_or(Method::POST);
+            v["declared"] = json!(admin
+                .policy
+                .match_route(&method, &f.path)
+                .is_some_and(|r| !r.fields.is_empty()));
+            v
         })
         .collect();
     Ok(respond::json(
         StatusCode::OK,
-        &serde_json::json!({"enabled": admin.policy.discovery, "items": items}),
+        &json!({"enabled": admin.policy.discovery, "items": items}),
     ))
 }

@@ -190,6 +190,18 @@ pub fn kinds(s: &Sample, token_domain: &str) -> BTreeSet<&'static str> {
     found
 }
 
+/// A flow as the API and the register show it.
+pub fn flow_json(f: &crate::store::oversight::FlowRow) -> serde_json::Value {
+    serde_json::json!({
+        "method": f.method,
+        "path": f.path,
+        "kinds": f.kinds,
+        "count": f.count,
+        "first_seen": crate::rfc3339(f.first_seen),
+        "last_seen": crate::rfc3339(f.last_seen),
+    })
+}
+
 #[derive(Debug, Default)]
 struct Seen {
     kinds: BTreeSet<&'static str>,

@@ -185,14 +185,12 @@ pub fn build(view: View, inp: &Inputs<'_>) -> Register {
             "",
             "flows",
             "Маршруты без политики, в телах которых найдены персональные данные / Routes without a policy whose bodies carried personal data",
-            json!(inp.live.flows.iter().map(|f| json!({
-                "method": f.method,
-                "path": f.path,
-                "kinds": f.kinds,
-                "count": f.count,
-                "first_seen": crate::rfc3339(f.first_seen),
-                "last_seen": crate::rfc3339(f.last_seen),
-            })).collect::<Vec<_>>()),
+            json!(inp
+                .live
+                .flows
+                .iter()
+                .map(crate::discovery::flow_json)
+                .collect::<Vec<_>>()),
         )],
     });
     Register {

@@ -191,7 +191,12 @@ pub struct Opts {
     /// Edits applied to `routes.yaml` / `shop.yaml` of the example policies.
     pub policy_edit: PolicyEdit,
     pub key: Option<String>,
+    /// Write an HS256 secret and an `[admin]` table for it (so `token()` works).
+    pub admin_tokens: bool,
 }
+
+/// The HS256 secret of gateways started with [`Opts::with_admin_tokens`].
+pub const ADMIN_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 
 impl Opts {
     pub fn new(db: Db) -> Self {
@@ -200,7 +205,13 @@ impl Opts {
             extra_config: String::new(),
             policy_edit: Box::new(|_, t| t.to_owned()),
             key: Some(KEY_HEX.into()),
+            admin_tokens: false,
         }
+    }
+
+    pub fn with_admin_tokens(mut self) -> Self {
+        self.admin_tokens = true;
+        self
     }
 }
 
@@ -254,6 +265,14 @@ pub async fn prepare(opts: &Opts, upstream: &str) -> Option<(tempfile::TempDir, 
     }
     // Top-level keys must precede tables in TOML: callers' extras may open tables.
     config.push_str(&opts.extra_config);
+    if opts.admin_tokens {
+        let secret = dir.join("jwt.secret");
+        std::fs::write(&secret, ADMIN_SECRET).unwrap();
+        config.push_str(&format!(
+            "\n[admin]\njwt_secret_file = \"{}\"\n",
+            secret.display()
+        ));
+    }
     std::fs::write(dir.join("pdgate.toml"), config).unwrap();
     Some((tmp, dir, db_url))
 }
