@@ -33,8 +33,18 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// Outcomes of a proxy request, in the order of [`PerRoute::requests`].
+const OUTCOMES: [&str; 4] = ["forwarded", "answered", "refused", "error"];
+
+/// A route's series, created at start so the hot path only hashes a `&str` and increments.
+struct PerRoute {
+    requests: [Counter; 4],
+    intake_seconds: Histogram,
+}
+
 pub struct Metrics {
     registry: Registry,
+    routes: std::collections::HashMap<String, PerRoute>,
     requests: Family<RouteOutcome, Counter>,
     intake_seconds: Family<RouteLabel, Histogram>,
     detokenize: Family<Decision, Counter>,
@@ -48,14 +58,10 @@ pub struct Metrics {
     sweep_values: Gauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// Series for `routes` (policy route ids; `unmatched` and `self_service` are added) are
+    /// created now; any other label still works, through the slower family lookup.
+    pub fn new<'a>(routes: impl IntoIterator<Item = &'a str>) -> Metrics {
         let mut registry = Registry::with_prefix("pdgate");
         let requests = Family::<RouteOutcome, Counter>::default();
         registry.register(
@@ -89,7 +95,30 @@ impl Metrics {
             registry.register(name, help, g.clone());
             g
         };
+        let routes = routes
+            .into_iter()
+            .chain(["unmatched", "self_service"])
+            .map(|r| {
+                let series = PerRoute {
+                    requests: OUTCOMES.map(|outcome| {
+                        requests
+                            .get_or_create(&RouteOutcome {
+                                route: r.to_owned(),
+                                outcome,
+                            })
+                            .clone()
+                    }),
+                    intake_seconds: intake_seconds
+                        .get_or_create(&RouteLabel {
+                            route: r.to_owned(),
+                        })
+                        .clone(),
+                };
+                (r.to_owned(), series)
+            })
+            .collect();
         Metrics {
+            routes,
             open_requests: gauge(
                 &mut registry,
                 "subject_requests_open",
@@ -132,26 +161,37 @@ impl Metrics {
     /// A finished proxy request: `forwarded` when the upstream answered it, otherwise pdgate
     /// answered itself (`answered`, `refused` or `error` by status).
     pub fn request(&self, route: &str, status: u16, forwarded: bool) {
-        let outcome = match status {
-            _ if forwarded => "forwarded",
-            500.. => "error",
-            400.. => "refused",
-            _ => "answered",
+        let i = match status {
+            _ if forwarded => 0,
+            500.. => 3,
+            400.. => 2,
+            _ => 1,
         };
-        self.requests
-            .get_or_create(&RouteOutcome {
-                route: route.to_owned(),
-                outcome,
-            })
-            .inc();
+        match self.routes.get(route) {
+            Some(r) => {
+                r.requests[i].inc();
+            }
+            None => {
+                self.requests
+                    .get_or_create(&RouteOutcome {
+                        route: route.to_owned(),
+                        outcome: OUTCOMES[i],
+                    })
+                    .inc();
+            }
+        }
     }
 
     pub fn intake_latency(&self, route: &str, seconds: f64) {
-        self.intake_seconds
-            .get_or_create(&RouteLabel {
-                route: route.to_owned(),
-            })
-            .observe(seconds);
+        match self.routes.get(route) {
+            Some(r) => r.intake_seconds.observe(seconds),
+            None => self
+                .intake_seconds
+                .get_or_create(&RouteLabel {
+                    route: route.to_owned(),
+                })
+                .observe(seconds),
+        }
     }
 
     pub fn detokenized(&self, granted: u32, denied: &std::collections::BTreeMap<String, u32>) {
@@ -204,12 +244,13 @@ mod tests {
 
     #[test]
     fn exposition_names_every_family() {
-        let m = Metrics::new();
+        let m = Metrics::new(["checkout"]);
         m.request("checkout", 200, true);
         m.request("checkout", 422, false);
         m.request("checkout", 502, false);
         m.request("unmatched", 404, true);
         m.request("self_service", 200, false);
+        m.request("declared_later", 200, true);
         m.intake_latency("checkout", 0.004);
         m.detokenized(3, &[("restricted".to_owned(), 2)].into_iter().collect());
         m.transfer_refused();
@@ -228,6 +269,7 @@ mod tests {
             "pdgate_http_requests_total{route=\"checkout\",outcome=\"error\"} 1",
             "pdgate_http_requests_total{route=\"unmatched\",outcome=\"forwarded\"} 1",
             "pdgate_http_requests_total{route=\"self_service\",outcome=\"answered\"} 1",
+            "pdgate_http_requests_total{route=\"declared_later\",outcome=\"forwarded\"} 1",
             "pdgate_intake_duration_seconds_count{route=\"checkout\"} 1",
             "pdgate_intake_duration_seconds_bucket{le=\"0.008\",route=\"checkout\"} 1",
             "pdgate_detokenize_tokens_total{outcome=\"denied\",reason=\"restricted\"} 2",

@@ -143,7 +143,9 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     }
     let token_pattern = proxy::reveal_pattern(&policy.controller.token_domain);
     let policy = Arc::new(policy);
-    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        policy.routes.iter().map(|r| r.id.as_str()),
+    ));
     let admin = Arc::new(Admin {
         store: store.clone(),
         keys: keys.clone(),
