@@ -648,11 +648,11 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     assert!(!log.iter().any(|l| l.to_string().contains("abroad@mail.ru")));
 }
 
+/// Discovery on, and one route the DPO has closed.
 fn discovering(name: &str, t: &str) -> String {
-    if name == "shop.yaml" {
-        format!("{t}\ndiscovery: true\n")
-    } else {
-        t.to_owned()
+    match name {
+        "shop.yaml" => format!("{t}\ndiscovery: true\n"),
+        _ => format!("{t}\n  - id: legacy_signup\n    match: {{method: POST, prefix: /legacy/}}\n    block: true\n"),
     }
 }
 
@@ -674,8 +674,18 @@ async fn discovery_lists_undeclared_flows_without_touching_them(db: Db) {
     }
     let r = post(&gw.url("/api/search"), JSON, r#"{"q": "red shoes"}"#).await;
     assert_eq!(r.status, 200);
+    let blocked = post(
+        &gw.url("/legacy/signup"),
+        "application/x-www-form-urlencoded",
+        form,
+    )
+    .await;
+    assert_eq!(
+        (blocked.status.as_u16(), blocked.code()),
+        (403, "route_blocked".to_owned())
+    );
     let got = up.requests();
-    assert_eq!(got.len(), 3);
+    assert_eq!(got.len(), 3, "the blocked route forwarded nothing");
     assert_eq!(got[0].body_str(), form, "forwarded untouched");
 
     let mut items = Value::Null;

@@ -80,10 +80,11 @@ pub async fn discovery(admin: &Admin) -> Result<Response<Body>, ApiError> {
         .map(|f| {
             let mut v = crate::discovery::flow_json(f);
             let method = f.method.parse().unwrap_or(Method::POST);
-            v["declared"] = json!(admin
-                .policy
-                .match_route(&method, &f.path)
-                .is_some_and(|r| !r.fields.is_empty()));
+            v["status"] = json!(match admin.policy.match_route(&method, &f.path) {
+                Some(r) if r.blocked => "blocked",
+                Some(r) if !r.fields.is_empty() => "declared",
+                _ => "undeclared",
+            });
             v
         })
         .collect();

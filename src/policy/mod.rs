@@ -115,13 +115,21 @@ pub struct Route {
     pub id: String,
     pub method: Option<http::Method>,
     pub matcher: PathMatcher,
+    /// Index into [`Policy::upstreams`]; [`Route::NO_UPSTREAM`] on a blocked route.
     pub upstream: usize,
+    /// Every request is refused; nothing is read or forwarded.
+    pub blocked: bool,
     pub purposes: Vec<usize>,
     pub subject_field: Option<String>,
     pub fields: HashMap<String, Field>,
     pub consents: Vec<RouteConsent>,
     pub unknown_fields: UnknownFields,
     pub reveal: Option<Reveal>,
+}
+
+impl Route {
+    /// The upstream of a blocked route without one (never forwarded to).
+    pub const NO_UPSTREAM: usize = usize::MAX;
 }
 
 /// A reveal route's purpose (index) and the roles that may see plaintext.
@@ -847,8 +855,27 @@ impl Compiler {
             _ => Err("write exactly one of `path: /exact/{param}` or `prefix: /api/`".to_owned()),
         };
         let matcher = matcher.map_err(|m| self.at(docs, loc, "match", m)).ok();
-        let upstream = upstream_idx.get(r.upstream.as_str()).copied();
-        if upstream.is_none() {
+        if r.block && (!r.fields.is_empty() || !r.consents.is_empty() || r.reveal.is_some()) {
+            self.at(
+                docs,
+                loc,
+                "block",
+                "a blocked route takes no fields, consents or reveal: it forwards nothing",
+            );
+        }
+        let upstream = if r.block && r.upstream.is_empty() {
+            Some(Route::NO_UPSTREAM)
+        } else {
+            upstream_idx.get(r.upstream.as_str()).copied()
+        };
+        if upstream.is_none() && r.upstream.is_empty() {
+            self.at(
+                docs,
+                loc,
+                "",
+                format!("route `{}` needs `upstream:` (or `block: true`)", r.id),
+            );
+        } else if upstream.is_none() {
             self.at(
                 docs,
                 loc,
@@ -1033,6 +1060,7 @@ impl Compiler {
             method,
             matcher: matcher?,
             upstream: upstream?,
+            blocked: r.block,
             purposes,
             subject_field,
             fields,

@@ -203,7 +203,13 @@ pub struct Route {
     pub id: String,
     #[serde(rename = "match")]
     pub matcher: Match,
+    /// Required unless the route is blocked.
+    #[serde(default)]
     pub upstream: String,
+    /// Refuse every request on this route (403 `route_blocked`): how a DPO stops an undeclared
+    /// flow that discovery found.
+    #[serde(default)]
+    pub block: bool,
     #[serde(default)]
     pub purposes: Vec<String>,
     #[serde(default)]

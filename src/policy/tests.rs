@@ -273,3 +273,26 @@ fn domestic_hosts() {
         assert!(!looks_domestic(h), "{h}");
     }
 }
+
+#[test]
+fn blocked_routes_need_no_upstream_and_take_no_fields() {
+    let routes = "routes:\n  - id: feedback\n    match: {method: POST, path: /feedback}\n    block: true\n  - id: open\n    match: {path: /open}\n";
+    let errs = check(&[("a.yaml", BASE), ("b.yaml", routes)])
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0]
+        .message
+        .contains("route `open` needs `upstream:` (or `block: true`)"));
+    let ok = routes.replace("  - id: open\n    match: {path: /open}\n", "");
+    let p = check(&[("a.yaml", BASE), ("b.yaml", &ok)]).unwrap_or_else(|e| panic!("{e}"));
+    let r = p.match_route(&http::Method::POST, "/feedback").unwrap();
+    assert!(r.blocked && r.upstream == Route::NO_UPSTREAM);
+    let bad = "routes:\n  - id: f\n    match: {path: /f}\n    block: true\n    upstream: crm\n    fields:\n      email: {category: contact, action: tokenize, kind: email}\n";
+    let errs = check(&[("a.yaml", BASE), ("b.yaml", bad)]).unwrap_err().0;
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("a blocked route takes no fields")),
+        "{errs:?}"
+    );
+}

@@ -75,6 +75,15 @@ impl Handler for Gateway {
         }
         let policy = &self.policy;
         match policy.match_route(req.method(), req.uri().path()) {
+            Some(route) if route.blocked => {
+                self.metrics.request(&route.id, 403, false);
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "route_blocked",
+                    "this endpoint is closed by the operator's privacy policy",
+                )
+                .into_response()
+            }
             // Counted inside: only the intake and reveal know whether they forwarded.
             Some(route) if !route.fields.is_empty() => {
                 intake::handle(&self, route, req, conn).await

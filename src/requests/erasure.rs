@@ -211,11 +211,9 @@ pub fn plan(
     let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
     routes.extend(records.iter().map(|r| r.route.as_str()));
     let mut upstreams: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for r in policy
-        .routes
-        .iter()
-        .filter(|r| routes.contains(r.id.as_str()))
-    {
+    for r in policy.routes.iter().filter(|r| {
+        routes.contains(r.id.as_str()) && r.upstream != crate::policy::Route::NO_UPSTREAM
+    }) {
         let toks = upstreams.entry(r.upstream).or_default();
         toks.extend(
             gone.iter()

@@ -570,7 +570,13 @@ async fn rectify(
                 },
             );
             change.rectify.push((v.id, sealed, mac));
-            if let Some(r) = ctx.policy.routes.iter().find(|r| r.id == v.route) {
+            // A route since blocked without an upstream has nobody to tell.
+            if let Some(r) = ctx
+                .policy
+                .routes
+                .iter()
+                .find(|r| r.id == v.route && r.upstream != crate::policy::Route::NO_UPSTREAM)
+            {
                 upstream_tokens
                     .entry(r.upstream)
                     .or_default()

@@ -24,6 +24,8 @@ const I18N = {
     discovery_off: 'Discovery is off (discovery: true in the policies turns it on).',
     estimate: 'Estimated', subjects: 'subjects', records: 'records', notice: 'Notice', next_state: 'Mark',
     note: 'Note (required to close)', clock_met: 'met', clock_late: 'late', left: 'left',
+    flow_undeclared: 'undeclared', flow_declared: 'declared', flow_blocked: 'blocked',
+    discovery_hint: 'Declare a flow with a route and its fields, or close it with `block: true`, in the policies.',
   },
   ru: {
     console: 'консоль ответственного', tab_requests: 'Запросы', tab_consents: 'Согласия', tab_register: 'Реестр',
@@ -46,6 +48,8 @@ const I18N = {
     discovery_off: 'Обнаружение выключено (discovery: true в политиках включает его).',
     estimate: 'Оценка', subjects: 'субъектов', records: 'записей', notice: 'Уведомление', next_state: 'Отметить',
     note: 'Комментарий (нужен для закрытия)', clock_met: 'выполнено', clock_late: 'с опозданием', left: 'осталось',
+    flow_undeclared: 'не объявлен', flow_declared: 'объявлен', flow_blocked: 'закрыт',
+    discovery_hint: 'Объявите поток маршрутом с полями или закройте его (`block: true`) в политиках.',
   },
 };
 
@@ -331,7 +335,8 @@ async function loadDiscovery() {
   $('#discovery-state').textContent = d.enabled ? t('discovery_on') : t('discovery_off');
   $('#discovery-table tbody').replaceChildren(...d.items.map((f) => el('tr', {},
     el('td', {}, f.method), el('td', {}, el('code', {}, f.path)), el('td', {}, f.kinds.join(', ')),
-    el('td', {}, String(f.count)), el('td', {}, fmtTime(f.first_seen)), el('td', {}, fmtTime(f.last_seen)))));
+    el('td', {}, String(f.count)), el('td', {}, fmtTime(f.first_seen)), el('td', {}, fmtTime(f.last_seen)),
+    el('td', { class: f.status === 'undeclared' ? 'error' : 'ok' }, t('flow_' + f.status)))));
 }
 
 // ---- shell --------------------------------------------------------------------------------
