@@ -764,6 +764,15 @@ async fn metrics_count_what_happened(db: Db) {
     )
     .await;
     assert_eq!(r.status, 201);
+    // Found by the fuzzer: an empty phone number used to panic the handler.
+    let r = authed(
+        "POST",
+        &env.gw.admin_url("/admin/v1/requests"),
+        &env.dpo,
+        json!({"type": "access", "subject": {"phone": ""}, "regime": "fz152"}).to_string(),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
 
     let m = common::get(&env.gw.admin_url("/metrics")).await;
     assert_eq!(m.status, 200);

@@ -208,7 +208,7 @@ pub fn is_phone(s: &str) -> bool {
     if trimmed
         .chars()
         .any(|c| !(c.is_ascii_digit() || " -()+".contains(c)))
-        || trimmed[1..].contains('+')
+        || trimmed.get(1..).is_some_and(|rest| rest.contains('+'))
     {
         return false;
     }
@@ -462,6 +462,11 @@ mod tests {
             "+0123456789",
             "8916123456",
             "+44 0123456789",
+            // Empty and near-empty input (found by the API fuzzer: it used to panic).
+            "",
+            " ",
+            "+",
+            "-",
         ] {
             assert!(!is_phone(bad), "{bad}");
         }

@@ -19,6 +19,7 @@ use crate::Millis;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewNotification {
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     country: String,
     purpose: String,
     /// When the notification was sent to Roskomnadzor (RFC 3339 or Unix ms).

@@ -95,6 +95,7 @@ pub struct Window {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateChange {
+    #[schema(pattern = "^(notified-24h|notified-72h|closed)$")]
     pub state: String,
     #[serde(default)]
     pub note: Option<String>,

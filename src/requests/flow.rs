@@ -36,9 +36,13 @@ pub const REPEAT_WINDOW_MS: Millis = 30 * 24 * 3600 * 1000;
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     #[serde(rename = "type")]
+    #[schema(
+        pattern = "^(access|portability|rectification|erasure|restriction|objection|withdraw_consent)$"
+    )]
     pub kind: String,
     pub subject: SubjectRef,
     #[serde(default)]
+    #[schema(pattern = "^(fz152|gdpr|both)$")]
     pub regime: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
