@@ -433,7 +433,7 @@ fn policy_check_reports_every_error_with_file_and_line() {
         "a typo is reported once: {err}"
     );
     assert!(
-        err.contains("shop.yaml:35: cannot read consent text"),
+        err.contains("shop.yaml:39: cannot read consent text"),
         "consent texts are resolved against the checked directory: {err}"
     );
 
@@ -456,7 +456,7 @@ fn policy_check_reports_every_error_with_file_and_line() {
     assert!(
         err.contains("warning: ")
             && err
-                .contains("shop.yaml:56: upstream `crm` at `crm.example.com` declares no country"),
+                .contains("shop.yaml:60: upstream `crm` at `crm.example.com` declares no country"),
         "{err}"
     );
 }

@@ -178,7 +178,10 @@ fn gdpr_view_has_every_item_of_art_30_1() {
 
 #[test]
 fn fz152_view_has_every_item_of_art_22_3() {
-    let (p, f, l) = (shop(), facts(false), live());
+    let (mut p, f, l) = (shop(), facts(false), live());
+    // Without these the law's items 7.1 and 11 are gaps, listed as such.
+    p.controller.phone = None;
+    p.controller.protection_level = None;
     let r = doc(View::Fz152, &p, &f, &l);
     assert_eq!(
         refs(&r),
@@ -268,6 +271,7 @@ fn fz152_view_has_every_item_of_art_22_3() {
 #[test]
 fn declared_fields_fill_the_gaps() {
     let mut p = shop();
+    p.controller.phone = None;
     p.controller.processing_started = Some("2025-03-01".into());
     p.controller.protection_level = Some(3);
     p.controller.responsible = Some(crate::policy::model::Responsible {
@@ -332,6 +336,7 @@ fn a_foreign_upstream_is_a_cross_border_transfer_until_notified() {
 fn every_format_carries_every_item() {
     let mut p = shop();
     p.controller.name = "<script>alert(1)</script>, \"Ромашка\"".into();
+    p.controller.protection_level = None; // one gap, to see it rendered
     let r = doc(View::Fz152, &p, &facts(true), &live());
     let n_items: usize = r.sections.iter().map(|s| s.items.len()).sum();
 
