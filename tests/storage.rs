@@ -480,6 +480,7 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
         body: "{}".into(),
         history: "[]".into(),
         updated_at: detected + 10,
+        expected_updated_at: None,
     };
     let note = |id: &str, withdrawn: Option<i64>| NotificationRow {
         id: id.into(),
@@ -503,6 +504,7 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
     let mut moved = breach("b1", at, "closed");
     moved.history = "[1]".into();
     moved.updated_at = at + 99;
+    moved.expected_updated_at = Some(at + 10);
     committer
         .apply(Change {
             at,
@@ -512,6 +514,35 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
         })
         .await
         .unwrap();
+    // A second writer that read the breach before that change loses, and writes nothing at all.
+    let mut stale = breach("b1", at, "notified-24h");
+    stale.expected_updated_at = Some(at + 10);
+    let err = committer
+        .apply(Change {
+            at,
+            breaches: vec![stale],
+            notifications: vec![note("n2", None)],
+            ..Change::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, pdgate::store::StoreError::Conflict(_)),
+        "{err}"
+    );
+    let err = committer
+        .apply(Change {
+            at,
+            notifications: vec![note("n1", Some(at + 8))],
+            ..Change::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, pdgate::store::StoreError::Conflict(_)),
+        "withdrawn twice: {err}"
+    );
+    moved.expected_updated_at = None;
     assert_eq!(store.breach("b1").await.unwrap(), Some(moved));
     assert_eq!(store.breach("nope").await.unwrap(), None);
     let ids: Vec<String> = store

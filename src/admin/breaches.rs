@@ -102,12 +102,15 @@ pub async fn handle(
             let change: StateChange =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let mut b = load(admin, id).await?;
+            let read_at = b.updated_at;
             let from = breach::advance(&mut b, change, who, now)?;
+            let mut row = b.to_row();
+            row.expected_updated_at = Some(read_at);
             admin
                 .committer
                 .apply(Change {
                     at: now,
-                    breaches: vec![b.to_row()],
+                    breaches: vec![row],
                     audit: vec![AuditEvent::BreachState {
                         breach_id: b.id.clone(),
                         principal: who.into(),

@@ -339,7 +339,8 @@ pub fn advance(
         b.body.references.push(v);
     }
     b.state = to;
-    b.updated_at = now;
+    // Strictly later than what was read: it is the version a concurrent change is checked against.
+    b.updated_at = now.max(b.updated_at + 1);
     b.history.push(Step {
         state: to.as_str().into(),
         at: now,
@@ -440,6 +441,7 @@ impl Breach {
             body: serde_json::to_string(&self.body).expect("a breach body serializes"),
             history: serde_json::to_string(&self.history).expect("a history serializes"),
             updated_at: self.updated_at,
+            expected_updated_at: None,
         }
     }
 

@@ -108,6 +108,13 @@ impl From<crate::transfers::Refused> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::Conflict(what) = e {
+            return Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what}; read it again and retry"),
+            );
+        }
         tracing::error!(error = %e, "store unavailable; refusing");
         Self::unavailable("store_unavailable", "the vault is unavailable")
     }

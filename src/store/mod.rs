@@ -42,6 +42,10 @@ pub enum StoreError {
     BadUrl,
     #[error("migration failed: {0}")]
     Migrate(String),
+    /// A record changed since the caller read it (another admin or replica was faster); nothing
+    /// of the change was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -20,9 +20,15 @@ pub struct BreachRow {
     pub body: String,
     pub history: String,
     pub updated_at: Millis,
+    /// For a change to a stored breach: the `updated_at` it was read with. The write fails with
+    /// [`Conflict`](crate::store::StoreError::Conflict) if the row has moved on since; `None`
+    /// inserts a new breach.
+    pub expected_updated_at: Option<Millis>,
 }
 
-/// A filed Art. 12 152-FZ notification of cross-border transfer for one country and purpose.
+/// A filed Art. 12 152-FZ notification of cross-border transfer for one country and purpose. In a
+/// change, a row without `withdrawn_at` is inserted; one with it withdraws the stored row, and
+/// fails with a conflict if that row was already withdrawn.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NotificationRow {
     pub id: String,

@@ -246,46 +246,69 @@ macro_rules! impl_oversight {
                 body: r.try_get(5)?,
                 history: r.try_get(6)?,
                 updated_at: r.try_get(7)?,
+                expected_updated_at: None,
             })
         }
 
-        /// Upserts the breaches and notifications of a change (inside its transaction).
+        /// Writes the breaches and notifications of a change (inside its transaction): new rows
+        /// are inserted, changes apply only to the row as the caller read it.
         async fn apply_oversight(
             tx: &mut sqlx::Transaction<'_, $db>,
             change: &$crate::store::rights::Change,
         ) -> $crate::store::Result<()> {
             for b in &change.breaches {
-                sqlx::query(&format!(
-                    "INSERT INTO breaches ({BREACH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, history = excluded.history, \
-                     updated_at = excluded.updated_at"
-                ))
-                .bind(&b.id)
-                .bind(b.detected_at)
-                .bind(b.opened_at)
-                .bind(&b.opened_by)
-                .bind(&b.state)
-                .bind(&b.body)
-                .bind(&b.history)
-                .bind(b.updated_at)
-                .execute(&mut **tx)
-                .await?;
+                let done = match b.expected_updated_at {
+                    None => sqlx::query(&format!("INSERT INTO breaches ({BREACH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                        .bind(&b.id)
+                        .bind(b.detected_at)
+                        .bind(b.opened_at)
+                        .bind(&b.opened_by)
+                        .bind(&b.state)
+                        .bind(&b.body)
+                        .bind(&b.history)
+                        .bind(b.updated_at)
+                        .execute(&mut **tx)
+                        .await?,
+                    Some(expected) => sqlx::query(
+                        "UPDATE breaches SET state = $1, body = $2, history = $3, updated_at = $4 WHERE id = $5 AND updated_at = $6",
+                    )
+                    .bind(&b.state)
+                    .bind(&b.body)
+                    .bind(&b.history)
+                    .bind(b.updated_at)
+                    .bind(&b.id)
+                    .bind(expected)
+                    .execute(&mut **tx)
+                    .await?,
+                };
+                if done.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::Conflict(format!("breach {} changed meanwhile", b.id)));
+                }
             }
             for n in &change.notifications {
-                sqlx::query(
-                    "INSERT INTO transfer_notifications (id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET withdrawn_at = excluded.withdrawn_at",
-                )
-                .bind(&n.id)
-                .bind(&n.country)
-                .bind(&n.purpose)
-                .bind(n.filed_at)
-                .bind(&n.reference)
-                .bind(&n.recorded_by)
-                .bind(n.recorded_at)
-                .bind(n.withdrawn_at)
-                .execute(&mut **tx)
-                .await?;
+                let done = match n.withdrawn_at {
+                    None => sqlx::query(
+                        "INSERT INTO transfer_notifications (id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+                    )
+                    .bind(&n.id)
+                    .bind(&n.country)
+                    .bind(&n.purpose)
+                    .bind(n.filed_at)
+                    .bind(&n.reference)
+                    .bind(&n.recorded_by)
+                    .bind(n.recorded_at)
+                    .execute(&mut **tx)
+                    .await?,
+                    Some(at) => sqlx::query("UPDATE transfer_notifications SET withdrawn_at = $1 WHERE id = $2 AND withdrawn_at IS NULL")
+                        .bind(at)
+                        .bind(&n.id)
+                        .execute(&mut **tx)
+                        .await?,
+                };
+                if done.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::Conflict(format!("notification {} is already withdrawn", n.id)));
+                }
             }
             Ok(())
         }
