@@ -1,6 +1,7 @@
 //! Property-based fuzzing of the admin API with Schemathesis against the real binary: every
-//! operation of `/admin/openapi.json`, positive and negative inputs, with a DPO token (and the
-//! detokenize endpoint with a service token). The only check is the one no input may break: no
+//! operation of `/admin/openapi.json`, positive and negative inputs, then stateful sequences along
+//! the document's links (create a request, breach or notification, then act on its id), with a DPO
+//! token (and the detokenize endpoint with a service token). The only check is the one no input may break: no
 //! 5xx. Reports land in `target/schemathesis/` as test artifacts.
 //!
 //! Schemathesis is a Python tool: CI installs it (`pip install schemathesis`); elsewhere the test
@@ -31,7 +32,8 @@ fn installed() -> bool {
     ok
 }
 
-fn run(gw: &Gateway, bearer: &str, filter: &[&str], name: &str) {
+/// One Schemathesis run; `phases` adds `stateful` where the selected operations have links.
+fn run(gw: &Gateway, bearer: &str, filter: &[&str], phases: &str, name: &str) {
     let reports = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("..")
         .join("schemathesis")
@@ -50,7 +52,7 @@ fn run(gw: &Gateway, bearer: &str, filter: &[&str], name: &str) {
             "--workers",
             "2",
         ])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--phases", phases])
         .args(["--generation-database", "none", "--no-color"])
         .args(["--report", "junit", "--report-dir"])
         .arg(&reports)
@@ -85,11 +87,19 @@ async fn no_input_makes_the_admin_api_fail_with_5xx() {
     );
     let dpo = token(&gw, "dpo", None);
     let svc = token(&gw, "service", Some("crm"));
-    run(&gw, &dpo, &["--exclude-path", "/v1/detokenize"], "admin");
+    // Stateful: follows the links from each creating call to the operations on the new id.
+    run(
+        &gw,
+        &dpo,
+        &["--exclude-path", "/v1/detokenize"],
+        "examples,coverage,fuzzing,stateful",
+        "admin",
+    );
     run(
         &gw,
         &svc,
         &["--include-path", "/v1/detokenize"],
+        "examples,coverage,fuzzing",
         "detokenize",
     );
     drop(up);

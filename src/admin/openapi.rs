@@ -29,6 +29,51 @@ pub struct ErrorBody {
 
 struct Bearer;
 
+/// Links from each creating call to the operations that take the id it returns, so a stateful
+/// client (and Schemathesis's stateful phase) can follow them.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::RefOr;
+        let follow: [(&str, &[&str]); 3] = [
+            (
+                "/admin/v1/requests",
+                &[
+                    "request_get",
+                    "request_extend",
+                    "request_fulfil",
+                    "request_lift",
+                    "request_report",
+                ],
+            ),
+            (
+                "/admin/v1/breaches",
+                &["breach_get", "breach_state", "breach_notice"],
+            ),
+            ("/admin/v1/transfers", &["transfer_withdraw"]),
+        ];
+        for (path, ops) in follow {
+            let created = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.responses.responses.get_mut("201"));
+            if let Some(RefOr::T(resp)) = created {
+                for op in ops {
+                    let link = LinkBuilder::new()
+                        .operation_id(*op)
+                        .parameter("id", "$response.body#/id")
+                        .build();
+                    resp.links.insert((*op).to_owned(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
 impl Modify for Bearer {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -67,7 +112,7 @@ impl Modify for Bearer {
         Error, ErrorBody, DetokenizeRequest, Extend, NewNotification, NewBreach, StateChange, Window,
         NewRequest, SubjectRef, Fulfil, Correction
     )),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &Links),
     tags(
         (name = "health", description = "Liveness, readiness and metrics (no token)"),
         (name = "detokenize", description = "Plaintext for declared services, per purpose (SPEC 6)"),
@@ -83,11 +128,35 @@ pub struct ApiDoc;
 /// The document as served (built once).
 pub fn json() -> &'static str {
     static DOC: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .expect("the OpenAPI document serializes")
+        let mut doc =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        camel_case_links(&mut doc);
+        doc.to_string()
     });
     &DOC
+}
+
+/// utoipa 5.5 writes a link's `operationId` as `operation_id`, which OpenAPI tools ignore.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|r| r.values_mut());
+    for resp in responses {
+        let links = resp.get_mut("links").and_then(|l| l.as_object_mut());
+        for link in links.into_iter().flat_map(|l| l.values_mut()) {
+            if let Some(l) = link.as_object_mut() {
+                if let Some(id) = l.remove("operation_id") {
+                    l.insert("operationId".into(), id);
+                }
+            }
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "health",
@@ -301,3 +370,21 @@ async fn transfers_list() {}
         (status = 404, description = "No such notification", body = Error),
         (status = 409, description = "Already withdrawn", body = Error)))]
 async fn transfer_withdraw() {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn creating_calls_link_to_the_operations_on_their_id() {
+        let doc: serde_json::Value = serde_json::from_str(super::json()).unwrap();
+        let links = &doc["paths"]["/admin/v1/requests"]["post"]["responses"]["201"]["links"];
+        assert_eq!(links["request_fulfil"]["operationId"], "request_fulfil");
+        assert_eq!(
+            links["request_fulfil"]["parameters"]["id"],
+            "$response.body#/id"
+        );
+        assert_eq!(
+            doc["paths"]["/admin/v1/requests/{id}/fulfil"]["post"]["operationId"],
+            "request_fulfil"
+        );
+    }
+}
