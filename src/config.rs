@@ -284,6 +284,11 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
         &["transfers", "refresh_s"],
         true,
     ),
+    (
+        "PDGATE_DISCOVERY_FLUSH_MS",
+        &["discovery", "flush_ms"],
+        true,
+    ),
     ("PDGATE_ADMIN_ISSUER", &["admin", "issuer"], false),
     ("PDGATE_ADMIN_AUDIENCE", &["admin", "audience"], false),
     ("PDGATE_ADMIN_LEEWAY_S", &["admin", "leeway_s"], true),
@@ -393,6 +398,7 @@ mod tests {
         std::fs::write(&f, "listen = \"0.0.0.0:80\"\n[limits]\nmax_fields = 10\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
         let env: BTreeMap<String, String> = [
             ("PDGATE_LIMITS_MAX_FIELDS", "20"),
+            ("PDGATE_DISCOVERY_FLUSH_MS", "250"),
             ("PDGATE_DATABASE_URL", "postgres://x/y"),
             ("PDGATE_TEST_DATABASE_URL", "ignored"),
         ]
@@ -402,6 +408,7 @@ mod tests {
         let c = Config::load(Some(&f), &env).unwrap();
         assert_eq!(c.listen, "0.0.0.0:80");
         assert_eq!(c.limits.max_fields, 20, "env wins over the file");
+        assert_eq!(c.discovery.flush_ms, 250);
         assert_eq!(c.limits.max_json_depth, 32, "untouched keys keep defaults");
         assert_eq!(c.database_url, "postgres://x/y");
         assert_eq!(c.tls.unwrap().cert, PathBuf::from("c.pem"));

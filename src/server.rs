@@ -109,7 +109,14 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     chain_started(&committer, &policy).await?;
     let calendar = Arc::new(calendar(&config)?);
     let adequacy = adequacy(&config)?;
-    let transfers = Arc::new(crate::transfers::Transfers::new(adequacy, calendar.clone()));
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        policy.routes.iter().map(|r| r.id.as_str()),
+    ));
+    let transfers = Arc::new(crate::transfers::Transfers::new(
+        adequacy,
+        calendar.clone(),
+        metrics.clone(),
+    ));
     transfers.refresh(&store, crate::now_millis()).await?;
     let webhook_secret = match &config.webhooks.secret_file {
         None => None,
@@ -143,9 +150,6 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     }
     let token_pattern = proxy::reveal_pattern(&policy.controller.token_domain);
     let policy = Arc::new(policy);
-    let metrics = Arc::new(crate::metrics::Metrics::new(
-        policy.routes.iter().map(|r| r.id.as_str()),
-    ));
     let admin = Arc::new(Admin {
         store: store.clone(),
         keys: keys.clone(),
@@ -205,29 +209,39 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
 /// The working-day calendar: `[requests] calendar_file`, or the shipped Russian one.
 pub fn calendar(config: &Config) -> Result<crate::requests::calendar::Calendar, ServeError> {
     use crate::requests::calendar::Calendar;
-    let Some(path) = &config.requests.calendar_file else {
-        return Ok(Calendar::russia());
-    };
-    std::fs::read_to_string(path)
-        .map_err(|e| e.to_string())
-        .and_then(|text| Calendar::parse(&text))
-        .map_err(|e| {
-            ServeError::Config(format!("[requests] calendar_file {}: {e}", path.display()))
-        })
+    data_file(
+        config.requests.calendar_file.as_deref(),
+        "[requests] calendar_file",
+        Calendar::russia,
+        Calendar::parse,
+    )
 }
 
 /// The adequate countries: `[transfers] adequacy_file`, or the shipped list.
 pub fn adequacy(config: &Config) -> Result<crate::transfers::Adequacy, ServeError> {
     use crate::transfers::Adequacy;
-    let Some(path) = &config.transfers.adequacy_file else {
-        return Ok(Adequacy::shipped());
+    data_file(
+        config.transfers.adequacy_file.as_deref(),
+        "[transfers] adequacy_file",
+        Adequacy::shipped,
+        Adequacy::parse,
+    )
+}
+
+/// Data pdgate ships (calendar, country list), or the operator's replacement read from `path`.
+fn data_file<T>(
+    path: Option<&std::path::Path>,
+    key: &str,
+    shipped: impl FnOnce() -> T,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ServeError> {
+    let Some(path) = path else {
+        return Ok(shipped());
     };
     std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
-        .and_then(|text| Adequacy::parse(&text))
-        .map_err(|e| {
-            ServeError::Config(format!("[transfers] adequacy_file {}: {e}", path.display()))
-        })
+        .and_then(|text| parse(&text))
+        .map_err(|e| ServeError::Config(format!("{key} {}: {e}", path.display())))
 }
 
 /// This process's audit writer: a new chain, signed per `[audit]`.

@@ -645,6 +645,12 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     assert_eq!(refused.len(), 4, "{vias:?}");
     assert!(vias.iter().any(|v| v.contains("\"detokenize\"")));
     assert_eq!(entries(&log, "transfer_notification").len(), 6);
+    let m = common::get(&env.gw.admin_url("/metrics")).await;
+    let text = String::from_utf8(m.body.to_vec()).unwrap();
+    assert!(
+        text.contains("pdgate_cross_border_refused_total 4"),
+        "{text}"
+    );
     assert!(!log.iter().any(|l| l.to_string().contains("abroad@mail.ru")));
 }
 

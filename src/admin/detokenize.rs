@@ -70,14 +70,13 @@ pub async fn handle(
     let service = principal.service.as_deref().unwrap_or_default();
     // A service abroad receives plaintext only under a notification in order (152-FZ Art. 12).
     if let Some(s) = policy.services.iter().find(|s| s.id == service) {
-        let country = s.country.as_deref().unwrap_or("RU").to_ascii_uppercase();
         admin
             .transfers
             .enforce(
                 &admin.committer,
                 "detokenize",
                 service,
-                &country,
+                s.country(),
                 &body.purpose,
             )
             .await?;

@@ -50,36 +50,27 @@ fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
     })
 }
 
-/// Every foreign destination the policies send data to, per purpose, and whether it may go now.
+/// Every foreign destination in the policies, per purpose, and whether it may receive data now.
 fn destinations(admin: &Admin, now: Millis) -> Vec<Value> {
-    let p = &admin.policy;
+    use crate::policy::DestinationKind;
     let mut out = Vec::new();
-    let mut add = |via: &str, name: &str, country: &str, purpose: &str| {
-        if crate::transfers::is_foreign(country) {
-            let ok = admin.transfers.check(country, purpose, now);
+    for d in admin.policy.destinations() {
+        if !crate::transfers::is_foreign(d.country) {
+            continue;
+        }
+        let via = match d.kind {
+            DestinationKind::Recipient => "recipient",
+            DestinationKind::Upstream => "route",
+            DestinationKind::Service => "detokenize",
+        };
+        for purpose in &d.purposes {
+            let ok = admin.transfers.check(d.country, purpose, now);
             out.push(json!({
-                "via": via, "recipient": name, "country": country, "purpose": purpose,
+                "via": via, "recipient": d.name, "country": d.country, "purpose": purpose,
                 "allowed": ok.is_ok(), "reason": ok.err().map(|r| r.reason()),
             }));
         }
-    };
-    for r in &p.routes {
-        if r.fields.is_empty() {
-            continue;
-        }
-        let u = p.upstream(r.upstream);
-        for &i in &r.purposes {
-            add("route", &u.id, &u.country, &p.purpose(i).def.id);
-        }
     }
-    for s in &p.services {
-        let country = s.country.as_deref().unwrap_or("RU").to_ascii_uppercase();
-        for purpose in &s.purposes {
-            add("detokenize", &s.id, &country, purpose);
-        }
-    }
-    out.sort_by_key(Value::to_string);
-    out.dedup();
     out
 }
 

@@ -36,6 +36,10 @@ impl fmt::Display for PolicyError {
     }
 }
 
+fn by_place(a: &PolicyError, b: &PolicyError) -> std::cmp::Ordering {
+    (&a.file, a.line).cmp(&(&b.file, b.line))
+}
+
 /// Every problem found, in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyErrors(pub Vec<PolicyError>);
@@ -127,6 +131,79 @@ pub struct Route {
     pub reveal: Option<Reveal>,
 }
 
+/// Who receives data from pdgate or from the operator, as the register and cross-border control
+/// see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationKind {
+    /// Declared under a purpose's `recipients` (pdgate itself sends nothing to them).
+    Recipient,
+    /// A system behind the gateway: receives tokens and ciphertext from intake routes.
+    Upstream,
+    /// A back-office service that may detokenize.
+    Service,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination<'a> {
+    pub kind: DestinationKind,
+    pub name: &'a str,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: &'a str,
+    pub purposes: Vec<&'a str>,
+    pub safeguards: Option<&'a str>,
+    /// A recipient's own description of what it does with the data.
+    pub detail: Option<&'a str>,
+}
+
+impl Policy {
+    /// Every recipient, upstream and service with its country and the purposes it serves; an
+    /// upstream serves the purposes of the intake routes that forward to it.
+    pub fn destinations(&self) -> Vec<Destination<'_>> {
+        let mut out = Vec::new();
+        for p in &self.purposes {
+            for r in &p.def.recipients {
+                out.push(Destination {
+                    kind: DestinationKind::Recipient,
+                    name: &r.name,
+                    country: &r.country,
+                    purposes: vec![p.def.id.as_str()],
+                    safeguards: r.safeguards.as_deref(),
+                    detail: r.purpose.as_deref(),
+                });
+            }
+        }
+        for (i, u) in self.upstreams.iter().enumerate() {
+            let mut purposes: Vec<&str> = self
+                .routes
+                .iter()
+                .filter(|r| r.upstream == i && !r.fields.is_empty())
+                .flat_map(|r| r.purposes.iter().map(|&x| self.purpose(x).def.id.as_str()))
+                .collect();
+            purposes.sort_unstable();
+            purposes.dedup();
+            out.push(Destination {
+                kind: DestinationKind::Upstream,
+                name: &u.id,
+                country: &u.country,
+                purposes,
+                safeguards: u.safeguards.as_deref(),
+                detail: None,
+            });
+        }
+        for s in &self.services {
+            out.push(Destination {
+                kind: DestinationKind::Service,
+                name: &s.id,
+                country: s.country(),
+                purposes: s.purposes.iter().map(String::as_str).collect(),
+                safeguards: s.safeguards.as_deref(),
+                detail: None,
+            });
+        }
+        out
+    }
+}
+
 impl Route {
     /// The upstream of a blocked route without one (never forwarded to).
     pub const NO_UPSTREAM: usize = usize::MAX;
@@ -215,14 +292,10 @@ impl Policy {
             }
             p.sha256 = data_encoding::HEXLOWER.encode(&h.finalize());
             p.warnings = std::mem::take(&mut c.warnings);
+            p.warnings.sort_by(by_place);
         }
         // In file order, as PolicyErrors promises, whatever order the checks ran in.
-        c.errors
-            .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        if let Some(p) = policy.as_mut() {
-            p.warnings
-                .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        }
+        c.errors.sort_by(by_place);
         if c.errors.is_empty() {
             policy.ok_or_else(|| PolicyErrors(vec![]))
         } else {
@@ -629,8 +702,10 @@ impl Compiler {
                     );
                 }
             }
-            for (i, r) in p.recipients.iter().enumerate() {
-                self.country(docs, loc, &format!("recipients[{i}].country"), &r.country);
+            let mut def = p.clone();
+            for (i, r) in def.recipients.iter_mut().enumerate() {
+                r.country =
+                    self.country(docs, loc, &format!("recipients[{i}].country"), &r.country);
             }
             let retention = match &p.retention {
                 None => {
@@ -672,7 +747,7 @@ impl Compiler {
                 _ => {}
             }
             purposes.push(Purpose {
-                def: p.clone(),
+                def,
                 consent_text,
                 retention,
             });
@@ -789,7 +864,14 @@ impl Compiler {
                     Some(LegalHold { def, keep })
                 })
                 .collect(),
-            services: raw.services.into_iter().map(|(_, c)| c).collect(),
+            services: raw
+                .services
+                .into_iter()
+                .map(|(_, mut s)| {
+                    s.country = Some(s.country().to_ascii_uppercase());
+                    s
+                })
+                .collect(),
             upstreams,
             default_upstream,
             discovery: raw.discovery.iter().any(|(_, on)| *on),

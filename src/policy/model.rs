@@ -182,6 +182,13 @@ pub struct Service {
     pub safeguards: Option<String>,
 }
 
+impl Service {
+    /// The country, `RU` when the policy names none (upper case once compiled).
+    pub fn country(&self) -> &str {
+        self.country.as_deref().unwrap_or("RU")
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {

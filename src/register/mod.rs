@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::policy::{LegalBasis, Policy};
+use crate::policy::{DestinationKind, LegalBasis, Policy};
 use crate::store::oversight::{Figures, FlowRow, NotificationRow};
 use crate::store::rights::SweepRow;
 use crate::store::{Oversight, Rights, Store};
@@ -407,49 +407,25 @@ fn data_categories(p: &Policy) -> Value {
 /// Who receives data: declared recipients, the systems behind the gateway (which receive tokens
 /// and ciphertext) and the services that may detokenize.
 fn recipients(inp: &Inputs<'_>) -> Value {
-    let p = inp.policy;
-    let mut out: Vec<Value> = p
-        .purposes
+    json!(inp
+        .policy
+        .destinations()
         .iter()
-        .flat_map(|x| {
-            x.def.recipients.iter().map(move |r| {
-                json!({"name": r.name, "kind": "recipient", "country": r.country.to_ascii_uppercase(), "purpose": x.def.id, "receives": r.purpose})
-            })
+        .map(|d| {
+            let (kind, receives) = match d.kind {
+                DestinationKind::Recipient => ("recipient", d.detail.unwrap_or("")),
+                DestinationKind::Upstream => (
+                    "system behind the gateway",
+                    "tokens, pseudonyms and ciphertext; plaintext only where a field's action is `pass`",
+                ),
+                DestinationKind::Service => (
+                    "detokenizing service",
+                    "plaintext on request, per purpose, audited",
+                ),
+            };
+            json!({"name": d.name, "kind": kind, "country": d.country, "purposes": d.purposes, "receives": receives})
         })
-        .collect();
-    for (i, u) in p.upstreams.iter().enumerate() {
-        let purposes = upstream_purposes(p, i);
-        out.push(json!({
-            "name": u.id,
-            "kind": "system behind the gateway",
-            "country": u.country,
-            "purposes": purposes,
-            "receives": "tokens, pseudonyms and ciphertext; plaintext only where a field's action is `pass`",
-        }));
-    }
-    for s in &p.services {
-        out.push(json!({
-            "name": s.id,
-            "kind": "detokenizing service",
-            "country": s.country.as_deref().unwrap_or("RU").to_ascii_uppercase(),
-            "purposes": s.purposes,
-            "receives": "plaintext on request, per purpose, audited",
-        }));
-    }
-    json!(out)
-}
-
-/// The purposes of the routes forwarding to upstream `i`.
-fn upstream_purposes(p: &Policy, i: usize) -> Vec<&str> {
-    let mut v: Vec<&str> = p
-        .routes
-        .iter()
-        .filter(|r| r.upstream == i)
-        .flat_map(|r| r.purposes.iter().map(|&x| p.purpose(x).def.id.as_str()))
-        .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+        .collect::<Vec<_>>())
 }
 
 /// EU/EEA members: transfers elsewhere need a GDPR Chapter V ground.
@@ -462,48 +438,32 @@ const EEA: &[&str] = &[
 /// is taken to be in Russia (152-FZ's home): a GDPR third country is one outside both the EEA
 /// and Russia.
 fn transfer_list(inp: &Inputs<'_>) -> Vec<Value> {
-    let p = inp.policy;
-    let mut raw: Vec<(String, String, Vec<String>, Option<String>)> = Vec::new();
-    for x in &p.purposes {
-        for r in &x.def.recipients {
-            raw.push((
-                r.name.clone(),
-                r.country.to_ascii_uppercase(),
-                vec![x.def.id.clone()],
-                r.safeguards.clone(),
-            ));
-        }
-    }
-    for (i, u) in p.upstreams.iter().enumerate() {
-        raw.push((
-            u.id.clone(),
-            u.country.clone(),
-            upstream_purposes(p, i)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            u.safeguards.clone(),
-        ));
-    }
-    for s in &p.services {
-        raw.push((
-            s.id.clone(),
-            s.country.as_deref().unwrap_or("RU").to_ascii_uppercase(),
-            s.purposes.clone(),
-            s.safeguards.clone(),
-        ));
-    }
-    raw.into_iter()
-        .map(|(name, country, purposes, safeguards)| {
-            let per_purpose: Vec<Value> = purposes
+    let notes = &inp.live.notifications;
+    inp.policy
+        .destinations()
+        .iter()
+        .map(|d| {
+            let country = d.country;
+            let foreign = transfers::is_foreign(country);
+            let per_purpose: Vec<Value> = d
+                .purposes
                 .iter()
                 .map(|purpose| {
-                    let ok = transfers::decide(&country, purpose, &inp.live.notifications, inp.adequacy, inp.calendar, inp.now);
-                    let filed = inp
-                        .live
-                        .notifications
+                    let ok = transfers::decide(
+                        country,
+                        purpose,
+                        notes,
+                        inp.adequacy,
+                        inp.calendar,
+                        inp.now,
+                    );
+                    let filed = notes
                         .iter()
-                        .filter(|n| n.country.eq_ignore_ascii_case(&country) && &n.purpose == purpose && n.withdrawn_at.is_none())
+                        .filter(|n| {
+                            n.country == country
+                                && n.purpose == *purpose
+                                && n.withdrawn_at.is_none()
+                        })
                         .min_by_key(|n| n.filed_at);
                     json!({
                         "purpose": purpose,
@@ -514,14 +474,21 @@ fn transfer_list(inp: &Inputs<'_>) -> Vec<Value> {
                     })
                 })
                 .collect();
-            let notified = per_purpose.iter().all(|x| !x["notification_filed_at"].is_null());
+            let notified = per_purpose
+                .iter()
+                .all(|x| !x["notification_filed_at"].is_null());
+            let notification = match (foreign, notified) {
+                (false, _) => json!("not needed (domestic)"),
+                (true, true) => json!("recorded"),
+                (true, false) => Value::Null,
+            };
             json!({
-                "recipient": name,
+                "recipient": d.name,
                 "country": country,
-                "adequate_152fz": !transfers::is_foreign(&country) || inp.adequacy.contains(&country),
-                "gdpr_third_country": transfers::is_foreign(&country) && !EEA.contains(&country.as_str()),
-                "safeguards": safeguards,
-                "notification": if notified && transfers::is_foreign(&country) { json!("recorded") } else if transfers::is_foreign(&country) { Value::Null } else { json!("not needed (domestic)") },
+                "adequate_152fz": !foreign || inp.adequacy.contains(country),
+                "gdpr_third_country": foreign && !EEA.contains(&country),
+                "safeguards": d.safeguards,
+                "notification": notification,
                 "purposes": per_purpose,
             })
         })

@@ -148,6 +148,7 @@ pub fn decide(
 pub struct Transfers {
     pub adequacy: Adequacy,
     calendar: Arc<Calendar>,
+    metrics: Arc<crate::metrics::Metrics>,
     state: RwLock<Cached>,
 }
 
@@ -157,10 +158,15 @@ struct Cached {
 }
 
 impl Transfers {
-    pub fn new(adequacy: Adequacy, calendar: Arc<Calendar>) -> Transfers {
+    pub fn new(
+        adequacy: Adequacy,
+        calendar: Arc<Calendar>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Transfers {
         Transfers {
             adequacy,
             calendar,
+            metrics,
             state: RwLock::new(Cached {
                 notifications: Arc::from(Vec::new()),
                 read_at: None,
@@ -206,8 +212,8 @@ impl Transfers {
         }
     }
 
-    /// [`Transfers::check`] at the edge: a refusal is audited (through the writer, durably) and
-    /// returned for the caller to answer with `cross_border_not_allowed`.
+    /// [`Transfers::check`] at the edge: a refusal is counted, audited (through the writer,
+    /// durably) and returned for the caller to answer with `cross_border_not_allowed`.
     pub async fn enforce(
         &self,
         committer: &crate::store::Committer,
@@ -228,6 +234,7 @@ impl Transfers {
             reason = refusal.reason(),
             "cross-border transfer refused"
         );
+        self.metrics.transfer_refused();
         let event = crate::audit::AuditEvent::TransferRefused {
             via: via.into(),
             recipient: recipient.into(),
