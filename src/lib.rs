@@ -67,6 +67,13 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
+/// The UTC calendar date (`2026-11-23`) of a stored time.
+pub fn utc_date(ms: Millis) -> String {
+    let mut s = rfc3339(ms);
+    s.truncate(10);
+    s
+}
+
 /// RFC 3339 (`2026-11-23T10:00:00Z`) or Unix milliseconds, as query parameters and CLI flags take.
 pub fn parse_time(s: &str) -> Option<Millis> {
     if let Ok(ms) = s.parse::<i64>() {

@@ -29,14 +29,22 @@ async fn load(admin: &Admin, id: &str) -> Result<Breach, ApiError> {
         .breach(id)
         .await?
         .ok_or_else(|| ApiError::not_found("breach_not_found", "no such breach"))?;
-    Breach::from_row(&row).map_err(|e| {
-        tracing::error!(error = %e, "a stored breach does not decode");
+    decode(&row).ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the stored breach is unreadable",
         )
     })
+}
+
+/// A stored breach, or `None` (logged) when its JSON no longer decodes.
+fn decode(row: &crate::store::oversight::BreachRow) -> Option<Breach> {
+    Breach::from_row(row)
+        .inspect_err(
+            |e| tracing::error!(breach = %row.id, error = %e, "a stored breach does not decode"),
+        )
+        .ok()
 }
 
 /// Routes `rest` (the path after `/admin/v1/breaches`).
@@ -86,7 +94,7 @@ pub async fn handle(
             let rows = admin.store.breaches(500).await?;
             let items: Vec<_> = rows
                 .iter()
-                .filter_map(|r| Breach::from_row(r).ok())
+                .filter_map(decode)
                 .map(|b| b.to_json(now))
                 .collect();
             Ok(respond::json(

@@ -48,7 +48,7 @@ pub async fn handle<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Body>
     let name = format!(
         "register-{}-{}.{}",
         if view == View::Gdpr { "gdpr" } else { "fz152" },
-        &doc.generated_at[..10],
+        crate::utc_date(now),
         format.extension()
     );
     let download = matches!(format, Format::Csv | Format::Markdown).then_some(name.as_str());

@@ -52,7 +52,7 @@ pub async fn consents<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Bod
             let daily: Vec<_> = (first..=today)
                 .map(|d| {
                     let [g, w, o] = by.get(&(id, d)).copied().unwrap_or_default();
-                    json!({"date": &crate::rfc3339(d * DAY_MS)[..10], "granted": g, "withdrawn": w, "objected": o})
+                    json!({"date": crate::utc_date(d * DAY_MS), "granted": g, "withdrawn": w, "objected": o})
                 })
                 .collect();
             let total = |k: &str| daily.iter().map(|d| d[k].as_i64().unwrap_or(0)).sum::<i64>();

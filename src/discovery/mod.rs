@@ -54,16 +54,16 @@ impl Discovery {
         (Discovery { tx }, rx)
     }
 
-    /// `body` forwarded unchanged while its first bytes are copied into a sample. Bodies without
-    /// a content type or with an empty one are not worth a tap.
+    /// `body` forwarded unchanged while its first bytes are copied into a sample. Empty bodies
+    /// and content types the detectors cannot read are not worth a copy.
     pub fn tap(&self, parts: &http::request::Parts, body: Incoming) -> Tapped {
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
-            .to_owned();
-        let sample = (!content_type.is_empty() && !body.is_end_stream()).then(|| Sample {
+            .to_ascii_lowercase();
+        let sample = (textual(&content_type) && !body.is_end_stream()).then(|| Sample {
             method: parts.method.as_str().to_owned(),
             path: normalize_path(parts.uri.path()),
             content_type,
@@ -178,16 +178,20 @@ pub fn kinds(s: &Sample, token_domain: &str) -> BTreeSet<&'static str> {
     };
     match leaves {
         Some(leaves) => leaves.iter().for_each(|l| scan(&l.value)),
-        None if ct.starts_with("text/")
-            || ct.starts_with("multipart/")
-            || ct.contains("json")
-            || ct.contains("xml") =>
-        {
-            scan(&String::from_utf8_lossy(&s.body))
-        }
+        None if textual(&ct) => scan(&String::from_utf8_lossy(&s.body)),
         None => {}
     }
     found
+}
+
+/// Whether a body of this (lower-case) content type can carry text the detectors read; other
+/// bodies (images, archives, octet streams) are not sampled at all.
+fn textual(ct: &str) -> bool {
+    ct.starts_with("application/x-www-form-urlencoded")
+        || ct.starts_with("text/")
+        || ct.starts_with("multipart/")
+        || ct.contains("json")
+        || ct.contains("xml")
 }
 
 /// A flow as the API and the register show it.

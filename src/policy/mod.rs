@@ -36,6 +36,26 @@ impl fmt::Display for PolicyError {
     }
 }
 
+/// A message at `sub` below `loc`, with its file and line.
+fn place(
+    docs: &[(PathBuf, yaml::Doc)],
+    loc: &Loc,
+    sub: &str,
+    message: impl Into<String>,
+) -> PolicyError {
+    let path = if sub.is_empty() {
+        loc.path.clone()
+    } else {
+        format!("{}.{sub}", loc.path)
+    };
+    let (file, doc) = &docs[loc.doc];
+    PolicyError {
+        file: file.clone(),
+        line: doc.line(&path),
+        message: message.into(),
+    }
+}
+
 fn by_place(a: &PolicyError, b: &PolicyError) -> std::cmp::Ordering {
     (&a.file, a.line).cmp(&(&b.file, b.line))
 }
@@ -405,9 +425,8 @@ impl Compiler {
         sub: &str,
         message: impl Into<String>,
     ) {
-        let errors = self.errors.len();
-        self.at(docs, loc, sub, message);
-        self.warnings.extend(self.errors.drain(errors..));
+        let w = place(docs, loc, sub, message);
+        self.warnings.push(w);
     }
 
     /// A country code, checked and upper-cased (ISO 3166-1 alpha-2).
@@ -438,13 +457,8 @@ impl Compiler {
         sub: &str,
         message: impl Into<String>,
     ) {
-        let path = if sub.is_empty() {
-            loc.path.clone()
-        } else {
-            format!("{}.{sub}", loc.path)
-        };
-        let (file, doc) = &docs[loc.doc];
-        self.err(file, doc.line(&path), message);
+        let e = place(docs, loc, sub, message);
+        self.errors.push(e);
     }
 
     fn read_all(&mut self, docs: &[(PathBuf, yaml::Doc)]) -> Raw {

@@ -262,7 +262,7 @@ fn fz152_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
     }
     let started = match (&c.processing_started, inp.live.figures.first_entry_at) {
         (Some(d), _) => json!({"date": d, "source": "policy"}),
-        (None, Some(t)) => json!({"date": &crate::rfc3339(t)[..10], "source": "first audit entry"}),
+        (None, Some(t)) => json!({"date": crate::utc_date(t), "source": "first audit entry"}),
         (None, None) => {
             gaps.push(Gap {
                 reference: "22(3)(8)",
