@@ -596,7 +596,50 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
     );
 }
 
+/// Write transactions from several connections at once (the writer task, discovery's flow
+/// counts, the outbox) wait for each other: none fails with "database is locked", none loses
+/// another's update.
+async fn concurrent_writers_wait_for_each_other(db: Db) {
+    use pdgate::store::Oversight;
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let (committer, _task) = Committer::start(store.clone(), Chain::new("w"), None);
+    let mut tasks = Vec::new();
+    for t in 0..8u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                store
+                    .record_flow("POST", "/c", &[format!("k{t}")], 1, 1_000 + i)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in 0..4u8 {
+        let committer = committer.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10u8 {
+                let n = 100 + t * 10 + i;
+                let tok = format!("tok{n}");
+                let w = intake(new_subject(n, Some(n)), vec![value(n, &[&tok])]);
+                committer.commit(w).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let flows = store.flows(10).await.unwrap();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].count, 200, "no count lost");
+    let kinds: Vec<String> = (0..8).map(|t| format!("k{t}")).collect();
+    assert_eq!(flows[0].kinds, kinds, "no kind lost");
+}
+
 both_backends! {
+    concurrent_writers => concurrent_writers_wait_for_each_other;
     oversight => oversight_figures_breaches_notifications_and_flows;
     ledger => restriction_erasure_consent_states_texts_and_audit_pages;
     root_secret => root_secret_is_stored_once;

@@ -75,6 +75,25 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How a backend opens a transaction that will write.
+///
+/// SQLite's default `BEGIN` is deferred: a transaction that reads first and writes later must
+/// upgrade its lock, and in WAL mode that upgrade fails at once with "database is locked" if any
+/// other connection committed since the read (the busy timeout does not apply). Taking the write
+/// lock at `BEGIN` makes such transactions wait their turn instead. PostgreSQL locks rows as it
+/// writes them and needs nothing special.
+pub(crate) trait WriteTx {
+    const BEGIN: &'static str;
+}
+
+impl WriteTx for sqlx::Sqlite {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+}
+
+impl WriteTx for sqlx::Postgres {
+    const BEGIN: &'static str = "BEGIN";
+}
+
 /// A subject as stored: pseudonymous id and its wrapped data key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectRow {

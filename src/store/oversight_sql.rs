@@ -179,34 +179,38 @@ macro_rules! impl_oversight {
             }
 
             async fn record_flow(&self, method: &str, path: &str, kinds: &[String], n: i64, at: $crate::Millis) -> $crate::store::Result<()> {
-                // Kinds seen before stay listed: merge them in Rust after reading the row, inside
-                // one transaction so two replicas do not lose each other's counts.
-                let mut tx = self.pool.begin().await?;
-                let old: Option<String> = sqlx::query("SELECT kinds FROM discovered_flows WHERE method = $1 AND path = $2")
-                    .bind(method)
-                    .bind(path)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| r.try_get(0))
-                    .transpose()?;
-                let mut all: Vec<&str> = kinds.iter().map(String::as_str).collect();
-                if let Some(o) = &old {
-                    all.extend(o.split(',').filter(|k| !k.is_empty()));
-                }
-                all.sort_unstable();
-                all.dedup();
+                // Kinds seen before stay listed, merged in Rust. The row is written first, so the
+                // transaction holds its lock (SQLite: the write lock; PostgreSQL: the row) before
+                // reading the kinds: two replicas cannot lose each other's counts or kinds.
+                let mut tx = self.pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
                 sqlx::query(
-                    "INSERT INTO discovered_flows (method, path, kinds, count, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (method, path) DO UPDATE SET kinds = excluded.kinds, count = discovered_flows.count + excluded.count, \
-                     last_seen = excluded.last_seen",
+                    "INSERT INTO discovered_flows (method, path, kinds, count, first_seen, last_seen) VALUES ($1, $2, '', $3, $4, $4) \
+                     ON CONFLICT (method, path) DO UPDATE SET count = discovered_flows.count + excluded.count, last_seen = excluded.last_seen",
                 )
                 .bind(method)
                 .bind(path)
-                .bind(all.join(","))
                 .bind(n)
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
+                let old: String = sqlx::query("SELECT kinds FROM discovered_flows WHERE method = $1 AND path = $2")
+                    .bind(method)
+                    .bind(path)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                let mut all: Vec<&str> = kinds.iter().map(String::as_str).chain(old.split(',')).filter(|k| !k.is_empty()).collect();
+                all.sort_unstable();
+                all.dedup();
+                let merged = all.join(",");
+                if merged != old {
+                    sqlx::query("UPDATE discovered_flows SET kinds = $1 WHERE method = $2 AND path = $3")
+                        .bind(merged)
+                        .bind(method)
+                        .bind(path)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

@@ -235,7 +235,7 @@ macro_rules! impl_rights {
             chain: &mut $crate::audit::Chain,
         ) -> $crate::store::Result<i64> {
             let at = change.at;
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
             for r in &change.requests {
                 sqlx::query(&format!(
                     "INSERT INTO dsr_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \

@@ -195,7 +195,7 @@ macro_rules! impl_backend {
             }
 
             async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::store::Result<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
                 sqlx::query("INSERT INTO erased_tokens (token, erased_at) SELECT token, $1 FROM tokens WHERE subject_id = $2 ON CONFLICT (token) DO NOTHING")
                     .bind(at)
                     .bind(id)
@@ -365,7 +365,7 @@ macro_rules! impl_backend {
         ) -> $crate::store::Result<Option<Vec<$crate::store::IntakeOutcome>>> {
             use $crate::store::batch::{decide, lookups, Known};
             use $crate::store::{IntakeOutcome, SubjectWrite};
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
             let $crate::store::batch::Lookups { keys, ids, macs, candidates } = lookups(batch);
             let mut known = Known::default();
             for row in select_in(&mut *tx, "SELECT mac FROM subject_keys WHERE mac IN ", "", &keys).await? {
@@ -620,7 +620,7 @@ macro_rules! impl_backend {
             chain: &mut $crate::audit::Chain,
         ) -> $crate::store::Result<Vec<$crate::store::IntakeOutcome>> {
             use $crate::store::IntakeOutcome;
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
             let mut outcomes = Vec::with_capacity(batch.len());
             for w in batch {
                 sqlx::query("SAVEPOINT intake").execute(&mut *tx).await?;
