@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use pdgate::audit::Chain;
 use pdgate::crypto::{Kek, Keys, RootSecret};
@@ -38,6 +39,69 @@ async fn open(dir: &std::path::Path, name: &str) -> Store {
         .unwrap();
     s.migrate().await.unwrap();
     s
+}
+
+/// Concurrent intake writers of the latency probe, and the pause between one's intakes.
+const PROBE_TASKS: u64 = 16;
+const PROBE_GAP_MS: u64 = 10;
+
+struct Latencies(Vec<Duration>);
+
+impl std::fmt::Display for Latencies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut v = self.0.clone();
+        v.sort();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "{} intakes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            v.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        )
+    }
+}
+
+/// Commits bench-form intakes from [`PROBE_TASKS`] writers until `until` resolves and returns
+/// each commit's latency; `round` keeps the rounds' subjects apart.
+async fn probe(
+    committer: &Committer,
+    policy: &Arc<Policy>,
+    keys: &Arc<Keys>,
+    round: u64,
+    until: impl std::future::Future<Output = ()>,
+) -> Latencies {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks: Vec<_> = (0..PROBE_TASKS)
+        .map(|t| {
+            let (committer, policy, keys, stop) = (
+                committer.clone(),
+                policy.clone(),
+                keys.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut seed = 1_000_000_000 * (1 + round * PROBE_TASKS + t);
+                let mut took = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let write = common::writes(&policy, &keys, 1, &mut seed).pop().unwrap();
+                    let t0 = Instant::now();
+                    committer.commit(write).await.unwrap();
+                    took.push(t0.elapsed());
+                    tokio::time::sleep(Duration::from_millis(PROBE_GAP_MS)).await;
+                }
+                took
+            })
+        })
+        .collect();
+    until.await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    Latencies(all)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -102,15 +166,97 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let store = open(dir.path(), "sweep.db").await;
-    let values = seed(&store, &policy, &keys, subjects).await;
+    // SWEEP_PG=URL: the sweep on PostgreSQL (a database `pdgate_bench_sweep` is made afresh
+    // there). SWEEP_SEEDED=FILE (SQLite): keep the seeded database there and start later runs
+    // from a copy.
+    let pg = std::env::var("SWEEP_PG").ok();
+    let seeded = std::env::var_os("SWEEP_SEEDED").map(PathBuf::from);
+    let db = dir.path().join("sweep.db");
+    let (store, values) = if let Some(base) = &pg {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+        sqlx::query("DROP DATABASE IF EXISTS pdgate_bench_sweep WITH (FORCE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("CREATE DATABASE pdgate_bench_sweep")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        let store = Store::open(&format!("{prefix}/pdgate_bench_sweep"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let n = seed(&store, &policy, &keys, subjects).await;
+        // Statistics and visibility as a long-running database would have them.
+        let mut conn = sqlx::PgConnection::connect(&format!("{prefix}/pdgate_bench_sweep"))
+            .await
+            .unwrap();
+        sqlx::query("VACUUM ANALYZE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        (store, n)
+    } else {
+        let values = match &seeded {
+            Some(f) if f.exists() => {
+                std::fs::copy(f, &db).unwrap();
+                std::fs::read_to_string(f.with_extension("values"))
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            }
+            _ => {
+                let n = seed(
+                    &open(dir.path(), "sweep.db").await,
+                    &policy,
+                    &keys,
+                    subjects,
+                )
+                .await;
+                if let Some(f) = &seeded {
+                    // Everything into the main file first, so that one file is the whole database.
+                    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                        .await
+                        .unwrap();
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    pool.close().await;
+                    std::fs::copy(&db, f).unwrap();
+                    std::fs::write(f.with_extension("values"), n.to_string()).unwrap();
+                }
+                n
+            }
+        };
+        (open(dir.path(), "sweep.db").await, values)
+    };
     let (committer, task) = Committer::start(store.clone(), Chain::new("bench"), None);
     let later = pdgate::now_millis() + 10 * 366 * 86_400_000;
+    let policy = Arc::new(policy);
+    let keys = Arc::new(keys);
+    // Intake latency at a steady rate with nothing else writing, then while the sweep runs.
+    let idle = probe(&committer, &policy, &keys, 0, async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
     let started = Instant::now();
-    let report = pdgate::retention::sweep::run(&store, &committer, &policy, later, false)
-        .await
-        .unwrap();
-    let took = started.elapsed();
+    let sweep = pdgate::retention::sweep::run(&store, &committer, &policy, later, false);
+    let ((report, took), during) = {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let during = probe(&committer, &policy, &keys, 1, async {
+            let _ = rx.await;
+        });
+        let sweep = async {
+            let r = sweep.await.unwrap();
+            let took = started.elapsed();
+            drop(tx);
+            (r, took)
+        };
+        tokio::join!(sweep, during)
+    };
     println!(
         "sweep: {} subjects, {} of {values} values erased in {:.2} s ({:.0} values/s)",
         report.subjects_erased,
@@ -118,6 +264,9 @@ async fn main() {
         took.as_secs_f64(),
         report.values_erased as f64 / took.as_secs_f64()
     );
+    println!("intake commit latency, {PROBE_TASKS} writers each committing one intake every {PROBE_GAP_MS} ms:");
+    println!("  idle:         {idle}");
+    println!("  during sweep: {during}");
     drop(committer);
     task.await.unwrap();
 }

@@ -1,9 +1,10 @@
 //! The sweeper: pages through subjects in id order, decides each with [`super::decide`] and
-//! commits what goes one bounded page at a time, so intakes queued behind a page wait for one
-//! small transaction, never for the whole sweep. With several replicas on PostgreSQL only the
-//! holder of the advisory lock sweeps.
+//! commits what goes in slices sized to a time budget, so intakes queued behind the sweep wait
+//! for one short transaction, never for a page or the whole sweep. With several replicas on
+//! PostgreSQL only the holder of the advisory lock sweeps.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -16,8 +17,22 @@ use crate::store::rights::{Change, SweepRow};
 use crate::store::{Committer, Rights, Store, StoreError, VaultValue};
 use crate::Millis;
 
-/// Subjects read and decided per transaction.
+/// Subjects read and decided per page.
 pub const PAGE: i64 = 500;
+
+/// How long one sweep transaction may hold the writer: intakes queued behind it wait at most
+/// about this long. The erasures of a page are committed in slices sized to fit it.
+const SLICE_BUDGET: Duration = Duration::from_millis(20);
+/// Subjects in the first slice, before the budget has been measured against real commits.
+const FIRST_SLICE: usize = 64;
+
+/// The next slice size: scaled to the budget by how long the last slice of `n` subjects took,
+/// growing at most fourfold at a time, at least one subject and at most a page.
+fn next_slice(n: usize, took: Duration) -> usize {
+    let per_subject = took.as_secs_f64() / n.max(1) as f64;
+    let fit = (SLICE_BUDGET.as_secs_f64() / per_subject.max(1e-9)) as usize;
+    fit.clamp(1, (4 * n.max(1)).min(PAGE as usize))
+}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -62,6 +77,7 @@ pub async fn run(
     };
     report.leader = true;
     let mut after: Vec<u8> = Vec::new();
+    let mut slice = FIRST_SLICE;
     loop {
         let page = store.subjects_page(&after, PAGE).await?;
         let Some(last) = page.last() else { break };
@@ -83,10 +99,7 @@ pub async fn run(
                 .or_default()
                 .push(r);
         }
-        let mut change = Change {
-            at: now,
-            ..Change::default()
-        };
+        let mut planned_page = Vec::new();
         for s in &page {
             report.subjects_seen += 1;
             let id = s.state.row.id.as_slice();
@@ -133,11 +146,22 @@ pub async fn run(
                     values: planned.values,
                 });
             }
-            change.outbox.extend(planned.outbox);
-            change.erase.push(planned.erase);
+            planned_page.push((planned.erase, planned.outbox));
         }
-        if !dry_run && !change.erase.is_empty() {
+        let mut planned_page = planned_page.into_iter().peekable();
+        while !dry_run && planned_page.peek().is_some() {
+            let mut change = Change {
+                at: now,
+                ..Change::default()
+            };
+            for (erase, outbox) in planned_page.by_ref().take(slice) {
+                change.erase.push(erase);
+                change.outbox.extend(outbox);
+            }
+            let n = change.erase.len();
+            let started = Instant::now();
             committer.apply(change).await?;
+            slice = next_slice(n, started.elapsed());
         }
         if (page.len() as i64) < PAGE {
             break;
@@ -215,5 +239,23 @@ pub async fn every(
                 tracing::warn!(error = %e, "retention sweep failed; retrying at the next interval")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_fit_the_budget_and_grow_gently() {
+        // 64 subjects took 80 ms: 16 fit in 20 ms.
+        assert_eq!(next_slice(64, Duration::from_millis(80)), 16);
+        // Fast commits grow the slice at most fourfold, and never past a page.
+        assert_eq!(next_slice(64, Duration::from_millis(1)), 256);
+        assert_eq!(next_slice(256, Duration::from_millis(1)), PAGE as usize);
+        // A slow commit still moves one subject at a time.
+        assert_eq!(next_slice(1, Duration::from_secs(1)), 1);
+        // Degenerate input (nothing was sent) neither panics nor stalls the sweep.
+        assert_eq!(next_slice(0, Duration::ZERO), 4);
     }
 }
