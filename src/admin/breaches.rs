@@ -1,7 +1,7 @@
 //! `/admin/v1/breaches…` (SPEC 10a) for DPOs and admins: HTTP around [`crate::breach`]. Every
 //! opening and state change is one `Change` with its audit entry.
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::auth::Principal;
@@ -84,11 +84,10 @@ pub async fn handle(
                     ..Change::default()
                 })
                 .await?;
-            let mut r = respond::json(StatusCode::CREATED, &b.to_json(now));
-            if let Ok(v) = HeaderValue::from_str(&format!("/admin/v1/breaches/{}", b.id)) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            Ok(r)
+            Ok(respond::created(
+                &format!("/admin/v1/breaches/{}", b.id),
+                &b.to_json(now),
+            ))
         }
         (Method::GET, []) => {
             let rows = admin.store.breaches(500).await?;

@@ -44,11 +44,10 @@ pub async fn handle(
             let input: NewRequest =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let row = flow::create(&ctx(admin), input, who, now).await?;
-            let mut r = respond::json(StatusCode::CREATED, &report::request_json(&row, now));
-            if let Ok(v) = HeaderValue::from_str(&format!("/admin/v1/requests/{}", row.id)) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            Ok(r)
+            Ok(respond::created(
+                &format!("/admin/v1/requests/{}", row.id),
+                &report::request_json(&row, now),
+            ))
         }
         (Method::GET, []) => {
             let status = respond::query_param(req.uri(), "status");

@@ -33,6 +33,15 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bo
     }
 }
 
+/// `value` as a `201 Created` JSON response whose `Location` is `location`.
+pub fn created<T: Serialize + ?Sized>(location: &str, value: &T) -> Response<Body> {
+    let mut r = json(StatusCode::CREATED, value);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
 /// A generated document (HTML, CSV, Markdown) with its type, never cached; with a file name it
 /// downloads as an attachment.
 pub fn document(

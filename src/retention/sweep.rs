@@ -26,7 +26,8 @@ const SLICE_BUDGET: Duration = Duration::from_millis(20);
 /// Subjects in the first slice, before the budget has been measured against real commits.
 const FIRST_SLICE: usize = 64;
 
-/// The next slice size: scaled to the budget by how long the last slice of `n` subjects took,
+/// The next slice size: scaled to the budget by how long the last slice of `n` subjects took
+/// (its wait in the writer's queue included, so a writer busy with intakes gets smaller slices),
 /// growing at most fourfold at a time, at least one subject and at most a page.
 fn next_slice(n: usize, took: Duration) -> usize {
     let per_subject = took.as_secs_f64() / n.max(1) as f64;
