@@ -4,6 +4,7 @@
 #
 #   bash benches/load.sh            # DUR=10s CONNS=32 THREADS=2
 #   PG=postgres://postgres@127.0.0.1:5432/test bash benches/load.sh   # vault on PostgreSQL (a fresh database)
+#   PDGATE_BIN=/tmp/pdgate-before bash benches/load.sh                 # another build, for before/after
 #
 # Prints requests/s, p50/p99 latency and pdgate's peak RSS as a Markdown table (copy to BENCHMARKS.md).
 set -euo pipefail
@@ -19,7 +20,8 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v 
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq nginx-light wrk sqlite3 postgresql-client >/dev/null
 fi
-cargo build --release --quiet
+bin=${PDGATE_BIN:-./target/release/pdgate}
+[ -n "${PDGATE_BIN:-}" ] || cargo build --release --quiet
 
 work=$(mktemp -d)
 cleanup() {
@@ -77,7 +79,7 @@ log_format = "json"
 jwt_secret_file = "$work/jwt.secret"
 TOML
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/jwt.secret"
-PDGATE_LOG=${PDGATE_LOG:-warn} ./target/release/pdgate serve --config "$work/pdgate.toml" 2>"$work/pdgate.log" &
+PDGATE_LOG=${PDGATE_LOG:-warn} "$bin" serve --config "$work/pdgate.toml" 2>"$work/pdgate.log" &
 pdg_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$ADM/readyz" >/dev/null && break; sleep 0.1; done
 
@@ -124,7 +126,7 @@ if [ -n "${PG:-}" ]; then
 else
   toks=$(sqlite3 "$work/bench.db" "SELECT token FROM tokens LIMIT 100")
 fi
-svc=$(./target/release/pdgate token issue --config "$work/pdgate.toml" --role service --service crm --ttl 1h)
+svc=$("$bin" token issue --config "$work/pdgate.toml" --role service --service crm --ttl 1h)
 json=$(printf '%s\n' "$toks" | awk 'BEGIN{printf "{\"purpose\":\"marketing\",\"tokens\":["} NR>1{printf ","} {printf "\"%s\"", $0} END{printf "]}"}')
 cat > "$work/detok.lua" <<LUA
 wrk.method = "POST"

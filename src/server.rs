@@ -184,6 +184,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         store,
         committer,
         client,
+        h1pool: Arc::default(),
         limits: config.limits,
         subject_token_ttl_s: i64::try_from(config.subject_token_ttl_s).unwrap_or(i64::MAX),
         verifier,

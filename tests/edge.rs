@@ -347,6 +347,118 @@ both_backends! {
     fail_closed_database => database_unavailable_fails_closed;
 }
 
+/// One HTTP/1.1 client connection on a raw socket (keep-alive), driven in the background.
+async fn h1_client(
+    addr: std::net::SocketAddr,
+) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+async fn on(
+    c: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    host: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &'static [u8],
+) -> (u16, Bytes) {
+    c.ready().await.unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host.to_string())
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
+    let resp = c.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// Upstream connections are pooled across client connections and given back after bodies and
+/// body-less answers alike; one the upstream closed, whether it said so or went away while idle,
+/// is replaced without failing a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_reused_and_replaced_when_closed() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(Db::Sqlite), &up.url()).await else {
+        return;
+    };
+    let (mut a, mut b) = (h1_client(gw.proxy).await, h1_client(gw.proxy).await);
+    let p = gw.proxy;
+    assert_eq!(on(&mut a, p, "GET", "/a1", b"").await.0, 200);
+    assert_eq!(on(&mut b, p, "GET", "/b1", b"").await.0, 200);
+    let (status, body) = on(&mut a, p, "HEAD", "/a2", b"").await;
+    assert_eq!((status, body.len()), (200, 0));
+    let (status, body) = on(&mut b, p, "POST", "/b2", b"x=1").await;
+    assert_eq!((status, &body[..]), (200, &b"{\"ok\":true,\"len\":3}"[..]));
+    assert_eq!(on(&mut a, p, "GET", "/a3/close", b"").await.0, 200);
+    assert_eq!(on(&mut b, p, "GET", "/b3", b"").await.0, 200);
+    let peer = |path: &str| {
+        up.requests()
+            .iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("{path} reached the upstream"))
+            .peer
+    };
+    for path in ["/b1", "/a2", "/b2", "/a3/close"] {
+        assert_eq!(peer(path), peer("/a1"), "{path} reused the idle connection");
+    }
+    assert_ne!(
+        peer("/b3"),
+        peer("/a3/close"),
+        "a connection that said close is replaced"
+    );
+
+    // Many clients at once: each request gets a connection of its own, and all are answered.
+    let gets = (0..24).map(|i| async move {
+        let mut c = h1_client(p).await;
+        on(&mut c, p, "GET", &format!("/many/{i}"), b"").await.0
+    });
+    let statuses = futures_util::future::join_all(gets).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    // An upstream that closes idle connections without a word (a keep-alive timeout).
+    let quiet = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let quiet_addr = quiet.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = quiet.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    let Some(gw) = Gateway::start(Opts::new(Db::Sqlite), &format!("http://{quiet_addr}")).await
+    else {
+        return;
+    };
+    let mut c = h1_client(gw.proxy).await;
+    for path in ["/q1", "/q2", "/q3"] {
+        let (status, body) = on(&mut c, gw.proxy, "GET", path, b"").await;
+        assert_eq!((status, &body[..]), (200, &b"ok"[..]), "{path}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
 fn pdgate(args: &[&str], dir: &std::path::Path) -> std::process::Output {
     Command::new(common::bin())
         .args(args)

@@ -23,6 +23,8 @@ pub enum Body {
     Tapped(Box<crate::discovery::Tapped>),
     /// A stream of unknown length (sent chunked).
     Chunked(Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>),
+    /// An upstream response read on the client connection's own upstream connection.
+    Upstream(Box<super::h1pool::Driven>),
 }
 
 impl Body {
@@ -49,6 +51,7 @@ impl HttpBody for Body {
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
             Body::Tapped(t) => Pin::new(t.as_mut()).poll_frame(cx).map_err(Into::into),
+            Body::Upstream(u) => Pin::new(u.as_mut()).poll_frame(cx).map_err(Into::into),
             Body::Stream { stream, .. } | Body::Chunked(stream) => stream
                 .as_mut()
                 .poll_next(cx)
@@ -62,6 +65,7 @@ impl HttpBody for Body {
             Body::Full(b) => b.is_none(),
             Body::Incoming(i) => i.is_end_stream(),
             Body::Tapped(t) => t.is_end_stream(),
+            Body::Upstream(u) => u.is_end_stream(),
             Body::Stream { .. } | Body::Chunked(_) => false,
         }
     }
@@ -72,6 +76,7 @@ impl HttpBody for Body {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(i) => i.size_hint(),
             Body::Tapped(t) => t.size_hint(),
+            Body::Upstream(u) => u.size_hint(),
             Body::Stream { len, .. } => SizeHint::with_exact(*len),
             Body::Chunked(_) => SizeHint::default(),
         }

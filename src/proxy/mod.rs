@@ -4,6 +4,7 @@
 mod body;
 mod error;
 mod framing;
+mod h1pool;
 pub mod headers;
 mod intake;
 pub mod listener;
@@ -36,6 +37,8 @@ pub struct Gateway {
     pub store: Store,
     pub committer: Committer,
     pub client: Client,
+    /// Idle connections to plain-http upstreams.
+    pub h1pool: Arc<h1pool::Pool>,
     pub limits: Limits,
     pub subject_token_ttl_s: i64,
     /// Staff tokens on reveal routes are checked like admin tokens.
@@ -164,16 +167,34 @@ impl Gateway {
         for (name, value) in extra {
             h.insert((*name).clone(), value.clone());
         }
-        let resp = self
-            .client
-            .request(Request::from_parts(parts, body))
-            .await
-            .map_err(|e| {
-                tracing::warn!(upstream = %upstream.id, error = %e, "upstream request failed");
-                ApiError::bad_gateway()
-            })?;
-        let (mut rparts, rbody) = resp.into_parts();
-        headers::strip_hop_by_hop(&mut rparts.headers);
-        Ok(Response::from_parts(rparts, Body::Incoming(rbody)))
+        let failed = |e: &dyn std::fmt::Display| {
+            tracing::warn!(upstream = %upstream.id, error = %e, "upstream request failed");
+            ApiError::bad_gateway()
+        };
+        // Plain-http upstreams on connections this task drives (h1pool.rs), TLS ones on the
+        // shared client.
+        let mut resp = match (upstream.url.scheme_str(), parts.uri.authority()) {
+            (Some("http"), Some(a)) => {
+                let a = a.clone();
+                parts.uri = origin_form(&parts.uri);
+                h1pool::send(&self.h1pool, &a, Request::from_parts(parts, body))
+                    .await
+                    .map_err(|e| failed(&e))?
+            }
+            _ => self
+                .client
+                .request(Request::from_parts(parts, body))
+                .await
+                .map_err(|e| failed(&e))?
+                .map(Body::Incoming),
+        };
+        headers::strip_hop_by_hop(resp.headers_mut());
+        Ok(resp)
     }
+}
+
+/// The request target as an HTTP/1.1 origin server expects it: path and query only.
+fn origin_form(uri: &http::Uri) -> http::Uri {
+    uri.path_and_query()
+        .map_or_else(|| http::Uri::from_static("/"), |pq| pq.clone().into())
 }

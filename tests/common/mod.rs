@@ -77,6 +77,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The address pdgate's upstream connection came from (one per connection).
+    pub peer: SocketAddr,
 }
 
 impl Received {
@@ -105,7 +107,7 @@ impl Upstream {
         let rec = received.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     return;
                 };
                 let rec = rec.clone();
@@ -125,6 +127,7 @@ impl Upstream {
                                 path: parts.uri.to_string(),
                                 headers: parts.headers,
                                 body,
+                                peer,
                             });
                             if !delay.is_zero() {
                                 tokio::time::sleep(delay).await;
@@ -146,8 +149,14 @@ impl Upstream {
                             let mut resp = Response::new(Full::new(Bytes::from(text)));
                             resp.headers_mut()
                                 .insert("content-type", ct.parse().unwrap());
+                            // `…/close` answers and then closes its connection.
+                            let connection = if path.ends_with("/close") {
+                                "close"
+                            } else {
+                                "x-upstream-private"
+                            };
                             resp.headers_mut()
-                                .insert("connection", "x-upstream-private".parse().unwrap());
+                                .insert("connection", connection.parse().unwrap());
                             resp.headers_mut()
                                 .insert("x-upstream-private", "1".parse().unwrap());
                             Ok::<_, std::convert::Infallible>(resp)
