@@ -23,7 +23,7 @@ pub enum Body {
     Tapped(Box<crate::discovery::Tapped>),
     /// A stream of unknown length (sent chunked).
     Chunked(Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>),
-    /// An upstream response read on the client connection's own upstream connection.
+    /// A plain-http upstream's response, driving its pooled connection as it is read.
     Upstream(Box<super::h1pool::Driven>),
 }
 

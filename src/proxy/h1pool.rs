@@ -6,7 +6,7 @@
 //! its own, so each request crossed tasks three times (client connection → connection task →
 //! back, and again per body frame), and on a work-stealing runtime those tasks sit on different
 //! threads. An HTTP/1.1 connection carries one request at a time and needs no driver while idle,
-//! so whoever holds it can drive it; that took about a seventh off pass-through's CPU time per
+//! so whoever holds it can drive it; that took about a tenth off pass-through's CPU time per
 //! request (BENCHMARKS.md). TLS upstreams stay on the shared client, which also speaks h2 to them
 //! and reuses their handshakes.
 //!
@@ -34,9 +34,9 @@ use super::body::{Body, BoxError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per upstream.
-pub const MAX_IDLE: usize = 128;
+const MAX_IDLE: usize = 128;
 /// How long an idle connection is kept.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 type Conn = http1::Connection<TokioIo<TcpStream>, Body>;
 
