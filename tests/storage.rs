@@ -130,64 +130,70 @@ async fn intake_commits_subject_values_consents_counters_and_audit(db: Db) {
 }
 
 async fn the_same_value_keeps_its_token_and_collisions_take_the_next_candidate(db: Db) {
+    for per_intake in [false, true] {
+        tokens_follow_their_candidates(db, per_intake).await;
+    }
+}
+
+/// A value's token is found among its candidates (there is no index by value MAC); `per_intake`
+/// runs the savepoint path a raced batch falls back to, which must decide the same.
+async fn tokens_follow_their_candidates(db: Db, per_intake: bool) {
     let Some((store, _t)) = open(db).await else {
         return;
     };
     let mut chain = Chain::new("w1");
-    store
-        .commit_batch(
-            &[intake(
-                new_subject(1, Some(1)),
-                vec![value(10, &["tok_a", "tok_b"])],
-            )],
-            &mut chain,
-        )
-        .await
-        .unwrap();
-    // Same value again (other candidates offered): the stored token wins.
-    let again = IntakeWrite {
-        subject: Some(SubjectWrite::Existing { id: vec![1; 16] }),
-        ..intake(new_subject(1, None), vec![value(10, &["tok_x"])])
+    let tokens = |t: &[&str]| {
+        IntakeOutcome::Committed(pdgate::store::Committed {
+            tokens: t.iter().map(|s| (*s).to_owned()).collect(),
+        })
     };
-    let out = store.commit_batch(&[again], &mut chain).await.unwrap();
-    assert_eq!(
-        out[0],
-        IntakeOutcome::Committed(pdgate::store::Committed {
-            tokens: vec!["tok_a".into()]
-        })
+    let existing = |id: u8, values| IntakeWrite {
+        subject: Some(SubjectWrite::Existing { id: vec![id; 16] }),
+        ..intake(new_subject(id, None), values)
+    };
+    let mut commit = async |w: IntakeWrite| {
+        let batch = [w];
+        let out = if per_intake {
+            store.commit_each(&batch, &mut chain).await
+        } else {
+            store.commit_batch(&batch, &mut chain).await
+        };
+        out.unwrap().remove(0)
+    };
+    let first = intake(
+        new_subject(1, Some(1)),
+        vec![value(10, &["tok_a", "tok_b"])],
     );
+    assert_eq!(commit(first).await, tokens(&["tok_a"]));
+    // The same value again: its stored token wins over a free candidate before it.
+    let again = existing(1, vec![value(10, &["tok_x", "tok_a"])]);
+    assert_eq!(commit(again).await, tokens(&["tok_a"]));
     // Another subject's value whose first candidate is taken gets the second.
-    let out = store
-        .commit_batch(
-            &[intake(
-                new_subject(2, Some(2)),
-                vec![value(11, &["tok_a", "tok_c"])],
-            )],
-            &mut chain,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        out[0],
-        IntakeOutcome::Committed(pdgate::store::Committed {
-            tokens: vec!["tok_c".into()]
-        })
+    let second = intake(
+        new_subject(2, Some(2)),
+        vec![value(11, &["tok_a", "tok_c"])],
     );
-    let out = store
-        .commit_batch(
-            &[intake(
-                new_subject(3, Some(3)),
-                vec![value(12, &["tok_a", "tok_c"])],
-            )],
-            &mut chain,
-        )
-        .await
-        .unwrap();
-    assert_eq!(out[0], IntakeOutcome::TokenSpaceExhausted);
+    assert_eq!(commit(second).await, tokens(&["tok_c"]));
+    let third = intake(
+        new_subject(3, Some(3)),
+        vec![value(12, &["tok_a", "tok_c"])],
+    );
+    assert_eq!(commit(third).await, IntakeOutcome::TokenSpaceExhausted);
     assert!(
         store.subject(&[3; 16]).await.unwrap().is_none(),
         "a refused intake leaves nothing behind"
     );
+    // The first candidate freed by an erasure is not taken over: the value keeps its token.
+    assert!(store
+        .erase_subject(&[1; 16], 1_700_000_000_001)
+        .await
+        .unwrap());
+    let later = existing(2, vec![value(11, &["tok_a", "tok_c"])]);
+    assert_eq!(commit(later).await, tokens(&["tok_c"]));
+    assert!(store.value_by_token("tok_a").await.unwrap().is_empty());
+    let held = store.value_by_token("tok_c").await.unwrap();
+    assert_eq!(held.len(), 2, "both collections of the value, by its token");
+    assert!(held.iter().all(|v| v.subject_id == [2; 16]));
 }
 
 async fn a_failing_intake_rolls_back_alone_and_the_chain_stays_whole(db: Db) {

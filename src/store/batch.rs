@@ -14,8 +14,8 @@ use super::{Committed, IntakeOutcome, IntakeWrite, SubjectWrite};
 pub struct Known {
     pub subject_keys: HashSet<Vec<u8>>,
     pub subject_ids: HashSet<Vec<u8>>,
-    pub tokens_by_mac: HashMap<Vec<u8>, String>,
-    pub taken_tokens: HashSet<String>,
+    /// The stored tokens among the batch's candidates, with the value MAC each stands for.
+    pub token_macs: HashMap<String, Vec<u8>>,
 }
 
 /// A token first issued in this batch.
@@ -37,15 +37,15 @@ pub struct Decided {
 pub struct Lookups<'a> {
     pub keys: Vec<&'a [u8]>,
     pub ids: Vec<&'a [u8]>,
-    pub macs: Vec<&'a [u8]>,
     pub candidates: Vec<&'a str>,
 }
 
-/// The queries a batch needs answered: subject keys, subject ids, value MACs, candidate tokens.
+/// The queries a batch needs answered: subject keys, subject ids, candidate tokens. A value's
+/// token, if it has one, is among its candidates (they derive from its MAC), so the rows found for
+/// the candidates tell both which value already has a token and which candidates are taken.
 pub fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
     let mut keys = Vec::new();
     let mut ids = Vec::new();
-    let mut macs = Vec::new();
     let mut candidates = Vec::new();
     for w in batch {
         match &w.subject {
@@ -54,14 +54,12 @@ pub fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
             _ => {}
         }
         for v in &w.values {
-            macs.push(&v.value_mac[..]);
             candidates.extend(v.candidates.iter().map(String::as_str));
         }
     }
     Lookups {
         keys,
         ids,
-        macs,
         candidates,
     }
 }
@@ -92,7 +90,13 @@ pub fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
         let mut exhausted = false;
         for (vi, v) in w.values.iter().enumerate() {
             let mac = &v.value_mac[..];
-            if let Some(t) = known.tokens_by_mac.get(mac).or_else(|| by_mac.get(mac)) {
+            let stored = v.candidates.iter().find(|c| {
+                known
+                    .token_macs
+                    .get(c.as_str())
+                    .is_some_and(|m| m[..] == *mac)
+            });
+            if let Some(t) = stored.or_else(|| by_mac.get(mac)) {
                 tokens.push(t.clone());
                 continue;
             }
@@ -101,7 +105,7 @@ pub fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
                 continue;
             }
             let free = v.candidates.iter().map(String::as_str).find(|c| {
-                !known.taken_tokens.contains(*c)
+                !known.token_macs.contains_key(*c)
                     && !taken.contains(c)
                     && !issued.iter().any(|(_, t, _)| t == c)
             });
@@ -175,11 +179,21 @@ mod tests {
         let known = Known {
             subject_keys: [vec![5u8; 32]].into(),
             subject_ids: [vec![7u8; 16]].into(),
-            tokens_by_mac: [(vec![1u8; 32], "tok_old".to_owned())].into(),
-            taken_tokens: ["tok_taken".to_owned()].into(),
+            token_macs: [
+                ("tok_old".to_owned(), vec![1u8; 32]),
+                ("tok_taken".to_owned(), vec![9u8; 32]),
+            ]
+            .into(),
         };
         let batch = vec![
-            new(1, vec![v(1, &["tok_x"]), v(2, &["tok_taken", "tok_b"])]),
+            // Value 1 already has its second candidate; value 2's first is another value's.
+            new(
+                1,
+                vec![
+                    v(1, &["tok_taken", "tok_old"]),
+                    v(2, &["tok_taken", "tok_b"]),
+                ],
+            ),
             new(1, vec![]), // same key as item 0: race
             new(5, vec![]), // key already stored: race
             IntakeWrite {

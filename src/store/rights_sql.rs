@@ -268,12 +268,10 @@ macro_rules! impl_rights {
             let consents: Vec<&$crate::store::ConsentRecord> = change.consents.iter().collect();
             insert_consents(&mut tx, &consents).await?;
             for (id, ciphertext, mac) in &change.rectify {
-                // The token keeps pointing at the corrected value; if the subject already has a
-                // token for the new value, both stay (the CRM is told which token changed).
-                sqlx::query(
-                    "UPDATE tokens SET value_mac = $1 WHERE token = (SELECT token FROM vault_values WHERE id = $2) \
-                     AND NOT EXISTS (SELECT 1 FROM tokens WHERE value_mac = $1)",
-                )
+                // The token keeps pointing at the corrected value (the CRM is told which token
+                // changed) and no longer stands for the old one. A later intake of the corrected
+                // value finds its own candidate tokens, not this one: it may get a new token.
+                sqlx::query("UPDATE tokens SET value_mac = $1 WHERE token = (SELECT token FROM vault_values WHERE id = $2)")
                 .bind(&mac[..])
                 .bind(*id)
                 .execute(&mut *tx)
@@ -416,7 +414,8 @@ macro_rules! impl_rights {
             subjects: &[&[u8]],
             at: $crate::Millis,
         ) -> $crate::store::Result<()> {
-            const ORPHAN: &str = " AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.token = tokens.token)";
+            const ORPHAN: &str =
+                " AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)";
             for chunk in subjects.chunks(IN_LIST_MAX) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO erased_tokens (token, erased_at) SELECT token, ");
                 qb.push_bind(at);

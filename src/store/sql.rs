@@ -66,7 +66,13 @@ macro_rules! impl_backend {
             }
 
             async fn value_by_token(&self, token: &str) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
-                let rows = sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id FROM vault_values WHERE token = $1 ORDER BY id").bind(token).fetch_all(&self.pool).await?;
+                let rows = sqlx::query(
+                    "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, v.id \
+                     FROM tokens t JOIN vault_values v ON v.subject_id = t.subject_id AND v.token = t.token WHERE t.token = $1 ORDER BY v.id",
+                )
+                .bind(token)
+                .fetch_all(&self.pool)
+                .await?;
                 rows.iter().map(vault_value).collect()
             }
 
@@ -120,12 +126,13 @@ macro_rules! impl_backend {
                     qb.push(
                         "SELECT v.id, v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
                          s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, c.state AS cstate, c.at AS cat \
-                         FROM vault_values v JOIN subjects s ON s.id = v.subject_id \
+                         FROM tokens t JOIN vault_values v ON v.subject_id = t.subject_id AND v.token = t.token \
+                         JOIN subjects s ON s.id = v.subject_id \
                          LEFT JOIN consent_records c ON c.seq = \
                          (SELECT max(c2.seq) FROM consent_records c2 WHERE c2.subject_id = v.subject_id AND c2.purpose = ",
                     );
                     qb.push_bind(purpose);
-                    qb.push(") WHERE v.token IN ");
+                    qb.push(") WHERE t.token IN ");
                     push_in_list(&mut qb, chunk);
                     qb.push(" ORDER BY v.id");
                     qb.push(close);
@@ -366,7 +373,7 @@ macro_rules! impl_backend {
             use $crate::store::batch::{decide, lookups, Known};
             use $crate::store::{IntakeOutcome, SubjectWrite};
             let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
-            let $crate::store::batch::Lookups { keys, ids, macs, candidates } = lookups(batch);
+            let $crate::store::batch::Lookups { keys, ids, candidates } = lookups(batch);
             let mut known = Known::default();
             for row in select_in(&mut *tx, "SELECT mac FROM subject_keys WHERE mac IN ", "", &keys).await? {
                 known.subject_keys.insert(row.try_get(0)?);
@@ -374,11 +381,8 @@ macro_rules! impl_backend {
             for row in select_in(&mut *tx, "SELECT id FROM subjects WHERE id IN ", "", &ids).await? {
                 known.subject_ids.insert(row.try_get(0)?);
             }
-            for row in select_in(&mut *tx, "SELECT value_mac, token FROM tokens WHERE value_mac IN ", "", &macs).await? {
-                known.tokens_by_mac.insert(row.try_get(0)?, row.try_get(1)?);
-            }
-            for row in select_in(&mut *tx, "SELECT token FROM tokens WHERE token IN ", "", &candidates).await? {
-                known.taken_tokens.insert(row.try_get(0)?);
+            for row in select_in(&mut *tx, "SELECT token, value_mac FROM tokens WHERE token IN ", "", &candidates).await? {
+                known.token_macs.insert(row.try_get(0)?, row.try_get(1)?);
             }
             let decided = decide(batch, &known);
             let accepted: Vec<(usize, &$crate::store::IntakeWrite)> = batch
@@ -640,6 +644,46 @@ macro_rules! impl_backend {
             Ok(outcomes)
         }
 
+        /// The token of one value: the candidate that already stands for it, else the first free
+        /// one, claimed. Another replica may claim a candidate between the look-up and the insert;
+        /// the candidate is then read again, so both end on the same token for the same value.
+        async fn token_for(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            w: &$crate::store::IntakeWrite,
+            sid: &[u8],
+            v: &$crate::store::ValueWrite,
+        ) -> $crate::store::Result<Option<String>> {
+            let candidates: Vec<&str> = v.candidates.iter().map(String::as_str).collect();
+            let mut taken = std::collections::HashMap::new();
+            for row in select_in(&mut **tx, "SELECT token, value_mac FROM tokens WHERE token IN ", "", &candidates).await? {
+                taken.insert(row.try_get::<String, _>(0)?, row.try_get::<Vec<u8>, _>(1)?);
+            }
+            if let Some(t) = v.candidates.iter().find(|c| taken.get(*c).is_some_and(|m| m[..] == v.value_mac[..])) {
+                return Ok(Some(t.clone()));
+            }
+            for cand in v.candidates.iter().filter(|c| !taken.contains_key(*c)) {
+                let done = sqlx::query(
+                    "INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(cand)
+                .bind(&v.value_mac[..])
+                .bind(sid)
+                .bind(&v.shape)
+                .bind(w.at)
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    return Ok(Some(cand.clone()));
+                }
+                let now: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT value_mac FROM tokens WHERE token = $1").bind(cand).fetch_optional(&mut **tx).await?;
+                if now.is_some_and(|m| m[..] == v.value_mac[..]) {
+                    return Ok(Some(cand.clone()));
+                }
+            }
+            Ok(None)
+        }
+
         /// One intake inside the batch's savepoint.
         async fn write_one(
             tx: &mut sqlx::Transaction<'_, $db>,
@@ -687,43 +731,8 @@ macro_rules! impl_backend {
                         .await?;
                 }
                 for v in &w.values {
-                    let existing = sqlx::query("SELECT token FROM tokens WHERE value_mac = $1")
-                        .bind(&v.value_mac[..])
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                    let token = match existing {
-                        Some(r) => r.try_get::<String, _>(0)?,
-                        None => {
-                            let mut issued = None;
-                            for cand in &v.candidates {
-                                let done = sqlx::query(
-                                    "INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                                )
-                                .bind(cand)
-                                .bind(&v.value_mac[..])
-                                .bind(sid)
-                                .bind(&v.shape)
-                                .bind(w.at)
-                                .execute(&mut **tx)
-                                .await?;
-                                if done.rows_affected() == 1 {
-                                    issued = Some(cand.clone());
-                                    break;
-                                }
-                            }
-                            match issued {
-                                Some(t) => t,
-                                // Another replica may have issued this value's token meanwhile.
-                                None => match sqlx::query("SELECT token FROM tokens WHERE value_mac = $1")
-                                    .bind(&v.value_mac[..])
-                                    .fetch_optional(&mut **tx)
-                                    .await?
-                                {
-                                    Some(r) => r.try_get::<String, _>(0)?,
-                                    None => return Ok(IntakeOutcome::TokenSpaceExhausted),
-                                },
-                            }
-                        }
+                    let Some(token) = token_for(tx, w, sid, v).await? else {
+                        return Ok(IntakeOutcome::TokenSpaceExhausted);
                     };
                     sqlx::query(
                         "INSERT INTO vault_values (subject_id, value_mac, token, kind, action, category, field, purposes, route, ciphertext, collected_at) \
