@@ -122,9 +122,9 @@ run "pdgate intake, POST 10-field form (5 personal, consent, audit; $label)" "ht
 # Detokenize: 100 tokens of the vault just filled per call, for the consent-based purpose, by the
 # declared service. Figures are calls/s; tokens/s is 100 times that.
 if [ -n "${PG:-}" ]; then
-  toks=$(psql "$db_url" -Atc "SELECT token FROM tokens ORDER BY created_at LIMIT 100")
+  toks=$(psql "$db_url" -Atc "SELECT token FROM tokens WHERE erased_at IS NULL ORDER BY created_at LIMIT 100")
 else
-  toks=$(sqlite3 "$work/bench.db" "SELECT token FROM tokens LIMIT 100")
+  toks=$(sqlite3 "$work/bench.db" "SELECT token FROM tokens WHERE erased_at IS NULL LIMIT 100")
 fi
 svc=$("$bin" token issue --config "$work/pdgate.toml" --role service --service crm --ttl 1h)
 json=$(printf '%s\n' "$toks" | awk 'BEGIN{printf "{\"purpose\":\"marketing\",\"tokens\":["} NR>1{printf ","} {printf "\"%s\"", $0} END{printf "]}"}')

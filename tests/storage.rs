@@ -183,13 +183,22 @@ async fn tokens_follow_their_candidates(db: Db, per_intake: bool) {
         store.subject(&[3; 16]).await.unwrap().is_none(),
         "a refused intake leaves nothing behind"
     );
-    // The first candidate freed by an erasure is not taken over: the value keeps its token.
+    // An erased token stays a tombstone: never issued again, and a value behind it keeps its own.
     assert!(store
         .erase_subject(&[1; 16], 1_700_000_000_001)
         .await
         .unwrap());
+    assert_eq!(
+        store.erased_tokens(&["tok_a", "tok_c"]).await.unwrap(),
+        ["tok_a"]
+    );
     let later = existing(2, vec![value(11, &["tok_a", "tok_c"])]);
     assert_eq!(commit(later).await, tokens(&["tok_c"]));
+    let fourth = intake(
+        new_subject(4, Some(4)),
+        vec![value(13, &["tok_a", "tok_d"])],
+    );
+    assert_eq!(commit(fourth).await, tokens(&["tok_d"]));
     assert!(store.value_by_token("tok_a").await.unwrap().is_empty());
     let held = store.value_by_token("tok_c").await.unwrap();
     assert_eq!(held.len(), 2, "both collections of the value, by its token");

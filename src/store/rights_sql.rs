@@ -283,17 +283,17 @@ macro_rules! impl_rights {
                     .execute(&mut *tx)
                     .await?;
             }
-            // Erasure: whole subjects in set-based statements (the cascade takes key, index,
-            // tokens and ciphertext); partial ones (held categories, single values) one by one.
+            // Erasure: whole subjects in set-based statements (tokens become tombstones, then the
+            // cascade takes key, index rows and ciphertext); partial ones (held categories,
+            // single values) one by one.
             let (full, partial): (Vec<&$crate::store::rights::Erase>, Vec<_>) =
                 change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
             for chunk in full_ids.chunks(IN_LIST_MAX) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO erased_tokens (token, erased_at) SELECT token, ");
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
                 qb.push_bind(at);
-                qb.push(" FROM tokens WHERE subject_id IN ");
+                qb.push(" WHERE subject_id IN ");
                 push_in_list(&mut qb, chunk);
-                qb.push(" ON CONFLICT (token) DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subjects WHERE id IN ");
                 push_in_list(&mut qb, chunk);
@@ -408,25 +408,18 @@ macro_rules! impl_rights {
             Ok(expired)
         }
 
-        /// Tombstones and deletes the tokens of `subjects` that no stored value uses any more.
+        /// Turns the tokens of `subjects` that no stored value uses any more into tombstones.
         async fn drop_orphan_tokens(
             tx: &mut sqlx::Transaction<'_, $db>,
             subjects: &[&[u8]],
             at: $crate::Millis,
         ) -> $crate::store::Result<()> {
-            const ORPHAN: &str =
-                " AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)";
             for chunk in subjects.chunks(IN_LIST_MAX) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO erased_tokens (token, erased_at) SELECT token, ");
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
                 qb.push_bind(at);
-                qb.push(" FROM tokens WHERE subject_id IN ");
+                qb.push(" WHERE subject_id IN ");
                 push_in_list(&mut qb, chunk);
-                qb.push(ORPHAN);
-                qb.push(" ON CONFLICT (token) DO NOTHING");
-                qb.build().execute(&mut **tx).await?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM tokens WHERE subject_id IN ");
-                push_in_list(&mut qb, chunk);
-                qb.push(ORPHAN);
+                qb.push(" AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)");
                 qb.build().execute(&mut **tx).await?;
             }
             Ok(())

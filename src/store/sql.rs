@@ -186,7 +186,7 @@ macro_rules! impl_backend {
 
             async fn erased_tokens(&self, tokens: &[&str]) -> $crate::store::Result<Vec<String>> {
                 let mut conn = self.pool.acquire().await?;
-                let rows = select_in(&mut conn, "SELECT token FROM erased_tokens WHERE token IN ", "", tokens).await?;
+                let rows = select_in(&mut conn, "SELECT token FROM tokens WHERE erased_at IS NOT NULL AND token IN ", "", tokens).await?;
                 rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
             }
 
@@ -203,13 +203,9 @@ macro_rules! impl_backend {
 
             async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::store::Result<bool> {
                 let mut tx = self.pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
-                sqlx::query("INSERT INTO erased_tokens (token, erased_at) SELECT token, $1 FROM tokens WHERE subject_id = $2 ON CONFLICT (token) DO NOTHING")
-                    .bind(at)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                // Deleting the subject deletes its wrapped key, index rows, tokens and ciphertext
-                // (ON DELETE CASCADE): every copy of its values is unreadable from here on.
+                sqlx::query(TOMBSTONE_SUBJECT).bind(at).bind(id).execute(&mut *tx).await?;
+                // Deleting the subject deletes its wrapped key, index rows and ciphertext (ON
+                // DELETE CASCADE): every copy of its values is unreadable from here on.
                 let done = sqlx::query("DELETE FROM subjects WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 if done.rows_affected() == 0 {
                     return Ok(false);
@@ -358,6 +354,11 @@ macro_rules! impl_backend {
             }
         }
 
+        /// Turns a subject's tokens into tombstones (`$1` when, `$2` the subject), in place: the
+        /// row keeps its page, and the token is never issued again.
+        const TOMBSTONE_SUBJECT: &str =
+            "UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = $1 WHERE subject_id = $2";
+
         /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
         const ROWS_PER_STATEMENT: usize = 500;
         /// Items per `IN (…)` list (a power of two, see `select_in`).
@@ -382,7 +383,8 @@ macro_rules! impl_backend {
                 known.subject_ids.insert(row.try_get(0)?);
             }
             for row in select_in(&mut *tx, "SELECT token, value_mac FROM tokens WHERE token IN ", "", &candidates).await? {
-                known.token_macs.insert(row.try_get(0)?, row.try_get(1)?);
+                // A tombstone (erased token) has no value MAC: taken, and nobody's.
+                known.token_macs.insert(row.try_get(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default());
             }
             let decided = decide(batch, &known);
             let accepted: Vec<(usize, &$crate::store::IntakeWrite)> = batch
@@ -656,7 +658,7 @@ macro_rules! impl_backend {
             let candidates: Vec<&str> = v.candidates.iter().map(String::as_str).collect();
             let mut taken = std::collections::HashMap::new();
             for row in select_in(&mut **tx, "SELECT token, value_mac FROM tokens WHERE token IN ", "", &candidates).await? {
-                taken.insert(row.try_get::<String, _>(0)?, row.try_get::<Vec<u8>, _>(1)?);
+                taken.insert(row.try_get::<String, _>(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default());
             }
             if let Some(t) = v.candidates.iter().find(|c| taken.get(*c).is_some_and(|m| m[..] == v.value_mac[..])) {
                 return Ok(Some(t.clone()));
@@ -675,9 +677,9 @@ macro_rules! impl_backend {
                 if done.rows_affected() == 1 {
                     return Ok(Some(cand.clone()));
                 }
-                let now: Option<Vec<u8>> =
+                let now: Option<Option<Vec<u8>>> =
                     sqlx::query_scalar("SELECT value_mac FROM tokens WHERE token = $1").bind(cand).fetch_optional(&mut **tx).await?;
-                if now.is_some_and(|m| m[..] == v.value_mac[..]) {
+                if now.flatten().is_some_and(|m| m[..] == v.value_mac[..]) {
                     return Ok(Some(cand.clone()));
                 }
             }
