@@ -13,7 +13,7 @@ use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
 use crate::requests::erasure::{self, Reason, Scope};
-use crate::store::rights::{Change, SweepRow};
+use crate::store::rights::{Change, Erase, OutboxWrite, SweepRow};
 use crate::store::{Committer, Rights, Store, StoreError, VaultValue};
 use crate::Millis;
 
@@ -77,96 +77,34 @@ pub async fn run(
         return Ok(report);
     };
     report.leader = true;
-    let mut after: Vec<u8> = Vec::new();
+    let sweep_id = report.sweep_id.clone();
     let mut slice = FIRST_SLICE;
-    loop {
-        let page = store.subjects_page(&after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.state.row.id.clone();
-        let ids: Vec<&[u8]> = page.iter().map(|s| s.state.row.id.as_slice()).collect();
-        let values = store.values_of_subjects(&ids).await?;
-        let records = store.consents_of_subjects(&ids).await?;
-        let mut values_by: HashMap<&[u8], Vec<&VaultValue>> = HashMap::new();
-        for v in &values {
-            values_by
-                .entry(v.subject_id.as_slice())
-                .or_default()
-                .push(v);
-        }
-        let mut records_by: HashMap<&[u8], Vec<&crate::store::ConsentRecord>> = HashMap::new();
-        for r in &records {
-            records_by
-                .entry(r.subject_id.as_slice())
-                .or_default()
-                .push(r);
-        }
-        let mut planned_page = Vec::new();
-        for s in &page {
-            report.subjects_seen += 1;
-            let id = s.state.row.id.as_slice();
-            let vals = values_by.remove(id).unwrap_or_default();
-            let recs = records_by.remove(id).unwrap_or_default();
-            let decision = super::decide(
-                policy,
-                s.state.last_activity_at,
-                s.erase_after,
-                &vals,
-                &recs,
-                now,
-            );
-            let (scope, action) = match decision {
-                Decision::Keep => continue,
-                Decision::Erase => (Scope::All, "erase_subject"),
-                Decision::DropValues(ids) => (Scope::Values(ids), "erase_values"),
-                Decision::Hold { drop, until } => (Scope::Hold { drop, until }, "restrict_held"),
-            };
-            let planned = erasure::plan(
-                policy,
-                store.backend_name(),
-                id,
-                &vals,
-                &recs,
-                scope,
-                Reason::Retention {
-                    sweep_id: &report.sweep_id,
-                },
-                "pdgate retention sweeper",
-                now,
-            );
-            if planned.whole_subject {
-                report.subjects_erased += 1;
+    let mut next = plan_page(store, policy, &sweep_id, Vec::new(), now).await?;
+    while let Some(page) = next {
+        report.subjects_seen += page.seen;
+        report.subjects_erased += page.subjects_erased;
+        report.values_erased += page.values_erased;
+        report.subjects_restricted += page.subjects_restricted;
+        let room = MAX_ITEMS.saturating_sub(report.items.len());
+        report.items.extend(page.items.into_iter().take(room));
+        // The next page is read and decided while this one commits: the writer is kept busy
+        // with erasures instead of waiting for the reads between pages.
+        let following = async {
+            match page.after {
+                Some(after) => plan_page(store, policy, &sweep_id, after, now).await,
+                None => Ok(None),
             }
-            if action == "restrict_held" {
-                report.subjects_restricted += 1;
-            }
-            report.values_erased += planned.values as u64;
-            if report.items.len() < MAX_ITEMS {
-                report.items.push(Item {
-                    subject: pseudonym(id),
-                    action,
-                    values: planned.values,
-                });
-            }
-            planned_page.push((planned.erase, planned.outbox));
+        };
+        if dry_run {
+            next = following.await?;
+            continue;
         }
-        let mut planned_page = planned_page.into_iter().peekable();
-        while !dry_run && planned_page.peek().is_some() {
-            let mut change = Change {
-                at: now,
-                ..Change::default()
-            };
-            for (erase, outbox) in planned_page.by_ref().take(slice) {
-                change.erase.push(erase);
-                change.outbox.extend(outbox);
-            }
-            let n = change.erase.len();
-            let started = Instant::now();
-            committer.apply(change).await?;
-            slice = next_slice(n, started.elapsed());
-        }
-        if (page.len() as i64) < PAGE {
-            break;
-        }
+        let (applied, following) = tokio::join!(
+            apply_page(committer, page.work, &mut slice, now),
+            following
+        );
+        applied?;
+        next = following?;
     }
     if !dry_run {
         // Destruction acts are kept 3 years, then go too.
@@ -202,6 +140,130 @@ pub async fn run(
             .await?;
     }
     Ok(report)
+}
+
+/// One subject's erasure and the webhooks that announce it.
+type Work = (Erase, Vec<OutboxWrite>);
+
+/// One page of subjects, decided: what goes, and what the report says of it.
+#[derive(Default)]
+struct PagePlan {
+    seen: u64,
+    subjects_erased: u64,
+    values_erased: u64,
+    subjects_restricted: u64,
+    items: Vec<Item>,
+    work: Vec<Work>,
+    /// Where the next page starts; `None` after the last page.
+    after: Option<Vec<u8>>,
+}
+
+/// Reads the page of subjects after `after` with their values and consent records and decides
+/// each; `None` when no subject is left.
+async fn plan_page(
+    store: &Store,
+    policy: &Policy,
+    sweep_id: &str,
+    after: Vec<u8>,
+    now: Millis,
+) -> Result<Option<PagePlan>, StoreError> {
+    let page = store.subjects_page(&after, PAGE).await?;
+    let Some(last) = page.last() else {
+        return Ok(None);
+    };
+    let ids: Vec<&[u8]> = page.iter().map(|s| s.state.row.id.as_slice()).collect();
+    let values = store.values_of_subjects(&ids).await?;
+    let records = store.consents_of_subjects(&ids).await?;
+    let mut values_by: HashMap<&[u8], Vec<&VaultValue>> = HashMap::new();
+    for v in &values {
+        values_by
+            .entry(v.subject_id.as_slice())
+            .or_default()
+            .push(v);
+    }
+    let mut records_by: HashMap<&[u8], Vec<&crate::store::ConsentRecord>> = HashMap::new();
+    for r in &records {
+        records_by
+            .entry(r.subject_id.as_slice())
+            .or_default()
+            .push(r);
+    }
+    let mut plan = PagePlan {
+        after: ((page.len() as i64) == PAGE).then(|| last.state.row.id.clone()),
+        ..PagePlan::default()
+    };
+    for s in &page {
+        plan.seen += 1;
+        let id = s.state.row.id.as_slice();
+        let vals = values_by.remove(id).unwrap_or_default();
+        let recs = records_by.remove(id).unwrap_or_default();
+        let decision = super::decide(
+            policy,
+            s.state.last_activity_at,
+            s.erase_after,
+            &vals,
+            &recs,
+            now,
+        );
+        let (scope, action) = match decision {
+            Decision::Keep => continue,
+            Decision::Erase => (Scope::All, "erase_subject"),
+            Decision::DropValues(ids) => (Scope::Values(ids), "erase_values"),
+            Decision::Hold { drop, until } => (Scope::Hold { drop, until }, "restrict_held"),
+        };
+        let planned = erasure::plan(
+            policy,
+            store.backend_name(),
+            id,
+            &vals,
+            &recs,
+            scope,
+            Reason::Retention { sweep_id },
+            "pdgate retention sweeper",
+            now,
+        );
+        if planned.whole_subject {
+            plan.subjects_erased += 1;
+        }
+        if action == "restrict_held" {
+            plan.subjects_restricted += 1;
+        }
+        plan.values_erased += planned.values as u64;
+        if plan.items.len() < MAX_ITEMS {
+            plan.items.push(Item {
+                subject: pseudonym(id),
+                action,
+                values: planned.values,
+            });
+        }
+        plan.work.push((planned.erase, planned.outbox));
+    }
+    Ok(Some(plan))
+}
+
+/// Commits a page's erasures in slices sized to [`SLICE_BUDGET`].
+async fn apply_page(
+    committer: &Committer,
+    work: Vec<Work>,
+    slice: &mut usize,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        let mut change = Change {
+            at: now,
+            ..Change::default()
+        };
+        for (erase, outbox) in work.by_ref().take(*slice) {
+            change.erase.push(erase);
+            change.outbox.extend(outbox);
+        }
+        let n = change.erase.len();
+        let started = Instant::now();
+        committer.apply(change).await?;
+        *slice = next_slice(n, started.elapsed());
+    }
+    Ok(())
 }
 
 fn to_u32(n: u64) -> u32 {
