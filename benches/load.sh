@@ -118,6 +118,7 @@ echo "|---|---|---|---|---|"
 [ -n "${ONLY_POST:-}" ] || run "pdgate pass-through, GET (unmatched)" "http://127.0.0.1:$PDG/static/page"
 [ -n "${ONLY_POST:-}" ] || run "nginx proxy, POST 10-field form" "http://127.0.0.1:$NGX/form" "$work/post.lua"
 run "pdgate intake, POST 10-field form (5 personal, consent, audit; $label)" "http://127.0.0.1:$PDG/form" "$work/post.lua"
+intake_hwm=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pdg_pid/status)
 
 # Detokenize: 100 tokens of the vault just filled per call, for the consent-based purpose, by the
 # declared service. Figures are calls/s; tokens/s is 100 times that.
@@ -138,6 +139,6 @@ line=$(run "pdgate detokenize, 100 tokens per call (marketing, consent checked)"
 echo "$line"
 echo "  = $(awk -F'|' '{printf "%.0f", $3 * 100}' <<<"$line") tokens/s"
 echo
-echo "pdgate peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pdg_pid/status)"
+echo "pdgate peak RSS: $intake_hwm after the intake run, $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pdg_pid/status) after detokenize"
 [ -z "${PG:-}" ] && echo "vault intakes committed: $(sqlite3 "$work/bench.db" "SELECT value FROM route_counters WHERE route='bench_form' AND name='intakes'" 2>/dev/null || echo 'n/a (no sqlite3 CLI)')"
 exit 0
