@@ -205,6 +205,106 @@ async fn tokens_follow_their_candidates(db: Db, per_intake: bool) {
     assert!(held.iter().all(|v| v.subject_id == [2; 16]));
 }
 
+/// A vault made before the token-path migration (`20261130000001`) upgrades in place: live tokens
+/// keep their values, erased ones become tombstones, and intakes decide on the new paths.
+async fn an_older_vault_upgrades_in_place(db: Db) {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(db, tmp.path()).await else {
+        return;
+    };
+    let backend = match db {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgres",
+    };
+    let older = tmp.path().join("older");
+    std::fs::create_dir(&older).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for f in std::fs::read_dir(all).unwrap() {
+        let f = f.unwrap();
+        if f.file_name().to_string_lossy().as_ref() < "20261130000001" {
+            std::fs::copy(f.path(), older.join(f.file_name())).unwrap();
+        }
+    }
+    let older = sqlx::migrate::Migrator::new(older).await.unwrap();
+    macro_rules! seed {
+        ($pool:expr) => {{
+            let pool = $pool;
+            older.run(&pool).await.unwrap();
+            sqlx::query("INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at) VALUES ($1, $2, 1, 0, 0)")
+                .bind(vec![1u8; 16])
+                .bind(vec![9u8; 60])
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) VALUES ('tok_live', $1, $2, 'email', 0)")
+                .bind(vec![10u8; 32])
+                .bind(vec![1u8; 16])
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO vault_values (subject_id, value_mac, token, kind, action, field, purposes, route, ciphertext, collected_at) \
+                 VALUES ($1, $2, 'tok_live', 'email', 'tokenize', 'email', 'order_fulfilment', 'checkout', $3, 0)",
+            )
+            .bind(vec![1u8; 16])
+            .bind(vec![10u8; 32])
+            .bind(vec![10u8, 1, 2, 3])
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO erased_tokens (token, erased_at) VALUES ('tok_gone', 5)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }};
+    }
+    match db {
+        Db::Sqlite => {
+            use std::str::FromStr;
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true);
+            seed!(sqlx::SqlitePool::connect_with(opts).await.unwrap());
+        }
+        Db::Postgres => seed!(sqlx::PgPool::connect(&url).await.unwrap()),
+    }
+
+    let store = Store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let live = store.value_by_token("tok_live").await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].subject_id, [1; 16]);
+    assert_eq!(
+        store
+            .erased_tokens(&["tok_gone", "tok_live"])
+            .await
+            .unwrap(),
+        ["tok_gone"]
+    );
+    let mut chain = Chain::new("w1");
+    let again = IntakeWrite {
+        subject: Some(SubjectWrite::Existing { id: vec![1; 16] }),
+        ..intake(new_subject(1, None), vec![value(10, &["tok_live"])])
+    };
+    let fresh = intake(
+        new_subject(2, Some(2)),
+        vec![value(11, &["tok_gone", "tok_new"])],
+    );
+    let out = store
+        .commit_batch(&[again, fresh], &mut chain)
+        .await
+        .unwrap();
+    let tokens = |t: &str| {
+        IntakeOutcome::Committed(pdgate::store::Committed {
+            tokens: vec![t.to_owned()],
+        })
+    };
+    assert_eq!(out, [tokens("tok_live"), tokens("tok_new")]);
+}
+
 async fn a_failing_intake_rolls_back_alone_and_the_chain_stays_whole(db: Db) {
     for per_intake in [false, true] {
         failing_intake_rolls_back_alone(db, per_intake).await;
@@ -660,6 +760,7 @@ both_backends! {
     root_secret => root_secret_is_stored_once;
     intake_commit => intake_commits_subject_values_consents_counters_and_audit;
     tokens => the_same_value_keeps_its_token_and_collisions_take_the_next_candidate;
+    upgrade => an_older_vault_upgrades_in_place;
     savepoints => a_failing_intake_rolls_back_alone_and_the_chain_stays_whole;
     group_commit => group_commit_serves_concurrent_intakes;
 }

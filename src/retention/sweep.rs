@@ -99,10 +99,8 @@ pub async fn run(
             next = following.await?;
             continue;
         }
-        let (applied, following) = tokio::join!(
-            apply_page(committer, page.work, &mut slice, now),
-            following
-        );
+        let (applied, following) =
+            tokio::join!(apply_page(committer, page.work, &mut slice, now), following);
         applied?;
         next = following?;
     }
