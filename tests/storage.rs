@@ -34,6 +34,13 @@ fn value(mac: u8, candidates: &[&str]) -> ValueWrite {
     }
 }
 
+/// The outcome of an intake committed with these tokens.
+fn tokens(t: &[&str]) -> IntakeOutcome {
+    IntakeOutcome::Committed(pdgate::store::Committed {
+        tokens: t.iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
 fn new_subject(id: u8, key: Option<u8>) -> SubjectWrite {
     SubjectWrite::New {
         id: vec![id; 16],
@@ -142,11 +149,6 @@ async fn tokens_follow_their_candidates(db: Db, per_intake: bool) {
         return;
     };
     let mut chain = Chain::new("w1");
-    let tokens = |t: &[&str]| {
-        IntakeOutcome::Committed(pdgate::store::Committed {
-            tokens: t.iter().map(|s| (*s).to_owned()).collect(),
-        })
-    };
     let existing = |id: u8, values| IntakeWrite {
         subject: Some(SubjectWrite::Existing { id: vec![id; 16] }),
         ..intake(new_subject(id, None), values)
@@ -297,12 +299,7 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
         .commit_batch(&[again, fresh], &mut chain)
         .await
         .unwrap();
-    let tokens = |t: &str| {
-        IntakeOutcome::Committed(pdgate::store::Committed {
-            tokens: vec![t.to_owned()],
-        })
-    };
-    assert_eq!(out, [tokens("tok_live"), tokens("tok_new")]);
+    assert_eq!(out, [tokens(&["tok_live"]), tokens(&["tok_new"])]);
 }
 
 async fn a_failing_intake_rolls_back_alone_and_the_chain_stays_whole(db: Db) {

@@ -272,10 +272,10 @@ macro_rules! impl_rights {
                 // changed) and no longer stands for the old one. A later intake of the corrected
                 // value finds its own candidate tokens, not this one: it may get a new token.
                 sqlx::query("UPDATE tokens SET value_mac = $1 WHERE token = (SELECT token FROM vault_values WHERE id = $2)")
-                .bind(&mac[..])
-                .bind(*id)
-                .execute(&mut *tx)
-                .await?;
+                    .bind(&mac[..])
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("UPDATE vault_values SET ciphertext = $1, value_mac = $2 WHERE id = $3")
                     .bind(ciphertext.as_slice())
                     .bind(&mac[..])
@@ -290,11 +290,7 @@ macro_rules! impl_rights {
                 change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
             for chunk in full_ids.chunks(IN_LIST_MAX) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
-                qb.push_bind(at);
-                qb.push(" WHERE subject_id IN ");
-                push_in_list(&mut qb, chunk);
-                qb.build().execute(&mut *tx).await?;
+                tombstone_tokens(&mut tx, chunk, at, false).await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subjects WHERE id IN ");
                 push_in_list(&mut qb, chunk);
                 qb.build().execute(&mut *tx).await?;
@@ -315,7 +311,7 @@ macro_rules! impl_rights {
                         push_in_list(&mut qb, chunk);
                         qb.build().execute(&mut *tx).await?;
                     }
-                    drop_orphan_tokens(&mut tx, &[sid], at).await?;
+                    tombstone_tokens(&mut tx, &[sid], at, true).await?;
                     continue;
                 }
                 let kept: Vec<&str> = e.keep_categories.iter().map(String::as_str).collect();
@@ -325,7 +321,7 @@ macro_rules! impl_rights {
                 push_in_list(&mut qb, &kept);
                 qb.push(")");
                 qb.build().execute(&mut *tx).await?;
-                drop_orphan_tokens(&mut tx, &[sid], at).await?;
+                tombstone_tokens(&mut tx, &[sid], at, true).await?;
                 // Not findable for new intakes any more (a new post starts a new subject); the
                 // search index stays so an access request still finds what the hold keeps.
                 sqlx::query("DELETE FROM subject_keys WHERE subject_id = $1").bind(sid).execute(&mut *tx).await?;
@@ -406,23 +402,6 @@ macro_rules! impl_rights {
             }
             tx.commit().await?;
             Ok(expired)
-        }
-
-        /// Turns the tokens of `subjects` that no stored value uses any more into tombstones.
-        async fn drop_orphan_tokens(
-            tx: &mut sqlx::Transaction<'_, $db>,
-            subjects: &[&[u8]],
-            at: $crate::Millis,
-        ) -> $crate::store::Result<()> {
-            for chunk in subjects.chunks(IN_LIST_MAX) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
-                qb.push_bind(at);
-                qb.push(" WHERE subject_id IN ");
-                push_in_list(&mut qb, chunk);
-                qb.push(" AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)");
-                qb.build().execute(&mut **tx).await?;
-            }
-            Ok(())
         }
     };
 }

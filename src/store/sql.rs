@@ -203,7 +203,7 @@ macro_rules! impl_backend {
 
             async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::store::Result<bool> {
                 let mut tx = self.pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
-                sqlx::query(TOMBSTONE_SUBJECT).bind(at).bind(id).execute(&mut *tx).await?;
+                tombstone_tokens(&mut tx, &[id], at, false).await?;
                 // Deleting the subject deletes its wrapped key, index rows and ciphertext (ON
                 // DELETE CASCADE): every copy of its values is unreadable from here on.
                 let done = sqlx::query("DELETE FROM subjects WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -354,10 +354,40 @@ macro_rules! impl_backend {
             }
         }
 
-        /// Turns a subject's tokens into tombstones (`$1` when, `$2` the subject), in place: the
-        /// row keeps its page, and the token is never issued again.
-        const TOMBSTONE_SUBJECT: &str =
-            "UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = $1 WHERE subject_id = $2";
+        /// Turns the tokens of `subjects` into tombstones, in place: the row keeps its page, a
+        /// later detokenize answers `erased`, and the token is never issued again. With
+        /// `orphans_only`, just the tokens no stored value of theirs uses any more.
+        async fn tombstone_tokens(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            subjects: &[&[u8]],
+            at: $crate::Millis,
+            orphans_only: bool,
+        ) -> $crate::store::Result<()> {
+            for chunk in subjects.chunks(IN_LIST_MAX) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
+                qb.push_bind(at);
+                qb.push(" WHERE subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                if orphans_only {
+                    qb.push(" AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)");
+                }
+                qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// The stored tokens among `candidates`, each with the value MAC it stands for (empty for
+        /// a tombstone: taken, and nobody's).
+        async fn stored_tokens(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            candidates: &[&str],
+        ) -> $crate::store::Result<std::collections::HashMap<String, Vec<u8>>> {
+            let mut out = std::collections::HashMap::with_capacity(candidates.len());
+            for row in select_in(conn, "SELECT token, value_mac FROM tokens WHERE token IN ", "", candidates).await? {
+                out.insert(row.try_get(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default());
+            }
+            Ok(out)
+        }
 
         /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
         const ROWS_PER_STATEMENT: usize = 500;
@@ -382,10 +412,7 @@ macro_rules! impl_backend {
             for row in select_in(&mut *tx, "SELECT id FROM subjects WHERE id IN ", "", &ids).await? {
                 known.subject_ids.insert(row.try_get(0)?);
             }
-            for row in select_in(&mut *tx, "SELECT token, value_mac FROM tokens WHERE token IN ", "", &candidates).await? {
-                // A tombstone (erased token) has no value MAC: taken, and nobody's.
-                known.token_macs.insert(row.try_get(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default());
-            }
+            known.token_macs = stored_tokens(&mut *tx, &candidates).await?;
             let decided = decide(batch, &known);
             let accepted: Vec<(usize, &$crate::store::IntakeWrite)> = batch
                 .iter()
@@ -656,10 +683,7 @@ macro_rules! impl_backend {
             v: &$crate::store::ValueWrite,
         ) -> $crate::store::Result<Option<String>> {
             let candidates: Vec<&str> = v.candidates.iter().map(String::as_str).collect();
-            let mut taken = std::collections::HashMap::new();
-            for row in select_in(&mut **tx, "SELECT token, value_mac FROM tokens WHERE token IN ", "", &candidates).await? {
-                taken.insert(row.try_get::<String, _>(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default());
-            }
+            let taken = stored_tokens(&mut **tx, &candidates).await?;
             if let Some(t) = v.candidates.iter().find(|c| taken.get(*c).is_some_and(|m| m[..] == v.value_mac[..])) {
                 return Ok(Some(t.clone()));
             }
