@@ -302,6 +302,181 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
     assert_eq!(out, [tokens(&["tok_live"]), tokens(&["tok_new"])]);
 }
 
+/// A row count straight from the database, for what no read path shows (entries left to purge).
+async fn count(db: Db, url: &str, sql: &str) -> i64 {
+    match db {
+        Db::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        Db::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
+async fn a_swept_subject_is_gone_before_its_entries_are_purged(db: Db) {
+    for (per_intake, in_key_order) in [(false, true), (true, false)] {
+        deferred_purge(db, per_intake, in_key_order).await;
+    }
+}
+
+/// The sweeper erases a subject and leaves its tokens, key and search-index entries to a later
+/// purge: in between, every read path already treats them as gone, a new intake of the same key
+/// takes the key over, and the purge (walking the tables in key order, or subject by subject)
+/// leaves the new owner's entries alone.
+async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
+    use pdgate::store::rights::{Erase, PurgeStep, PurgeTable};
+    use pdgate::store::{Change, Rights};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(db, tmp.path()).await else {
+        return;
+    };
+    let store = Store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut chain = Chain::new("w1");
+    let first = intake(
+        new_subject(1, Some(1)),
+        vec![value(10, &["tok_a", "tok_b"])],
+    );
+    let other = intake(new_subject(2, Some(2)), vec![value(11, &["tok_c"])]);
+    let out = store
+        .commit_batch(&[first, other], &mut chain)
+        .await
+        .unwrap();
+    assert_eq!(out, [tokens(&["tok_a"]), tokens(&["tok_c"])]);
+    let erase = Erase {
+        subject_id: vec![1; 16],
+        values: None,
+        keep_categories: Vec::new(),
+        hold_until: None,
+        request_id: None,
+        act_id: "act-1".into(),
+        act: serde_json::json!({}),
+        audit: AuditEvent::Erasure {
+            act_id: "act-1".into(),
+            reason: "sweep:swp_t".into(),
+            subject: "s".into(),
+            categories: Vec::new(),
+            values: 1,
+            whole_subject: true,
+            held_categories: Vec::new(),
+        },
+    };
+    let change = Change {
+        at: 1_700_000_000_001,
+        erase: vec![erase],
+        defer_purge: true,
+        ..Change::default()
+    };
+    store.apply_change(&change, &mut chain).await.unwrap();
+    assert_eq!(store.purge_pending().await.unwrap(), 1);
+    let left = "SELECT count(*) FROM subject_index WHERE subject_id = (SELECT subject_id FROM purge_pending)";
+    assert_eq!(
+        count(db, &url, left).await,
+        1,
+        "the entry waits for the purge"
+    );
+
+    // Gone for every reader already.
+    assert!(store.subject(&[1; 16]).await.unwrap().is_none());
+    assert!(store.find_subject(&[1; 32]).await.unwrap().is_none());
+    assert_eq!(
+        store.subjects_by_index(&[7; 32]).await.unwrap(),
+        [vec![2u8; 16]]
+    );
+    assert!(store.value_by_token("tok_a").await.unwrap().is_empty());
+    assert_eq!(
+        store.erased_tokens(&["tok_a", "tok_c"]).await.unwrap(),
+        ["tok_a"]
+    );
+    // The same person again: a new subject takes the key over, and the erased token stays unissued.
+    let back = [intake(
+        new_subject(5, Some(1)),
+        vec![value(10, &["tok_a", "tok_e"])],
+    )];
+    let out = if per_intake {
+        store.commit_each(&back, &mut chain).await
+    } else {
+        store.commit_batch(&back, &mut chain).await
+    };
+    assert_eq!(out.unwrap(), [tokens(&["tok_e"])]);
+    assert_eq!(
+        store.find_subject(&[1; 32]).await.unwrap().unwrap().id,
+        [5; 16]
+    );
+
+    // The purge removes the erased subject's entries and nothing else.
+    let at = 1_700_000_000_002;
+    if in_key_order {
+        for table in PurgeTable::ALL {
+            let mut after = None;
+            loop {
+                // One entry a step, so that every step boundary is crossed.
+                let step = PurgeStep::Range {
+                    table,
+                    after,
+                    rows: 1,
+                };
+                let p = store.purge_step(&step, at).await.unwrap();
+                if p.done {
+                    break;
+                }
+                after = p.next;
+            }
+        }
+        let p = store
+            .purge_step(&PurgeStep::Finish { limit: 10 }, at)
+            .await
+            .unwrap();
+        assert!(p.done);
+    } else {
+        let p = store
+            .purge_step(&PurgeStep::Subjects { limit: 10 }, at)
+            .await
+            .unwrap();
+        assert_eq!((p.purged, p.done), (1, true));
+    }
+    assert_eq!(store.purge_pending().await.unwrap(), 0);
+    let left = "SELECT (SELECT count(*) FROM subject_keys WHERE subject_id = X'01010101010101010101010101010101') \
+                + (SELECT count(*) FROM subject_index WHERE subject_id = X'01010101010101010101010101010101') \
+                + (SELECT count(*) FROM subject_macs WHERE subject_id = X'01010101010101010101010101010101') \
+                + (SELECT count(*) FROM tokens WHERE subject_id = X'01010101010101010101010101010101') \
+                + (SELECT count(*) FROM tokens WHERE token = 'tok_a' AND erased_at IS NULL)";
+    let left = if db == Db::Postgres {
+        left.replace("X'", "'\\x")
+    } else {
+        left.to_owned()
+    };
+    assert_eq!(
+        count(db, &url, &left).await,
+        0,
+        "nothing of subject 1 is left"
+    );
+    assert_eq!(
+        store.find_subject(&[1; 32]).await.unwrap().unwrap().id,
+        [5; 16],
+        "the new owner keeps the key"
+    );
+    let mut by_index = store.subjects_by_index(&[7; 32]).await.unwrap();
+    by_index.sort();
+    assert_eq!(by_index, [vec![2u8; 16], vec![5u8; 16]]);
+    assert_eq!(
+        store
+            .erased_tokens(&["tok_a", "tok_c", "tok_e"])
+            .await
+            .unwrap(),
+        ["tok_a"]
+    );
+    assert_eq!(store.value_by_token("tok_c").await.unwrap().len(), 1);
+    assert_eq!(store.value_by_token("tok_e").await.unwrap().len(), 1);
+}
+
 async fn a_failing_intake_rolls_back_alone_and_the_chain_stays_whole(db: Db) {
     for per_intake in [false, true] {
         failing_intake_rolls_back_alone(db, per_intake).await;
@@ -758,6 +933,7 @@ both_backends! {
     intake_commit => intake_commits_subject_values_consents_counters_and_audit;
     tokens => the_same_value_keeps_its_token_and_collisions_take_the_next_candidate;
     upgrade => an_older_vault_upgrades_in_place;
+    deferred_purge => a_swept_subject_is_gone_before_its_entries_are_purged;
     savepoints => a_failing_intake_rolls_back_alone_and_the_chain_stays_whole;
     group_commit => group_commit_serves_concurrent_intakes;
 }

@@ -529,6 +529,16 @@ impl Rights for Store {
     async fn last_sweep(&self) -> Result<Option<rights::SweepRow>> {
         delegate!(self, s => s.last_sweep())
     }
+    async fn purge_step<'a>(
+        &'a self,
+        step: &'a rights::PurgeStep,
+        at: Millis,
+    ) -> Result<rights::PurgeProgress> {
+        delegate!(self, s => s.purge_step(step, at))
+    }
+    async fn purge_pending(&self) -> Result<u64> {
+        delegate!(self, s => s.purge_pending())
+    }
 }
 
 impl Oversight for Store {
@@ -579,6 +589,11 @@ const MAX_BATCH: usize = 256;
 enum Job {
     Intake(Box<IntakeWrite>, oneshot::Sender<Result<IntakeOutcome>>),
     Change(Box<Change>, oneshot::Sender<Result<i64>>),
+    Purge(
+        rights::PurgeStep,
+        Millis,
+        oneshot::Sender<Result<rights::PurgeProgress>>,
+    ),
 }
 
 /// Group commit: a single writer task that owns this process's audit chain and commits whatever
@@ -618,6 +633,15 @@ impl Committer {
     pub async fn apply(&self, change: Change) -> Result<i64> {
         self.send(|reply| Job::Change(Box::new(change), reply))
             .await
+    }
+
+    /// Commits one purge step of erased subjects' leftover entries.
+    pub async fn purge(
+        &self,
+        step: rights::PurgeStep,
+        at: Millis,
+    ) -> Result<rights::PurgeProgress> {
+        self.send(|reply| Job::Purge(step, at, reply)).await
     }
 
     /// Queues a job for the writer and waits for its answer.
@@ -678,6 +702,10 @@ async fn run(
                 Job::Change(c, reply) => {
                     commit(&store, &mut chain, &mut intakes).await;
                     let _ = reply.send(store.apply_change(&c, &mut chain).await);
+                }
+                Job::Purge(step, at, reply) => {
+                    commit(&store, &mut chain, &mut intakes).await;
+                    let _ = reply.send(store.purge_step(&step, at).await);
                 }
             }
         }

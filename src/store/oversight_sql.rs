@@ -182,7 +182,7 @@ macro_rules! impl_oversight {
                 // Kinds seen before stay listed, merged in Rust. The row is written first, so the
                 // transaction holds its lock (SQLite: the write lock; PostgreSQL: the row) before
                 // reading the kinds: two replicas cannot lose each other's counts or kinds.
-                let mut tx = self.pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
                 sqlx::query(
                     "INSERT INTO discovered_flows (method, path, kinds, count, first_seen, last_seen) VALUES ($1, $2, '', $3, $4, $4) \
                      ON CONFLICT (method, path) DO UPDATE SET count = discovered_flows.count + excluded.count, last_seen = excluded.last_seen",

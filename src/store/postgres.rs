@@ -25,6 +25,11 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// Write transactions share the pool: PostgreSQL runs them side by side.
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn migrator(&self) -> sqlx::migrate::Migrator {
         sqlx::migrate!("migrations/postgres")
     }
@@ -44,6 +49,9 @@ impl PgStore {
         Ok(got.then(|| super::Leader(Some(conn))))
     }
 }
+
+/// A subject's tokens as one space-separated string, for its purge list.
+const TOKEN_LIST: &str = "string_agg(token, ' ')";
 
 super::sql::impl_backend!(
     PgStore,

@@ -118,11 +118,63 @@ pub struct Change {
     /// Deletes destruction acts kept until before this time.
     pub expire_acts_before: Option<Millis>,
     pub sweep: Option<SweepRow>,
+    /// Whole-subject erasures leave their key, search-index entries and tokens to a later purge
+    /// in key order ([`PurgeStep`]) instead of deleting them now, one random page each. The
+    /// sweeper sets this; a request's erasure purges at once.
+    pub defer_purge: bool,
     /// Breaches opened or moved on (upserted by id).
     pub breaches: Vec<super::oversight::BreachRow>,
     /// Cross-border notifications recorded or withdrawn (upserted by id).
     pub notifications: Vec<super::oversight::NotificationRow>,
     pub audit: Vec<AuditEvent>,
+}
+
+/// A table of entries keyed by random MACs or tokens that an erased subject leaves behind until
+/// purged: its tokens (which become tombstones), search-index entries and subject key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeTable {
+    Tokens,
+    SubjectIndex,
+    SubjectKeys,
+}
+
+impl PurgeTable {
+    pub const ALL: [PurgeTable; 3] = [Self::Tokens, Self::SubjectIndex, Self::SubjectKeys];
+}
+
+/// A position in a [`PurgeTable`]'s key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurgeKey {
+    Token(String),
+    Mac(Vec<u8>),
+}
+
+/// One purge transaction, committed through the writer like any other change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurgeStep {
+    /// Up to `limit` pending subjects, through their subject ids: one random page per entry,
+    /// the cheaper way when few subjects are pending.
+    Subjects { limit: i64 },
+    /// The next `rows` entries of `table` after `after` in key order: the entries of pending
+    /// subjects among them go, and each page is written once however many of them it holds.
+    Range {
+        table: PurgeTable,
+        after: Option<PurgeKey>,
+        rows: i64,
+    },
+    /// Every table has been walked: the first `limit` pending subjects are done.
+    Finish { limit: i64 },
+}
+
+/// What one [`PurgeStep`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeProgress {
+    /// Entries deleted or turned into tombstones (`Subjects`: subjects purged).
+    pub purged: u64,
+    /// Where the next `Range` step of the same table starts; `None` once the table is walked.
+    pub next: Option<PurgeKey>,
+    /// Nothing is left to do for this kind of step.
+    pub done: bool,
 }
 
 /// A subject as the retention sweeper sees it.
@@ -197,4 +249,12 @@ pub trait Rights: Send + Sync {
         ids: &[&[u8]],
     ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
     fn last_sweep(&self) -> impl Future<Output = Result<Option<SweepRow>>> + Send;
+    /// Commits one purge step (through the writer: see [`crate::store::Committer::purge`]).
+    fn purge_step<'a>(
+        &'a self,
+        step: &'a PurgeStep,
+        at: Millis,
+    ) -> impl Future<Output = Result<PurgeProgress>> + Send + 'a;
+    /// Erased subjects whose entries are not purged yet.
+    fn purge_pending(&self) -> impl Future<Output = Result<u64>> + Send;
 }

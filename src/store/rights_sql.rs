@@ -10,7 +10,7 @@ macro_rules! impl_rights {
                 chain: &'a mut $crate::audit::Chain,
             ) -> $crate::store::Result<i64> {
                 let snapshot = chain.clone();
-                let r = apply(&self.pool, change, chain).await;
+                let r = apply(self.writer(), change, chain).await;
                 if r.is_err() {
                     *chain = snapshot;
                 }
@@ -181,6 +181,99 @@ macro_rules! impl_rights {
                 })
                 .transpose()
             }
+
+            async fn purge_step<'a>(
+                &'a self,
+                step: &'a $crate::store::rights::PurgeStep,
+                at: $crate::Millis,
+            ) -> $crate::store::Result<$crate::store::rights::PurgeProgress> {
+                use $crate::store::rights::{PurgeKey, PurgeProgress, PurgeStep, PurgeTable};
+                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+                let progress = match step {
+                    PurgeStep::Subjects { limit } => {
+                        let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT subject_id FROM purge_pending ORDER BY subject_id LIMIT $1")
+                            .bind(*limit)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+                        purge_subjects(&mut tx, &refs, at).await?;
+                        PurgeProgress { purged: ids.len() as u64, next: None, done: (ids.len() as i64) < *limit }
+                    }
+                    PurgeStep::Range { table, after, rows } => {
+                        let (name, key) = match table {
+                            PurgeTable::Tokens => ("tokens", "token"),
+                            PurgeTable::SubjectIndex => ("subject_index", "mac"),
+                            PurgeTable::SubjectKeys => ("subject_keys", "mac"),
+                        };
+                        fn bind_key<'k>(qb: &mut sqlx::QueryBuilder<'k, $db>, k: &'k PurgeKey) {
+                            match k {
+                                PurgeKey::Token(t) => qb.push_bind(t.as_str()),
+                                PurgeKey::Mac(m) => qb.push_bind(m.as_slice()),
+                            };
+                        }
+                        // Where this step ends: `rows` entries on, read along the primary key.
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {key} FROM {name}"));
+                        if let Some(a) = after {
+                            qb.push(format!(" WHERE {key} > "));
+                            bind_key(&mut qb, a);
+                        }
+                        qb.push(format!(" ORDER BY {key} LIMIT 1 OFFSET "));
+                        qb.push_bind((*rows).max(1) - 1);
+                        let upper = match qb.build().fetch_optional(&mut *tx).await? {
+                            None => None,
+                            Some(r) if *table == PurgeTable::Tokens => Some(PurgeKey::Token(r.try_get(0)?)),
+                            Some(r) => Some(PurgeKey::Mac(r.try_get(0)?)),
+                        };
+                        let mut qb = match table {
+                            PurgeTable::Tokens => {
+                                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
+                                qb.push_bind(at);
+                                qb.push(" WHERE subject_id IS NOT NULL");
+                                qb
+                            }
+                            _ => sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {name} WHERE true")),
+                        };
+                        if let Some(a) = after {
+                            qb.push(format!(" AND {key} > "));
+                            bind_key(&mut qb, a);
+                        }
+                        if let Some(u) = &upper {
+                            qb.push(format!(" AND {key} <= "));
+                            bind_key(&mut qb, u);
+                        }
+                        // A scalar subquery, not `IN`: the planner keeps walking the primary key
+                        // range and probes the pending list per entry, instead of starting from
+                        // the pending list and visiting the table at random.
+                        qb.push(format!(" AND (SELECT 1 FROM purge_pending p WHERE p.subject_id = {name}.subject_id) = 1"));
+                        let purged = qb.build().execute(&mut *tx).await?.rows_affected();
+                        PurgeProgress { purged, done: upper.is_none(), next: upper }
+                    }
+                    PurgeStep::Finish { limit } => {
+                        // Every table has been walked: what is left of the first `limit` pending
+                        // subjects is their list of search-index MACs, in subject order.
+                        let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT subject_id FROM purge_pending ORDER BY subject_id LIMIT $1")
+                            .bind(*limit)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+                        for chunk in refs.chunks(IN_LIST_MAX) {
+                            for table in ["subject_macs", "purge_pending"] {
+                                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE subject_id IN "));
+                                push_in_list(&mut qb, chunk);
+                                qb.build().execute(&mut *tx).await?;
+                            }
+                        }
+                        PurgeProgress { purged: 0, next: None, done: (ids.len() as i64) < *limit }
+                    }
+                };
+                tx.commit().await?;
+                Ok(progress)
+            }
+
+            async fn purge_pending(&self) -> $crate::store::Result<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM purge_pending").fetch_one(&self.pool).await?;
+                Ok(n as u64)
+            }
         }
 
         const REQUEST_COLUMNS: &str = "id, type, regime, lookup_mac, lookup_kind, status, received_at, due_at, original_due_at, extension_reason, \
@@ -283,14 +376,18 @@ macro_rules! impl_rights {
                     .execute(&mut *tx)
                     .await?;
             }
-            // Erasure: whole subjects in set-based statements (tokens become tombstones, then the
-            // cascade takes key, index rows and ciphertext); partial ones (held categories,
+            // Erasure: whole subjects in set-based statements (tokens become tombstones, key and
+            // index rows go, now or in the purge after a sweep; the cascade from `subjects` takes
+            // the wrapped key, ciphertext and consent records); partial ones (held categories,
             // single values) one by one.
             let (full, partial): (Vec<&$crate::store::rights::Erase>, Vec<_>) =
                 change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
             for chunk in full_ids.chunks(IN_LIST_MAX) {
-                tombstone_tokens(&mut tx, chunk, at, false).await?;
+                pend_subjects(&mut tx, chunk, at).await?;
+                if !change.defer_purge {
+                    purge_subjects(&mut tx, chunk, at).await?;
+                }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subjects WHERE id IN ");
                 push_in_list(&mut qb, chunk);
                 qb.build().execute(&mut *tx).await?;
@@ -304,6 +401,7 @@ macro_rules! impl_rights {
             for e in &partial {
                 let sid = e.subject_id.as_slice();
                 if let Some(ids) = &e.values {
+                    let tokens = tokens_of_values(&mut tx, sid, Some(ids)).await?;
                     for chunk in ids.chunks(IN_LIST_MAX) {
                         let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
                         qb.push_bind(sid);
@@ -311,9 +409,11 @@ macro_rules! impl_rights {
                         push_in_list(&mut qb, chunk);
                         qb.build().execute(&mut *tx).await?;
                     }
-                    tombstone_tokens(&mut tx, &[sid], at, true).await?;
+                    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                    tombstone_tokens(&mut tx, &tokens, &[sid], at, true).await?;
                     continue;
                 }
+                let tokens = tokens_of_values(&mut tx, sid, None).await?;
                 let kept: Vec<&str> = e.keep_categories.iter().map(String::as_str).collect();
                 let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
                 qb.push_bind(sid);
@@ -321,10 +421,14 @@ macro_rules! impl_rights {
                 push_in_list(&mut qb, &kept);
                 qb.push(")");
                 qb.build().execute(&mut *tx).await?;
-                tombstone_tokens(&mut tx, &[sid], at, true).await?;
+                let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                tombstone_tokens(&mut tx, &tokens, &[sid], at, true).await?;
                 // Not findable for new intakes any more (a new post starts a new subject); the
                 // search index stays so an access request still finds what the hold keeps.
-                sqlx::query("DELETE FROM subject_keys WHERE subject_id = $1").bind(sid).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM subject_keys WHERE mac = (SELECT key_mac FROM subjects WHERE id = $1) AND subject_id = $1")
+                    .bind(sid)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("UPDATE subjects SET restricted_at = COALESCE(restricted_at, $1), erase_after = $2 WHERE id = $3")
                     .bind(at)
                     .bind(e.hold_until)

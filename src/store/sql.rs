@@ -52,11 +52,11 @@ macro_rules! impl_backend {
                 chain: &'a mut $crate::audit::Chain,
             ) -> $crate::store::Result<Vec<$crate::store::IntakeOutcome>> {
                 let snapshot = chain.clone();
-                match fast_batch(&self.pool, batch, chain).await {
+                match fast_batch(self.writer(), batch, chain).await {
                     Ok(Some(outcomes)) => Ok(outcomes),
                     Ok(None) => {
                         *chain = snapshot;
-                        slow_batch(&self.pool, batch, chain).await
+                        slow_batch(self.writer(), batch, chain).await
                     }
                     Err(e) => {
                         *chain = snapshot;
@@ -83,7 +83,7 @@ macro_rules! impl_backend {
             }
 
             async fn subjects_by_index(&self, mac: &[u8; 32]) -> $crate::store::Result<Vec<Vec<u8>>> {
-                let rows = sqlx::query("SELECT subject_id FROM subject_index WHERE mac = $1 ORDER BY subject_id")
+                let rows = sqlx::query("SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id")
                     .bind(&mac[..])
                     .fetch_all(&self.pool)
                     .await?;
@@ -186,7 +186,13 @@ macro_rules! impl_backend {
 
             async fn erased_tokens(&self, tokens: &[&str]) -> $crate::store::Result<Vec<String>> {
                 let mut conn = self.pool.acquire().await?;
-                let rows = select_in(&mut conn, "SELECT token FROM tokens WHERE erased_at IS NOT NULL AND token IN ", "", tokens).await?;
+                let rows = select_in(
+                    &mut conn,
+                    "SELECT token FROM tokens t WHERE (t.erased_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id)) \
+                     AND t.token IN ",
+                    "",
+                    tokens,
+                ).await?;
                 rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
             }
 
@@ -202,9 +208,10 @@ macro_rules! impl_backend {
             }
 
             async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::store::Result<bool> {
-                let mut tx = self.pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
-                tombstone_tokens(&mut tx, &[id], at, false).await?;
-                // Deleting the subject deletes its wrapped key, index rows and ciphertext (ON
+                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+                pend_subjects(&mut tx, &[id], at).await?;
+                purge_subjects(&mut tx, &[id], at).await?;
+                // Deleting the subject deletes its wrapped key, ciphertext and consent records (ON
                 // DELETE CASCADE): every copy of its values is unreadable from here on.
                 let done = sqlx::query("DELETE FROM subjects WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 if done.rows_affected() == 0 {
@@ -346,7 +353,7 @@ macro_rules! impl_backend {
                 chain: &mut $crate::audit::Chain,
             ) -> $crate::store::Result<Vec<$crate::store::IntakeOutcome>> {
                 let snapshot = chain.clone();
-                let r = slow_batch(&self.pool, batch, chain).await;
+                let r = slow_batch(self.writer(), batch, chain).await;
                 if r.is_err() {
                     *chain = snapshot;
                 }
@@ -354,24 +361,109 @@ macro_rules! impl_backend {
             }
         }
 
-        /// Turns the tokens of `subjects` into tombstones, in place: the row keeps its page, a
-        /// later detokenize answers `erased`, and the token is never issued again. With
-        /// `orphans_only`, just the tokens no stored value of theirs uses any more.
+        /// Turns `tokens` of `subjects` into tombstones, in place: the row keeps its page, a later
+        /// detokenize answers `erased`, and the token is never issued again. With `orphans_only`,
+        /// just those no stored value uses any more.
         async fn tombstone_tokens(
             tx: &mut sqlx::Transaction<'_, $db>,
+            tokens: &[&str],
             subjects: &[&[u8]],
             at: $crate::Millis,
             orphans_only: bool,
         ) -> $crate::store::Result<()> {
-            for chunk in subjects.chunks(IN_LIST_MAX) {
+            for chunk in tokens.chunks(IN_LIST_MAX) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
                 qb.push_bind(at);
-                qb.push(" WHERE subject_id IN ");
+                qb.push(" WHERE token IN ");
                 push_in_list(&mut qb, chunk);
+                qb.push(" AND subject_id IN ");
+                push_in_list(&mut qb, subjects);
                 if orphans_only {
                     qb.push(" AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)");
                 }
                 qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// The distinct tokens of `subject`'s stored values (all, or those with these row ids).
+        async fn tokens_of_values(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            subject: &[u8],
+            ids: Option<&[i64]>,
+        ) -> $crate::store::Result<Vec<String>> {
+            if ids.is_some_and(<[i64]>::is_empty) {
+                return Ok(Vec::new());
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT DISTINCT token FROM vault_values WHERE subject_id = ");
+            qb.push_bind(subject);
+            if let Some(ids) = ids {
+                qb.push(" AND id IN ");
+                push_in_list(&mut qb, ids);
+            }
+            let rows = qb.build().fetch_all(&mut **tx).await?;
+            rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
+        }
+
+        /// Lists `subjects` (about to be deleted) for the purge, with what finds their entries
+        /// once the subject row and its values are gone: the key and the tokens.
+        async fn pend_subjects(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            subjects: &[&[u8]],
+            at: $crate::Millis,
+        ) -> $crate::store::Result<()> {
+            for chunk in subjects.chunks(IN_LIST_MAX) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO purge_pending (subject_id, erased_at, key_mac, tokens) SELECT s.id, ");
+                qb.push_bind(at);
+                qb.push(format!(
+                    ", s.key_mac, COALESCE((SELECT {TOKEN_LIST} FROM vault_values v WHERE v.subject_id = s.id), '') FROM subjects s WHERE s.id IN "
+                ));
+                push_in_list(&mut qb, chunk);
+                qb.push(" ON CONFLICT (subject_id) DO NOTHING");
+                qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Purges pending `subjects` entry by entry: their tokens become tombstones, their subject
+        /// keys and search-index entries go (one random page each: for a few subjects; a sweep's
+        /// worth is walked in key order by `purge_step`), and they leave the pending list.
+        async fn purge_subjects(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            subjects: &[&[u8]],
+            at: $crate::Millis,
+        ) -> $crate::store::Result<()> {
+            for chunk in subjects.chunks(IN_LIST_MAX) {
+                let mut keys: Vec<Vec<u8>> = Vec::new();
+                let mut tokens: Vec<String> = Vec::new();
+                for r in select_in(&mut **tx, "SELECT key_mac, tokens FROM purge_pending WHERE subject_id IN ", "", chunk).await? {
+                    keys.extend(r.try_get::<Option<Vec<u8>>, _>(0)?);
+                    tokens.extend(r.try_get::<String, _>(1)?.split_whitespace().map(str::to_owned));
+                }
+                let macs: Vec<Vec<u8>> = select_in(&mut **tx, "SELECT mac FROM subject_macs WHERE subject_id IN ", "", chunk)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                tokens.sort_unstable();
+                tokens.dedup();
+                let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                tombstone_tokens(tx, &tokens, chunk, at, false).await?;
+                for (table, macs) in [("subject_keys", &keys), ("subject_index", &macs)] {
+                    let macs: Vec<&[u8]> = macs.iter().map(Vec::as_slice).collect();
+                    for part in macs.chunks(IN_LIST_MAX) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE mac IN "));
+                        push_in_list(&mut qb, part);
+                        qb.push(" AND subject_id IN ");
+                        push_in_list(&mut qb, chunk);
+                        qb.build().execute(&mut **tx).await?;
+                    }
+                }
+                for table in ["subject_macs", "purge_pending"] {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE subject_id IN "));
+                    push_in_list(&mut qb, chunk);
+                    qb.build().execute(&mut **tx).await?;
+                }
             }
             Ok(())
         }
@@ -383,11 +475,23 @@ macro_rules! impl_backend {
             candidates: &[&str],
         ) -> $crate::store::Result<std::collections::HashMap<String, Vec<u8>>> {
             let mut out = std::collections::HashMap::with_capacity(candidates.len());
-            for row in select_in(conn, "SELECT token, value_mac FROM tokens WHERE token IN ", "", candidates).await? {
+            for row in select_in(
+                conn,
+                "SELECT t.token, CASE WHEN s.id IS NULL THEN NULL ELSE t.value_mac END FROM tokens t \
+                 LEFT JOIN subjects s ON s.id = t.subject_id WHERE t.token IN ",
+                "",
+                candidates,
+            ).await? {
                 out.insert(row.try_get(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default());
             }
             Ok(out)
         }
+
+        /// A subject key still held by an erased subject whose entries are not purged yet is taken
+        /// over by the new subject; one held by a live subject is not (another replica's intake
+        /// got there first: no row changes, and the caller sees the race).
+        const STALE_KEY_UPSERT: &str = " ON CONFLICT (mac) DO UPDATE SET subject_id = excluded.subject_id \
+            WHERE NOT EXISTS (SELECT 1 FROM subjects s WHERE s.id = subject_keys.subject_id)";
 
         /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
         const ROWS_PER_STATEMENT: usize = 500;
@@ -406,7 +510,7 @@ macro_rules! impl_backend {
             let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
             let $crate::store::batch::Lookups { keys, ids, candidates } = lookups(batch);
             let mut known = Known::default();
-            for row in select_in(&mut *tx, "SELECT mac FROM subject_keys WHERE mac IN ", "", &keys).await? {
+            for row in select_in(&mut *tx, "SELECT k.mac FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac IN ", "", &keys).await? {
                 known.subject_keys.insert(row.try_get(0)?);
             }
             for row in select_in(&mut *tx, "SELECT id FROM subjects WHERE id IN ", "", &ids).await? {
@@ -432,9 +536,14 @@ macro_rules! impl_backend {
                 })
                 .collect();
             for chunk in new_subjects.chunks(ROWS_PER_STATEMENT) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at) ");
-                qb.push_values(chunk, |mut b, (id, _, dek, ver, at)| {
-                    b.push_bind(id.as_slice()).push_bind(dek.as_slice()).push_bind(*ver).push_bind(*at).push_bind(*at);
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) ");
+                qb.push_values(chunk, |mut b, (id, key, dek, ver, at)| {
+                    b.push_bind(id.as_slice())
+                        .push_bind(dek.as_slice())
+                        .push_bind(*ver)
+                        .push_bind(*at)
+                        .push_bind(*at)
+                        .push_bind(key.as_ref().map(|k| &k[..]));
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -444,7 +553,7 @@ macro_rules! impl_backend {
                 qb.push_values(chunk, |mut b, (id, key)| {
                     b.push_bind(&key[..]).push_bind(id.as_slice());
                 });
-                qb.push(" ON CONFLICT (mac) DO NOTHING");
+                qb.push(STALE_KEY_UPSERT);
                 if qb.build().execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
                     return Ok(None);
                 }
@@ -475,6 +584,12 @@ macro_rules! impl_backend {
                     b.push_bind(*mac).push_bind(*sid);
                 });
                 qb.push(" ON CONFLICT (mac, subject_id) DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO subject_macs (subject_id, mac) ");
+                qb.push_values(chunk, |mut b, (mac, sid)| {
+                    b.push_bind(*sid).push_bind(*mac);
+                });
+                qb.push(" ON CONFLICT (subject_id, mac) DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
             }
             for chunk in decided.new_tokens.chunks(ROWS_PER_STATEMENT) {
@@ -701,9 +816,8 @@ macro_rules! impl_backend {
                 if done.rows_affected() == 1 {
                     return Ok(Some(cand.clone()));
                 }
-                let now: Option<Option<Vec<u8>>> =
-                    sqlx::query_scalar("SELECT value_mac FROM tokens WHERE token = $1").bind(cand).fetch_optional(&mut **tx).await?;
-                if now.flatten().is_some_and(|m| m[..] == v.value_mac[..]) {
+                let now = stored_tokens(&mut **tx, &[cand.as_str()]).await?;
+                if now.get(cand).is_some_and(|m| m[..] == v.value_mac[..]) {
                     return Ok(Some(cand.clone()));
                 }
             }
@@ -723,16 +837,17 @@ macro_rules! impl_backend {
                 match subject {
                     SubjectWrite::New { id, key, wrapped_dek, kek_version } => {
                         sqlx::query(
-                            "INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at) VALUES ($1, $2, $3, $4, $4)",
+                            "INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) VALUES ($1, $2, $3, $4, $4, $5)",
                         )
                         .bind(id)
                         .bind(wrapped_dek)
                         .bind(kek_version)
                         .bind(w.at)
+                        .bind(key.as_ref().map(|k| &k[..]))
                         .execute(&mut **tx)
                         .await?;
                         if let Some(key) = key {
-                            let done = sqlx::query("INSERT INTO subject_keys (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac) DO NOTHING")
+                            let done = sqlx::query(&format!("INSERT INTO subject_keys (mac, subject_id) VALUES ($1, $2){STALE_KEY_UPSERT}"))
                                 .bind(&key[..])
                                 .bind(id)
                                 .execute(&mut **tx)
@@ -753,6 +868,11 @@ macro_rules! impl_backend {
                     sqlx::query("INSERT INTO subject_index (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac, subject_id) DO NOTHING")
                         .bind(&mac[..])
                         .bind(sid)
+                        .execute(&mut **tx)
+                        .await?;
+                    sqlx::query("INSERT INTO subject_macs (subject_id, mac) VALUES ($1, $2) ON CONFLICT (subject_id, mac) DO NOTHING")
+                        .bind(sid)
+                        .bind(&mac[..])
                         .execute(&mut **tx)
                         .await?;
                 }

@@ -16,6 +16,12 @@ use super::{Result, StoreError};
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for every write transaction. SQLite runs one writer at a time anyway,
+    /// and a connection drops its whole page cache whenever it finds that another one has
+    /// committed since its last transaction: with writes spread over the pool, every commit
+    /// began by reading the B-trees' upper pages again. Writers queue here instead of in
+    /// SQLite's busy handler, which sleeps in steps of milliseconds.
+    writer: SqlitePool,
     /// The checkpointer runs while any clone of the store is alive.
     _alive: Arc<()>,
 }
@@ -38,6 +44,12 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -45,14 +57,22 @@ impl SqliteStore {
         tokio::spawn(checkpointer(pool.clone(), Arc::downgrade(&alive)));
         Ok(Self {
             pool,
+            writer,
             _alive: alive,
         })
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     fn migrator(&self) -> sqlx::migrate::Migrator {
         sqlx::migrate!("migrations/sqlite")
     }
 }
+
+/// A subject's tokens as one space-separated string, for its purge list.
+const TOKEN_LIST: &str = "group_concat(token, ' ')";
 
 super::sql::impl_backend!(
     SqliteStore,
