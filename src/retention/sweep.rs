@@ -7,7 +7,8 @@
 //! tokens; deleting them with the subject would write one random page each, most of what a big
 //! sweep writes. The slices delete the subject (its wrapped key, values and consents: nothing of
 //! it is readable from then on) and list it as pending; once the pages are done, [`purge`] walks
-//! those tables in key order, writing each page once.
+//! those tables in key order, writing each page once. On PostgreSQL subject order is the cheap
+//! one ([`Store::defers_purge`]) and the slices purge as they go.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -93,6 +94,7 @@ pub async fn run(
     };
     report.leader = true;
     let sweep_id = report.sweep_id.clone();
+    let defer = store.defers_purge();
     let mut slice = FIRST_SLICE;
     let mut next = plan_page(store, policy, &sweep_id, Vec::new(), now).await?;
     while let Some(page) = next {
@@ -114,8 +116,10 @@ pub async fn run(
             next = following.await?;
             continue;
         }
-        let (applied, following) =
-            tokio::join!(apply_page(committer, page.work, &mut slice, now), following);
+        let (applied, following) = tokio::join!(
+            apply_page(committer, page.work, &mut slice, defer, now),
+            following
+        );
         applied?;
         next = following?;
     }
@@ -260,13 +264,14 @@ async fn apply_page(
     committer: &Committer,
     work: Vec<Work>,
     slice: &mut usize,
+    defer_purge: bool,
     now: Millis,
 ) -> Result<(), StoreError> {
     let mut work = work.into_iter().peekable();
     while work.peek().is_some() {
         let mut change = Change {
             at: now,
-            defer_purge: true,
+            defer_purge,
             ..Change::default()
         };
         for (erase, outbox) in work.by_ref().take(*slice) {

@@ -370,6 +370,16 @@ impl Store {
             Store::Postgres(_) => "postgres",
         }
     }
+
+    /// Whether a sweep leaves its erased subjects' tokens, keys and search-index entries to a
+    /// purge in key order ([`rights::PurgeStep::Range`]). SQLite rewrites a B-tree page for every
+    /// entry deleted, so deleting them subject by subject writes one random page each. PostgreSQL
+    /// marks heap tuples dead, and those lie in insertion (subject) order while index entries
+    /// wait for vacuum: subject by subject is the cheap order there, and walking in key order
+    /// would touch the heap at random (measured: 1M-value sweep 40-55 s against 112 s).
+    pub fn defers_purge(&self) -> bool {
+        matches!(self, Store::Sqlite(_))
+    }
 }
 
 /// Held leadership (see [`Store::leader`]); dropping it gives leadership up.

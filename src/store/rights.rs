@@ -147,6 +147,9 @@ impl PurgeTable {
 pub enum PurgeKey {
     Token(String),
     Mac(Vec<u8>),
+    /// A search-index entry, `(mac, subject)`: one MAC (a shared phone number) may have entries
+    /// for many subjects, more than one step should hold.
+    Entry(Vec<u8>, Vec<u8>),
 }
 
 /// One purge transaction, committed through the writer like any other change.

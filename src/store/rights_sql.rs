@@ -200,29 +200,40 @@ macro_rules! impl_rights {
                         PurgeProgress { purged: ids.len() as u64, next: None, done: (ids.len() as i64) < *limit }
                     }
                     PurgeStep::Range { table, after, rows } => {
-                        let (name, key) = match table {
-                            PurgeTable::Tokens => ("tokens", "token"),
-                            PurgeTable::SubjectIndex => ("subject_index", "mac"),
-                            PurgeTable::SubjectKeys => ("subject_keys", "mac"),
+                        // The primary key, as columns and as one (row) value.
+                        let (name, cols, key) = match table {
+                            PurgeTable::Tokens => ("tokens", "token", "token"),
+                            PurgeTable::SubjectIndex => ("subject_index", "mac, subject_id", "(mac, subject_id)"),
+                            PurgeTable::SubjectKeys => ("subject_keys", "mac", "mac"),
                         };
                         fn bind_key<'k>(qb: &mut sqlx::QueryBuilder<'k, $db>, k: &'k PurgeKey) {
                             match k {
-                                PurgeKey::Token(t) => qb.push_bind(t.as_str()),
-                                PurgeKey::Mac(m) => qb.push_bind(m.as_slice()),
-                            };
+                                PurgeKey::Token(t) => {
+                                    qb.push_bind(t.as_str());
+                                }
+                                PurgeKey::Mac(m) => {
+                                    qb.push_bind(m.as_slice());
+                                }
+                                PurgeKey::Entry(m, s) => {
+                                    qb.push("(").push_bind(m.as_slice()).push(", ").push_bind(s.as_slice()).push(")");
+                                }
+                            }
                         }
                         // Where this step ends: `rows` entries on, read along the primary key.
-                        let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {key} FROM {name}"));
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {cols} FROM {name}"));
                         if let Some(a) = after {
                             qb.push(format!(" WHERE {key} > "));
                             bind_key(&mut qb, a);
                         }
-                        qb.push(format!(" ORDER BY {key} LIMIT 1 OFFSET "));
+                        qb.push(format!(" ORDER BY {cols} LIMIT 1 OFFSET "));
                         qb.push_bind((*rows).max(1) - 1);
                         let upper = match qb.build().fetch_optional(&mut *tx).await? {
                             None => None,
-                            Some(r) if *table == PurgeTable::Tokens => Some(PurgeKey::Token(r.try_get(0)?)),
-                            Some(r) => Some(PurgeKey::Mac(r.try_get(0)?)),
+                            Some(r) => Some(match table {
+                                PurgeTable::Tokens => PurgeKey::Token(r.try_get(0)?),
+                                PurgeTable::SubjectIndex => PurgeKey::Entry(r.try_get(0)?, r.try_get(1)?),
+                                PurgeTable::SubjectKeys => PurgeKey::Mac(r.try_get(0)?),
+                            }),
                         };
                         let mut qb = match table {
                             PurgeTable::Tokens => {
@@ -384,9 +395,10 @@ macro_rules! impl_rights {
                 change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
             for chunk in full_ids.chunks(IN_LIST_MAX) {
-                pend_subjects(&mut tx, chunk, at).await?;
-                if !change.defer_purge {
-                    purge_subjects(&mut tx, chunk, at).await?;
+                if change.defer_purge {
+                    pend_subjects(&mut tx, chunk, at).await?;
+                } else {
+                    unindex_subjects(&mut tx, chunk, at).await?;
                 }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subjects WHERE id IN ");
                 push_in_list(&mut qb, chunk);
@@ -410,7 +422,7 @@ macro_rules! impl_rights {
                         qb.build().execute(&mut *tx).await?;
                     }
                     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                    tombstone_tokens(&mut tx, &tokens, &[sid], at, true).await?;
+                    tombstone_orphans(&mut tx, &tokens, sid, at).await?;
                     continue;
                 }
                 let tokens = tokens_of_values(&mut tx, sid, None).await?;
@@ -422,7 +434,7 @@ macro_rules! impl_rights {
                 qb.push(")");
                 qb.build().execute(&mut *tx).await?;
                 let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                tombstone_tokens(&mut tx, &tokens, &[sid], at, true).await?;
+                tombstone_orphans(&mut tx, &tokens, sid, at).await?;
                 // Not findable for new intakes any more (a new post starts a new subject); the
                 // search index stays so an access request still finds what the hold keeps.
                 sqlx::query("DELETE FROM subject_keys WHERE mac = (SELECT key_mac FROM subjects WHERE id = $1) AND subject_id = $1")

@@ -209,8 +209,7 @@ macro_rules! impl_backend {
 
             async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::store::Result<bool> {
                 let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
-                pend_subjects(&mut tx, &[id], at).await?;
-                purge_subjects(&mut tx, &[id], at).await?;
+                unindex_subjects(&mut tx, &[id], at).await?;
                 // Deleting the subject deletes its wrapped key, ciphertext and consent records (ON
                 // DELETE CASCADE): every copy of its values is unreadable from here on.
                 let done = sqlx::query("DELETE FROM subjects WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -361,26 +360,23 @@ macro_rules! impl_backend {
             }
         }
 
-        /// Turns `tokens` of `subjects` into tombstones, in place: the row keeps its page, a later
-        /// detokenize answers `erased`, and the token is never issued again. With `orphans_only`,
-        /// just those no stored value uses any more.
-        async fn tombstone_tokens(
+        /// Turns those of `subject`'s `tokens` that no stored value uses any more into tombstones,
+        /// in place: the row keeps its page, a later detokenize answers `erased`, and the token
+        /// is never issued again.
+        async fn tombstone_orphans(
             tx: &mut sqlx::Transaction<'_, $db>,
             tokens: &[&str],
-            subjects: &[&[u8]],
+            subject: &[u8],
             at: $crate::Millis,
-            orphans_only: bool,
         ) -> $crate::store::Result<()> {
             for chunk in tokens.chunks(IN_LIST_MAX) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
                 qb.push_bind(at);
                 qb.push(" WHERE token IN ");
                 push_in_list(&mut qb, chunk);
-                qb.push(" AND subject_id IN ");
-                push_in_list(&mut qb, subjects);
-                if orphans_only {
-                    qb.push(" AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)");
-                }
+                qb.push(" AND subject_id = ");
+                qb.push_bind(subject);
+                qb.push(" AND NOT EXISTS (SELECT 1 FROM vault_values v WHERE v.subject_id = tokens.subject_id AND v.token = tokens.token)");
                 qb.build().execute(&mut **tx).await?;
             }
             Ok(())
@@ -405,6 +401,41 @@ macro_rules! impl_backend {
             rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
         }
 
+        /// Removes what of `subjects` (not deleted yet) is keyed by random MACs and tokens, in
+        /// set-based statements found through their rows: tokens become tombstones, subject keys,
+        /// search-index entries and their MAC lists go. An erasure that purges at once does this
+        /// before deleting the subjects; a sweep on SQLite lists them instead (`pend_subjects`).
+        async fn unindex_subjects(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            subjects: &[&[u8]],
+            at: $crate::Millis,
+        ) -> $crate::store::Result<()> {
+            for chunk in subjects.chunks(IN_LIST_MAX) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
+                qb.push_bind(at);
+                qb.push(" WHERE token IN (SELECT v.token FROM vault_values v WHERE v.subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.push(") AND subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.build().execute(&mut **tx).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subject_keys WHERE mac IN (SELECT s.key_mac FROM subjects s WHERE s.id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.push(") AND subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.build().execute(&mut **tx).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "DELETE FROM subject_index WHERE (mac, subject_id) IN (SELECT m.mac, m.subject_id FROM subject_macs m WHERE m.subject_id IN ",
+                );
+                push_in_list(&mut qb, chunk);
+                qb.push(")");
+                qb.build().execute(&mut **tx).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subject_macs WHERE subject_id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
         /// Lists `subjects` (about to be deleted) for the purge, with what finds their entries
         /// once the subject row and its values are gone: the key and the tokens.
         async fn pend_subjects(
@@ -425,9 +456,10 @@ macro_rules! impl_backend {
             Ok(())
         }
 
-        /// Purges pending `subjects` entry by entry: their tokens become tombstones, their subject
-        /// keys and search-index entries go (one random page each: for a few subjects; a sweep's
-        /// worth is walked in key order by `purge_step`), and they leave the pending list.
+        /// Purges pending `subjects`, already deleted, entry by entry: their tokens become
+        /// tombstones, their subject keys and search-index entries go (one random page each on
+        /// SQLite: for a few subjects; a sweep's worth is walked in key order by `purge_step`), and
+        /// they leave the pending list.
         async fn purge_subjects(
             tx: &mut sqlx::Transaction<'_, $db>,
             subjects: &[&[u8]],
@@ -440,24 +472,42 @@ macro_rules! impl_backend {
                     keys.extend(r.try_get::<Option<Vec<u8>>, _>(0)?);
                     tokens.extend(r.try_get::<String, _>(1)?.split_whitespace().map(str::to_owned));
                 }
-                let macs: Vec<Vec<u8>> = select_in(&mut **tx, "SELECT mac FROM subject_macs WHERE subject_id IN ", "", chunk)
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> = select_in(&mut **tx, "SELECT mac, subject_id FROM subject_macs WHERE subject_id IN ", "", chunk)
                     .await?
                     .iter()
-                    .map(|r| r.try_get(0))
+                    .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
                     .collect::<Result<_, _>>()?;
                 tokens.sort_unstable();
                 tokens.dedup();
                 let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                tombstone_tokens(tx, &tokens, chunk, at, false).await?;
-                for (table, macs) in [("subject_keys", &keys), ("subject_index", &macs)] {
-                    let macs: Vec<&[u8]> = macs.iter().map(Vec::as_slice).collect();
-                    for part in macs.chunks(IN_LIST_MAX) {
-                        let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE mac IN "));
-                        push_in_list(&mut qb, part);
-                        qb.push(" AND subject_id IN ");
-                        push_in_list(&mut qb, chunk);
-                        qb.build().execute(&mut **tx).await?;
-                    }
+                // Whose entry it is: any subject that no longer exists (these, and any other
+                // erased one sharing a MAC). Not `subject_id IN (…)`: PostgreSQL before 17 probes
+                // a primary key for every pair of two such lists.
+                const GONE: &str = " AND NOT EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id)";
+                for part in tokens.chunks(IN_LIST_MAX) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens AS t SET subject_id = NULL, value_mac = NULL, erased_at = ");
+                    qb.push_bind(at);
+                    qb.push(" WHERE t.token IN ");
+                    push_in_list(&mut qb, part);
+                    qb.push(" AND t.subject_id IS NOT NULL");
+                    qb.push(GONE);
+                    qb.build().execute(&mut **tx).await?;
+                }
+                let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                for part in keys.chunks(IN_LIST_MAX) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subject_keys AS t WHERE t.mac IN ");
+                    push_in_list(&mut qb, part);
+                    qb.push(GONE);
+                    qb.build().execute(&mut **tx).await?;
+                }
+                // By exact pair: one MAC (a shared phone number) may have entries for many subjects.
+                for part in pairs.chunks(ROWS_PER_STATEMENT / 2) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subject_index WHERE (mac, subject_id) IN (");
+                    qb.push_values(part, |mut b, (mac, sid)| {
+                        b.push_bind(mac.as_slice()).push_bind(sid.as_slice());
+                    });
+                    qb.push(")");
+                    qb.build().execute(&mut **tx).await?;
                 }
                 for table in ["subject_macs", "purge_pending"] {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE subject_id IN "));
