@@ -2,9 +2,8 @@
 --
 -- The sweeper deletes a subject (its wrapped key, values and consent records), lists it in
 -- `purge_pending`, and once the sweep's pages are done a purge walks the key, search-index and
--- token tables in key order. Those tables lose their index by subject (a walk in key order would
--- remove its entries at random); a subject's entries are found through `subjects.key_mac`,
--- `subject_macs` and `vault_values`. Until the purge a leftover entry points at no subject and
+-- token tables in key order (on SQLite; see `Store::defers_purge`); `subjects.key_mac` and
+-- `subject_macs` find a listed subject's entries. Until the purge a leftover entry points at no subject and
 -- every reader treats it as gone, so the entries no longer cascade from `subjects`. See
 -- BENCHMARKS.md, "Purging in key order".
 ALTER TABLE subjects ADD COLUMN key_mac BYTEA;
@@ -20,9 +19,8 @@ INSERT INTO subject_macs (subject_id, mac) SELECT subject_id, mac FROM subject_i
 ALTER TABLE subject_keys DROP CONSTRAINT subject_keys_subject_id_fkey;
 ALTER TABLE subject_index DROP CONSTRAINT subject_index_subject_id_fkey;
 ALTER TABLE tokens DROP CONSTRAINT tokens_subject_id_fkey;
-DROP INDEX subject_keys_subject;
-DROP INDEX subject_index_subject;
-DROP INDEX tokens_subject;
+-- The indexes by subject stay here: PostgreSQL erases subject by subject (its heap lies in subject
+-- order and index entries wait for vacuum), and finds the entries through them.
 
 -- Subjects erased whose entries above are not purged yet, with what finds them once the subject
 -- row and its values are gone: its key and its tokens (space-separated).

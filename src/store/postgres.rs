@@ -53,6 +53,10 @@ impl PgStore {
 /// A subject's tokens as one space-separated string, for its purge list.
 const TOKEN_LIST: &str = "string_agg(token, ' ')";
 
+/// Whether `subject_keys`, `subject_index` and `tokens` keep an index by subject (see the
+/// `deferred_purge` migrations), so an erasure deletes their entries by subject.
+const BY_SUBJECT_INDEXES: bool = true;
+
 super::sql::impl_backend!(
     PgStore,
     sqlx::Postgres,

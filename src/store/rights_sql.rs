@@ -191,10 +191,7 @@ macro_rules! impl_rights {
                 let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
                 let progress = match step {
                     PurgeStep::Subjects { limit } => {
-                        let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT subject_id FROM purge_pending ORDER BY subject_id LIMIT $1")
-                            .bind(*limit)
-                            .fetch_all(&mut *tx)
-                            .await?;
+                        let ids = first_pending(&mut tx, *limit).await?;
                         let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
                         purge_subjects(&mut tx, &refs, at).await?;
                         PurgeProgress { purged: ids.len() as u64, next: None, done: (ids.len() as i64) < *limit }
@@ -262,17 +259,10 @@ macro_rules! impl_rights {
                     PurgeStep::Finish { limit } => {
                         // Every table has been walked: what is left of the first `limit` pending
                         // subjects is their list of search-index MACs, in subject order.
-                        let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT subject_id FROM purge_pending ORDER BY subject_id LIMIT $1")
-                            .bind(*limit)
-                            .fetch_all(&mut *tx)
-                            .await?;
+                        let ids = first_pending(&mut tx, *limit).await?;
                         let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
                         for chunk in refs.chunks(IN_LIST_MAX) {
-                            for table in ["subject_macs", "purge_pending"] {
-                                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE subject_id IN "));
-                                push_in_list(&mut qb, chunk);
-                                qb.build().execute(&mut *tx).await?;
-                            }
+                            delete_by_subject(&mut tx, &["subject_macs", "purge_pending"], chunk).await?;
                         }
                         PurgeProgress { purged: 0, next: None, done: (ids.len() as i64) < *limit }
                     }
@@ -285,6 +275,14 @@ macro_rules! impl_rights {
                 let n: i64 = sqlx::query_scalar("SELECT count(*) FROM purge_pending").fetch_one(&self.pool).await?;
                 Ok(n as u64)
             }
+        }
+
+        /// The first `limit` pending subjects, in id order.
+        async fn first_pending(tx: &mut sqlx::Transaction<'_, $db>, limit: i64) -> $crate::store::Result<Vec<Vec<u8>>> {
+            Ok(sqlx::query_scalar("SELECT subject_id FROM purge_pending ORDER BY subject_id LIMIT $1")
+                .bind(limit)
+                .fetch_all(&mut **tx)
+                .await?)
         }
 
         const REQUEST_COLUMNS: &str = "id, type, regime, lookup_mac, lookup_kind, status, received_at, due_at, original_due_at, extension_reason, \

@@ -411,6 +411,15 @@ macro_rules! impl_backend {
             at: $crate::Millis,
         ) -> $crate::store::Result<()> {
             for chunk in subjects.chunks(IN_LIST_MAX) {
+                if BY_SUBJECT_INDEXES {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
+                    qb.push_bind(at);
+                    qb.push(" WHERE subject_id IN ");
+                    push_in_list(&mut qb, chunk);
+                    qb.build().execute(&mut **tx).await?;
+                    delete_by_subject(tx, &["subject_keys", "subject_index", "subject_macs"], chunk).await?;
+                    continue;
+                }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
                 qb.push_bind(at);
                 qb.push(" WHERE token IN (SELECT v.token FROM vault_values v WHERE v.subject_id IN ");
@@ -429,8 +438,20 @@ macro_rules! impl_backend {
                 push_in_list(&mut qb, chunk);
                 qb.push(")");
                 qb.build().execute(&mut **tx).await?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subject_macs WHERE subject_id IN ");
-                push_in_list(&mut qb, chunk);
+                delete_by_subject(tx, &["subject_macs"], chunk).await?;
+            }
+            Ok(())
+        }
+
+        /// Deletes the rows of `subjects` (at most `IN_LIST_MAX`) from each of `tables`.
+        async fn delete_by_subject(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tables: &[&str],
+            subjects: &[&[u8]],
+        ) -> $crate::store::Result<()> {
+            for table in tables {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE subject_id IN "));
+                push_in_list(&mut qb, subjects);
                 qb.build().execute(&mut **tx).await?;
             }
             Ok(())
@@ -509,11 +530,7 @@ macro_rules! impl_backend {
                     qb.push(")");
                     qb.build().execute(&mut **tx).await?;
                 }
-                for table in ["subject_macs", "purge_pending"] {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE subject_id IN "));
-                    push_in_list(&mut qb, chunk);
-                    qb.build().execute(&mut **tx).await?;
-                }
+                delete_by_subject(tx, &["subject_macs", "purge_pending"], chunk).await?;
             }
             Ok(())
         }

@@ -77,6 +77,10 @@ impl SqliteStore {
 /// A subject's tokens as one space-separated string, for its purge list.
 const TOKEN_LIST: &str = "group_concat(token, ' ')";
 
+/// Whether `subject_keys`, `subject_index` and `tokens` keep an index by subject (see the
+/// `deferred_purge` migrations), so an erasure deletes their entries by subject.
+const BY_SUBJECT_INDEXES: bool = false;
+
 super::sql::impl_backend!(
     SqliteStore,
     sqlx::Sqlite,
