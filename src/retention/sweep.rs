@@ -316,22 +316,10 @@ async fn purge(
     if pending == 0 {
         return Ok(0);
     }
-    let mut purged = 0;
     if !purge_in_key_order(pending, subjects.max(pending)) {
-        let mut limit = FIRST_SLICE;
-        loop {
-            let started = Instant::now();
-            let step = PurgeStep::Subjects {
-                limit: limit as i64,
-            };
-            let p = committer.purge(step, now).await?;
-            purged += p.purged;
-            if p.done {
-                return Ok(purged);
-            }
-            limit = next_slice(limit, started.elapsed());
-        }
+        return by_subject(committer, now, |limit| PurgeStep::Subjects { limit }).await;
     }
+    let mut purged = 0;
     let mut rows = FIRST_PURGE_ROWS;
     for table in PurgeTable::ALL {
         let mut after = None;
@@ -351,13 +339,24 @@ async fn purge(
             after = p.next;
         }
     }
+    by_subject(committer, now, |limit| PurgeStep::Finish { limit }).await?;
+    Ok(purged)
+}
+
+/// Runs purge steps over the pending subjects in id order, each `step(limit)` sized like a sweep
+/// slice, until one says it is done; returns what they purged.
+async fn by_subject(
+    committer: &Committer,
+    now: Millis,
+    step: impl Fn(i64) -> crate::store::rights::PurgeStep,
+) -> Result<u64, StoreError> {
+    let mut purged = 0;
     let mut limit = FIRST_SLICE;
     loop {
         let started = Instant::now();
-        let step = PurgeStep::Finish {
-            limit: limit as i64,
-        };
-        if committer.purge(step, now).await?.done {
+        let p = committer.purge(step(limit as i64), now).await?;
+        purged += p.purged;
+        if p.done {
             return Ok(purged);
         }
         limit = next_slice(limit, started.elapsed());

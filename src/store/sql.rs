@@ -402,8 +402,9 @@ macro_rules! impl_backend {
         }
 
         /// Removes what of `subjects` (not deleted yet) is keyed by random MACs and tokens, in
-        /// set-based statements found through their rows: tokens become tombstones, subject keys,
-        /// search-index entries and their MAC lists go. An erasure that purges at once does this
+        /// set-based statements: tokens become tombstones, subject keys and search-index entries
+        /// (and on SQLite their MAC lists) go, found through the indexes by subject where the
+        /// backend keeps them, else through the subjects' rows. An erasure that purges at once does this
         /// before deleting the subjects; a sweep on SQLite lists them instead (`pend_subjects`).
         async fn unindex_subjects(
             tx: &mut sqlx::Transaction<'_, $db>,
@@ -417,7 +418,7 @@ macro_rules! impl_backend {
                     qb.push(" WHERE subject_id IN ");
                     push_in_list(&mut qb, chunk);
                     qb.build().execute(&mut **tx).await?;
-                    delete_by_subject(tx, &["subject_keys", "subject_index", "subject_macs"], chunk).await?;
+                    delete_by_subject(tx, &["subject_keys", "subject_index"], chunk).await?;
                     continue;
                 }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
@@ -493,11 +494,6 @@ macro_rules! impl_backend {
                     keys.extend(r.try_get::<Option<Vec<u8>>, _>(0)?);
                     tokens.extend(r.try_get::<String, _>(1)?.split_whitespace().map(str::to_owned));
                 }
-                let pairs: Vec<(Vec<u8>, Vec<u8>)> = select_in(&mut **tx, "SELECT mac, subject_id FROM subject_macs WHERE subject_id IN ", "", chunk)
-                    .await?
-                    .iter()
-                    .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
-                    .collect::<Result<_, _>>()?;
                 tokens.sort_unstable();
                 tokens.dedup();
                 let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
@@ -521,7 +517,16 @@ macro_rules! impl_backend {
                     qb.push(GONE);
                     qb.build().execute(&mut **tx).await?;
                 }
+                if BY_SUBJECT_INDEXES {
+                    delete_by_subject(tx, &["subject_index", "purge_pending"], chunk).await?;
+                    continue;
+                }
                 // By exact pair: one MAC (a shared phone number) may have entries for many subjects.
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> = select_in(&mut **tx, "SELECT mac, subject_id FROM subject_macs WHERE subject_id IN ", "", chunk)
+                    .await?
+                    .iter()
+                    .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Result<_, _>>()?;
                 for part in pairs.chunks(ROWS_PER_STATEMENT / 2) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subject_index WHERE (mac, subject_id) IN (");
                     qb.push_values(part, |mut b, (mac, sid)| {
@@ -652,6 +657,9 @@ macro_rules! impl_backend {
                 });
                 qb.push(" ON CONFLICT (mac, subject_id) DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
+                if BY_SUBJECT_INDEXES {
+                    continue;
+                }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO subject_macs (subject_id, mac) ");
                 qb.push_values(chunk, |mut b, (mac, sid)| {
                     b.push_bind(*sid).push_bind(*mac);
@@ -937,11 +945,13 @@ macro_rules! impl_backend {
                         .bind(sid)
                         .execute(&mut **tx)
                         .await?;
-                    sqlx::query("INSERT INTO subject_macs (subject_id, mac) VALUES ($1, $2) ON CONFLICT (subject_id, mac) DO NOTHING")
-                        .bind(sid)
-                        .bind(&mac[..])
-                        .execute(&mut **tx)
-                        .await?;
+                    if !BY_SUBJECT_INDEXES {
+                        sqlx::query("INSERT INTO subject_macs (subject_id, mac) VALUES ($1, $2) ON CONFLICT (subject_id, mac) DO NOTHING")
+                            .bind(sid)
+                            .bind(&mac[..])
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                 }
                 for v in &w.values {
                     let Some(token) = token_for(tx, w, sid, v).await? else {
