@@ -242,6 +242,20 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
+    let wal = |pg: &Option<String>| {
+        let pg = pg.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(pg.as_ref()?).await.unwrap();
+            let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            Some(lsn)
+        }
+    };
+    let wal_before = wal(&pg).await;
+    eprintln!("sweep: starting");
     let started = Instant::now();
     let sweep = pdgate::retention::sweep::run(&store, &committer, &policy, later, false);
     let ((report, took), during) = {
@@ -264,6 +278,23 @@ async fn main() {
         took.as_secs_f64(),
         report.values_erased as f64 / took.as_secs_f64()
     );
+    if let (Some(from), Some(to)) = (wal_before, wal(&pg).await) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(pg.as_ref().unwrap())
+            .await
+            .unwrap();
+        let bytes: f64 =
+            sqlx::query_scalar(&format!("SELECT pg_wal_lsn_diff('{to}', '{from}')::float8"))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        // The probe's intakes are in it too (pg_waldump --start/--end for a breakdown).
+        println!(
+            "PostgreSQL WAL during the sweep: {:.0} MiB ({:.0} bytes per value erased), {from} to {to}",
+            bytes / 1048576.0,
+            bytes / report.values_erased.max(1) as f64
+        );
+    }
     println!("intake commit latency, {PROBE_TASKS} writers each committing one intake every {PROBE_GAP_MS} ms:");
     println!("  idle:         {idle}");
     println!("  during sweep: {during}");

@@ -326,10 +326,11 @@ async fn a_swept_subject_is_gone_before_its_entries_are_purged(db: Db) {
     }
 }
 
-/// The sweeper erases a subject and leaves its tokens, key and search-index entries to a later
-/// purge: in between, every read path already treats them as gone, a new intake of the same key
-/// takes the key over, and the purge (walking the tables in key order, or subject by subject)
-/// leaves the new owner's entries alone.
+/// The sweeper erases a subject and, where the backend defers it (SQLite), leaves its tokens, key
+/// and search-index entries to a later purge: in between, every read path already treats them as
+/// gone, a new intake of the same key takes the key over, and the purge (walking the tables in key
+/// order, or subject by subject) leaves the new owner's entries alone. PostgreSQL purges them with
+/// the subject, so its readers need not check for leftovers, and its purge finds nothing to do.
 async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
     use pdgate::store::rights::{Erase, PurgeStep, PurgeTable};
     use pdgate::store::{Change, Rights};
@@ -375,12 +376,20 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
         ..Change::default()
     };
     store.apply_change(&change, &mut chain).await.unwrap();
-    assert_eq!(store.purge_pending().await.unwrap(), 1);
-    let left = "SELECT count(*) FROM subject_index WHERE subject_id = (SELECT subject_id FROM purge_pending)";
+    let deferred = store.defers_purge();
+    assert_eq!(deferred, db == Db::Sqlite);
+    assert_eq!(store.purge_pending().await.unwrap(), u64::from(deferred));
+    let left = "SELECT count(*) FROM subject_index WHERE subject_id IN (SELECT subject_id FROM purge_pending) \
+                OR subject_id = X'01010101010101010101010101010101'";
+    let left = if db == Db::Postgres {
+        left.replace("X'", "'\\x")
+    } else {
+        left.to_owned()
+    };
     assert_eq!(
-        count(db, &url, left).await,
-        1,
-        "the entry waits for the purge"
+        count(db, &url, &left).await,
+        i64::from(deferred),
+        "the entry waits for the purge where the backend defers it"
     );
 
     // Gone for every reader already.
@@ -440,7 +449,7 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
             .purge_step(&PurgeStep::Subjects { limit: 10 }, at)
             .await
             .unwrap();
-        assert_eq!((p.purged, p.done), (1, true));
+        assert_eq!((p.purged, p.done), (u64::from(deferred), true));
     }
     assert_eq!(store.purge_pending().await.unwrap(), 0);
     let left = "SELECT (SELECT count(*) FROM subject_keys WHERE subject_id = X'01010101010101010101010101010101') \

@@ -120,7 +120,8 @@ pub struct Change {
     pub sweep: Option<SweepRow>,
     /// Whole-subject erasures leave their key, search-index entries and tokens to a later purge
     /// in key order ([`PurgeStep`]) instead of deleting them now, one random page each. The
-    /// sweeper sets this; a request's erasure purges at once.
+    /// sweeper sets this; a request's erasure purges at once. Only where the backend defers
+    /// purges ([`super::Store::defers_purge`]); PostgreSQL purges at once regardless.
     pub defer_purge: bool,
     /// Breaches opened or moved on (upserted by id).
     pub breaches: Vec<super::oversight::BreachRow>,

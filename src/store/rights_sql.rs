@@ -393,7 +393,8 @@ macro_rules! impl_rights {
                 change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
             for chunk in full_ids.chunks(IN_LIST_MAX) {
-                if change.defer_purge {
+                // A backend that keeps indexes by subject purges at once (see `if_orphans`).
+                if change.defer_purge && !BY_SUBJECT_INDEXES {
                     pend_subjects(&mut tx, chunk, at).await?;
                 } else {
                     unindex_subjects(&mut tx, chunk, at).await?;

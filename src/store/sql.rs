@@ -83,7 +83,10 @@ macro_rules! impl_backend {
             }
 
             async fn subjects_by_index(&self, mac: &[u8; 32]) -> $crate::store::Result<Vec<Vec<u8>>> {
-                let rows = sqlx::query("SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id")
+                let rows = sqlx::query(if_orphans(
+                    "SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id",
+                    "SELECT subject_id FROM subject_index WHERE mac = $1 ORDER BY subject_id",
+                ))
                     .bind(&mac[..])
                     .fetch_all(&self.pool)
                     .await?;
@@ -188,8 +191,11 @@ macro_rules! impl_backend {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(
                     &mut conn,
-                    "SELECT token FROM tokens t WHERE (t.erased_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id)) \
-                     AND t.token IN ",
+                    if_orphans(
+                        "SELECT token FROM tokens t WHERE (t.erased_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id)) \
+                         AND t.token IN ",
+                        "SELECT token FROM tokens WHERE erased_at IS NOT NULL AND token IN ",
+                    ),
                     "",
                     tokens,
                 ).await?;
@@ -549,8 +555,11 @@ macro_rules! impl_backend {
             let mut out = std::collections::HashMap::with_capacity(candidates.len());
             for row in select_in(
                 conn,
-                "SELECT t.token, CASE WHEN s.id IS NULL THEN NULL ELSE t.value_mac END FROM tokens t \
-                 LEFT JOIN subjects s ON s.id = t.subject_id WHERE t.token IN ",
+                if_orphans(
+                    "SELECT t.token, CASE WHEN s.id IS NULL THEN NULL ELSE t.value_mac END FROM tokens t \
+                     LEFT JOIN subjects s ON s.id = t.subject_id WHERE t.token IN ",
+                    "SELECT token, value_mac FROM tokens WHERE token IN ",
+                ),
                 "",
                 candidates,
             ).await? {
@@ -562,8 +571,23 @@ macro_rules! impl_backend {
         /// A subject key still held by an erased subject whose entries are not purged yet is taken
         /// over by the new subject; one held by a live subject is not (another replica's intake
         /// got there first: no row changes, and the caller sees the race).
-        const STALE_KEY_UPSERT: &str = " ON CONFLICT (mac) DO UPDATE SET subject_id = excluded.subject_id \
-            WHERE NOT EXISTS (SELECT 1 FROM subjects s WHERE s.id = subject_keys.subject_id)";
+        const STALE_KEY_UPSERT: &str = if_orphans(
+            " ON CONFLICT (mac) DO UPDATE SET subject_id = excluded.subject_id \
+              WHERE NOT EXISTS (SELECT 1 FROM subjects s WHERE s.id = subject_keys.subject_id)",
+            " ON CONFLICT (mac) DO NOTHING",
+        );
+
+        /// `orphan_aware` where a subject's tokens, key and search-index entries can outlive the
+        /// subject row (a sweep's purge on SQLite comes after its pages: until then such an entry
+        /// stands for nothing), else `plain`: where an erasure deletes them with the subject
+        /// (`BY_SUBJECT_INDEXES`), checking the subject on every read only costs the intake a join.
+        const fn if_orphans(orphan_aware: &'static str, plain: &'static str) -> &'static str {
+            if BY_SUBJECT_INDEXES {
+                plain
+            } else {
+                orphan_aware
+            }
+        }
 
         /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
         const ROWS_PER_STATEMENT: usize = 500;
@@ -582,7 +606,11 @@ macro_rules! impl_backend {
             let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
             let $crate::store::batch::Lookups { keys, ids, candidates } = lookups(batch);
             let mut known = Known::default();
-            for row in select_in(&mut *tx, "SELECT k.mac FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac IN ", "", &keys).await? {
+            let known_keys = if_orphans(
+                "SELECT k.mac FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac IN ",
+                "SELECT mac FROM subject_keys WHERE mac IN ",
+            );
+            for row in select_in(&mut *tx, known_keys, "", &keys).await? {
                 known.subject_keys.insert(row.try_get(0)?);
             }
             for row in select_in(&mut *tx, "SELECT id FROM subjects WHERE id IN ", "", &ids).await? {
