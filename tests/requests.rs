@@ -170,6 +170,22 @@ async fn create(gw: &Gateway, dpo: &str, kind: &str, email: &str) -> serde_json:
     r.json()
 }
 
+/// How many subjects an access request for `{field: value}` finds.
+async fn found_by(gw: &Gateway, dpo: &str, field: &str, value: &str) -> u64 {
+    let r = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/requests"),
+        dpo,
+        serde_json::json!({"type": "access", "subject": {field: value}}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let done = fulfil(gw, dpo, &id, "").await;
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    done.json()["result"]["subjects"].as_u64().unwrap()
+}
+
 async fn fulfil(gw: &Gateway, dpo: &str, id: &str, body: &str) -> common::Resp {
     authed(
         "POST",
@@ -417,6 +433,9 @@ async fn requests_lifecycle(db: Db) {
         outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.phone]).await),
         [NEW_PHONE]
     );
+    // The search index follows: found by the corrected phone, no longer by the old one.
+    assert_eq!(found_by(gw, &dpo, "phone", NEW_PHONE).await, 1);
+    assert_eq!(found_by(gw, &dpo, "phone", PHONE).await, 0);
 
     // Erasure: crypto-shredded except the held payment category, with an act and a webhook.
     let er = create(gw, &dpo, "erasure", EMAIL).await;

@@ -934,7 +934,104 @@ async fn concurrent_writers_wait_for_each_other(db: Db) {
     assert_eq!(flows[0].kinds, kinds, "no kind lost");
 }
 
+/// A rectification moves the subject's search-index entries, and its key when the key was the
+/// corrected value; a new value that is already another subject's key stays that subject's.
+async fn rectification_moves_index_entries_and_the_key(db: Db) {
+    use pdgate::store::rights::Reindex;
+    use pdgate::store::{Change, Rights};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(db, tmp.path()).await else {
+        return;
+    };
+    let store = Store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut chain = Chain::new("w1");
+    let first = intake(new_subject(1, Some(1)), vec![value(10, &["tok_a"])]);
+    let other = intake(new_subject(2, Some(2)), vec![value(11, &["tok_b"])]);
+    store
+        .commit_batch(&[first, other], &mut chain)
+        .await
+        .unwrap();
+    let change = |sid: u8, removed: u8, added: u8| Change {
+        at: 1_700_000_000_001,
+        reindex: vec![Reindex {
+            subject_id: vec![sid; 16],
+            removed: vec![[removed; 32]],
+            added: vec![[added; 32]],
+            key_moves: vec![([removed; 32], [added; 32])],
+        }],
+        ..Change::default()
+    };
+    // Subject 1's key value [1] (also indexed as [7]) becomes [3].
+    let mut c = change(1, 7, 3);
+    c.reindex[0].key_moves = vec![([1; 32], [3; 32])];
+    store.apply_change(&c, &mut chain).await.unwrap();
+    assert_eq!(
+        store.subjects_by_index(&[3; 32]).await.unwrap(),
+        [vec![1u8; 16]]
+    );
+    assert_eq!(
+        store.subjects_by_index(&[7; 32]).await.unwrap(),
+        [vec![2u8; 16]]
+    );
+    assert!(store.find_subject(&[1; 32]).await.unwrap().is_none());
+    assert_eq!(
+        store.find_subject(&[3; 32]).await.unwrap().unwrap().id,
+        [1; 16]
+    );
+    // Subject 2's key becomes [3], which subject 1 holds: subject 1 keeps it, subject 2 has none.
+    store
+        .apply_change(&change(2, 2, 3), &mut chain)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_subject(&[3; 32]).await.unwrap().unwrap().id,
+        [1; 16]
+    );
+    assert!(store.find_subject(&[2; 32]).await.unwrap().is_none());
+    let mut by_index = store.subjects_by_index(&[3; 32]).await.unwrap();
+    by_index.sort();
+    assert_eq!(by_index, [vec![1u8; 16], vec![2u8; 16]]);
+    // Erasing subject 1 finds its moved entries: nothing of it is left in the search index.
+    let erase = Change {
+        at: 1_700_000_000_002,
+        erase: vec![pdgate::store::rights::Erase {
+            subject_id: vec![1; 16],
+            values: None,
+            keep_categories: Vec::new(),
+            hold_until: None,
+            request_id: None,
+            act_id: "act-r".into(),
+            act: serde_json::json!({}),
+            audit: AuditEvent::Erasure {
+                act_id: "act-r".into(),
+                reason: "request".into(),
+                subject: "s".into(),
+                categories: Vec::new(),
+                values: 1,
+                whole_subject: true,
+                held_categories: Vec::new(),
+            },
+        }],
+        ..Change::default()
+    };
+    store.apply_change(&erase, &mut chain).await.unwrap();
+    let left = "SELECT (SELECT count(*) FROM subject_index WHERE subject_id = X'01010101010101010101010101010101') \
+                + (SELECT count(*) FROM subject_keys WHERE subject_id = X'01010101010101010101010101010101')";
+    let left = if db == Db::Postgres {
+        left.replace("X'", "'\\x")
+    } else {
+        left.to_owned()
+    };
+    assert_eq!(count(db, &url, &left).await, 0, "nothing of subject 1 left");
+    assert_eq!(
+        store.subjects_by_index(&[3; 32]).await.unwrap(),
+        [vec![2u8; 16]]
+    );
+}
+
 both_backends! {
+    reindex => rectification_moves_index_entries_and_the_key;
     concurrent_writers => concurrent_writers_wait_for_each_other;
     oversight => oversight_figures_breaches_notifications_and_flows;
     ledger => restriction_erasure_consent_states_texts_and_audit_pages;

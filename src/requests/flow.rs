@@ -2,7 +2,7 @@
 //! call. Each step is one [`Change`] committed with its audit entry; the legal arithmetic is in
 //! [`super::deadline`], what erasure destroys in [`super::erasure`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::{LegalBasis, Policy};
 use crate::proxy::ApiError;
-use crate::store::rights::{Change, OutboxWrite, RequestRow};
+use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow};
 use crate::store::{Backend, Committer, ConsentRecord, Rights, Store};
 use crate::Millis;
 
@@ -514,6 +514,90 @@ fn shape_of(token: &str) -> TokenShape {
     }
 }
 
+/// A value row id and its search-index MAC.
+type Indexed = (i64, [u8; 32]);
+/// Value row id → its corrected normalized value.
+type Corrected = HashMap<i64, String>;
+
+/// `(value row id, search-index MAC)` of each of a subject's e-mail and phone values (the ones
+/// intake indexes), before and after the rows in `corrected` take their corrected normalized
+/// values. A value that no longer opens is left out of both.
+fn index_macs(
+    keys: &Keys,
+    subject: &[u8],
+    dek: &crate::crypto::Dek,
+    values: &[crate::store::VaultValue],
+    corrected: &Corrected,
+) -> (Vec<Indexed>, Vec<Indexed>) {
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for v in values {
+        let kind: Kind =
+            serde_json::from_value(serde_json::Value::String(v.kind.clone())).unwrap_or_default();
+        if !matches!(kind, Kind::Email | Kind::Phone) {
+            continue;
+        }
+        let aad = Aad {
+            subject,
+            field: &v.field,
+            purpose: &v.purposes,
+        };
+        let Some(old) = dek
+            .decrypt(&v.ciphertext, aad)
+            .ok()
+            .and_then(|p| kind.normalize(&String::from_utf8_lossy(&p)))
+        else {
+            continue;
+        };
+        let old = actions::blind_index(keys, kind, &old);
+        before.push((v.id, old));
+        after.push((
+            v.id,
+            corrected
+                .get(&v.id)
+                .map_or(old, |new| actions::blind_index(keys, kind, new)),
+        ));
+    }
+    (before, after)
+}
+
+/// What a subject's search index must lose and gain when its indexed values go from `before`
+/// to `after` (see [`index_macs`]), and where its key moves: from an old MAC no value has any
+/// more to the MAC of the value that replaced it. `None` when nothing changes.
+fn reindex(subject: &[u8], before: &[Indexed], after: &[Indexed]) -> Option<Reindex> {
+    let removed = difference(before, after);
+    let added = difference(after, before);
+    if removed.is_empty() && added.is_empty() {
+        return None;
+    }
+    let key_moves = before
+        .iter()
+        .filter(|(_, old)| removed.contains(old))
+        .filter_map(|(id, old)| {
+            let new = after.iter().find(|(i, _)| i == id)?.1;
+            (new != *old).then_some((*old, new))
+        })
+        .collect();
+    Some(Reindex {
+        subject_id: subject.to_vec(),
+        removed,
+        added,
+        key_moves,
+    })
+}
+
+/// The MACs of `a` that `b` does not hold, each once.
+fn difference(a: &[Indexed], b: &[Indexed]) -> Vec<[u8; 32]> {
+    let mut out: Vec<[u8; 32]> = a
+        .iter()
+        .map(|(_, m)| *m)
+        .filter(|m| !b.iter().any(|(_, x)| x == m))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 async fn rectify(
     ctx: &Ctx<'_>,
     row: &RequestRow,
@@ -530,6 +614,8 @@ async fn rectify(
     }
     let mut per_subject: BTreeMap<Vec<u8>, (u32, Vec<String>)> = BTreeMap::new();
     let mut upstream_tokens: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    // Per subject: its wrapped key and the corrected (normalized) value of each rectified row.
+    let mut corrected: BTreeMap<Vec<u8>, (Vec<u8>, Corrected)> = BTreeMap::new();
     for c in corrections {
         let rows = ctx.store.value_by_token(&c.token).await?;
         let Some(first) = rows.first() else {
@@ -574,6 +660,11 @@ async fn rectify(
                 },
             );
             change.rectify.push((v.id, sealed, mac));
+            corrected
+                .entry(subject.id.clone())
+                .or_insert_with(|| (subject.wrapped_dek.clone(), Corrected::new()))
+                .1
+                .insert(v.id, normalized.clone());
             // A route since blocked without an upstream has nobody to tell.
             if let Some(r) = ctx
                 .policy
@@ -590,6 +681,16 @@ async fn rectify(
         let e = per_subject.entry(subject.id.clone()).or_default();
         e.0 += count(rows.len());
         e.1.push(c.token.clone());
+    }
+    // The search index (and the subject key, when it was a corrected value) follows the
+    // corrections: the subject is found by its corrected e-mail or phone, no longer by the old one.
+    for (sid, (wrapped, rows)) in &corrected {
+        let dek = ctx.keys.unwrap_dek(sid, wrapped).map_err(|_| {
+            ApiError::unavailable("key_unavailable", "the subject key cannot be opened")
+        })?;
+        let values = ctx.store.values_of(sid).await?;
+        let (before, after) = index_macs(ctx.keys, sid, &dek, &values, rows);
+        change.reindex.extend(reindex(sid, &before, &after));
     }
     for (sid, (values, tokens)) in &per_subject {
         change.audit.push(AuditEvent::Rectification {
@@ -666,4 +767,35 @@ pub async fn lift(
     change.requests.push(row.clone());
     ctx.committer.apply(change).await?;
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_and_the_key_follow_a_corrected_value() {
+        let sid = [1u8; 16];
+        // Row 1 (e-mail [1], also the key) corrected to [3]; row 2 (phone [2]) unchanged.
+        let before = [(1, [1; 32]), (2, [2; 32])];
+        let after = [(1, [3; 32]), (2, [2; 32])];
+        let r = reindex(&sid, &before, &after).unwrap();
+        assert_eq!(r.removed, [[1; 32]]);
+        assert_eq!(r.added, [[3; 32]]);
+        assert_eq!(r.key_moves, [([1; 32], [3; 32])]);
+        // Nothing changes: nothing to write.
+        assert!(reindex(&sid, &before, &before).is_none());
+        // Another row still holds the old value: its entry (and a key on it) stays.
+        let before = [(1, [1; 32]), (2, [1; 32])];
+        let after = [(1, [3; 32]), (2, [1; 32])];
+        let r = reindex(&sid, &before, &after).unwrap();
+        assert!(r.removed.is_empty() && r.key_moves.is_empty());
+        assert_eq!(r.added, [[3; 32]]);
+        // Two rows with the same value, both corrected: one entry out, one in, one key move each.
+        let before = [(1, [1; 32]), (2, [1; 32])];
+        let after = [(1, [3; 32]), (2, [3; 32])];
+        let r = reindex(&sid, &before, &after).unwrap();
+        assert_eq!((r.removed.len(), r.added.len()), (1, 1));
+        assert!(r.key_moves.iter().all(|m| *m == ([1; 32], [3; 32])));
+    }
 }

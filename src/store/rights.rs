@@ -102,6 +102,18 @@ pub struct SweepRow {
     pub acts_expired: i64,
 }
 
+/// A rectified subject's search index brought in line with its corrected values.
+#[derive(Debug, Clone, Default)]
+pub struct Reindex {
+    pub subject_id: Vec<u8>,
+    /// Search-index MACs none of its values has any more, and new ones.
+    pub removed: Vec<[u8; 32]>,
+    pub added: Vec<[u8; 32]>,
+    /// `(old, new)` index MAC of each corrected value: the subject key moves along with it when
+    /// the key was the old value (and the new one is not another subject's key).
+    pub key_moves: Vec<([u8; 32], [u8; 32])>,
+}
+
 /// Everything one request fulfilment or sweep batch writes, in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Change {
@@ -113,6 +125,8 @@ pub struct Change {
     pub consents: Vec<ConsentRecord>,
     /// `(value row id, new ciphertext, new value mac)`.
     pub rectify: Vec<(i64, Vec<u8>, [u8; 32])>,
+    /// Search-index entries (and subject keys) that follow rectified values.
+    pub reindex: Vec<Reindex>,
     pub erase: Vec<Erase>,
     pub outbox: Vec<OutboxWrite>,
     /// Deletes destruction acts kept until before this time.

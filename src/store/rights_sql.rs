@@ -385,6 +385,51 @@ macro_rules! impl_rights {
                     .execute(&mut *tx)
                     .await?;
             }
+            for r in &change.reindex {
+                let sid = r.subject_id.as_slice();
+                for (old, new) in &r.key_moves {
+                    let moved = sqlx::query("DELETE FROM subject_keys WHERE mac = $1 AND subject_id = $2")
+                        .bind(&old[..])
+                        .bind(sid)
+                        .execute(&mut *tx)
+                        .await?;
+                    if moved.rows_affected() == 0 {
+                        continue;
+                    }
+                    // Another subject holding the new value as its key keeps it; this one then
+                    // has none, and a later intake of that value goes to the other.
+                    let took = sqlx::query(&format!("INSERT INTO subject_keys (mac, subject_id) VALUES ($1, $2){STALE_KEY_UPSERT}"))
+                        .bind(&new[..])
+                        .bind(sid)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE subjects SET key_mac = $1 WHERE id = $2")
+                        .bind((took.rows_affected() > 0).then_some(&new[..]))
+                        .bind(sid)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for mac in &r.removed {
+                    sqlx::query("DELETE FROM subject_index WHERE mac = $1 AND subject_id = $2").bind(&mac[..]).bind(sid).execute(&mut *tx).await?;
+                    if !BY_SUBJECT_INDEXES {
+                        sqlx::query("DELETE FROM subject_macs WHERE subject_id = $1 AND mac = $2").bind(sid).bind(&mac[..]).execute(&mut *tx).await?;
+                    }
+                }
+                for mac in &r.added {
+                    sqlx::query("INSERT INTO subject_index (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac, subject_id) DO NOTHING")
+                        .bind(&mac[..])
+                        .bind(sid)
+                        .execute(&mut *tx)
+                        .await?;
+                    if !BY_SUBJECT_INDEXES {
+                        sqlx::query("INSERT INTO subject_macs (subject_id, mac) VALUES ($1, $2) ON CONFLICT (subject_id, mac) DO NOTHING")
+                            .bind(sid)
+                            .bind(&mac[..])
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
             // Erasure: whole subjects in set-based statements (tokens become tombstones, key and
             // index rows go, now or in the purge after a sweep; the cascade from `subjects` takes
             // the wrapped key, ciphertext and consent records); partial ones (held categories,
