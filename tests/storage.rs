@@ -12,12 +12,39 @@ use pdgate::store::{
 };
 
 async fn open(db: Db) -> Option<(Store, tempfile::TempDir)> {
+    open_at(db).await.map(|(store, _, tmp)| (store, tmp))
+}
+
+/// [`open`], with the database's URL for raw counts.
+async fn open_at(db: Db) -> Option<(Store, String, tempfile::TempDir)> {
     let tmp = tempfile::tempdir().unwrap();
     let url = common::database_url(db, tmp.path()).await?;
     let store = Store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     store.migrate().await.expect("migrations are idempotent");
-    Some((store, tmp))
+    Some((store, url, tmp))
+}
+
+/// The erasure of the whole subject `[sid; 16]`.
+fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::Erase {
+    pdgate::store::rights::Erase {
+        subject_id: vec![sid; 16],
+        values: None,
+        keep_categories: Vec::new(),
+        hold_until: None,
+        request_id: None,
+        act_id: act_id.into(),
+        act: serde_json::json!({}),
+        audit: AuditEvent::Erasure {
+            act_id: act_id.into(),
+            reason: reason.into(),
+            subject: "s".into(),
+            categories: Vec::new(),
+            values: 1,
+            whole_subject: true,
+            held_categories: Vec::new(),
+        },
+    }
 }
 
 fn value(mac: u8, candidates: &[&str]) -> ValueWrite {
@@ -303,7 +330,14 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
 }
 
 /// A row count straight from the database, for what no read path shows (entries left to purge).
+/// Blob literals are written `X'…'` and rewritten for PostgreSQL.
 async fn count(db: Db, url: &str, sql: &str) -> i64 {
+    let sql = if db == Db::Postgres {
+        sql.replace("X'", "'\\x")
+    } else {
+        sql.to_owned()
+    };
+    let sql = sql.as_str();
     match db {
         Db::Sqlite => {
             let pool = sqlx::SqlitePool::connect(url).await.unwrap();
@@ -332,14 +366,11 @@ async fn a_swept_subject_is_gone_before_its_entries_are_purged(db: Db) {
 /// order, or subject by subject) leaves the new owner's entries alone. PostgreSQL purges them with
 /// the subject, so its readers need not check for leftovers, and its purge finds nothing to do.
 async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
-    use pdgate::store::rights::{Erase, PurgeStep, PurgeTable};
+    use pdgate::store::rights::{PurgeStep, PurgeTable};
     use pdgate::store::{Change, Rights};
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(url) = common::database_url(db, tmp.path()).await else {
+    let Some((store, url, _tmp)) = open_at(db).await else {
         return;
     };
-    let store = Store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
     let mut chain = Chain::new("w1");
     let first = intake(
         new_subject(1, Some(1)),
@@ -351,24 +382,7 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
         .await
         .unwrap();
     assert_eq!(out, [tokens(&["tok_a"]), tokens(&["tok_c"])]);
-    let erase = Erase {
-        subject_id: vec![1; 16],
-        values: None,
-        keep_categories: Vec::new(),
-        hold_until: None,
-        request_id: None,
-        act_id: "act-1".into(),
-        act: serde_json::json!({}),
-        audit: AuditEvent::Erasure {
-            act_id: "act-1".into(),
-            reason: "sweep:swp_t".into(),
-            subject: "s".into(),
-            categories: Vec::new(),
-            values: 1,
-            whole_subject: true,
-            held_categories: Vec::new(),
-        },
-    };
+    let erase = whole_erasure(1, "act-1", "sweep:swp_t");
     let change = Change {
         at: 1_700_000_000_001,
         erase: vec![erase],
@@ -381,13 +395,8 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
     assert_eq!(store.purge_pending().await.unwrap(), u64::from(deferred));
     let left = "SELECT count(*) FROM subject_index WHERE subject_id IN (SELECT subject_id FROM purge_pending) \
                 OR subject_id = X'01010101010101010101010101010101'";
-    let left = if db == Db::Postgres {
-        left.replace("X'", "'\\x")
-    } else {
-        left.to_owned()
-    };
     assert_eq!(
-        count(db, &url, &left).await,
+        count(db, &url, left).await,
         i64::from(deferred),
         "the entry waits for the purge where the backend defers it"
     );
@@ -457,13 +466,8 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
                 + (SELECT count(*) FROM subject_macs WHERE subject_id = X'01010101010101010101010101010101') \
                 + (SELECT count(*) FROM tokens WHERE subject_id = X'01010101010101010101010101010101') \
                 + (SELECT count(*) FROM tokens WHERE token = 'tok_a' AND erased_at IS NULL)";
-    let left = if db == Db::Postgres {
-        left.replace("X'", "'\\x")
-    } else {
-        left.to_owned()
-    };
     assert_eq!(
-        count(db, &url, &left).await,
+        count(db, &url, left).await,
         0,
         "nothing of subject 1 is left"
     );
@@ -939,12 +943,9 @@ async fn concurrent_writers_wait_for_each_other(db: Db) {
 async fn rectification_moves_index_entries_and_the_key(db: Db) {
     use pdgate::store::rights::Reindex;
     use pdgate::store::{Change, Rights};
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(url) = common::database_url(db, tmp.path()).await else {
+    let Some((store, url, _tmp)) = open_at(db).await else {
         return;
     };
-    let store = Store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
     let mut chain = Chain::new("w1");
     let first = intake(new_subject(1, Some(1)), vec![value(10, &["tok_a"])]);
     let other = intake(new_subject(2, Some(2)), vec![value(11, &["tok_b"])]);
@@ -995,35 +996,13 @@ async fn rectification_moves_index_entries_and_the_key(db: Db) {
     // Erasing subject 1 finds its moved entries: nothing of it is left in the search index.
     let erase = Change {
         at: 1_700_000_000_002,
-        erase: vec![pdgate::store::rights::Erase {
-            subject_id: vec![1; 16],
-            values: None,
-            keep_categories: Vec::new(),
-            hold_until: None,
-            request_id: None,
-            act_id: "act-r".into(),
-            act: serde_json::json!({}),
-            audit: AuditEvent::Erasure {
-                act_id: "act-r".into(),
-                reason: "request".into(),
-                subject: "s".into(),
-                categories: Vec::new(),
-                values: 1,
-                whole_subject: true,
-                held_categories: Vec::new(),
-            },
-        }],
+        erase: vec![whole_erasure(1, "act-r", "request")],
         ..Change::default()
     };
     store.apply_change(&erase, &mut chain).await.unwrap();
     let left = "SELECT (SELECT count(*) FROM subject_index WHERE subject_id = X'01010101010101010101010101010101') \
                 + (SELECT count(*) FROM subject_keys WHERE subject_id = X'01010101010101010101010101010101')";
-    let left = if db == Db::Postgres {
-        left.replace("X'", "'\\x")
-    } else {
-        left.to_owned()
-    };
-    assert_eq!(count(db, &url, &left).await, 0, "nothing of subject 1 left");
+    assert_eq!(count(db, &url, left).await, 0, "nothing of subject 1 left");
     assert_eq!(
         store.subjects_by_index(&[3; 32]).await.unwrap(),
         [vec![2u8; 16]]
