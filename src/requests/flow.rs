@@ -514,6 +514,11 @@ fn shape_of(token: &str) -> TokenShape {
     }
 }
 
+/// The detector kind a vault row was stored with (`Kind`'s default for a name it no longer knows).
+fn stored_kind(name: &str) -> Kind {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap_or_default()
+}
+
 /// A value row id and its search-index MAC.
 type Indexed = (i64, [u8; 32]);
 /// Value row id → its corrected normalized value.
@@ -532,8 +537,7 @@ fn index_macs(
     let mut before = Vec::new();
     let mut after = Vec::new();
     for v in values {
-        let kind: Kind =
-            serde_json::from_value(serde_json::Value::String(v.kind.clone())).unwrap_or_default();
+        let kind = stored_kind(&v.kind);
         if !matches!(kind, Kind::Email | Kind::Phone) {
             continue;
         }
@@ -630,8 +634,7 @@ async fn rectify(
                 "a corrected token is not a stored value of this request's subject",
             ));
         }
-        let kind: Kind = serde_json::from_value(serde_json::Value::String(first.kind.clone()))
-            .unwrap_or_default();
+        let kind = stored_kind(&first.kind);
         let normalized = kind.normalize(&c.value).ok_or_else(|| {
             invalid(
                 "invalid_value",

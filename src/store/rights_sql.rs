@@ -410,24 +410,10 @@ macro_rules! impl_rights {
                         .await?;
                 }
                 for mac in &r.removed {
-                    sqlx::query("DELETE FROM subject_index WHERE mac = $1 AND subject_id = $2").bind(&mac[..]).bind(sid).execute(&mut *tx).await?;
-                    if !BY_SUBJECT_INDEXES {
-                        sqlx::query("DELETE FROM subject_macs WHERE subject_id = $1 AND mac = $2").bind(sid).bind(&mac[..]).execute(&mut *tx).await?;
-                    }
+                    remove_index_entry(&mut tx, sid, mac).await?;
                 }
                 for mac in &r.added {
-                    sqlx::query("INSERT INTO subject_index (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac, subject_id) DO NOTHING")
-                        .bind(&mac[..])
-                        .bind(sid)
-                        .execute(&mut *tx)
-                        .await?;
-                    if !BY_SUBJECT_INDEXES {
-                        sqlx::query("INSERT INTO subject_macs (subject_id, mac) VALUES ($1, $2) ON CONFLICT (subject_id, mac) DO NOTHING")
-                            .bind(sid)
-                            .bind(&mac[..])
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    add_index_entry(&mut tx, sid, mac).await?;
                 }
             }
             // Erasure: whole subjects in set-based statements (tokens become tombstones, key and

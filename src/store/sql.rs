@@ -450,6 +450,33 @@ macro_rules! impl_backend {
             Ok(())
         }
 
+        /// Adds `subject`'s search-index entry `mac`, and on SQLite the entry of its MAC list that
+        /// finds it again for erasure.
+        async fn add_index_entry(tx: &mut sqlx::Transaction<'_, $db>, subject: &[u8], mac: &[u8; 32]) -> $crate::store::Result<()> {
+            sqlx::query("INSERT INTO subject_index (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac, subject_id) DO NOTHING")
+                .bind(&mac[..])
+                .bind(subject)
+                .execute(&mut **tx)
+                .await?;
+            if !BY_SUBJECT_INDEXES {
+                sqlx::query("INSERT INTO subject_macs (subject_id, mac) VALUES ($1, $2) ON CONFLICT (subject_id, mac) DO NOTHING")
+                    .bind(subject)
+                    .bind(&mac[..])
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        /// Removes what [`add_index_entry`] added.
+        async fn remove_index_entry(tx: &mut sqlx::Transaction<'_, $db>, subject: &[u8], mac: &[u8; 32]) -> $crate::store::Result<()> {
+            sqlx::query("DELETE FROM subject_index WHERE mac = $1 AND subject_id = $2").bind(&mac[..]).bind(subject).execute(&mut **tx).await?;
+            if !BY_SUBJECT_INDEXES {
+                sqlx::query("DELETE FROM subject_macs WHERE subject_id = $1 AND mac = $2").bind(subject).bind(&mac[..]).execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
         /// Deletes the rows of `subjects` (at most `IN_LIST_MAX`) from each of `tables`.
         async fn delete_by_subject(
             tx: &mut sqlx::Transaction<'_, $db>,
@@ -968,18 +995,7 @@ macro_rules! impl_backend {
                     }
                 }
                 for mac in &w.index {
-                    sqlx::query("INSERT INTO subject_index (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac, subject_id) DO NOTHING")
-                        .bind(&mac[..])
-                        .bind(sid)
-                        .execute(&mut **tx)
-                        .await?;
-                    if !BY_SUBJECT_INDEXES {
-                        sqlx::query("INSERT INTO subject_macs (subject_id, mac) VALUES ($1, $2) ON CONFLICT (subject_id, mac) DO NOTHING")
-                            .bind(sid)
-                            .bind(&mac[..])
-                            .execute(&mut **tx)
-                            .await?;
-                    }
+                    add_index_entry(tx, sid, mac).await?;
                 }
                 for v in &w.values {
                     let Some(token) = token_for(tx, w, sid, v).await? else {

@@ -80,7 +80,7 @@ const TOKEN_LIST: &str = "group_concat(token, ' ')";
 /// Whether `subject_keys`, `subject_index` and `tokens` keep an index by subject (see the
 /// `deferred_purge` migrations): an erasure then deletes their entries by subject, and no
 /// `subject_macs` list is written beside the search index.
-const BY_SUBJECT_INDEXES: bool = false;
+pub(super) const BY_SUBJECT_INDEXES: bool = false;
 
 super::sql::impl_backend!(
     SqliteStore,
