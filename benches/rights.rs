@@ -144,26 +144,26 @@ async fn main() {
             at: pdgate::now_millis(),
             ..Change::default()
         };
-        for id in &ids {
-            let mine: Vec<&VaultValue> = vals.iter().filter(|v| v.subject_id == *id).collect();
-            let r: Vec<_> = recs.iter().filter(|r| r.subject_id == *id).collect();
-            let p = erasure::plan(
-                &policy,
-                "sqlite",
-                id,
-                &mine,
-                &r,
-                Scope::All,
-                Reason::Request {
-                    id: "req_bench",
-                    kind: "erasure",
-                },
-                "bench",
-                change.at,
-            );
-            change.outbox.extend(p.outbox);
-            change.erase.push(p.erase);
-        }
+        let reason = Reason::Request {
+            id: "req_bench",
+            kind: "erasure",
+        };
+        let planned: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let mine: Vec<&VaultValue> = vals.iter().filter(|v| v.subject_id == *id).collect();
+                let r: Vec<_> = recs.iter().filter(|r| r.subject_id == *id).collect();
+                erasure::plan(&policy, id, &mine, &r, Scope::All, reason, change.at)
+            })
+            .collect();
+        let act = erasure::Act {
+            policy: &policy,
+            backend: "sqlite",
+            reason,
+            principal: "bench",
+            at: change.at,
+        };
+        act.add(&mut change, planned);
         erased += change.erase.len();
         committer.apply(change).await.unwrap();
     }

@@ -847,6 +847,8 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         "POST /admin/v1/transfers",
         "GET /admin/v1/transfers",
         "POST /admin/v1/transfers/{id}/withdraw",
+        "GET /admin/v1/sweeps",
+        "GET /admin/v1/sweeps/{id}/acts",
     ];
     let mut a = listed.clone();
     let mut b: Vec<String> = served.iter().map(|s| (*s).to_owned()).collect();
@@ -898,6 +900,10 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         json!({"country": "US", "purpose": "marketing", "filed_at": now}),
     )
     .await;
+    let swp = common::retention(&env.gw, &[])["sweep_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let svc = token(&env.gw, "service", Some("crm"));
     for op in &listed {
         let (method, template) = op.split_once(' ').unwrap();
@@ -905,6 +911,8 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
             template.replace("{id}", &req)
         } else if template.starts_with("/admin/v1/breaches/") {
             template.replace("{id}", &brc)
+        } else if template.starts_with("/admin/v1/sweeps/") {
+            template.replace("{id}", &swp)
         } else {
             template.replace("{id}", &ntf)
         };

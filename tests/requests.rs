@@ -8,13 +8,12 @@
 #[macro_use]
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{authed, detokenize, outcomes, post, token, Db, Gateway, Opts, Upstream};
+use common::{authed, detokenize, outcomes, post, retention, token, Db, Gateway, Opts, Upstream};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -472,7 +471,9 @@ async fn requests_lifecycle(db: Db) {
     let j = rep.json();
     let act = &j["destruction_act"];
     assert_eq!(act["operator"]["name"], "ООО «Ромашка»");
-    assert_eq!(act["subject"]["pseudonym"], shop.subject.as_str());
+    assert_eq!(act["subjects"][0]["pseudonym"], shop.subject.as_str());
+    assert_eq!(act["subjects"][0]["whole_subject"], false);
+    assert_eq!(act["held"][0]["subject"], shop.subject.as_str());
     assert_eq!(act["held"][0]["category"], "payment");
     assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");
     assert!(act["held"][0]["until"].is_string());
@@ -490,7 +491,10 @@ async fn requests_lifecycle(db: Db) {
     ] {
         assert!(act[key].is_string(), "act lacks {key}");
     }
-    assert_eq!(act["log_extract"][0]["kind"], "erasure");
+    let logged = &act["log_extract"][0]["entry"]["event"];
+    assert_eq!(logged["type"], "erasure");
+    assert_eq!(logged["act_id"], act["act_id"]);
+    assert_eq!(logged["held_categories"][0], "payment");
 
     // The webhooks arrive signed: the rectification names the corrected token, the erasure the
     // destroyed ones (and not the held one).
@@ -650,22 +654,6 @@ async fn webhook_retries_survive_restart(db: Db) {
     assert_eq!(env.hook.got.lock().unwrap().len(), 1);
 }
 
-fn retention(gw: &Gateway, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(common::bin())
-        .args(["retention", "run", "--config"])
-        .arg(&gw.config_path)
-        .args(args)
-        .env_remove("PDGATE_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// Retention with an injected clock: contact-form data goes after its year, checkout data
 /// after three, the held payment digits stay restricted until the hold ends.
 async fn retention_sweep(db: Db) {
@@ -722,6 +710,41 @@ async fn retention_sweep(db: Db) {
         outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email, &shop.card]).await),
         ["erased", "restricted"]
     );
+    // An auditor reads the sweep's act: the subject, what went, what the hold keeps and why.
+    let auditor = token(gw, "auditor", None);
+    let sweep = done["sweep_id"].as_str().unwrap();
+    let sweeps = authed("GET", &gw.admin_url("/admin/v1/sweeps"), &auditor, "").await;
+    assert_eq!(sweeps.status, 200);
+    let listed = sweeps.json();
+    assert_eq!(listed["sweeps"][0]["id"], sweep, "newest first: {listed}");
+    assert_eq!(listed["sweeps"][0]["subjects_restricted"], 1);
+    let url = gw.admin_url(&format!("/admin/v1/sweeps/{sweep}/acts"));
+    let page = authed("GET", &url, &auditor, "").await;
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    let page = page.json();
+    assert_eq!(page["next"], serde_json::Value::Null);
+    let act = &page["acts"][0];
+    assert_eq!(act["reference"], format!("sweep:{sweep}"));
+    assert_eq!(act["destroyed_by"], "pdgate retention sweeper");
+    assert_eq!(act["subjects"][0]["pseudonym"], shop.subject.as_str());
+    assert_eq!(act["held"][0]["category"], "payment");
+    assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");
+    assert_eq!(
+        act["log_extract"][0]["entry"]["event"]["act_id"],
+        act["act_id"]
+    );
+    for (path, status, code) in [
+        ("/admin/v1/sweeps/swp_none/acts", 404, "sweep_not_found"),
+        (
+            &format!("/admin/v1/sweeps/{sweep}/acts?limit=0"),
+            400,
+            "invalid_limit",
+        ),
+    ] {
+        let r = authed("GET", &gw.admin_url(path), &auditor, "").await;
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.json()["error"]["code"], code);
+    }
     // …and go when the hold ends.
     let at = (now + 5 * 366 * day).to_string();
     let done = retention(gw, &["--now", &at]);

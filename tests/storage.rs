@@ -32,9 +32,7 @@ fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::
         values: None,
         keep_categories: Vec::new(),
         hold_until: None,
-        request_id: None,
         act_id: act_id.into(),
-        act: serde_json::json!({}),
         audit: AuditEvent::Erasure {
             act_id: act_id.into(),
             reason: reason.into(),
@@ -287,6 +285,17 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
                 .execute(&pool)
                 .await
                 .unwrap();
+            // Acts of the one-subject shape: a sweep's (found by its reference) and a request's.
+            for (id, request, reference) in [("act_1", None, "sweep:swp_old"), ("act_2", Some("req_old"), "req_old")] {
+                sqlx::query("INSERT INTO destruction_acts (id, request_id, subject_id, at, keep_until, act) VALUES ($1, $2, $3, 5, 10, $4)")
+                    .bind(id)
+                    .bind(request)
+                    .bind(vec![2u8; 16])
+                    .bind(serde_json::json!({"act_id": id, "reference": reference}).to_string())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
             pool.close().await;
         }};
     }
@@ -327,6 +336,12 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
         .await
         .unwrap();
     assert_eq!(out, [tokens(&["tok_live"]), tokens(&["tok_new"])]);
+    // Earlier acts are found by their sweep or request.
+    use pdgate::store::Rights;
+    let swept = store.acts_of_sweep("swp_old", None, 10).await.unwrap();
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0].0, "act_1");
+    assert_eq!(store.acts_of("req_old").await.unwrap().len(), 1);
 }
 
 /// A row count straight from the database, for what no read path shows (entries left to purge).
@@ -1009,7 +1024,120 @@ async fn rectification_moves_index_entries_and_the_key(db: Db) {
     );
 }
 
+/// Acts name several erasures with their audit entries, are found by request or sweep in pages,
+/// and expire after their three years; sweeps list newest first.
+async fn acts_and_sweeps(db: Db) {
+    use pdgate::store::rights::{ActWrite, SweepRow};
+    use pdgate::store::{Change, Rights};
+    let Some((store, _dir)) = open(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    let subjects: Vec<IntakeWrite> = (1..=3)
+        .map(|i| {
+            intake(
+                new_subject(i, Some(i)),
+                vec![value(10 + i, &[&format!("tok_{i}")])],
+            )
+        })
+        .collect();
+    store.commit_batch(&subjects, &mut chain).await.unwrap();
+    let at = 1_700_000_000_000;
+    let act = |id: &str, request: Option<&str>, sweep: Option<&str>| ActWrite {
+        id: id.into(),
+        request_id: request.map(str::to_owned),
+        sweep_id: sweep.map(str::to_owned),
+        act: serde_json::json!({"act_id": id}),
+    };
+    // A sweep slice: subjects 1 and 2 under one act; a second slice: subject 3.
+    let slice = Change {
+        at,
+        erase: vec![
+            whole_erasure(1, "act_a", "sweep:swp_1"),
+            whole_erasure(2, "act_a", "sweep:swp_1"),
+        ],
+        acts: vec![act("act_a", None, Some("swp_1"))],
+        ..Change::default()
+    };
+    store.apply_change(&slice, &mut chain).await.unwrap();
+    let next = Change {
+        at: at + 1,
+        erase: vec![whole_erasure(3, "act_b", "sweep:swp_1")],
+        acts: vec![act("act_b", None, Some("swp_1"))],
+        sweep: Some(SweepRow {
+            id: "swp_1".into(),
+            started_at: at,
+            finished_at: at + 2,
+            subjects_erased: 3,
+            ..SweepRow::default()
+        }),
+        ..Change::default()
+    };
+    store.apply_change(&next, &mut chain).await.unwrap();
+    let page = store.acts_of_sweep("swp_1", None, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, "act_a");
+    let first: serde_json::Value = serde_json::from_str(&page[0].1).unwrap();
+    let extract = first["log_extract"].as_array().unwrap();
+    assert_eq!(extract.len(), 2, "one log line per erasure of the act");
+    assert_eq!(extract[0]["entry"]["event"]["type"], "erasure");
+    assert_eq!(extract[0]["entry"]["event"]["act_id"], "act_a");
+    assert_eq!(extract[1]["seq"], extract[0]["seq"].as_i64().unwrap() + 1);
+    let rest = store
+        .acts_of_sweep("swp_1", Some("act_a"), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].0, "act_b");
+    assert!(store
+        .acts_of_sweep("swp_2", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.acts_of("swp_1").await.unwrap().is_empty());
+
+    let request = Change {
+        at: at + 3,
+        acts: vec![act("act_c", Some("req_1"), None)],
+        sweep: Some(SweepRow {
+            id: "swp_2".into(),
+            started_at: at + 3,
+            finished_at: at + 4,
+            ..SweepRow::default()
+        }),
+        ..Change::default()
+    };
+    store.apply_change(&request, &mut chain).await.unwrap();
+    assert_eq!(store.acts_of("req_1").await.unwrap().len(), 1);
+    assert_eq!(
+        store.sweeps(Some("swp_1"), 10).await.unwrap()[0].subjects_erased,
+        3
+    );
+    let sweeps: Vec<String> = store
+        .sweeps(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(sweeps, ["swp_2", "swp_1"]);
+
+    // Three years on, every act goes.
+    let expire = Change {
+        at: at + 4 * 365 * 86_400_000,
+        expire_acts_before: Some(at + 4 * 365 * 86_400_000),
+        ..Change::default()
+    };
+    assert_eq!(store.apply_change(&expire, &mut chain).await.unwrap(), 3);
+    assert!(store
+        .acts_of_sweep("swp_1", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 both_backends! {
+    acts => acts_and_sweeps;
     reindex => rectification_moves_index_entries_and_the_key;
     concurrent_writers => concurrent_writers_wait_for_each_other;
     oversight => oversight_figures_breaches_notifications_and_flows;

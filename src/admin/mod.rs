@@ -10,6 +10,7 @@ mod detokenize;
 mod openapi;
 mod register;
 mod requests;
+mod sweeps;
 mod transfers;
 mod views;
 
@@ -121,6 +122,15 @@ impl Handler for Admin {
                     Err(e) => Err(e),
                 }
             }
+            (_, p) if p == "/admin/v1/sweeps" || p.starts_with("/admin/v1/sweeps/") => {
+                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
+                    Ok(_) => {
+                        let rest = p["/admin/v1/sweeps".len()..].to_owned();
+                        sweeps::handle(&self, req, &rest).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             (
                 _,
                 "/healthz"
@@ -164,7 +174,7 @@ impl Admin {
     async fn metrics(&self) -> Result<Response<Body>, ApiError> {
         use crate::store::{Oversight, Rights};
         let gauges = self.store.gauges(crate::now_millis()).await?;
-        let sweep = self.store.last_sweep().await?;
+        let sweep = self.store.sweeps(None, 1).await?.into_iter().next();
         Ok(respond::document(
             crate::metrics::CONTENT_TYPE,
             self.metrics.render(gauges, sweep.as_ref()),

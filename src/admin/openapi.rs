@@ -107,6 +107,7 @@ impl Modify for Bearer {
         requests_create, requests_list, request_get, request_extend, request_fulfil, request_lift, request_report,
         breaches_create, breaches_list, breach_get, breach_state, breach_notice,
         transfers_create, transfers_list, transfer_withdraw,
+        sweeps_list, sweep_acts,
     ),
     components(schemas(
         Error, ErrorBody, DetokenizeRequest, Extend, NewNotification, NewBreach, StateChange, Window,
@@ -121,6 +122,7 @@ impl Modify for Bearer {
         (name = "requests", description = "Data subject requests (SPEC 7)"),
         (name = "breaches", description = "Breaches and their notice clocks (SPEC 10a)"),
         (name = "transfers", description = "152-FZ Art. 12 cross-border notifications (SPEC 10a)"),
+        (name = "retention", description = "Retention sweeps and their destruction acts (SPEC 8)"),
     )
 )]
 pub struct ApiDoc;
@@ -303,6 +305,26 @@ async fn request_lift() {}
         (status = 400, description = "Bad format", body = Error),
         (status = 404, description = "No such request", body = Error)))]
 async fn request_report() {}
+
+#[utoipa::path(get, path = "/admin/v1/sweeps", tag = "retention", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The last 100 finished sweeps, newest first, with what each erased", body = Object),
+        (status = 401, description = "No or bad token", body = Error),
+        (status = 403, description = "Needs dpo, admin or auditor", body = Error)))]
+async fn sweeps_list() {}
+
+#[utoipa::path(get, path = "/admin/v1/sweeps/{id}/acts", tag = "retention", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Sweep id"),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Acts per page (default 20)")),
+    responses(
+        (status = 200, description = "The sweep's destruction acts (order No. 179, one per slice of subjects, each with its log extract) and `next`", body = Object),
+        (status = 400, description = "Bad limit", body = Error),
+        (status = 401, description = "No or bad token", body = Error),
+        (status = 403, description = "Needs dpo, admin or auditor", body = Error),
+        (status = 404, description = "No such sweep", body = Error)))]
+async fn sweep_acts() {}
 
 #[utoipa::path(post, path = "/admin/v1/breaches", tag = "breaches", security(("bearer" = [])),
     request_body = NewBreach,

@@ -1,13 +1,15 @@
 //! Destroying a subject's data, the same way for an erasure request and a retention sweep: what
 //! goes, what a legal hold keeps, the destruction act in the shape of Roskomnadzor order No. 179,
-//! and one webhook per upstream that received the subject's tokens.
+//! and one webhook per upstream that received the subject's tokens. Subjects are planned one by
+//! one ([`plan`]) and gathered into acts ([`Act`]): one per request, one per sweep slice, so a
+//! sweep of a million values writes a few thousand acts, not one per subject.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::store::rights::{Erase, OutboxWrite};
+use crate::store::rights::{ActWrite, Change, Erase, OutboxWrite};
 use crate::store::{ConsentRecord, VaultValue};
 use crate::Millis;
 
@@ -37,6 +39,20 @@ impl Reason<'_> {
         }
     }
 
+    fn request_id(&self) -> Option<&str> {
+        match self {
+            Reason::Request { id, .. } => Some(id),
+            Reason::Retention { .. } => None,
+        }
+    }
+
+    fn sweep_id(&self) -> Option<&str> {
+        match self {
+            Reason::Retention { sweep_id } => Some(sweep_id),
+            Reason::Request { .. } => None,
+        }
+    }
+
     fn text(&self) -> String {
         match self {
             Reason::Request { id, kind } => format!(
@@ -51,27 +67,30 @@ impl Reason<'_> {
     }
 }
 
-/// What one subject's erasure writes: the store operation and its webhooks.
+/// What one subject's erasure writes: the store operation, its webhooks and its part of the
+/// destruction act, which [`Act::add`] gathers with others into one act.
 pub struct Planned {
     pub erase: Erase,
     pub outbox: Vec<OutboxWrite>,
     pub values: usize,
     pub tokens: usize,
     pub whole_subject: bool,
+    /// The subject's line in the act's `subjects`, and its held categories (`held`).
+    part: serde_json::Value,
+    held: Vec<serde_json::Value>,
+    /// Category ids destroyed.
+    categories: Vec<String>,
 }
 
 /// Plans the destruction of `scope` of a subject's data. `values` are all the subject's stored
 /// values, `records` its ledger (the routes it came through find the upstreams to tell).
-#[allow(clippy::too_many_arguments)]
 pub fn plan(
     policy: &Policy,
-    backend: &str,
     subject_id: &[u8],
     values: &[&VaultValue],
     records: &[&ConsentRecord],
     scope: Scope,
     reason: Reason<'_>,
-    principal: &str,
     at: Millis,
 ) -> Planned {
     let (keep_categories, hold_until): (Vec<String>, Option<Millis>) = match &scope {
@@ -142,7 +161,6 @@ pub fn plan(
 
     let pseudo = pseudonym(subject_id);
     let reference = reason.reference();
-    let act_id = format!("act_{}", uuid::Uuid::now_v7().simple());
     let held: Vec<serde_json::Value> = keep_categories
         .iter()
         .map(|c| {
@@ -154,6 +172,7 @@ pub fn plan(
                 .collect::<Vec<_>>()
                 .join("; ");
             serde_json::json!({
+                "subject": pseudo,
                 "category": c,
                 "basis": basis,
                 "until": hold_until.map(crate::rfc3339),
@@ -161,43 +180,16 @@ pub fn plan(
             })
         })
         .collect();
-    let category_names: Vec<serde_json::Value> = categories
-        .iter()
-        .map(|c| {
-            let name = policy
-                .categories
-                .iter()
-                .find(|x| x.id == *c)
-                .map_or("Identifiers found in free text", |x| x.name.as_str());
-            serde_json::json!({"id": c, "name": name})
-        })
-        .collect();
-    let act = serde_json::json!({
-        "act_id": act_id,
-        "form": "Act of destruction of personal data (Roskomnadzor order No. 179 of 28.10.2022) / Акт об уничтожении персональных данных",
-        "operator": {"name": policy.controller.name, "address": policy.controller.address},
-        "subject": {
-            "pseudonym": pseudo,
-            "note": "the subject is named by its pseudonym: the identifying data itself is what was destroyed",
-        },
-        "destroyed_by": principal,
-        "categories": category_names,
+    let part = serde_json::json!({
+        "pseudonym": pseudo,
+        "categories": categories,
         "values_destroyed": gone.len(),
         "tokens_destroyed": tokens.len(),
         "whole_subject": whole_subject,
-        "information_system": format!("pdgate personal data vault ({backend}), {}", policy.controller.database_location),
-        "method": if whole_subject {
-            "crypto-shredding: the subject's AES-256-GCM data key, search index and ciphertexts deleted; every copy (vault, upstream envelopes, backups) is unreadable / криптографическое уничтожение ключа"
-        } else {
-            "deletion of the listed values' ciphertexts and tokens from the vault / удаление зашифрованных значений"
-        },
-        "reason": reason.text(),
-        "reference": reference,
-        "held": held,
-        "destroyed_at": crate::rfc3339(at),
     });
+    // The act's id is filled in by `Act::add`, which knows which act the erasure joins.
     let audit = AuditEvent::Erasure {
-        act_id: act_id.clone(),
+        act_id: String::new(),
         reason: reference.clone(),
         subject: pseudo.clone(),
         categories: categories.clone(),
@@ -244,7 +236,7 @@ pub fn plan(
             });
             Some(OutboxWrite {
                 event_id,
-                request_id: matches!(reason, Reason::Request { .. }).then(|| reference.clone()),
+                request_id: reason.request_id().map(str::to_owned),
                 upstream: up.id.clone(),
                 url: join_url(&up.url, hook),
                 event: "erasure".into(),
@@ -263,15 +255,100 @@ pub fn plan(
             },
             keep_categories,
             hold_until,
-            request_id: matches!(reason, Reason::Request { .. }).then_some(reference),
-            act_id,
-            act,
+            act_id: String::new(),
             audit,
         },
         outbox,
         values: values_n,
         tokens: tokens_n,
         whole_subject,
+        part,
+        held,
+        categories,
+    }
+}
+
+/// What the destruction acts of one erasure request or one sweep share: who destroyed what,
+/// why, where and when. One act covers every subject a request found, or a sweep slice's
+/// subjects (order No. 179 lets one act list several subjects); its log extract has each one's
+/// audit entry.
+pub struct Act<'a> {
+    pub policy: &'a Policy,
+    /// The store's backend name, for the act's "information system".
+    pub backend: &'a str,
+    pub reason: Reason<'a>,
+    pub principal: &'a str,
+    pub at: Millis,
+}
+
+impl Act<'_> {
+    /// Adds `planned` erasures to `change` under one new destruction act (nothing when empty).
+    pub fn add(&self, change: &mut Change, planned: impl IntoIterator<Item = Planned>) {
+        let id = format!("act_{}", uuid::Uuid::now_v7().simple());
+        let mut subjects = Vec::new();
+        let mut held = Vec::new();
+        let mut categories = BTreeSet::new();
+        let (mut values, mut tokens, mut whole) = (0, 0, 0);
+        for mut p in planned {
+            p.erase.act_id.clone_from(&id);
+            if let AuditEvent::Erasure { act_id, .. } = &mut p.erase.audit {
+                act_id.clone_from(&id);
+            }
+            values += p.values;
+            tokens += p.tokens;
+            whole += usize::from(p.whole_subject);
+            categories.extend(p.categories);
+            subjects.push(p.part);
+            held.extend(p.held);
+            change.erase.push(p.erase);
+            change.outbox.extend(p.outbox);
+        }
+        if subjects.is_empty() {
+            return;
+        }
+        let category_names: Vec<serde_json::Value> = categories
+            .iter()
+            .map(|c| {
+                let name = self
+                    .policy
+                    .categories
+                    .iter()
+                    .find(|x| x.id == *c)
+                    .map_or("Identifiers found in free text", |x| x.name.as_str());
+                serde_json::json!({"id": c, "name": name})
+            })
+            .collect();
+        let controller = &self.policy.controller;
+        let shredded = "crypto-shredding: the subject's AES-256-GCM data key, search index and ciphertexts deleted; every copy (vault, upstream envelopes, backups) is unreadable / криптографическое уничтожение ключа";
+        let deleted = "deletion of the listed values' ciphertexts and tokens from the vault / удаление зашифрованных значений";
+        let method = match whole {
+            0 => deleted.to_owned(),
+            w if w == subjects.len() => shredded.to_owned(),
+            _ => format!("whole subjects: {shredded}; the others: {deleted}"),
+        };
+        let act = serde_json::json!({
+            "act_id": id,
+            "form": "Act of destruction of personal data (Roskomnadzor order No. 179 of 28.10.2022) / Акт об уничтожении персональных данных",
+            "operator": {"name": controller.name, "address": controller.address},
+            "subjects_note": "subjects are named by their pseudonyms: the identifying data itself is what was destroyed",
+            "subjects": subjects,
+            "destroyed_by": self.principal,
+            "categories": category_names,
+            "values_destroyed": values,
+            "tokens_destroyed": tokens,
+            "information_system": format!("pdgate personal data vault ({}), {}", self.backend, controller.database_location),
+            "method": method,
+            "reason": self.reason.text(),
+            "reference": self.reason.reference(),
+            "held": held,
+            "destroyed_at": crate::rfc3339(self.at),
+        });
+        change.acts.push(ActWrite {
+            id,
+            request_id: self.reason.request_id().map(str::to_owned),
+            sweep_id: self.reason.sweep_id().map(str::to_owned),
+            act,
+        });
     }
 }
 

@@ -323,31 +323,31 @@ pub async fn fulfil(
         }
         RequestType::Erasure => {
             let (mut values, mut tokens, mut held) = (0, 0, 0);
+            let reason = Reason::Request {
+                id: &row.id,
+                kind: &row.kind,
+            };
+            let mut planned = Vec::with_capacity(subjects.len());
             for s in &subjects {
                 let vals = ctx.store.values_of(s).await?;
                 let recs = ctx.store.consents_of(s).await?;
                 let refs: Vec<_> = vals.iter().collect();
                 let recs: Vec<_> = recs.iter().collect();
-                let planned = erasure::plan(
-                    ctx.policy,
-                    ctx.store.backend_name(),
-                    s,
-                    &refs,
-                    &recs,
-                    Scope::All,
-                    Reason::Request {
-                        id: &row.id,
-                        kind: &row.kind,
-                    },
-                    principal,
-                    now,
-                );
-                values += planned.values;
-                tokens += planned.tokens;
-                held += usize::from(!planned.whole_subject);
-                change.outbox.extend(planned.outbox);
-                change.erase.push(planned.erase);
+                let p = erasure::plan(ctx.policy, s, &refs, &recs, Scope::All, reason, now);
+                values += p.values;
+                tokens += p.tokens;
+                held += usize::from(!p.whole_subject);
+                planned.push(p);
             }
+            // One act for every subject the request found.
+            let act = erasure::Act {
+                policy: ctx.policy,
+                backend: ctx.store.backend_name(),
+                reason,
+                principal,
+                at: now,
+            };
+            act.add(&mut change, planned);
             outcome.insert("values_erased".into(), count(values));
             outcome.insert("tokens_erased".into(), count(tokens));
             outcome.insert("subjects_held".into(), count(held));

@@ -19,8 +19,8 @@ use super::Decision;
 use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::requests::erasure::{self, Reason, Scope};
-use crate::store::rights::{Change, Erase, OutboxWrite, SweepRow};
+use crate::requests::erasure::{self, Act, Planned, Reason, Scope};
+use crate::store::rights::{Change, SweepRow};
 use crate::store::{Committer, Rights, Store, StoreError, VaultValue};
 use crate::Millis;
 
@@ -94,6 +94,15 @@ pub async fn run(
     };
     report.leader = true;
     let sweep_id = report.sweep_id.clone();
+    let act = Act {
+        policy,
+        backend: store.backend_name(),
+        reason: Reason::Retention {
+            sweep_id: &sweep_id,
+        },
+        principal: "pdgate retention sweeper",
+        at: now,
+    };
     let defer = store.defers_purge();
     let mut slice = FIRST_SLICE;
     let mut next = plan_page(store, policy, &sweep_id, Vec::new(), now).await?;
@@ -117,7 +126,7 @@ pub async fn run(
             continue;
         }
         let (applied, following) = tokio::join!(
-            apply_page(committer, page.work, &mut slice, defer, now),
+            apply_page(committer, &act, page.work, &mut slice, defer),
             following
         );
         applied?;
@@ -160,9 +169,6 @@ pub async fn run(
     Ok(report)
 }
 
-/// One subject's erasure and the webhooks that announce it.
-type Work = (Erase, Vec<OutboxWrite>);
-
 /// One page of subjects, decided: what goes, and what the report says of it.
 #[derive(Default)]
 struct PagePlan {
@@ -171,7 +177,7 @@ struct PagePlan {
     values_erased: u64,
     subjects_restricted: u64,
     items: Vec<Item>,
-    work: Vec<Work>,
+    work: Vec<Planned>,
     /// Where the next page starts; `None` after the last page.
     after: Option<Vec<u8>>,
 }
@@ -231,13 +237,11 @@ async fn plan_page(
         };
         let planned = erasure::plan(
             policy,
-            store.backend_name(),
             id,
             &vals,
             &recs,
             scope,
             Reason::Retention { sweep_id },
-            "pdgate retention sweeper",
             now,
         );
         if planned.whole_subject {
@@ -254,30 +258,28 @@ async fn plan_page(
                 values: planned.values,
             });
         }
-        plan.work.push((planned.erase, planned.outbox));
+        plan.work.push(planned);
     }
     Ok(Some(plan))
 }
 
-/// Commits a page's erasures in slices sized to [`SLICE_BUDGET`].
+/// Commits a page's erasures in slices sized to [`SLICE_BUDGET`], each slice under one
+/// destruction act.
 async fn apply_page(
     committer: &Committer,
-    work: Vec<Work>,
+    act: &Act<'_>,
+    work: Vec<Planned>,
     slice: &mut usize,
     defer_purge: bool,
-    now: Millis,
 ) -> Result<(), StoreError> {
     let mut work = work.into_iter().peekable();
     while work.peek().is_some() {
         let mut change = Change {
-            at: now,
+            at: act.at,
             defer_purge,
             ..Change::default()
         };
-        for (erase, outbox) in work.by_ref().take(*slice) {
-            change.erase.push(erase);
-            change.outbox.extend(outbox);
-        }
+        act.add(&mut change, work.by_ref().take(*slice));
         let n = change.erase.len();
         let started = Instant::now();
         committer.apply(change).await?;

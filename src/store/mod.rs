@@ -531,6 +531,14 @@ impl Rights for Store {
     async fn acts_of(&self, request_id: &str) -> Result<Vec<String>> {
         delegate!(self, s => s.acts_of(request_id))
     }
+    async fn acts_of_sweep(
+        &self,
+        sweep_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        delegate!(self, s => s.acts_of_sweep(sweep_id, after, limit))
+    }
     async fn subjects_page(&self, after: &[u8], limit: i64) -> Result<Vec<rights::SweepSubject>> {
         delegate!(self, s => s.subjects_page(after, limit))
     }
@@ -540,8 +548,8 @@ impl Rights for Store {
     async fn consents_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<ConsentRecord>> {
         delegate!(self, s => s.consents_of_subjects(ids))
     }
-    async fn last_sweep(&self) -> Result<Option<rights::SweepRow>> {
-        delegate!(self, s => s.last_sweep())
+    async fn sweeps(&self, id: Option<&str>, limit: i64) -> Result<Vec<rights::SweepRow>> {
+        delegate!(self, s => s.sweeps(id, limit))
     }
     async fn purge_step<'a>(
         &'a self,

@@ -7,8 +7,8 @@
 
 use std::future::Future;
 
-use crate::audit::{AuditEvent, Chain};
-use crate::store::{ConsentRecord, Result, SubjectState, VaultValue};
+use crate::audit::{AuditEvent, AuditRow, Chain};
+use crate::store::{ConsentRecord, Result, StoreError, SubjectState, VaultValue};
 use crate::Millis;
 
 /// A data subject request as stored. Carries no personal data: the subject is known by the blind
@@ -83,11 +83,62 @@ pub struct Erase {
     /// `hold_until`; everything else goes now.
     pub keep_categories: Vec<String>,
     pub hold_until: Option<Millis>,
-    pub request_id: Option<String>,
+    /// The destruction act (in the same change) whose log extract carries `audit`.
     pub act_id: String,
-    /// The destruction act without its log extract, which is filled from `audit` as written.
-    pub act: serde_json::Value,
     pub audit: AuditEvent,
+}
+
+/// A destruction act naming one or more erasures of the same change.
+#[derive(Debug, Clone)]
+pub struct ActWrite {
+    pub id: String,
+    pub request_id: Option<String>,
+    pub sweep_id: Option<String>,
+    /// The act without its log extract, which is filled from the audit entries of the erasures
+    /// whose `act_id` is this act's, as written.
+    pub act: serde_json::Value,
+}
+
+/// One line of a destruction act's log extract: an audit entry as written, with its hash.
+#[derive(Debug, serde::Serialize)]
+pub struct LogLine<'a> {
+    pub seq: i64,
+    pub at: String,
+    pub entry: &'a serde_json::value::RawValue,
+    pub hash: String,
+}
+
+impl<'a> LogLine<'a> {
+    pub fn of(row: &'a AuditRow) -> Result<Self> {
+        Ok(Self {
+            seq: row.seq,
+            at: crate::rfc3339(row.at),
+            entry: serde_json::from_str(&row.entry)
+                .map_err(|e| StoreError::Database(format!("audit entry: {e}")))?,
+            hash: data_encoding::HEXLOWER.encode(&row.hash),
+        })
+    }
+}
+
+/// The stored text of an act: `act` (an object) with `log_extract` added. The entries go in as
+/// written, not parsed and printed again.
+pub fn act_text(act: &serde_json::Value, log_extract: &[LogLine<'_>]) -> Result<String> {
+    let mut text = act.to_string();
+    let lines =
+        serde_json::to_string(log_extract).map_err(|e| StoreError::Database(e.to_string()))?;
+    match text.pop() {
+        Some('}') if text.len() > 1 => text.push(','),
+        Some('}') => {}
+        _ => {
+            return Err(StoreError::Database(
+                "a destruction act is not a JSON object".into(),
+            ))
+        }
+    }
+    text.push_str("\"log_extract\":");
+    text.push_str(&lines);
+    text.push('}');
+    Ok(text)
 }
 
 /// A finished retention sweep.
@@ -128,6 +179,7 @@ pub struct Change {
     /// Search-index entries (and subject keys) that follow rectified values.
     pub reindex: Vec<Reindex>,
     pub erase: Vec<Erase>,
+    pub acts: Vec<ActWrite>,
     pub outbox: Vec<OutboxWrite>,
     /// Deletes destruction acts kept until before this time.
     pub expire_acts_before: Option<Millis>,
@@ -252,6 +304,20 @@ pub trait Rights: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The destruction acts (JSON) recorded for a request.
     fn acts_of(&self, request_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Up to `limit` destruction acts (JSON) of a retention sweep, in id (time) order after the
+    /// act `after`.
+    fn acts_of_sweep(
+        &self,
+        sweep_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    /// Finished sweeps (or the one with `id`), newest first.
+    fn sweeps(
+        &self,
+        id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<SweepRow>>> + Send;
     /// Subjects in id order after `after`.
     fn subjects_page(
         &self,
@@ -266,7 +332,6 @@ pub trait Rights: Send + Sync {
         &self,
         ids: &[&[u8]],
     ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
-    fn last_sweep(&self) -> impl Future<Output = Result<Option<SweepRow>>> + Send;
     /// Commits one purge step (through the writer: see [`crate::store::Committer::purge`]).
     fn purge_step<'a>(
         &'a self,
@@ -275,4 +340,32 @@ pub trait Rights: Send + Sync {
     ) -> impl Future<Output = Result<PurgeProgress>> + Send + 'a;
     /// Erased subjects whose entries are not purged yet.
     fn purge_pending(&self) -> impl Future<Output = Result<u64>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn act_text_adds_the_log_extract_as_written() {
+        let mut chain = Chain::new("w");
+        let row = chain.append(
+            5,
+            &AuditEvent::Restriction {
+                request_id: "r".into(),
+                subject: "s".into(),
+                restricted: true,
+            },
+        );
+        let line = LogLine::of(&row).unwrap();
+        let text = act_text(&serde_json::json!({"act_id": "a"}), &[line]).unwrap();
+        let act: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(act["act_id"], "a");
+        assert_eq!(act["log_extract"][0]["seq"], 1);
+        // The entry is the stored text byte for byte, so its hash can be checked against it.
+        assert!(text.contains(&row.entry));
+        let empty = act_text(&serde_json::json!({}), &[]).unwrap();
+        assert_eq!(empty, r#"{"log_extract":[]}"#);
+        assert!(act_text(&serde_json::json!([1]), &[]).is_err());
+    }
 }

@@ -112,6 +112,21 @@ macro_rules! impl_rights {
                 rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
             }
 
+            async fn acts_of_sweep(
+                &self,
+                sweep_id: &str,
+                after: Option<&str>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT id, act FROM destruction_acts WHERE sweep_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+                    .bind(sweep_id)
+                    .bind(after.unwrap_or(""))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+            }
+
             async fn subjects_page(&self, after: &[u8], limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepSubject>> {
                 let rows = sqlx::query(
                     "SELECT id, wrapped_dek, kek_version, restricted_at, last_activity_at, created_at, erase_after FROM subjects \
@@ -161,25 +176,28 @@ macro_rules! impl_rights {
                 rows.iter().map(consent_record).collect()
             }
 
-            async fn last_sweep(&self) -> $crate::store::Result<Option<$crate::store::rights::SweepRow>> {
-                let row = sqlx::query(
+            async fn sweeps(&self, id: Option<&str>, limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepRow>> {
+                let rows = sqlx::query(
                     "SELECT id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired FROM sweeps \
-                     ORDER BY finished_at DESC LIMIT 1",
+                     WHERE ($1 IS NULL OR id = $1) ORDER BY finished_at DESC, id DESC LIMIT $2",
                 )
-                .fetch_optional(&self.pool)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(&self.pool)
                 .await?;
-                row.map(|r| {
-                    Ok($crate::store::rights::SweepRow {
-                        id: r.try_get(0)?,
-                        started_at: r.try_get(1)?,
-                        finished_at: r.try_get(2)?,
-                        subjects_erased: r.try_get(3)?,
-                        values_erased: r.try_get(4)?,
-                        subjects_restricted: r.try_get(5)?,
-                        acts_expired: r.try_get(6)?,
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::rights::SweepRow {
+                            id: r.try_get(0)?,
+                            started_at: r.try_get(1)?,
+                            finished_at: r.try_get(2)?,
+                            subjects_erased: r.try_get(3)?,
+                            values_erased: r.try_get(4)?,
+                            subjects_restricted: r.try_get(5)?,
+                            acts_expired: r.try_get(6)?,
+                        })
                     })
-                })
-                .transpose()
+                    .collect()
             }
 
             async fn purge_step<'a>(
@@ -480,29 +498,26 @@ macro_rules! impl_rights {
             }
 
             let mut rows: Vec<$crate::audit::AuditRow> = change.audit.iter().map(|e| chain.append(at, e)).collect();
-            let mut acts = Vec::with_capacity(change.erase.len());
-            for e in &change.erase {
-                let row = chain.append(at, &e.audit);
-                let mut act = e.act.clone();
-                act["log_extract"] = serde_json::json!([{
-                    "writer": row.writer,
-                    "seq": row.seq,
-                    "at": $crate::rfc3339(row.at),
-                    "kind": row.kind,
-                    "entry": serde_json::from_str::<serde_json::Value>(&row.entry).unwrap_or_default(),
-                    "hash": data_encoding::HEXLOWER.encode(&row.hash),
-                }]);
-                acts.push((e, act.to_string()));
-                rows.push(row);
-            }
+            let first = rows.len();
+            rows.extend(change.erase.iter().map(|e| chain.append(at, &e.audit)));
             insert_audit(&mut tx, &rows).await?;
+            // Each act's log extract: the audit entries of its erasures, as written.
+            let mut extracts: std::collections::HashMap<&str, Vec<$crate::store::rights::LogLine>> = std::collections::HashMap::new();
+            for (e, row) in change.erase.iter().zip(&rows[first..]) {
+                extracts.entry(e.act_id.as_str()).or_default().push($crate::store::rights::LogLine::of(row)?);
+            }
+            let acts = change
+                .acts
+                .iter()
+                .map(|a| Ok((a, $crate::store::rights::act_text(&a.act, &extracts.remove(a.id.as_str()).unwrap_or_default())?)))
+                .collect::<$crate::store::Result<Vec<_>>>()?;
             let keep_until = $crate::policy::duration::IsoDuration { years: 3, ..Default::default() }.after(at);
             for chunk in acts.chunks(ROWS_PER_STATEMENT) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO destruction_acts (id, request_id, subject_id, at, keep_until, act) ");
-                qb.push_values(chunk, |mut b, (e, act)| {
-                    b.push_bind(e.act_id.as_str())
-                        .push_bind(e.request_id.as_deref())
-                        .push_bind(e.subject_id.as_slice())
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO destruction_acts (id, request_id, sweep_id, at, keep_until, act) ");
+                qb.push_values(chunk, |mut b, (a, act)| {
+                    b.push_bind(a.id.as_str())
+                        .push_bind(a.request_id.as_deref())
+                        .push_bind(a.sweep_id.as_deref())
                         .push_bind(at)
                         .push_bind(keep_until)
                         .push_bind(act.as_str());

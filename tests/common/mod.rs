@@ -512,6 +512,23 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `pdgate retention run --config` (the CLI under test) for this gateway, its JSON report.
+pub fn retention(gw: &Gateway, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(bin())
+        .args(["retention", "run", "--config"])
+        .arg(&gw.config_path)
+        .args(args)
+        .env_remove("PDGATE_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A token from `pdgate token issue` (the CLI under test) for this gateway's config.
 pub fn token(gw: &Gateway, role: &str, service: Option<&str>) -> String {
     let mut cmd = Command::new(bin());
