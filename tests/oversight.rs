@@ -193,29 +193,24 @@ async fn register_reflects_the_running_gateway(db: Db) {
 
     // The CLI writes the same document from the same database.
     let out_file = env.gw.dir.join("register.md");
-    let out = Command::new(common::bin())
-        .args(["register", "export", "--config"])
-        .arg(&env.gw.config_path)
-        .args(["--view", "fz152", "--format", "md", "--out"])
-        .arg(&out_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::cli(
+        &env.gw,
+        &["register", "export"],
+        &[
+            "--view",
+            "fz152",
+            "--format",
+            "md",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
     );
     let md = std::fs::read_to_string(&out_file).unwrap();
     for r in refs {
         assert!(md.contains(&format!("### {r} — ")), "{r} in the CLI export");
     }
-    let out = Command::new(common::bin())
-        .args(["register", "export", "--config"])
-        .arg(&env.gw.config_path)
-        .args(["--view", "fz152"])
-        .output()
-        .unwrap();
-    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = common::cli(&env.gw, &["register", "export"], &["--view", "fz152"]);
+    let cli: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(item(&cli, "subjects"), &json!(3));
     drop(env.up);
 }

@@ -512,10 +512,12 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `pdgate retention run --config` (the CLI under test) for this gateway, its JSON report.
-pub fn retention(gw: &Gateway, args: &[&str]) -> serde_json::Value {
+/// `pdgate <command> --config <this gateway's> <args>` (the CLI under test); its stdout, once
+/// it has exited successfully.
+pub fn cli(gw: &Gateway, command: &[&str], args: &[&str]) -> Vec<u8> {
     let out = Command::new(bin())
-        .args(["retention", "run", "--config"])
+        .args(command)
+        .arg("--config")
         .arg(&gw.config_path)
         .args(args)
         .env_remove("PDGATE_KEY")
@@ -526,7 +528,12 @@ pub fn retention(gw: &Gateway, args: &[&str]) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
+}
+
+/// `pdgate retention run` for this gateway, its JSON report.
+pub fn retention(gw: &Gateway, args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&cli(gw, &["retention", "run"], args)).unwrap()
 }
 
 /// A token from `pdgate token issue` (the CLI under test) for this gateway's config.
