@@ -1,7 +1,7 @@
 //! The DPO console end to end in headless Chromium: `tests/console/console_test.py` (Playwright
 //! driving the system Chromium) signs in, fulfils a request, exports the register, opens a
-//! breach and searches the audit log against the real binary. Screenshots are kept in
-//! `target/console-screenshots/` as test artifacts.
+//! breach, reads a retention sweep's act and searches the audit log against the real binary.
+//! Screenshots are kept in `target/console-screenshots/` as test artifacts.
 //!
 //! CI installs Chromium (apt) and Playwright (pip); elsewhere the test is skipped with a note when
 //! either is missing.
@@ -79,6 +79,21 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
         .status,
         200
     );
+    // An enquiry, and a sweep 400 days on that destroys it (enquiries are kept a year).
+    let enquiry = "email=enquirer%40mail.ru&name=Vera&message=hi&agree=on";
+    assert_eq!(
+        post(
+            &gw.url("/contact"),
+            "application/x-www-form-urlencoded",
+            enquiry
+        )
+        .await
+        .status,
+        200
+    );
+    let later = (pdgate::now_millis() + 400 * 86_400_000).to_string();
+    let swept = common::retention(&gw, &["--now", &later]);
+    assert_eq!(swept["subjects_erased"], 1, "{swept}");
     let dpo = token(&gw, "dpo", None);
     let r = authed(
         "POST",

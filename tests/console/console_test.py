@@ -2,8 +2,8 @@
 """The DPO console in headless Chromium (Playwright driving the system browser).
 
 Run by tests/console.rs against a real pdgate with data in it: signs in with a DPO token,
-fulfils a request and previews its report, exports the register, opens a breach, searches the
-audit log, switches to Russian, and keeps a screenshot of every screen in --out.
+fulfils a request and previews its report, exports the register, opens a breach, reads a
+retention sweep's destruction act, searches the audit log, switches to Russian, and keeps a screenshot of every screen in --out.
 """
 import argparse
 import pathlib
@@ -111,6 +111,18 @@ def main() -> int:
             page.click('.audit-export[data-format="jsonl"]')
         dl.value.save_as(str(out / "audit.jsonl"))
         shot("07-audit")
+
+        # The sweep the test ran before: its act names the erased enquirer and what went.
+        page.click('#tabs button[data-tab="retention"]')
+        sweep = page.locator("#sweep-table tbody tr[data-sweep]").first
+        expect(sweep).to_be_visible()
+        sweep.locator('button[data-action="acts"]').click()
+        act = page.locator("#act-list [data-act]")
+        expect(act).to_have_count(1)
+        expect(act.first).to_contain_text("Subjects erased: 1")
+        act.first.locator("summary").click()
+        expect(act.first.locator("pre")).to_contain_text("log_extract")
+        shot("10-retention")
 
         page.click('#tabs button[data-tab="discovery"]')
         expect(page.locator("#discovery-table tbody tr").first).to_contain_text("/feedback")

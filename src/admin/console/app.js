@@ -26,6 +26,10 @@ const I18N = {
     note: 'Note (required to close)', clock_met: 'met', clock_late: 'late', left: 'left',
     flow_undeclared: 'undeclared', flow_declared: 'declared', flow_blocked: 'blocked',
     discovery_hint: 'Declare a flow with a route and its fields, or close it with `block: true`, in the policies.',
+    tab_retention: 'Retention', col_finished: 'Finished', col_subjects_erased: 'Subjects erased',
+    col_values_erased: 'Values erased', col_restricted: 'Held, restricted', acts: 'Acts', more: 'More',
+    held: 'Held', act_json: 'The act (JSON)', no_acts: 'This sweep destroyed nothing.',
+    retention_hint: 'Retention sweeps, newest first, and their destruction acts (Roskomnadzor order No. 179), one per transaction of a sweep.',
   },
   ru: {
     console: 'консоль ответственного', tab_requests: 'Запросы', tab_consents: 'Согласия', tab_register: 'Реестр',
@@ -50,6 +54,10 @@ const I18N = {
     note: 'Комментарий (нужен для закрытия)', clock_met: 'выполнено', clock_late: 'с опозданием', left: 'осталось',
     flow_undeclared: 'не объявлен', flow_declared: 'объявлен', flow_blocked: 'закрыт',
     discovery_hint: 'Объявите поток маршрутом с полями или закройте его (`block: true`) в политиках.',
+    tab_retention: 'Сроки хранения', col_finished: 'Завершён', col_subjects_erased: 'Субъектов уничтожено',
+    col_values_erased: 'Значений уничтожено', col_restricted: 'Заблокировано (удержание)', acts: 'Акты', more: 'Ещё',
+    held: 'Удерживается', act_json: 'Акт (JSON)', no_acts: 'Этот проход ничего не уничтожил.',
+    retention_hint: 'Проходы по срокам хранения, новые сверху, и их акты об уничтожении (приказ РКН № 179), по одному на транзакцию прохода.',
   },
 };
 
@@ -339,8 +347,50 @@ async function loadDiscovery() {
     el('td', { class: f.status === 'undeclared' ? 'error' : 'ok' }, t('flow_' + f.status)))));
 }
 
+// ---- retention ----------------------------------------------------------------------------
+let acts = { sweep: null, next: null };
+
+async function loadSweeps() {
+  const { sweeps } = await getJson('/admin/v1/sweeps');
+  const body = $('#sweep-table tbody');
+  body.replaceChildren();
+  if (!sweeps.length) body.append(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('no_items'))));
+  for (const s of sweeps) {
+    body.append(el('tr', { 'data-sweep': s.id },
+      el('td', {}, fmtTime(s.finished_at), el('div', { class: 'muted' }, s.id)),
+      el('td', {}, String(s.subjects_erased)), el('td', {}, String(s.values_erased)),
+      el('td', {}, String(s.subjects_restricted)),
+      el('td', { class: 'actions' }, el('button', { 'data-action': 'acts', onclick: guard(() => loadActs(s.id, false)) }, t('acts')))));
+  }
+  $('#act-list').replaceChildren();
+  $('#acts-more').hidden = true;
+}
+
+// One page of a sweep's acts; `more` appends the next page to the list.
+async function loadActs(sweep, more) {
+  const q = new URLSearchParams({ limit: '20' });
+  if (more && acts.next) q.set('after', acts.next);
+  const page = await getJson('/admin/v1/sweeps/' + encodeURIComponent(sweep) + '/acts?' + q);
+  acts = { sweep, next: page.next };
+  const list = $('#act-list');
+  if (!more) list.replaceChildren();
+  if (!more && !page.acts.length) list.append(el('p', { class: 'muted' }, t('no_acts')));
+  for (const a of page.acts) {
+    // Acts stored before one act per slice name a single `subject`.
+    const subjects = a.subjects || (a.subject ? [a.subject] : []);
+    const held = a.held || [];
+    list.append(el('div', { class: 'card', 'data-act': a.act_id },
+      el('b', {}, a.act_id), ' · ', fmtTime(a.destroyed_at), ' · ',
+      t('col_subjects_erased') + ': ' + subjects.length + ' · ' + t('col_values_erased') + ': ' + a.values_destroyed,
+      el('div', {}, (a.categories || []).map((c) => c.name).join(', ')),
+      held.length ? el('div', { class: 'muted' }, t('held') + ': ' + held.map((h) => h.category + ' (' + h.basis + ')').join(', ')) : '',
+      el('details', {}, el('summary', {}, t('act_json')), el('pre', {}, JSON.stringify(a, null, 2)))));
+  }
+  $('#acts-more').hidden = !page.next;
+}
+
 // ---- shell --------------------------------------------------------------------------------
-const LOADERS = { requests: loadRequests, consents: loadConsents, register: showRegister, breaches: loadBreaches, audit: searchAudit, discovery: loadDiscovery };
+const LOADERS = { requests: loadRequests, consents: loadConsents, register: showRegister, breaches: loadBreaches, retention: loadSweeps, audit: searchAudit, discovery: loadDiscovery };
 
 async function show(tab) {
   $$('.tab').forEach((s) => { s.hidden = s.id !== tab; });
@@ -394,6 +444,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#reg-show').addEventListener('click', guard(showRegister));
   $$('.reg-export').forEach((b) => b.addEventListener('click', guard(() => exportRegister(b.dataset.format))));
   $('#new-breach').addEventListener('submit', guard(newBreach));
+  $('#acts-more').addEventListener('click', guard(() => loadActs(acts.sweep, true)));
   $('#audit-form').addEventListener('submit', guard(searchAudit));
   $('#audit-kind').addEventListener('change', guard(() => searchAudit()));
   $$('.audit-export').forEach((b) => b.addEventListener('click', guard(() =>
