@@ -32,7 +32,6 @@ fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::
         values: None,
         keep_categories: Vec::new(),
         hold_until: None,
-        act_id: act_id.into(),
         audit: AuditEvent::Erasure {
             act_id: act_id.into(),
             reason: reason.into(),

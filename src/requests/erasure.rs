@@ -78,8 +78,6 @@ pub struct Planned {
     /// The subject's line in the act's `subjects`, and its held categories (`held`).
     part: serde_json::Value,
     held: Vec<serde_json::Value>,
-    /// Category ids destroyed.
-    categories: Vec<String>,
 }
 
 /// Plans the destruction of `scope` of a subject's data. `values` are all the subject's stored
@@ -192,7 +190,7 @@ pub fn plan(
         act_id: String::new(),
         reason: reference.clone(),
         subject: pseudo.clone(),
-        categories: categories.clone(),
+        categories,
         values: u32::try_from(gone.len()).unwrap_or(u32::MAX),
         whole_subject,
         held_categories: keep_categories.clone(),
@@ -255,7 +253,6 @@ pub fn plan(
             },
             keep_categories,
             hold_until,
-            act_id: String::new(),
             audit,
         },
         outbox,
@@ -264,7 +261,6 @@ pub fn plan(
         whole_subject,
         part,
         held,
-        categories,
     }
 }
 
@@ -290,14 +286,18 @@ impl Act<'_> {
         let mut categories = BTreeSet::new();
         let (mut values, mut tokens, mut whole) = (0, 0, 0);
         for mut p in planned {
-            p.erase.act_id.clone_from(&id);
-            if let AuditEvent::Erasure { act_id, .. } = &mut p.erase.audit {
+            if let AuditEvent::Erasure {
+                act_id,
+                categories: destroyed,
+                ..
+            } = &mut p.erase.audit
+            {
                 act_id.clone_from(&id);
+                categories.extend(destroyed.iter().cloned());
             }
             values += p.values;
             tokens += p.tokens;
             whole += usize::from(p.whole_subject);
-            categories.extend(p.categories);
             subjects.push(p.part);
             held.extend(p.held);
             change.erase.push(p.erase);

@@ -83,9 +83,19 @@ pub struct Erase {
     /// `hold_until`; everything else goes now.
     pub keep_categories: Vec<String>,
     pub hold_until: Option<Millis>,
-    /// The destruction act (in the same change) whose log extract carries `audit`.
-    pub act_id: String,
+    /// An [`AuditEvent::Erasure`]; its `act_id` names the destruction act (in the same change)
+    /// whose log extract carries it.
     pub audit: AuditEvent,
+}
+
+impl Erase {
+    /// The destruction act this erasure belongs to (see `audit`).
+    pub fn act_id(&self) -> &str {
+        match &self.audit {
+            AuditEvent::Erasure { act_id, .. } => act_id,
+            _ => "",
+        }
+    }
 }
 
 /// A destruction act naming one or more erasures of the same change.

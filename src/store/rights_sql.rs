@@ -504,7 +504,7 @@ macro_rules! impl_rights {
             // Each act's log extract: the audit entries of its erasures, as written.
             let mut extracts: std::collections::HashMap<&str, Vec<$crate::store::rights::LogLine>> = std::collections::HashMap::new();
             for (e, row) in change.erase.iter().zip(&rows[first..]) {
-                extracts.entry(e.act_id.as_str()).or_default().push($crate::store::rights::LogLine::of(row)?);
+                extracts.entry(e.act_id()).or_default().push($crate::store::rights::LogLine::of(row)?);
             }
             let acts = change
                 .acts
