@@ -295,6 +295,7 @@ pub async fn retention_run(
     let report = crate::retention::sweep::run(&store, &committer, &policy, now, dry_run).await;
     drop(committer);
     let _ = task.await;
+    store.close().await;
     Ok(report?)
 }
 
@@ -406,6 +407,7 @@ impl Server {
                 }
             }
         };
+        let store = bg.store.clone();
         let outbox = crate::requests::outbox::run(
             bg.store,
             bg.client,
@@ -435,6 +437,7 @@ impl Server {
         {
             tracing::warn!("the audit writer did not finish in time");
         }
+        store.close().await;
         tracing::info!("stopped");
     }
 }

@@ -189,6 +189,14 @@ async fn sigterm_drains_in_flight_requests(db: Db) {
         tokio::net::TcpStream::connect(gw.proxy).await.is_err(),
         "no new connections after shutdown"
     );
+    if let Some(file) = gw.database_url.strip_prefix("sqlite://") {
+        // A clean stop leaves the database whole in its file: nothing is left in the WAL.
+        let wal = std::fs::metadata(format!("{file}-wal")).map_or(0, |m| m.len());
+        assert_eq!(
+            wal, 0,
+            "the WAL was checkpointed into the database at shutdown"
+        );
+    }
 }
 
 async fn no_default_upstream_gives_json_404(db: Db) {

@@ -364,6 +364,15 @@ impl Store {
         }
     }
 
+    /// Closes the store's connections and waits until they are closed; on SQLite the
+    /// background checkpointer stops with them, so nothing writes to the files afterwards.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
+        }
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",

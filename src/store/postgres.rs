@@ -25,6 +25,10 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Write transactions share the pool: PostgreSQL runs them side by side.
     fn writer(&self) -> &PgPool {
         &self.pool
