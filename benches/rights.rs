@@ -56,8 +56,14 @@ fn cpu_seconds() -> f64 {
     fields.iter().sum::<f64>() / 100.0
 }
 
-/// Concurrent intake writers of the latency probe, and the pause between one's intakes.
-const PROBE_TASKS: u64 = 16;
+/// Concurrent intake writers of the latency probe (`SWEEP_PROBE_TASKS`, default 16), and the
+/// pause between one's intakes.
+fn probe_tasks() -> u64 {
+    std::env::var("SWEEP_PROBE_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+}
 const PROBE_GAP_MS: u64 = 10;
 
 struct Latencies(Vec<Duration>);
@@ -78,7 +84,7 @@ impl std::fmt::Display for Latencies {
     }
 }
 
-/// Commits bench-form intakes from [`PROBE_TASKS`] writers until `until` resolves and returns
+/// Commits bench-form intakes from [`probe_tasks`] writers until `until` resolves and returns
 /// each commit's latency; `round` keeps the rounds' subjects apart.
 async fn probe(
     committer: &Committer,
@@ -88,7 +94,8 @@ async fn probe(
     until: impl std::future::Future<Output = ()>,
 ) -> Latencies {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let tasks: Vec<_> = (0..PROBE_TASKS)
+    let n = probe_tasks();
+    let tasks: Vec<_> = (0..n)
         .map(|t| {
             let (committer, policy, keys, stop) = (
                 committer.clone(),
@@ -97,7 +104,7 @@ async fn probe(
                 stop.clone(),
             );
             tokio::spawn(async move {
-                let mut seed = 1_000_000_000 * (1 + round * PROBE_TASKS + t);
+                let mut seed = 1_000_000_000 * (1 + round * n + t);
                 let mut took = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let write = common::writes(&policy, &keys, 1, &mut seed).pop().unwrap();
@@ -311,7 +318,10 @@ async fn main() {
             bytes / report.values_erased.max(1) as f64
         );
     }
-    println!("intake commit latency, {PROBE_TASKS} writers each committing one intake every {PROBE_GAP_MS} ms:");
+    println!(
+        "intake commit latency, {} writers each committing one intake every {PROBE_GAP_MS} ms:",
+        probe_tasks()
+    );
     println!("  idle:         {idle}");
     println!("  during sweep: {during}");
     drop(committer);
