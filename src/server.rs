@@ -437,7 +437,13 @@ impl Server {
         {
             tracing::warn!("the audit writer did not finish in time");
         }
-        store.close().await;
+        // Bounded: a writer still stuck in a transaction would hold its connection forever.
+        if tokio::time::timeout(Duration::from_secs(5), store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database connections did not close in time");
+        }
         tracing::info!("stopped");
     }
 }

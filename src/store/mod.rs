@@ -364,8 +364,9 @@ impl Store {
         }
     }
 
-    /// Closes the store's connections and waits until they are closed; on SQLite the
-    /// background checkpointer stops with them, so nothing writes to the files afterwards.
+    /// Closes the store's connections and waits until they are closed (so no query may still be
+    /// running on them). On SQLite the checkpointer stops first and the WAL is copied into the
+    /// database file and truncated: the file alone is then the whole database.
     pub async fn close(&self) {
         match self {
             Store::Sqlite(s) => s.close().await,
