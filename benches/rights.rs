@@ -155,12 +155,17 @@ async fn main() {
             id: "req_bench",
             kind: "erasure",
         };
-        let planned: Vec<_> = ids
+        let planned: Vec<_> = page
             .iter()
-            .map(|id| {
-                let mine: Vec<&VaultValue> = vals.iter().filter(|v| v.subject_id == *id).collect();
-                let r: Vec<_> = recs.iter().filter(|r| r.subject_id == *id).collect();
-                erasure::plan(&policy, id, &mine, &r, Scope::All, reason, change.at)
+            .map(|s| {
+                let id = s.state.row.id.as_slice();
+                let mine: Vec<&VaultValue> = vals.iter().filter(|v| v.subject_id == id).collect();
+                let r: Vec<_> = recs.iter().filter(|r| r.subject_id == id).collect();
+                let target = erasure::Target {
+                    id,
+                    revision: s.revision,
+                };
+                erasure::plan(&policy, target, &mine, &r, Scope::All, reason, change.at)
             })
             .collect();
         let act = erasure::Act {

@@ -29,6 +29,7 @@ async fn open_at(db: Db) -> Option<(Store, String, tempfile::TempDir)> {
 fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::Erase {
     pdgate::store::rights::Erase {
         subject_id: vec![sid; 16],
+        revision: 0,
         values: None,
         keep_categories: Vec::new(),
         hold_until: None,
@@ -1135,7 +1136,106 @@ async fn acts_and_sweeps(db: Db) {
         .is_empty());
 }
 
+/// An erasure is planned from what was read; an intake into one of its subjects before the
+/// commit (on either intake path) moves the subject's revision on, and the whole change is
+/// refused, naming that subject, until it is planned on the new revision.
+async fn an_erasure_refuses_subjects_changed_since_planned(db: Db) {
+    use pdgate::store::rights::Rights;
+    use pdgate::store::{Change, StoreError};
+    let Some((store, url, _dir)) = open_at(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    let firsts: Vec<IntakeWrite> = (1..=3)
+        .map(|i| {
+            intake(
+                new_subject(i, Some(i)),
+                vec![value(10 + i, &[&format!("tok_{i}")])],
+            )
+        })
+        .collect();
+    store.commit_batch(&firsts, &mut chain).await.unwrap();
+    let ids: Vec<Vec<u8>> = (1..=3).map(|i| vec![i; 16]).collect();
+    let refs: Vec<&[u8]> = ids
+        .iter()
+        .map(Vec::as_slice)
+        .chain([&[9u8; 16][..]])
+        .collect();
+    let mut revisions = store.subject_revisions(&refs).await.unwrap();
+    revisions.sort();
+    assert_eq!(
+        revisions,
+        [
+            (ids[0].clone(), 0),
+            (ids[1].clone(), 0),
+            (ids[2].clone(), 0)
+        ],
+        "a subject that does not exist has no revision"
+    );
+
+    // New values for subjects 1 (batch path) and 2 (savepoint path) after the plan was read.
+    let more = |id: u8, mac: u8| IntakeWrite {
+        subject: Some(SubjectWrite::Existing { id: vec![id; 16] }),
+        ..intake(
+            new_subject(id, None),
+            vec![value(mac, &[&format!("tok_{mac}")])],
+        )
+    };
+    store
+        .commit_batch(&[more(1, 21)], &mut chain)
+        .await
+        .unwrap();
+    store.commit_each(&[more(2, 22)], &mut chain).await.unwrap();
+    let page = store.subjects_page(&[], 10).await.unwrap();
+    let page: Vec<i64> = page.iter().map(|s| s.revision).collect();
+    assert_eq!(page, [1, 1, 0]);
+
+    let slice = |revs: [i64; 3]| Change {
+        at: 1_700_000_001_000,
+        erase: (1..=3)
+            .zip(revs)
+            .map(|(i, revision)| pdgate::store::rights::Erase {
+                revision,
+                ..whole_erasure(i, "act_a", "sweep:swp_1")
+            })
+            .collect(),
+        ..Change::default()
+    };
+    let (seq, head) = (chain.seq(), chain.head());
+    let values = "SELECT count(*) FROM vault_values";
+    match store.apply_change(&slice([0, 0, 0]), &mut chain).await {
+        Err(StoreError::SubjectsMoved(moved)) => {
+            assert_eq!(moved, [ids[0].clone(), ids[1].clone()])
+        }
+        other => panic!("planned on old revisions, yet {other:?}"),
+    }
+    assert_eq!(
+        (chain.seq(), chain.head()),
+        (seq, head),
+        "the chain is as before"
+    );
+    assert_eq!(count(db, &url, values).await, 5, "nothing was erased");
+    assert_eq!(count(db, &url, "SELECT count(*) FROM audit_log").await, seq);
+    // A subject erased meanwhile (by a request, say) is refused the same way.
+    let gone = Change {
+        erase: vec![whole_erasure(9, "act_b", "r")],
+        ..slice([1, 1, 0])
+    };
+    match store.apply_change(&gone, &mut chain).await {
+        Err(StoreError::SubjectsMoved(moved)) => assert_eq!(moved, [vec![9u8; 16]]),
+        other => panic!("erased a subject that is not there: {other:?}"),
+    }
+    // Planned again on what is there now: it commits, new values included.
+    store
+        .apply_change(&slice([1, 1, 0]), &mut chain)
+        .await
+        .unwrap();
+    assert_eq!(count(db, &url, values).await, 0);
+    assert_eq!(count(db, &url, "SELECT count(*) FROM subjects").await, 0);
+}
+
 both_backends! {
+    moved_subjects => an_erasure_refuses_subjects_changed_since_planned;
     acts => acts_and_sweeps;
     reindex => rectification_moves_index_entries_and_the_key;
     concurrent_writers => concurrent_writers_wait_for_each_other;

@@ -108,12 +108,22 @@ impl From<crate::transfers::Refused> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        if let crate::store::StoreError::Conflict(what) = e {
-            return Self::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("{what}; read it again and retry"),
-            );
+        match e {
+            crate::store::StoreError::Conflict(what) => {
+                return Self::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("{what}; read it again and retry"),
+                )
+            }
+            crate::store::StoreError::SubjectsMoved(_) => {
+                return Self::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "new data for the subject kept arriving while the request was fulfilled; retry",
+                )
+            }
+            _ => {}
         }
         tracing::error!(error = %e, "store unavailable; refusing");
         Self::unavailable("store_unavailable", "the vault is unavailable")

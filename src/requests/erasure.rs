@@ -67,8 +67,17 @@ impl Reason<'_> {
     }
 }
 
+/// A subject to plan an erasure for: its id, and its revision as read before its values and
+/// consents were (the erasure commits only if it is still the same: see [`Erase::revision`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub id: &'a [u8],
+    pub revision: i64,
+}
+
 /// What one subject's erasure writes: the store operation, its webhooks and its part of the
 /// destruction act, which [`Act::add`] gathers with others into one act.
+#[derive(Debug, Clone)]
 pub struct Planned {
     pub erase: Erase,
     pub outbox: Vec<OutboxWrite>,
@@ -84,7 +93,7 @@ pub struct Planned {
 /// values, `records` its ledger (the routes it came through find the upstreams to tell).
 pub fn plan(
     policy: &Policy,
-    subject_id: &[u8],
+    subject: Target<'_>,
     values: &[&VaultValue],
     records: &[&ConsentRecord],
     scope: Scope,
@@ -157,6 +166,7 @@ pub fn plan(
     categories.sort();
     categories.dedup();
 
+    let subject_id = subject.id;
     let pseudo = pseudonym(subject_id);
     let reference = reason.reference();
     let held: Vec<serde_json::Value> = keep_categories
@@ -247,6 +257,7 @@ pub fn plan(
     Planned {
         erase: Erase {
             subject_id: subject_id.to_vec(),
+            revision: subject.revision,
             values: match scope {
                 Scope::Values(ids) => Some(ids),
                 _ => None,

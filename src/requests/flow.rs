@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::calendar::Calendar;
 use super::deadline::{self, NoExtension, Regime, RequestType};
-use super::erasure::{self, Reason, Scope};
+use super::erasure::{self, Reason, Scope, Target};
 use crate::actions::{self, Kind, TokenShape};
 use crate::audit::AuditEvent;
 use crate::crypto::{Aad, Keys};
@@ -17,7 +17,7 @@ use crate::intake::pseudonym;
 use crate::policy::{LegalBasis, Policy};
 use crate::proxy::ApiError;
 use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow};
-use crate::store::{Backend, Committer, ConsentRecord, Rights, Store};
+use crate::store::{Backend, Committer, ConsentRecord, Rights, Store, StoreError};
 use crate::Millis;
 
 /// What the request handlers need.
@@ -295,6 +295,10 @@ pub async fn extend(
     Ok(row)
 }
 
+/// How often an erasure is planned again when an intake adds to one of its subjects between
+/// planning and commit, before the DPO is asked to retry.
+const REPLANS: usize = 3;
+
 /// Fulfils an open request: does what its type asks for every subject the identifier finds,
 /// and closes it — all in one transaction.
 pub async fn fulfil(
@@ -304,6 +308,26 @@ pub async fn fulfil(
     principal: &str,
     now: Millis,
 ) -> Result<RequestRow, ApiError> {
+    let mut replans = 0;
+    loop {
+        let (row, change) = prepare(ctx, id, &input, principal, now).await?;
+        match ctx.committer.apply(change).await {
+            Ok(_) => return Ok(row),
+            // The data destroyed, acted and announced must be the data read: read it again.
+            Err(StoreError::SubjectsMoved(_)) if replans < REPLANS => replans += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What fulfilling the open request `id` writes: the closed request and its change.
+async fn prepare(
+    ctx: &Ctx<'_>,
+    id: &str,
+    input: &Fulfil,
+    principal: &str,
+    now: Millis,
+) -> Result<(RequestRow, Change), ApiError> {
     let mut row = open_request(ctx, id).await?;
     let (kind, _) = kind_of(&row);
     let subjects = ctx.store.subjects_by_index(&row.lookup_key()).await?;
@@ -328,12 +352,15 @@ pub async fn fulfil(
                 kind: &row.kind,
             };
             let mut planned = Vec::with_capacity(subjects.len());
-            for s in &subjects {
-                let vals = ctx.store.values_of(s).await?;
-                let recs = ctx.store.consents_of(s).await?;
+            // Revisions first: whatever is added after them makes the commit refuse.
+            let ids: Vec<&[u8]> = subjects.iter().map(Vec::as_slice).collect();
+            for (s, revision) in ctx.store.subject_revisions(&ids).await? {
+                let vals = ctx.store.values_of(&s).await?;
+                let recs = ctx.store.consents_of(&s).await?;
                 let refs: Vec<_> = vals.iter().collect();
                 let recs: Vec<_> = recs.iter().collect();
-                let p = erasure::plan(ctx.policy, s, &refs, &recs, Scope::All, reason, now);
+                let target = Target { id: &s, revision };
+                let p = erasure::plan(ctx.policy, target, &refs, &recs, Scope::All, reason, now);
                 values += p.values;
                 tokens += p.tokens;
                 held += usize::from(!p.whole_subject);
@@ -414,8 +441,7 @@ pub async fn fulfil(
         outcome,
     });
     change.requests.push(row.clone());
-    ctx.committer.apply(change).await?;
-    Ok(row)
+    Ok((row, change))
 }
 
 fn count(n: usize) -> u32 {

@@ -19,7 +19,7 @@ use super::Decision;
 use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::requests::erasure::{self, Act, Planned, Reason, Scope};
+use crate::requests::erasure::{self, Act, Planned, Reason, Scope, Target};
 use crate::store::rights::{Change, SweepRow};
 use crate::store::{Committer, Rights, Store, StoreError, VaultValue};
 use crate::Millis;
@@ -59,6 +59,9 @@ pub struct Report {
     pub values_erased: u64,
     pub subjects_restricted: u64,
     pub acts_expired: u64,
+    /// Subjects decided for erasure that an intake added to before the erasure committed: they
+    /// were left as they are, for a later sweep to decide on what they hold then.
+    pub subjects_changed: u64,
     /// Tokens turned into tombstones and subject-key and search-index entries deleted after the
     /// sweep (or, when few subjects were erased, subjects purged one by one).
     pub entries_purged: u64,
@@ -67,6 +70,23 @@ pub struct Report {
 }
 
 pub const MAX_ITEMS: usize = 1000;
+
+impl Report {
+    /// Counts one subject's erasure: done, or in a dry run, what would be done.
+    fn count(&mut self, d: &Decided) {
+        let p = &d.planned;
+        self.subjects_erased += u64::from(p.whole_subject);
+        self.subjects_restricted += u64::from(d.action == "restrict_held");
+        self.values_erased += p.values as u64;
+        if self.items.len() < MAX_ITEMS {
+            self.items.push(Item {
+                subject: pseudonym(&p.erase.subject_id),
+                action: d.action,
+                values: p.values,
+            });
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
@@ -108,11 +128,6 @@ pub async fn run(
     let mut next = plan_page(store, policy, &sweep_id, Vec::new(), now).await?;
     while let Some(page) = next {
         report.subjects_seen += page.seen;
-        report.subjects_erased += page.subjects_erased;
-        report.values_erased += page.values_erased;
-        report.subjects_restricted += page.subjects_restricted;
-        let room = MAX_ITEMS.saturating_sub(report.items.len());
-        report.items.extend(page.items.into_iter().take(room));
         // The next page is read and decided while this one commits: the writer is kept busy
         // with erasures instead of waiting for the reads between pages.
         let following = async {
@@ -122,11 +137,14 @@ pub async fn run(
             }
         };
         if dry_run {
+            for d in &page.work {
+                report.count(d);
+            }
             next = following.await?;
             continue;
         }
         let (applied, following) = tokio::join!(
-            apply_page(committer, &act, page.work, &mut slice, defer),
+            apply_page(committer, &act, page.work, &mut slice, defer, &mut report),
             following
         );
         applied?;
@@ -169,15 +187,17 @@ pub async fn run(
     Ok(report)
 }
 
-/// One page of subjects, decided: what goes, and what the report says of it.
+/// One subject's erasure as planned, and the report's name for it.
+struct Decided {
+    planned: Planned,
+    action: &'static str,
+}
+
+/// One page of subjects, decided: what goes.
 #[derive(Default)]
 struct PagePlan {
     seen: u64,
-    subjects_erased: u64,
-    values_erased: u64,
-    subjects_restricted: u64,
-    items: Vec<Item>,
-    work: Vec<Planned>,
+    work: Vec<Decided>,
     /// Where the next page starts; `None` after the last page.
     after: Option<Vec<u8>>,
 }
@@ -235,54 +255,67 @@ async fn plan_page(
             Decision::DropValues(ids) => (Scope::Values(ids), "erase_values"),
             Decision::Hold { drop, until } => (Scope::Hold { drop, until }, "restrict_held"),
         };
+        let target = Target {
+            id,
+            revision: s.revision,
+        };
         let planned = erasure::plan(
             policy,
-            id,
+            target,
             &vals,
             &recs,
             scope,
             Reason::Retention { sweep_id },
             now,
         );
-        if planned.whole_subject {
-            plan.subjects_erased += 1;
-        }
-        if action == "restrict_held" {
-            plan.subjects_restricted += 1;
-        }
-        plan.values_erased += planned.values as u64;
-        if plan.items.len() < MAX_ITEMS {
-            plan.items.push(Item {
-                subject: pseudonym(id),
-                action,
-                values: planned.values,
-            });
-        }
-        plan.work.push(planned);
+        plan.work.push(Decided { planned, action });
     }
     Ok(Some(plan))
 }
 
 /// Commits a page's erasures in slices sized to [`SLICE_BUDGET`], each slice under one
-/// destruction act.
+/// destruction act, and counts what they erased in `report`.
+///
+/// A page is read well before its slices commit. A subject an intake added to in between is
+/// refused by the store ([`StoreError::SubjectsMoved`]) and the slice commits without it: its
+/// new data is neither destroyed unseen nor missing from the act and the webhooks, and a later
+/// sweep decides it on what it holds then.
 async fn apply_page(
     committer: &Committer,
     act: &Act<'_>,
-    work: Vec<Planned>,
+    work: Vec<Decided>,
     slice: &mut usize,
     defer_purge: bool,
+    report: &mut Report,
 ) -> Result<(), StoreError> {
     let mut work = work.into_iter().peekable();
     while work.peek().is_some() {
-        let mut change = Change {
-            at: act.at,
-            defer_purge,
-            ..Change::default()
-        };
-        act.add(&mut change, work.by_ref().take(*slice));
-        let n = change.erase.len();
+        let mut part: Vec<Decided> = work.by_ref().take(*slice).collect();
+        let n = part.len();
         let started = Instant::now();
-        committer.apply(change).await?;
+        while !part.is_empty() {
+            let mut change = Change {
+                at: act.at,
+                defer_purge,
+                ..Change::default()
+            };
+            act.add(&mut change, part.iter().map(|d| d.planned.clone()));
+            match committer.apply(change).await {
+                Ok(_) => break,
+                Err(StoreError::SubjectsMoved(moved)) => {
+                    let before = part.len();
+                    part.retain(|d| !moved.contains(&d.planned.erase.subject_id));
+                    if part.len() == before {
+                        return Err(StoreError::SubjectsMoved(moved));
+                    }
+                    report.subjects_changed += (before - part.len()) as u64;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for d in &part {
+            report.count(d);
+        }
         *slice = next_slice(n, started.elapsed());
     }
     Ok(())
@@ -393,6 +426,7 @@ pub async fn every(
                 subjects_erased = r.subjects_erased,
                 values_erased = r.values_erased,
                 subjects_restricted = r.subjects_restricted,
+                subjects_changed = r.subjects_changed,
                 acts_expired = r.acts_expired,
                 "retention sweep done"
             ),
@@ -421,6 +455,104 @@ mod tests {
         assert_eq!(next_slice(0, Duration::ZERO), 4);
         // Purge steps grow to their own cap.
         assert_eq!(fit_budget(4096, Duration::from_millis(1), 10_000), 10_000);
+    }
+
+    /// A page is read and decided well before its slices commit. An intake into one of its
+    /// subjects in between must not be erased unseen: the slice commits without that subject,
+    /// the act and report leave it out, and the next sweep decides it on what it holds then.
+    /// (The store's refusal itself is checked on both backends in `tests/storage.rs`.)
+    #[tokio::test]
+    async fn a_subject_added_to_after_planning_is_left_for_a_later_sweep() {
+        use crate::audit::Chain;
+        use crate::store::{Backend, IntakeWrite, SubjectWrite, ValueWrite};
+        const T0: Millis = 1_800_000_000_000;
+        const DAY: Millis = 86_400_000;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pdgate.db").display());
+        let store = Store::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let (committer, _task) = Committer::start(store.clone(), Chain::new("w"), None);
+        let policy =
+            Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies"))
+                .unwrap();
+        let value = |mac: u8| ValueWrite {
+            value_mac: [mac; 32],
+            candidates: vec![format!("tok_{mac}")],
+            shape: "generic".into(),
+            kind: "generic".into(),
+            action: "tokenize".into(),
+            category: Some("contact".into()),
+            field: "f".into(),
+            purposes: "order_fulfilment".into(),
+            ciphertext: vec![mac],
+        };
+        let write = |at: Millis, subject: SubjectWrite, mac: u8| IntakeWrite {
+            at,
+            route: "checkout".into(),
+            subject: Some(subject),
+            values: vec![value(mac)],
+            ..IntakeWrite::default()
+        };
+        for i in 1..=3u8 {
+            let new = SubjectWrite::New {
+                id: vec![i; 16],
+                key: None,
+                wrapped_dek: vec![9; 60],
+                kek_version: 1,
+            };
+            committer.commit(write(T0, new, i)).await.unwrap();
+        }
+        // Contact data for order fulfilment is kept 3 years from collection.
+        let now = T0 + 4 * 366 * DAY;
+        let page = plan_page(&store, &policy, "swp_t", Vec::new(), now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.work.len(), 3);
+        let changed = vec![2u8; 16];
+        let again = SubjectWrite::Existing {
+            id: changed.clone(),
+        };
+        committer.commit(write(now, again, 22)).await.unwrap();
+
+        let act = Act {
+            policy: &policy,
+            backend: store.backend_name(),
+            reason: Reason::Retention { sweep_id: "swp_t" },
+            principal: "test",
+            at: now,
+        };
+        let mut report = Report::default();
+        let mut slice = FIRST_SLICE;
+        let defer = store.defers_purge();
+        apply_page(&committer, &act, page.work, &mut slice, defer, &mut report)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                report.subjects_changed,
+                report.subjects_erased,
+                report.values_erased
+            ),
+            (1, 2, 2)
+        );
+        assert!(report
+            .items
+            .iter()
+            .all(|i| i.subject != pseudonym(&changed)));
+        assert_eq!(store.values_of(&changed).await.unwrap().len(), 2);
+        let acts = store.acts_of_sweep("swp_t", None, 10).await.unwrap();
+        assert_eq!(acts.len(), 1);
+        let listed: serde_json::Value = serde_json::from_str(&acts[0].1).unwrap();
+        assert_eq!(listed["subjects"].as_array().unwrap().len(), 2);
+        assert_eq!(listed["log_extract"].as_array().unwrap().len(), 2);
+
+        // The next sweep sees the new value: the old one goes, the new one stays.
+        let next = run(&store, &committer, &policy, now, false).await.unwrap();
+        assert_eq!((next.subjects_changed, next.values_erased), (0, 1));
+        let left = store.values_of(&changed).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].collected_at, now);
     }
 
     #[test]

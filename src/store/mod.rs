@@ -46,6 +46,11 @@ pub enum StoreError {
     /// of the change was written.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Subjects of an erasure changed since it was planned (an intake added to them) or are gone:
+    /// nothing of the change was written. The ids are random, not personal data; the message
+    /// gives only their number.
+    #[error("conflict: {} subject(s) changed since the erasure was planned", .0.len())]
+    SubjectsMoved(Vec<Vec<u8>>),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -551,6 +556,9 @@ impl Rights for Store {
     }
     async fn subjects_page(&self, after: &[u8], limit: i64) -> Result<Vec<rights::SweepSubject>> {
         delegate!(self, s => s.subjects_page(after, limit))
+    }
+    async fn subject_revisions(&self, ids: &[&[u8]]) -> Result<Vec<(Vec<u8>, i64)>> {
+        delegate!(self, s => s.subject_revisions(ids))
     }
     async fn values_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<VaultValue>> {
         delegate!(self, s => s.values_of_subjects(ids))

@@ -77,6 +77,11 @@ pub struct OutboxRow {
 #[derive(Debug, Clone)]
 pub struct Erase {
     pub subject_id: Vec<u8>,
+    /// The subject's revision the erasure was planned on. If an intake has added to the subject
+    /// since (or it is gone), the change is refused with
+    /// [`SubjectsMoved`](StoreError::SubjectsMoved): what it would destroy is not what was planned,
+    /// acted and announced.
+    pub revision: i64,
     /// `Some`: only these value rows (retention of single collections); the key stays.
     pub values: Option<Vec<i64>>,
     /// Categories under a legal hold: their values stay, the subject restricted, until
@@ -261,6 +266,8 @@ pub struct PurgeProgress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepSubject {
     pub state: SubjectState,
+    /// See [`Erase::revision`].
+    pub revision: i64,
     pub created_at: Millis,
     pub erase_after: Option<Millis>,
 }
@@ -268,7 +275,8 @@ pub struct SweepSubject {
 /// The storage contract of requests, outbox, acts and sweeps (both backends).
 pub trait Rights: Send + Sync {
     /// Commits `change` and its audit entries (appended to `chain`) in one transaction; returns
-    /// the number of acts deleted by `expire_acts_before`.
+    /// the number of acts deleted by `expire_acts_before`. Nothing is written if a subject to
+    /// erase has moved on since it was planned ([`StoreError::SubjectsMoved`]).
     fn apply_change<'a>(
         &'a self,
         change: &'a Change,
@@ -334,6 +342,12 @@ pub trait Rights: Send + Sync {
         after: &[u8],
         limit: i64,
     ) -> impl Future<Output = Result<Vec<SweepSubject>>> + Send;
+    /// The revisions of those of `ids` that exist (see [`Erase::revision`]), read before the
+    /// subjects' data is read for an erasure.
+    fn subject_revisions(
+        &self,
+        ids: &[&[u8]],
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, i64)>>> + Send;
     fn values_of_subjects(
         &self,
         ids: &[&[u8]],

@@ -129,7 +129,7 @@ macro_rules! impl_rights {
 
             async fn subjects_page(&self, after: &[u8], limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepSubject>> {
                 let rows = sqlx::query(
-                    "SELECT id, wrapped_dek, kek_version, restricted_at, last_activity_at, created_at, erase_after FROM subjects \
+                    "SELECT id, wrapped_dek, kek_version, restricted_at, last_activity_at, created_at, erase_after, revision FROM subjects \
                      WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)
@@ -146,9 +146,16 @@ macro_rules! impl_rights {
                             },
                             created_at: r.try_get(5)?,
                             erase_after: r.try_get(6)?,
+                            revision: r.try_get(7)?,
                         })
                     })
                     .collect()
+            }
+
+            async fn subject_revisions(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<(Vec<u8>, i64)>> {
+                let mut conn = self.pool.acquire().await?;
+                let rows = select_in(&mut conn, "SELECT id, revision FROM subjects WHERE id IN ", "", ids).await?;
+                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
             }
 
             async fn values_of_subjects(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
@@ -295,6 +302,27 @@ macro_rules! impl_rights {
             }
         }
 
+        /// The subjects of `erase` whose revision is not the one their erasure was planned on, or
+        /// that are gone.
+        async fn moved_subjects(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            erase: &[$crate::store::rights::Erase],
+        ) -> $crate::store::Result<Vec<Vec<u8>>> {
+            if erase.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<&[u8]> = erase.iter().map(|e| e.subject_id.as_slice()).collect();
+            let mut now: std::collections::HashMap<Vec<u8>, i64> = std::collections::HashMap::with_capacity(ids.len());
+            for r in select_in(&mut **tx, "SELECT id, revision FROM subjects WHERE id IN ", "", &ids).await? {
+                now.insert(r.try_get(0)?, r.try_get(1)?);
+            }
+            Ok(erase
+                .iter()
+                .filter(|e| now.get(&e.subject_id) != Some(&e.revision))
+                .map(|e| e.subject_id.clone())
+                .collect())
+        }
+
         /// The first `limit` pending subjects, in id order.
         async fn first_pending(tx: &mut sqlx::Transaction<'_, $db>, limit: i64) -> $crate::store::Result<Vec<Vec<u8>>> {
             Ok(sqlx::query_scalar("SELECT subject_id FROM purge_pending ORDER BY subject_id LIMIT $1")
@@ -438,6 +466,10 @@ macro_rules! impl_rights {
             // index rows go, now or in the purge after a sweep; the cascade from `subjects` takes
             // the wrapped key, ciphertext and consent records); partial ones (held categories,
             // single values) one by one.
+            let moved = moved_subjects(&mut tx, &change.erase).await?;
+            if !moved.is_empty() {
+                return Err($crate::store::StoreError::SubjectsMoved(moved));
+            }
             let (full, partial): (Vec<&$crate::store::rights::Erase>, Vec<_>) =
                 change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();

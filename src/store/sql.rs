@@ -695,7 +695,7 @@ macro_rules! impl_backend {
             existing.sort();
             existing.dedup_by(|a, b| a.0 == b.0);
             for (id, at) in &existing {
-                let done = sqlx::query("UPDATE subjects SET last_activity_at = $1 WHERE id = $2").bind(*at).bind(*id).execute(&mut *tx).await?;
+                let done = sqlx::query("UPDATE subjects SET last_activity_at = $1, revision = revision + 1 WHERE id = $2").bind(*at).bind(*id).execute(&mut *tx).await?;
                 if done.rows_affected() != 1 {
                     return Ok(None);
                 }
@@ -988,7 +988,7 @@ macro_rules! impl_backend {
                         }
                     }
                     SubjectWrite::Existing { id } => {
-                        let done = sqlx::query("UPDATE subjects SET last_activity_at = $1 WHERE id = $2").bind(w.at).bind(id).execute(&mut **tx).await?;
+                        let done = sqlx::query("UPDATE subjects SET last_activity_at = $1, revision = revision + 1 WHERE id = $2").bind(w.at).bind(id).execute(&mut **tx).await?;
                         if done.rows_affected() == 0 {
                             return Ok(IntakeOutcome::SubjectRace);
                         }
