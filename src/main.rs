@@ -223,6 +223,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                 .context("opening the database")?;
             store.migrate().await?;
             println!("migrations applied ({})", store.backend_name());
+            store.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command } => token(command, &env).await,
@@ -248,6 +249,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
             let live = register::read_live(&store, &policy, now)
                 .await
                 .context("reading the live figures (has `pdgate migrate` run?)")?;
+            store.close().await;
             let doc = register::build(
                 view,
                 &register::Inputs {
@@ -394,7 +396,7 @@ async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Res
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let mut pages = std::pin::pin!(export::stream(store, since, until, format));
+            let mut pages = std::pin::pin!(export::stream(store.clone(), since, until, format));
             let mut lines = 0usize;
             while let Some(chunk) = futures_util::StreamExt::next(&mut pages).await {
                 let chunk = chunk?;
@@ -403,6 +405,7 @@ async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Res
             }
             let n = lines.saturating_sub(usize::from(!format.header().is_empty()));
             sink.flush()?;
+            store.close().await;
             if out.is_some() {
                 eprintln!("{n} audit entries written");
             }

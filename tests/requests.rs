@@ -718,6 +718,22 @@ async fn retention_sweep(db: Db) {
     let listed = sweeps.json();
     assert_eq!(listed["sweeps"][0]["id"], sweep, "newest first: {listed}");
     assert_eq!(listed["sweeps"][0]["subjects_restricted"], 1);
+    assert_eq!(listed["next"], serde_json::Value::Null, "{listed}");
+    // Paged: one sweep at a time, newest first, the cursor naming the last one listed.
+    let older = listed["sweeps"][1]["id"].as_str().unwrap();
+    let first = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/sweeps?limit=1"),
+        &auditor,
+        "",
+    )
+    .await;
+    let first = first.json();
+    assert_eq!(first["sweeps"].as_array().unwrap().len(), 1);
+    assert_eq!(first["next"], sweep, "{first}");
+    let url = gw.admin_url(&format!("/admin/v1/sweeps?limit=1&after={sweep}"));
+    let second = authed("GET", &url, &auditor, "").await.json();
+    assert_eq!(second["sweeps"][0]["id"], older, "{second}");
     let url = gw.admin_url(&format!("/admin/v1/sweeps/{sweep}/acts"));
     let page = authed("GET", &url, &auditor, "").await;
     assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
@@ -735,6 +751,7 @@ async fn retention_sweep(db: Db) {
     );
     for (path, status, code) in [
         ("/admin/v1/sweeps/swp_none/acts", 404, "sweep_not_found"),
+        ("/admin/v1/sweeps?limit=501", 400, "invalid_limit"),
         (
             &format!("/admin/v1/sweeps/{sweep}/acts?limit=0"),
             400,

@@ -1110,17 +1110,31 @@ async fn acts_and_sweeps(db: Db) {
     store.apply_change(&request, &mut chain).await.unwrap();
     assert_eq!(store.acts_of("req_1").await.unwrap().len(), 1);
     assert_eq!(
-        store.sweeps(Some("swp_1"), 10).await.unwrap()[0].subjects_erased,
+        store.sweeps(Some("swp_1"), None, 10).await.unwrap()[0].subjects_erased,
         3
     );
     let sweeps: Vec<String> = store
-        .sweeps(None, 10)
+        .sweeps(None, None, 10)
         .await
         .unwrap()
         .into_iter()
         .map(|s| s.id)
         .collect();
     assert_eq!(sweeps, ["swp_2", "swp_1"]);
+    // Paged from a sweep on: the older ones; after one that does not exist, none.
+    let older = store.sweeps(None, Some("swp_2"), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].id, "swp_1");
+    assert!(store
+        .sweeps(None, Some("swp_1"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .sweeps(None, Some("swp_x"), 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Three years on, every act goes.
     let expire = Change {

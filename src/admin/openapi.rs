@@ -307,8 +307,12 @@ async fn request_lift() {}
 async fn request_report() {}
 
 #[utoipa::path(get, path = "/admin/v1/sweeps", tag = "retention", security(("bearer" = [])),
+    params(
+        ("after" = Option<String>, Query, description = "The `next` of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Sweeps per page (default 100)")),
     responses(
-        (status = 200, description = "The last 100 finished sweeps, newest first, with what each erased", body = Object),
+        (status = 200, description = "Finished sweeps, newest first, with what each erased, and `next`", body = Object),
+        (status = 400, description = "Bad limit", body = Error),
         (status = 401, description = "No or bad token", body = Error),
         (status = 403, description = "Needs dpo, admin or auditor", body = Error)))]
 async fn sweeps_list() {}

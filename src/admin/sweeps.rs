@@ -1,6 +1,6 @@
 //! `/admin/v1/sweeps…`: the retention sweeps and their destruction acts, for DPOs and auditors.
-//! A big sweep writes thousands of acts (one per slice of subjects), so they come in pages with a
-//! cursor, each act whole with its log extract.
+//! A big sweep writes thousands of acts (one per slice of subjects), and the sweeper runs every
+//! few minutes, so both come in pages with a cursor; each act whole with its log extract.
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -15,8 +15,9 @@ use crate::store::Rights;
 /// Acts per page unless `limit` asks for fewer (or more, up to [`MAX_ACTS`]).
 const DEFAULT_ACTS: i64 = 20;
 const MAX_ACTS: i64 = 200;
-/// Sweeps listed.
-const SWEEPS: i64 = 100;
+/// Sweeps per page unless `limit` asks otherwise (up to [`MAX_SWEEPS`]).
+const DEFAULT_SWEEPS: i64 = 100;
+const MAX_SWEEPS: i64 = 500;
 
 #[derive(serde::Serialize)]
 struct ActsPage<'a> {
@@ -35,21 +36,38 @@ pub async fn handle(
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, []) => {
-            let sweeps = admin.store.sweeps(None, SWEEPS).await?;
+            let limit = page_limit(
+                respond::query_param(req.uri(), "limit").as_deref(),
+                DEFAULT_SWEEPS,
+                MAX_SWEEPS,
+            )?;
+            let after = respond::query_param(req.uri(), "after");
+            let mut sweeps = admin
+                .store
+                .sweeps(None, after.as_deref(), limit + 1)
+                .await?;
+            let next = cut_page(&mut sweeps, limit, |s| &s.id);
             Ok(respond::json(
                 StatusCode::OK,
-                &serde_json::json!({"sweeps": sweeps.iter().map(sweep_json).collect::<Vec<_>>()}),
+                &serde_json::json!({
+                    "sweeps": sweeps.iter().map(sweep_json).collect::<Vec<_>>(),
+                    "next": next,
+                }),
             ))
         }
         (&Method::GET, [id, "acts"]) => {
-            let limit = page_limit(respond::query_param(req.uri(), "limit").as_deref())?;
+            let limit = page_limit(
+                respond::query_param(req.uri(), "limit").as_deref(),
+                DEFAULT_ACTS,
+                MAX_ACTS,
+            )?;
             let after = respond::query_param(req.uri(), "after");
             // One more than asked: whether a next page exists.
             let mut rows = admin
                 .store
                 .acts_of_sweep(id, after.as_deref(), limit + 1)
                 .await?;
-            let next = cut_page(&mut rows, limit);
+            let next = cut_page(&mut rows, limit, |(id, _)| id);
             if rows.is_empty() && after.is_none() && !sweep_known(admin, id).await? {
                 return Err(ApiError::not_found("sweep_not_found", "no such sweep"));
             }
@@ -82,18 +100,18 @@ pub async fn handle(
 /// A sweep with no acts yet may be finished (it erased nothing) or still running (its row is
 /// written at the end): unknown only if neither.
 async fn sweep_known(admin: &Admin, id: &str) -> Result<bool, ApiError> {
-    Ok(!admin.store.sweeps(Some(id), 1).await?.is_empty())
+    Ok(!admin.store.sweeps(Some(id), None, 1).await?.is_empty())
 }
 
 /// Cuts `rows` (read with one more than `limit`) to `limit`; the cursor of the next page, if
-/// there is one: the last id kept.
-fn cut_page(rows: &mut Vec<(String, String)>, limit: i64) -> Option<String> {
+/// there is one: the `id` of the last row kept.
+fn cut_page<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> &String) -> Option<String> {
     let limit = usize::try_from(limit).unwrap_or(0);
     if rows.len() <= limit {
         return None;
     }
     rows.truncate(limit);
-    rows.last().map(|(id, _)| id.clone())
+    rows.last().map(|r| id(r).clone())
 }
 
 fn sweep_json(s: &crate::store::rights::SweepRow) -> Value {
@@ -109,19 +127,19 @@ fn sweep_json(s: &crate::store::rights::SweepRow) -> Value {
     })
 }
 
-/// `limit`: 1 to [`MAX_ACTS`], [`DEFAULT_ACTS`] when absent.
-fn page_limit(raw: Option<&str>) -> Result<i64, ApiError> {
+/// `limit`: 1 to `max`, `default` when absent.
+fn page_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     match raw {
-        None => Ok(DEFAULT_ACTS),
+        None => Ok(default),
         Some(s) => s
             .parse::<i64>()
             .ok()
-            .filter(|n| (1..=MAX_ACTS).contains(n))
+            .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_ACTS}"),
+                    format!("limit must be a whole number from 1 to {max}"),
                 )
             }),
     }
@@ -136,22 +154,26 @@ mod tests {
         let rows = |n: usize| -> Vec<(String, String)> {
             (0..n).map(|i| (format!("act_{i}"), "{}".into())).collect()
         };
+        fn id((id, _): &(String, String)) -> &String {
+            id
+        }
         let mut full = rows(3);
-        assert_eq!(cut_page(&mut full, 2).as_deref(), Some("act_1"));
+        assert_eq!(cut_page(&mut full, 2, id).as_deref(), Some("act_1"));
         assert_eq!(full.len(), 2);
         let mut last = rows(2);
-        assert_eq!(cut_page(&mut last, 2), None);
+        assert_eq!(cut_page(&mut last, 2, id), None);
         assert_eq!(last.len(), 2);
-        assert_eq!(cut_page(&mut Vec::new(), 2), None);
+        assert_eq!(cut_page(&mut Vec::new(), 2, id), None);
     }
 
     #[test]
     fn page_limits_are_bounded() {
-        assert_eq!(page_limit(None).unwrap(), DEFAULT_ACTS);
-        assert_eq!(page_limit(Some("5")).unwrap(), 5);
-        assert_eq!(page_limit(Some("200")).unwrap(), MAX_ACTS);
+        let acts = |raw| page_limit(raw, DEFAULT_ACTS, MAX_ACTS);
+        assert_eq!(acts(None).unwrap(), DEFAULT_ACTS);
+        assert_eq!(acts(Some("5")).unwrap(), 5);
+        assert_eq!(acts(Some("200")).unwrap(), MAX_ACTS);
         for bad in ["0", "201", "-1", "x", ""] {
-            assert!(page_limit(Some(bad)).is_err(), "{bad}");
+            assert!(acts(Some(bad)).is_err(), "{bad}");
         }
     }
 }

@@ -566,8 +566,13 @@ impl Rights for Store {
     async fn consents_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<ConsentRecord>> {
         delegate!(self, s => s.consents_of_subjects(ids))
     }
-    async fn sweeps(&self, id: Option<&str>, limit: i64) -> Result<Vec<rights::SweepRow>> {
-        delegate!(self, s => s.sweeps(id, limit))
+    async fn sweeps(
+        &self,
+        id: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<rights::SweepRow>> {
+        delegate!(self, s => s.sweeps(id, after, limit))
     }
     async fn purge_step<'a>(
         &'a self,

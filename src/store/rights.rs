@@ -330,10 +330,12 @@ pub trait Rights: Send + Sync {
         after: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
-    /// Finished sweeps (or the one with `id`), newest first.
+    /// Finished sweeps (or the one with `id`), newest first; with `after`, those that come after
+    /// the sweep of that id in this order (none if there is no such sweep).
     fn sweeps(
         &self,
         id: Option<&str>,
+        after: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<SweepRow>>> + Send;
     /// Subjects in id order after `after`.

@@ -183,12 +183,15 @@ macro_rules! impl_rights {
                 rows.iter().map(consent_record).collect()
             }
 
-            async fn sweeps(&self, id: Option<&str>, limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepRow>> {
+            async fn sweeps(&self, id: Option<&str>, after: Option<&str>, limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepRow>> {
                 let rows = sqlx::query(
                     "SELECT id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired FROM sweeps \
-                     WHERE ($1 IS NULL OR id = $1) ORDER BY finished_at DESC, id DESC LIMIT $2",
+                     WHERE ($1 IS NULL OR id = $1) \
+                     AND ($2 IS NULL OR (finished_at, id) < (SELECT finished_at, id FROM sweeps WHERE id = $2)) \
+                     ORDER BY finished_at DESC, id DESC LIMIT $3",
                 )
                 .bind(id)
+                .bind(after)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
