@@ -11,7 +11,7 @@
 //! one ([`Store::defers_purge`]) and the slices purge as they go.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -27,15 +27,17 @@ use crate::Millis;
 /// Subjects read and decided per page.
 pub const PAGE: i64 = 500;
 
-/// How long one sweep transaction may hold the writer: intakes queued behind it wait at most
-/// about this long. The erasures of a page are committed in slices sized to fit it.
-const SLICE_BUDGET: Duration = Duration::from_millis(20);
+/// How long one sweep transaction may hold the writer: an intake arriving during it waits at most
+/// about this long. The erasures of a page are committed in slices sized to fit it, by the time
+/// each slice held the writer (its wait in the queue behind intakes is not counted: with it, a
+/// writer busy with intakes got smaller slices, which slowed the sweep without shortening any
+/// intake's wait).
+const SLICE_BUDGET: Duration = Duration::from_millis(10);
 /// Subjects in the first slice, before the budget has been measured against real commits.
 const FIRST_SLICE: usize = 64;
 
-/// The next slice size: scaled to the budget by how long the last slice of `n` subjects took
-/// (its wait in the writer's queue included, so a writer busy with intakes gets smaller slices),
-/// growing at most fourfold at a time, at least one subject and at most a page.
+/// The next slice size: scaled to the budget by how long the last slice of `n` subjects held the
+/// writer, growing at most fourfold at a time, at least one subject and at most a page.
 fn next_slice(n: usize, took: Duration) -> usize {
     fit_budget(n, took, PAGE as usize)
 }
@@ -291,8 +293,7 @@ async fn apply_page(
     let mut work = work.into_iter().peekable();
     while work.peek().is_some() {
         let mut part: Vec<Decided> = work.by_ref().take(*slice).collect();
-        let n = part.len();
-        let started = Instant::now();
+        let mut took = Duration::ZERO;
         while !part.is_empty() {
             let mut change = Change {
                 at: act.at,
@@ -300,8 +301,11 @@ async fn apply_page(
                 ..Change::default()
             };
             act.add(&mut change, part.iter().map(|d| d.planned.clone()));
-            match committer.apply(change).await {
-                Ok(_) => break,
+            match committer.apply_timed(change).await {
+                Ok((_, held)) => {
+                    took += held;
+                    break;
+                }
                 Err(StoreError::SubjectsMoved(moved)) => {
                     let before = part.len();
                     part.retain(|d| !moved.contains(&d.planned.erase.subject_id));
@@ -316,7 +320,9 @@ async fn apply_page(
         for d in &part {
             report.count(d);
         }
-        *slice = next_slice(n, started.elapsed());
+        if !part.is_empty() {
+            *slice = next_slice(part.len(), took);
+        }
     }
     Ok(())
 }
@@ -359,15 +365,14 @@ async fn purge(
     for table in PurgeTable::ALL {
         let mut after = None;
         loop {
-            let started = Instant::now();
             let step = PurgeStep::Range {
                 table,
                 after: after.take(),
                 rows: rows as i64,
             };
-            let p = committer.purge(step, now).await?;
+            let (p, took) = committer.purge(step, now).await?;
             purged += p.purged;
-            rows = fit_budget(rows, started.elapsed(), MAX_PURGE_ROWS);
+            rows = fit_budget(rows, took, MAX_PURGE_ROWS);
             if p.done {
                 break;
             }
@@ -388,13 +393,12 @@ async fn by_subject(
     let mut purged = 0;
     let mut limit = FIRST_SLICE;
     loop {
-        let started = Instant::now();
-        let p = committer.purge(step(limit as i64), now).await?;
+        let (p, took) = committer.purge(step(limit as i64), now).await?;
         purged += p.purged;
         if p.done {
             return Ok(purged);
         }
-        limit = next_slice(limit, started.elapsed());
+        limit = next_slice(limit, took);
     }
 }
 
@@ -444,8 +448,8 @@ mod tests {
 
     #[test]
     fn slices_fit_the_budget_and_grow_gently() {
-        // 64 subjects took 80 ms: 16 fit in 20 ms.
-        assert_eq!(next_slice(64, Duration::from_millis(80)), 16);
+        // 64 subjects took 80 ms: 8 fit in 10 ms.
+        assert_eq!(next_slice(64, Duration::from_millis(80)), 8);
         // Fast commits grow the slice at most fourfold, and never past a page.
         assert_eq!(next_slice(64, Duration::from_millis(1)), 256);
         assert_eq!(next_slice(256, Duration::from_millis(1)), PAGE as usize);

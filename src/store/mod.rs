@@ -20,6 +20,7 @@ mod sqlite;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -633,11 +634,11 @@ const MAX_BATCH: usize = 256;
 
 enum Job {
     Intake(Box<IntakeWrite>, oneshot::Sender<Result<IntakeOutcome>>),
-    Change(Box<Change>, oneshot::Sender<Result<i64>>),
+    Change(Box<Change>, oneshot::Sender<Result<(i64, Duration)>>),
     Purge(
         rights::PurgeStep,
         Millis,
-        oneshot::Sender<Result<rights::PurgeProgress>>,
+        oneshot::Sender<Result<(rights::PurgeProgress, Duration)>>,
     ),
 }
 
@@ -676,16 +677,23 @@ impl Committer {
     /// Commits a request fulfilment or sweep batch with its audit entries, in one transaction;
     /// returns the number of destruction acts it expired.
     pub async fn apply(&self, change: Change) -> Result<i64> {
+        Ok(self.apply_timed(change).await?.0)
+    }
+
+    /// [`apply`](Self::apply), also returning how long the change held the writer (its wait
+    /// in the queue not included): what an intake arriving meanwhile waited for.
+    pub async fn apply_timed(&self, change: Change) -> Result<(i64, Duration)> {
         self.send(|reply| Job::Change(Box::new(change), reply))
             .await
     }
 
-    /// Commits one purge step of erased subjects' leftover entries.
+    /// Commits one purge step of erased subjects' leftover entries; also returns how long it
+    /// held the writer.
     pub async fn purge(
         &self,
         step: rights::PurgeStep,
         at: Millis,
-    ) -> Result<rights::PurgeProgress> {
+    ) -> Result<(rights::PurgeProgress, Duration)> {
         self.send(|reply| Job::Purge(step, at, reply)).await
     }
 
@@ -746,11 +754,15 @@ async fn run(
                 Job::Intake(w, r) => intakes.push((w, r)),
                 Job::Change(c, reply) => {
                     commit(&store, &mut chain, &mut intakes).await;
-                    let _ = reply.send(store.apply_change(&c, &mut chain).await);
+                    let started = Instant::now();
+                    let done = store.apply_change(&c, &mut chain).await;
+                    let _ = reply.send(done.map(|n| (n, started.elapsed())));
                 }
                 Job::Purge(step, at, reply) => {
                     commit(&store, &mut chain, &mut intakes).await;
-                    let _ = reply.send(store.purge_step(&step, at).await);
+                    let started = Instant::now();
+                    let done = store.purge_step(&step, at).await;
+                    let _ = reply.send(done.map(|p| (p, started.elapsed())));
                 }
             }
         }
