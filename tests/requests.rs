@@ -97,6 +97,11 @@ struct Env {
 /// The example shop with the card's last digits kept (payment is under a 402-FZ hold) and the
 /// erasure webhook pointed at a receiver that fails its first `fail` calls.
 async fn start(db: Db, fail: usize) -> Option<Env> {
+    start_polling(db, fail, 200).await
+}
+
+/// [`start`], the outbox polled every `poll_ms`.
+async fn start_polling(db: Db, fail: usize, poll_ms: u64) -> Option<Env> {
     let up = Upstream::start(Duration::ZERO).await;
     let hook = Hook::start(fail).await;
     let dir = tempfile::tempdir().unwrap();
@@ -108,7 +113,7 @@ async fn start(db: Db, fail: usize) -> Option<Env> {
     std::fs::write(&whs, HOOK_SECRET).unwrap();
     let mut opts = Opts::new(db);
     opts.extra_config = format!(
-        "[admin]\njwt_secret_file = \"{}\"\n[webhooks]\nsecret_file = \"{}\"\npoll_ms = 200\n",
+        "[admin]\njwt_secret_file = \"{}\"\n[webhooks]\nsecret_file = \"{}\"\npoll_ms = {poll_ms}\n",
         jwt.display(),
         whs.display()
     );
@@ -654,6 +659,40 @@ async fn webhook_retries_survive_restart(db: Db) {
     assert_eq!(env.hook.got.lock().unwrap().len(), 1);
 }
 
+/// A sweep queues a webhook per erased subject, more than one poll's batch (32): the outbox
+/// drains them in one poll instead of one batch per poll.
+async fn a_sweep_backlog_of_webhooks_drains_in_one_poll(db: Db) {
+    const POLL_MS: u64 = 8_000;
+    let Some(env) = start_polling(db, 0, POLL_MS).await else {
+        return;
+    };
+    let subjects = 40;
+    for i in 0..subjects {
+        checkout(&env, &format!("drain.{i}@mail.ru")).await;
+    }
+    // Six years on, past the payment hold too: every subject goes whole.
+    let at = (pdgate::now_millis() + 6 * 366 * 24 * 3600 * 1000).to_string();
+    let done = retention(&env.gw, &["--now", &at]);
+    assert_eq!(done["subjects_erased"], subjects, "{done}");
+    let deadline = Instant::now() + Duration::from_millis(3 * POLL_MS);
+    while env.hook.got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no webhook delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The rest arrive well before the next poll would take a second batch.
+    let first = Instant::now();
+    while env.hook.got.lock().unwrap().len() < subjects {
+        let got = env.hook.got.lock().unwrap().len();
+        assert!(
+            first.elapsed() < Duration::from_millis(POLL_MS * 3 / 4),
+            "{got} of {subjects} webhooks delivered; the rest wait for later polls"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (headers, body) = env.hook.got.lock().unwrap()[subjects - 1].clone();
+    assert_signed(&headers, &body);
+}
+
 /// Retention with an injected clock: contact-form data goes after its year, checkout data
 /// after three, the held payment digits stay restricted until the hold ends.
 async fn retention_sweep(db: Db) {
@@ -804,4 +843,5 @@ both_backends! {
     requests_lifecycle => requests_lifecycle;
     webhook_retries_survive_restart => webhook_retries_survive_restart;
     retention_sweep => retention_sweep;
+    webhook_backlog => a_sweep_backlog_of_webhooks_drains_in_one_poll;
 }

@@ -64,7 +64,9 @@ pub fn backoff(attempts: i64) -> Millis {
     (2_000i64 << attempts.clamp(0, 21)).min(MAX_BACKOFF_MS)
 }
 
-/// Polls the outbox every `poll` until `stop` resolves.
+/// Polls the outbox every `poll` until `stop` resolves. A poll that finds a full batch due takes
+/// the next one at once: a sweep queues one webhook per erased subject and upstream, thousands at
+/// a time, which a batch per poll would deliver over hours.
 pub async fn run(
     store: Store,
     client: Client,
@@ -88,13 +90,24 @@ pub async fn run(
         let Some(secret) = secret.as_deref() else {
             continue;
         };
-        if let Err(e) = deliver_due(&store, &client, secret).await {
-            tracing::warn!(error = %e, "webhook outbox: store unavailable; retrying");
+        loop {
+            match deliver_due(&store, &client, secret).await {
+                Ok(taken) if taken == BATCH as usize => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook outbox: store unavailable; retrying");
+                    break;
+                }
+            }
+            // Between batches, a stop is not kept waiting for the backlog.
+            if futures_util::FutureExt::now_or_never(stop.as_mut()).is_some() {
+                return;
+            }
         }
     }
 }
 
-/// One pass over the due rows.
+/// One pass over up to [`BATCH`] due rows; returns how many were due (delivered or not).
 pub async fn deliver_due(
     store: &Store,
     client: &Client,
@@ -102,7 +115,7 @@ pub async fn deliver_due(
 ) -> Result<usize, StoreError> {
     let now = crate::now_millis();
     let due = store.outbox_due(now, BATCH).await?;
-    let mut sent = 0;
+    let taken = due.len();
     for row in due {
         if !store
             .outbox_claim(row.id, row.next_attempt_at, now + LEASE_MS)
@@ -114,7 +127,6 @@ pub async fn deliver_due(
         let at = crate::now_millis();
         match result {
             Ok(status) if status.is_success() => {
-                sent += 1;
                 tracing::info!(event_id = %row.event_id, upstream = %row.upstream, event = %row.event, attempts = row.attempts + 1, "webhook delivered");
                 store
                     .outbox_attempted(row.id, Some(at), at, Some(i64::from(status.as_u16())), None)
@@ -136,7 +148,7 @@ pub async fn deliver_due(
             }
         }
     }
-    Ok(sent)
+    Ok(taken)
 }
 
 async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<StatusCode, String> {

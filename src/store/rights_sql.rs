@@ -559,6 +559,8 @@ macro_rules! impl_rights {
                 });
                 qb.build().execute(&mut *tx).await?;
             }
+            // Due at once, even when the change is dated later (a sweep run with `--now`).
+            let due = at.min($crate::now_millis());
             for chunk in change.outbox.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO outbox (event_id, request_id, upstream, url, event, payload, created_at, next_attempt_at) ",
@@ -571,7 +573,7 @@ macro_rules! impl_rights {
                         .push_bind(o.event.as_str())
                         .push_bind(o.payload.as_str())
                         .push_bind(at)
-                        .push_bind(at);
+                        .push_bind(due);
                 });
                 qb.build().execute(&mut *tx).await?;
             }
