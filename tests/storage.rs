@@ -1248,7 +1248,90 @@ async fn an_erasure_refuses_subjects_changed_since_planned(db: Db) {
     assert_eq!(count(db, &url, "SELECT count(*) FROM subjects").await, 0);
 }
 
+/// The webhook outbox: due rows are claimed a batch at a time (never the same row twice, even by
+/// two claimers at once), and attempts recorded together; a failed one comes due again.
+async fn outbox_rows_are_claimed_in_batches(db: Db) {
+    use pdgate::store::rights::{Attempt, OutboxWrite};
+    use pdgate::store::{Change, Rights};
+    let Some((store, _dir)) = open(db).await else {
+        return;
+    };
+    let at = 1_700_000_000_000;
+    let hook = |i: usize| OutboxWrite {
+        event_id: format!("evt_{i}"),
+        request_id: Some("req_o".into()),
+        upstream: "crm".into(),
+        url: "http://127.0.0.1:9/erase".into(),
+        event: "erasure".into(),
+        payload: "{}".into(),
+    };
+    let change = Change {
+        at,
+        outbox: (0..5).map(hook).collect(),
+        ..Change::default()
+    };
+    store
+        .apply_change(&change, &mut Chain::new("w"))
+        .await
+        .unwrap();
+    let lease = at + 60_000;
+    let first = store.outbox_claim_due(at, lease, 2).await.unwrap();
+    let events: Vec<&str> = first.iter().map(|r| r.event_id.as_str()).collect();
+    assert_eq!(events, ["evt_0", "evt_1"], "oldest first, in id order");
+    assert!(first.iter().all(|r| r.next_attempt_at == lease));
+    // Two claimers at once share the other three.
+    let (a, b) = tokio::join!(
+        store.outbox_claim_due(at, lease, 2),
+        store.outbox_claim_due(at, lease, 2)
+    );
+    let mut rest: Vec<String> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|r| r.event_id)
+        .collect();
+    rest.sort();
+    assert_eq!(rest, ["evt_2", "evt_3", "evt_4"]);
+    assert!(
+        store
+            .outbox_claim_due(at, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "all leased"
+    );
+
+    let attempts = [
+        Attempt {
+            id: first[0].id,
+            delivered_at: Some(at + 1),
+            next_attempt_at: at + 1,
+            status: Some(200),
+            error: None,
+        },
+        Attempt {
+            id: first[1].id,
+            delivered_at: None,
+            next_attempt_at: at + 2_000,
+            status: Some(503),
+            error: Some("upstream answered 503".into()),
+        },
+    ];
+    store.outbox_attempted(&attempts).await.unwrap();
+    let rows = store.outbox_of("req_o").await.unwrap();
+    assert_eq!(rows[0].delivered_at, Some(at + 1));
+    assert_eq!((rows[1].attempts, rows[1].last_status), (1, Some(503)));
+    let again = store.outbox_claim_due(at + 2_000, lease, 10).await.unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "the failed one is due again, the delivered one never"
+    );
+    assert_eq!(again[0].event_id, "evt_1");
+}
+
 both_backends! {
+    outbox => outbox_rows_are_claimed_in_batches;
     moved_subjects => an_erasure_refuses_subjects_changed_since_planned;
     acts => acts_and_sweeps;
     reindex => rectification_moves_index_entries_and_the_key;

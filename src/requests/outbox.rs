@@ -1,7 +1,7 @@
 //! Delivers erasure and rectification webhooks from the durable outbox: each row is retried with
 //! exponential backoff until the upstream answers 2xx, across restarts (the row is the state).
-//! Several replicas may run this loop on one database: a row is claimed by moving its next
-//! attempt forward before sending, so one replica sends it at a time (receivers still get an
+//! Several replicas may run this loop on one database: rows are claimed by moving their next
+//! attempt forward before sending, so one replica sends each at a time (receivers still get an
 //! `event_id` to deduplicate the rare redelivery after a crash mid-send).
 //!
 //! Each delivery is signed: `X-Pdgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 over
@@ -18,7 +18,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::proxy::{Body, Client};
-use crate::store::rights::OutboxRow;
+use crate::store::rights::{Attempt, OutboxRow};
 use crate::store::{Rights, Store, StoreError};
 use crate::Millis;
 
@@ -107,48 +107,58 @@ pub async fn run(
     }
 }
 
-/// One pass over up to [`BATCH`] due rows; returns how many were due (delivered or not).
+/// One pass over up to [`BATCH`] due rows: claimed in one statement, sent concurrently (a batch
+/// takes at most one send's timeout, well inside the lease), their outcomes recorded in one
+/// transaction — two commits a batch, not two a webhook, beside the intake writer. Returns how
+/// many were due (delivered or not). A crash mid-batch leaves its rows claimed until the lease
+/// ends, then sends them again: receivers deduplicate by `event_id`.
 pub async fn deliver_due(
     store: &Store,
     client: &Client,
     secret: &Secret,
 ) -> Result<usize, StoreError> {
     let now = crate::now_millis();
-    let due = store.outbox_due(now, BATCH).await?;
-    let taken = due.len();
-    for row in due {
-        if !store
-            .outbox_claim(row.id, row.next_attempt_at, now + LEASE_MS)
-            .await?
-        {
-            continue;
-        }
-        let result = send(client, secret, &row).await;
-        let at = crate::now_millis();
-        match result {
-            Ok(status) if status.is_success() => {
-                tracing::info!(event_id = %row.event_id, upstream = %row.upstream, event = %row.event, attempts = row.attempts + 1, "webhook delivered");
-                store
-                    .outbox_attempted(row.id, Some(at), at, Some(i64::from(status.as_u16())), None)
-                    .await?;
+    let rows = store.outbox_claim_due(now, now + LEASE_MS, BATCH).await?;
+    let sends = rows.iter().map(|row| async move {
+        let result = send(client, secret, row).await;
+        outcome(row, result, crate::now_millis())
+    });
+    let attempts = futures_util::future::join_all(sends).await;
+    store.outbox_attempted(&attempts).await?;
+    Ok(rows.len())
+}
+
+/// What one attempt to send `row` at `at` comes to, logged.
+fn outcome(row: &OutboxRow, result: Result<StatusCode, String>, at: Millis) -> Attempt {
+    match result {
+        Ok(status) if status.is_success() => {
+            tracing::info!(event_id = %row.event_id, upstream = %row.upstream, event = %row.event, attempts = row.attempts + 1, "webhook delivered");
+            Attempt {
+                id: row.id,
+                delivered_at: Some(at),
+                next_attempt_at: at,
+                status: Some(i64::from(status.as_u16())),
+                error: None,
             }
-            other => {
-                let (status, error) = match other {
-                    Ok(s) => (
-                        Some(i64::from(s.as_u16())),
-                        format!("upstream answered {s}"),
-                    ),
-                    Err(e) => (None, e),
-                };
-                let next = at + backoff(row.attempts);
-                tracing::warn!(event_id = %row.event_id, upstream = %row.upstream, attempts = row.attempts + 1, error = %error, "webhook not delivered; will retry");
-                store
-                    .outbox_attempted(row.id, None, next, status, Some(&error))
-                    .await?;
+        }
+        other => {
+            let (status, error) = match other {
+                Ok(s) => (
+                    Some(i64::from(s.as_u16())),
+                    format!("upstream answered {s}"),
+                ),
+                Err(e) => (None, e),
+            };
+            tracing::warn!(event_id = %row.event_id, upstream = %row.upstream, attempts = row.attempts + 1, error = %error, "webhook not delivered; will retry");
+            Attempt {
+                id: row.id,
+                delivered_at: None,
+                next_attempt_at: at + backoff(row.attempts),
+                status,
+                error: Some(error),
             }
         }
     }
-    Ok(taken)
 }
 
 async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<StatusCode, String> {

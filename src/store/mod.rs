@@ -528,21 +528,16 @@ impl Rights for Store {
     async fn outbox_of(&self, request_id: &str) -> Result<Vec<rights::OutboxRow>> {
         delegate!(self, s => s.outbox_of(request_id))
     }
-    async fn outbox_due(&self, now: Millis, limit: i64) -> Result<Vec<rights::OutboxRow>> {
-        delegate!(self, s => s.outbox_due(now, limit))
-    }
-    async fn outbox_claim(&self, id: i64, seen_next: Millis, lease_until: Millis) -> Result<bool> {
-        delegate!(self, s => s.outbox_claim(id, seen_next, lease_until))
-    }
-    async fn outbox_attempted(
+    async fn outbox_claim_due(
         &self,
-        id: i64,
-        delivered_at: Option<Millis>,
-        next_attempt_at: Millis,
-        status: Option<i64>,
-        error: Option<&str>,
-    ) -> Result<()> {
-        delegate!(self, s => s.outbox_attempted(id, delivered_at, next_attempt_at, status, error))
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<rights::OutboxRow>> {
+        delegate!(self, s => s.outbox_claim_due(now, lease_until, limit))
+    }
+    async fn outbox_attempted(&self, attempts: &[rights::Attempt]) -> Result<()> {
+        delegate!(self, s => s.outbox_attempted(attempts))
     }
     async fn acts_of(&self, request_id: &str) -> Result<Vec<String>> {
         delegate!(self, s => s.acts_of(request_id))

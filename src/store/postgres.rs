@@ -62,6 +62,10 @@ const TOKEN_LIST: &str = "string_agg(token, ' ')";
 /// `subject_macs` list is written beside the search index.
 pub(super) const BY_SUBJECT_INDEXES: bool = true;
 
+/// Claiming rows: replicas polling the same outbox skip the rows another one is claiming instead
+/// of both claiming them.
+pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+
 super::sql::impl_backend!(
     PgStore,
     sqlx::Postgres,

@@ -73,6 +73,17 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// One delivery attempt of a queued webhook: delivered (`delivered_at`) or to retry at
+/// `next_attempt_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: i64,
+    pub delivered_at: Option<Millis>,
+    pub next_attempt_at: Millis,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+}
+
 /// Destroying one subject's data: the whole subject (crypto-shredding), or some of its values.
 #[derive(Debug, Clone)]
 pub struct Erase {
@@ -297,29 +308,17 @@ pub trait Rights: Send + Sync {
         since: Millis,
     ) -> impl Future<Output = Result<Vec<RequestRow>>> + Send;
     fn outbox_of(&self, request_id: &str) -> impl Future<Output = Result<Vec<OutboxRow>>> + Send;
-    /// Undelivered webhooks due at `now`, oldest first.
-    fn outbox_due(
+    /// Takes up to `limit` undelivered webhooks due at `now` (oldest first), in id order, for
+    /// one delivery attempt each: their next attempt moves to `lease_until`, so no other replica
+    /// takes them meanwhile. One statement, whatever the number.
+    fn outbox_claim_due(
         &self,
         now: Millis,
+        lease_until: Millis,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<OutboxRow>>> + Send;
-    /// Takes a due row for one delivery attempt by moving its next attempt to `lease_until`;
-    /// `false` if another replica took it first.
-    fn outbox_claim(
-        &self,
-        id: i64,
-        seen_next: Millis,
-        lease_until: Millis,
-    ) -> impl Future<Output = Result<bool>> + Send;
-    /// Records an attempt: delivered (`delivered_at`) or to retry at `next_attempt_at`.
-    fn outbox_attempted(
-        &self,
-        id: i64,
-        delivered_at: Option<Millis>,
-        next_attempt_at: Millis,
-        status: Option<i64>,
-        error: Option<&str>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records delivery attempts, in one transaction.
+    fn outbox_attempted(&self, attempts: &[Attempt]) -> impl Future<Output = Result<()>> + Send;
     /// The destruction acts (JSON) recorded for a request.
     fn acts_of(&self, request_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Up to `limit` destruction acts (JSON) of a retention sweep, in id (time) order after the

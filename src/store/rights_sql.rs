@@ -62,45 +62,48 @@ macro_rules! impl_rights {
                 rows.iter().map(outbox_row).collect()
             }
 
-            async fn outbox_due(&self, now: $crate::Millis, limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::OutboxRow>> {
-                let rows = sqlx::query(&format!(
-                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
+            async fn outbox_claim_due(
+                &self,
+                now: $crate::Millis,
+                lease_until: $crate::Millis,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::store::rights::OutboxRow>> {
+                // Through the writer's connection: on SQLite, writes queue there instead of in
+                // the busy handler.
+                let mut rows = sqlx::query(&format!(
+                    "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL \
+                     AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3{SKIP_LOCKED}) RETURNING {OUTBOX_COLUMNS}"
                 ))
+                .bind(lease_until)
                 .bind(now)
                 .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter().map(outbox_row).collect()
+                .fetch_all(self.writer())
+                .await?
+                .iter()
+                .map(outbox_row)
+                .collect::<$crate::store::Result<Vec<_>>>()?;
+                rows.sort_by_key(|r| r.id);
+                Ok(rows)
             }
 
-            async fn outbox_claim(&self, id: i64, seen_next: $crate::Millis, lease_until: $crate::Millis) -> $crate::store::Result<bool> {
-                let done = sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND delivered_at IS NULL")
-                    .bind(lease_until)
-                    .bind(id)
-                    .bind(seen_next)
-                    .execute(&self.pool)
+            async fn outbox_attempted(&self, attempts: &[$crate::store::rights::Attempt]) -> $crate::store::Result<()> {
+                if attempts.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+                for a in attempts {
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, delivered_at = $1, next_attempt_at = $2, last_status = $3, last_error = $4 WHERE id = $5",
+                    )
+                    .bind(a.delivered_at)
+                    .bind(a.next_attempt_at)
+                    .bind(a.status)
+                    .bind(a.error.as_deref())
+                    .bind(a.id)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn outbox_attempted(
-                &self,
-                id: i64,
-                delivered_at: Option<$crate::Millis>,
-                next_attempt_at: $crate::Millis,
-                status: Option<i64>,
-                error: Option<&str>,
-            ) -> $crate::store::Result<()> {
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, delivered_at = $1, next_attempt_at = $2, last_status = $3, last_error = $4 WHERE id = $5",
-                )
-                .bind(delivered_at)
-                .bind(next_attempt_at)
-                .bind(status)
-                .bind(error)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

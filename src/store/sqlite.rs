@@ -98,6 +98,9 @@ const TOKEN_LIST: &str = "group_concat(token, ' ')";
 /// `subject_macs` list is written beside the search index.
 pub(super) const BY_SUBJECT_INDEXES: bool = false;
 
+/// Claiming rows for this writer alone: SQLite has one writer at a time anyway.
+pub(super) const SKIP_LOCKED: &str = "";
+
 super::sql::impl_backend!(
     SqliteStore,
     sqlx::Sqlite,
