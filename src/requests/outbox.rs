@@ -24,8 +24,11 @@ use crate::Millis;
 
 /// Rows taken per poll.
 const BATCH: i64 = 32;
-/// How long a claimed row is reserved for the claiming replica.
-const LEASE_MS: Millis = 60_000;
+/// How long a claimed row is reserved for the claiming replica: longer than a batch can take
+/// (a batch's rows for one upstream are sent one after another, each within [`SEND_LIMIT`]).
+const LEASE_MS: Millis = 2 * BATCH * SEND_LIMIT.as_millis() as Millis;
+/// The longest one send takes: the request, then reading the answer.
+const SEND_LIMIT: Duration = Duration::from_secs(15);
 /// Longest wait between attempts.
 const MAX_BACKOFF_MS: Millis = 3_600_000;
 
@@ -107,11 +110,12 @@ pub async fn run(
     }
 }
 
-/// One pass over up to [`BATCH`] due rows: claimed in one statement, sent concurrently (a batch
-/// takes at most one send's timeout, well inside the lease), their outcomes recorded in one
-/// transaction — two commits a batch, not two a webhook, beside the intake writer. Returns how
-/// many were due (delivered or not). A crash mid-batch leaves its rows claimed until the lease
-/// ends, then sends them again: receivers deduplicate by `event_id`.
+/// One pass over up to [`BATCH`] due rows: claimed in one statement, sent — one upstream's in
+/// the order they were queued (a rectification before a later erasure), different upstreams at
+/// once — and their outcomes recorded in one transaction: two commits a batch, not two a
+/// webhook, beside the intake writer. Returns how many were due (delivered or not). A crash
+/// mid-batch leaves its rows claimed until the lease ends, then sends them again: receivers
+/// deduplicate by `event_id`.
 pub async fn deliver_due(
     store: &Store,
     client: &Client,
@@ -119,11 +123,29 @@ pub async fn deliver_due(
 ) -> Result<usize, StoreError> {
     let now = crate::now_millis();
     let rows = store.outbox_claim_due(now, now + LEASE_MS, BATCH).await?;
-    let sends = rows.iter().map(|row| async move {
-        let result = send(client, secret, row).await;
-        outcome(row, result, crate::now_millis())
+    let mut by_upstream: Vec<Vec<&OutboxRow>> = Vec::new();
+    for row in &rows {
+        match by_upstream
+            .iter_mut()
+            .find(|g| g[0].upstream == row.upstream)
+        {
+            Some(g) => g.push(row),
+            None => by_upstream.push(vec![row]),
+        }
+    }
+    let sends = by_upstream.into_iter().map(|group| async move {
+        let mut attempts = Vec::with_capacity(group.len());
+        for row in group {
+            let result = send(client, secret, row).await;
+            attempts.push(outcome(row, result, crate::now_millis()));
+        }
+        attempts
     });
-    let attempts = futures_util::future::join_all(sends).await;
+    let attempts: Vec<Attempt> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     store.outbox_attempted(&attempts).await?;
     Ok(rows.len())
 }
@@ -171,14 +193,14 @@ async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<Statu
         .header("x-pdgate-signature", secret.sign(t, &body))
         .body(Body::full(body))
         .map_err(|e| format!("bad webhook URL: {e}"))?;
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+    let resp = tokio::time::timeout(SEND_LIMIT * 2 / 3, client.request(req))
         .await
         .map_err(|_| "timed out after 10 s".to_owned())?
         .map_err(|e| format!("connection failed: {e}"))?;
     let status = resp.status();
     // Read (and discard) a bounded response so the connection can be reused.
     let _ = tokio::time::timeout(
-        Duration::from_secs(5),
+        SEND_LIMIT / 3,
         http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect(),
     )
     .await;
