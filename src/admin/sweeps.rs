@@ -36,12 +36,7 @@ pub async fn handle(
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, []) => {
-            let limit = page_limit(
-                respond::query_param(req.uri(), "limit").as_deref(),
-                DEFAULT_SWEEPS,
-                MAX_SWEEPS,
-            )?;
-            let after = respond::query_param(req.uri(), "after");
+            let (limit, after) = page(&req, DEFAULT_SWEEPS, MAX_SWEEPS)?;
             let mut sweeps = admin
                 .store
                 .sweeps(None, after.as_deref(), limit + 1)
@@ -56,12 +51,7 @@ pub async fn handle(
             ))
         }
         (&Method::GET, [id, "acts"]) => {
-            let limit = page_limit(
-                respond::query_param(req.uri(), "limit").as_deref(),
-                DEFAULT_ACTS,
-                MAX_ACTS,
-            )?;
-            let after = respond::query_param(req.uri(), "after");
+            let (limit, after) = page(&req, DEFAULT_ACTS, MAX_ACTS)?;
             // One more than asked: whether a next page exists.
             let mut rows = admin
                 .store
@@ -125,6 +115,16 @@ fn sweep_json(s: &crate::store::rights::SweepRow) -> Value {
         "acts_expired": s.acts_expired,
         "acts": format!("/admin/v1/sweeps/{}/acts", s.id),
     })
+}
+
+/// The page a request asks for: its `limit` (see [`page_limit`]) and the `after` cursor.
+fn page<B>(req: &Request<B>, default: i64, max: i64) -> Result<(i64, Option<String>), ApiError> {
+    let limit = page_limit(
+        respond::query_param(req.uri(), "limit").as_deref(),
+        default,
+        max,
+    )?;
+    Ok((limit, respond::query_param(req.uri(), "after")))
 }
 
 /// `limit`: 1 to `max`, `default` when absent.

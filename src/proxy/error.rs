@@ -108,22 +108,17 @@ impl From<crate::transfers::Refused> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::Conflict(what) => {
-                return Self::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    format!("{what}; read it again and retry"),
-                )
-            }
-            crate::store::StoreError::SubjectsMoved(_) => {
-                return Self::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "new data for the subject kept arriving while the request was fulfilled; retry",
-                )
-            }
-            _ => {}
+        use crate::store::StoreError::{Conflict, SubjectsMoved};
+        let conflict = match &e {
+            Conflict(what) => Some(format!("{what}; read it again and retry")),
+            SubjectsMoved(_) => Some(
+                "new data for the subject kept arriving while the request was fulfilled; retry"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        if let Some(message) = conflict {
+            return Self::new(StatusCode::CONFLICT, "conflict", message);
         }
         tracing::error!(error = %e, "store unavailable; refusing");
         Self::unavailable("store_unavailable", "the vault is unavailable")

@@ -25,10 +25,12 @@ use crate::Millis;
 /// Rows taken per poll.
 const BATCH: i64 = 32;
 /// How long a claimed row is reserved for the claiming replica: longer than a batch can take
-/// (a batch's rows for one upstream are sent one after another, each within [`SEND_LIMIT`]).
-const LEASE_MS: Millis = 2 * BATCH * SEND_LIMIT.as_millis() as Millis;
-/// The longest one send takes: the request, then reading the answer.
-const SEND_LIMIT: Duration = Duration::from_secs(15);
+/// (a batch's rows for one upstream are sent one after another, each within the two limits).
+const LEASE_MS: Millis =
+    2 * BATCH * (REQUEST_LIMIT.as_millis() + ANSWER_LIMIT.as_millis()) as Millis;
+/// How long a send waits for the upstream's answer, then for its body.
+const REQUEST_LIMIT: Duration = Duration::from_secs(10);
+const ANSWER_LIMIT: Duration = Duration::from_secs(5);
 /// Longest wait between attempts.
 const MAX_BACKOFF_MS: Millis = 3_600_000;
 
@@ -193,14 +195,14 @@ async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<Statu
         .header("x-pdgate-signature", secret.sign(t, &body))
         .body(Body::full(body))
         .map_err(|e| format!("bad webhook URL: {e}"))?;
-    let resp = tokio::time::timeout(SEND_LIMIT * 2 / 3, client.request(req))
+    let resp = tokio::time::timeout(REQUEST_LIMIT, client.request(req))
         .await
-        .map_err(|_| "timed out after 10 s".to_owned())?
+        .map_err(|_| format!("timed out after {} s", REQUEST_LIMIT.as_secs()))?
         .map_err(|e| format!("connection failed: {e}"))?;
     let status = resp.status();
     // Read (and discard) a bounded response so the connection can be reused.
     let _ = tokio::time::timeout(
-        SEND_LIMIT / 3,
+        ANSWER_LIMIT,
         http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect(),
     )
     .await;

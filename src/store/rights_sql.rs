@@ -157,7 +157,7 @@ macro_rules! impl_rights {
 
             async fn subject_revisions(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<(Vec<u8>, i64)>> {
                 let mut conn = self.pool.acquire().await?;
-                let rows = select_in(&mut conn, "SELECT id, revision FROM subjects WHERE id IN ", "", ids).await?;
+                let rows = select_in(&mut conn, REVISIONS, "", ids).await?;
                 rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
             }
 
@@ -319,7 +319,7 @@ macro_rules! impl_rights {
             }
             let ids: Vec<&[u8]> = erase.iter().map(|e| e.subject_id.as_slice()).collect();
             let mut now: std::collections::HashMap<Vec<u8>, i64> = std::collections::HashMap::with_capacity(ids.len());
-            for r in select_in(&mut **tx, "SELECT id, revision FROM subjects WHERE id IN ", "", &ids).await? {
+            for r in select_in(&mut **tx, REVISIONS, "", &ids).await? {
                 now.insert(r.try_get(0)?, r.try_get(1)?);
             }
             Ok(erase
@@ -336,6 +336,9 @@ macro_rules! impl_rights {
                 .fetch_all(&mut **tx)
                 .await?)
         }
+
+        /// Subjects' revisions, `IN` a list (see `Erase::revision`).
+        const REVISIONS: &str = "SELECT id, revision FROM subjects WHERE id IN ";
 
         const REQUEST_COLUMNS: &str = "id, type, regime, lookup_mac, lookup_kind, status, received_at, due_at, original_due_at, extension_reason, \
             extended_at, fulfilled_at, repeat_of, note, created_by, fulfilled_by, result";
