@@ -1,7 +1,8 @@
 //! Erasure and retention at volume (issue 4): crypto-shredding 10,000 subjects through the same
 //! plan-and-apply path as erasure requests, and a retention sweep over expired values, on SQLite
 //! (WAL, synchronous=FULL). One timed run each, after seeding real intakes of the bench form.
-//! Run: `cargo bench --bench rights` (`SWEEP_SUBJECTS=333334` for the 1,000,000-value sweep, 3 values a subject).
+//! Run: `cargo bench --bench rights` (`SWEEP_SUBJECTS=333334` for the 1,000,000-value sweep, 3 values a subject;
+//! the latency probe's own intakes are fresh, so the sweep erases the seeded values only).
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
@@ -85,12 +86,13 @@ impl std::fmt::Display for Latencies {
 }
 
 /// Commits bench-form intakes from [`probe_tasks`] writers until `until` resolves and returns
-/// each commit's latency; `round` keeps the rounds' subjects apart.
+/// each commit's latency; `round` keeps the rounds' subjects apart. The intakes are dated `at`,
+/// the sweep's clock: fresh data the sweep keeps, so it erases the seeded values and no more.
 async fn probe(
     committer: &Committer,
     policy: &Arc<Policy>,
     keys: &Arc<Keys>,
-    round: u64,
+    (round, at): (u64, pdgate::Millis),
     until: impl std::future::Future<Output = ()>,
 ) -> Latencies {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -107,7 +109,11 @@ async fn probe(
                 let mut seed = 1_000_000_000 * (1 + round * n + t);
                 let mut took = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let write = common::writes(&policy, &keys, 1, &mut seed).pop().unwrap();
+                    let mut write = common::writes(&policy, &keys, 1, &mut seed).pop().unwrap();
+                    write.at = at;
+                    for c in &mut write.consents {
+                        c.at = at;
+                    }
                     let t0 = Instant::now();
                     committer.commit(write).await.unwrap();
                     took.push(t0.elapsed());
@@ -259,7 +265,7 @@ async fn main() {
     let policy = Arc::new(policy);
     let keys = Arc::new(keys);
     // Intake latency at a steady rate with nothing else writing, then while the sweep runs.
-    let idle = probe(&committer, &policy, &keys, 0, async {
+    let idle = probe(&committer, &policy, &keys, (0, later), async {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
@@ -282,7 +288,7 @@ async fn main() {
     let sweep = pdgate::retention::sweep::run(&store, &committer, &policy, later, false);
     let ((report, took), during) = {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let during = probe(&committer, &policy, &keys, 1, async {
+        let during = probe(&committer, &policy, &keys, (1, later), async {
             let _ = rx.await;
         });
         let sweep = async {
