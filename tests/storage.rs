@@ -1253,7 +1253,7 @@ async fn an_erasure_refuses_subjects_changed_since_planned(db: Db) {
 async fn outbox_rows_are_claimed_in_batches(db: Db) {
     use pdgate::store::rights::{Attempt, OutboxWrite};
     use pdgate::store::{Change, Rights};
-    let Some((store, _dir)) = open(db).await else {
+    let Some((store, url, _dir)) = open_at(db).await else {
         return;
     };
     let at = 1_700_000_000_000;
@@ -1328,6 +1328,37 @@ async fn outbox_rows_are_claimed_in_batches(db: Db) {
         "the failed one is due again, the delivered one never"
     );
     assert_eq!(again[0].event_id, "evt_1");
+
+    if db == Db::Postgres {
+        // A row another replica holds is skipped, not waited for: its claimer may be sending
+        // that batch for minutes. Without `SKIP LOCKED` this claim blocks on the lock.
+        use sqlx::Connection;
+        let change = Change {
+            at,
+            outbox: (5..7).map(hook).collect(),
+            ..Change::default()
+        };
+        store
+            .apply_change(&change, &mut Chain::new("w"))
+            .await
+            .unwrap();
+        let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+        let mut held = other.begin().await.unwrap();
+        sqlx::query("SELECT id FROM outbox WHERE event_id = 'evt_5' FOR UPDATE")
+            .fetch_one(&mut *held)
+            .await
+            .unwrap();
+        let claim = store.outbox_claim_due(at, lease, 10);
+        let claimed = tokio::time::timeout(std::time::Duration::from_secs(5), claim)
+            .await
+            .expect("a claim waited for a row another claimer holds")
+            .unwrap();
+        let events: Vec<&str> = claimed.iter().map(|r| r.event_id.as_str()).collect();
+        assert_eq!(events, ["evt_6"]);
+        held.rollback().await.unwrap();
+        let freed = store.outbox_claim_due(at, lease, 10).await.unwrap();
+        assert_eq!(freed[0].event_id, "evt_5");
+    }
 }
 
 both_backends! {
