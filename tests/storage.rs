@@ -1265,13 +1265,13 @@ async fn outbox_rows_are_claimed_in_batches(db: Db) {
         event: "erasure".into(),
         payload: "{}".into(),
     };
-    let change = Change {
+    let queue = |events: std::ops::Range<usize>| Change {
         at,
-        outbox: (0..5).map(hook).collect(),
+        outbox: events.map(hook).collect(),
         ..Change::default()
     };
     store
-        .apply_change(&change, &mut Chain::new("w"))
+        .apply_change(&queue(0..5), &mut Chain::new("w"))
         .await
         .unwrap();
     let lease = at + 60_000;
@@ -1333,13 +1333,8 @@ async fn outbox_rows_are_claimed_in_batches(db: Db) {
         // A row another replica holds is skipped, not waited for: its claimer may be sending
         // that batch for minutes. Without `SKIP LOCKED` this claim blocks on the lock.
         use sqlx::Connection;
-        let change = Change {
-            at,
-            outbox: (5..7).map(hook).collect(),
-            ..Change::default()
-        };
         store
-            .apply_change(&change, &mut Chain::new("w"))
+            .apply_change(&queue(5..7), &mut Chain::new("w"))
             .await
             .unwrap();
         let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
