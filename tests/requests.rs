@@ -757,6 +757,8 @@ async fn retention_sweep(db: Db) {
     let listed = sweeps.json();
     assert_eq!(listed["sweeps"][0]["id"], sweep, "newest first: {listed}");
     assert_eq!(listed["sweeps"][0]["subjects_restricted"], 1);
+    assert_eq!(listed["sweeps"][0]["status"], "finished", "{listed}");
+    assert!(listed["sweeps"][0]["finished_at"].is_string(), "{listed}");
     assert_eq!(listed["next"], serde_json::Value::Null, "{listed}");
     // Paged: one sweep at a time, newest first, the cursor naming the last one listed.
     let older = listed["sweeps"][1]["id"].as_str().unwrap();

@@ -1110,11 +1110,11 @@ async fn acts_and_sweeps(db: Db) {
     store.apply_change(&request, &mut chain).await.unwrap();
     assert_eq!(store.acts_of("req_1").await.unwrap().len(), 1);
     assert_eq!(
-        store.sweeps(Some("swp_1"), None, 10).await.unwrap()[0].subjects_erased,
+        store.sweeps(Some("swp_1"), None, 10, false).await.unwrap()[0].subjects_erased,
         3
     );
     let sweeps: Vec<String> = store
-        .sweeps(None, None, 10)
+        .sweeps(None, None, 10, false)
         .await
         .unwrap()
         .into_iter()
@@ -1122,19 +1122,83 @@ async fn acts_and_sweeps(db: Db) {
         .collect();
     assert_eq!(sweeps, ["swp_2", "swp_1"]);
     // Paged from a sweep on: the older ones; after one that does not exist, none.
-    let older = store.sweeps(None, Some("swp_2"), 10).await.unwrap();
+    let older = store.sweeps(None, Some("swp_2"), 10, false).await.unwrap();
     assert_eq!(older.len(), 1);
     assert_eq!(older[0].id, "swp_1");
     assert!(store
-        .sweeps(None, Some("swp_1"), 10)
+        .sweeps(None, Some("swp_1"), 10, false)
         .await
         .unwrap()
         .is_empty());
     assert!(store
-        .sweeps(None, Some("swp_x"), 10)
+        .sweeps(None, Some("swp_x"), 10, false)
         .await
         .unwrap()
         .is_empty());
+
+    // A running sweep is listed from its first write and brought up to date by each of its
+    // transactions; finished-only readers (the register, /metrics) do not see it.
+    use pdgate::store::rights::SweepStatus;
+    let running = |id: &str, start: i64, erased: i64, now: i64| SweepRow {
+        id: id.into(),
+        started_at: start,
+        finished_at: now,
+        subjects_erased: erased,
+        status: SweepStatus::Running,
+        ..SweepRow::default()
+    };
+    let write = |row: SweepRow, interrupt: bool| Change {
+        at: row.finished_at,
+        sweep: Some(row),
+        interrupt_sweeps: interrupt,
+        ..Change::default()
+    };
+    let first = write(running("swp_3", at + 10, 0, at + 10), true);
+    store.apply_change(&first, &mut chain).await.unwrap();
+    let progress = write(running("swp_3", at + 10, 7, at + 11), false);
+    store.apply_change(&progress, &mut chain).await.unwrap();
+    let newest = &store.sweeps(None, None, 10, false).await.unwrap()[0];
+    assert_eq!(
+        (newest.id.as_str(), newest.status, newest.subjects_erased),
+        ("swp_3", SweepStatus::Running, 7)
+    );
+    assert_eq!(newest.finished_at, at + 11);
+    assert_eq!(
+        store.sweeps(None, None, 10, true).await.unwrap()[0].id,
+        "swp_2"
+    );
+    // The process stops; the next sweep marks the one it left as interrupted.
+    let next_sweep = write(running("swp_4", at + 20, 0, at + 20), true);
+    store.apply_change(&next_sweep, &mut chain).await.unwrap();
+    let listed: Vec<(String, SweepStatus)> = store
+        .sweeps(None, None, 2, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.status))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("swp_4".to_string(), SweepStatus::Running),
+            ("swp_3".to_string(), SweepStatus::Interrupted)
+        ]
+    );
+    let done = SweepRow {
+        status: SweepStatus::Finished,
+        subjects_erased: 2,
+        acts_expired: 1,
+        ..running("swp_4", at + 20, 0, at + 21)
+    };
+    store
+        .apply_change(&write(done, false), &mut chain)
+        .await
+        .unwrap();
+    let last = &store.sweeps(None, None, 1, true).await.unwrap()[0];
+    assert_eq!(
+        (last.id.as_str(), last.subjects_erased, last.acts_expired),
+        ("swp_4", 2, 1)
+    );
 
     // Three years on, every act goes.
     let expire = Change {

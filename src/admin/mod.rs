@@ -174,7 +174,12 @@ impl Admin {
     async fn metrics(&self) -> Result<Response<Body>, ApiError> {
         use crate::store::{Oversight, Rights};
         let gauges = self.store.gauges(crate::now_millis()).await?;
-        let sweep = self.store.sweeps(None, None, 1).await?.into_iter().next();
+        let sweep = self
+            .store
+            .sweeps(None, None, 1, true)
+            .await?
+            .into_iter()
+            .next();
         Ok(respond::document(
             crate::metrics::CONTENT_TYPE,
             self.metrics.render(gauges, sweep.as_ref()),

@@ -39,7 +39,7 @@ pub async fn handle(
             let (limit, after) = page(&req, DEFAULT_SWEEPS, MAX_SWEEPS)?;
             let mut sweeps = admin
                 .store
-                .sweeps(None, after.as_deref(), limit + 1)
+                .sweeps(None, after.as_deref(), limit + 1, false)
                 .await?;
             let next = cut_page(&mut sweeps, limit, |s| &s.id);
             Ok(respond::json(
@@ -90,7 +90,11 @@ pub async fn handle(
 /// A sweep with no acts yet may be finished (it erased nothing) or still running (its row is
 /// written at the end): unknown only if neither.
 async fn sweep_known(admin: &Admin, id: &str) -> Result<bool, ApiError> {
-    Ok(!admin.store.sweeps(Some(id), None, 1).await?.is_empty())
+    Ok(!admin
+        .store
+        .sweeps(Some(id), None, 1, false)
+        .await?
+        .is_empty())
 }
 
 /// Cuts `rows` (read with one more than `limit`) to `limit`; the cursor of the next page, if
@@ -105,10 +109,14 @@ fn cut_page<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> &String) -> Opt
 }
 
 fn sweep_json(s: &crate::store::rights::SweepRow) -> Value {
+    use crate::store::rights::SweepStatus;
     serde_json::json!({
         "id": s.id,
         "started_at": crate::rfc3339(s.started_at),
-        "finished_at": crate::rfc3339(s.finished_at),
+        "status": s.status,
+        // A running or interrupted sweep has not finished: its row says when it last wrote.
+        "finished_at": (s.status == SweepStatus::Finished).then(|| crate::rfc3339(s.finished_at)),
+        "updated_at": crate::rfc3339(s.finished_at),
         "subjects_erased": s.subjects_erased,
         "values_erased": s.values_erased,
         "subjects_restricted": s.subjects_restricted,

@@ -95,7 +95,7 @@ pub async fn read_live(store: &Store, policy: &Policy, now: Millis) -> crate::st
     let purposes: Vec<&str> = policy.purposes.iter().map(|p| p.def.id.as_str()).collect();
     Ok(Live {
         figures: store.figures(&purposes, now).await?,
-        last_sweep: store.sweeps(None, None, 1).await?.into_iter().next(),
+        last_sweep: store.sweeps(None, None, 1, true).await?.into_iter().next(),
         flows: store.flows(500).await?,
         notifications: store.notifications().await?,
     })

@@ -71,6 +71,7 @@ fn live() -> Live {
             values_erased: 9,
             subjects_restricted: 0,
             acts_expired: 0,
+            status: crate::store::rights::SweepStatus::Finished,
         }),
         flows: vec![FlowRow {
             method: "POST".into(),

@@ -20,7 +20,7 @@ use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
 use crate::requests::erasure::{self, Act, Planned, Reason, Scope, Target};
-use crate::store::rights::{Change, SweepRow};
+use crate::store::rights::{Change, SweepRow, SweepStatus};
 use crate::store::{Committer, Rights, Store, StoreError, VaultValue};
 use crate::Millis;
 
@@ -77,15 +77,45 @@ impl Report {
     /// Counts one subject's erasure: done, or in a dry run, what would be done.
     fn count(&mut self, d: &Decided) {
         let p = &d.planned;
-        self.subjects_erased += u64::from(p.whole_subject);
-        self.subjects_restricted += u64::from(d.action == "restrict_held");
-        self.values_erased += p.values as u64;
+        let (subjects, values, restricted) = d.tally();
+        self.subjects_erased += subjects;
+        self.values_erased += values;
+        self.subjects_restricted += restricted;
         if self.items.len() < MAX_ITEMS {
             self.items.push(Item {
                 subject: pseudonym(&p.erase.subject_id),
                 action: d.action,
                 values: p.values,
             });
+        }
+    }
+}
+
+impl Report {
+    /// The sweep's row as of now: what it erased so far and what `slice` (about to commit in
+    /// the same transaction as the row) erases.
+    fn row(&self, started_at: Millis, status: SweepStatus, slice: &[Decided]) -> SweepRow {
+        let (mut subjects, mut values, mut restricted) = (
+            self.subjects_erased,
+            self.values_erased,
+            self.subjects_restricted,
+        );
+        for d in slice {
+            let (s, v, r) = d.tally();
+            subjects += s;
+            values += v;
+            restricted += r;
+        }
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        SweepRow {
+            id: self.sweep_id.clone(),
+            started_at,
+            finished_at: crate::now_millis().max(started_at),
+            subjects_erased: count(subjects),
+            values_erased: count(values),
+            subjects_restricted: count(restricted),
+            acts_expired: count(self.acts_expired),
+            status,
         }
     }
 }
@@ -126,6 +156,18 @@ pub async fn run(
         at: now,
     };
     let defer = store.defers_purge();
+    if !dry_run {
+        // Listed while it runs; a sweep a stopped process left running is marked interrupted
+        // (this one holds the sweeper lock, so no other runs).
+        committer
+            .apply(Change {
+                at: now,
+                sweep: Some(report.row(now, SweepStatus::Running, &[])),
+                interrupt_sweeps: true,
+                ..Change::default()
+            })
+            .await?;
+    }
     let mut slice = FIRST_SLICE;
     let mut next = plan_page(store, policy, &sweep_id, Vec::new(), now).await?;
     while let Some(page) = next {
@@ -162,15 +204,7 @@ pub async fn run(
                 ..Change::default()
             })
             .await? as u64;
-        let sweep = SweepRow {
-            id: report.sweep_id.clone(),
-            started_at: now,
-            finished_at: crate::now_millis().max(now),
-            subjects_erased: report.subjects_erased as i64,
-            values_erased: report.values_erased as i64,
-            subjects_restricted: report.subjects_restricted as i64,
-            acts_expired: report.acts_expired as i64,
-        };
+        let sweep = report.row(now, SweepStatus::Finished, &[]);
         committer
             .apply(Change {
                 at: now,
@@ -193,6 +227,17 @@ pub async fn run(
 struct Decided {
     planned: Planned,
     action: &'static str,
+}
+
+impl Decided {
+    /// What it erases: (whole subjects, values, subjects restricted under a hold).
+    fn tally(&self) -> (u64, u64, u64) {
+        (
+            u64::from(self.planned.whole_subject),
+            self.planned.values as u64,
+            u64::from(self.action == "restrict_held"),
+        )
+    }
 }
 
 /// One page of subjects, decided: what goes.
@@ -301,6 +346,7 @@ async fn apply_page(
                 ..Change::default()
             };
             act.add(&mut change, part.iter().map(|d| d.planned.clone()));
+            change.sweep = Some(report.row(act.at, SweepStatus::Running, &part));
             match committer.apply_timed(change).await {
                 Ok((_, held)) => {
                     took += held;
@@ -526,7 +572,10 @@ mod tests {
             principal: "test",
             at: now,
         };
-        let mut report = Report::default();
+        let mut report = Report {
+            sweep_id: "swp_t".into(),
+            ..Report::default()
+        };
         let mut slice = FIRST_SLICE;
         let defer = store.defers_purge();
         apply_page(&committer, &act, page.work, &mut slice, defer, &mut report)
@@ -557,6 +606,28 @@ mod tests {
         let left = store.values_of(&changed).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].collected_at, now);
+
+        // The slice wrote its sweep's progress with it; that sweep never finished, and the next
+        // one, which did, marked it interrupted.
+        let row = |id: &str| {
+            let store = store.clone();
+            let id = id.to_string();
+            async move { store.sweeps(Some(&id), None, 1, false).await.unwrap()[0].clone() }
+        };
+        let left_behind = row("swp_t").await;
+        assert_eq!(
+            (
+                left_behind.status,
+                left_behind.subjects_erased,
+                left_behind.values_erased
+            ),
+            (SweepStatus::Interrupted, 2, 2)
+        );
+        let finished = row(&next.sweep_id).await;
+        assert_eq!(
+            (finished.status, finished.values_erased, finished.started_at),
+            (SweepStatus::Finished, 1, now)
+        );
     }
 
     #[test]

@@ -567,8 +567,9 @@ impl Rights for Store {
         id: Option<&str>,
         after: Option<&str>,
         limit: i64,
+        finished_only: bool,
     ) -> Result<Vec<rights::SweepRow>> {
-        delegate!(self, s => s.sweeps(id, after, limit))
+        delegate!(self, s => s.sweeps(id, after, limit, finished_only))
     }
     async fn purge_step<'a>(
         &'a self,

@@ -167,16 +167,49 @@ pub fn act_text(act: &serde_json::Value, log_extract: &[LogLine<'_>]) -> Result<
     Ok(text)
 }
 
-/// A finished retention sweep.
+/// A retention sweep: what it erased so far, or in all once finished.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepRow {
     pub id: String,
     pub started_at: Millis,
+    /// When the row was last written: the end of a finished sweep, the last transaction of a
+    /// running or interrupted one.
     pub finished_at: Millis,
     pub subjects_erased: i64,
     pub values_erased: i64,
     pub subjects_restricted: i64,
     pub acts_expired: i64,
+    pub status: SweepStatus,
+}
+
+/// Where a sweep is: its row is written when it starts and with each of its transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepStatus {
+    Running,
+    #[default]
+    Finished,
+    /// The process stopped while it ran; the next sweep said so (and erases what it left).
+    Interrupted,
+}
+
+impl SweepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    /// The stored text; an unknown one reads as interrupted (not running, not done).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "running" => Self::Running,
+            "finished" => Self::Finished,
+            _ => Self::Interrupted,
+        }
+    }
 }
 
 /// A rectified subject's search index brought in line with its corrected values.
@@ -209,7 +242,11 @@ pub struct Change {
     pub outbox: Vec<OutboxWrite>,
     /// Deletes destruction acts kept until before this time.
     pub expire_acts_before: Option<Millis>,
+    /// A sweep's row, written or brought up to date (upserted by id).
     pub sweep: Option<SweepRow>,
+    /// Sweeps still `running` are marked `interrupted`: set by a sweep's first write, when the
+    /// sweeper lock says no other sweep runs.
+    pub interrupt_sweeps: bool,
     /// Whole-subject erasures leave their key, search-index entries and tokens to a later purge
     /// in key order ([`PurgeStep`]) instead of deleting them now, one random page each. The
     /// sweeper sets this; a request's erasure purges at once. Only where the backend defers
@@ -329,13 +366,15 @@ pub trait Rights: Send + Sync {
         after: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
-    /// Finished sweeps (or the one with `id`), newest first; with `after`, those that come after
-    /// the sweep of that id in this order (none if there is no such sweep).
+    /// Sweeps (or the one with `id`; with `finished_only`, only finished ones), newest first by
+    /// start; with `after`, those that come after the sweep of that id in this order (none if
+    /// there is no such sweep).
     fn sweeps(
         &self,
         id: Option<&str>,
         after: Option<&str>,
         limit: i64,
+        finished_only: bool,
     ) -> impl Future<Output = Result<Vec<SweepRow>>> + Send;
     /// Subjects in id order after `after`.
     fn subjects_page(

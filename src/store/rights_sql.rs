@@ -186,16 +186,24 @@ macro_rules! impl_rights {
                 rows.iter().map(consent_record).collect()
             }
 
-            async fn sweeps(&self, id: Option<&str>, after: Option<&str>, limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepRow>> {
+            async fn sweeps(
+                &self,
+                id: Option<&str>,
+                after: Option<&str>,
+                limit: i64,
+                finished_only: bool,
+            ) -> $crate::store::Result<Vec<$crate::store::rights::SweepRow>> {
+                // By start: a running sweep's row is rewritten as it goes, its start stays.
                 let rows = sqlx::query(
-                    "SELECT id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired FROM sweeps \
-                     WHERE ($1 IS NULL OR id = $1) \
-                     AND ($2 IS NULL OR (finished_at, id) < (SELECT finished_at, id FROM sweeps WHERE id = $2)) \
-                     ORDER BY finished_at DESC, id DESC LIMIT $3",
+                    "SELECT id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired, status FROM sweeps \
+                     WHERE ($1 IS NULL OR id = $1) AND ($4 = FALSE OR status = 'finished') \
+                     AND ($2 IS NULL OR (started_at, id) < (SELECT started_at, id FROM sweeps WHERE id = $2)) \
+                     ORDER BY started_at DESC, id DESC LIMIT $3",
                 )
                 .bind(id)
                 .bind(after)
                 .bind(limit)
+                .bind(finished_only)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter()
@@ -208,6 +216,7 @@ macro_rules! impl_rights {
                             values_erased: r.try_get(4)?,
                             subjects_restricted: r.try_get(5)?,
                             acts_expired: r.try_get(6)?,
+                            status: $crate::store::rights::SweepStatus::parse(r.try_get(7)?),
                         })
                     })
                     .collect()
@@ -589,10 +598,15 @@ macro_rules! impl_rights {
                 expired = done.rows_affected() as i64;
             }
             apply_oversight(&mut tx, change).await?;
+            if change.interrupt_sweeps {
+                sqlx::query("UPDATE sweeps SET status = 'interrupted' WHERE status = 'running'").execute(&mut *tx).await?;
+            }
             if let Some(s) = &change.sweep {
                 sqlx::query(
-                    "INSERT INTO sweeps (id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO sweeps (id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET finished_at = excluded.finished_at, \
+                     subjects_erased = excluded.subjects_erased, values_erased = excluded.values_erased, \
+                     subjects_restricted = excluded.subjects_restricted, acts_expired = excluded.acts_expired, status = excluded.status",
                 )
                 .bind(&s.id)
                 .bind(s.started_at)
@@ -601,6 +615,7 @@ macro_rules! impl_rights {
                 .bind(s.values_erased)
                 .bind(s.subjects_restricted)
                 .bind(s.acts_expired)
+                .bind(s.status.as_str())
                 .execute(&mut *tx)
                 .await?;
             }

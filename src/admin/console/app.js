@@ -29,6 +29,7 @@ const I18N = {
     tab_retention: 'Retention', col_finished: 'Finished', col_subjects_erased: 'Subjects erased',
     col_values_erased: 'Values erased', col_restricted: 'Held, restricted', acts: 'Acts', more: 'More',
     held: 'Held', act_json: 'The act (JSON)', no_acts: 'This sweep destroyed nothing.',
+    sweep_running: 'Running', sweep_interrupted: 'Interrupted',
     retention_hint: 'Retention sweeps, newest first, and their destruction acts (Roskomnadzor order No. 179), one per transaction of a sweep.',
   },
   ru: {
@@ -57,6 +58,7 @@ const I18N = {
     tab_retention: 'Сроки хранения', col_finished: 'Завершён', col_subjects_erased: 'Субъектов уничтожено',
     col_values_erased: 'Значений уничтожено', col_restricted: 'Заблокировано (удержание)', acts: 'Акты', more: 'Ещё',
     held: 'Удерживается', act_json: 'Акт (JSON)', no_acts: 'Этот проход ничего не уничтожил.',
+    sweep_running: 'Идёт', sweep_interrupted: 'Прерван',
     retention_hint: 'Проходы по срокам хранения, новые сверху, и их акты об уничтожении (приказ РКН № 179), по одному на транзакцию прохода.',
   },
 };
@@ -357,7 +359,7 @@ async function loadSweeps() {
   if (!sweeps.length) body.append(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('no_items'))));
   for (const s of sweeps) {
     body.append(el('tr', { 'data-sweep': s.id },
-      el('td', {}, fmtTime(s.finished_at), el('div', { class: 'muted' }, s.id)),
+      el('td', {}, s.finished_at ? fmtTime(s.finished_at) : t('sweep_' + s.status), el('div', { class: 'muted' }, s.id)),
       el('td', {}, String(s.subjects_erased)), el('td', {}, String(s.values_erased)),
       el('td', {}, String(s.subjects_restricted)),
       el('td', { class: 'actions' }, el('button', { 'data-action': 'acts', onclick: guard(() => loadActs(s.id, false)) }, t('acts')))));
