@@ -89,9 +89,7 @@ impl Report {
             });
         }
     }
-}
 
-impl Report {
     /// The sweep's row as of now: what it erased so far and what `slice` (about to commit in
     /// the same transaction as the row) erases.
     fn row(&self, started_at: Millis, status: SweepStatus, slice: &[Decided]) -> SweepRow {

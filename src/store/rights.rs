@@ -189,7 +189,8 @@ pub enum SweepStatus {
     Running,
     #[default]
     Finished,
-    /// The process stopped while it ran; the next sweep said so (and erases what it left).
+    /// It failed, or its process stopped, before it finished; the next sweep said so (and
+    /// erases what it left).
     Interrupted,
 }
 
