@@ -311,7 +311,7 @@ async fn request_report() {}
         ("after" = Option<String>, Query, description = "The `next` of the previous page"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Sweeps per page (default 100)")),
     responses(
-        (status = 200, description = "Sweeps, newest first by start, with what each erased (so far, while `status` is `running`; `interrupted`: its process stopped, the next sweep takes up what it left), and `next`", body = Object),
+        (status = 200, description = "Sweeps, newest first by start, with what each erased (so far, while `status` is `running`; `interrupted`: it failed or its process stopped, and the next sweep takes up what it left), and `next`", body = Object),
         (status = 400, description = "Bad limit", body = Error),
         (status = 401, description = "No or bad token", body = Error),
         (status = 403, description = "Needs dpo, admin or auditor", body = Error)))]

@@ -87,8 +87,8 @@ pub async fn handle(
     }
 }
 
-/// A sweep with no acts yet may be finished (it erased nothing) or still running (its row is
-/// written at the end): unknown only if neither.
+/// A sweep with no acts (it erased nothing, or has not yet) is known by its row, written when
+/// it starts.
 async fn sweep_known(admin: &Admin, id: &str) -> Result<bool, ApiError> {
     Ok(!admin
         .store
