@@ -80,10 +80,12 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
         .await
         .map_err(|e| ServeError::Bind {
             addr: "127.0.0.1:0".into(),
+            setting: "the demo's sample CRM",
             reason: e.to_string(),
         })?;
     let crm_addr = crm_listener.local_addr().map_err(|e| ServeError::Bind {
         addr: "127.0.0.1:0".into(),
+        setting: "the demo's sample CRM",
         reason: e.to_string(),
     })?;
     let (crm_stop, crm_rx) = tokio::sync::oneshot::channel::<()>();
@@ -128,8 +130,24 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
         dpo: issue(Role::Dpo, None)?,
         auditor: issue(Role::Auditor, None)?,
     };
+    // The examples' own files (an attachment to send, exports to write) stay in the demo's
+    // directory: the demo writes nothing where it was started.
+    let attachment = dir.path().join("attachment.txt");
+    std::fs::write(
+        &attachment,
+        "A small attachment: it streams to the CRM as it is.\n",
+    )
+    .map_err(|e| ServeError::Io(format!("cannot write the demo attachment: {e}")))?;
+    let max_body = config.limits.max_body_bytes;
     let server = server::start(config, policy, Kek::generate(1)).await?;
-    print_banner(server.proxy_addr, server.admin_addr, crm_addr, &tokens);
+    let places = Places {
+        proxy: server.proxy_addr,
+        admin: server.admin_addr,
+        crm: crm_addr,
+        dir: dir.path(),
+        max_body,
+    };
+    print_banner(&places, &tokens);
     server.run(server::shutdown_signal()).await;
     let _ = crm_stop.send(());
     let _ = crm.await;
@@ -142,19 +160,26 @@ struct DemoTokens {
     auditor: String,
 }
 
-fn print_banner(
+/// Where the demo's parts listen and keep their files.
+struct Places<'a> {
     proxy: std::net::SocketAddr,
     admin: std::net::SocketAddr,
     crm: std::net::SocketAddr,
-    t: &DemoTokens,
-) {
-    let p = format!("http://{proxy}");
+    dir: &'a Path,
+    max_body: u64,
+}
+
+fn print_banner(at: &Places<'_>, t: &DemoTokens) {
+    let (admin, crm) = (at.admin, at.crm);
+    let p = format!("http://{}", at.proxy);
     let a = format!("http://{admin}");
+    let d = at.dir.display();
+    let limit_kib = at.max_body / 1024;
     let (svc, dpo, aud) = (&t.service, &t.dpo, &t.auditor);
     println!(
         r#"
 pdgate demo — gateway on {p}, admin on http://{admin}, sample CRM on http://{crm}
-SQLite in a temporary directory, a throwaway key (DEV ONLY). Ctrl-C stops.
+SQLite and the examples' files in {d} (removed at exit), a throwaway key (DEV ONLY). Ctrl-C stops.
 
 Try (each prints what the CRM received below):
 
@@ -166,8 +191,9 @@ Try (each prints what the CRM received below):
   curl -si {p}/newsletter/subscribe -d 'email=ivan@mail.ru&name=Иван&consent=on'
   curl -si {p}/newsletter/subscribe -d 'email=ivan@mail.ru&name=Иван'
 
-  # contact form (multipart) with an attachment that streams through
-  curl -si {p}/contact -F email=olga@mail.ru -F phone=+79161112233 -F name=Ольга -F 'message=мой ИНН 7707083893' -F agree=on -F attachment=@README.md
+  # contact form (multipart) with an attachment that goes through as it is; a whole form post may
+  # be up to {limit_kib} KiB ([limits] max_body_bytes): a larger one is refused with 413 body_too_large
+  curl -si {p}/contact -F email=olga@mail.ru -F phone=+79161112233 -F name=Ольга -F 'message=мой ИНН 7707083893' -F agree=on -F attachment=@{d}/attachment.txt
 
   # anything else streams to the CRM untouched
   curl -si {p}/catalog?page=2
@@ -189,13 +215,13 @@ After the checkout above (copy tokens from what the CRM printed):
   curl -s {p}/staff/orders/last -H 'authorization: Bearer {dpo}'
 
   # the auditor exports the audit log and verifies it offline
-  curl -s '{a}/admin/v1/audit?format=jsonl' -H 'authorization: Bearer {aud}' > audit.jsonl
-  cargo run --release -- audit verify audit.jsonl
+  curl -s '{a}/admin/v1/audit?format=jsonl' -H 'authorization: Bearer {aud}' > {d}/audit.jsonl
+  cargo run --release -- audit verify {d}/audit.jsonl
 
   # the DPO console: open {a}/console/ and sign in with this DPO token
   #   {dpo}
   # the register (152-FZ Art. 22(3) notification), as a page
-  curl -s '{a}/admin/v1/register?view=fz152&format=html' -H 'authorization: Bearer {dpo}' > register.html
+  curl -s '{a}/admin/v1/register?view=fz152&format=html' -H 'authorization: Bearer {dpo}' > {d}/register.html
   # metrics and the API description
   curl -s {a}/metrics
   curl -s {a}/admin/openapi.json

@@ -446,8 +446,10 @@ async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Res
 fn init_logs(format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("PDGATE_LOG").unwrap_or_else(|_| "info".into());
+    // Colours only for a person at a terminal: a file, journald or a pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -28,8 +28,13 @@ pub enum ServeError {
     Key(String),
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: String, reason: String },
+    #[error("cannot listen on {addr} ({setting}): {reason}")]
+    Bind {
+        addr: String,
+        /// Where the address comes from, so "address in use" says what to change.
+        setting: &'static str,
+        reason: String,
+    },
     #[error("TLS: {0}")]
     Tls(String),
     #[error("{0}")]
@@ -128,14 +133,16 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         Some(t) => Some(proxy::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
         None => None,
     };
-    let proxy_listener = bind(&config.listen).await?;
-    let admin_listener = bind(&config.admin_listen).await?;
+    let proxy_listener = bind(&config.listen, PROXY_SETTING).await?;
+    let admin_listener = bind(&config.admin_listen, ADMIN_SETTING).await?;
     let proxy_addr = proxy_listener.local_addr().map_err(|e| ServeError::Bind {
         addr: config.listen.clone(),
+        setting: PROXY_SETTING,
         reason: e.to_string(),
     })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| ServeError::Bind {
         addr: config.admin_listen.clone(),
+        setting: ADMIN_SETTING,
         reason: e.to_string(),
     })?;
     tracing::info!(
@@ -338,9 +345,15 @@ async fn register_consent_texts(store: &Store, policy: &Policy) -> Result<(), Se
     Ok(())
 }
 
-async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
+const PROXY_SETTING: &str =
+    "the proxy listener: `listen` in the config, PDGATE_LISTEN, or `demo --listen`";
+const ADMIN_SETTING: &str =
+    "the admin listener: `admin_listen` in the config, PDGATE_ADMIN_LISTEN, or `demo --admin-listen`";
+
+async fn bind(addr: &str, setting: &'static str) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {
         addr: addr.to_owned(),
+        setting,
         reason: e.to_string(),
     })
 }

@@ -3,8 +3,8 @@
 //! breach, reads a retention sweep's act and searches the audit log against the real binary.
 //! Screenshots are kept in `target/console-screenshots/` as test artifacts.
 //!
-//! CI installs Chromium (apt) and Playwright (pip); elsewhere the test is skipped with a note when
-//! either is missing.
+//! CI installs Chromium (apt) and Playwright (pip); elsewhere the test is reported as ignored, with
+//! the reason, when either is missing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,29 +23,31 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn ready() -> Option<PathBuf> {
+/// What is missing for the browser test, if anything.
+fn missing() -> Option<String> {
     let playwright = Command::new("python3")
         .args(["-c", "import playwright.sync_api"])
         .output()
         .is_ok_and(|o| o.status.success());
     match (chromium(), playwright) {
-        (Some(c), true) => Some(c),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must install chromium (apt) and playwright (pip)"
-            );
-            eprintln!("chromium or playwright missing: browser test skipped");
-            None
+        (Some(_), true) => None,
+        (None, _) => Some("chromium is not installed (apt-get install chromium)".into()),
+        (_, false) => {
+            Some("playwright is not installed (pip install -r tests/requirements.txt)".into())
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+fn main() {
+    common::tool_suite(
+        "a_dpo_works_through_the_console_in_headless_chromium",
+        missing(),
+        a_dpo_works_through_the_console_in_headless_chromium,
+    );
+}
+
 async fn a_dpo_works_through_the_console_in_headless_chromium() {
-    let Some(chromium) = ready() else {
-        return;
-    };
+    let chromium = chromium().expect("checked by missing()");
     let up = Upstream::start(Duration::ZERO).await;
     let mut opts = Opts::new(Db::Sqlite).with_admin_tokens();
     opts.extra_config = "[discovery]\nflush_ms = 100\n".into();

@@ -193,8 +193,10 @@ async fn sigterm_drains_in_flight_requests(db: Db) {
         // A clean stop leaves the database whole in its file: nothing is left in the WAL.
         let wal = std::fs::metadata(format!("{file}-wal")).map_or(0, |m| m.len());
         assert_eq!(
-            wal, 0,
-            "the WAL was checkpointed into the database at shutdown"
+            wal,
+            0,
+            "the WAL was checkpointed into the database at shutdown; the gateway's log:\n{}",
+            std::fs::read_to_string(&gw.log_path).unwrap_or_default()
         );
     }
 }
@@ -254,10 +256,9 @@ async fn database_unavailable_fails_closed(db: Db) {
             );
         }
         Db::Postgres => {
-            let Ok(base) = std::env::var("PDGATE_TEST_DATABASE_URL") else {
-                return;
-            };
-            let url = common::fresh_pg_database(&base).await;
+            let base = std::env::var("PDGATE_TEST_DATABASE_URL").expect("set when built");
+            let pg = common::fresh_pg_database(&base).await;
+            let url = pg.url.clone();
             let target = url
                 .split('@')
                 .nth(1)
@@ -266,8 +267,8 @@ async fn database_unavailable_fails_closed(db: Db) {
                 .to_owned();
             let relay = Relay::start(&target).await;
             let via_relay = url.replacen(&target, &relay.addr.to_string(), 1);
-            let mut opts = Opts::new(db);
-            opts.extra_config = String::new();
+            // The config's own database is replaced by the one behind the relay.
+            let opts = Opts::new(Db::Sqlite);
             let Some((tmp, dir, _)) = common::prepare(&opts, &up.url()).await else {
                 return;
             };

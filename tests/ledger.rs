@@ -99,7 +99,11 @@ async fn checkout(env: &Env, email: &str, subscribe: bool) -> Checkout {
 async fn consent_lifecycle(db: Db) {
     let Some(env) = start(db).await else { return };
     let gw = &env.gw;
+    // Two orders, two marketing receipts of one subject: a withdrawal must end both.
+    let first = checkout(&env, EMAIL, true).await;
     let c = checkout(&env, EMAIL, true).await;
+    assert_eq!(first.subject, c.subject);
+    assert_ne!(first.receipt, c.receipt);
     let subject_token = c.subject_token.clone().unwrap();
     let crm = token(gw, "service", Some("crm"));
 
@@ -236,22 +240,24 @@ async fn consent_lifecycle(db: Db) {
     .json();
     assert_eq!(j["consents"][0]["state"], "withdrawn");
     assert!(j["consents"][0]["withdrawn_at"].is_string());
-    let r = get(&gw.url(&format!(
-        "/.well-known/pdgate/v1/receipts/{}",
-        c.receipt.unwrap()
-    )))
-    .await
-    .json();
-    assert_eq!(r["state"], "withdrawn");
-    assert_eq!(r["withdrawalChannel"], "self_service");
+    for receipt in [&first.receipt, &c.receipt] {
+        let r = get(&gw.url(&format!(
+            "/.well-known/pdgate/v1/receipts/{}",
+            receipt.clone().unwrap()
+        )))
+        .await
+        .json();
+        assert_eq!(r["state"], "withdrawn", "{r}");
+        assert_eq!(r["withdrawalChannel"], "self_service");
+    }
 
-    // The ledger is append-only: grant and withdrawal are both there.
+    // The ledger is append-only: grants and withdrawals are all there.
     let (store, _) = gw.vault().await;
     let id = pdgate::intake::subject_id_of(&c.subject).unwrap();
     let records = store.consents_of(&id).await.unwrap();
     let states: Vec<&str> = records.iter().map(|r| r.state.as_str()).collect();
-    assert_eq!(states, ["granted", "withdrawn"]);
-    assert_eq!(records[0].text_sha256, records[1].text_sha256);
+    assert_eq!(states, ["granted", "granted", "withdrawn", "withdrawn"]);
+    assert_eq!(records[0].text_sha256, records[2].text_sha256);
     let unknown = authed(
         "POST",
         &gw.url("/.well-known/pdgate/v1/consents/enquiries/withdraw"),

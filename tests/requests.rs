@@ -824,6 +824,10 @@ async fn retention_sweep(db: Db) {
 
 /// Two sweepers on one PostgreSQL database: while one holds the lock the other does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pdgate_no_test_db,
+    ignore = "PDGATE_TEST_DATABASE_URL was not set at build time"
+)]
 async fn one_sweeper_at_a_time_on_postgres() {
     let Some(env) = start(Db::Postgres, 0).await else {
         return;

@@ -11,14 +11,14 @@ use pdgate::store::{
     Backend, Committer, ConsentRecord, IntakeOutcome, IntakeWrite, Store, SubjectWrite, ValueWrite,
 };
 
-async fn open(db: Db) -> Option<(Store, tempfile::TempDir)> {
+async fn open(db: Db) -> Option<(Store, common::Scratch)> {
     open_at(db).await.map(|(store, _, tmp)| (store, tmp))
 }
 
 /// [`open`], with the database's URL for raw counts.
-async fn open_at(db: Db) -> Option<(Store, String, tempfile::TempDir)> {
-    let tmp = tempfile::tempdir().unwrap();
-    let url = common::database_url(db, tmp.path()).await?;
+async fn open_at(db: Db) -> Option<(Store, String, common::Scratch)> {
+    let tmp = common::scratch(db).await?;
+    let url = tmp.url.clone();
     let store = Store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     store.migrate().await.expect("migrations are idempotent");
@@ -235,10 +235,10 @@ async fn tokens_follow_their_candidates(db: Db, per_intake: bool) {
 /// A vault made before the token-path migration (`20261130000001`) upgrades in place: live tokens
 /// keep their values, erased ones become tombstones, and intakes decide on the new paths.
 async fn an_older_vault_upgrades_in_place(db: Db) {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(url) = common::database_url(db, tmp.path()).await else {
+    let Some(tmp) = common::scratch(db).await else {
         return;
     };
+    let url = tmp.url.clone();
     let backend = match db {
         Db::Sqlite => "sqlite",
         Db::Postgres => "postgres",

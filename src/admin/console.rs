@@ -19,7 +19,8 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
 /// The response for a `/console…` path, or `None` for a path the console does not have.
 pub fn serve(path: &str) -> Option<Response<Body>> {
     let (body, content_type) = match path {
-        "/console" => {
+        // The admin root is where a person opens the listener's address: the console.
+        "/" | "/console" => {
             let mut r = Response::new(Body::Empty);
             *r.status_mut() = StatusCode::PERMANENT_REDIRECT;
             r.headers_mut()

@@ -50,8 +50,10 @@ impl Handler for Admin {
             )),
             (&Method::GET, "/readyz") => self.ready().await,
             (&Method::GET, "/metrics") => self.metrics().await,
-            (&Method::GET, p) if p == "/console" || p.starts_with("/console/") => console::serve(p)
-                .ok_or_else(|| ApiError::not_found("not_found", "no such console page")),
+            (&Method::GET, p) if p == "/" || p == "/console" || p.starts_with("/console/") => {
+                console::serve(p)
+                    .ok_or_else(|| ApiError::not_found("not_found", "no such console page"))
+            }
             (&Method::GET, "/admin/openapi.json") => {
                 Ok(respond::document("application/json", openapi::json(), None))
             }

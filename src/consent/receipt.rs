@@ -201,6 +201,30 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
     })
 }
 
+/// The records withdrawing `purpose`: one for every receipt of it whose latest record is still
+/// a grant. A subject who consented twice (two forms, two receipts) withdraws both in one act;
+/// withdrawing only the newest left the older receipt reading `granted`.
+pub fn withdrawals(
+    records: &[ConsentRecord],
+    purpose: &str,
+    at: crate::Millis,
+    channel: &str,
+) -> Vec<ConsentRecord> {
+    let mut latest: Vec<&ConsentRecord> = Vec::new();
+    for r in records.iter().filter(|r| r.purpose == purpose) {
+        // Records come in ledger order: a later one of the same receipt replaces the earlier.
+        match latest.iter_mut().find(|l| l.receipt_id == r.receipt_id) {
+            Some(l) => *l = r,
+            None => latest.push(r),
+        }
+    }
+    latest
+        .into_iter()
+        .filter(|l| l.state == "granted")
+        .map(|g| withdrawal(g, at, channel))
+        .collect()
+}
+
 /// The record a withdrawal appends: the grant's proof fields, a new state, time and channel.
 pub fn withdrawal(grant: &ConsentRecord, at: crate::Millis, channel: &str) -> ConsentRecord {
     ConsentRecord {

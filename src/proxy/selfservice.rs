@@ -24,8 +24,9 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, tls: bool) -> Response
         (&Method::GET, ["consents"]) => list(gw, &req, tls).await,
         (&Method::POST, ["consents", purpose, "withdraw"]) => withdraw(gw, &req, purpose).await,
         (&Method::GET, ["receipts", id]) => receipt(gw, &req, id, tls).await,
-        (&Method::GET, ["texts", id]) => text(gw, &req, id).await,
-        (_, ["consents"] | ["consents", _, "withdraw"] | ["receipts", _] | ["texts", _]) => {
+        // Text ids are paths (`consents/marketing.md`): encoded or not, the rest is the id.
+        (&Method::GET, ["texts", id @ ..]) if !id.is_empty() => text(gw, &req, &id.join("/")).await,
+        (_, ["consents"] | ["consents", _, "withdraw"] | ["receipts", _] | ["texts", _, ..]) => {
             Err(ApiError::method_not_allowed())
         }
         _ => Err(ApiError::not_found(
@@ -131,17 +132,21 @@ async fn withdraw<B>(
         ));
     };
     let now = crate::now_millis();
-    if last.state != "withdrawn" {
-        let record = receipt::withdrawal(grant, now, "self_service");
+    let ended = receipt::withdrawals(&records, purpose, now, "self_service");
+    let withdrawn_at = if ended.is_empty() { last.at } else { now };
+    if !ended.is_empty() {
         let write = IntakeWrite {
             at: now,
-            consents: vec![record],
-            audit: vec![AuditEvent::ConsentWithdrawn {
-                receipt_id: grant.receipt_id.clone(),
-                subject: name.clone(),
-                purpose: purpose.to_owned(),
-                channel: "self_service".into(),
-            }],
+            audit: ended
+                .iter()
+                .map(|r| AuditEvent::ConsentWithdrawn {
+                    receipt_id: r.receipt_id.clone(),
+                    subject: name.clone(),
+                    purpose: purpose.to_owned(),
+                    channel: "self_service".into(),
+                })
+                .collect(),
+            consents: ended,
             ..IntakeWrite::default()
         };
         gw.committer.commit(write).await?;
@@ -154,7 +159,7 @@ async fn withdraw<B>(
             "purpose": purpose,
             "state": "withdrawn",
             "receipt_id": grant.receipt_id,
-            "withdrawn_at": crate::rfc3339(if last.state == "withdrawn" { last.at } else { now }),
+            "withdrawn_at": crate::rfc3339(withdrawn_at),
         }),
     ))
 }

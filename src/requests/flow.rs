@@ -397,7 +397,7 @@ async fn prepare(
                 let latest = crate::retention::latest_records(&recs);
                 for p in &purposes {
                     let last = latest.get(p.as_str()).copied();
-                    if let Some(r) = end_record(kind, s, p, last, &row, now) {
+                    for r in end_records(kind, s, p, (&recs, last), &row, now) {
                         change.audit.push(match kind {
                             RequestType::Objection => AuditEvent::PurposeObjected {
                                 request_id: row.id.clone(),
@@ -493,23 +493,23 @@ fn ended_purposes(
     }
 }
 
-/// The ledger record ending `purpose` for a subject, unless it has already ended.
-fn end_record(
+/// The ledger records ending `purpose` for a subject (all its `records`, the latest `last`):
+/// a withdrawal of every receipt still granted, or one objection unless one stands.
+fn end_records(
     kind: RequestType,
     subject: &[u8],
     purpose: &str,
-    last: Option<&ConsentRecord>,
+    (records, last): (&[ConsentRecord], Option<&ConsentRecord>),
     row: &RequestRow,
     now: Millis,
-) -> Option<ConsentRecord> {
+) -> Vec<ConsentRecord> {
     let channel = format!("request:{}", row.id);
     match (kind, last) {
-        (RequestType::WithdrawConsent, Some(g)) if g.state == "granted" => {
-            Some(crate::consent::receipt::withdrawal(g, now, &channel))
+        (RequestType::WithdrawConsent, _) => {
+            crate::consent::receipt::withdrawals(records, purpose, now, &channel)
         }
-        (RequestType::WithdrawConsent, _) => None,
-        (_, Some(l)) if l.state == "objected" => None,
-        (_, last) => Some(ConsentRecord {
+        (_, Some(l)) if l.state == "objected" => Vec::new(),
+        (_, last) => vec![ConsentRecord {
             receipt_id: last.map_or_else(|| row.id.clone(), |l| l.receipt_id.clone()),
             subject_id: subject.to_vec(),
             purpose: purpose.to_owned(),
@@ -525,7 +525,7 @@ fn end_record(
             origin: None,
             state: "objected".into(),
             channel: Some(channel),
-        }),
+        }],
     }
 }
 

@@ -26,29 +26,77 @@ pub enum Db {
     Postgres,
 }
 
-/// A fresh database URL for one test, or `None` when PostgreSQL is not configured (outside CI).
-pub async fn database_url(db: Db, dir: &Path) -> Option<String> {
-    match db {
-        Db::Sqlite => Some(format!("sqlite://{}", dir.join("pdgate.db").display())),
+/// A test's own place: a temp dir and its database (SQLite in the dir, or a fresh PostgreSQL
+/// database). Both go when it is dropped, also when the test fails.
+pub struct Scratch {
+    tmp: tempfile::TempDir,
+    pub url: String,
+    _pg: Option<PgDatabase>,
+}
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+}
+
+/// A new [`Scratch`], or `None` when PostgreSQL is not configured (outside CI).
+pub async fn scratch(db: Db) -> Option<Scratch> {
+    let tmp = tempfile::tempdir().unwrap();
+    let (url, pg) = match db {
+        Db::Sqlite => (
+            format!("sqlite://{}", tmp.path().join("pdgate.db").display()),
+            None,
+        ),
         Db::Postgres => {
             let base = match std::env::var("PDGATE_TEST_DATABASE_URL") {
                 Ok(u) => u,
+                // Compiled without it, the variants are ignored and never get here.
                 Err(_) => {
-                    assert!(
-                        std::env::var("CI").is_err(),
-                        "CI must set PDGATE_TEST_DATABASE_URL"
-                    );
-                    eprintln!("PDGATE_TEST_DATABASE_URL not set: PostgreSQL variant skipped");
-                    return None;
+                    panic!("PDGATE_TEST_DATABASE_URL was set when the tests were built but not now")
                 }
             };
-            Some(fresh_pg_database(&base).await)
+            let pg = fresh_pg_database(&base).await;
+            (pg.url.clone(), Some(pg))
+        }
+    };
+    Some(Scratch { tmp, url, _pg: pg })
+}
+
+/// A `pdgate_t_<random>` database that a test created; dropped (with its connections) on drop.
+pub struct PgDatabase {
+    base: String,
+    name: String,
+    pub url: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&base).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("test database {} was not dropped: {dropped:?}", self.name);
         }
     }
 }
 
-/// Creates `pdgate_t_<random>` on the server of `base` and returns its URL.
-pub async fn fresh_pg_database(base: &str) -> String {
+/// Creates `pdgate_t_<random>` on the server of `base`.
+pub async fn fresh_pg_database(base: &str) -> PgDatabase {
     use sqlx::Connection;
     let name = format!("pdgate_t_{}", uuid_like());
     let mut conn = sqlx::PgConnection::connect(base)
@@ -59,7 +107,11 @@ pub async fn fresh_pg_database(base: &str) -> String {
         .await
         .expect("create test database");
     let (head, _) = base.rsplit_once('/').expect("database URL has a path");
-    format!("{head}/{name}")
+    PgDatabase {
+        base: base.to_owned(),
+        url: format!("{head}/{name}"),
+        name,
+    }
 }
 
 pub fn uuid_like() -> String {
@@ -233,7 +285,7 @@ pub struct Gateway {
     pub database_url: String,
     pub config_path: PathBuf,
     pub log_path: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
+    _tmp: Option<Scratch>,
 }
 
 pub fn bin() -> &'static str {
@@ -241,10 +293,10 @@ pub fn bin() -> &'static str {
 }
 
 /// Writes config, policies and key into a new temp dir; `None` if the database is not available.
-pub async fn prepare(opts: &Opts, upstream: &str) -> Option<(tempfile::TempDir, PathBuf, String)> {
-    let tmp = tempfile::tempdir().unwrap();
+pub async fn prepare(opts: &Opts, upstream: &str) -> Option<(Scratch, PathBuf, String)> {
+    let tmp = scratch(opts.db).await?;
     let dir = tmp.path().to_owned();
-    let db_url = database_url(opts.db, &dir).await?;
+    let db_url = tmp.url.clone();
     let pol = dir.join("policies");
     std::fs::create_dir_all(pol.join("consents")).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
@@ -294,7 +346,7 @@ impl Gateway {
     }
 
     /// Starts `pdgate serve` on a directory made by [`prepare`] (possibly edited since).
-    pub async fn adopt(tmp: tempfile::TempDir, dir: PathBuf, database_url: String) -> Gateway {
+    pub async fn adopt(tmp: Scratch, dir: PathBuf, database_url: String) -> Gateway {
         let mut g = Gateway {
             child: None,
             proxy: "0.0.0.0:0".parse().unwrap(),
@@ -495,6 +547,7 @@ macro_rules! both_backends {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(pdgate_no_test_db, ignore = "PDGATE_TEST_DATABASE_URL was not set at build time")]
                 async fn $name() { super::$body($crate::common::Db::Postgres).await }
             )*
         }
@@ -594,4 +647,35 @@ pub fn outcomes(r: &Resp) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+/// Runs one test that drives an outside tool, as its binary's whole harness. `missing` names the
+/// tool when it is absent: the test is then reported as ignored, with that reason, never as
+/// passed; under `CI` a missing tool fails it (CI installs every tool).
+pub fn tool_suite<F>(name: &str, missing: Option<String>, test: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let args = libtest_mimic::Arguments::from_args();
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if let Some(why) = &missing {
+        eprintln!("{name}: ignored: {why}");
+    }
+    let ignored = missing.is_some() && !in_ci;
+    let trial = libtest_mimic::Trial::test(name, move || {
+        if let Some(why) = missing {
+            return Err(
+                format!("{why} (CI installs it; a missing tool is a failure there)").into(),
+            );
+        }
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test());
+        Ok(())
+    })
+    .with_ignored_flag(ignored);
+    libtest_mimic::run(&args, vec![trial]).exit();
 }
