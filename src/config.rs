@@ -232,6 +232,17 @@ impl Limits {
     }
 }
 
+/// Whether pdgate reads the environment variable `name`: a config key, the key itself, the log
+/// level, or an upstream's URL (`PDGATE_UPSTREAM_<ID>_URL`, checked against the policies).
+pub fn reads_env(name: &str) -> bool {
+    matches!(name, "PDGATE_KEY" | "PDGATE_LOG")
+        || ENV_KEYS.iter().any(|(n, _, _)| *n == name)
+        || name
+            .strip_prefix("PDGATE_UPSTREAM_")
+            .and_then(|r| r.strip_suffix("_URL"))
+            .is_some_and(|id| !id.is_empty())
+}
+
 /// Every key that may come from the environment, as `(PDGATE_ name, TOML path, is integer)`.
 const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ("PDGATE_LISTEN", &["listen"], false),
@@ -412,6 +423,27 @@ mod tests {
         assert_eq!(c.limits.max_json_depth, 32, "untouched keys keep defaults");
         assert_eq!(c.database_url, "postgres://x/y");
         assert_eq!(c.tls.unwrap().cert, PathBuf::from("c.pem"));
+    }
+
+    #[test]
+    fn every_config_key_is_in_the_readme_table() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let table: String = readme.lines().filter(|l| l.starts_with("| `")).collect();
+        for (var, path, _) in ENV_KEYS {
+            let key = path.last().unwrap();
+            let row = match path {
+                [_] => format!("| `{key}` |"),
+                [t, _] => format!("| `[{t}] "),
+                _ => unreachable!("keys are at most one table deep"),
+            };
+            assert!(
+                table.contains(&row) && table.contains(&format!("{key}`")),
+                "README's configuration table lacks {var} ({})",
+                path.join(".")
+            );
+        }
     }
 
     #[test]

@@ -73,6 +73,30 @@ impl Handler for SampleCrm {
     }
 }
 
+/// `pdgate sample-crm`: the demo's sample CRM on its own, as the upstream of a first `serve` or
+/// the sample backend of a container deployment. Stops on SIGTERM or Ctrl-C.
+pub async fn run_sample_crm(listen: &str) -> Result<(), ServeError> {
+    let setting = "`sample-crm --listen`";
+    let bind_error = |e: std::io::Error| ServeError::Bind {
+        addr: listen.to_owned(),
+        setting,
+        reason: e.to_string(),
+    };
+    let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    println!("sample CRM on http://{addr}: prints every request it receives");
+    proxy::serve(
+        listener,
+        None,
+        Limits::default(),
+        Arc::new(SampleCrm::default()),
+        server::shutdown_signal(),
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    Ok(())
+}
+
 pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<(), ServeError> {
     let dir = tempfile::tempdir()
         .map_err(|e| ServeError::Io(format!("cannot create a temporary directory: {e}")))?;

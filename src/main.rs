@@ -44,6 +44,19 @@ enum Command {
         #[arg(long, default_value = "policies")]
         policies: PathBuf,
     },
+    /// The demo's sample CRM alone: answers every request and prints what it received (a first
+    /// upstream for `serve`; the shipped policies send to 127.0.0.1:9000).
+    SampleCrm {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: String,
+    },
+    /// Exit 0 when the gateway's admin listener answers /readyz with 200 (a container
+    /// HEALTHCHECK without curl). The address is the config's `admin_listen`, a wildcard asked on
+    /// loopback.
+    Health {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[arg(long)]
@@ -64,12 +77,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// The processing-activity register (SPEC 9).
+    /// The processing-activity register.
     Register {
         #[command(subcommand)]
         command: RegisterCommand,
     },
-    /// Retention (SPEC 8).
+    /// Retention.
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
@@ -196,7 +209,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
         Command::Serve { config, dev } => {
             let cfg = Config::load(config.as_deref(), &env)?;
             init_logs(cfg.log_format);
-            let policy = Policy::load(&cfg.policies)?;
+            let policy = load_policy(&cfg, &env)?;
             let (kek, generated) =
                 server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), dev)?;
             if generated {
@@ -215,6 +228,20 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
             init_logs(LogFormat::Text);
             pdgate::demo::run(&listen, &admin_listen, &policies).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::SampleCrm { listen } => {
+            pdgate::demo::run_sample_crm(&listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health { config } => {
+            let cfg = Config::load(config.as_deref(), &env)?;
+            match pdgate::admin::probe_ready(&cfg.admin_listen).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(why) => {
+                    eprintln!("pdgate health: {why}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Migrate { config } => {
             let cfg = Config::load(config.as_deref(), &env)?;
@@ -241,7 +268,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
             let view = register::View::parse(&view).context("--view must be gdpr or fz152")?;
             let format =
                 render::Format::parse(&format).context("--format must be json, csv, md or html")?;
-            let policy = Policy::load(&cfg.policies).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let policy = load_policy(&cfg, &env)?;
             let store = Store::open(&cfg.database_url)
                 .await
                 .context("opening the database")?;
@@ -291,7 +318,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                 }
                 None => pdgate::now_millis(),
             };
-            let policy = Policy::load(&cfg.policies).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let policy = load_policy(&cfg, &env)?;
             let (kek, _) =
                 server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), false)?;
             let report = server::retention_run(&cfg, policy, kek, now, dry_run).await?;
@@ -441,6 +468,18 @@ async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Res
             }
         }
     }
+}
+
+/// The policies of `cfg`, with upstream URLs replaced from the environment.
+fn load_policy(cfg: &Config, env: &BTreeMap<String, String>) -> anyhow::Result<Policy> {
+    let mut policy = Policy::load(&cfg.policies).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for id in policy
+        .override_upstream_urls(env)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        tracing::info!(upstream = %id, "upstream URL set from the environment");
+    }
+    Ok(policy)
 }
 
 fn init_logs(format: LogFormat) {

@@ -707,3 +707,177 @@ fn policy_check_names_missing_art_9_4_elements_of_a_consent_text() {
         "{err}"
     );
 }
+
+/// The demo as a newcomer runs it, from a directory of its own: the banner's examples read and
+/// write only inside the demo's temporary directory (removed at exit), the attachment example
+/// works as printed, the admin root opens the console, the log carries no terminal colours when
+/// it is not a terminal, and the working directory stays empty.
+#[tokio::test]
+async fn the_demo_writes_nothing_where_it_runs() {
+    use std::io::{BufRead, Read};
+    let cwd = tempfile::tempdir().unwrap();
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut child = Command::new(common::bin())
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--policies")
+        .arg(&policies)
+        .current_dir(cwd.path())
+        .env_remove("PDGATE_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner comes first; the sample CRM then prints what it receives, so stdout is read on
+    // to the end (a closed pipe would fail the demo's prints).
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("openapi.json") {
+                let _ = tx.send(lines.join("\n"));
+            }
+            lines.push(line);
+        }
+    });
+    let banner = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the demo prints its banner");
+    let after = |s: &str, key: &str| {
+        let rest = &s[s.find(key).unwrap_or_else(|| panic!("{key} in {s}")) + key.len()..];
+        rest.split(|c: char| c == ',' || c.is_whitespace())
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let proxy = after(&banner, "gateway on ");
+    let admin = after(&banner, "admin on ");
+    let dir = after(&banner, "examples' files in ");
+    let attachment = after(&banner, "attachment=@");
+    assert!(attachment.starts_with(&dir), "{banner}");
+    for redirect in banner.match_indices("> ").map(|(i, _)| &banner[i + 2..]) {
+        assert!(
+            redirect.starts_with(&dir),
+            "an example writes outside {dir}: {redirect}"
+        );
+    }
+
+    // The contact example as printed: the attachment file exists and goes through.
+    let file = std::fs::read(&attachment).unwrap();
+    let mut body = Vec::new();
+    for (name, value, filename) in [
+        ("email", &b"olga@mail.ru"[..], None),
+        ("name", "Ольга".as_bytes(), None),
+        ("agree", b"on", None),
+        ("attachment", &file, Some("attachment.txt")),
+    ] {
+        body.extend_from_slice(b"--BOUNDARYxyz\r\nContent-Disposition: form-data; name=\"");
+        body.extend_from_slice(name.as_bytes());
+        if let Some(f) = filename {
+            body.extend_from_slice(format!("\"; filename=\"{f}").as_bytes());
+        }
+        body.extend_from_slice(b"\"\r\n\r\n");
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--BOUNDARYxyz--\r\n");
+    let r = post(
+        &format!("{proxy}/contact"),
+        "multipart/form-data; boundary=BOUNDARYxyz",
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let root = get(&format!("{admin}/")).await;
+    assert_eq!(
+        (root.status.as_u16(), root.header("location").as_deref()),
+        (308, Some("/console/"))
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (child.wait().unwrap(), err)
+    });
+    let (status, stderr) = tokio::time::timeout(Duration::from_secs(30), status)
+        .await
+        .expect("the demo stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("INFO"), "the demo logs: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a piped log: {stderr}"
+    );
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "the demo's directory is removed"
+    );
+    let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the demo wrote into its working directory: {left:?}"
+    );
+}
+
+/// An address in use names the setting to change.
+#[tokio::test]
+async fn an_address_in_use_names_its_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let up = Upstream::start(Duration::ZERO).await;
+    let (_tmp, dir, _) = common::prepare(&Opts::new(Db::Sqlite), &up.url())
+        .await
+        .unwrap();
+    let cfg = std::fs::read_to_string(dir.join("pdgate.toml"))
+        .unwrap()
+        .replace(
+            "listen = \"127.0.0.1:0\"\nadmin",
+            &format!("listen = \"{addr}\"\nadmin"),
+        );
+    std::fs::write(dir.join("pdgate.toml"), cfg).unwrap();
+    let out = pdgate(&["serve", "--config", "pdgate.toml"], &dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("`listen` in the config"),
+        "{err}"
+    );
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let out = Command::new(common::bin())
+        .args([
+            "demo",
+            "--listen",
+            &addr,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--policies",
+        ])
+        .arg(&policies)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("`demo --listen`"),
+        "{err}"
+    );
+}

@@ -459,6 +459,28 @@ async fn health_and_readiness(db: Db) {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["database"], "ok");
     assert_eq!(get(&gw.admin_url("/nope")).await.code(), "not_found");
+    // The image's HEALTHCHECK: `pdgate health` asks /readyz where the admin listener is.
+    let health = |addr: String| {
+        std::process::Command::new(common::bin())
+            .arg("health")
+            .env("PDGATE_ADMIN_LISTEN", addr)
+            .output()
+            .unwrap()
+    };
+    let wildcard = format!("0.0.0.0:{}", gw.admin.port());
+    assert!(health(wildcard).status.success(), "asked on loopback");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let down = health(nobody);
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("cannot connect"));
+    // A person opening the admin address lands on the console.
+    let root = get(&gw.admin_url("/")).await;
+    assert_eq!(
+        (root.status.as_u16(), root.header("location").as_deref()),
+        (308, Some("/console/"))
+    );
 }
 
 async fn commit_survives_kill_9_right_after_the_response(db: Db) {

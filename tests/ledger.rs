@@ -178,6 +178,15 @@ async fn consent_lifecycle(db: Db) {
     assert_eq!(text.status, 200);
     let file = std::fs::read(gw.dir.join("policies/consents/marketing.md")).unwrap();
     assert_eq!(text.body.as_ref(), file.as_slice(), "the exact text shown");
+    // The id is a path: typed as it reads, unencoded, it names the same text.
+    let plain = get(&gw.url("/.well-known/pdgate/v1/texts/consents/marketing.md")).await;
+    assert_eq!(
+        plain.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&plain.body)
+    );
+    assert_eq!(plain.body, text.body);
     assert_eq!(
         text.header("x-pdgate-text-sha256").unwrap(),
         r["consentText"]["sha256"].as_str().unwrap()

@@ -8,6 +8,7 @@ mod breaches;
 mod console;
 mod detokenize;
 mod openapi;
+mod probe;
 mod register;
 mod requests;
 mod sweeps;
@@ -26,6 +27,7 @@ use crate::proxy::respond;
 use crate::proxy::{ApiError, Body, ConnInfo, Handler};
 use crate::store::{Backend, Committer, Store};
 use auth::{AuthError, Principal, Role, Verifier};
+pub use probe::probe_ready;
 
 pub struct Admin {
     pub store: Store,

@@ -96,7 +96,7 @@ impl Modify for Bearer {
 #[openapi(
     info(
         title = "pdgate admin API",
-        description = "The admin listener of pdgate: health, metrics, detokenization for back-office services, and the DPO's and auditor's API (SPEC 11).",
+        description = "The admin listener of pdgate: health, metrics, detokenization for back-office services, and the DPO's and auditor's API.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -116,13 +116,13 @@ impl Modify for Bearer {
     modifiers(&Bearer, &Links),
     tags(
         (name = "health", description = "Liveness, readiness and metrics (no token)"),
-        (name = "detokenize", description = "Plaintext for declared services, per purpose (SPEC 6)"),
-        (name = "audit", description = "The hash-chained audit log (SPEC 10)"),
-        (name = "register", description = "The processing-activity register and discovery (SPEC 9)"),
-        (name = "requests", description = "Data subject requests (SPEC 7)"),
-        (name = "breaches", description = "Breaches and their notice clocks (SPEC 10a)"),
-        (name = "transfers", description = "152-FZ Art. 12 cross-border notifications (SPEC 10a)"),
-        (name = "retention", description = "Retention sweeps and their destruction acts (SPEC 8)"),
+        (name = "detokenize", description = "Plaintext for declared services, per purpose"),
+        (name = "audit", description = "The hash-chained audit log"),
+        (name = "register", description = "The processing-activity register and discovery"),
+        (name = "requests", description = "Data subject requests"),
+        (name = "breaches", description = "Breaches and their notice clocks"),
+        (name = "transfers", description = "152-FZ Art. 12 cross-border notifications"),
+        (name = "retention", description = "Retention sweeps and their destruction acts"),
     )
 )]
 pub struct ApiDoc;

@@ -116,6 +116,14 @@ pub struct Upstream {
     pub safeguards: Option<String>,
 }
 
+/// The environment variable that replaces upstream `id`'s URL.
+pub fn upstream_url_var(id: &str) -> String {
+    format!(
+        "PDGATE_UPSTREAM_{}_URL",
+        id.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
 /// A legal hold with its period parsed.
 #[derive(Debug, Clone)]
 pub struct LegalHold {
@@ -342,6 +350,49 @@ impl Policy {
 
     pub fn purpose(&self, idx: usize) -> &Purpose {
         &self.purposes[idx]
+    }
+
+    /// Replaces upstream URLs from `PDGATE_UPSTREAM_<ID>_URL` (the id upper-cased, `-` as `_`),
+    /// so that one set of policies serves a laptop and a container. A variable of that shape
+    /// naming no upstream is an error rather than ignored: a typo would leave data flowing to
+    /// the policy's URL. Returns the ids replaced.
+    pub fn override_upstream_urls(
+        &mut self,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<String>, String> {
+        let mut replaced = Vec::new();
+        for (name, value) in env {
+            let Some(id) = name
+                .strip_prefix("PDGATE_UPSTREAM_")
+                .and_then(|r| r.strip_suffix("_URL"))
+            else {
+                continue;
+            };
+            let Some(u) = self
+                .upstreams
+                .iter_mut()
+                .find(|u| upstream_url_var(&u.id) == *name)
+            else {
+                return Err(format!(
+                    "{name}: no upstream `{id}` is declared in the policies"
+                ));
+            };
+            match value.parse::<http::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
+                    u.url = uri;
+                    replaced.push(u.id.clone());
+                }
+                _ => {
+                    return Err(format!(
+                        "{name}: `{value}` is not an absolute http:// or https:// URL"
+                    ))
+                }
+            }
+        }
+        Ok(replaced)
     }
 
     pub fn upstream(&self, idx: usize) -> &Upstream {

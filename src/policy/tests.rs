@@ -296,3 +296,23 @@ fn blocked_routes_need_no_upstream_and_take_no_fields() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn upstream_urls_are_overridden_from_the_environment_and_typos_refused() {
+    let env = |k: &str, v: &str| -> std::collections::BTreeMap<String, String> {
+        [(k.to_owned(), v.to_owned())].into_iter().collect()
+    };
+    let mut p = Policy::load(&example_dir()).unwrap();
+    assert_eq!(
+        p.override_upstream_urls(&env("PDGATE_UPSTREAM_CRM_URL", "http://crm:8000/anything")),
+        Ok(vec!["crm".to_owned()])
+    );
+    assert_eq!(p.upstreams[0].url.to_string(), "http://crm:8000/anything");
+    let typo = p.override_upstream_urls(&env("PDGATE_UPSTREAM_CRN_URL", "http://x"));
+    assert!(typo.unwrap_err().contains("no upstream `CRN`"));
+    let bad = p.override_upstream_urls(&env("PDGATE_UPSTREAM_CRM_URL", "crm:8000"));
+    assert!(bad.unwrap_err().contains("not an absolute"));
+    assert_eq!(p.upstreams[0].url.to_string(), "http://crm:8000/anything");
+    let other = p.override_upstream_urls(&env("PDGATE_LISTEN", "0.0.0.0:80"));
+    assert_eq!(other, Ok(vec![]));
+}
