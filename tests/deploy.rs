@@ -188,6 +188,37 @@ fn kubernetes_sets_only_read_variables_and_mounts_readable_secrets() {
             assert!(mode == 0o440 || mode == 440, "secret mode {mode}");
         }
     }
+    // The policies' config map carries every file of the shipped policies, at its path.
+    let mut items: Vec<String> = pod["volumes"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter(|v| !v["configMap"].is_badvalue())
+        .flat_map(|v| {
+            v["configMap"]["items"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .map(|i| s(&i["path"]))
+        })
+        .collect();
+    items.sort();
+    let mut shipped = Vec::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap().map(Result::unwrap) {
+            match e.file_type().unwrap().is_dir() {
+                true => dirs.push(e.path()),
+                false => shipped.push(e.path().strip_prefix(&root).unwrap().display().to_string()),
+            }
+        }
+    }
+    shipped.sort();
+    assert_eq!(
+        items, shipped,
+        "the config map's items are the shipped policy files"
+    );
     let admin = docs
         .iter()
         .find(|d| s(&d["kind"]) == "Service" && s(&d["metadata"]["name"]) == "pdgate-admin")

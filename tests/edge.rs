@@ -683,7 +683,14 @@ fn policy_check_names_missing_art_9_4_elements_of_a_consent_text() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join("consents")).unwrap();
-    for f in ["shop.yaml", "routes.yaml", "consents/contact.md"] {
+    std::fs::create_dir_all(tmp.path().join("pages")).unwrap();
+    for f in [
+        "shop.yaml",
+        "routes.yaml",
+        "consents/contact.md",
+        "pages/refusal.ru.html",
+        "pages/refusal.en.html",
+    ] {
         std::fs::copy(root.join("policies").join(f), tmp.path().join(f)).unwrap();
     }
     let text = std::fs::read_to_string(root.join("policies/consents/marketing.md")).unwrap();

@@ -159,6 +159,30 @@ async fn required_consent_missing_stores_and_forwards_nothing(db: Db) {
         assert_eq!(resp.code(), "consent_required");
         assert!(resp.header("x-pdgate-receipt").is_none());
     }
+    // The same form from a browser: a page in the visitor's language, not JSON, and nothing of
+    // what was typed on it.
+    let browser = |lang: &'static str| {
+        Request::post(gw.url("/newsletter/subscribe"))
+            .header("content-type", FORM)
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("accept-language", lang)
+            .body(Full::new(Bytes::from(format!("email={EMAIL}&name=Ivan"))))
+            .unwrap()
+    };
+    let page = common::send(browser("ru-RU,ru;q=0.9,en;q=0.5")).await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        page.header("content-type").unwrap(),
+        "text/html; charset=utf-8"
+    );
+    let html = String::from_utf8(page.body.to_vec()).unwrap();
+    assert!(
+        html.contains("Нужно ваше согласие") && html.contains("«consent»"),
+        "{html}"
+    );
+    assert!(!html.contains(EMAIL) && !html.contains("Ivan"));
+    let en = common::send(browser("en-US")).await;
+    assert!(String::from_utf8_lossy(&en.body).contains("Your consent is needed"));
     assert!(up.requests().is_empty());
     let (store, keys) = gw.vault().await;
     let key = pdgate::actions::blind_index(&keys, pdgate::actions::Kind::Email, EMAIL);
@@ -566,6 +590,46 @@ async fn logs_never_hold_planted_personal_data(db: Db) {
             assert!(!row.entry.contains(planted), "audit entry holds {planted}");
         }
     }
+}
+
+/// `on_refusal: {redirect: …}`: a browser is sent back to the site's page with the code and the
+/// declared field, never with what it typed; an API client still gets JSON.
+#[tokio::test]
+async fn a_refused_browser_form_is_redirected_to_the_site() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.policy_edit = Box::new(|name, t| match name {
+        "routes.yaml" => t.replacen(
+            "    on_refusal: {page: pages/refusal}\n",
+            "    on_refusal: {redirect: \"https://shop.example/contact?sent=no\"}\n",
+            2,
+        ),
+        _ => t.to_owned(),
+    });
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+    let typed = "not-an-email";
+    let form = |accept: &'static str| {
+        Request::post(gw.url("/contact"))
+            .header("content-type", FORM)
+            .header("accept", accept)
+            .body(Full::new(Bytes::from(format!(
+                "email={typed}&name=Olga&message=hi&agree=on"
+            ))))
+            .unwrap()
+    };
+    let r = send(form("text/html,*/*;q=0.8")).await;
+    assert_eq!(r.status, 303);
+    let location = r.header("location").unwrap();
+    assert!(
+        location.starts_with("https://shop.example/contact?sent=no&error=")
+            && location.ends_with("&field=email"),
+        "{location}"
+    );
+    assert!(!location.contains(typed) && !location.contains("Olga"));
+    let api = send(form("application/json")).await;
+    assert_eq!(api.status, 422);
+    assert!(api.code() == "invalid_field" || api.code() == "subject_required");
+    assert!(up.requests().is_empty());
 }
 
 both_backends! {

@@ -24,6 +24,8 @@ pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// The declared field the refusal is about (a name from the policy, never the visitor's).
+    pub field: Option<String>,
 }
 
 impl Refusal {
@@ -32,7 +34,13 @@ impl Refusal {
             status,
             code,
             message,
+            field: None,
         }
+    }
+
+    fn about(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
     }
 }
 
@@ -78,7 +86,8 @@ pub fn evaluate<'p>(
                     "consent to purpose `{purpose}` is required: field `{}` must be checked",
                     rc.field
                 ),
-            ));
+            )
+            .about(&rc.field));
         }
         consents.push((rc.purpose, granted, rc));
     }
@@ -139,7 +148,8 @@ pub fn evaluate<'p>(
                 400,
                 "duplicate_field",
                 format!("field `{}` appears more than once", leaf.path),
-            ));
+            )
+            .about(&leaf.path));
         }
         let decision = match field.action {
             Action::Pass => Decision::Keep,
@@ -157,7 +167,8 @@ pub fn evaluate<'p>(
                             leaf.path,
                             field.kind.as_str()
                         ),
-                    ))
+                    )
+                    .about(&leaf.path))
                 }
             },
         };
@@ -186,7 +197,8 @@ pub fn evaluate<'p>(
                             "field `{sf}` identifies the data subject and must hold a valid {}",
                             kind.as_str()
                         ),
-                    ))
+                    )
+                    .about(sf))
                 }
             }
         }

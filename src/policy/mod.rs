@@ -157,6 +157,24 @@ pub struct Route {
     pub consents: Vec<RouteConsent>,
     pub unknown_fields: UnknownFields,
     pub reveal: Option<Reveal>,
+    /// For a browser's form post that is refused; `None`: the built-in page.
+    pub on_refusal: Option<OnRefusal>,
+}
+
+/// What a browser's classic form post gets when its route refuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnRefusal {
+    /// 303 to this URL of the site, with `error=<code>` and `field=<declared field>` appended.
+    Redirect(String),
+    /// An HTML page from the policies' templates, by the visitor's language.
+    Page(std::sync::Arc<RefusalPages>),
+}
+
+/// A refusal page's templates; at least one language is present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefusalPages {
+    pub ru: Option<String>,
+    pub en: Option<String>,
 }
 
 /// Who receives data from pdgate or from the operator, as the register and cross-border control
@@ -1199,10 +1217,15 @@ impl Compiler {
                 roles,
             })
         });
+        let on_refusal = r
+            .on_refusal
+            .as_ref()
+            .and_then(|o| self.on_refusal(docs, loc, o));
         if self.errors.len() > before {
             return None;
         }
         Some(Route {
+            on_refusal,
             id: r.id.clone(),
             method,
             matcher: matcher?,
@@ -1215,6 +1238,56 @@ impl Compiler {
             unknown_fields: r.unknown_fields,
             reveal,
         })
+    }
+
+    /// A route's `on_refusal`: a redirect to a URL of the site (absolute http(s) or a path), or a
+    /// page whose templates are read now, so that a missing file stops the start, not a visitor.
+    fn on_refusal(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        o: &model::OnRefusalDef,
+    ) -> Option<OnRefusal> {
+        match (&o.redirect, &o.page) {
+            (Some(url), None) => {
+                let ok = url.starts_with('/') && !url.starts_with("//")
+                    || url.parse::<http::Uri>().is_ok_and(|u| {
+                        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+                    });
+                if !ok || url.contains('#') {
+                    self.at(docs, loc, "on_refusal.redirect", format!(
+                        "`{url}` must be an absolute http(s) URL or a path starting with `/`, without a fragment"
+                    ));
+                    return None;
+                }
+                Some(OnRefusal::Redirect(url.clone()))
+            }
+            (None, Some(page)) => {
+                let read = |lang: &str| {
+                    std::fs::read_to_string(self.dir.join(format!("{page}.{lang}.html"))).ok()
+                };
+                let pages = RefusalPages {
+                    ru: read("ru"),
+                    en: read("en"),
+                };
+                if pages.ru.is_none() && pages.en.is_none() {
+                    self.at(docs, loc, "on_refusal.page", format!(
+                        "no template `{page}.ru.html` or `{page}.en.html` under the policies directory"
+                    ));
+                    return None;
+                }
+                Some(OnRefusal::Page(std::sync::Arc::new(pages)))
+            }
+            _ => {
+                self.at(
+                    docs,
+                    loc,
+                    "on_refusal",
+                    "give exactly one of `redirect` or `page`",
+                );
+                None
+            }
+        }
     }
 
     /// Reads a consent text, checks its front matter for every Art. 9(4) element, hashes it.

@@ -230,6 +230,20 @@ pub struct Route {
     /// Outbound: show staff plaintext for these tokens in upstream responses.
     #[serde(default)]
     pub reveal: Option<RevealDef>,
+    /// What a browser's classic form post gets when it is refused (API clients get JSON).
+    #[serde(default)]
+    pub on_refusal: Option<OnRefusalDef>,
+}
+
+/// One of: `redirect` (a URL of the site; `error=<code>&field=<name>` is appended) or `page` (a
+/// template under the policies, `<page>.ru.html` and/or `<page>.en.html`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnRefusalDef {
+    #[serde(default)]
+    pub redirect: Option<String>,
+    #[serde(default)]
+    pub page: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -316,3 +316,39 @@ fn upstream_urls_are_overridden_from_the_environment_and_typos_refused() {
     let other = p.override_upstream_urls(&env("PDGATE_LISTEN", "0.0.0.0:80"));
     assert_eq!(other, Ok(vec![]));
 }
+
+#[test]
+fn on_refusal_takes_a_site_url_or_a_page_that_exists() {
+    let route = |on: &str| {
+        format!("routes:\n  - id: r\n    match: {{method: POST, path: /x}}\n    upstream: crm\n    purposes: [sales]\n    fields:\n      email: {{category: contact, action: tokenize, kind: email}}\n    on_refusal: {on}\n")
+    };
+    let ok = |on: &str| check(&[("a.yaml", BASE), ("b.yaml", &route(on))]);
+    let p = ok("{page: pages/refusal}").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&p.routes[0].on_refusal, Some(OnRefusal::Page(pages)) if pages.ru.is_some() && pages.en.is_some())
+    );
+    let p = ok("{redirect: /contact/oops}").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.routes[0].on_refusal,
+        Some(OnRefusal::Redirect("/contact/oops".into()))
+    );
+    for (on, says) in [
+        (
+            "{page: pages/nothing}",
+            "no template `pages/nothing.ru.html`",
+        ),
+        (
+            "{redirect: \"javascript:alert(1)\"}",
+            "absolute http(s) URL or a path",
+        ),
+        (
+            "{redirect: \"//evil.example/x\"}",
+            "absolute http(s) URL or a path",
+        ),
+        ("{redirect: /a, page: pages/refusal}", "exactly one of"),
+        ("{}", "exactly one of"),
+    ] {
+        let e = ok(on).unwrap_err().to_string();
+        assert!(e.contains(says), "{on}: {e}");
+    }
+}

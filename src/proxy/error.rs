@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The declared field a refused form post is about, for a browser's refusal page.
+    pub field: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +33,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
         }
     }
 
@@ -131,6 +134,7 @@ impl From<crate::intake::Refusal> for ApiError {
             status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
             code: r.code,
             message: r.message,
+            field: r.field,
         }
     }
 }
@@ -147,6 +151,7 @@ impl From<crate::forms::FormError> for ApiError {
             status,
             code: e.code,
             message: e.message,
+            field: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The intake pipeline at the edge: read and parse the body within limits, ask [`crate::intake`]
 //! what to do, find or create the subject, commit everything durably, then forward the rewritten
-//! body. Any failure before the commit returns a JSON error and forwards nothing.
+//! body. Any failure before the commit returns a JSON error (a page for a browser's form post:
+//! [`super::refusal`]) and forwards nothing.
 
 use std::sync::Arc;
 
@@ -34,11 +35,16 @@ pub async fn handle(
 ) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let started = std::time::Instant::now();
+    let browser = super::refusal::browser_form(req.headers());
     let (mut resp, forwarded) = match run(gw, route, req, conn, &request_id).await {
         Ok(resp) => (resp, true),
         Err(e) => {
             tracing::info!(route = %route.id, request_id = %request_id, code = e.code, status = e.status.as_u16(), "intake refused");
-            (e.into_response(), false)
+            let resp = match &browser {
+                Some(langs) => super::refusal::respond(route.on_refusal.as_ref(), &e, langs),
+                None => e.into_response(),
+            };
+            (resp, false)
         }
     };
     gw.metrics

@@ -8,6 +8,7 @@ mod h1pool;
 pub mod headers;
 mod intake;
 pub mod listener;
+mod refusal;
 pub mod respond;
 mod reveal;
 mod selfservice;

@@ -306,12 +306,14 @@ pub async fn prepare(opts: &Opts, upstream: &str) -> Option<(Scratch, PathBuf, S
             .replace("http://127.0.0.1:9000", upstream);
         std::fs::write(pol.join(name), (opts.policy_edit)(name, &text)).unwrap();
     }
-    for name in ["marketing.md", "contact.md"] {
-        std::fs::copy(
-            src.join("consents").join(name),
-            pol.join("consents").join(name),
-        )
-        .unwrap();
+    for name in [
+        "consents/marketing.md",
+        "consents/contact.md",
+        "pages/refusal.ru.html",
+        "pages/refusal.en.html",
+    ] {
+        std::fs::create_dir_all(pol.join(name).parent().unwrap()).unwrap();
+        std::fs::copy(src.join(name), pol.join(name)).unwrap();
     }
     let mut config = format!(
         "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndatabase_url = \"{db_url}\"\npolicies = \"{}\"\nshutdown_grace_s = 10\n",
