@@ -137,7 +137,7 @@ pub async fn handle(
                         .headers()
                         .get(header::ACCEPT_LANGUAGE)
                         .and_then(|v| v.to_str().ok());
-                    let russian = report::prefers_russian(lang);
+                    let russian = report::report_in_russian(lang, &row.regime);
                     let mut r = Response::new(Body::full(report::html(&rep, russian)));
                     let h = r.headers_mut();
                     h.insert(

@@ -254,11 +254,17 @@ async fn access(
     Ok(())
 }
 
-/// Whether the reader prefers Russian (`Accept-Language` with `ru` ranked above `en`).
-pub fn prefers_russian(accept_language: Option<&str>) -> bool {
-    let Some(h) = accept_language else {
-        return false;
-    };
+/// The language a report of a request under `regime` is written in: the one asked for, else
+/// Russian for a 152-FZ request (answered in the language of the law it is made under), English
+/// for a GDPR-only one.
+pub fn report_in_russian(accept_language: Option<&str>, regime: &str) -> bool {
+    asks_russian(accept_language).unwrap_or(regime != "gdpr")
+}
+
+/// Whether the reader prefers Russian (`Accept-Language` with `ru` ranked above `en`); `None`
+/// when it names neither.
+fn asks_russian(accept_language: Option<&str>) -> Option<bool> {
+    let h = accept_language?;
     let mut best: Option<(f32, bool)> = None;
     for part in h.split(',') {
         let mut it = part.trim().split(';');
@@ -276,7 +282,7 @@ pub fn prefers_russian(accept_language: Option<&str>) -> bool {
             best = Some((q, ru));
         }
     }
-    best.is_some_and(|(_, ru)| ru)
+    best.map(|(_, ru)| ru)
 }
 
 fn text(v: &Value) -> String {
@@ -457,10 +463,13 @@ mod tests {
 
     #[test]
     fn language_follows_accept_language_weights() {
-        assert!(prefers_russian(Some("ru-RU,ru;q=0.9,en;q=0.8")));
-        assert!(!prefers_russian(Some("en-US,en;q=0.9,ru;q=0.5")));
-        assert!(prefers_russian(Some("de, ru;q=0.7")));
-        assert!(!prefers_russian(None));
+        assert_eq!(asks_russian(Some("ru-RU,ru;q=0.9,en;q=0.8")), Some(true));
+        assert_eq!(asks_russian(Some("en-US,en;q=0.9,ru;q=0.5")), Some(false));
+        assert_eq!(asks_russian(Some("de, ru;q=0.7")), Some(true));
+        assert_eq!(asks_russian(None), None);
+        assert!(report_in_russian(None, "fz152") && report_in_russian(Some("de"), "both"));
+        assert!(!report_in_russian(None, "gdpr"));
+        assert!(!report_in_russian(Some("en"), "fz152"));
     }
 
     #[test]

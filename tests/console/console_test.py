@@ -7,6 +7,7 @@ retention sweep's destruction act, searches the audit log, switches to Russian, 
 """
 import argparse
 import pathlib
+import re
 import sys
 
 from playwright.sync_api import expect, sync_playwright
@@ -53,7 +54,10 @@ def main() -> int:
         expect(page.locator("#tabs")).to_be_visible()
         row = page.locator(f'tr[data-request="{a.request_id}"]')
         expect(row).to_be_visible()
-        expect(row.locator(".countdown")).to_contain_text(":")
+        # Time left as a person reads it ("12 days 9 h"), the subject by what identifies it.
+        expect(row.locator(".countdown")).to_have_text(re.compile(r"^\d+ (days?|h|min) \d+ (h|min|s)$"))
+        expect(row.locator(".subject")).to_contain_text("by e-mail")
+        expect(row.locator("td").nth(2)).to_have_text(re.compile(r"^\d{1,2} \w{3} \d{4}, \d\d:\d\d \S+$"))
         expect(row).not_to_have_class("overdue")
         shot("02-requests")
         # A deadline that has passed turns its row red within a tick.
@@ -132,7 +136,13 @@ def main() -> int:
         expect(page.locator('#tabs button[data-tab="requests"]')).to_have_text("Запросы")
         page.click('#tabs button[data-tab="requests"]')
         page.uncheck("#only-open")
-        expect(page.locator(f'tr[data-request="{a.request_id}"] .status')).to_have_text("исполнен")
+        ru_row = page.locator(f'tr[data-request="{a.request_id}"]')
+        expect(ru_row.locator(".status")).to_have_text("исполнен")
+        expect(ru_row.locator("td").first).to_contain_text("доступ")
+        expect(ru_row.locator(".subject")).to_contain_text("по e-mail")
+        # The 152-FZ report in a Russian console is in Russian.
+        ru_row.locator('button[data-action="report"]').click()
+        expect(page.frame_locator("#report-frame").locator("h1")).to_contain_text("Отчёт по запросу субъекта")
         shot("09-requests-ru")
 
         browser.close()

@@ -31,6 +31,15 @@ const I18N = {
     held: 'Held', act_json: 'The act (JSON)', no_acts: 'This sweep destroyed nothing.',
     sweep_running: 'Running', sweep_interrupted: 'Interrupted',
     retention_hint: 'Retention sweeps, newest first, and their destruction acts (Roskomnadzor order No. 179), one per transaction of a sweep.',
+    col_subject: 'Subject', by_email: 'by e-mail', by_phone: 'by phone', by_token: 'by token',
+    type_access: 'access', type_portability: 'portability', type_rectification: 'rectification',
+    type_erasure: 'erasure', type_restriction: 'restriction', type_objection: 'objection',
+    type_withdraw_consent: 'consent withdrawal', st_open: 'open', st_fulfilled: 'fulfilled', st_lifted: 'lifted',
+    st_refused: 'refused', regime_both: '152-FZ + GDPR', regime_fz152: '152-FZ', regime_gdpr: 'GDPR', repeat: 'repeat',
+    bst_open: 'open', 'bst_notified-24h': 'notified (24 h)', 'bst_notified-72h': 'notified (72 h)', bst_closed: 'closed',
+    basis_consent: 'consent', basis_contract: 'contract', basis_legal_obligation: 'legal obligation',
+    basis_vital_interests: 'vital interests', basis_public_task: 'public task', basis_legitimate_interests: 'legitimate interests',
+    sweep_finished: 'Finished', days: ['day', 'days'], hours: 'h', minutes: 'min', seconds: 's',
   },
   ru: {
     console: 'консоль ответственного', tab_requests: 'Запросы', tab_consents: 'Согласия', tab_register: 'Реестр',
@@ -60,11 +69,22 @@ const I18N = {
     held: 'Удерживается', act_json: 'Акт (JSON)', no_acts: 'Этот проход ничего не уничтожил.',
     sweep_running: 'Идёт', sweep_interrupted: 'Прерван',
     retention_hint: 'Проходы по срокам хранения, новые сверху, и их акты об уничтожении (приказ РКН № 179), по одному на транзакцию прохода.',
+    col_subject: 'Субъект', by_email: 'по e-mail', by_phone: 'по телефону', by_token: 'по токену',
+    type_access: 'доступ', type_portability: 'переносимость', type_rectification: 'уточнение',
+    type_erasure: 'уничтожение', type_restriction: 'блокирование', type_objection: 'возражение',
+    type_withdraw_consent: 'отзыв согласия', st_open: 'открыт', st_fulfilled: 'исполнен', st_lifted: 'снят',
+    st_refused: 'отказ', regime_both: '152-ФЗ + GDPR', regime_fz152: '152-ФЗ', regime_gdpr: 'GDPR', repeat: 'повторный',
+    bst_open: 'открыт', 'bst_notified-24h': 'уведомлено (24 ч)', 'bst_notified-72h': 'уведомлено (72 ч)', bst_closed: 'закрыт',
+    basis_consent: 'согласие', basis_contract: 'договор', basis_legal_obligation: 'обязанность по закону',
+    basis_vital_interests: 'жизненно важные интересы', basis_public_task: 'публичная задача', basis_legitimate_interests: 'законные интересы',
+    sweep_finished: 'Завершён', days: ['день', 'дня', 'дней'], hours: 'ч', minutes: 'мин', seconds: 'с',
   },
 };
 
 let lang = localStorage.getItem('pdgate.lang') || ((navigator.language || 'en').startsWith('ru') ? 'ru' : 'en');
 const t = (k) => (I18N[lang] && I18N[lang][k]) || I18N.en[k] || k;
+// A value the API names (a state, a type): its translation under `prefix`, else the value itself.
+const tv = (prefix, v) => { const k = prefix + v; return (I18N[lang] && I18N[lang][k]) || I18N.en[k] || v; };
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
@@ -122,15 +142,29 @@ async function download(path, filename) {
 }
 
 // ---- time ---------------------------------------------------------------------------------
-const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === 'ru' ? 'ru-RU' : 'en-GB') : '—');
+// Times read in the DPO's own zone (the browser's), named, to the minute: "6 Dec 2026, 14:01 MSK".
+const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === 'ru' ? 'ru-RU' : 'en-GB', {
+  day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+}) : '—');
+// "1 день", "2 дня", "5 дней"; English "1 day", "2 days".
+function plural(n, forms) {
+  if (forms.length === 2) return n === 1 ? forms[0] : forms[1];
+  const m10 = n % 10, m100 = n % 100;
+  if (m10 === 1 && m100 !== 11) return forms[0];
+  if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return forms[1];
+  return forms[2];
+}
+// Time left as a person says it: "12 days 9 h", "9 h 58 min", "58 min 12 s"; "−" once overdue.
 function fmtLeft(ms) {
   const neg = ms < 0;
   let s = Math.floor(Math.abs(ms) / 1000);
   const d = Math.floor(s / 86400); s -= d * 86400;
   const h = Math.floor(s / 3600); s -= h * 3600;
   const m = Math.floor(s / 60); s -= m * 60;
-  const p = (n) => String(n).padStart(2, '0');
-  return (neg ? '−' : '') + (d ? d + (lang === 'ru' ? 'д ' : 'd ') : '') + p(h) + ':' + p(m) + ':' + p(s);
+  const parts = d ? [d + ' ' + plural(d, t('days')), h + ' ' + t('hours')]
+    : h ? [h + ' ' + t('hours'), m + ' ' + t('minutes')]
+      : [m + ' ' + t('minutes'), s + ' ' + t('seconds')];
+  return (neg ? '−' : '') + parts.join(' ');
 }
 function tick() {
   const now = Date.now();
@@ -149,7 +183,7 @@ async function loadRequests() {
   const { requests } = await getJson('/admin/v1/requests' + q);
   const body = $('#request-table tbody');
   body.replaceChildren();
-  if (!requests.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, t('no_items'))));
+  if (!requests.length) body.append(el('tr', {}, el('td', { colspan: 7, class: 'muted' }, t('no_items'))));
   for (const r of requests) {
     const open = r.status === 'open';
     const actions = el('td', { class: 'actions' });
@@ -161,12 +195,17 @@ async function loadRequests() {
       }
     }
     actions.append(' ', el('button', { 'data-action': 'report', 'data-id': r.id, onclick: guard(() => preview(r.id)) }, t('report')));
+    // Who the request is about: pdgate keeps no identifier in clear, so the kind it was found by
+    // and the DPO's note (e.g. the letter's reference).
+    const subject = el('td', { class: 'subject' }, tv('by_', r.subject_identifier),
+      r.note ? el('div', { class: 'muted' }, r.note) : '');
     body.append(el('tr', { 'data-request': r.id, class: r.overdue ? 'overdue' : '' },
-      el('td', {}, r.type, el('div', { class: 'muted' }, r.regime + (r.repeat_of ? ' · repeat' : ''))),
+      el('td', {}, tv('type_', r.type), el('div', { class: 'muted' }, tv('regime_', r.regime) + (r.repeat_of ? ' · ' + t('repeat') : ''))),
+      subject,
       el('td', {}, fmtTime(r.received_at)),
       el('td', {}, fmtTime(r.due_at), r.extended_at ? el('div', { class: 'muted' }, t('extended')) : ''),
       open ? el('td', { class: 'countdown', 'data-due': r.due_at }) : el('td', { class: r.fulfilled_on_time === false ? 'overdue' : 'ok' }, fmtTime(r.fulfilled_at)),
-      el('td', { class: 'status' }, open ? r.status : t('fulfilled')),
+      el('td', { class: 'status' }, tv('st_', r.status)),
       actions));
   }
   tick();
@@ -241,7 +280,7 @@ async function loadConsents() {
   body.replaceChildren();
   for (const p of purposes) {
     body.append(el('tr', { 'data-purpose': p.purpose },
-      el('td', {}, p.purpose), el('td', {}, p.legal_basis), el('td', { class: 'ok' }, String(p.granted)),
+      el('td', {}, p.purpose), el('td', {}, tv('basis_', p.legal_basis)), el('td', { class: 'ok' }, String(p.granted)),
       el('td', { class: p.withdrawn + p.objected ? 'error' : '' }, String(p.withdrawn + p.objected)),
       el('td', {}, sparkline(p.daily))));
   }
@@ -280,7 +319,7 @@ async function loadBreaches() {
     const moves = NEXT[b.state].map((s) => el('button', { 'data-breach-state': s, onclick: guard(async () => {
       await api('POST', '/admin/v1/breaches/' + encodeURIComponent(b.id) + '/state', note.value ? { state: s, note: note.value } : { state: s });
       await loadBreaches();
-    }) }, t('next_state') + ' ' + s));
+    }) }, t('next_state') + ': ' + tv('bst_', s)));
     const notices = [['fz152', '24h'], ['fz152', '72h'], ['gdpr', '72h']]
       .filter(([r]) => b.clocks.some((c) => c.regime === r))
       .map(([r, s]) => el('button', { onclick: guard(async () => {
@@ -288,7 +327,7 @@ async function loadBreaches() {
         const f = $('#notice-frame'); f.hidden = false; f.srcdoc = html;
       }) }, t('notice') + ' ' + r + ' ' + s));
     list.append(el('div', { class: 'card', 'data-breach': b.id },
-      el('b', {}, b.state), ' · ', fmtTime(b.detected_at), ' · ', b.categories.join(', '),
+      el('b', { class: 'state' }, tv('bst_', b.state)), ' · ', fmtTime(b.detected_at), ' · ', b.categories.join(', '),
       el('div', {}, b.description),
       el('div', { class: 'muted' }, t('estimate') + ': ' + b.estimate.subjects + ' ' + t('subjects') + ', ' + b.estimate.records + ' ' + t('records')),
       el('div', {}, clocks),
