@@ -582,22 +582,29 @@ fn policy_check_reports_every_error_with_file_and_line() {
     );
 }
 
+/// `pdgate demo` on the shipped policies, from `cwd`, its proxy on `listen`, stdout piped.
+fn demo(cwd: &std::path::Path, listen: &str) -> Command {
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut c = Command::new(common::bin());
+    c.args(["demo", "--listen", listen, "--admin-listen", "127.0.0.1:0"])
+        .arg("--policies")
+        .arg(policies)
+        .current_dir(cwd)
+        .env_remove("PDGATE_LOG")
+        .stdout(std::process::Stdio::piped());
+    c
+}
+
 #[tokio::test]
 async fn demo_runs_the_shop_and_the_sample_crm_sees_tokens_only() {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(common::bin())
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = demo(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "127.0.0.1:0",
+    )
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
@@ -723,20 +730,7 @@ fn policy_check_names_missing_art_9_4_elements_of_a_consent_text() {
 async fn the_demo_writes_nothing_where_it_runs() {
     use std::io::{BufRead, Read};
     let cwd = tempfile::tempdir().unwrap();
-    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let mut child = Command::new(common::bin())
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--policies")
-        .arg(&policies)
-        .current_dir(cwd.path())
-        .env_remove("PDGATE_LOG")
-        .stdout(std::process::Stdio::piped())
+    let mut child = demo(cwd.path(), "127.0.0.1:0")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -868,20 +862,7 @@ async fn an_address_in_use_names_its_setting() {
         err.contains(&format!("cannot listen on {addr}")) && err.contains("`listen` in the config"),
         "{err}"
     );
-    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let out = Command::new(common::bin())
-        .args([
-            "demo",
-            "--listen",
-            &addr,
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--policies",
-        ])
-        .arg(&policies)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = demo(&dir, &addr).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("`demo --listen`"),

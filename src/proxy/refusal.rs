@@ -111,14 +111,9 @@ fn page(pages: &RefusalPages, e: &ApiError, langs: &[Lang]) -> Response<Body> {
         .replace("{{title}}", &crate::html::esc(&title))
         .replace("{{message}}", &crate::html::esc(&message))
         .replace("{{code}}", &crate::html::esc(e.code));
-    let mut resp = Response::new(Body::full(html));
+    let mut resp = super::respond::document("text/html; charset=utf-8", html, None);
     *resp.status_mut() = e.status;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
