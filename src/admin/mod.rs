@@ -43,7 +43,15 @@ pub struct Admin {
 }
 
 impl Handler for Admin {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>, _conn: ConnInfo) -> Response<Body> {
+    async fn handle(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        _conn: ConnInfo,
+    ) -> Response<Body> {
+        // The proxy's canonical path here too: `//admin/v1/…` or `/admin/./v1/…` is the same call.
+        if let Err(e) = crate::proxy::canonicalize(&mut req) {
+            return e.into_response();
+        }
         let path = req.uri().path().to_owned();
         let result = match (req.method(), path.as_str()) {
             (&Method::GET, "/healthz") => Ok(respond::json(

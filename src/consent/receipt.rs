@@ -144,9 +144,17 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
         })
         .collect::<Vec<_>>()
         .join(", ");
+    // A text id is a path (`consents/marketing.md`): its `/` stay separators, since an encoded
+    // `/` is refused at the edge (no other spelling of a path).
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'~');
     let text_url = format!(
         "{base}/texts/{}?version={}",
-        percent_encoding::utf8_percent_encode(&first.text_id, percent_encoding::NON_ALPHANUMERIC),
+        percent_encoding::utf8_percent_encode(&first.text_id, PATH),
         first.text_version
     );
     Some(Receipt {

@@ -5,6 +5,7 @@
 //! start) and by `pdgate policy check`. The compiled [`Policy`] is immutable and indexed for the hot
 //! path: route lookup and field decisions never allocate per request beyond the route match.
 
+pub mod canonical;
 pub mod duration;
 pub mod model;
 mod route;
@@ -146,7 +147,9 @@ pub struct ConsentText {
 pub struct Route {
     pub id: String,
     pub method: Option<http::Method>,
+    /// Patterns lower-cased unless `case_sensitive`, as the path is before matching.
     pub matcher: PathMatcher,
+    pub case_sensitive: bool,
     /// Index into [`Policy::upstreams`]; [`Route::NO_UPSTREAM`] on a blocked route.
     pub upstream: usize,
     /// Every request is refused; nothing is read or forwarded.
@@ -351,15 +354,35 @@ impl Policy {
 
     /// The route for a request, if any: exact paths first, then `{param}` templates, then the
     /// longest prefix; method must match where the route names one.
+    /// The route for a request; `path` is canonical ([`canonical::canonical_path`]), and matched
+    /// case-insensitively unless the route says otherwise.
     pub fn match_route(&self, method: &http::Method, path: &str) -> Option<&Route> {
-        let candidates = self
-            .routes
-            .iter()
-            .filter(|r| r.method.as_ref().is_none_or(|m| m == method));
-        candidates
-            .filter_map(|r| r.matcher.score(path).map(|s| (s, r)))
+        self.routes_at(path)
+            .filter(|(_, r)| r.method.as_ref().is_none_or(|m| m == method))
             .max_by_key(|(s, _)| *s)
             .map(|(_, r)| r)
+    }
+
+    /// The methods routes declare for `path` when none matches the request's: what a 405's
+    /// `Allow` lists. Empty when a route takes any method or none covers the path.
+    pub fn methods_at(&self, path: &str) -> Vec<http::Method> {
+        let mut out: Vec<http::Method> = Vec::new();
+        for (_, r) in self.routes_at(path) {
+            match &r.method {
+                None => return Vec::new(),
+                Some(m) if !out.contains(m) => out.push(m.clone()),
+                Some(_) => {}
+            }
+        }
+        out
+    }
+
+    fn routes_at(&self, path: &str) -> impl Iterator<Item = ((u8, usize), &Route)> + '_ {
+        let (exact, lower) = (path.to_owned(), path.to_lowercase());
+        self.routes.iter().filter_map(move |r| {
+            let p = if r.case_sensitive { &exact } else { &lower };
+            r.matcher.score(p).map(|s| (s, r))
+        })
     }
 
     pub fn purpose_index(&self, id: &str) -> Option<usize> {
@@ -1014,9 +1037,13 @@ impl Compiler {
                 }
             },
         };
+        let fold = |p: &str| match r.matcher.case_sensitive {
+            true => p.to_owned(),
+            false => p.to_lowercase(),
+        };
         let matcher = match (&r.matcher.path, &r.matcher.prefix) {
-            (Some(p), None) => PathMatcher::path(p),
-            (None, Some(p)) => PathMatcher::prefix(p),
+            (Some(p), None) => PathMatcher::path(&fold(p)),
+            (None, Some(p)) => PathMatcher::prefix(&fold(p)),
             _ => Err("write exactly one of `path: /exact/{param}` or `prefix: /api/`".to_owned()),
         };
         let matcher = matcher.map_err(|m| self.at(docs, loc, "match", m)).ok();
@@ -1229,6 +1256,7 @@ impl Compiler {
             id: r.id.clone(),
             method,
             matcher: matcher?,
+            case_sensitive: r.matcher.case_sensitive,
             upstream: upstream?,
             blocked: r.block,
             purposes,

@@ -264,6 +264,9 @@ pub struct Match {
     pub path: Option<String>,
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Paths match regardless of letter case unless this is true.
+    #[serde(default)]
+    pub case_sensitive: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

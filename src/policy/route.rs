@@ -42,12 +42,20 @@ impl PathMatcher {
         Ok(PathMatcher::Prefix(p.to_owned()))
     }
 
-    /// Match strength, higher wins: exact > template (more literals first) > longer prefix.
+    /// Match strength, higher wins: exact > template (more literals first) > longer prefix. A
+    /// trailing slash makes no difference: `/api/checkout/` is the route `/api/checkout`.
     pub fn score(&self, path: &str) -> Option<(u8, usize)> {
+        let trim = |p: &'_ str| -> String {
+            match p.len() > 1 {
+                true => p.trim_end_matches('/').to_owned(),
+                false => p.to_owned(),
+            }
+        };
         match self {
-            PathMatcher::Exact(p) => (p == path).then_some((3, p.len())),
+            PathMatcher::Exact(p) => (trim(p) == trim(path)).then_some((3, p.len())),
             PathMatcher::Template(segs) => {
-                let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+                let trimmed = trim(path);
+                let parts: Vec<&str> = trimmed.strip_prefix('/')?.split('/').collect();
                 if parts.len() != segs.len() {
                     return None;
                 }
@@ -61,7 +69,9 @@ impl PathMatcher {
                 }
                 Some((2, literals))
             }
-            PathMatcher::Prefix(p) => path.starts_with(p.as_str()).then_some((1, p.len())),
+            PathMatcher::Prefix(p) => (path.starts_with(p.as_str())
+                || p.strip_suffix('/') == Some(path))
+            .then_some((1, p.len())),
         }
     }
 }

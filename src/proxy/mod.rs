@@ -71,6 +71,13 @@ impl Handler for Gateway {
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return resp;
         }
+        // Every decision below (block, intake, reveal, self-service) and the upstream see one
+        // canonical path: no other spelling reaches a declared route's upstream unrewritten.
+        let mut req = req;
+        if let Err(e) = canonicalize(&mut req) {
+            self.metrics.request(UNMATCHED, 400, false);
+            return e.into_response();
+        }
         if req.uri().path().starts_with(selfservice::PREFIX) {
             let resp = selfservice::handle(&self, req, conn.tls).await;
             self.metrics
@@ -99,6 +106,12 @@ impl Handler for Gateway {
             Some(route) => {
                 self.pass_through(&route.id, policy.upstream(route.upstream), req, conn)
                     .await
+            }
+            // A body sent to a declared path with a method the route does not take would stream
+            // to the default upstream untouched: refused, with the methods that are taken.
+            None if has_body(&req) && !policy.methods_at(req.uri().path()).is_empty() => {
+                self.metrics.request(UNMATCHED, 405, false);
+                method_not_allowed(&policy.methods_at(req.uri().path()))
             }
             None => match policy.default_upstream {
                 Some(u) => {
@@ -192,6 +205,64 @@ impl Gateway {
         headers::strip_hop_by_hop(resp.headers_mut());
         Ok(resp)
     }
+}
+
+/// Replaces the request's path by its canonical form; a target that cannot be canonical, or an
+/// absolute-form target naming another host than `Host`, is refused with 400 `bad_path`.
+pub(crate) fn canonicalize<B>(req: &mut Request<B>) -> Result<(), ApiError> {
+    let bad = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", why);
+    if let (Some(authority), Some(host)) = (req.uri().authority(), req.headers().get(header::HOST))
+    {
+        if !host
+            .as_bytes()
+            .eq_ignore_ascii_case(authority.as_str().as_bytes())
+        {
+            return Err(bad(
+                "the request target names another host than `Host`".into()
+            ));
+        }
+    }
+    let path = req.uri().path();
+    let canonical =
+        crate::policy::canonical::canonical_path(path).map_err(|e| bad(e.to_string()))?;
+    if canonical != path {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{canonical}?{q}"),
+            None => canonical,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(
+            pq.parse()
+                .map_err(|_| bad("the path cannot be rebuilt".into()))?,
+        );
+        *req.uri_mut() =
+            http::Uri::from_parts(parts).map_err(|_| bad("the path cannot be rebuilt".into()))?;
+    }
+    Ok(())
+}
+
+/// Whether a request carries a body: a length above zero, chunked, or an HTTP/2 stream that
+/// did not end with its headers.
+fn has_body(req: &Request<Incoming>) -> bool {
+    !http_body::Body::is_end_stream(req.body())
+}
+
+fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {
+    let list = allow
+        .iter()
+        .map(http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this path takes {list} only"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&list) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }
 
 /// The request target as an HTTP/1.1 origin server expects it: path and query only.

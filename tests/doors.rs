@@ -1,0 +1,176 @@
+//! No other door: hostile spellings of declared routes, over real sockets, against a recording
+//! upstream that keeps everything it receives. Whatever the spelling, a form post to a declared
+//! route is pseudonymized (or refused) — a raw personal value never reaches the upstream.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::{raw, Db, Gateway, Opts, Upstream};
+
+const EMAIL: &str = "door.keeper@mail.ru";
+
+fn checkout() -> String {
+    serde_json::json!({"email": EMAIL, "name": "Привратник", "subscribe": "on"}).to_string()
+}
+
+/// One raw HTTP/1.1 request with the checkout body; the status line's code.
+async fn send(gw: &Gateway, method: &str, target: &str, host: Option<&str>) -> (u16, String) {
+    let body = checkout();
+    let host = host.map_or_else(|| gw.proxy.to_string(), str::to_owned);
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let resp = raw(gw.proxy, req.as_bytes(), Duration::from_secs(5)).await;
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, resp)
+}
+
+fn assert_no_raw_value(up: &Upstream) {
+    for r in up.requests() {
+        let all = format!("{} {:?} {}", r.path, r.headers, r.body_str());
+        assert!(
+            !all.contains(EMAIL) && !all.contains("Привратник"),
+            "raw value upstream: {all}"
+        );
+    }
+}
+
+async fn spellings_of_a_declared_route_meet_its_field_actions(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+        return;
+    };
+    for target in [
+        "/api/checkout",
+        "/api/checkout/",
+        "//api/checkout",
+        "/api//checkout",
+        "/API/Checkout",
+        "/api/./checkout",
+        "/x/../api/checkout",
+        "/api/%63heckout",
+        "/%61pi/checkout?x=1",
+    ] {
+        let (code, resp) = send(&gw, "POST", target, None).await;
+        assert_eq!(code, 200, "{target}: {resp}");
+        let got = up.requests().pop().unwrap();
+        // Canonical: no empty or dot segment, unreserved characters decoded (case is kept).
+        assert!(
+            got.path.to_lowercase().starts_with("/api/checkout"),
+            "{target} forwarded as {}",
+            got.path
+        );
+        assert!(
+            got.body_str().contains("@relay."),
+            "{target}: not tokenized: {}",
+            got.body_str()
+        );
+    }
+    // An absolute-form target for this host is the same request.
+    let own = format!("http://{}/api/checkout", gw.proxy);
+    assert_eq!(send(&gw, "POST", &own, None).await.0, 200);
+    assert_no_raw_value(&up);
+}
+
+async fn what_cannot_be_canonical_or_allowed_is_refused(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+        return;
+    };
+    for (method, target, host, want) in [
+        ("POST", "/api%2Fcheckout", None, (400, "bad_path")),
+        ("POST", "/api%2fcheckout", None, (400, "bad_path")),
+        ("POST", "/api%5Ccheckout", None, (400, "bad_path")),
+        ("POST", "/../api/checkout", None, (400, "bad_path")),
+        ("POST", "/api/checkout%00", None, (400, "bad_path")),
+        ("POST", "/api/checkout%0A", None, (400, "bad_path")),
+        ("POST", "/api/%FFcheckout", None, (400, "bad_path")),
+        (
+            "POST",
+            "http://evil.example/api/checkout",
+            Some("shop.example"),
+            (400, "bad_path"),
+        ),
+        ("PUT", "/api/checkout", None, (405, "method_not_allowed")),
+        ("PATCH", "/API/checkout/", None, (405, "method_not_allowed")),
+        (
+            "DELETE",
+            "/newsletter/subscribe",
+            None,
+            (405, "method_not_allowed"),
+        ),
+    ] {
+        let (code, resp) = send(&gw, method, target, host).await;
+        assert_eq!(code, want.0, "{method} {target}: {resp}");
+        assert!(
+            resp.contains(&format!("\"code\":\"{}\"", want.1)),
+            "{method} {target}: {resp}"
+        );
+        if want.0 == 405 {
+            assert!(resp.to_ascii_lowercase().contains("allow: post"), "{resp}");
+        }
+    }
+    assert!(
+        up.requests().is_empty(),
+        "nothing forwarded: {:?}",
+        up.requests()
+    );
+    // Without a body, other methods still pass through (a GET of the same path, OPTIONS).
+    let get = format!(
+        "GET /api/checkout HTTP/1.1\r\nHost: {}\r\nconnection: close\r\n\r\n",
+        gw.proxy
+    );
+    assert!(raw(gw.proxy, get.as_bytes(), Duration::from_secs(5))
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert_eq!(up.requests().len(), 1);
+    // The admin listener takes the same canonical form.
+    let admin = format!(
+        "GET //./healthz HTTP/1.1\r\nHost: {}\r\nconnection: close\r\n\r\n",
+        gw.admin
+    );
+    assert!(raw(gw.admin, admin.as_bytes(), Duration::from_secs(5))
+        .await
+        .starts_with("HTTP/1.1 200"));
+    let bad = format!(
+        "GET /admin/%2e%2e/%2e%2e/healthz HTTP/1.1\r\nHost: {}\r\nconnection: close\r\n\r\n",
+        gw.admin
+    );
+    assert!(raw(gw.admin, bad.as_bytes(), Duration::from_secs(5))
+        .await
+        .contains("bad_path"));
+}
+
+/// `match: {case_sensitive: true}`: only the declared spelling is the route.
+#[tokio::test]
+async fn a_case_sensitive_route_matches_its_own_spelling_only() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.policy_edit = Box::new(|name, t| match name {
+        "routes.yaml" => t.replace(
+            "match: {method: POST, path: /api/checkout}",
+            "match: {method: POST, path: /api/checkout, case_sensitive: true}",
+        ),
+        _ => t.to_owned(),
+    });
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+    assert_eq!(send(&gw, "POST", "/api/checkout", None).await.0, 200);
+    assert!(up.requests().pop().unwrap().body_str().contains("@relay."));
+    // Another case is another path: it goes to the default upstream as it is.
+    assert_eq!(send(&gw, "POST", "/API/checkout", None).await.0, 200);
+    assert!(up.requests().pop().unwrap().body_str().contains(EMAIL));
+}
+
+both_backends! {
+    spellings => spellings_of_a_declared_route_meet_its_field_actions;
+    refused => what_cannot_be_canonical_or_allowed_is_refused;
+}
