@@ -170,7 +170,71 @@ async fn a_case_sensitive_route_matches_its_own_spelling_only() {
     assert!(up.requests().pop().unwrap().body_str().contains(EMAIL));
 }
 
+/// pdgate's credentials never reach the upstream: the staff cookie and any bearer token that
+/// verifies as pdgate's own are removed from intake, pass-through and reveal requests alike; the
+/// site's own cookies and tokens pass.
+async fn pdgate_credentials_never_leave_pdgate(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(db).with_admin_tokens(), &up.url()).await else {
+        return;
+    };
+    let dpo = common::token(&gw, "dpo", None);
+    let svc = common::token(&gw, "service", Some("crm"));
+    let (code, resp) = send(&gw, "POST", "/api/checkout", None).await;
+    assert_eq!(code, 200, "{resp}");
+    let subject_token = resp
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-pdgate-subject-token: ")
+                .map(|_| l[24..].trim().to_owned())
+        })
+        .expect("a subject token");
+    let body = checkout();
+    for (method, target, bearer) in [
+        ("POST", "/api/checkout", dpo.as_str()),
+        ("POST", "/api/checkout", subject_token.as_str()),
+        ("GET", "/catalog", svc.as_str()),
+        ("GET", "/staff/orders/1", dpo.as_str()),
+        ("GET", "/staff/orders/1", "site-own-token"),
+    ] {
+        let (len, payload) = match method {
+            "POST" => (body.len(), body.as_str()),
+            _ => (0, ""),
+        };
+        let req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nauthorization: Bearer {bearer}\r\ncookie: theme=dark; pdgate_staff={dpo}; cart=7\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n{payload}",
+            gw.proxy
+        );
+        let resp = raw(gw.proxy, req.as_bytes(), Duration::from_secs(5)).await;
+        assert!(
+            resp.starts_with("HTTP/1.1 200"),
+            "{method} {target}: {resp}"
+        );
+        let got = up.requests().pop().unwrap();
+        let everything = format!("{:?} {}", got.headers, got.body_str());
+        for secret in [dpo.as_str(), svc.as_str(), subject_token.as_str()] {
+            assert!(
+                !everything.contains(secret),
+                "{method} {target}: a pdgate credential upstream"
+            );
+        }
+        assert_eq!(
+            got.header("cookie").as_deref(),
+            Some("theme=dark; cart=7"),
+            "{target}"
+        );
+        let site_own = bearer == "site-own-token";
+        assert_eq!(
+            got.header("authorization").is_some(),
+            site_own,
+            "{method} {target} {bearer}"
+        );
+    }
+}
+
 both_backends! {
+    credentials => pdgate_credentials_never_leave_pdgate;
     spellings => spellings_of_a_declared_route_meet_its_field_actions;
     refused => what_cannot_be_canonical_or_allowed_is_refused;
 }

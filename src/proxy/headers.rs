@@ -44,6 +44,35 @@ pub fn strip_pdgate(h: &mut HeaderMap) {
     }
 }
 
+/// Removes the cookie `name` from every `Cookie` header, keeping the others in their order; a
+/// header left empty goes.
+pub fn strip_cookie(h: &mut HeaderMap, name: &str) {
+    let values: Vec<HeaderValue> = h.get_all(http::header::COOKIE).iter().cloned().collect();
+    if !values.iter().any(|v| {
+        v.to_str().map_or(true, |s| {
+            s.split(';')
+                .any(|c| c.trim().split('=').next() == Some(name))
+        })
+    }) {
+        return;
+    }
+    h.remove(http::header::COOKIE);
+    for v in values {
+        // A value that is not text cannot be inspected: dropped rather than passed unread.
+        let Ok(text) = v.to_str() else { continue };
+        let kept: Vec<&str> = text
+            .split(';')
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && c.split('=').next() != Some(name))
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            if !kept.is_empty() {
+                h.append(http::header::COOKIE, v);
+            }
+        }
+    }
+}
+
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -115,5 +144,37 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert!(!h.contains_key("x-pdgate-subject"));
+    }
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    use super::*;
+
+    #[test]
+    fn the_staff_cookie_goes_and_the_others_stay() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("a=1; pdgate_staff=eyJ.x.y; b=2"),
+        );
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("pdgate_staff=z"),
+        );
+        strip_cookie(&mut h, "pdgate_staff");
+        let all: Vec<&str> = h
+            .get_all(http::header::COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(all, ["a=1; b=2"]);
+        let mut other = HeaderMap::new();
+        other.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("pdgate_staffx=1"),
+        );
+        strip_cookie(&mut other, "pdgate_staff");
+        assert_eq!(other[http::header::COOKIE], "pdgate_staffx=1");
     }
 }

@@ -151,6 +151,21 @@ impl Gateway {
         resp
     }
 
+    /// pdgate's credentials never leave pdgate: the staff cookie goes from every forwarded
+    /// request, and so does a bearer token that verifies as pdgate's own (a staff, admin, DPO,
+    /// auditor or service JWT, or a subject token), which the upstream could replay against the
+    /// admin API or self-service. Other bearer tokens (the site's own) pass.
+    fn strip_credentials(&self, h: &mut http::HeaderMap) {
+        headers::strip_cookie(h, reveal::STAFF_COOKIE);
+        let ours = crate::admin::auth::bearer(h).is_some_and(|t| {
+            self.verifier.as_ref().is_some_and(|v| v.verify(t).is_ok())
+                || crate::consent::verify_subject_token(&self.keys, t).is_some()
+        });
+        if ours {
+            h.remove(header::AUTHORIZATION);
+        }
+    }
+
     /// Sends a request upstream with proxy headers set; `extra` are pdgate's own headers.
     async fn forward(
         &self,
@@ -172,6 +187,7 @@ impl Gateway {
         let h = &mut parts.headers;
         headers::strip_hop_by_hop(h);
         headers::strip_pdgate(h);
+        self.strip_credentials(h);
         headers::set_forwarded(h, conn.peer.ip(), conn.tls, original_host);
         if let Some(auth) = upstream.url.authority() {
             if let Ok(v) = HeaderValue::from_str(auth.as_str()) {

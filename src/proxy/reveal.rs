@@ -22,7 +22,8 @@ use crate::purpose::{self, Outcome};
 
 /// Largest upstream response rewritten.
 pub const MAX_REVEAL_BYTES: usize = 8 << 20;
-const STAFF_COOKIE: &str = "pdgate_staff";
+/// The cookie a staff UI behind a reveal route carries its JWT in (or `Authorization: Bearer`).
+pub const STAFF_COOKIE: &str = "pdgate_staff";
 
 /// Every shape of token pdgate issues: envelopes, generic and e-mail tokens, phone tokens.
 pub fn token_pattern(token_domain: &str) -> regex::Regex {
