@@ -170,6 +170,66 @@ async fn a_case_sensitive_route_matches_its_own_spelling_only() {
     assert!(up.requests().pop().unwrap().body_str().contains(EMAIL));
 }
 
+/// The query string of a declared route is part of the form: declared parameters get their
+/// action, undeclared ones follow `unknown_fields`, a field in both places is a duplicate.
+async fn the_query_string_is_part_of_the_form(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+        return;
+    };
+    let post = |target: String, body: &'static str| {
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: {}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            gw.proxy,
+            body.len()
+        )
+    };
+    let resp = raw(
+        gw.proxy,
+        post(
+            "/contact?phone=%2B79161112233&utm_source=mail".into(),
+            "email=query.door%40mail.ru&name=Olga&message=hi&agree=on",
+        )
+        .as_bytes(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let got = up.requests().pop().unwrap();
+    assert!(
+        !got.path.contains("9161112233") && !got.path.contains("utm_source"),
+        "{}",
+        got.path
+    );
+    assert!(
+        got.path.starts_with("/contact?phone=%2B7+***+***-**-33"),
+        "masked in the query: {}",
+        got.path
+    );
+    // The checkout's e-mail both in the body and the query: one field twice, refused.
+    let (code, resp) = send(&gw, "POST", "/api/checkout?email=second%40mail.ru", None).await;
+    assert_eq!(code, 400, "{resp}");
+    assert!(resp.contains("duplicate_field"), "{resp}");
+    // The newsletter rejects undeclared fields, in the query too.
+    let r = raw(
+        gw.proxy,
+        post(
+            "/newsletter/subscribe?tracking=abc".into(),
+            "email=n%40mail.ru&consent=on",
+        )
+        .as_bytes(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(r.contains("undeclared_field"), "{r}");
+    assert_eq!(
+        up.requests().len(),
+        1,
+        "only the accepted contact form went"
+    );
+    assert_no_raw_value(&up);
+}
+
 /// pdgate's credentials never reach the upstream: the staff cookie and any bearer token that
 /// verifies as pdgate's own are removed from intake, pass-through and reveal requests alike; the
 /// site's own cookies and tokens pass.
@@ -234,6 +294,7 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
 }
 
 both_backends! {
+    query => the_query_string_is_part_of_the_form;
     credentials => pdgate_credentials_never_leave_pdgate;
     spellings => spellings_of_a_declared_route_meet_its_field_actions;
     refused => what_cannot_be_canonical_or_allowed_is_refused;

@@ -124,8 +124,19 @@ async fn run(
         }
     };
 
+    // The query string is part of the form: its parameters are fields like the body's, after
+    // them, so that a personal value in `?email=` is tokenized too (or refused, or dropped).
+    let query = match parts.uri.query() {
+        Some(q) if !q.is_empty() => urlencoded::parse(q.as_bytes(), &limits)?,
+        _ => Vec::new(),
+    };
+    let in_body = parsed.leaves().len();
+    let leaves: std::borrow::Cow<'_, [Leaf]> = match query.is_empty() {
+        true => std::borrow::Cow::Borrowed(parsed.leaves()),
+        false => parsed.leaves().iter().chain(&query).cloned().collect(),
+    };
     let policy = &gw.policy;
-    let eval = intake::evaluate(policy, route, parsed.leaves())?;
+    let eval = intake::evaluate(policy, route, &leaves)?;
     let upstream = policy.upstream(route.upstream);
     for &p in &eval.active {
         let purpose = &policy.purpose(p).def.id;
@@ -160,15 +171,7 @@ async fn run(
     let mut committed = None;
     for _ in 0..SUBJECT_RETRIES {
         let subject = resolve_subject(gw, &eval).await?;
-        let mut plan = intake::plan(
-            policy,
-            route,
-            &eval,
-            parsed.leaves(),
-            &gw.keys,
-            subject,
-            facts,
-        );
+        let mut plan = intake::plan(policy, route, &eval, &leaves, &gw.keys, subject, facts);
         let write = std::mem::take(&mut plan.write);
         let stored = write.values.len();
         match gw.committer.commit(write).await {
@@ -190,19 +193,24 @@ async fn run(
     let (plan, committed) = committed.ok_or_else(|| {
         ApiError::unavailable("store_conflict", "the subject changed concurrently; retry")
     })?;
-    let outputs = intake::render(&plan, &committed.tokens);
+    let all_outputs = intake::render(&plan, &committed.tokens);
+    let (outputs, query_outputs) = all_outputs.split_at(in_body.min(all_outputs.len()));
+    if !query.is_empty() {
+        set_query(&mut parts.uri, &urlencoded::encode(&query, query_outputs))?;
+    }
+    drop(leaves);
     let encoded = match parsed {
-        Parsed::Form(leaves) => Encoded::Whole(urlencoded::encode(&leaves, &outputs)),
-        Parsed::Json(doc, _) => Encoded::Whole(doc.encode(&outputs)),
+        Parsed::Form(leaves) => Encoded::Whole(urlencoded::encode(&leaves, outputs)),
+        Parsed::Json(doc, _) => Encoded::Whole(doc.encode(outputs)),
         Parsed::Multipart(m) => {
-            if m.boundary_collides(&outputs) {
+            if m.boundary_collides(outputs) {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "malformed_body",
                     "the multipart boundary is too short",
                 ));
             }
-            Encoded::Multipart(m.encode(&outputs))
+            Encoded::Multipart(m.encode(outputs))
         }
     };
     parts
@@ -244,6 +252,32 @@ async fn run(
         h.insert(X_PDGATE_SUBJECT_TOKEN.clone(), hv(&token));
     }
     Ok(resp)
+}
+
+/// Replaces the query of `uri` by the rewritten one (none when every parameter was dropped).
+fn set_query(uri: &mut http::Uri, query: &[u8]) -> Result<(), ApiError> {
+    let query = String::from_utf8_lossy(query);
+    let pq = match query.is_empty() {
+        true => uri.path().to_owned(),
+        false => format!("{}?{query}", uri.path()),
+    };
+    let mut parts = uri.clone().into_parts();
+    let rebuilt = pq
+        .parse()
+        .ok()
+        .and_then(|pq| {
+            parts.path_and_query = Some(pq);
+            http::Uri::from_parts(parts).ok()
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                "the query cannot be rebuilt",
+            )
+        })?;
+    *uri = rebuilt;
+    Ok(())
 }
 
 fn too_large(max: u64) -> ApiError {
