@@ -94,6 +94,23 @@ async fn run(
             "this route accepts application/x-www-form-urlencoded, multipart/form-data or application/json",
         )
     })?;
+    // A compressed body cannot be read for its fields, and a rewritten plain body must never go
+    // out under the original encoding: refused (decoding is not offered).
+    let encoded_body = parts
+        .headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| {
+            !v.to_str()
+                .is_ok_and(|e| e.trim().eq_ignore_ascii_case("identity"))
+        });
+    if encoded_body {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            "this route reads its form in clear: send it without Content-Encoding",
+        ));
+    }
     let max = gw.limits.max_body_bytes;
     let declared_len = parts
         .headers
