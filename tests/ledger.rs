@@ -710,6 +710,33 @@ async fn jwt_attacks_are_refused(db: Db) {
     );
     assert_eq!(status(token(gw, "auditor", None)).await, 200);
 
+    // A token must name its holder: without `sub`, or with an empty one, refused.
+    let mut anonymous = good.clone();
+    anonymous.as_object_mut().unwrap().remove("sub");
+    assert_eq!(status(es(&anonymous, Some("k1"))).await, 401, "no sub");
+    anonymous["sub"] = serde_json::json!(" ");
+    assert_eq!(
+        status(hs(&anonymous, SECRET.as_bytes())).await,
+        401,
+        "empty sub"
+    );
+    // A JWKS without both issuer and audience: serve refuses to start.
+    let cfg = std::fs::read_to_string(&gw.config_path).unwrap();
+    let open = gw.dir.join("open.toml");
+    std::fs::write(&open, cfg.replace("audience = \"pdgate\"\n", "")).unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args(["serve", "--config"])
+        .arg(&open)
+        .env_remove("PDGATE_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("issuer and audience are required"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // alg: none.
     let none = format!(
         "{}.{}.",

@@ -138,6 +138,13 @@ impl Verifier {
         if secret.is_none() && jwks.is_empty() {
             return Ok(None);
         }
+        // An identity provider signs tokens for many applications: without both checks, any of
+        // its tokens that carries a role claim would open the admin API.
+        if !jwks.is_empty() && (cfg.issuer.is_none() || cfg.audience.is_none()) {
+            return Err(
+                "with [admin] jwks_file, both [admin] issuer and audience are required".into(),
+            );
+        }
         Ok(Some(Verifier {
             secret,
             jwks,
@@ -172,7 +179,8 @@ impl Verifier {
         let mut v = Validation::new(alg);
         v.leeway = self.leeway;
         v.validate_nbf = true;
-        v.set_required_spec_claims(&["exp"]);
+        // Every token names who holds it: the audit log records `sub` for each call.
+        v.set_required_spec_claims(&["exp", "sub"]);
         match &self.audience {
             Some(a) => v.set_audience(&[a]),
             None => v.validate_aud = false,
@@ -192,7 +200,7 @@ impl Verifier {
             .into_iter()
             .collect();
         roles.sort_by_key(|r| r.as_str());
-        if roles.is_empty() {
+        if roles.is_empty() || claims.sub.as_deref().is_none_or(|s| s.trim().is_empty()) {
             return Err(AuthError::Invalid);
         }
         Ok(Principal {

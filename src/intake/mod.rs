@@ -249,10 +249,23 @@ pub struct Plan {
 
 impl Plan {
     /// `field=token, …` for the masked fields, once tokens are issued; empty when none.
+    /// `X-Pdgate-Refs`: `path=token` for each masked field. A path is percent-encoded where it
+    /// holds anything but plain ASCII, `,`, `=`, `;`, `%` or whitespace included, so that a field
+    /// name can neither inject a pair nor make the header invalid (and so dropped).
     pub fn refs_header(&self, tokens: &[String]) -> String {
+        const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+            .add(b' ')
+            .add(b',')
+            .add(b'=')
+            .add(b';')
+            .add(b'%')
+            .add(b'"');
         self.mask_refs
             .iter()
-            .filter_map(|(f, i)| tokens.get(*i).map(|t| format!("{f}={t}")))
+            .filter_map(|(f, i)| {
+                let f = percent_encoding::utf8_percent_encode(f, UNSAFE);
+                tokens.get(*i).map(|t| format!("{f}={t}"))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }

@@ -276,3 +276,26 @@ proptest! {
         prop_assert_eq!(once, twice);
     }
 }
+
+#[test]
+fn refs_header_encodes_field_paths_it_cannot_carry_plainly() {
+    let p = policy();
+    let ls = leaves(&[
+        ("email", "a@mail.ru"),
+        ("phone", "+7 916 555-01-01"),
+        ("agree", "on"),
+    ]);
+    let (mut plan, _) = run(&p, "contact", &ls, &keys(), &[7; 16]);
+    let tokens = vec!["tok_a".to_owned(), "tok_b".to_owned(), "tok_c".to_owned()];
+    plan.mask_refs = vec![
+        ("телефон".into(), 0),
+        ("x=1, y".into(), 1),
+        ("phone".into(), 2),
+    ];
+    let h = plan.refs_header(&tokens);
+    assert_eq!(
+        h,
+        "%D1%82%D0%B5%D0%BB%D0%B5%D1%84%D0%BE%D0%BD=tok_a, x%3D1%2C%20y=tok_b, phone=tok_c"
+    );
+    assert!(http::HeaderValue::from_str(&h).is_ok());
+}
