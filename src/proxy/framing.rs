@@ -2,11 +2,12 @@
 //!
 //! hyper resolves a request carrying both `Content-Length` and `Transfer-Encoding` the safe way
 //! (chunked wins, connection closed afterwards) but hands the service a request with the length
-//! header already removed, so the conflict cannot be seen there. SPEC 12 asks for the request to be
-//! refused outright, so the connection's reads pass through this tracker, which follows request
-//! heads and `Content-Length` bodies and flags the connection when a head carries both. Once framing
-//! becomes chunked (or unparseable, e.g. HTTP/2) it stops: hyper closes such a connection after a
-//! conflicting request anyway, so nothing after it is ever served.
+//! header already removed, so the conflict cannot be seen there. The request is to be refused
+//! outright, so the connection's reads pass through this tracker, which follows request
+//! heads and bodies (`Content-Length` and chunked) and flags the connection when any head on it
+//! carries both, or a length that two parsers could read differently (two `Content-Length`
+//! headers, a list, a sign). A flagged connection's requests are refused and it is closed. When
+//! framing becomes unparseable (e.g. HTTP/2, an over-long chunk line) the tracker stops.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,8 +28,17 @@ impl ConnFlags {
 pub enum Tracker {
     Head(Vec<u8>),
     Body(u64),
+    /// A chunked body: the size line being read.
+    ChunkSize(Vec<u8>),
+    /// A chunk's data and its CRLF still to pass.
+    ChunkData(u64),
+    /// After the last chunk: trailer lines until an empty one.
+    Trailer(Vec<u8>),
     Off,
 }
+
+/// Longest chunk-size line followed (size, extensions); a longer one stops the tracker.
+const MAX_CHUNK_LINE: usize = 1024;
 
 impl Tracker {
     pub fn new() -> Self {
@@ -46,6 +56,42 @@ impl Tracker {
                     bytes = &bytes[take..];
                     if *n == 0 {
                         *self = Tracker::Head(Vec::new());
+                    }
+                }
+                Tracker::ChunkData(n) => {
+                    let take = usize::try_from(*n).unwrap_or(usize::MAX).min(bytes.len());
+                    *n -= take as u64;
+                    bytes = &bytes[take..];
+                    if *n == 0 {
+                        *self = Tracker::ChunkSize(Vec::new());
+                    }
+                }
+                Tracker::ChunkSize(line) => {
+                    let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
+                        line.extend_from_slice(bytes);
+                        if line.len() > MAX_CHUNK_LINE {
+                            *self = Tracker::Off;
+                        }
+                        return;
+                    };
+                    line.extend_from_slice(&bytes[..nl]);
+                    bytes = &bytes[nl + 1..];
+                    *self = chunk_size(line);
+                }
+                Tracker::Trailer(buf) => {
+                    let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
+                        buf.extend_from_slice(bytes);
+                        if buf.len() > max_head {
+                            *self = Tracker::Off;
+                        }
+                        return;
+                    };
+                    buf.extend_from_slice(&bytes[..nl]);
+                    bytes = &bytes[nl + 1..];
+                    // An empty line ends the trailers and the request; a trailer line is skipped.
+                    match buf.as_slice() {
+                        b"" | b"\r" => *self = Tracker::Head(Vec::new()),
+                        _ => buf.clear(),
                     }
                 }
                 Tracker::Head(buf) => {
@@ -81,25 +127,48 @@ fn next_state(head: &[u8], flags: &ConnFlags) -> Tracker {
         return Tracker::Off;
     }
     let mut te = false;
+    let mut chunked = false;
+    let mut lengths = 0;
     let mut cl = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
             te = true;
+            chunked = std::str::from_utf8(h.value).is_ok_and(|v| {
+                v.rsplit(',')
+                    .next()
+                    .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+            });
         } else if h.name.eq_ignore_ascii_case("content-length") {
+            lengths += 1;
+            // Digits only: `5, 5` or `+5` is a length two parsers may read differently.
             cl = std::str::from_utf8(h.value)
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .or(Some(u64::MAX));
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok());
         }
     }
+    let ambiguous = (te && lengths > 0) || lengths > 1 || (lengths == 1 && cl.is_none());
+    if ambiguous {
+        flags.conflicting_length.store(true, Ordering::Relaxed);
+        return Tracker::Off;
+    }
     match (te, cl) {
-        (true, Some(_)) => {
-            flags.conflicting_length.store(true, Ordering::Relaxed);
-            Tracker::Off
-        }
-        (true, None) | (false, Some(u64::MAX)) => Tracker::Off,
+        (true, _) if chunked => Tracker::ChunkSize(Vec::new()),
+        (true, _) => Tracker::Off,
         (false, Some(0)) | (false, None) => Tracker::Head(Vec::new()),
         (false, Some(n)) => Tracker::Body(n),
+    }
+}
+
+/// The state after a chunk-size line: the chunk's data and CRLF, or the trailers after the last.
+fn chunk_size(line: &[u8]) -> Tracker {
+    let text = std::str::from_utf8(line).unwrap_or("");
+    let size = text.split(';').next().unwrap_or("").trim();
+    match u64::from_str_radix(size, 16) {
+        Ok(0) => Tracker::Trailer(Vec::new()),
+        Ok(n) => n.checked_add(2).map_or(Tracker::Off, Tracker::ChunkData),
+        Err(_) => Tracker::Off,
     }
 }
 
@@ -128,6 +197,32 @@ mod tests {
         assert!(run(&[
             b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
             b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ]));
+    }
+
+    #[test]
+    fn every_request_of_a_keep_alive_connection_is_checked() {
+        // After a chunked body (with an extension and a trailer), split anywhere.
+        let chunked: &[u8] = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+        let smuggled: &[u8] =
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let whole = [chunked, smuggled].concat();
+        for split in 1..whole.len() {
+            assert!(run(&[&whole[..split], &whole[split..]]), "split at {split}");
+        }
+        // A clean chunked request followed by a clean one: nothing flagged.
+        assert!(!run(&[chunked, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]));
+    }
+
+    #[test]
+    fn duplicate_or_listed_lengths_are_ambiguous() {
+        assert!(run(&[
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"
+        ]));
+        assert!(run(&[b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"]));
+        assert!(run(&[b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"]));
+        assert!(!run(&[
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
         ]));
     }
 
