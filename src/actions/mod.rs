@@ -179,6 +179,9 @@ impl TokenShape {
     }
 }
 
+/// National numbers of this many digits or fewer get a long phone token.
+const SHORT_PHONE: usize = 8;
+
 /// How many token candidates the store may try when a short token is already taken.
 pub const TOKEN_CANDIDATES: u8 = 4;
 
@@ -216,7 +219,12 @@ pub fn token_candidate(
         TokenShape::Phone => {
             let d = detect::digits(normalized);
             let cc = detect::country_code_len(&d).min(d.len());
-            let national = d.len().saturating_sub(cc).max(4);
+            // A short number's own length would leave few tokens (10^7 for 8 digits), which a
+            // flood of forged intakes could exhaust: 13 random digits (over 2^40) instead.
+            let national = match d.len().saturating_sub(cc) {
+                n if n <= SHORT_PHONE => 14,
+                n => n,
+            };
             let mut out = String::with_capacity(2 + d.len());
             out.push('+');
             out.push_str(&digits_str(&d[..cc]));
@@ -314,6 +322,10 @@ mod tests {
         Keys::derive(Kek::generate(1), &RootSecret::generate())
     }
 
+    fn reveal_shape() -> regex::Regex {
+        crate::proxy::reveal_pattern("relay.example")
+    }
+
     #[test]
     fn token_shapes() {
         let k = keys();
@@ -330,6 +342,18 @@ mod tests {
             !detect::is_phone(&t),
             "a phone token must never be a dialable number: {t}"
         );
+
+        // A short number gets 13 random digits after the 0: 10^13 > 2^40 candidates.
+        for short in ["+7 12345", "+7 1234 5678", "+4930123"] {
+            let n = normalize_phone(short);
+            let mac = value_mac(&k, b"s1", TokenShape::Phone, &n);
+            let t = token_candidate(TokenShape::Phone, &mac, 0, &n, "relay.example");
+            let cc = detect::country_code_len(&detect::digits(&n));
+            assert_eq!(t.len(), 1 + cc + 14, "{short}: {t}");
+            assert!(10f64.powi(13) > 2f64.powi(40));
+            assert!(!detect::is_phone(&t), "{t}");
+            assert!(reveal_shape().is_match(&t), "reveal finds {t}");
+        }
 
         let t = token_candidate(TokenShape::Generic, &mac, 0, "x", "relay.example");
         assert!(t.starts_with("tok_") && looks_like_token(&t, "relay.example"));
