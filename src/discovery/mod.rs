@@ -134,21 +134,24 @@ impl HttpBody for Tapped {
     }
 }
 
-/// Replaces path segments that look like identifiers (numbers, UUIDs, long hex or tokens) by
-/// `{id}`, so `/users/42/notes` and `/users/43/notes` are one flow and no identifier is stored.
+/// Replaces path segments that look like identifiers (numbers, UUIDs, long hex or tokens, or
+/// anything a detector finds — percent-encoded or not) by `{id}`, so `/users/42/notes` and
+/// `/users/43/notes` are one flow and no identifier is stored.
 pub fn normalize_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
+    for (i, raw) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
+        let seg = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
         let digits = seg.bytes().filter(u8::is_ascii_digit).count();
         let idish = !seg.is_empty()
             && (seg.bytes().all(|b| b.is_ascii_digit())
                 || (seg.len() >= 16 && seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
                 || (seg.len() >= 8 && digits * 2 >= seg.len())
-                || seg.contains('@'));
-        out.push_str(if idish { "{id}" } else { seg });
+                || seg.contains('@')
+                || !crate::actions::detect::detect(&seg, "").is_empty());
+        out.push_str(if idish { "{id}" } else { raw });
     }
     out
 }
@@ -328,6 +331,11 @@ mod tests {
             "/o/{id}"
         );
         assert_eq!(normalize_path("/u/anna@mail.ru"), "/u/{id}");
+        // Encoded, or found by a detector only (a phone with separators, an INN).
+        assert_eq!(normalize_path("/u/anna%40mail.ru/x"), "/u/{id}/x");
+        assert_eq!(normalize_path("/call/+7%20916%20555-01-01"), "/call/{id}");
+        assert_eq!(normalize_path("/org/inn-7707083893"), "/org/{id}");
+        assert_eq!(normalize_path("/catalog/page"), "/catalog/page");
         assert_eq!(normalize_path("/api/v2/feedback"), "/api/v2/feedback");
         assert_eq!(normalize_path("/"), "/");
     }
