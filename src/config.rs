@@ -57,6 +57,13 @@ pub struct Limits {
     pub max_header_bytes: usize,
     pub header_timeout_ms: u64,
     pub idle_timeout_ms: u64,
+    /// A matched route's whole body must arrive within this (a byte every few seconds must not
+    /// hold a connection for ever).
+    pub body_timeout_ms: u64,
+    /// The upstream's response head must arrive within this, else 504 `upstream_timeout`.
+    pub upstream_timeout_ms: u64,
+    /// Client connections served at once per listener; beyond it new ones wait in the backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -217,6 +224,9 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            body_timeout_ms: 30_000,
+            upstream_timeout_ms: 60_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -277,6 +287,21 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     (
         "PDGATE_LIMITS_IDLE_TIMEOUT_MS",
         &["limits", "idle_timeout_ms"],
+        true,
+    ),
+    (
+        "PDGATE_LIMITS_BODY_TIMEOUT_MS",
+        &["limits", "body_timeout_ms"],
+        true,
+    ),
+    (
+        "PDGATE_LIMITS_UPSTREAM_TIMEOUT_MS",
+        &["limits", "upstream_timeout_ms"],
+        true,
+    ),
+    (
+        "PDGATE_LIMITS_MAX_CONNECTIONS",
+        &["limits", "max_connections"],
         true,
     ),
     (

@@ -326,6 +326,62 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
     }
 }
 
+/// Slow clients and slow upstreams have deadlines, and connections a cap.
+#[tokio::test]
+async fn slow_clients_slow_upstreams_and_too_many_connections_are_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start(Duration::from_millis(1500)).await;
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.extra_config =
+        "[limits]\nbody_timeout_ms = 400\nupstream_timeout_ms = 500\nmax_connections = 2\n".into();
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+
+    // A body that trickles: 408 within the deadline, nothing forwarded.
+    let mut s = tokio::net::TcpStream::connect(gw.proxy).await.unwrap();
+    let head = format!("POST /api/checkout HTTP/1.1\r\nHost: {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"email\"", gw.proxy);
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut out = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let resp = String::from_utf8_lossy(&out[..n]).into_owned();
+    assert!(
+        resp.starts_with("HTTP/1.1 408") && resp.contains("request_timeout"),
+        "{resp}"
+    );
+    drop(s);
+    assert!(up.requests().is_empty());
+
+    // An upstream slower than upstream_timeout_ms: 504.
+    let (code, resp) = send(&gw, "POST", "/api/checkout", None).await;
+    assert_eq!(code, 504, "{resp}");
+    assert!(resp.contains("upstream_timeout"));
+
+    // Two connections held open fill the cap: a third is not served until one goes.
+    let a = tokio::net::TcpStream::connect(gw.proxy).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(gw.proxy).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = tokio::net::TcpStream::connect(gw.proxy).await.unwrap();
+    let get = format!(
+        "GET /healthz-not-here HTTP/1.1\r\nHost: {}\r\nconnection: close\r\n\r\n",
+        gw.proxy
+    );
+    c.write_all(get.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let waited = tokio::time::timeout(Duration::from_millis(700), c.read(&mut buf)).await;
+    assert!(waited.is_err(), "served beyond max_connections");
+    drop(a);
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 "),
+        "served once a slot is free"
+    );
+}
+
 both_backends! {
     query => the_query_string_is_part_of_the_form;
     credentials => pdgate_credentials_never_leave_pdgate;

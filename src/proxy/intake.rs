@@ -122,24 +122,35 @@ async fn run(
     }
     let limits = gw.limits.codec();
     let body = Lingering::new(body);
-    let parsed = match codec {
-        Codec::Urlencoded | Codec::Json => {
-            let bytes = super::respond::collect_limited(body, max).await?;
-            if codec == Codec::Json {
-                let (doc, leaves) = json::parse(&bytes, &limits)?;
-                Parsed::Json(doc, leaves)
-            } else {
-                Parsed::Form(urlencoded::parse(&bytes, &limits)?)
+    let read = async {
+        Ok::<_, ApiError>(match codec {
+            Codec::Urlencoded | Codec::Json => {
+                let bytes = super::respond::collect_limited(body, max).await?;
+                if codec == Codec::Json {
+                    let (doc, leaves) = json::parse(&bytes, &limits)?;
+                    Parsed::Json(doc, leaves)
+                } else {
+                    Parsed::Form(urlencoded::parse(&bytes, &limits)?)
+                }
             }
-        }
-        Codec::Multipart => {
-            let stream = BodyDataStream::new(body);
-            let policy = |name: &str| file_policy(route, name);
-            Parsed::Multipart(
-                multipart::parse(stream, boundary.unwrap_or_default(), &limits, policy).await?,
-            )
-        }
+            Codec::Multipart => {
+                let stream = BodyDataStream::new(body);
+                let policy = |name: &str| file_policy(route, name);
+                Parsed::Multipart(
+                    multipart::parse(stream, boundary.unwrap_or_default(), &limits, policy).await?,
+                )
+            }
+        })
     };
+    // The whole body within `body_timeout_ms`: a client trickling bytes cannot hold the route.
+    let wait = std::time::Duration::from_millis(gw.limits.body_timeout_ms);
+    let parsed = tokio::time::timeout(wait, read).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the body did not arrive in time",
+        )
+    })??;
 
     // The query string is part of the form: its parameters are fields like the body's, after
     // them, so that a personal value in `?email=` is tokenized too (or refused, or dropped).

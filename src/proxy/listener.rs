@@ -69,7 +69,16 @@ pub async fn serve<H: Handler>(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut shutdown = pin!(shutdown);
+    // At most `max_connections` served at once: beyond it, new ones wait in the accept backlog.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(x) => x,
@@ -90,6 +99,7 @@ pub async fn serve<H: Handler>(
             handler: handler.clone(),
             stop: stop_rx.clone(),
             _done: done_tx.clone(),
+            _slot: slot,
         };
         tokio::spawn(conn.run(stream, peer));
     }
@@ -112,6 +122,8 @@ struct Conn<H> {
     handler: Arc<H>,
     stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
+    /// Released when the connection ends.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl<H: Handler> Conn<H> {

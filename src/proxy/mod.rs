@@ -202,22 +202,33 @@ impl Gateway {
             ApiError::bad_gateway()
         };
         // Plain-http upstreams on connections this task drives (h1pool.rs), TLS ones on the
-        // shared client.
-        let mut resp = match (upstream.url.scheme_str(), parts.uri.authority()) {
-            (Some("http"), Some(a)) => {
-                let a = a.clone();
-                parts.uri = origin_form(&parts.uri);
-                h1pool::send(&self.h1pool, &a, Request::from_parts(parts, body))
+        // shared client; the response head within `upstream_timeout_ms`.
+        let wait = std::time::Duration::from_millis(self.limits.upstream_timeout_ms);
+        let send = async {
+            Ok::<_, ApiError>(match (upstream.url.scheme_str(), parts.uri.authority()) {
+                (Some("http"), Some(a)) => {
+                    let a = a.clone();
+                    parts.uri = origin_form(&parts.uri);
+                    h1pool::send(&self.h1pool, &a, Request::from_parts(parts, body))
+                        .await
+                        .map_err(|e| failed(&e))?
+                }
+                _ => self
+                    .client
+                    .request(Request::from_parts(parts, body))
                     .await
                     .map_err(|e| failed(&e))?
-            }
-            _ => self
-                .client
-                .request(Request::from_parts(parts, body))
-                .await
-                .map_err(|e| failed(&e))?
-                .map(Body::Incoming),
+                    .map(Body::Incoming),
+            })
         };
+        let mut resp = tokio::time::timeout(wait, send).await.map_err(|_| {
+            tracing::warn!(upstream = %upstream.id, "upstream response head timed out");
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the upstream did not answer in time",
+            )
+        })??;
         headers::strip_hop_by_hop(resp.headers_mut());
         Ok(resp)
     }
