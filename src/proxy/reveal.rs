@@ -190,9 +190,22 @@ async fn rewrite(
             },
         )
         .await?;
+    // In HTML, plaintext goes only where it is inert: text and quoted values of plain
+    // attributes. In scripts, styles, comments, event handlers and URLs the token stays.
+    let inert: Vec<std::ops::Range<usize>> = match context {
+        Context::Json => std::iter::once(0..text.len()).collect(),
+        Context::Html => inert_html(text),
+    };
     let out = pattern.replace_all(text, |c: &regex::Captures<'_>| {
-        let t = c.get(0).map_or("", |m| m.as_str());
-        plain.get(t).cloned().unwrap_or_else(|| t.to_owned())
+        let m = c.get(0).expect("a match has its whole");
+        let t = m.as_str();
+        let allowed = inert
+            .iter()
+            .any(|r| r.start <= m.start() && m.end() <= r.end);
+        match (allowed, plain.get(t)) {
+            (true, Some(v)) => v.clone(),
+            _ => t.to_owned(),
+        }
     });
     let out = Bytes::from(out.into_owned());
     let h = &mut parts.headers;
@@ -200,6 +213,115 @@ async fn rewrite(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.remove(header::ETAG);
     Ok(Response::from_parts(parts, Body::full(out)))
+}
+
+/// Attributes whose values are URLs or code: a token there stays a token.
+fn active_attribute(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("on")
+        || matches!(
+            n.as_str(),
+            "href"
+                | "src"
+                | "srcset"
+                | "action"
+                | "formaction"
+                | "data"
+                | "poster"
+                | "background"
+                | "cite"
+                | "longdesc"
+                | "manifest"
+                | "ping"
+                | "style"
+                | "xlink:href"
+                | "content"
+        )
+}
+
+/// Byte ranges of an HTML document where text is inert: between tags (outside `<script>`,
+/// `<style>` and comments) and inside quoted values of attributes that are neither URLs nor code.
+/// A document it cannot follow (an unclosed tag, quote or comment) ends the inert ranges there.
+fn inert_html(html: &str) -> Vec<std::ops::Range<usize>> {
+    let b = html.as_bytes();
+    let find = |from: usize, needle: &str| {
+        b.get(from..)?
+            .windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+            .map(|i| from + i)
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let Some(lt) = html[i..].find('<').map(|p| i + p) else {
+            out.push(i..b.len());
+            break;
+        };
+        out.push(i..lt);
+        if html[lt..].starts_with("<!--") {
+            let Some(end) = find(lt + 4, "-->") else {
+                break;
+            };
+            i = end + 3;
+            continue;
+        }
+        // A tag: its name, then attributes up to the closing `>`.
+        let mut j = lt + 1;
+        while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' {
+            j += 1;
+        }
+        // A closing tag (`</script>`) keeps its slash: only an opening one starts a script.
+        let name = html[lt + 1..j].to_ascii_lowercase();
+        let Some(end) = tag_end(html, j, &mut out) else {
+            break;
+        };
+        i = end + 1;
+        if matches!(name.as_str(), "script" | "style") {
+            let Some(close) = find(i, &format!("</{name}")) else {
+                break;
+            };
+            i = close;
+        }
+    }
+    out
+}
+
+/// Walks a tag's attributes from `j` to its `>` (returned), pushing the inert quoted values.
+fn tag_end(html: &str, mut j: usize, out: &mut Vec<std::ops::Range<usize>>) -> Option<usize> {
+    let b = html.as_bytes();
+    let mut attr_start = None;
+    let mut attr = "";
+    while j < b.len() {
+        match b[j] {
+            b'>' => return Some(j),
+            q @ (b'"' | b'\'') => {
+                let close = html[j + 1..].find(char::from(q)).map(|p| j + 1 + p)?;
+                if !attr.is_empty() && !active_attribute(attr) {
+                    out.push(j + 1..close);
+                }
+                attr = "";
+                j = close + 1;
+                continue;
+            }
+            b'=' => {
+                if let Some(s) = attr_start.take() {
+                    attr = html[s..j].trim();
+                }
+            }
+            c if c.is_ascii_whitespace() => {
+                if let Some(s) = attr_start.take() {
+                    attr = html[s..j].trim();
+                }
+            }
+            _ if attr_start.is_none() => {
+                attr_start = Some(j);
+                attr = "";
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    None
 }
 
 /// The value as it must appear where the token stood: inside a JSON string, or in HTML text.
@@ -245,6 +367,29 @@ mod tests {
                 "pdg1.AAAAAAAAAAAAAAAAAAAAAAAA"
             ]
         );
+    }
+
+    #[test]
+    fn html_is_inert_only_in_text_and_plain_quoted_attributes() {
+        let html = r#"<p title="alpha">bravo</p><script>var a = "charlie";</script><a href="/x?delta" onclick='go("echo")' data-x="foxtrot">golf</a><!-- hotel --><STYLE>.india{}</STYLE><input value=juliet>kilo"#;
+        let inert = inert_html(html);
+        let words = [
+            "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+            "juliet", "kilo",
+        ];
+        let replaced: Vec<&str> = words
+            .into_iter()
+            .filter(|w| {
+                let at = html.find(w).unwrap();
+                inert.iter().any(|r| r.start <= at && at + w.len() <= r.end)
+            })
+            .collect();
+        assert_eq!(replaced, ["alpha", "bravo", "foxtrot", "golf", "kilo"]);
+        // A document cut inside a tag or comment stops being inert there.
+        for cut in ["ok<p title=\"x", "ok<!-- x"] {
+            let r = inert_html(cut);
+            assert_eq!((r.len(), r[0].start, r[0].end), (1, 0, 2), "{cut}");
+        }
     }
 
     #[test]
