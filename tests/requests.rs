@@ -263,7 +263,45 @@ async fn requests_lifecycle(db: Db) {
     let again = create(gw, &dpo, "access", EMAIL).await;
     assert_eq!(again["repeat_of"], id.as_str());
 
-    // The report: data decrypted with source and retention, consents with receipts, rights.
+    // Before fulfilment the report, which holds the subject's data in clear, is not served.
+    let early = authed(
+        "GET",
+        &gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=json")),
+        &dpo,
+        "",
+    )
+    .await;
+    assert_eq!(
+        (early.status.as_u16(), early.code().as_str()),
+        (409, "report_not_ready")
+    );
+
+    // One extension, with a reason, before the due time; then fulfilled once.
+    let ext_url = gw.admin_url(&format!("/admin/v1/requests/{id}/extend"));
+    let ext = |body: &'static str| authed("POST", &ext_url, &dpo, body);
+    assert_eq!(ext(r#"{"reason":"  "}"#).await.code(), "reason_required");
+    let e = ext(r#"{"reason":"the archive is being searched"}"#).await;
+    assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
+    let want = pdgate::requests::deadline::extended_due(
+        pdgate::requests::deadline::RequestType::Access,
+        pdgate::requests::deadline::Regime::Both,
+        received,
+        received,
+        &cal,
+    )
+    .unwrap();
+    assert_eq!(e.json()["due_at"], pdgate::rfc3339(want).as_str());
+    assert_eq!(
+        ext(r#"{"reason":"again"}"#).await.code(),
+        "already_extended"
+    );
+    let f = fulfil(gw, &dpo, &id, "").await;
+    assert_eq!(f.status, 200, "{}", String::from_utf8_lossy(&f.body));
+    assert_eq!(f.json()["status"], "fulfilled");
+    assert_eq!(f.json()["fulfilled_on_time"], true);
+    assert_eq!(fulfil(gw, &dpo, &id, "").await.code(), "request_closed");
+    // Fulfilled: the report, data decrypted with source and retention, consents with receipts,
+    // rights; each rendering is audited with who read it.
     let rep = authed(
         "GET",
         &gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=json")),
@@ -329,30 +367,19 @@ async fn requests_lifecycle(db: Db) {
         page.contains("Отчёт по запросу") && page.contains(EMAIL) && page.contains("Ваши права")
     );
 
-    // One extension, with a reason, before the due time; then fulfilled once.
-    let ext_url = gw.admin_url(&format!("/admin/v1/requests/{id}/extend"));
-    let ext = |body: &'static str| authed("POST", &ext_url, &dpo, body);
-    assert_eq!(ext(r#"{"reason":"  "}"#).await.code(), "reason_required");
-    let e = ext(r#"{"reason":"the archive is being searched"}"#).await;
-    assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
-    let want = pdgate::requests::deadline::extended_due(
-        pdgate::requests::deadline::RequestType::Access,
-        pdgate::requests::deadline::Regime::Both,
-        received,
-        received,
-        &cal,
+    let audit = authed(
+        "GET",
+        &gw.admin_url("/admin/v1/audit"),
+        &token(gw, "auditor", None),
+        "",
     )
-    .unwrap();
-    assert_eq!(e.json()["due_at"], pdgate::rfc3339(want).as_str());
-    assert_eq!(
-        ext(r#"{"reason":"again"}"#).await.code(),
-        "already_extended"
-    );
-    let f = fulfil(gw, &dpo, &id, "").await;
-    assert_eq!(f.status, 200, "{}", String::from_utf8_lossy(&f.body));
-    assert_eq!(f.json()["status"], "fulfilled");
-    assert_eq!(f.json()["fulfilled_on_time"], true);
-    assert_eq!(fulfil(gw, &dpo, &id, "").await.code(), "request_closed");
+    .await;
+    let rendered = String::from_utf8_lossy(&audit.body)
+        .lines()
+        .filter(|l| l.contains("\"report_rendered\"") && l.contains(&id))
+        .count();
+    assert_eq!(rendered, 2, "the JSON and the HTML rendering");
+
     let list = authed(
         "GET",
         &gw.admin_url("/admin/v1/requests?status=open"),
@@ -553,6 +580,12 @@ async fn requests_lifecycle(db: Db) {
 
     // A new access request finds only what the hold keeps, restricted.
     let a2 = create(gw, &dpo, "access", EMAIL).await;
+    assert_eq!(
+        fulfil(gw, &dpo, a2["id"].as_str().unwrap(), "")
+            .await
+            .status,
+        200
+    );
     let rep = authed(
         "GET",
         &gw.admin_url(&format!(

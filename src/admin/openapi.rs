@@ -299,11 +299,12 @@ async fn request_lift() {}
 #[utoipa::path(get, path = "/admin/v1/requests/{id}/report", tag = "requests", security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Request id"),
-        ("format" = Option<String>, Query, description = "json (default) or html (Accept-Language picks ru or en)")),
+        ("format" = Option<String>, Query, description = "json (default) or html (Accept-Language picks ru or en; a 152-FZ request's report is Russian when neither is asked for)")),
     responses(
-        (status = 200, description = "The report (access, portability, destruction act…)", body = Object),
+        (status = 200, description = "The report (access, portability, destruction act…); every rendering is audited", body = Object),
         (status = 400, description = "Bad format", body = Error),
-        (status = 404, description = "No such request", body = Error)))]
+        (status = 404, description = "No such request", body = Error),
+        (status = 409, description = "report_not_ready: an access or portability report (the subject's data in clear) is served once the request is fulfilled", body = Error)))]
 async fn request_report() {}
 
 #[utoipa::path(get, path = "/admin/v1/sweeps", tag = "retention", security(("bearer" = [])),

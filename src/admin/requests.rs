@@ -122,46 +122,72 @@ pub async fn handle(
                 &report::request_json(&row, now),
             ))
         }
-        (Method::GET, [id, "report"]) => {
-            let row = admin
-                .store
-                .request(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
-            let format = respond::query_param(req.uri(), "format");
-            let rep = report::build(&admin.store, &admin.keys, &admin.policy, &row, now).await?;
-            match format.as_deref() {
-                None | Some("json") => Ok(respond::json(StatusCode::OK, &rep)),
-                Some("html") => {
-                    let lang = req
-                        .headers()
-                        .get(header::ACCEPT_LANGUAGE)
-                        .and_then(|v| v.to_str().ok());
-                    let russian = report::report_in_russian(lang, &row.regime);
-                    let mut r = Response::new(Body::full(report::html(&rep, russian)));
-                    let h = r.headers_mut();
-                    h.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/html; charset=utf-8"),
-                    );
-                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    h.insert(
-                        header::CONTENT_LANGUAGE,
-                        HeaderValue::from_static(if russian { "ru" } else { "en" }),
-                    );
-                    h.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
-                    Ok(r)
-                }
-                Some(_) => Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_format",
-                    "format must be json or html",
-                )),
-            }
-        }
+        (Method::GET, [id, "report"]) => report_of(admin, &principal, &req, id, now).await,
         (_, [] | [_] | [_, "extend" | "fulfil" | "lift" | "report"]) => {
             Err(ApiError::method_not_allowed())
         }
         _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
     }
+}
+
+/// A request's report. For access and portability it carries the subject's data in clear, so it
+/// is served only once the request is fulfilled (the data is then what the subject is given),
+/// and every rendering is an audit entry: who read which request's report, when, in what form.
+async fn report_of(
+    admin: &Admin,
+    principal: &Principal,
+    req: &Request<Incoming>,
+    id: &str,
+    now: crate::Millis,
+) -> Result<Response<Body>, ApiError> {
+    let row = admin
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+    let html = match respond::query_param(req.uri(), "format").as_deref() {
+        None | Some("json") => false,
+        Some("html") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_format",
+                "format must be json or html",
+            ))
+        }
+    };
+    if matches!(row.kind.as_str(), "access" | "portability") && row.status != "fulfilled" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "report_not_ready",
+            "the report with the subject's data is served once the request is fulfilled",
+        ));
+    }
+    let rep = report::build(&admin.store, &admin.keys, &admin.policy, &row, now).await?;
+    let event = crate::audit::AuditEvent::ReportRendered {
+        request_id: row.id.clone(),
+        principal: principal.sub.clone(),
+        format: if html { "html" } else { "json" }.into(),
+    };
+    admin.committer.audit(now, event).await?;
+    if !html {
+        return Ok(respond::json(StatusCode::OK, &rep));
+    }
+    let lang = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let russian = report::report_in_russian(lang, &row.regime);
+    let mut r = respond::document(
+        "text/html; charset=utf-8",
+        report::html(&rep, russian),
+        None,
+    );
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(if russian { "ru" } else { "en" }),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    Ok(r)
 }

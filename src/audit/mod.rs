@@ -72,6 +72,13 @@ pub enum AuditEvent {
         granted: u32,
         denied: BTreeMap<String, u32>,
     },
+    /// Somebody read a subject request's report (with the subject's data, for access and
+    /// portability).
+    ReportRendered {
+        request_id: String,
+        principal: String,
+        format: String,
+    },
     /// Somebody exported the audit log.
     AuditExported {
         principal: String,
@@ -194,6 +201,7 @@ impl AuditEvent {
             AuditEvent::Detokenize { .. } => "detokenize",
             AuditEvent::Reveal { .. } => "reveal",
             AuditEvent::AuditExported { .. } => "audit_exported",
+            AuditEvent::ReportRendered { .. } => "report_rendered",
             AuditEvent::Checkpoint { .. } => "checkpoint",
             AuditEvent::RequestReceived { .. } => "request_received",
             AuditEvent::RequestExtended { .. } => "request_extended",
