@@ -79,6 +79,8 @@ pub struct Admin {
     pub audience: Option<String>,
     /// Clock skew tolerated on `exp`/`nbf`, in seconds (at most 60).
     pub leeway_s: u64,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this file's contents>`.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl Default for Admin {
@@ -89,6 +91,7 @@ impl Default for Admin {
             issuer: None,
             audience: None,
             leeway_s: 5,
+            metrics_token_file: None,
         }
     }
 }
@@ -328,6 +331,11 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ("PDGATE_ADMIN_ISSUER", &["admin", "issuer"], false),
     ("PDGATE_ADMIN_AUDIENCE", &["admin", "audience"], false),
     ("PDGATE_ADMIN_LEEWAY_S", &["admin", "leeway_s"], true),
+    (
+        "PDGATE_ADMIN_METRICS_TOKEN_FILE",
+        &["admin", "metrics_token_file"],
+        false,
+    ),
     (
         "PDGATE_AUDIT_CHECKPOINT_ENTRIES",
         &["audit", "checkpoint_entries"],

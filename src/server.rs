@@ -168,6 +168,12 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         facts: Arc::new(crate::register::Facts::from_config(&config)),
         metrics: metrics.clone(),
         transfers: transfers.clone(),
+        metrics_token: match &config.admin.metrics_token_file {
+            Some(p) => Some(Arc::new(
+                crate::admin::auth::read_secret(p).map_err(ServeError::Auth)?,
+            )),
+            None => None,
+        },
     });
     let client = proxy::client();
     let (discovery, samples) = if policy.discovery {

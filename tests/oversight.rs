@@ -1016,3 +1016,33 @@ both_backends! {
     metrics => metrics_count_what_happened;
     openapi => openapi_lists_every_endpoint_and_each_answers;
 }
+
+/// `[admin] metrics_token_file`: `/metrics` answers only its bearer; health stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.token");
+    let secret = "metrics-scraper-0123456789abcdef-0123";
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let extra = format!("[admin]\nmetrics_token_file = \"{}\"\n", file.display());
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.extra_config = extra;
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+    let url = gw.admin_url("/metrics");
+    let none = common::get(&url).await;
+    assert_eq!(
+        (none.status.as_u16(), none.code().as_str()),
+        (401, "unauthorized")
+    );
+    assert_eq!(
+        authed("GET", &url, "metrics-scraper-wrong", "")
+            .await
+            .status,
+        401
+    );
+    let ok = authed("GET", &url, secret, "").await;
+    assert_eq!(ok.status, 200);
+    assert!(String::from_utf8_lossy(&ok.body).contains("pdgate_http_requests_total"));
+    assert_eq!(common::get(&gw.admin_url("/readyz")).await.status, 200);
+}

@@ -117,7 +117,7 @@ pub fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
         .map_or(0, |i| i + 1);
     if end < 32 {
         return Err(format!(
-            "{}: a JWT secret must be at least 32 bytes",
+            "{}: a secret must be at least 32 bytes",
             path.display()
         ));
     }

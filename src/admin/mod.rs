@@ -40,6 +40,8 @@ pub struct Admin {
     pub facts: Arc<crate::register::Facts>,
     pub transfers: Arc<crate::transfers::Transfers>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The bearer token `/metrics` asks for, when `[admin] metrics_token_file` is set.
+    pub metrics_token: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
 }
 
 impl Handler for Admin {
@@ -59,7 +61,13 @@ impl Handler for Admin {
                 &serde_json::json!({"status": "ok"}),
             )),
             (&Method::GET, "/readyz") => self.ready().await,
-            (&Method::GET, "/metrics") => self.metrics().await,
+            (&Method::GET, "/metrics") => match self.metrics_allowed(&req) {
+                true => self.metrics().await,
+                false => Err(unauthorized(
+                    "unauthorized",
+                    "/metrics needs the metrics token (Authorization: Bearer …)",
+                )),
+            },
             (&Method::GET, p) if p == "/" || p == "/console" || p.starts_with("/console/") => {
                 console::serve(p)
                     .ok_or_else(|| ApiError::not_found("not_found", "no such console page"))
@@ -183,6 +191,16 @@ impl Admin {
 
     /// The Prometheus exposition; the store-backed gauges need the database, so an unreachable
     /// one answers 503 like `/readyz`.
+    /// Open unless a metrics token is configured; then only its bearer, compared in constant time.
+    fn metrics_allowed<B>(&self, req: &Request<B>) -> bool {
+        use subtle::ConstantTimeEq;
+        match &self.metrics_token {
+            None => true,
+            Some(want) => auth::bearer(req.headers())
+                .is_some_and(|got| bool::from(got.as_bytes().ct_eq(want.as_slice()))),
+        }
+    }
+
     async fn metrics(&self) -> Result<Response<Body>, ApiError> {
         use crate::store::{Oversight, Rights};
         let gauges = self.store.gauges(crate::now_millis()).await?;
