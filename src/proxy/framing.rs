@@ -51,49 +51,29 @@ impl Tracker {
             match self {
                 Tracker::Off => return,
                 Tracker::Body(n) => {
-                    let take = usize::try_from(*n).unwrap_or(usize::MAX).min(bytes.len());
-                    *n -= take as u64;
-                    bytes = &bytes[take..];
-                    if *n == 0 {
+                    if skip(n, &mut bytes) {
                         *self = Tracker::Head(Vec::new());
                     }
                 }
                 Tracker::ChunkData(n) => {
-                    let take = usize::try_from(*n).unwrap_or(usize::MAX).min(bytes.len());
-                    *n -= take as u64;
-                    bytes = &bytes[take..];
-                    if *n == 0 {
+                    if skip(n, &mut bytes) {
                         *self = Tracker::ChunkSize(Vec::new());
                     }
                 }
-                Tracker::ChunkSize(line) => {
-                    let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
-                        line.extend_from_slice(bytes);
-                        if line.len() > MAX_CHUNK_LINE {
-                            *self = Tracker::Off;
-                        }
-                        return;
-                    };
-                    line.extend_from_slice(&bytes[..nl]);
-                    bytes = &bytes[nl + 1..];
-                    *self = chunk_size(line);
-                }
-                Tracker::Trailer(buf) => {
-                    let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
-                        buf.extend_from_slice(bytes);
-                        if buf.len() > max_head {
-                            *self = Tracker::Off;
-                        }
-                        return;
-                    };
-                    buf.extend_from_slice(&bytes[..nl]);
-                    bytes = &bytes[nl + 1..];
+                Tracker::ChunkSize(line) => match read_line(line, &mut bytes, MAX_CHUNK_LINE) {
+                    Line::Partial => return,
+                    Line::TooLong => *self = Tracker::Off,
+                    Line::Complete => *self = chunk_size(line),
+                },
+                Tracker::Trailer(buf) => match read_line(buf, &mut bytes, max_head) {
+                    Line::Partial => return,
+                    Line::TooLong => *self = Tracker::Off,
                     // An empty line ends the trailers and the request; a trailer line is skipped.
-                    match buf.as_slice() {
-                        b"" | b"\r" => *self = Tracker::Head(Vec::new()),
-                        _ => buf.clear(),
+                    Line::Complete if buf.is_empty() || buf == b"\r" => {
+                        *self = Tracker::Head(Vec::new());
                     }
-                }
+                    Line::Complete => buf.clear(),
+                },
                 Tracker::Head(buf) => {
                     let start = buf.len().saturating_sub(3);
                     buf.extend_from_slice(bytes);
@@ -115,6 +95,39 @@ impl Tracker {
                         next => *self = next,
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Passes up to `n` body bytes; whether the body is done.
+fn skip(n: &mut u64, bytes: &mut &[u8]) -> bool {
+    let take = usize::try_from(*n).unwrap_or(usize::MAX).min(bytes.len());
+    *n -= take as u64;
+    *bytes = &bytes[take..];
+    *n == 0
+}
+
+enum Line {
+    Complete,
+    Partial,
+    TooLong,
+}
+
+/// Appends `bytes` up to the next `\n` to `line` (without it).
+fn read_line(line: &mut Vec<u8>, bytes: &mut &[u8], max: usize) -> Line {
+    match bytes.iter().position(|&b| b == b'\n') {
+        Some(nl) => {
+            line.extend_from_slice(&bytes[..nl]);
+            *bytes = &bytes[nl + 1..];
+            Line::Complete
+        }
+        None => {
+            line.extend_from_slice(bytes);
+            *bytes = &[];
+            match line.len() > max {
+                true => Line::TooLong,
+                false => Line::Partial,
             }
         }
     }
