@@ -200,6 +200,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         h1pool: Arc::default(),
         limits: config.limits,
         subject_token_ttl_s: i64::try_from(config.subject_token_ttl_s).unwrap_or(i64::MAX),
+        public_url: public_url(config.public_url.as_deref())?,
         verifier,
         token_pattern,
         transfers,
@@ -355,6 +356,22 @@ const PROXY_SETTING: &str =
     "the proxy listener: `listen` in the config, PDGATE_LISTEN, or `demo --listen`";
 const ADMIN_SETTING: &str =
     "the admin listener: `admin_listen` in the config, PDGATE_ADMIN_LISTEN, or `demo --admin-listen`";
+
+/// `public_url` checked: an absolute http(s) URL without query or fragment, its `/` trimmed.
+fn public_url(raw: Option<&str>) -> Result<Option<String>, ServeError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let ok = raw.parse::<http::Uri>().is_ok_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https"))
+            && u.host().is_some()
+            && u.query().is_none()
+    }) && !raw.contains('#');
+    match ok {
+        true => Ok(Some(raw.trim_end_matches('/').to_owned())),
+        false => Err(ServeError::Config(format!(
+            "public_url `{raw}` must be an absolute http:// or https:// URL without query or fragment"
+        ))),
+    }
+}
 
 async fn bind(addr: &str, setting: &'static str) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {

@@ -326,6 +326,46 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
     }
 }
 
+/// Self-service links come from `public_url`, never from the request's `Host`.
+#[tokio::test]
+async fn self_service_links_never_come_from_the_host_header() {
+    for (public, want) in [
+        (
+            Some("https://privacy.shop.example/"),
+            "https://privacy.shop.example/.well-known/pdgate/v1/",
+        ),
+        (None, "/.well-known/pdgate/v1/"),
+    ] {
+        let up = Upstream::start(Duration::ZERO).await;
+        let mut opts = Opts::new(Db::Sqlite);
+        if let Some(p) = public {
+            opts.extra_config = format!("public_url = \"{p}\"\n");
+        }
+        let gw = Gateway::start(opts, &up.url()).await.unwrap();
+        let (code, resp) = send(&gw, "POST", "/api/checkout", Some("evil.example")).await;
+        assert_eq!(code, 200, "{resp}");
+        let receipt = resp
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("x-pdgate-receipt:")
+                    .then(|| l[17..].trim().to_owned())
+            })
+            .expect("a receipt");
+        let get = format!(
+            "GET /.well-known/pdgate/v1/receipts/{receipt} HTTP/1.1\r\nHost: evil.example\r\nconnection: close\r\n\r\n"
+        );
+        let r = raw(gw.proxy, get.as_bytes(), Duration::from_secs(5)).await;
+        let body = &r[r.find("\r\n\r\n").unwrap() + 4..];
+        let j: serde_json::Value = serde_json::from_str(body).unwrap();
+        let url = j["consentText"]["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(want) && !r.contains("evil.example"),
+            "{url}"
+        );
+    }
+}
+
 /// Slow clients and slow upstreams have deadlines, and connections a cap.
 #[tokio::test]
 async fn slow_clients_slow_upstreams_and_too_many_connections_are_bounded() {

@@ -42,6 +42,8 @@ pub struct Gateway {
     pub h1pool: Arc<h1pool::Pool>,
     pub limits: Limits,
     pub subject_token_ttl_s: i64,
+    /// `public_url` without its trailing `/`: the origin of self-service links.
+    pub public_url: Option<String>,
     /// Staff tokens on reveal routes are checked like admin tokens.
     pub verifier: Option<Arc<crate::admin::auth::Verifier>>,
     /// Finds pdgate's tokens in upstream responses on reveal routes.
@@ -79,7 +81,7 @@ impl Handler for Gateway {
             return e.into_response();
         }
         if req.uri().path().starts_with(selfservice::PREFIX) {
-            let resp = selfservice::handle(&self, req, conn.tls).await;
+            let resp = selfservice::handle(&self, req).await;
             self.metrics
                 .request("self_service", resp.status().as_u16(), false);
             return resp;

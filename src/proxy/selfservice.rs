@@ -17,13 +17,13 @@ use crate::store::{Backend, ConsentRecord, IntakeWrite};
 
 pub const PREFIX: &str = "/.well-known/pdgate/v1";
 
-pub async fn handle(gw: &Gateway, req: Request<Incoming>, tls: bool) -> Response<Body> {
+pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path()[PREFIX.len()..].to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let result = match (req.method(), segments.as_slice()) {
-        (&Method::GET, ["consents"]) => list(gw, &req, tls).await,
+        (&Method::GET, ["consents"]) => list(gw, &req).await,
         (&Method::POST, ["consents", purpose, "withdraw"]) => withdraw(gw, &req, purpose).await,
-        (&Method::GET, ["receipts", id]) => receipt(gw, &req, id, tls).await,
+        (&Method::GET, ["receipts", id]) => receipt(gw, id).await,
         // Text ids are paths (`consents/marketing.md`): encoded or not, the rest is the id.
         (&Method::GET, ["texts", id @ ..]) if !id.is_empty() => text(gw, &req, &id.join("/")).await,
         (_, ["consents"] | ["consents", _, "withdraw"] | ["receipts", _] | ["texts", _, ..]) => {
@@ -82,10 +82,10 @@ fn current(records: &[ConsentRecord]) -> BTreeMap<&str, (&ConsentRecord, &Consen
     out
 }
 
-async fn list<B>(gw: &Gateway, req: &Request<B>, tls: bool) -> Result<Response<Body>, ApiError> {
+async fn list<B>(gw: &Gateway, req: &Request<B>) -> Result<Response<Body>, ApiError> {
     let (name, id) = subject(gw, req)?;
     let records = gw.store.consents_of(&id).await?;
-    let base = base_url(req, tls);
+    let base = base_url(gw);
     let consents: Vec<ConsentView> = current(&records)
         .into_values()
         .map(|(grant, last)| ConsentView {
@@ -164,14 +164,9 @@ async fn withdraw<B>(
     ))
 }
 
-async fn receipt<B>(
-    gw: &Gateway,
-    req: &Request<B>,
-    id: &str,
-    tls: bool,
-) -> Result<Response<Body>, ApiError> {
+async fn receipt(gw: &Gateway, id: &str) -> Result<Response<Body>, ApiError> {
     let records = gw.store.consents_by_receipt(id).await?;
-    let base = base_url(req, tls);
+    let base = base_url(gw);
     match receipt::build(&gw.policy, &records, &base) {
         Some(r) => Ok(respond::json(StatusCode::OK, &r)),
         None => Err(ApiError::new(
@@ -220,13 +215,8 @@ async fn text<B>(gw: &Gateway, req: &Request<B>, id: &str) -> Result<Response<Bo
 
 /// `scheme://host/.well-known/pdgate/v1`, from the request (links in answers must work for the
 /// subject's browser, which reached pdgate through this host).
-fn base_url<B>(req: &Request<B>, tls: bool) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
-        .unwrap_or("localhost");
-    let scheme = if tls { "https" } else { "http" };
-    format!("{scheme}://{host}{PREFIX}")
+/// The base of self-service links: the configured `public_url`, never the request's `Host` (a
+/// forged one would put an attacker's origin into a subject's receipt); without it, paths only.
+fn base_url(gw: &Gateway) -> String {
+    format!("{}{PREFIX}", gw.public_url.as_deref().unwrap_or(""))
 }
