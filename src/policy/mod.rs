@@ -117,6 +117,23 @@ pub struct Upstream {
     pub safeguards: Option<String>,
 }
 
+/// A canonical path lower-cased for the routes that ignore case (it is ASCII: anything else is
+/// percent-encoded); borrowed when there is nothing to fold, as on most requests.
+fn fold_case(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => std::borrow::Cow::Owned(path.to_ascii_lowercase()),
+        false => std::borrow::Cow::Borrowed(path),
+    }
+}
+
+impl Route {
+    /// How well `path` (and its case-folded form `lower`) matches this route.
+    fn score(&self, path: &str, lower: &str) -> Option<(u8, usize)> {
+        self.matcher
+            .score(if self.case_sensitive { path } else { lower })
+    }
+}
+
 /// The environment variable that replaces upstream `id`'s URL.
 pub fn upstream_url_var(id: &str) -> String {
     format!(
@@ -357,8 +374,11 @@ impl Policy {
     /// The route for a request; `path` is canonical ([`canonical::canonical_path`]), and matched
     /// case-insensitively unless the route says otherwise.
     pub fn match_route(&self, method: &http::Method, path: &str) -> Option<&Route> {
-        self.routes_at(path)
-            .filter(|(_, r)| r.method.as_ref().is_none_or(|m| m == method))
+        let lower = fold_case(path);
+        self.routes
+            .iter()
+            .filter(|r| r.method.as_ref().is_none_or(|m| m == method))
+            .filter_map(|r| r.score(path, &lower).map(|s| (s, r)))
             .max_by_key(|(s, _)| *s)
             .map(|(_, r)| r)
     }
@@ -366,8 +386,13 @@ impl Policy {
     /// The methods routes declare for `path` when none matches the request's: what a 405's
     /// `Allow` lists. Empty when a route takes any method or none covers the path.
     pub fn methods_at(&self, path: &str) -> Vec<http::Method> {
+        let lower = fold_case(path);
         let mut out: Vec<http::Method> = Vec::new();
-        for (_, r) in self.routes_at(path) {
+        for r in self
+            .routes
+            .iter()
+            .filter(|r| r.score(path, &lower).is_some())
+        {
             match &r.method {
                 None => return Vec::new(),
                 Some(m) if !out.contains(m) => out.push(m.clone()),
@@ -375,14 +400,6 @@ impl Policy {
             }
         }
         out
-    }
-
-    fn routes_at(&self, path: &str) -> impl Iterator<Item = ((u8, usize), &Route)> + '_ {
-        let (exact, lower) = (path.to_owned(), path.to_lowercase());
-        self.routes.iter().filter_map(move |r| {
-            let p = if r.case_sensitive { &exact } else { &lower };
-            r.matcher.score(p).map(|s| (s, r))
-        })
     }
 
     pub fn purpose_index(&self, id: &str) -> Option<usize> {

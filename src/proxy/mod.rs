@@ -111,20 +111,34 @@ impl Handler for Gateway {
             }
             // A body sent to a declared path with a method the route does not take would stream
             // to the default upstream untouched: refused, with the methods that are taken.
-            None if has_body(&req) && !policy.methods_at(req.uri().path()).is_empty() => {
-                self.metrics.request(UNMATCHED, 405, false);
-                method_not_allowed(&policy.methods_at(req.uri().path()))
+            None => {
+                let allow = match has_body(&req) {
+                    true => policy.methods_at(req.uri().path()),
+                    false => Vec::new(),
+                };
+                if !allow.is_empty() {
+                    self.metrics.request(UNMATCHED, 405, false);
+                    return method_not_allowed(&allow);
+                }
+                self.unmatched(req, conn).await
             }
-            None => match policy.default_upstream {
-                Some(u) => {
-                    self.pass_through(UNMATCHED, policy.upstream(u), req, conn)
-                        .await
-                }
-                None => {
-                    self.metrics.request(UNMATCHED, 404, false);
-                    ApiError::no_route().into_response()
-                }
-            },
+        }
+    }
+}
+
+impl Gateway {
+    /// A request no route takes: to the default upstream untouched, or 404.
+    async fn unmatched(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        let policy = &self.policy;
+        match policy.default_upstream {
+            Some(u) => {
+                self.pass_through(UNMATCHED, policy.upstream(u), req, conn)
+                    .await
+            }
+            None => {
+                self.metrics.request(UNMATCHED, 404, false);
+                ApiError::no_route().into_response()
+            }
         }
     }
 }
