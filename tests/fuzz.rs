@@ -1,19 +1,24 @@
 //! Property-based fuzzing of everything that parses hostile input before any decision: the path
-//! canonicaliser, the three body codecs, the policy loader and the token parsers (the framing
-//! guard's own property lives beside it in `src/proxy/framing.rs`). The property is the one no
-//! input may break: no panic, and what is accepted is well formed.
+//! canonicaliser, the three body codecs, the request-smuggling guard, the policy loader and the
+//! token parsers. The property is the one no input may break: no panic, and what is accepted is
+//! well formed (and, for the framing guard, the verdict does not depend on how bytes arrive).
 //!
 //! CI runs a smoke (`cargo test --test fuzz`, 256 cases a target). A long run, as in the README's
-//! security section: `PROPTEST_CASES=200000 cargo test --release --test fuzz`. Failing inputs are
-//! kept by proptest in `proptest-regressions/fuzz.txt` and replayed first on every run.
+//! security section, gives every target a time budget instead of a case count:
+//! `PDGATE_FUZZ_SECONDS=600 cargo test --release --test fuzz -- --test-threads 1 --nocapture`
+//! (each target prints how many cases it ran). Failing inputs are kept by proptest in
+//! `tests/fuzz.proptest-regressions` and replayed first on every run.
 
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pdgate::forms::{json, multipart, urlencoded, CodecLimits};
+use pdgate::proxy::framing::{ConnFlags, Tracker};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 
 fn limits() -> CodecLimits {
     CodecLimits {
@@ -36,60 +41,159 @@ fn syntaxy(alphabet: &'static str) -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
-proptest! {
-    #[test]
-    fn the_canonicaliser_never_panics_and_is_idempotent(raw in syntaxy("/.%2fF5cCeE0a-_~\\\\?#")) {
+/// Runs `test` on generated input: `PROPTEST_CASES` cases (256 by default), or batches of fresh
+/// random cases until `PDGATE_FUZZ_SECONDS` have passed. A failure is shrunk, persisted and panics.
+fn fuzz<S: Strategy>(
+    name: &str,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    let budget = std::env::var("PDGATE_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let config = Config {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/fuzz.proptest-regressions",
+        ))),
+        cases: if budget.is_some() {
+            20_000
+        } else {
+            Config::default().cases
+        },
+        ..Config::default()
+    };
+    let started = Instant::now();
+    let mut cases = 0u64;
+    loop {
+        let mut runner = TestRunner::new(config.clone());
+        if let Err(e) = runner.run(&strategy, &test) {
+            panic!("{name}: {e}");
+        }
+        cases += u64::from(config.cases);
+        if budget.is_none_or(|b| started.elapsed() >= b) {
+            break;
+        }
+    }
+    eprintln!(
+        "fuzz {name}: {cases} cases in {:.0} s, 0 failures",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn the_canonicaliser_never_panics_and_is_idempotent() {
+    fuzz("canonical_path", syntaxy("/.%2fF5cCeE0a-_~\\\\?#"), |raw| {
         let raw = String::from_utf8_lossy(&raw).into_owned();
         if let Ok(c) = pdgate::policy::canonical::canonical_path(&raw) {
             let again = pdgate::policy::canonical::canonical_path(&c);
             prop_assert_eq!(again.as_deref(), Ok(c.as_str()));
             prop_assert!(!c.contains("//") && !c.contains('\\'));
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn the_urlencoded_codec_never_panics(body in syntaxy("a=&%+2F0x[]é")) {
+#[test]
+fn the_urlencoded_codec_never_panics() {
+    fuzz("urlencoded", syntaxy("a=&%+2F0x[]é"), |body| {
         if let Ok(leaves) = urlencoded::parse(&body, &limits()) {
             prop_assert!(leaves.len() <= 64);
             let outputs = vec![pdgate::forms::Output::Keep; leaves.len()];
-            let again = urlencoded::parse(&urlencoded::encode(&leaves, &outputs), &limits()).unwrap();
+            let again =
+                urlencoded::parse(&urlencoded::encode(&leaves, &outputs), &limits()).unwrap();
             prop_assert_eq!(again, leaves);
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn the_json_codec_never_panics(body in syntaxy("{}[]\":,0123 truefalsnul\\\\u")) {
+#[test]
+fn the_json_codec_never_panics() {
+    fuzz("json", syntaxy("{}[]\":,0123 truefalsnul\\\\u"), |body| {
         if let Ok((doc, leaves)) = json::parse(&body, &limits()) {
             let outputs = vec![pdgate::forms::Output::Keep; leaves.len()];
             let again = json::parse(&doc.encode(&outputs), &limits()).unwrap();
             prop_assert_eq!(again.1, leaves);
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn the_multipart_codec_never_panics(body in syntaxy("--XB\r\nContent-Disposition: form-data; name=\"a\"; filename=\"f\"\r\n")) {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+#[test]
+fn the_multipart_codec_never_panics() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let alphabet = "--XB\r\nContent-Disposition: form-data; name=\"a\"; filename=\"f\"\r\n";
+    fuzz("multipart", syntaxy(alphabet), |body| {
         let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(body))]);
-        let parsed = rt.block_on(multipart::parse(stream, "XB".into(), &limits(), |_| multipart::FilePolicy::Keep));
+        let parsed = rt.block_on(multipart::parse(stream, "XB".into(), &limits(), |_| {
+            multipart::FilePolicy::Keep
+        }));
         if let Ok(p) = parsed {
             prop_assert!(p.leaves.len() <= 64);
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn the_policy_loader_never_panics(text in syntaxy("routes:\n - id: r\n  match: {path: /x}\n  fields:\n   e: {action: tokenize}\n:-[]{},\"'#&*!|>")) {
+/// The smuggling guard: any byte stream, cut anywhere, gives the same verdict as in one piece.
+#[test]
+fn the_framing_guard_verdict_does_not_depend_on_how_bytes_arrive() {
+    let piece = prop_oneof![
+        Just(&b"POST / HTTP/1.1\r\n"[..]),
+        Just(&b"Content-Length: 3\r\n"[..]),
+        Just(&b"Content-Length: 3, 3\r\n"[..]),
+        Just(&b"Transfer-Encoding: chunked\r\n"[..]),
+        Just(&b"\r\n"[..]),
+        Just(&b"3\r\nabc\r\n0\r\n\r\n"[..]),
+        Just(&b"3;x=y\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"[..]),
+        Just(&b"abc"[..]),
+    ];
+    let wire = (
+        proptest::collection::vec(
+            prop_oneof![8 => piece.prop_map(<[u8]>::to_vec), 1 => proptest::collection::vec(any::<u8>(), 0..8)],
+            0..16,
+        ),
+        0usize..600,
+    );
+    fuzz("framing", wire, |(wire, cut)| {
+        let bytes = wire.concat();
+        let cut = cut.min(bytes.len());
+        prop_assert_eq!(guard(&[&bytes]), guard(&[&bytes[..cut], &bytes[cut..]]));
+        Ok(())
+    });
+}
+
+fn guard(chunks: &[&[u8]]) -> bool {
+    let flags = ConnFlags::default();
+    let mut t = Tracker::new();
+    for c in chunks {
+        t.feed(c, &flags, 1 << 14);
+    }
+    flags.conflicting_length()
+}
+
+#[test]
+fn the_policy_loader_never_panics() {
+    let alphabet = "routes:\n - id: r\n  match: {path: /x}\n  fields:\n   e: {action: tokenize}\n:-[]{},\"'#&*!|>";
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");
+    fuzz("policy", syntaxy(alphabet), |text| {
         let text = String::from_utf8_lossy(&text).into_owned();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");
         let _ = pdgate::policy::Policy::from_sources(&dir, &[(PathBuf::from("fuzz.yaml"), text)]);
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn the_token_parsers_never_panic(token in syntaxy("eyJhbGciOiJIUzI1NiJ9.abc-_=")) {
+#[test]
+fn the_token_parsers_never_panic() {
+    fuzz("tokens", syntaxy("eyJhbGciOiJIUzI1NiJ9.abc-_="), |token| {
         let token = String::from_utf8_lossy(&token).into_owned();
-        let keys = keys();
-        prop_assert!(pdgate::consent::verify_subject_token(keys, &token).is_none());
+        prop_assert!(pdgate::consent::verify_subject_token(keys(), &token).is_none());
         let _ = verifier().verify(&token);
-    }
+        Ok(())
+    });
 }
 
 fn keys() -> &'static pdgate::crypto::Keys {

@@ -239,31 +239,6 @@ mod tests {
         ]));
     }
 
-    proptest::proptest! {
-        /// Any byte stream, cut anywhere: no panic, and the verdict does not depend on the cut.
-        #[test]
-        fn the_verdict_does_not_depend_on_how_bytes_arrive(
-            wire in proptest::collection::vec(
-                proptest::prop_oneof![
-                    Just(&b"POST / HTTP/1.1\r\n"[..]),
-                    Just(&b"Content-Length: 3\r\n"[..]),
-                    Just(&b"Transfer-Encoding: chunked\r\n"[..]),
-                    Just(&b"\r\n"[..]),
-                    Just(&b"3\r\nabc\r\n0\r\n\r\n"[..]),
-                    Just(&b"abc"[..]),
-                ],
-                0..12,
-            ),
-            cut in 0usize..400,
-        ) {
-            let bytes = wire.concat();
-            let cut = cut.min(bytes.len());
-            proptest::prop_assert_eq!(run(&[&bytes]), run(&[&bytes[..cut], &bytes[cut..]]));
-        }
-    }
-
-    use proptest::prelude::Just;
-
     #[test]
     fn bodies_mentioning_the_headers_are_not_heads() {
         let body = b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";

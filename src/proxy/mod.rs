@@ -3,7 +3,7 @@
 
 mod body;
 mod error;
-mod framing;
+pub mod framing;
 mod h1pool;
 pub mod headers;
 mod intake;
