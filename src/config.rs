@@ -80,6 +80,9 @@ pub struct Admin {
     pub issuer: Option<String>,
     /// Required `aud` of every token, when set.
     pub audience: Option<String>,
+    /// The `aud` of staff tokens for reveal routes; the admin API refuses tokens carrying it and
+    /// reveal routes accept no other.
+    pub staff_audience: String,
     /// Clock skew tolerated on `exp`/`nbf`, in seconds (at most 60).
     pub leeway_s: u64,
     /// When set, `/metrics` answers only `Authorization: Bearer <this file's contents>`.
@@ -93,6 +96,7 @@ impl Default for Admin {
             jwks_file: None,
             issuer: None,
             audience: None,
+            staff_audience: "pdgate-staff".into(),
             leeway_s: 5,
             metrics_token_file: None,
         }
@@ -334,6 +338,11 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ),
     ("PDGATE_ADMIN_ISSUER", &["admin", "issuer"], false),
     ("PDGATE_ADMIN_AUDIENCE", &["admin", "audience"], false),
+    (
+        "PDGATE_ADMIN_STAFF_AUDIENCE",
+        &["admin", "staff_audience"],
+        false,
+    ),
     ("PDGATE_ADMIN_LEEWAY_S", &["admin", "leeway_s"], true),
     (
         "PDGATE_ADMIN_METRICS_TOKEN_FILE",

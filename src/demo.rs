@@ -146,13 +146,15 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
     };
     config.admin.jwt_secret_file = Some(secret);
     let now = crate::now_millis() / 1000;
-    let issue = |role, service| {
-        auth::issue(&config.admin, role, service, "demo", now, 12 * 3600).map_err(ServeError::Auth)
+    let issue = |use_, role, service| {
+        auth::issue(&config.admin, use_, role, service, "demo", now, 12 * 3600)
+            .map_err(ServeError::Auth)
     };
     let tokens = DemoTokens {
-        service: issue(Role::Service, Some("crm"))?,
-        dpo: issue(Role::Dpo, None)?,
-        auditor: issue(Role::Auditor, None)?,
+        service: issue(auth::Use::Admin, Role::Service, Some("crm"))?,
+        dpo: issue(auth::Use::Admin, Role::Dpo, None)?,
+        auditor: issue(auth::Use::Admin, Role::Auditor, None)?,
+        staff: issue(auth::Use::Staff, Role::Dpo, None)?,
     };
     // The examples' own files (an attachment to send, exports to write) stay in the demo's
     // directory: the demo writes nothing where it was started.
@@ -182,6 +184,8 @@ struct DemoTokens {
     service: String,
     dpo: String,
     auditor: String,
+    /// A DPO's staff token for reveal routes (refused by the admin API, as admin tokens are there).
+    staff: String,
 }
 
 /// Where the demo's parts listen and keep their files.
@@ -199,7 +203,7 @@ fn print_banner(at: &Places<'_>, t: &DemoTokens) {
     let a = format!("http://{admin}");
     let d = at.dir.display();
     let limit_kib = at.max_body / 1024;
-    let (svc, dpo, aud) = (&t.service, &t.dpo, &t.auditor);
+    let (svc, dpo, aud, staff) = (&t.service, &t.dpo, &t.auditor, &t.staff);
     println!(
         r#"
 pdgate demo — gateway on {p}, admin on http://{admin}, sample CRM on http://{crm}
@@ -234,9 +238,9 @@ After the checkout above (copy tokens from what the CRM printed):
   curl -s {p}/.well-known/pdgate/v1/consents -H 'authorization: Bearer <subject token>'
   curl -s -X POST {p}/.well-known/pdgate/v1/consents/marketing/withdraw -H 'authorization: Bearer <subject token>'
 
-  # staff page behind a reveal route: tokens for everyone, plaintext for a DPO
+  # staff page behind a reveal route: tokens for everyone, plaintext for a DPO's staff token
   curl -s {p}/staff/orders/last
-  curl -s {p}/staff/orders/last -H 'authorization: Bearer {dpo}'
+  curl -s {p}/staff/orders/last -H 'authorization: Bearer {staff}'
 
   # the auditor exports the audit log and verifies it offline
   curl -s '{a}/admin/v1/audit?format=jsonl' -H 'authorization: Bearer {aud}' > {d}/audit.jsonl

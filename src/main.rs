@@ -139,6 +139,10 @@ enum TokenCommand {
         /// The `sub` claim (who holds the token); default: the role.
         #[arg(long)]
         sub: Option<String>,
+        /// A staff token for reveal routes (`aud`: `[admin] staff_audience`), which the admin API
+        /// refuses; without it, a token for the admin listener, which reveal routes refuse.
+        #[arg(long)]
+        staff: bool,
     },
 }
 
@@ -362,6 +366,7 @@ async fn token(cmd: TokenCommand, env: &BTreeMap<String, String>) -> anyhow::Res
         service,
         ttl,
         sub,
+        staff,
     } = cmd;
     let cfg = Config::load(config.as_deref(), env)?;
     let role = Role::parse(&role)
@@ -373,7 +378,12 @@ async fn token(cmd: TokenCommand, env: &BTreeMap<String, String>) -> anyhow::Res
         .with_context(|| format!("--ttl `{ttl}`: use 3600, 90s, 15m, 12h, 7d or PT1H"))?;
     let now = pdgate::now_millis() / 1000;
     let sub = sub.unwrap_or_else(|| role.as_str().to_owned());
-    let t = auth::issue(&cfg.admin, role, service.as_deref(), &sub, now, ttl)
+    let use_ = if staff {
+        auth::Use::Staff
+    } else {
+        auth::Use::Admin
+    };
+    let t = auth::issue(&cfg.admin, use_, role, service.as_deref(), &sub, now, ttl)
         .map_err(anyhow::Error::msg)?;
     println!("{t}");
     Ok(ExitCode::SUCCESS)

@@ -273,6 +273,13 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
     };
     let dpo = common::token(&gw, "dpo", None);
     let svc = common::token(&gw, "service", Some("crm"));
+    let staff = common::staff_token(&gw, "dpo");
+    // Each token opens its own door only: a staff token is refused by the admin API (a CRM that
+    // saw one could not replay it there), an admin token is no staff token.
+    let r = common::authed("GET", &gw.admin_url("/admin/v1/register"), &staff, "").await;
+    assert_eq!(r.status, 401, "a staff token on the admin API");
+    let r = common::authed("GET", &gw.admin_url("/admin/v1/register"), &dpo, "").await;
+    assert_eq!(r.status, 200);
     let (code, resp) = send(&gw, "POST", "/api/checkout", None).await;
     assert_eq!(code, 200, "{resp}");
     let subject_token = resp
@@ -289,6 +296,8 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
         ("POST", "/api/checkout", subject_token.as_str()),
         ("GET", "/catalog", svc.as_str()),
         ("GET", "/staff/orders/1", dpo.as_str()),
+        ("GET", "/staff/orders/1", staff.as_str()),
+        ("GET", "/catalog", staff.as_str()),
         ("GET", "/staff/orders/1", "site-own-token"),
     ] {
         let (len, payload) = match method {
@@ -296,7 +305,7 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
             _ => (0, ""),
         };
         let req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nauthorization: Bearer {bearer}\r\ncookie: theme=dark; pdgate_staff={dpo}; cart=7\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n{payload}",
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nauthorization: Bearer {bearer}\r\ncookie: theme=dark; pdgate_staff={staff}; cart=7\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n{payload}",
             gw.proxy
         );
         let resp = raw(gw.proxy, req.as_bytes(), Duration::from_secs(5)).await;
@@ -306,7 +315,12 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
         );
         let got = up.requests().pop().unwrap();
         let everything = format!("{:?} {}", got.headers, got.body_str());
-        for secret in [dpo.as_str(), svc.as_str(), subject_token.as_str()] {
+        for secret in [
+            dpo.as_str(),
+            svc.as_str(),
+            staff.as_str(),
+            subject_token.as_str(),
+        ] {
             assert!(
                 !everything.contains(secret),
                 "{method} {target}: a pdgate credential upstream"

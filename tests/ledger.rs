@@ -805,6 +805,12 @@ async fn jwt_attacks_are_refused(db: Db) {
         .await,
         401
     );
+    // A checked claim must be present: no `aud`, no `iss`, or no `sub` is refused too.
+    for missing in ["aud", "iss", "sub"] {
+        let mut c = claims(now + 600, now, "https://id.example", "pdgate");
+        c.as_object_mut().unwrap().remove(missing);
+        assert_eq!(status(hs(&c, SECRET.as_bytes())).await, 401, "no {missing}");
+    }
     let no_exp =
         serde_json::json!({"roles": ["auditor"], "iss": "https://id.example", "aud": "pdgate"});
     assert_eq!(status(hs(&no_exp, SECRET.as_bytes())).await, 401);
@@ -916,8 +922,12 @@ async fn reveal_shows_plaintext_only_to_staff_with_the_role(db: Db) {
         let body = String::from_utf8(r.body.to_vec()).unwrap();
         assert_eq!(body, page, "unchanged without the role");
     }
+    // An admin-listener token is not a staff token, even with the role: tokens stay.
+    let admin_dpo = token(gw, "dpo", None);
+    let r = staff_get(json_url.clone(), Some(admin_dpo), false).await;
+    assert_eq!(String::from_utf8(r.body.to_vec()).unwrap(), page);
     // With the role: plaintext for order fulfilment, escaped for JSON; unknown tokens stay.
-    let dpo = token(gw, "dpo", None);
+    let dpo = common::staff_token(gw, "dpo");
     let r = staff_get(json_url.clone(), Some(dpo.clone()), false).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
@@ -944,6 +954,44 @@ async fn reveal_shows_plaintext_only_to_staff_with_the_role(db: Db) {
     let body = String::from_utf8(r.body.to_vec()).unwrap();
     assert_eq!(body, format!("<p>{NAME}</p><p>{EMAIL}</p>"));
     assert_eq!(r.header("content-length").unwrap(), body.len().to_string());
+    // Plaintext only where it is inert: text and quoted plain attributes, escaped for them; in
+    // scripts, styles, comments, event handlers and URLs the token stays.
+    let e = &c.email;
+    let contexts = [
+        (format!("<b>{e}</b>"), format!("<b>{EMAIL}</b>")),
+        (
+            format!("<input value=\"{e}\">"),
+            format!("<input value=\"{EMAIL}\">"),
+        ),
+        (format!("<script>var m = '{e}';</script>"), String::new()),
+        (format!("<style>/* {e} */</style>"), String::new()),
+        (format!("<a onclick=\"send('{e}')\">x</a>"), String::new()),
+        (format!("<a href=\"mailto:{e}\">x</a>"), String::new()),
+        (format!("<!-- {e} -->"), String::new()),
+    ];
+    for (html, want) in contexts {
+        let r = staff_get(
+            gw.url(&format!("/staff/orders/echo/html?{}", q(&html))),
+            Some(dpo.clone()),
+            true,
+        )
+        .await;
+        let body = String::from_utf8(r.body.to_vec()).unwrap();
+        let want = if want.is_empty() { html.clone() } else { want };
+        assert_eq!(body, want, "{html}");
+    }
+    let name_token = &c.name;
+    let r = staff_get(
+        gw.url(&format!(
+            "/staff/orders/echo/html?{}",
+            q(&format!("<p title='{name_token}'>{name_token}</p>"))
+        )),
+        Some(dpo.clone()),
+        true,
+    )
+    .await;
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    assert_eq!(body, format!("<p title='{NAME}'>{NAME}</p>"));
 
     // The same checks as detokenize: restricted subjects stay tokens.
     let (store, _) = gw.vault().await;
@@ -960,8 +1008,8 @@ async fn reveal_shows_plaintext_only_to_staff_with_the_role(db: Db) {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|l| l["kind"] == "reveal")
         .collect();
-    assert_eq!(reveals.len(), 3, "each reveal with the role is audited");
-    assert_eq!(reveals[2]["entry"]["event"]["denied"]["restricted"], 5);
+    assert_eq!(reveals.len(), 11, "each reveal with the role is audited");
+    assert_eq!(reveals[10]["entry"]["event"]["denied"]["restricted"], 5);
     assert!(!audit.contains(EMAIL) && !audit.contains(NAME));
 }
 

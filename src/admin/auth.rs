@@ -84,6 +84,15 @@ struct Claims {
     service: Option<String>,
 }
 
+/// What a token is accepted for. Staff tokens (reveal routes on the proxy listener) carry their own
+/// audience, `[admin] staff_audience`: the admin API refuses them, and reveal routes refuse every
+/// other token — a staff UI's cookie replayed by a CRM opens nothing on the admin listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Admin,
+    Staff,
+}
+
 /// A token was refused (malformed, wrong key or algorithm, expired, wrong claims). Deliberately
 /// one variant: the caller learns nothing about which check failed; the token is never logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +112,7 @@ pub struct Verifier {
     jwks: Vec<JwksKey>,
     issuer: Option<String>,
     audience: Option<String>,
+    staff_audience: String,
     leeway: u64,
 }
 
@@ -145,17 +155,35 @@ impl Verifier {
                 "with [admin] jwks_file, both [admin] issuer and audience are required".into(),
             );
         }
+        if cfg.staff_audience.trim().is_empty()
+            || cfg.audience.as_deref() == Some(cfg.staff_audience.as_str())
+        {
+            return Err(
+                "[admin] staff_audience must be set and differ from [admin] audience".into(),
+            );
+        }
         Ok(Some(Verifier {
             secret,
             jwks,
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
+            staff_audience: cfg.staff_audience.clone(),
             leeway: cfg.leeway_s.min(60),
         }))
     }
 
-    /// Checks a bearer token; on success, who it names.
+    /// Checks an admin-listener bearer token; on success, who it names.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_for(token, Use::Admin)
+    }
+
+    /// Whether `token` is one of pdgate's own credentials, for any use (never forwarded).
+    pub fn is_own(&self, token: &str) -> bool {
+        self.verify_for(token, Use::Admin).is_ok() || self.verify_for(token, Use::Staff).is_ok()
+    }
+
+    /// Checks a bearer token for `use_`; on success, who it names.
+    pub fn verify_for(&self, token: &str, use_: Use) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         let (key, alg) = match header.alg {
             Algorithm::HS256 => (
@@ -179,18 +207,32 @@ impl Verifier {
         let mut v = Validation::new(alg);
         v.leeway = self.leeway;
         v.validate_nbf = true;
-        // Every token names who holds it: the audit log records `sub` for each call.
-        v.set_required_spec_claims(&["exp", "sub"]);
-        match &self.audience {
-            Some(a) => v.set_audience(&[a]),
+        let audience = match use_ {
+            Use::Staff => Some(self.staff_audience.as_str()),
+            Use::Admin => self.audience.as_deref(),
+        };
+        // Every token names who holds it (the audit log records `sub` for each call); a checked
+        // `aud` or `iss` must be present, not merely right when present.
+        let mut required = vec!["exp", "sub"];
+        match audience {
+            Some(a) => {
+                v.set_audience(&[a]);
+                required.push("aud");
+            }
             None => v.validate_aud = false,
         }
         if let Some(i) = &self.issuer {
             v.set_issuer(&[i]);
+            required.push("iss");
         }
+        v.set_required_spec_claims(&required);
         let claims = jsonwebtoken::decode::<Claims>(token, key, &v)
             .map_err(|_| AuthError::Invalid)?
             .claims;
+        // Without a configured admin audience any `aud` passes, except the staff one.
+        if use_ == Use::Admin && claims.aud.as_deref() == Some(self.staff_audience.as_str()) {
+            return Err(AuthError::Invalid);
+        }
         let mut roles: Vec<Role> = claims
             .roles
             .iter()
@@ -245,9 +287,11 @@ fn load_jwks(path: &Path) -> Result<Vec<JwksKey>, String> {
 }
 
 /// Signs an HS256 token with the configured secret (`pdgate token issue`, for development and
-/// tests; production tokens come from the organisation's identity provider).
+/// tests; production tokens come from the organisation's identity provider). A staff token
+/// carries `[admin] staff_audience`, an admin-listener token `[admin] audience`.
 pub fn issue(
     cfg: &config::Admin,
+    use_: Use,
     role: Role,
     service: Option<&str>,
     sub: &str,
@@ -265,7 +309,10 @@ pub fn issue(
         nbf: Some(now_s),
         iat: Some(now_s),
         iss: cfg.issuer.clone(),
-        aud: cfg.audience.clone(),
+        aud: match use_ {
+            Use::Admin => cfg.audience.clone(),
+            Use::Staff => Some(cfg.staff_audience.clone()),
+        },
         roles: vec![role.as_str().to_owned()],
         role: None,
         service: service.map(str::to_owned),
@@ -307,18 +354,48 @@ mod tests {
         let c = cfg(&dir);
         let v = Verifier::from_config(&c).unwrap().unwrap();
         let now = crate::now_millis() / 1000;
-        let t = issue(&c, Role::Service, Some("crm"), "crm-prod", now, 60).unwrap();
+        let t = issue(
+            &c,
+            Use::Admin,
+            Role::Service,
+            Some("crm"),
+            "crm-prod",
+            now,
+            60,
+        )
+        .unwrap();
         let p = v.verify(&t).unwrap();
         assert_eq!(p.roles, vec![Role::Service]);
         assert_eq!(p.service.as_deref(), Some("crm"));
-        let expired = issue(&c, Role::Dpo, None, "x", now - 3600, 60).unwrap();
+        let expired = issue(&c, Use::Admin, Role::Dpo, None, "x", now - 3600, 60).unwrap();
         assert_eq!(v.verify(&expired), Err(AuthError::Invalid));
-        let future = issue(&c, Role::Dpo, None, "x", now + 3600, 60).unwrap();
+        let future = issue(&c, Use::Admin, Role::Dpo, None, "x", now + 3600, 60).unwrap();
         assert_eq!(
             v.verify(&future),
             Err(AuthError::Invalid),
             "nbf in the future"
         );
+    }
+
+    #[test]
+    fn staff_and_admin_tokens_are_not_accepted_for_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        for audience in [None, Some("pdgate-admin")] {
+            let mut c = cfg(&dir);
+            c.audience = audience.map(str::to_owned);
+            let v = Verifier::from_config(&c).unwrap().unwrap();
+            let now = crate::now_millis() / 1000;
+            let staff = issue(&c, Use::Staff, Role::Dpo, None, "s", now, 60).unwrap();
+            let admin = issue(&c, Use::Admin, Role::Dpo, None, "a", now, 60).unwrap();
+            assert!(v.verify_for(&staff, Use::Staff).is_ok());
+            assert_eq!(v.verify(&staff), Err(AuthError::Invalid), "{audience:?}");
+            assert_eq!(v.verify_for(&admin, Use::Staff), Err(AuthError::Invalid));
+            assert!(v.verify(&admin).is_ok());
+            assert!(v.is_own(&staff) && v.is_own(&admin) && !v.is_own("x.y.z"));
+        }
+        let mut same = cfg(&dir);
+        same.audience = Some(same.staff_audience.clone());
+        assert!(Verifier::from_config(&same).is_err());
     }
 
     #[test]

@@ -40,9 +40,15 @@ pub enum Tracker {
 /// Longest chunk-size line followed (size, extensions); a longer one stops the tracker.
 const MAX_CHUNK_LINE: usize = 1024;
 
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker::Head(Vec::new())
+    }
+}
+
 impl Tracker {
     pub fn new() -> Self {
-        Tracker::Head(Vec::new())
+        Self::default()
     }
 
     /// Feeds bytes read from the client; sets the flag when a head carries both length headers.

@@ -42,7 +42,7 @@ fn staff(gw: &Gateway, reveal: &Reveal, req: &Request<Incoming>) -> Option<(Prin
         Some(t) => (t.to_owned(), true),
         None => (cookie(req.headers(), STAFF_COOKIE)?, false),
     };
-    let p = verifier.verify(&token).ok()?;
+    let p = verifier.verify_for(&token, auth::Use::Staff).ok()?;
     p.has_any(&reveal.roles).then_some((p, from_header))
 }
 

@@ -593,12 +593,24 @@ pub fn retention(gw: &Gateway, args: &[&str]) -> serde_json::Value {
 
 /// A token from `pdgate token issue` (the CLI under test) for this gateway's config.
 pub fn token(gw: &Gateway, role: &str, service: Option<&str>) -> String {
+    issue_token(gw, role, service, false)
+}
+
+/// A staff token (reveal routes) from `pdgate token issue --staff`.
+pub fn staff_token(gw: &Gateway, role: &str) -> String {
+    issue_token(gw, role, None, true)
+}
+
+fn issue_token(gw: &Gateway, role: &str, service: Option<&str>, staff: bool) -> String {
     let mut cmd = Command::new(bin());
     cmd.args(["token", "issue", "--config"])
         .arg(&gw.config_path)
         .args(["--role", role, "--ttl", "1h"]);
     if let Some(s) = service {
         cmd.args(["--service", s]);
+    }
+    if staff {
+        cmd.arg("--staff");
     }
     let out = cmd.output().unwrap();
     assert!(
