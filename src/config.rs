@@ -36,6 +36,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Lifetime of the subject token handed out at intake.
     pub subject_token_ttl_s: u64,
+    /// Longest lifetime of a self-service link (`POST /admin/v1/subjects/links`), and its default:
+    /// the "withdraw" link in a newsletter must work as long as the consent it withdraws.
+    pub subject_link_ttl_s: u64,
     /// Where subjects reach the proxy listener (`https://shop.example`): self-service links in
     /// receipts and listings start with it, never with a request's `Host`. Unset: paths only.
     pub public_url: Option<String>,
@@ -219,6 +222,7 @@ impl Default for Config {
             discovery: DiscoveryCfg::default(),
             log_format: LogFormat::Json,
             subject_token_ttl_s: 7 * 24 * 3600,
+            subject_link_ttl_s: 366 * 24 * 3600,
             public_url: None,
             shutdown_grace_s: 30,
         }
@@ -377,6 +381,7 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ("PDGATE_WEBHOOKS_POLL_MS", &["webhooks", "poll_ms"], true),
     ("PDGATE_LOG_FORMAT", &["log_format"], false),
     ("PDGATE_SUBJECT_TOKEN_TTL_S", &["subject_token_ttl_s"], true),
+    ("PDGATE_SUBJECT_LINK_TTL_S", &["subject_link_ttl_s"], true),
     ("PDGATE_PUBLIC_URL", &["public_url"], false),
     ("PDGATE_SHUTDOWN_GRACE_S", &["shutdown_grace_s"], true),
 ];

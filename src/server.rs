@@ -168,6 +168,8 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         facts: Arc::new(crate::register::Facts::from_config(&config)),
         metrics: metrics.clone(),
         transfers: transfers.clone(),
+        public_url: public_url(config.public_url.as_deref())?,
+        link_ttl_s: i64::try_from(config.subject_link_ttl_s).unwrap_or(i64::MAX),
         metrics_token: match &config.admin.metrics_token_file {
             Some(p) => Some(Arc::new(
                 crate::admin::auth::read_secret(p).map_err(ServeError::Auth)?,

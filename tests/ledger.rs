@@ -222,6 +222,7 @@ async fn consent_lifecycle(db: Db) {
     );
 
     // Withdrawn in one call: detokenize for marketing stops at once; the contract purpose stays.
+    // The intake's token ends what that intake recorded, not the other order's receipt.
     let w = authed(
         "POST",
         &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
@@ -249,13 +250,36 @@ async fn consent_lifecycle(db: Db) {
     .json();
     assert_eq!(j["consents"][0]["state"], "withdrawn");
     assert!(j["consents"][0]["withdrawn_at"].is_string());
+    let receipt_state = |id: Option<String>| async move {
+        get(&gw.url(&format!("/.well-known/pdgate/v1/receipts/{}", id.unwrap())))
+            .await
+            .json()
+    };
+    assert_eq!(
+        receipt_state(first.receipt.clone()).await["state"],
+        "granted"
+    );
+    // A link the operator sent opens every consent of the person: withdrawing ends the rest.
+    let dpo = token(gw, "dpo", None);
+    let link = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/subjects/links"),
+        &dpo,
+        serde_json::json!({"subject": {"email": EMAIL}}).to_string(),
+    )
+    .await;
+    assert_eq!(link.status, 201, "{}", String::from_utf8_lossy(&link.body));
+    let link_token = link.json()["token"].as_str().unwrap().to_owned();
+    let w = authed(
+        "POST",
+        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
+        &link_token,
+        "",
+    )
+    .await;
+    assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
     for receipt in [&first.receipt, &c.receipt] {
-        let r = get(&gw.url(&format!(
-            "/.well-known/pdgate/v1/receipts/{}",
-            receipt.clone().unwrap()
-        )))
-        .await
-        .json();
+        let r = receipt_state(receipt.clone()).await;
         assert_eq!(r["state"], "withdrawn", "{r}");
         assert_eq!(r["withdrawalChannel"], "self_service");
     }
@@ -278,6 +302,166 @@ async fn consent_lifecycle(db: Db) {
         (unknown.status.as_u16(), unknown.code().as_str()),
         (404, "no_consent")
     );
+}
+
+/// A subject token is a key to what its bearer did, not to a person: typing someone's e-mail into
+/// a consent form yields a token for that form's consents only. The person's full self-service is
+/// a link the operator mints, which expires, is revoked, and whose every use is audited.
+async fn subject_tokens_open_their_intake_and_links_the_person(db: Db) {
+    let Some(env) = start(db).await else { return };
+    let gw = &env.gw;
+    let victim = checkout(&env, EMAIL, true).await;
+    let forger = checkout(&env, EMAIL, true).await;
+    assert_eq!(victim.subject, forger.subject);
+    let forged_token = forger.subject_token.clone().unwrap();
+    let consents = |token: String| async move {
+        let r = authed(
+            "GET",
+            &gw.url("/.well-known/pdgate/v1/consents"),
+            &token,
+            "",
+        )
+        .await;
+        (r.status.as_u16(), r.json())
+    };
+    let (code, j) = consents(forged_token.clone()).await;
+    assert_eq!(code, 200);
+    assert!(
+        !j.to_string().contains(victim.receipt.as_deref().unwrap()),
+        "{j}"
+    );
+    assert_eq!(
+        j["consents"][0]["receipt_id"],
+        forger.receipt.as_deref().unwrap()
+    );
+    let w = authed(
+        "POST",
+        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
+        &forged_token,
+        "",
+    )
+    .await;
+    assert_eq!(w.status, 200);
+    let receipt = |id: String| async move {
+        get(&gw.url(&format!("/.well-known/pdgate/v1/receipts/{id}")))
+            .await
+            .json()["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(receipt(forger.receipt.clone().unwrap()).await, "withdrawn");
+    assert_eq!(
+        receipt(victim.receipt.clone().unwrap()).await,
+        "granted",
+        "not the forger's to end"
+    );
+
+    // The operator mints a link (service or DPO); unknown people and too long lives are refused.
+    let crm = token(gw, "service", Some("crm"));
+    let mint = |body: serde_json::Value| {
+        let crm = crm.clone();
+        async move {
+            authed(
+                "POST",
+                &gw.admin_url("/admin/v1/subjects/links"),
+                &crm,
+                body.to_string(),
+            )
+            .await
+        }
+    };
+    let r = mint(serde_json::json!({"subject": {"email": "nobody@mail.ru"}})).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (404, "subject_not_found")
+    );
+    let r = mint(serde_json::json!({"subject": {"email": EMAIL}, "ttl_s": 400 * 86_400})).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (400, "invalid_ttl"));
+    let r = mint(serde_json::json!({"subject": {"email": EMAIL}})).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let link = r.json();
+    let (link_id, link_token) = (
+        link["id"].as_str().unwrap(),
+        link["token"].as_str().unwrap().to_owned(),
+    );
+    assert!(link["manage_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/manage#token={link_token}")));
+    assert_eq!(link["subject"], victim.subject.as_str());
+    // The page it opens: same-origin script only, no Referer, never cached.
+    let page = get(&gw.url("/.well-known/pdgate/v1/manage")).await;
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert_eq!(
+        page.header("referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
+    // With the link: every consent of the person; withdrawing ends the victim's receipt too.
+    let (code, j) = consents(link_token.clone()).await;
+    assert_eq!(
+        (code, j["subject"].as_str()),
+        (200, Some(victim.subject.as_str()))
+    );
+    let w = authed(
+        "POST",
+        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
+        &link_token,
+        "",
+    )
+    .await;
+    assert_eq!(w.status, 200);
+    assert_eq!(receipt(victim.receipt.clone().unwrap()).await, "withdrawn");
+    // It is no admin token, and a revoked link opens nothing.
+    let r = authed(
+        "GET",
+        &gw.admin_url(&format!("/admin/v1/subjects/links/{link_id}")),
+        &link_token,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let dpo = token(gw, "dpo", None);
+    let url = gw.admin_url(&format!("/admin/v1/subjects/links/{link_id}"));
+    let r = authed("DELETE", &url, &dpo, "").await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["active"].as_bool()),
+        (200, Some(false))
+    );
+    assert_eq!(authed("DELETE", &url, &dpo, "").await.status, 409);
+    let r = authed(
+        "GET",
+        &gw.url("/.well-known/pdgate/v1/consents"),
+        &link_token,
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (401, "link_revoked")
+    );
+    // Minting, each use and the revocation are in the audit log, with no identifier of the person.
+    let audit = export(gw, "jsonl").await;
+    let kinds: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|l| {
+            l["kind"]
+                .as_str()
+                .filter(|k| k.starts_with("link_"))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["link_minted", "link_used", "link_used", "link_revoked"]
+    );
+    assert!(!audit.contains(EMAIL) && !audit.contains(&link_token));
+    assert!(!gw.log().contains(&link_token) && !gw.log().contains(&forged_token));
 }
 
 async fn detokenize_grants_and_each_denial(db: Db) {
@@ -1016,6 +1200,7 @@ async fn reveal_shows_plaintext_only_to_staff_with_the_role(db: Db) {
 both_backends! {
     reveal => reveal_shows_plaintext_only_to_staff_with_the_role;
     consent_lifecycle => consent_lifecycle;
+    subject_token_scope => subject_tokens_open_their_intake_and_links_the_person;
     detokenize => detokenize_grants_and_each_denial;
     expired => expired_by_retention;
     audit_export => audit_export_and_offline_verification;

@@ -863,6 +863,9 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         "POST /admin/v1/transfers",
         "GET /admin/v1/transfers",
         "POST /admin/v1/transfers/{id}/withdraw",
+        "POST /admin/v1/subjects/links",
+        "GET /admin/v1/subjects/links/{id}",
+        "DELETE /admin/v1/subjects/links/{id}",
         "GET /admin/v1/sweeps",
         "GET /admin/v1/sweeps/{id}/acts",
     ];
@@ -916,6 +919,9 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         json!({"country": "US", "purpose": "marketing", "filed_at": now}),
     )
     .await;
+    assert_eq!(checkout(&env, "l@mail.ru").await.status, 200);
+    let subject = json!({"subject": {"email": "l@mail.ru"}});
+    let lnk = create("/admin/v1/subjects/links", subject.clone()).await;
     let swp = common::retention(&env.gw, &[])["sweep_id"]
         .as_str()
         .unwrap()
@@ -929,6 +935,8 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
             template.replace("{id}", &brc)
         } else if template.starts_with("/admin/v1/sweeps/") {
             template.replace("{id}", &swp)
+        } else if template.starts_with("/admin/v1/subjects/links/") {
+            template.replace("{id}", &lnk)
         } else {
             template.replace("{id}", &ntf)
         };
@@ -960,6 +968,7 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
                 &env.dpo,
             ),
             ("GET", "/admin/v1/breaches/{id}/notice") => ("?regime=gdpr", Value::Null, &env.dpo),
+            ("POST", "/admin/v1/subjects/links") => ("", subject.clone(), &svc),
             ("POST", _) => ("", json!({}), &env.dpo),
             _ => ("", Value::Null, &env.dpo),
         };

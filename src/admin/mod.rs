@@ -7,6 +7,7 @@ pub mod auth;
 mod breaches;
 mod console;
 mod detokenize;
+mod links;
 mod openapi;
 mod probe;
 mod register;
@@ -40,6 +41,10 @@ pub struct Admin {
     pub facts: Arc<crate::register::Facts>,
     pub transfers: Arc<crate::transfers::Transfers>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The base of self-service URLs in minted links (`public_url`).
+    pub public_url: Option<String>,
+    /// Longest (and default) lifetime of a self-service link, in seconds.
+    pub link_ttl_s: i64,
     /// The bearer token `/metrics` asks for, when `[admin] metrics_token_file` is set.
     pub metrics_token: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
 }
@@ -138,6 +143,18 @@ impl Handler for Admin {
                     Ok(pr) => {
                         let rest = p["/admin/v1/requests".len()..].to_owned();
                         requests::handle(&self, pr, req, &rest).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            (_, p)
+                if p == "/admin/v1/subjects/links"
+                    || p.starts_with("/admin/v1/subjects/links/") =>
+            {
+                match self.authorize(&req, &[Role::Service, Role::Dpo, Role::Admin]) {
+                    Ok(pr) => {
+                        let rest = p["/admin/v1/subjects/links".len()..].to_owned();
+                        links::handle(&self, pr, req, &rest).await
                     }
                     Err(e) => Err(e),
                 }

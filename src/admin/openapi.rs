@@ -10,6 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::detokenize::DetokenizeRequest;
+use super::links::NewLink;
 use super::requests::Extend;
 use super::transfers::NewNotification;
 use crate::breach::{NewBreach, StateChange, Window};
@@ -37,7 +38,7 @@ impl Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::link::LinkBuilder;
         use utoipa::openapi::RefOr;
-        let follow: [(&str, &[&str]); 3] = [
+        let follow: [(&str, &[&str]); 4] = [
             (
                 "/admin/v1/requests",
                 &[
@@ -53,6 +54,7 @@ impl Modify for Links {
                 &["breach_get", "breach_state", "breach_notice"],
             ),
             ("/admin/v1/transfers", &["transfer_withdraw"]),
+            ("/admin/v1/subjects/links", &["link_get", "link_revoke"]),
         ];
         for (path, ops) in follow {
             let created = openapi
@@ -107,11 +109,12 @@ impl Modify for Bearer {
         requests_create, requests_list, request_get, request_extend, request_fulfil, request_lift, request_report,
         breaches_create, breaches_list, breach_get, breach_state, breach_notice,
         transfers_create, transfers_list, transfer_withdraw,
+        links_create, link_get, link_revoke,
         sweeps_list, sweep_acts,
     ),
     components(schemas(
         Error, ErrorBody, DetokenizeRequest, Extend, NewNotification, NewBreach, StateChange, Window,
-        NewRequest, SubjectRef, Fulfil, Correction
+        NewRequest, SubjectRef, Fulfil, Correction, NewLink
     )),
     modifiers(&Bearer, &Links),
     tags(
@@ -122,6 +125,7 @@ impl Modify for Bearer {
         (name = "requests", description = "Data subject requests"),
         (name = "breaches", description = "Breaches and their notice clocks"),
         (name = "transfers", description = "152-FZ Art. 12 cross-border notifications"),
+        (name = "subjects", description = "Self-service links for data subjects"),
         (name = "retention", description = "Retention sweeps and their destruction acts"),
     )
 )]
@@ -397,6 +401,32 @@ async fn transfers_list() {}
         (status = 404, description = "No such notification", body = Error),
         (status = 409, description = "Already withdrawn", body = Error)))]
 async fn transfer_withdraw() {}
+
+#[utoipa::path(post, path = "/admin/v1/subjects/links", tag = "subjects", security(("bearer" = [])),
+    request_body = NewLink,
+    responses(
+        (status = 201, description = "Minted; audited. The token and manage_url are returned once, never stored", body = Object),
+        (status = 400, description = "Bad subject or ttl_s", body = Error),
+        (status = 401, description = "No or bad token", body = Error),
+        (status = 403, description = "Needs service, dpo or admin", body = Error),
+        (status = 404, description = "No subject with this identifier", body = Error),
+        (status = 409, description = "Several subjects share this identifier", body = Error)))]
+async fn links_create() {}
+
+#[utoipa::path(get, path = "/admin/v1/subjects/links/{id}", tag = "subjects", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Link id (the token's jti)")),
+    responses(
+        (status = 200, description = "The link's state (never its token)", body = Object),
+        (status = 404, description = "No such link", body = Error)))]
+async fn link_get() {}
+
+#[utoipa::path(delete, path = "/admin/v1/subjects/links/{id}", tag = "subjects", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Link id (the token's jti)")),
+    responses(
+        (status = 200, description = "Revoked; audited; the link opens nothing from now on", body = Object),
+        (status = 404, description = "No such link", body = Error),
+        (status = 409, description = "Already revoked", body = Error)))]
+async fn link_revoke() {}
 
 #[cfg(test)]
 mod tests {

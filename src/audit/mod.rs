@@ -79,6 +79,26 @@ pub enum AuditEvent {
         principal: String,
         format: String,
     },
+    /// A self-service link was minted for a subject (found by a DPO or service by e-mail or
+    /// phone, never recorded here).
+    LinkMinted {
+        link_id: String,
+        subject: String,
+        principal: String,
+        expires_at: Millis,
+    },
+    /// A self-service link was revoked.
+    LinkRevoked {
+        link_id: String,
+        subject: String,
+        principal: String,
+    },
+    /// A self-service link was used: which link, for which subject, to do what.
+    LinkUsed {
+        link_id: String,
+        subject: String,
+        action: String,
+    },
     /// Somebody exported the audit log.
     AuditExported {
         principal: String,
@@ -202,6 +222,9 @@ impl AuditEvent {
             AuditEvent::Reveal { .. } => "reveal",
             AuditEvent::AuditExported { .. } => "audit_exported",
             AuditEvent::ReportRendered { .. } => "report_rendered",
+            AuditEvent::LinkMinted { .. } => "link_minted",
+            AuditEvent::LinkRevoked { .. } => "link_revoked",
+            AuditEvent::LinkUsed { .. } => "link_used",
             AuditEvent::Checkpoint { .. } => "checkpoint",
             AuditEvent::RequestReceived { .. } => "request_received",
             AuditEvent::RequestExtended { .. } => "request_extended",

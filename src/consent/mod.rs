@@ -24,25 +24,85 @@ pub fn is_truthy(v: &str) -> bool {
 pub const SUBJECT_AUDIENCE: &str = "pdgate-subject";
 const ISSUER: &str = "pdgate";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SubjectClaims {
-    /// The subject pseudonym (`sub_…`), never an identifier of the person.
-    pub sub: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub aud: String,
-    pub iss: String,
+/// What a subject token opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// The consents one intake recorded (its receipts): a key to what its bearer did, not to a
+    /// person — anyone can type someone else's e-mail into a form.
+    Receipts(Vec<String>),
+    /// Everything of the subject, through a link the operator minted and sent through a channel
+    /// it trusts (the link's id, checked against the store on every use).
+    Link(String),
 }
 
-/// A short-lived HS256 token for the subject, signed with the subject-token key.
-pub fn issue_subject_token(keys: &Keys, subject: &str, now_s: i64, ttl_s: i64) -> String {
-    let claims = SubjectClaims {
-        sub: subject.to_owned(),
-        iat: now_s,
-        exp: now_s + ttl_s,
-        aud: SUBJECT_AUDIENCE.into(),
-        iss: ISSUER.into(),
-    };
+/// A verified subject token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectAccess {
+    /// The subject pseudonym (`sub_…`), never an identifier of the person.
+    pub sub: String,
+    pub grant: Grant,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct SubjectClaims {
+    sub: String,
+    iat: i64,
+    exp: i64,
+    aud: String,
+    iss: String,
+    /// Intake tokens: the receipts of that intake.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rcpt: Vec<String>,
+    /// Link tokens: the link's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+}
+
+/// The token an intake returns: its bearer sees and withdraws the consents of `receipts` only.
+pub fn issue_subject_token(
+    keys: &Keys,
+    subject: &str,
+    receipts: &[String],
+    now_s: i64,
+    ttl_s: i64,
+) -> String {
+    sign(
+        keys,
+        SubjectClaims {
+            sub: subject.to_owned(),
+            iat: now_s,
+            exp: now_s + ttl_s,
+            aud: SUBJECT_AUDIENCE.into(),
+            iss: ISSUER.into(),
+            rcpt: receipts.to_vec(),
+            jti: None,
+        },
+    )
+}
+
+/// The token of a self-service link `link_id`, valid until `exp_s` unless revoked earlier.
+pub fn issue_link_token(
+    keys: &Keys,
+    subject: &str,
+    link_id: &str,
+    now_s: i64,
+    exp_s: i64,
+) -> String {
+    sign(
+        keys,
+        SubjectClaims {
+            sub: subject.to_owned(),
+            iat: now_s,
+            exp: exp_s,
+            aud: SUBJECT_AUDIENCE.into(),
+            iss: ISSUER.into(),
+            rcpt: Vec::new(),
+            jti: Some(link_id.to_owned()),
+        },
+    )
+}
+
+fn sign(keys: &Keys, claims: SubjectClaims) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -51,19 +111,26 @@ pub fn issue_subject_token(keys: &Keys, subject: &str, now_s: i64, ttl_s: i64) -
     .expect("HS256 signing cannot fail")
 }
 
-/// Verifies a subject token (signature, expiry, audience, issuer); `None` when it is not valid.
-pub fn verify_subject_token(keys: &Keys, token: &str) -> Option<SubjectClaims> {
+/// Verifies a subject token (signature, expiry, audience, issuer, exactly one grant); `None`
+/// when it is not valid. A link's revocation is the caller's check, against the store.
+pub fn verify_subject_token(keys: &Keys, token: &str) -> Option<SubjectAccess> {
     let mut v = Validation::new(Algorithm::HS256);
     v.set_audience(&[SUBJECT_AUDIENCE]);
     v.set_issuer(&[ISSUER]);
     v.leeway = 5;
-    jsonwebtoken::decode::<SubjectClaims>(
+    let c = jsonwebtoken::decode::<SubjectClaims>(
         token,
         &DecodingKey::from_secret(keys.subject_token.bytes()),
         &v,
     )
-    .ok()
-    .map(|d| d.claims)
+    .ok()?
+    .claims;
+    let grant = match (c.rcpt.is_empty(), c.jti) {
+        (false, None) => Grant::Receipts(c.rcpt),
+        (true, Some(id)) if !id.is_empty() => Grant::Link(id),
+        _ => return None,
+    };
+    Some(SubjectAccess { sub: c.sub, grant })
 }
 
 #[cfg(test)]
@@ -85,9 +152,34 @@ mod tests {
     fn subject_tokens_verify_and_expire() {
         let keys = Keys::derive(Kek::generate(1), &RootSecret::generate());
         let now = crate::now_millis() / 1000;
-        let t = issue_subject_token(&keys, "sub_abc", now, 3600);
-        assert_eq!(verify_subject_token(&keys, &t).unwrap().sub, "sub_abc");
-        let expired = issue_subject_token(&keys, "sub_abc", now - 7200, 3600);
+        let rcpt = vec!["rcpt_1".to_owned()];
+        let t = issue_subject_token(&keys, "sub_abc", &rcpt, now, 3600);
+        let got = verify_subject_token(&keys, &t).unwrap();
+        assert_eq!(got.sub, "sub_abc");
+        assert_eq!(got.grant, Grant::Receipts(rcpt.clone()));
+        let link = issue_link_token(&keys, "sub_abc", "lnk_1", now, now + 60);
+        assert_eq!(
+            verify_subject_token(&keys, &link).unwrap().grant,
+            Grant::Link("lnk_1".into())
+        );
+        // A token that grants nothing (or both) opens nothing.
+        assert!(
+            verify_subject_token(&keys, &issue_subject_token(&keys, "s", &[], now, 60)).is_none()
+        );
+        let both = sign(
+            &keys,
+            SubjectClaims {
+                sub: "s".into(),
+                iat: now,
+                exp: now + 60,
+                aud: SUBJECT_AUDIENCE.into(),
+                iss: ISSUER.into(),
+                rcpt: rcpt.clone(),
+                jti: Some("lnk_1".into()),
+            },
+        );
+        assert!(verify_subject_token(&keys, &both).is_none());
+        let expired = issue_subject_token(&keys, "sub_abc", &rcpt, now - 7200, 3600);
         assert!(verify_subject_token(&keys, &expired).is_none());
         let other = Keys::derive(Kek::generate(1), &RootSecret::generate());
         assert!(verify_subject_token(&other, &t).is_none());

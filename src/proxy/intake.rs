@@ -274,6 +274,7 @@ async fn run(
         let token = crate::consent::issue_subject_token(
             &gw.keys,
             &plan.subject,
+            &plan.receipts,
             facts.now / 1000,
             gw.subject_token_ttl_s,
         );

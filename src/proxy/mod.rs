@@ -11,7 +11,7 @@ pub mod listener;
 mod refusal;
 pub mod respond;
 mod reveal;
-mod selfservice;
+pub(crate) mod selfservice;
 mod upstream;
 
 use std::sync::Arc;

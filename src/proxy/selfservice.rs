@@ -1,7 +1,9 @@
 //! Self-service for data subjects under `/.well-known/pdgate/v1/` on the proxy listener (SPEC 5,
-//! 11): the subject token from the intake response (a "manage my data" link) lists the subject's
-//! consents and withdraws one in a single call — as easy as giving it. Receipts and the exact
-//! consent texts are readable by their ids.
+//! 11): a subject token lists consents and withdraws one in a single call — as easy as giving it.
+//! The token an intake returns opens only the consents that intake recorded (anyone can type
+//! someone else's e-mail into a form); a link the operator minted (`POST /admin/v1/subjects/links`)
+//! opens all of the subject's, until it expires or is revoked, and each use is audited. Receipts
+//! and the exact consent texts are readable by their ids.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +14,8 @@ use serde::Serialize;
 use super::respond;
 use super::{ApiError, Body, Gateway};
 use crate::audit::AuditEvent;
-use crate::consent::receipt;
-use crate::store::{Backend, ConsentRecord, IntakeWrite};
+use crate::consent::{receipt, Grant};
+use crate::store::{Backend, ConsentRecord, IntakeWrite, Rights};
 
 pub const PREFIX: &str = "/.well-known/pdgate/v1";
 
@@ -21,14 +23,20 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path()[PREFIX.len()..].to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let result = match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["manage"]) => Ok(page(MANAGE_HTML, "text/html; charset=utf-8")),
+        (&Method::GET, ["manage.js"]) => Ok(page(MANAGE_JS, "text/javascript; charset=utf-8")),
         (&Method::GET, ["consents"]) => list(gw, &req).await,
         (&Method::POST, ["consents", purpose, "withdraw"]) => withdraw(gw, &req, purpose).await,
         (&Method::GET, ["receipts", id]) => receipt(gw, id).await,
         // Text ids are paths (`consents/marketing.md`): encoded or not, the rest is the id.
         (&Method::GET, ["texts", id @ ..]) if !id.is_empty() => text(gw, &req, &id.join("/")).await,
-        (_, ["consents"] | ["consents", _, "withdraw"] | ["receipts", _] | ["texts", _, ..]) => {
-            Err(ApiError::method_not_allowed())
-        }
+        (
+            _,
+            ["manage" | "manage.js" | "consents"]
+            | ["consents", _, "withdraw"]
+            | ["receipts", _]
+            | ["texts", _, ..],
+        ) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found(
             "not_found",
             "no such self-service endpoint",
@@ -37,8 +45,57 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
     result.unwrap_or_else(ApiError::into_response)
 }
 
-/// The subject named by a valid subject token, as `(pseudonym, id)`.
-fn subject<B>(gw: &Gateway, req: &Request<B>) -> Result<(String, Vec<u8>), ApiError> {
+/// The page a self-service link opens (`manage#token=…`) and its script.
+const MANAGE_HTML: &str = include_str!("manage/index.html");
+const MANAGE_JS: &str = include_str!("manage/manage.js");
+
+/// A static self-service asset: its own script and same-origin calls only, never framed, never
+/// cached, no Referer (the page's URL held the link's token before the script removed it).
+fn page(body: &'static str, content_type: &'static str) -> Response<Body> {
+    let mut r = respond::document(content_type, body, None);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// The bearer of a valid subject token: whose consents, and which of them.
+struct Caller {
+    name: String,
+    id: Vec<u8>,
+    grant: Grant,
+}
+
+impl Caller {
+    /// The records this caller may see and act on: all of a link's subject, or those of the
+    /// intake's own receipts.
+    fn visible(&self, records: Vec<ConsentRecord>) -> Vec<ConsentRecord> {
+        match &self.grant {
+            Grant::Link(_) => records,
+            Grant::Receipts(r) => records
+                .into_iter()
+                .filter(|c| r.contains(&c.receipt_id))
+                .collect(),
+        }
+    }
+}
+
+/// The caller named by a valid subject token; a link must be live in the store, and its use
+/// (`action`) is audited before anything is shown or done.
+async fn caller<B>(gw: &Gateway, req: &Request<B>, action: &str) -> Result<Caller, ApiError> {
     let unauthorized = || {
         crate::admin::unauthorized(
             "unauthorized",
@@ -46,9 +103,32 @@ fn subject<B>(gw: &Gateway, req: &Request<B>) -> Result<(String, Vec<u8>), ApiEr
         )
     };
     let token = crate::admin::auth::bearer(req.headers()).ok_or_else(unauthorized)?;
-    let claims = crate::consent::verify_subject_token(&gw.keys, token).ok_or_else(unauthorized)?;
-    let id = crate::intake::subject_id_of(&claims.sub).ok_or_else(unauthorized)?;
-    Ok((claims.sub, id))
+    let access = crate::consent::verify_subject_token(&gw.keys, token).ok_or_else(unauthorized)?;
+    let id = crate::intake::subject_id_of(&access.sub).ok_or_else(unauthorized)?;
+    if let Grant::Link(link) = &access.grant {
+        let now = crate::now_millis();
+        let live =
+            gw.store.link(link).await?.is_some_and(|l| {
+                l.subject_id == id && l.revoked_at.is_none() && l.expires_at > now
+            });
+        if !live {
+            return Err(crate::admin::unauthorized(
+                "link_revoked",
+                "this link has been revoked or has expired; ask for a new one",
+            ));
+        }
+        let used = AuditEvent::LinkUsed {
+            link_id: link.clone(),
+            subject: access.sub.clone(),
+            action: action.to_owned(),
+        };
+        gw.committer.audit(now, used).await?;
+    }
+    Ok(Caller {
+        name: access.sub,
+        id,
+        grant: access.grant,
+    })
 }
 
 #[derive(Serialize)]
@@ -83,8 +163,8 @@ fn current(records: &[ConsentRecord]) -> BTreeMap<&str, (&ConsentRecord, &Consen
 }
 
 async fn list<B>(gw: &Gateway, req: &Request<B>) -> Result<Response<Body>, ApiError> {
-    let (name, id) = subject(gw, req)?;
-    let records = gw.store.consents_of(&id).await?;
+    let who = caller(gw, req, "list").await?;
+    let records = who.visible(gw.store.consents_of(&who.id).await?);
     let base = base_url(gw);
     let consents: Vec<ConsentView> = current(&records)
         .into_values()
@@ -112,7 +192,7 @@ async fn list<B>(gw: &Gateway, req: &Request<B>) -> Result<Response<Body>, ApiEr
         .collect();
     Ok(respond::json(
         StatusCode::OK,
-        &serde_json::json!({"subject": name, "consents": consents}),
+        &serde_json::json!({"subject": who.name, "consents": consents}),
     ))
 }
 
@@ -121,8 +201,9 @@ async fn withdraw<B>(
     req: &Request<B>,
     purpose: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (name, id) = subject(gw, req)?;
-    let records = gw.store.consents_of(&id).await?;
+    let who = caller(gw, req, &format!("withdraw:{purpose}")).await?;
+    let records = who.visible(gw.store.consents_of(&who.id).await?);
+    let name = who.name;
     let cur = current(&records);
     let Some((grant, last)) = cur.get(purpose) else {
         return Err(ApiError::new(

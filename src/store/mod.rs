@@ -562,6 +562,9 @@ impl Rights for Store {
     async fn consents_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<ConsentRecord>> {
         delegate!(self, s => s.consents_of_subjects(ids))
     }
+    async fn link(&self, id: &str) -> Result<Option<rights::LinkRow>> {
+        delegate!(self, s => s.link(id))
+    }
     async fn sweeps(
         &self,
         id: Option<&str>,

@@ -254,7 +254,7 @@ macro_rules! impl_oversight {
             })
         }
 
-        /// Writes the breaches and notifications of a change (inside its transaction): new rows
+        /// Writes the breaches, notifications and self-service links of a change (inside its transaction): new rows
         /// are inserted, changes apply only to the row as the caller read it.
         async fn apply_oversight(
             tx: &mut sqlx::Transaction<'_, $db>,
@@ -312,6 +312,32 @@ macro_rules! impl_oversight {
                 };
                 if done.rows_affected() != 1 {
                     return Err($crate::store::StoreError::Conflict(format!("notification {} is already withdrawn", n.id)));
+                }
+            }
+            for l in &change.links {
+                let done = match l {
+                    $crate::store::rights::LinkWrite::Mint(r) => sqlx::query(
+                        "INSERT INTO subject_links (id, subject_id, created_at, created_by, expires_at, revoked_at, revoked_by) \
+                         VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
+                    )
+                    .bind(&r.id)
+                    .bind(r.subject_id.as_slice())
+                    .bind(r.created_at)
+                    .bind(&r.created_by)
+                    .bind(r.expires_at)
+                    .execute(&mut **tx)
+                    .await?,
+                    $crate::store::rights::LinkWrite::Revoke { id, at, by } => sqlx::query(
+                        "UPDATE subject_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(*at)
+                    .bind(by)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?,
+                };
+                if done.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::Conflict("the link is already revoked".into()));
                 }
             }
             Ok(())

@@ -257,7 +257,33 @@ pub struct Change {
     pub breaches: Vec<super::oversight::BreachRow>,
     /// Cross-border notifications recorded or withdrawn (upserted by id).
     pub notifications: Vec<super::oversight::NotificationRow>,
+    /// Self-service links minted or revoked.
+    pub links: Vec<LinkWrite>,
     pub audit: Vec<AuditEvent>,
+}
+
+/// A self-service link's state; its id is the link token's `jti`. The token is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRow {
+    pub id: String,
+    pub subject_id: Vec<u8>,
+    pub created_at: Millis,
+    pub created_by: String,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+    pub revoked_by: Option<String>,
+}
+
+/// A change to self-service links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkWrite {
+    Mint(LinkRow),
+    /// Revokes a link not yet revoked (a conflict otherwise).
+    Revoke {
+        id: String,
+        at: Millis,
+        by: String,
+    },
 }
 
 /// A table of entries keyed by random MACs or tokens that an erased subject leaves behind until
@@ -370,6 +396,8 @@ pub trait Rights: Send + Sync {
     /// Sweeps (or the one with `id`; with `finished_only`, only finished ones), newest first by
     /// start; with `after`, those that come after the sweep of that id in this order (none if
     /// there is no such sweep).
+    /// A self-service link by id (its token's `jti`).
+    fn link(&self, id: &str) -> impl Future<Output = Result<Option<LinkRow>>> + Send;
     fn sweeps(
         &self,
         id: Option<&str>,

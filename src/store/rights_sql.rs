@@ -186,6 +186,27 @@ macro_rules! impl_rights {
                 rows.iter().map(consent_record).collect()
             }
 
+            async fn link(&self, id: &str) -> $crate::store::Result<Option<$crate::store::rights::LinkRow>> {
+                let row = sqlx::query(
+                    "SELECT id, subject_id, created_at, created_by, expires_at, revoked_at, revoked_by FROM subject_links WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok($crate::store::rights::LinkRow {
+                        id: r.try_get(0)?,
+                        subject_id: r.try_get(1)?,
+                        created_at: r.try_get(2)?,
+                        created_by: r.try_get(3)?,
+                        expires_at: r.try_get(4)?,
+                        revoked_at: r.try_get(5)?,
+                        revoked_by: r.try_get(6)?,
+                    })
+                })
+                .transpose()
+            }
+
             async fn sweeps(
                 &self,
                 id: Option<&str>,

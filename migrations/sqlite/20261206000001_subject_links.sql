@@ -1,0 +1,13 @@
+-- Self-service links (issue 21): minted by the operator for a subject it found by e-mail or phone,
+-- for the CRM to put into its messages. The row is the link's state (its id is the token's `jti`);
+-- the token itself is never stored. Erasing the subject deletes its links.
+CREATE TABLE subject_links (
+    id TEXT PRIMARY KEY,
+    subject_id BLOB NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    revoked_by TEXT
+) WITHOUT ROWID;
+CREATE INDEX subject_links_subject ON subject_links(subject_id);
