@@ -90,6 +90,8 @@ pub struct Admin {
     pub leeway_s: u64,
     /// When set, `/metrics` answers only `Authorization: Bearer <this file's contents>`.
     pub metrics_token_file: Option<PathBuf>,
+    /// TLS of the admin listener (`[admin.tls] cert`, `key`), separate from the proxy's.
+    pub tls: Option<Tls>,
 }
 
 impl Default for Admin {
@@ -102,6 +104,7 @@ impl Default for Admin {
             staff_audience: "pdgate-staff".into(),
             leeway_s: 5,
             metrics_token_file: None,
+            tls: None,
         }
     }
 }

@@ -239,7 +239,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
         }
         Command::Health { config } => {
             let cfg = Config::load(config.as_deref(), &env)?;
-            match pdgate::admin::probe_ready(&cfg.admin_listen).await {
+            match pdgate::admin::probe_ready(&cfg.admin_listen, cfg.admin.tls.as_ref()).await {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(why) => {
                     eprintln!("pdgate health: {why}");

@@ -94,6 +94,7 @@ pub struct Server {
     proxy_listener: TcpListener,
     admin_listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    admin_tls: Option<tokio_rustls::TlsAcceptor>,
     config: Config,
 }
 
@@ -130,6 +131,10 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         )),
     };
     let tls = match &config.tls {
+        Some(t) => Some(proxy::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
+        None => None,
+    };
+    let admin_tls = match &config.admin.tls {
         Some(t) => Some(proxy::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
         None => None,
     };
@@ -219,6 +224,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         proxy_listener,
         admin_listener,
         tls,
+        admin_tls,
         config,
     })
 }
@@ -388,7 +394,12 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(listener = "proxy", addr = %self.proxy_addr, scheme, "listening");
-        tracing::info!(listener = "admin", addr = %self.admin_addr, scheme = "http", "listening");
+        let admin_scheme = if self.admin_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(listener = "admin", addr = %self.admin_addr, scheme = admin_scheme, "listening");
         let (tx, rx) = watch::channel(false);
         let grace = Duration::from_secs(self.config.shutdown_grace_s);
         let limits = self.config.limits;
@@ -405,7 +416,7 @@ impl Server {
         );
         let admin = proxy::serve(
             self.admin_listener,
-            None,
+            self.admin_tls,
             limits,
             self.admin,
             wait(rx.clone()),

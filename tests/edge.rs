@@ -869,3 +869,76 @@ async fn an_address_in_use_names_its_setting() {
         "{err}"
     );
 }
+
+/// `[admin.tls]`: the admin listener speaks TLS with its own certificate, refuses cleartext, and
+/// `pdgate health` (the container's health check) still reaches it, trusting exactly that
+/// certificate.
+#[tokio::test]
+async fn the_admin_listener_has_its_own_tls() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let cert = rcgen::generate_simple_self_signed(vec!["pdgate-admin.internal".into()]).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (tmp.path().join("admin.pem"), tmp.path().join("admin.key"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.extra_config = format!(
+        "[admin.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert_path.display(),
+        key_path.display()
+    );
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(gw.admin).await.unwrap();
+    let tls = connector
+        .connect("pdgate-admin.internal".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get("https://pdgate-admin.internal/healthz")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Cleartext gets no answer from the admin API; the proxy listener stays as configured.
+    let plain = raw(
+        gw.admin,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(!plain.contains("\"ok\""), "{plain}");
+    assert_eq!(get(&gw.url("/catalog")).await.status, 200);
+
+    let health = Command::new(common::bin())
+        .args(["health", "--config"])
+        .arg(&gw.config_path)
+        .env("PDGATE_ADMIN_LISTEN", gw.admin.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+    // A probe that trusts another certificate fails: the pin is the configured certificate.
+    let other = rcgen::generate_simple_self_signed(vec!["x".into()]).unwrap();
+    std::fs::write(&cert_path, other.cert.pem()).unwrap();
+    let health = Command::new(common::bin())
+        .args(["health", "--config"])
+        .arg(&gw.config_path)
+        .env("PDGATE_ADMIN_LISTEN", gw.admin.to_string())
+        .output()
+        .unwrap();
+    assert!(!health.status.success());
+}

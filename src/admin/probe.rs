@@ -1,9 +1,11 @@
 //! `pdgate health`: asks a running gateway's `/readyz`, for container health checks in an image
 //! without curl.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The address to ask for a listener bound to `listen`: a wildcard is asked on loopback.
 pub fn probe_addr(listen: &str) -> String {
@@ -16,20 +18,28 @@ pub fn probe_addr(listen: &str) -> String {
     }
 }
 
-/// `Ok` when `GET /readyz` on the admin listener at `listen` answers 200 within 3 s.
-pub async fn probe_ready(listen: &str) -> Result<(), String> {
+/// `Ok` when `GET /readyz` on the admin listener at `listen` answers 200 within 3 s; over TLS
+/// when the listener has `[admin.tls]`, trusting exactly its configured certificate.
+pub async fn probe_ready(listen: &str, tls: Option<&crate::config::Tls>) -> Result<(), String> {
     let addr = probe_addr(listen);
     let ask = async {
-        let mut s = tokio::net::TcpStream::connect(&addr)
+        let tcp = tokio::net::TcpStream::connect(&addr)
             .await
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await
-            .map_err(|e| format!("{addr}: {e}"))?;
-        let mut head = Vec::new();
-        s.read_to_end(&mut head)
-            .await
-            .map_err(|e| format!("{addr}: {e}"))?;
+        let head = match tls {
+            None => exchange(tcp).await,
+            Some(t) => {
+                let connector = pinned_connector(&t.cert)?;
+                let name =
+                    rustls_pki_types::ServerName::try_from("localhost").expect("a valid DNS name");
+                let stream = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("{addr}: TLS: {e}"))?;
+                exchange(stream).await
+            }
+        }
+        .map_err(|e| format!("{addr}: {e}"))?;
         let status = String::from_utf8_lossy(&head)
             .lines()
             .next()
@@ -43,6 +53,87 @@ pub async fn probe_ready(listen: &str) -> Result<(), String> {
     tokio::time::timeout(Duration::from_secs(3), ask)
         .await
         .unwrap_or_else(|_| Err(format!("{addr}/readyz did not answer within 3 s")))
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Result<Vec<u8>> {
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut head = Vec::new();
+    // A TLS peer may close without close_notify after a complete answer: what arrived counts.
+    match s.read_to_end(&mut head).await {
+        Ok(_) => Ok(head),
+        Err(_) if !head.is_empty() => Ok(head),
+        Err(e) => Err(e),
+    }
+}
+
+/// A TLS client that trusts the certificate in `cert` (its first) and nothing else: the probe
+/// runs beside the gateway and reaches it on loopback, where the certificate's names do not apply.
+fn pinned_connector(cert: &std::path::Path) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls_pki_types::pem::PemObject;
+    let leaf = rustls_pki_types::CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read {}: {e}", cert.display()))?
+        .next()
+        .ok_or_else(|| format!("no certificate in {}", cert.display()))?
+        .map_err(|e| format!("bad certificate {}: {e}", cert.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { leaf, provider }))
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
+
+#[derive(Debug)]
+struct Pinned {
+    leaf: rustls_pki_types::CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match end_entity.as_ref() == self.leaf.as_ref() {
+            true => Ok(ServerCertVerified::assertion()),
+            false => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 #[cfg(test)]
