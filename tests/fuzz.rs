@@ -6,8 +6,9 @@
 //! CI runs a smoke (`cargo test --test fuzz`, 256 cases a target). A long run, as in the README's
 //! security section, gives every target a time budget instead of a case count:
 //! `PDGATE_FUZZ_SECONDS=600 cargo test --release --test fuzz -- --test-threads 1 --nocapture`
-//! (each target prints how many cases it ran). Failing inputs are kept by proptest in
-//! `tests/fuzz.proptest-regressions` and replayed first on every run.
+//! (each target prints how many cases it ran). The seed corpus in `tests/fuzz-corpus/<target>/`
+//! (known hostile inputs, one a file) is replayed first on every run; failing generated inputs are
+//! kept by proptest in `tests/fuzz.proptest-regressions` and replayed next.
 
 #![allow(clippy::unwrap_used)]
 
@@ -41,13 +42,35 @@ fn syntaxy(alphabet: &'static str) -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
-/// Runs `test` on generated input: `PROPTEST_CASES` cases (256 by default), or batches of fresh
-/// random cases until `PDGATE_FUZZ_SECONDS` have passed. A failure is shrunk, persisted and panics.
+/// The seed corpus of a target: hostile inputs kept in `tests/fuzz-corpus/<name>/`, one a file,
+/// replayed on every run before the generated ones (add a file for every input worth keeping).
+fn corpus(name: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-corpus")
+        .join(name);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: an empty corpus", dir.display());
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}
+
+/// Runs `test` on the `seeds`, then on generated input: `PROPTEST_CASES` cases (256 by default),
+/// or batches of fresh random cases until `PDGATE_FUZZ_SECONDS` have passed. A failure is shrunk,
+/// persisted and panics.
 fn fuzz<S: Strategy>(
     name: &str,
+    seeds: Vec<S::Value>,
     strategy: S,
     test: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) {
+    for (i, seed) in seeds.into_iter().enumerate() {
+        if let Err(e) = test(seed) {
+            panic!("{name}: corpus input {i}: {e}");
+        }
+    }
     let budget = std::env::var("PDGATE_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -83,41 +106,56 @@ fn fuzz<S: Strategy>(
 
 #[test]
 fn the_canonicaliser_never_panics_and_is_idempotent() {
-    fuzz("canonical_path", syntaxy("/.%2fF5cCeE0a-_~\\\\?#"), |raw| {
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        if let Ok(c) = pdgate::policy::canonical::canonical_path(&raw) {
-            let again = pdgate::policy::canonical::canonical_path(&c);
-            prop_assert_eq!(again.as_deref(), Ok(c.as_str()));
-            prop_assert!(!c.contains("//") && !c.contains('\\'));
-        }
-        Ok(())
-    });
+    fuzz(
+        "canonical_path",
+        corpus("canonical_path"),
+        syntaxy("/.%2fF5cCeE0a-_~\\\\?#"),
+        |raw| {
+            let raw = String::from_utf8_lossy(&raw).into_owned();
+            if let Ok(c) = pdgate::policy::canonical::canonical_path(&raw) {
+                let again = pdgate::policy::canonical::canonical_path(&c);
+                prop_assert_eq!(again.as_deref(), Ok(c.as_str()));
+                prop_assert!(!c.contains("//") && !c.contains('\\'));
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn the_urlencoded_codec_never_panics() {
-    fuzz("urlencoded", syntaxy("a=&%+2F0x[]é"), |body| {
-        if let Ok(leaves) = urlencoded::parse(&body, &limits()) {
-            prop_assert!(leaves.len() <= 64);
-            let outputs = vec![pdgate::forms::Output::Keep; leaves.len()];
-            let again =
-                urlencoded::parse(&urlencoded::encode(&leaves, &outputs), &limits()).unwrap();
-            prop_assert_eq!(again, leaves);
-        }
-        Ok(())
-    });
+    fuzz(
+        "urlencoded",
+        corpus("urlencoded"),
+        syntaxy("a=&%+2F0x[]é"),
+        |body| {
+            if let Ok(leaves) = urlencoded::parse(&body, &limits()) {
+                prop_assert!(leaves.len() <= 64);
+                let outputs = vec![pdgate::forms::Output::Keep; leaves.len()];
+                let again =
+                    urlencoded::parse(&urlencoded::encode(&leaves, &outputs), &limits()).unwrap();
+                prop_assert_eq!(again, leaves);
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn the_json_codec_never_panics() {
-    fuzz("json", syntaxy("{}[]\":,0123 truefalsnul\\\\u"), |body| {
-        if let Ok((doc, leaves)) = json::parse(&body, &limits()) {
-            let outputs = vec![pdgate::forms::Output::Keep; leaves.len()];
-            let again = json::parse(&doc.encode(&outputs), &limits()).unwrap();
-            prop_assert_eq!(again.1, leaves);
-        }
-        Ok(())
-    });
+    fuzz(
+        "json",
+        corpus("json"),
+        syntaxy("{}[]\":,0123 truefalsnul\\\\u"),
+        |body| {
+            if let Ok((doc, leaves)) = json::parse(&body, &limits()) {
+                let outputs = vec![pdgate::forms::Output::Keep; leaves.len()];
+                let again = json::parse(&doc.encode(&outputs), &limits()).unwrap();
+                prop_assert_eq!(again.1, leaves);
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
@@ -126,16 +164,21 @@ fn the_multipart_codec_never_panics() {
         .build()
         .unwrap();
     let alphabet = "--XB\r\nContent-Disposition: form-data; name=\"a\"; filename=\"f\"\r\n";
-    fuzz("multipart", syntaxy(alphabet), |body| {
-        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(body))]);
-        let parsed = rt.block_on(multipart::parse(stream, "XB".into(), &limits(), |_| {
-            multipart::FilePolicy::Keep
-        }));
-        if let Ok(p) = parsed {
-            prop_assert!(p.leaves.len() <= 64);
-        }
-        Ok(())
-    });
+    fuzz(
+        "multipart",
+        corpus("multipart"),
+        syntaxy(alphabet),
+        |body| {
+            let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(body))]);
+            let parsed = rt.block_on(multipart::parse(stream, "XB".into(), &limits(), |_| {
+                multipart::FilePolicy::Keep
+            }));
+            if let Ok(p) = parsed {
+                prop_assert!(p.leaves.len() <= 64);
+            }
+            Ok(())
+        },
+    );
 }
 
 /// The smuggling guard: any byte stream, cut anywhere, gives the same verdict as in one piece.
@@ -158,7 +201,12 @@ fn the_framing_guard_verdict_does_not_depend_on_how_bytes_arrive() {
         ),
         0usize..600,
     );
-    fuzz("framing", wire, |(wire, cut)| {
+    // Each corpus stream, cut at every byte.
+    let seeds = corpus("framing")
+        .into_iter()
+        .flat_map(|w| (0..=w.len()).map(move |cut| (vec![w.clone()], cut)))
+        .collect();
+    fuzz("framing", seeds, wire, |(wire, cut)| {
         let bytes = wire.concat();
         let cut = cut.min(bytes.len());
         prop_assert_eq!(guard(&[&bytes]), guard(&[&bytes[..cut], &bytes[cut..]]));
@@ -179,7 +227,7 @@ fn guard(chunks: &[&[u8]]) -> bool {
 fn the_policy_loader_never_panics() {
     let alphabet = "routes:\n - id: r\n  match: {path: /x}\n  fields:\n   e: {action: tokenize}\n:-[]{},\"'#&*!|>";
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");
-    fuzz("policy", syntaxy(alphabet), |text| {
+    fuzz("policy", corpus("policy"), syntaxy(alphabet), |text| {
         let text = String::from_utf8_lossy(&text).into_owned();
         let _ = pdgate::policy::Policy::from_sources(&dir, &[(PathBuf::from("fuzz.yaml"), text)]);
         Ok(())
@@ -188,12 +236,17 @@ fn the_policy_loader_never_panics() {
 
 #[test]
 fn the_token_parsers_never_panic() {
-    fuzz("tokens", syntaxy("eyJhbGciOiJIUzI1NiJ9.abc-_="), |token| {
-        let token = String::from_utf8_lossy(&token).into_owned();
-        prop_assert!(pdgate::consent::verify_subject_token(keys(), &token).is_none());
-        prop_assert!(!verifier().is_own(&token));
-        Ok(())
-    });
+    fuzz(
+        "tokens",
+        corpus("tokens"),
+        syntaxy("eyJhbGciOiJIUzI1NiJ9.abc-_="),
+        |token| {
+            let token = String::from_utf8_lossy(&token).into_owned();
+            prop_assert!(pdgate::consent::verify_subject_token(keys(), &token).is_none());
+            prop_assert!(!verifier().is_own(&token));
+            Ok(())
+        },
+    );
 }
 
 fn keys() -> &'static pdgate::crypto::Keys {

@@ -53,17 +53,24 @@ pub fn parse(text: &str) -> Result<Doc, SyntaxError> {
     })
 }
 
+/// Most nodes a document may expand to, aliases counted as the nodes they copy: a policy is a few
+/// thousand, and a nest of aliases (a "billion laughs") must not take the memory of the process.
+const MAX_NODES: usize = 200_000;
+
 enum Frame {
     Map {
         map: Map<String, Value>,
         key: Option<String>,
         path: String,
         anchor: usize,
+        /// Nodes in this container so far, itself included.
+        size: usize,
     },
     Seq {
         items: Vec<Value>,
         path: String,
         anchor: usize,
+        size: usize,
     },
 }
 
@@ -72,7 +79,10 @@ struct Builder {
     stack: Vec<Frame>,
     root: Option<Value>,
     lines: HashMap<String, usize>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values and their node counts.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Nodes built so far (see [`MAX_NODES`]).
+    nodes: usize,
     error: Option<SyntaxError>,
 }
 
@@ -86,19 +96,40 @@ impl Builder {
         }
     }
 
-    fn insert(&mut self, v: Value, anchor: usize) {
+    /// Adds `v` (of `size` nodes) to the innermost container, remembering it under `anchor`.
+    fn insert(&mut self, v: Value, size: usize, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(v),
-            Some(Frame::Map { map, key, .. }) => {
+            Some(Frame::Map {
+                map, key, size: s, ..
+            }) => {
+                *s += size;
                 if let Some(k) = key.take() {
                     map.insert(k, v);
                 }
             }
-            Some(Frame::Seq { items, .. }) => items.push(v),
+            Some(Frame::Seq { items, size: s, .. }) => {
+                *s += size;
+                items.push(v);
+            }
         }
+    }
+
+    /// Counts `n` more nodes; past [`MAX_NODES`] the document is refused.
+    fn grow(&mut self, n: usize, line: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES && self.error.is_none() {
+            self.error = Some(SyntaxError {
+                line,
+                message: format!(
+                    "the document expands to more than {MAX_NODES} nodes (nested aliases?)"
+                ),
+            });
+        }
+        self.error.is_none()
     }
 }
 
@@ -135,14 +166,16 @@ impl MarkedEventReceiver for Builder {
                 }
                 let p = self.child_path();
                 self.lines.entry(p).or_insert(line);
+                self.grow(1, line);
                 let v = if style == TScalarStyle::Plain {
                     plain_scalar(&s)
                 } else {
                     Value::String(s)
                 };
-                self.insert(v, anchor);
+                self.insert(v, 1, anchor);
             }
             Event::MappingStart(anchor, _) => {
+                self.grow(1, line);
                 let path = self.child_path();
                 self.lines.entry(path.clone()).or_insert(line);
                 self.stack.push(Frame::Map {
@@ -150,32 +183,52 @@ impl MarkedEventReceiver for Builder {
                     key: None,
                     path,
                     anchor,
+                    size: 1,
                 });
             }
             Event::SequenceStart(anchor, _) => {
+                self.grow(1, line);
                 let path = self.child_path();
                 self.lines.entry(path.clone()).or_insert(line);
                 self.stack.push(Frame::Seq {
                     items: Vec::new(),
                     path,
                     anchor,
+                    size: 1,
                 });
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { map, anchor, .. }) = self.stack.pop() {
-                    self.insert(Value::Object(map), anchor);
+                if let Some(Frame::Map {
+                    map, anchor, size, ..
+                }) = self.stack.pop()
+                {
+                    self.insert(Value::Object(map), size, anchor);
                 }
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, anchor, .. }) = self.stack.pop() {
-                    self.insert(Value::Array(items), anchor);
+                if let Some(Frame::Seq {
+                    items,
+                    anchor,
+                    size,
+                    ..
+                }) = self.stack.pop()
+                {
+                    self.insert(Value::Array(items), size, anchor);
                 }
             }
             Event::Alias(id) => {
-                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                let size = self.anchors.get(&id).map_or(1, |(_, n)| *n);
+                // Past the limit the copy is not made: the document is refused anyway.
+                let v = match self.grow(size, line) {
+                    true => self
+                        .anchors
+                        .get(&id)
+                        .map_or(Value::Null, |(v, _)| v.clone()),
+                    false => Value::Null,
+                };
                 let p = self.child_path();
                 self.lines.entry(p).or_insert(line);
-                self.insert(v, 0);
+                self.insert(v, size, 0);
             }
             _ => {}
         }
@@ -228,6 +281,23 @@ mod tests {
     fn duplicate_keys_and_syntax_errors_have_lines() {
         assert_eq!(parse("a: 1\nb: 2\na: 3\n").unwrap_err().line, 3);
         assert!(parse("a: [1, 2\nb: 3\n").is_err());
+    }
+
+    #[test]
+    fn nested_aliases_cannot_expand_without_bound() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (i, name) in ["b", "c", "d", "e", "f", "g", "h"].iter().enumerate() {
+            let prev = ["a", "b", "c", "d", "e", "f", "g"][i];
+            bomb.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{prev}"); 10].join(", ")
+            ));
+        }
+        let e = parse(&bomb).unwrap_err();
+        assert!(e.message.contains("expands to more than"), "{e:?}");
+        // A modest reuse of anchors is fine.
+        let ok = parse("a: &a [x, y]\nb: [*a, *a]\n").unwrap();
+        assert_eq!(ok.root["b"][1][1], "y");
     }
 
     #[test]
