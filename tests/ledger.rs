@@ -445,17 +445,8 @@ async fn subject_tokens_open_their_intake_and_links_the_person(db: Db) {
         (401, "link_revoked")
     );
     // Minting, each use and the revocation are in the audit log, with no identifier of the person.
-    let audit = export(gw, "jsonl").await;
-    let kinds: Vec<String> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter_map(|l| {
-            l["kind"]
-                .as_str()
-                .filter(|k| k.starts_with("link_"))
-                .map(str::to_owned)
-        })
-        .collect();
+    let (links, audit) = audited(gw, |k| k.starts_with("link_")).await;
+    let kinds: Vec<&str> = links.iter().map(|l| l["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         ["link_minted", "link_used", "link_used", "link_revoked"]
@@ -592,12 +583,7 @@ async fn detokenize_grants_and_each_denial(db: Db) {
     );
 
     // Audited with counts and reasons, never values.
-    let audit = export(gw, "jsonl").await;
-    let det: Vec<serde_json::Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|l| l["kind"] == "detokenize")
-        .collect();
+    let (det, audit) = audited(gw, |k| k == "detokenize").await;
     assert_eq!(det.len(), 9, "every answered call audited");
     assert!(det
         .iter()
@@ -636,6 +622,17 @@ async fn expired_by_retention(db: Db) {
         outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await),
         ["expired"]
     );
+}
+
+/// The exported audit entries whose kind `keep` accepts, and the whole export (to search it).
+async fn audited(gw: &Gateway, keep: impl Fn(&str) -> bool) -> (Vec<serde_json::Value>, String) {
+    let audit = export(gw, "jsonl").await;
+    let entries = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["kind"].as_str().is_some_and(&keep))
+        .collect();
+    (entries, audit)
 }
 
 async fn export(gw: &Gateway, format: &str) -> String {
@@ -1186,12 +1183,7 @@ async fn reveal_shows_plaintext_only_to_staff_with_the_role(db: Db) {
         .unwrap();
     let r = staff_get(json_url, Some(dpo), false).await;
     assert_eq!(r.json()["customer"], c.email.as_str());
-    let audit = export(gw, "jsonl").await;
-    let reveals: Vec<serde_json::Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|l| l["kind"] == "reveal")
-        .collect();
+    let (reveals, audit) = audited(gw, |k| k == "reveal").await;
     assert_eq!(reveals.len(), 11, "each reveal with the role is audited");
     assert_eq!(reveals[10]["entry"]["event"]["denied"]["restricted"], 5);
     assert!(!audit.contains(EMAIL) && !audit.contains(NAME));

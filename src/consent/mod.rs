@@ -66,17 +66,10 @@ pub fn issue_subject_token(
     now_s: i64,
     ttl_s: i64,
 ) -> String {
+    let grant = Grant::Receipts(receipts.to_vec());
     sign(
         keys,
-        SubjectClaims {
-            sub: subject.to_owned(),
-            iat: now_s,
-            exp: now_s + ttl_s,
-            aud: SUBJECT_AUDIENCE.into(),
-            iss: ISSUER.into(),
-            rcpt: receipts.to_vec(),
-            jti: None,
-        },
+        SubjectClaims::new(subject, grant, now_s, now_s + ttl_s),
     )
 }
 
@@ -88,18 +81,26 @@ pub fn issue_link_token(
     now_s: i64,
     exp_s: i64,
 ) -> String {
-    sign(
-        keys,
+    let grant = Grant::Link(link_id.to_owned());
+    sign(keys, SubjectClaims::new(subject, grant, now_s, exp_s))
+}
+
+impl SubjectClaims {
+    fn new(subject: &str, grant: Grant, iat: i64, exp: i64) -> Self {
+        let (rcpt, jti) = match grant {
+            Grant::Receipts(r) => (r, None),
+            Grant::Link(id) => (Vec::new(), Some(id)),
+        };
         SubjectClaims {
             sub: subject.to_owned(),
-            iat: now_s,
-            exp: exp_s,
+            iat,
+            exp,
             aud: SUBJECT_AUDIENCE.into(),
             iss: ISSUER.into(),
-            rcpt: Vec::new(),
-            jti: Some(link_id.to_owned()),
-        },
-    )
+            rcpt,
+            jti,
+        }
+    }
 }
 
 fn sign(keys: &Keys, claims: SubjectClaims) -> String {
@@ -166,18 +167,9 @@ mod tests {
         assert!(
             verify_subject_token(&keys, &issue_subject_token(&keys, "s", &[], now, 60)).is_none()
         );
-        let both = sign(
-            &keys,
-            SubjectClaims {
-                sub: "s".into(),
-                iat: now,
-                exp: now + 60,
-                aud: SUBJECT_AUDIENCE.into(),
-                iss: ISSUER.into(),
-                rcpt: rcpt.clone(),
-                jti: Some("lnk_1".into()),
-            },
-        );
+        let mut both = SubjectClaims::new("s", Grant::Receipts(rcpt.clone()), now, now + 60);
+        both.jti = Some("lnk_1".into());
+        let both = sign(&keys, both);
         assert!(verify_subject_token(&keys, &both).is_none());
         let expired = issue_subject_token(&keys, "sub_abc", &rcpt, now - 7200, 3600);
         assert!(verify_subject_token(&keys, &expired).is_none());

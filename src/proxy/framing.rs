@@ -40,6 +40,17 @@ pub enum Tracker {
 /// Longest chunk-size line followed (size, extensions); a longer one stops the tracker.
 const MAX_CHUNK_LINE: usize = 1024;
 
+/// Whether a connection that reads `chunks` in this order gets flagged (16 KiB heads): the whole
+/// tracker on one input, for tests and the fuzz harness.
+pub fn verdict(chunks: &[&[u8]]) -> bool {
+    let flags = ConnFlags::default();
+    let mut t = Tracker::new();
+    for c in chunks {
+        t.feed(c, &flags, 1 << 14);
+    }
+    flags.conflicting_length()
+}
+
 impl Default for Tracker {
     fn default() -> Self {
         Tracker::Head(Vec::new())
@@ -196,12 +207,7 @@ mod tests {
     use super::*;
 
     fn run(chunks: &[&[u8]]) -> bool {
-        let flags = ConnFlags::default();
-        let mut t = Tracker::new();
-        for c in chunks {
-            t.feed(c, &flags, 1 << 14);
-        }
-        flags.conflicting_length()
+        verdict(chunks)
     }
 
     #[test]
