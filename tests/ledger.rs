@@ -108,13 +108,7 @@ async fn consent_lifecycle(db: Db) {
     let crm = token(gw, "service", Some("crm"));
 
     // Given: listed as granted, and the CRM may read the e-mail for marketing.
-    let list = authed(
-        "GET",
-        &gw.url("/.well-known/pdgate/v1/consents"),
-        &subject_token,
-        "",
-    )
-    .await;
+    let list = self_service(gw, "GET", "consents", &subject_token).await;
     assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
     let j = list.json();
     assert_eq!(j["subject"], c.subject.as_str());
@@ -200,22 +194,10 @@ async fn consent_lifecycle(db: Db) {
     );
     let mut forged = subject_token.clone();
     forged.pop();
-    let bad = authed(
-        "POST",
-        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
-        &forged,
-        "",
-    )
-    .await;
+    let bad = self_service(gw, "POST", "consents/marketing/withdraw", &forged).await;
     assert_eq!(bad.status, 401);
     let admin_token = token(gw, "admin", None);
-    let wrong_kind = authed(
-        "GET",
-        &gw.url("/.well-known/pdgate/v1/consents"),
-        &admin_token,
-        "",
-    )
-    .await;
+    let wrong_kind = self_service(gw, "GET", "consents", &admin_token).await;
     assert_eq!(
         wrong_kind.status, 401,
         "an admin token is not a subject token"
@@ -223,13 +205,7 @@ async fn consent_lifecycle(db: Db) {
 
     // Withdrawn in one call: detokenize for marketing stops at once; the contract purpose stays.
     // The intake's token ends what that intake recorded, not the other order's receipt.
-    let w = authed(
-        "POST",
-        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
-        &subject_token,
-        "",
-    )
-    .await;
+    let w = self_service(gw, "POST", "consents/marketing/withdraw", &subject_token).await;
     assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
     assert_eq!(w.json()["state"], "withdrawn");
     assert_eq!(
@@ -240,14 +216,9 @@ async fn consent_lifecycle(db: Db) {
         outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await),
         [EMAIL]
     );
-    let j = authed(
-        "GET",
-        &gw.url("/.well-known/pdgate/v1/consents"),
-        &subject_token,
-        "",
-    )
-    .await
-    .json();
+    let j = self_service(gw, "GET", "consents", &subject_token)
+        .await
+        .json();
     assert_eq!(j["consents"][0]["state"], "withdrawn");
     assert!(j["consents"][0]["withdrawn_at"].is_string());
     let receipt_state = |id: Option<String>| async move {
@@ -270,13 +241,7 @@ async fn consent_lifecycle(db: Db) {
     .await;
     assert_eq!(link.status, 201, "{}", String::from_utf8_lossy(&link.body));
     let link_token = link.json()["token"].as_str().unwrap().to_owned();
-    let w = authed(
-        "POST",
-        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
-        &link_token,
-        "",
-    )
-    .await;
+    let w = self_service(gw, "POST", "consents/marketing/withdraw", &link_token).await;
     assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
     for receipt in [&first.receipt, &c.receipt] {
         let r = receipt_state(receipt.clone()).await;
@@ -291,13 +256,7 @@ async fn consent_lifecycle(db: Db) {
     let states: Vec<&str> = records.iter().map(|r| r.state.as_str()).collect();
     assert_eq!(states, ["granted", "granted", "withdrawn", "withdrawn"]);
     assert_eq!(records[0].text_sha256, records[2].text_sha256);
-    let unknown = authed(
-        "POST",
-        &gw.url("/.well-known/pdgate/v1/consents/enquiries/withdraw"),
-        &subject_token,
-        "",
-    )
-    .await;
+    let unknown = self_service(gw, "POST", "consents/enquiries/withdraw", &subject_token).await;
     assert_eq!(
         (unknown.status.as_u16(), unknown.code().as_str()),
         (404, "no_consent")
@@ -315,13 +274,7 @@ async fn subject_tokens_open_their_intake_and_links_the_person(db: Db) {
     assert_eq!(victim.subject, forger.subject);
     let forged_token = forger.subject_token.clone().unwrap();
     let consents = |token: String| async move {
-        let r = authed(
-            "GET",
-            &gw.url("/.well-known/pdgate/v1/consents"),
-            &token,
-            "",
-        )
-        .await;
+        let r = self_service(gw, "GET", "consents", &token).await;
         (r.status.as_u16(), r.json())
     };
     let (code, j) = consents(forged_token.clone()).await;
@@ -334,13 +287,7 @@ async fn subject_tokens_open_their_intake_and_links_the_person(db: Db) {
         j["consents"][0]["receipt_id"],
         forger.receipt.as_deref().unwrap()
     );
-    let w = authed(
-        "POST",
-        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
-        &forged_token,
-        "",
-    )
-    .await;
+    let w = self_service(gw, "POST", "consents/marketing/withdraw", &forged_token).await;
     assert_eq!(w.status, 200);
     let receipt = |id: String| async move {
         get(&gw.url(&format!("/.well-known/pdgate/v1/receipts/{id}")))
@@ -407,13 +354,7 @@ async fn subject_tokens_open_their_intake_and_links_the_person(db: Db) {
         (code, j["subject"].as_str()),
         (200, Some(victim.subject.as_str()))
     );
-    let w = authed(
-        "POST",
-        &gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw"),
-        &link_token,
-        "",
-    )
-    .await;
+    let w = self_service(gw, "POST", "consents/marketing/withdraw", &link_token).await;
     assert_eq!(w.status, 200);
     assert_eq!(receipt(victim.receipt.clone().unwrap()).await, "withdrawn");
     // It is no admin token, and a revoked link opens nothing.
@@ -433,13 +374,7 @@ async fn subject_tokens_open_their_intake_and_links_the_person(db: Db) {
         (200, Some(false))
     );
     assert_eq!(authed("DELETE", &url, &dpo, "").await.status, 409);
-    let r = authed(
-        "GET",
-        &gw.url("/.well-known/pdgate/v1/consents"),
-        &link_token,
-        "",
-    )
-    .await;
+    let r = self_service(gw, "GET", "consents", &link_token).await;
     assert_eq!(
         (r.status.as_u16(), r.code().as_str()),
         (401, "link_revoked")
@@ -622,6 +557,17 @@ async fn expired_by_retention(db: Db) {
         outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await),
         ["expired"]
     );
+}
+
+/// A self-service call (`path` under `/.well-known/pdgate/v1/`) with a subject token.
+async fn self_service(gw: &Gateway, method: &str, path: &str, token: &str) -> common::Resp {
+    authed(
+        method,
+        &gw.url(&format!("/.well-known/pdgate/v1/{path}")),
+        token,
+        "",
+    )
+    .await
 }
 
 /// The exported audit entries whose kind `keep` accepts, and the whole export (to search it).
