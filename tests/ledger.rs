@@ -15,7 +15,7 @@ use bytes::Bytes;
 use common::{authed, detokenize, get, outcomes, post, send, token, Db, Gateway, Opts, Upstream};
 use http::Request;
 use http_body_util::Full;
-use pdgate::store::Backend;
+use pdgate::store::{Backend, Rights};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -388,6 +388,20 @@ async fn subject_tokens_open_their_intake_and_links_the_person(db: Db) {
     );
     assert!(!audit.contains(EMAIL) && !audit.contains(&link_token));
     assert!(!gw.log().contains(&link_token) && !gw.log().contains(&forged_token));
+    // Erasing the subject deletes its links (the store's cascade, on both backends).
+    let (store, _) = gw.vault().await;
+    let live = mint(serde_json::json!({"subject": {"email": EMAIL}}))
+        .await
+        .json();
+    let live_id = live["id"].as_str().unwrap();
+    assert!(store.link(live_id).await.unwrap().is_some());
+    let sid = pdgate::intake::subject_id_of(&victim.subject).unwrap();
+    assert!(store
+        .erase_subject(&sid, pdgate::now_millis())
+        .await
+        .unwrap());
+    assert!(store.link(live_id).await.unwrap().is_none());
+    assert!(store.link(link_id).await.unwrap().is_none());
 }
 
 async fn detokenize_grants_and_each_denial(db: Db) {
