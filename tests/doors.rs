@@ -1,6 +1,10 @@
 //! No other door: hostile spellings of declared routes, over real sockets, against a recording
 //! upstream that keeps everything it receives. Whatever the spelling, a form post to a declared
-//! route is pseudonymized (or refused) — a raw personal value never reaches the upstream.
+//! route is pseudonymized (or refused) — a raw personal value never reaches the upstream; nor does
+//! one of pdgate's credentials, and each token opens only its own door. The doors that need the
+//! ledger's fixtures are tested beside it in `tests/ledger.rs` (a subject token's scope and
+//! self-service links, reveal contexts, JWT attacks), the smuggling guard and slow clients in
+//! `tests/edge.rs` too, and the parsers are fuzzed in `tests/fuzz.rs`.
 
 #![allow(clippy::unwrap_used)]
 
