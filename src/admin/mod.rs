@@ -84,9 +84,30 @@ impl Handler for Admin {
                 Ok(p) => detokenize::handle(&self, p, req).await,
                 Err(e) => Err(e),
             },
+            (_, p) if p.starts_with("/admin/v1/") => self.api(req, p).await,
+            (_, "/healthz" | "/readyz" | "/metrics" | "/admin/openapi.json" | "/v1/detokenize") => {
+                Err(ApiError::method_not_allowed())
+            }
+            _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
+        };
+        result.unwrap_or_else(ApiError::into_response)
+    }
+}
+
+impl Admin {
+    /// `/admin/v1/…`: the DPO's, auditor's and services' API, each resource behind its roles.
+    async fn api(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        path: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        if let Some((resource, rest)) = Resource::of(path) {
+            return self.resource(req, resource, rest).await;
+        }
+        match (req.method(), path) {
             (&Method::GET, "/admin/v1/audit") => {
                 match self.authorize(&req, &[Role::Auditor, Role::Dpo, Role::Admin]) {
-                    Ok(p) => audit_export::handle(&self, p, &req).await,
+                    Ok(p) => audit_export::handle(self, p, &req).await,
                     Err(e) => Err(e),
                 }
             }
@@ -104,90 +125,56 @@ impl Handler for Admin {
             }
             (&Method::GET, "/admin/v1/register") => {
                 match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => register::handle(&self, &req).await,
+                    Ok(_) => register::handle(self, &req).await,
                     Err(e) => Err(e),
                 }
             }
             (&Method::GET, "/admin/v1/consents") => {
                 match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => views::consents(&self, &req).await,
+                    Ok(_) => views::consents(self, &req).await,
                     Err(e) => Err(e),
                 }
             }
             (&Method::GET, "/admin/v1/discovery") => {
                 match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => views::discovery(&self).await,
-                    Err(e) => Err(e),
-                }
-            }
-            (_, p) if p == "/admin/v1/breaches" || p.starts_with("/admin/v1/breaches/") => {
-                match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
-                    Ok(pr) => {
-                        let rest = p["/admin/v1/breaches".len()..].to_owned();
-                        breaches::handle(&self, pr, req, &rest).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            (_, p) if p == "/admin/v1/transfers" || p.starts_with("/admin/v1/transfers/") => {
-                match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
-                    Ok(pr) => {
-                        let rest = p["/admin/v1/transfers".len()..].to_owned();
-                        transfers::handle(&self, pr, req, &rest).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            (_, p) if p == "/admin/v1/requests" || p.starts_with("/admin/v1/requests/") => {
-                match self.authorize(&req, &[Role::Dpo, Role::Admin]) {
-                    Ok(pr) => {
-                        let rest = p["/admin/v1/requests".len()..].to_owned();
-                        requests::handle(&self, pr, req, &rest).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            (_, p)
-                if p == "/admin/v1/subjects/links"
-                    || p.starts_with("/admin/v1/subjects/links/") =>
-            {
-                match self.authorize(&req, &[Role::Service, Role::Dpo, Role::Admin]) {
-                    Ok(pr) => {
-                        let rest = p["/admin/v1/subjects/links".len()..].to_owned();
-                        links::handle(&self, pr, req, &rest).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            (_, p) if p == "/admin/v1/sweeps" || p.starts_with("/admin/v1/sweeps/") => {
-                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => {
-                        let rest = p["/admin/v1/sweeps".len()..].to_owned();
-                        sweeps::handle(&self, req, &rest).await
-                    }
+                    Ok(_) => views::discovery(self).await,
                     Err(e) => Err(e),
                 }
             }
             (
                 _,
-                "/healthz"
-                | "/readyz"
-                | "/metrics"
-                | "/admin/openapi.json"
-                | "/v1/detokenize"
-                | "/admin/v1/audit"
+                "/admin/v1/audit"
                 | "/admin/v1/audit/key"
                 | "/admin/v1/register"
                 | "/admin/v1/discovery"
                 | "/admin/v1/consents",
             ) => Err(ApiError::method_not_allowed()),
             _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
-        };
-        result.unwrap_or_else(ApiError::into_response)
+        }
     }
-}
 
-impl Admin {
+    /// A resource with its own router (`rest` is the path after its name).
+    async fn resource(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        resource: Resource,
+        rest: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let roles: &[Role] = match resource {
+            Resource::Links => &[Role::Service, Role::Dpo, Role::Admin],
+            Resource::Sweeps => &[Role::Dpo, Role::Admin, Role::Auditor],
+            _ => &[Role::Dpo, Role::Admin],
+        };
+        let principal = self.authorize(&req, roles)?;
+        match resource {
+            Resource::Breaches => breaches::handle(self, principal, req, rest).await,
+            Resource::Transfers => transfers::handle(self, principal, req, rest).await,
+            Resource::Requests => requests::handle(self, principal, req, rest).await,
+            Resource::Links => links::handle(self, principal, req, rest).await,
+            Resource::Sweeps => sweeps::handle(self, req, rest).await,
+        }
+    }
+
     async fn ready(&self) -> Result<Response<Body>, ApiError> {
         match self.store.ping().await {
             // The key is loaded before the listener opens and never unloaded, so a reachable
@@ -263,6 +250,34 @@ impl Admin {
             ));
         }
         Ok(principal)
+    }
+}
+
+/// The admin API's resources that route their own sub-paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Breaches,
+    Transfers,
+    Requests,
+    Links,
+    Sweeps,
+}
+
+impl Resource {
+    const ALL: [(Resource, &'static str); 5] = [
+        (Resource::Breaches, "/admin/v1/breaches"),
+        (Resource::Transfers, "/admin/v1/transfers"),
+        (Resource::Requests, "/admin/v1/requests"),
+        (Resource::Links, "/admin/v1/subjects/links"),
+        (Resource::Sweeps, "/admin/v1/sweeps"),
+    ];
+
+    /// The resource `path` is in, and the rest of the path after its name.
+    fn of(path: &str) -> Option<(Resource, &str)> {
+        Self::ALL.iter().find_map(|(r, prefix)| {
+            let rest = path.strip_prefix(prefix)?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((*r, rest))
+        })
     }
 }
 

@@ -118,6 +118,37 @@ impl Builder {
         }
     }
 
+    /// A scalar: a key of the innermost map (when it waits for one) or a value.
+    fn scalar(&mut self, s: String, style: TScalarStyle, anchor: usize, line: usize) {
+        if let Some(Frame::Map {
+            map,
+            key: key @ None,
+            path,
+            ..
+        }) = self.stack.last_mut()
+        {
+            let p = join(path, &s);
+            if map.contains_key(&s) && self.error.is_none() {
+                self.error = Some(SyntaxError {
+                    line,
+                    message: format!("duplicate key `{s}`"),
+                });
+            }
+            self.lines.insert(p, line);
+            *key = Some(s);
+            return;
+        }
+        let p = self.child_path();
+        self.lines.entry(p).or_insert(line);
+        self.grow(1, line);
+        let v = if style == TScalarStyle::Plain {
+            plain_scalar(&s)
+        } else {
+            Value::String(s)
+        };
+        self.insert(v, 1, anchor);
+    }
+
     /// Counts `n` more nodes; past [`MAX_NODES`] the document is refused.
     fn grow(&mut self, n: usize, line: usize) -> bool {
         self.nodes = self.nodes.saturating_add(n);
@@ -145,35 +176,7 @@ impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let line = mark.line();
         match ev {
-            Event::Scalar(s, style, anchor, _) => {
-                if let Some(Frame::Map {
-                    map,
-                    key: key @ None,
-                    path,
-                    ..
-                }) = self.stack.last_mut()
-                {
-                    let p = join(path, &s);
-                    if map.contains_key(&s) && self.error.is_none() {
-                        self.error = Some(SyntaxError {
-                            line,
-                            message: format!("duplicate key `{s}`"),
-                        });
-                    }
-                    self.lines.insert(p, line);
-                    *key = Some(s);
-                    return;
-                }
-                let p = self.child_path();
-                self.lines.entry(p).or_insert(line);
-                self.grow(1, line);
-                let v = if style == TScalarStyle::Plain {
-                    plain_scalar(&s)
-                } else {
-                    Value::String(s)
-                };
-                self.insert(v, 1, anchor);
-            }
+            Event::Scalar(s, style, anchor, _) => self.scalar(s, style, anchor, line),
             Event::MappingStart(anchor, _) => {
                 self.grow(1, line);
                 let path = self.child_path();

@@ -314,6 +314,14 @@ macro_rules! impl_oversight {
                     return Err($crate::store::StoreError::Conflict(format!("notification {} is already withdrawn", n.id)));
                 }
             }
+            apply_links(tx, change).await
+        }
+
+        /// Mints and revokes the self-service links of a change (inside its transaction).
+        async fn apply_links(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::store::rights::Change,
+        ) -> $crate::store::Result<()> {
             for l in &change.links {
                 let done = match l {
                     $crate::store::rights::LinkWrite::Mint(r) => sqlx::query(
