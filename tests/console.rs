@@ -1,6 +1,7 @@
 //! The DPO console end to end in headless Chromium: `tests/console/console_test.py` (Playwright
 //! driving the system Chromium) signs in, fulfils a request, exports the register, opens a
-//! breach, reads a retention sweep's act and searches the audit log against the real binary.
+//! breach, reads a retention sweep's act and searches the audit log against the real binary; then
+//! `tests/console/manage_test.py` withdraws a consent on a subject's self-service link page.
 //! Screenshots are kept in `target/console-screenshots/` as test artifacts.
 //!
 //! CI installs Chromium (apt) and Playwright (pip); elsewhere the test is reported as ignored, with
@@ -140,5 +141,41 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
     );
     assert!(out.status.success(), "console test failed:\n{text}");
     assert!(text.contains("console: ok"), "{text}");
+
+    // A subject's self-service link: the page it opens lists and withdraws their consent.
+    let svc = token(&gw, "service", Some("crm"));
+    let r = authed(
+        "POST",
+        &gw.admin_url("/admin/v1/subjects/links"),
+        &svc,
+        r#"{"subject": {"email": "shopper0@mail.ru"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let url = gw.url(r.json()["manage_url"].as_str().unwrap());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/manage_test.py");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("..")
+        .join("console-screenshots");
+    let chromium = crate::chromium().expect("checked by missing()");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .args(["--url", &url, "--out"])
+            .arg(&shots)
+            .arg("--chromium")
+            .arg(&chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "manage page test failed:\n{text}");
+    assert!(text.contains("manage: ok"), "{text}");
     drop(up);
 }
