@@ -44,6 +44,17 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_s: u64,
+    /// SQLite only: the most the database file may grow to, in bytes (0: no cap). Past it pdgate
+    /// behaves as on a full disk (intakes 503) until space inside the file is freed.
+    pub sqlite_max_bytes: u64,
+}
+
+impl Config {
+    pub fn store_options(&self) -> crate::store::Options {
+        crate::store::Options {
+            sqlite_max_bytes: self.sqlite_max_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -227,6 +238,7 @@ impl Default for Config {
             subject_token_ttl_s: 7 * 24 * 3600,
             subject_link_ttl_s: 366 * 24 * 3600,
             public_url: None,
+            sqlite_max_bytes: 0,
             shutdown_grace_s: 30,
         }
     }
@@ -386,6 +398,7 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ("PDGATE_SUBJECT_TOKEN_TTL_S", &["subject_token_ttl_s"], true),
     ("PDGATE_SUBJECT_LINK_TTL_S", &["subject_link_ttl_s"], true),
     ("PDGATE_PUBLIC_URL", &["public_url"], false),
+    ("PDGATE_SQLITE_MAX_BYTES", &["sqlite_max_bytes"], true),
     ("PDGATE_SHUTDOWN_GRACE_S", &["shutdown_grace_s"], true),
 ];
 

@@ -33,6 +33,11 @@ pub struct Decision {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 /// Outcomes of a proxy request, in the order of [`PerRoute::requests`].
 const OUTCOMES: [&str; 4] = ["forwarded", "answered", "refused", "error"];
 
@@ -49,6 +54,7 @@ pub struct Metrics {
     intake_seconds: Family<RouteLabel, Histogram>,
     detokenize: Family<Decision, Counter>,
     transfers_refused: Counter,
+    commit_failures: Family<ReasonLabel, Counter>,
     open_requests: Gauge,
     overdue_requests: Gauge,
     outbox_backlog: Gauge,
@@ -89,6 +95,12 @@ impl Metrics {
             "cross_border_refused",
             "Transfers abroad refused for want of an Art. 12 notification",
             transfers_refused.clone(),
+        );
+        let commit_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "store_commit_failures",
+            "Write transactions of the vault that failed, by reason (disk_full, read_only, unavailable, other)",
+            commit_failures.clone(),
         );
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
@@ -155,6 +167,7 @@ impl Metrics {
             intake_seconds,
             detokenize,
             transfers_refused,
+            commit_failures,
         }
     }
 
@@ -218,6 +231,16 @@ impl Metrics {
     }
 
     /// The exposition, with the store-backed gauges set from `g` and `sweep`.
+    /// Brings the commit-failure counters up to the writer's own counts.
+    pub fn commit_failures(&self, counts: &[(crate::store::health::FailureReason, u64)]) {
+        for (reason, n) in counts {
+            let c = self.commit_failures.get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            });
+            c.inc_by(n.saturating_sub(c.get()));
+        }
+    }
+
     pub fn render(&self, g: Gauges, sweep: Option<&SweepRow>) -> String {
         self.open_requests.set(g.requests_open);
         self.overdue_requests.set(g.requests_overdue);

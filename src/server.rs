@@ -101,7 +101,7 @@ pub struct Server {
 /// Opens the store (migrating it), checks the KEK against it, starts the writer and binds both
 /// listeners.
 pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, ServeError> {
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek).await?);
     register_consent_texts(&store, &policy).await?;
@@ -307,7 +307,7 @@ pub async fn retention_run(
     now: crate::Millis,
     dry_run: bool,
 ) -> Result<crate::retention::sweep::Report, ServeError> {
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek).await?);
     let (committer, task) = start_writer(&store, keys, config);

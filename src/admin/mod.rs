@@ -17,6 +17,7 @@ mod transfers;
 mod views;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -175,19 +176,40 @@ impl Admin {
         }
     }
 
+    /// Ready when writes commit and the database answers. After a failed write, one probe write
+    /// goes through the writer: readiness returns by itself once it commits (a real write that
+    /// fails takes it away again). Not ready answers 503 with the reason.
     async fn ready(&self) -> Result<Response<Body>, ApiError> {
+        if let Some((since, reason)) = self.committer.health().failing() {
+            let probe = tokio::time::timeout(Duration::from_secs(2), self.committer.probe()).await;
+            if !matches!(probe, Ok(Ok(()))) {
+                return Ok(respond::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "status": "not_ready",
+                        "reason": "vault_cannot_commit",
+                        "cause": reason.as_str(),
+                        "failing_since": crate::rfc3339(since),
+                    }),
+                ));
+            }
+        }
         match self.store.ping().await {
             // The key is loaded before the listener opens and never unloaded, so a reachable
             // database is the remaining condition.
             Ok(()) => Ok(respond::json(
                 StatusCode::OK,
-                &serde_json::json!({"status": "ready", "database": "ok", "key": "ok"}),
+                &serde_json::json!({"status": "ready", "database": "ok", "key": "ok", "writes": "ok"}),
             )),
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: database unreachable");
-                Err(ApiError::unavailable(
-                    "store_unavailable",
-                    "the database is unreachable",
+                Ok(respond::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "status": "not_ready",
+                        "reason": "store_unavailable",
+                        "cause": crate::store::health::FailureReason::of(&e).as_str(),
+                    }),
                 ))
             }
         }
@@ -207,6 +229,8 @@ impl Admin {
 
     async fn metrics(&self) -> Result<Response<Body>, ApiError> {
         use crate::store::{Oversight, Rights};
+        self.metrics
+            .commit_failures(&self.committer.health().failures());
         let gauges = self.store.gauges(crate::now_millis()).await?;
         let sweep = self
             .store

@@ -9,6 +9,7 @@
 //! a failing intake rolls back alone, and nobody is answered before the batch is on disk.
 
 pub mod batch;
+pub mod health;
 mod json_rows;
 pub mod oversight;
 mod oversight_sql;
@@ -37,6 +38,12 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The disk (or `sqlite_max_bytes`) is full: no write commits until space is freed.
+    #[error("database full: {0}")]
+    Full(String),
+    /// The database refuses writes (a PostgreSQL standby, a read-only file).
+    #[error("database read-only: {0}")]
+    ReadOnly(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("unsupported database URL (use sqlite://… or postgres://…)")]
@@ -54,6 +61,28 @@ pub enum StoreError {
     SubjectsMoved(Vec<Vec<u8>>),
 }
 
+/// How the store is opened, beyond its URL.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// SQLite only: the most the database file may grow to (0: as far as the disk allows). Past
+    /// it, writes fail as on a full disk until space inside the file is freed.
+    pub sqlite_max_bytes: u64,
+}
+
+/// Whether a connection handed back to its pool may be used again: one still inside a
+/// transaction (its `COMMIT` failed, e.g. on a full disk, and the rollback did not clear it) is
+/// closed instead, and the pool opens a fresh one — or every later `BEGIN` fails with "non-zero
+/// transaction depth" until a restart.
+fn clean<C: sqlx::Connection>(conn: &mut C) -> bool {
+    if conn.is_in_transaction() {
+        // Also after an ordinary rollback still queued when the connection comes back: rare
+        // (a failed write), and a new connection costs a file open.
+        tracing::debug!("a database connection handed back inside a transaction is replaced");
+        return false;
+    }
+    true
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
@@ -65,6 +94,17 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => {
                 // SQLITE_BUSY / LOCKED and PostgreSQL connection-class errors mean "not now".
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                // SQLITE_FULL (13) and PostgreSQL's disk_full; SQLITE_READONLY (8 and its
+                // extended codes) and read_only_sql_transaction, as on a standby after failover.
+                if code == "13" || code == "53100" {
+                    return StoreError::Full(db.message().to_owned());
+                }
+                if matches!(
+                    code.as_str(),
+                    "8" | "264" | "520" | "776" | "1032" | "1288" | "1544" | "25006"
+                ) {
+                    return StoreError::ReadOnly(db.message().to_owned());
+                }
                 if matches!(code.as_str(), "5" | "6" | "517" | "261")
                     || code.starts_with("08")
                     || code.starts_with("57P")
@@ -239,6 +279,9 @@ pub type ValueRow = (VaultValue, SubjectState, Option<ConsentState>);
 pub trait Backend: Send + Sync {
     fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+    /// A write of no consequence on the writer (one row rewritten), to learn whether writes
+    /// commit: a `SELECT 1` succeeds on a full disk or a read-only standby.
+    fn probe_write(&self, at: Millis) -> impl Future<Output = Result<()>> + Send;
     /// The wrapped root secret, storing `candidate` first if there is none (race-safe).
     fn root_secret(
         &self,
@@ -337,8 +380,14 @@ pub enum Store {
 impl Store {
     /// Opens `sqlite://…` or `postgres://…` (the database must be reachable; a SQLite file is created).
     pub async fn open(url: &str) -> Result<Store> {
+        Self::open_with(url, &Options::default()).await
+    }
+
+    pub async fn open_with(url: &str, options: &Options) -> Result<Store> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::open(url).await?))
+            Ok(Store::Sqlite(
+                SqliteStore::open(url, options.sqlite_max_bytes).await?,
+            ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Store::Postgres(PgStore::open(url).await?))
         } else {
@@ -420,6 +469,9 @@ impl Backend for Store {
     }
     async fn ping(&self) -> Result<()> {
         delegate!(self, s => s.ping())
+    }
+    async fn probe_write(&self, at: Millis) -> Result<()> {
+        delegate!(self, s => s.probe_write(at))
     }
     async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> Result<(i64, Vec<u8>)> {
         delegate!(self, s => s.root_secret(candidate))
@@ -639,6 +691,8 @@ enum Job {
         Millis,
         oneshot::Sender<Result<(rights::PurgeProgress, Duration)>>,
     ),
+    /// A write of no consequence, to learn whether writes commit again.
+    Probe(oneshot::Sender<Result<()>>),
 }
 
 /// Group commit: a single writer task that owns this process's audit chain and commits whatever
@@ -647,6 +701,7 @@ enum Job {
 pub struct Committer {
     tx: mpsc::Sender<Job>,
     writer: Arc<str>,
+    health: Arc<health::WriterHealth>,
 }
 
 impl Committer {
@@ -660,8 +715,24 @@ impl Committer {
     ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let writer: Arc<str> = chain.writer().into();
-        let task = tokio::spawn(run(store, chain, rx, checkpoints));
-        (Committer { tx, writer }, task)
+        let health = Arc::new(health::WriterHealth::default());
+        let w = Writer {
+            store,
+            chain,
+            health: health.clone(),
+        };
+        let task = tokio::spawn(run(w, rx, checkpoints));
+        (Committer { tx, writer, health }, task)
+    }
+
+    /// Whether write transactions commit (see [`health::WriterHealth`]).
+    pub fn health(&self) -> &health::WriterHealth {
+        &self.health
+    }
+
+    /// Writes a probe row through the writer: `Ok` once writes commit again.
+    pub async fn probe(&self) -> Result<()> {
+        self.send(Job::Probe).await
     }
 
     pub fn writer(&self) -> &str {
@@ -723,12 +794,24 @@ pub struct Checkpoints {
     pub interval: std::time::Duration,
 }
 
-async fn run(
+/// The writer task's state: the store, the audit chain it extends, and how its writes go.
+struct Writer {
     store: Store,
-    mut chain: Chain,
-    mut rx: mpsc::Receiver<Job>,
-    checkpoints: Option<Checkpoints>,
-) {
+    chain: Chain,
+    health: Arc<health::WriterHealth>,
+}
+
+impl Writer {
+    /// Notes the outcome of a write transaction for readiness, the metric and the log.
+    fn outcome<T>(&self, r: &Result<T>) {
+        match r {
+            Ok(_) => self.health.committed(),
+            Err(e) => self.health.failed(e, crate::now_millis()),
+        }
+    }
+}
+
+async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Checkpoints>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let period = checkpoints
         .as_ref()
@@ -749,56 +832,71 @@ async fn run(
         // In arrival order: runs of intakes share a transaction, each change has its own.
         let mut intakes = Vec::new();
         for job in jobs.drain(..) {
-            match job {
-                Job::Intake(w, r) => intakes.push((w, r)),
-                Job::Change(c, reply) => {
-                    commit(&store, &mut chain, &mut intakes).await;
-                    let started = Instant::now();
-                    let done = store.apply_change(&c, &mut chain).await;
-                    let _ = reply.send(done.map(|n| (n, started.elapsed())));
-                }
-                Job::Purge(step, at, reply) => {
-                    commit(&store, &mut chain, &mut intakes).await;
-                    let started = Instant::now();
-                    let done = store.purge_step(&step, at).await;
-                    let _ = reply.send(done.map(|p| (p, started.elapsed())));
-                }
+            if let Job::Intake(write, reply) = job {
+                intakes.push((write, reply));
+                continue;
             }
+            commit(&mut w, &mut intakes).await;
+            run_one(&mut w, job).await;
         }
-        commit(&store, &mut chain, &mut intakes).await;
+        commit(&mut w, &mut intakes).await;
         if let Some(c) = &checkpoints {
-            let due = chain.seq() - signed_seq >= c.entries || (timed && chain.seq() > signed_seq);
+            let due =
+                w.chain.seq() - signed_seq >= c.entries || (timed && w.chain.seq() > signed_seq);
             if due {
-                signed_seq = checkpoint(&store, &mut chain, &c.keys)
-                    .await
-                    .unwrap_or(signed_seq);
+                signed_seq = checkpoint(&mut w, &c.keys).await.unwrap_or(signed_seq);
             }
         }
     }
     if let Some(c) = &checkpoints {
-        if chain.seq() > signed_seq {
-            let _ = checkpoint(&store, &mut chain, &c.keys).await;
+        if w.chain.seq() > signed_seq {
+            let _ = checkpoint(&mut w, &c.keys).await;
         }
+    }
+}
+
+/// A job with a transaction of its own (not an intake).
+async fn run_one(w: &mut Writer, job: Job) {
+    let started = Instant::now();
+    match job {
+        Job::Change(c, reply) => {
+            let done = w.store.apply_change(&c, &mut w.chain).await;
+            w.outcome(&done);
+            let _ = reply.send(done.map(|n| (n, started.elapsed())));
+        }
+        Job::Purge(step, at, reply) => {
+            let done = w.store.purge_step(&step, at).await;
+            w.outcome(&done);
+            let _ = reply.send(done.map(|p| (p, started.elapsed())));
+        }
+        Job::Probe(reply) => {
+            let done = w.store.probe_write(crate::now_millis()).await;
+            w.outcome(&done);
+            let _ = reply.send(done);
+        }
+        Job::Intake(..) => unreachable!("intakes are batched by the caller"),
     }
 }
 
 /// Appends a signed checkpoint; returns the sequence number it covers (its own, since a checkpoint
 /// entry is itself part of what the next one covers).
-async fn checkpoint(store: &Store, chain: &mut Chain, keys: &crate::crypto::Keys) -> Option<i64> {
-    let snapshot = chain.clone();
+async fn checkpoint(w: &mut Writer, keys: &crate::crypto::Keys) -> Option<i64> {
+    let snapshot = w.chain.clone();
     let write = IntakeWrite {
         at: crate::now_millis(),
-        audit: vec![chain.checkpoint(&keys.audit)],
+        audit: vec![w.chain.checkpoint(&keys.audit)],
         ..IntakeWrite::default()
     };
-    match store
-        .commit_batch(std::slice::from_ref(&write), chain)
-        .await
-    {
-        Ok(_) => Some(chain.seq()),
+    let done = w
+        .store
+        .commit_batch(std::slice::from_ref(&write), &mut w.chain)
+        .await;
+    w.outcome(&done);
+    match done {
+        Ok(_) => Some(w.chain.seq()),
         Err(e) => {
-            *chain = snapshot;
-            tracing::warn!(error = %e, "audit checkpoint not written; retrying later");
+            w.chain = snapshot;
+            tracing::debug!(error = %e, "audit checkpoint not written; retrying later");
             None
         }
     }
@@ -806,15 +904,17 @@ async fn checkpoint(store: &Store, chain: &mut Chain, keys: &crate::crypto::Keys
 
 type IntakeJob = (Box<IntakeWrite>, oneshot::Sender<Result<IntakeOutcome>>);
 
-async fn commit(store: &Store, chain: &mut Chain, jobs: &mut Vec<IntakeJob>) {
+async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
     if jobs.is_empty() {
         return;
     }
     let (writes, replies): (Vec<IntakeWrite>, Vec<_>) =
         jobs.drain(..).map(|(w, r)| (*w, r)).unzip();
-    let snapshot = chain.clone();
+    let snapshot = w.chain.clone();
     let started = std::time::Instant::now();
-    match store.commit_batch(&writes, chain).await {
+    let done = w.store.commit_batch(&writes, &mut w.chain).await;
+    w.outcome(&done);
+    match done {
         Ok(outcomes) => {
             tracing::debug!(
                 batch = writes.len(),
@@ -826,8 +926,8 @@ async fn commit(store: &Store, chain: &mut Chain, jobs: &mut Vec<IntakeJob>) {
             }
         }
         Err(e) => {
-            *chain = snapshot;
-            tracing::error!(error = %e, batch = writes.len(), "vault commit failed; nothing forwarded");
+            // Logged by the health record, once per interval: not per batch.
+            w.chain = snapshot;
             let msg = e.to_string();
             for reply in replies {
                 let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));

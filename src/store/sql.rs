@@ -15,6 +15,20 @@ macro_rules! impl_backend {
                 Ok(())
             }
 
+            async fn probe_write(&self, at: $crate::Millis) -> $crate::store::Result<()> {
+                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+                probe_headroom(&mut tx).await?;
+                sqlx::query("DELETE FROM writer_probe").execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO writer_probe (at, pad) VALUES ($1, $2)")
+                    .bind(at)
+                    .bind(vec![0u8; 64])
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+
             async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> $crate::store::Result<(i64, Vec<u8>)> {
                 sqlx::query(
                     "INSERT INTO keyring (id, kek_version, wrapped_root, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",

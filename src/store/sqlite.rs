@@ -33,8 +33,8 @@ pub struct SqliteStore {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 impl SqliteStore {
-    pub async fn open(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)
+    pub async fn open(url: &str, max_bytes: u64) -> Result<Self> {
+        let mut opts = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::BadUrl)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -44,15 +44,21 @@ impl SqliteStore {
             // The checkpointer below keeps the WAL short; the commit that crosses this many
             // pages (~200 MiB) checkpoints by itself only if the checkpointer falls behind.
             .pragma("wal_autocheckpoint", "50000");
+        if max_bytes > 0 {
+            // In pages of the default 4 KiB: SQLite then answers SQLITE_FULL past it.
+            opts = opts.pragma("max_page_count", (max_bytes / 4096).max(1).to_string());
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(|conn, _| Box::pin(async move { Ok(super::clean(conn)) }))
             .connect_with(opts.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(|conn, _| Box::pin(async move { Ok(super::clean(conn)) }))
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -88,6 +94,27 @@ impl SqliteStore {
     fn migrator(&self) -> sqlx::migrate::Migrator {
         sqlx::migrate!("migrations/sqlite")
     }
+}
+
+/// Room a probe write wants under `sqlite_max_bytes` before it calls writes possible again: about
+/// what a batch of intakes allocates (a one-row write would fit long after intakes no longer do).
+const PROBE_HEADROOM_PAGES: i64 = 64;
+
+/// Whether the file may still grow by [`PROBE_HEADROOM_PAGES`] (free pages inside it count).
+async fn probe_headroom(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+    let (count, max, free): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT page_count FROM pragma_page_count), (SELECT max_page_count FROM pragma_max_page_count), \
+         (SELECT freelist_count FROM pragma_freelist_count)",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if max - count + free < PROBE_HEADROOM_PAGES {
+        return Err(StoreError::Full(format!(
+            "{} pages left under sqlite_max_bytes",
+            max - count + free
+        )));
+    }
+    Ok(())
 }
 
 /// A subject's tokens as one space-separated string, for its purge list.
@@ -135,5 +162,40 @@ async fn checkpointer(pool: SqlitePool, alive: Weak<()>) {
         {
             tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After a full disk or an I/O error SQLite may end the transaction by itself: the `COMMIT`
+    /// then fails, so does sqlx's `ROLLBACK`, and sqlx still counts the connection as inside a
+    /// transaction. Without the pool's check every later `BEGIN` on the writer failed ("non-zero
+    /// transaction depth") until a restart. SQLite's own rollback is played here by a raw one.
+    #[tokio::test]
+    async fn the_writer_survives_a_failed_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = SqliteStore::open(&url, 0).await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .execute(store.writer())
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let mut tx = store.writer().begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("INSERT INTO t (id) VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await.unwrap();
+            assert!(tx.commit().await.is_err(), "no transaction to commit");
+        }
+        let mut tx = store.writer().begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (id) VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
     }
 }

@@ -1,0 +1,166 @@
+//! Every fault is temporary, visible and survivable: fault injection against the real binary over
+//! real sockets. Each test breaks something under pdgate, asserts only the documented answers,
+//! nothing forwarded without its vault entry, readiness false while broken — then repairs it and
+//! asserts recovery without a restart.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{get, post, Db, Gateway, Opts, Upstream};
+
+const JSON: &str = "application/json";
+
+fn checkout(i: usize) -> String {
+    serde_json::json!({"email": format!("full.disk{i}@mail.ru"), "name": "Полный Диск", "subscribe": "on"})
+        .to_string()
+}
+
+/// SQLite fills up (`sqlite_max_bytes`, SQLite's `max_page_count`: no root needed): intakes get 503
+/// and are not forwarded, readiness says why, pass-through and the admin API keep working, the
+/// failure is logged once per interval; once space inside the file is freed, intakes commit again
+/// and readiness returns, with no restart. (Before, the writer's connection stayed inside the
+/// failed transaction and every later commit failed until a restart.)
+#[tokio::test]
+async fn a_full_database_is_a_state_not_a_crash() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut gw = Gateway::start(Opts::new(Db::Sqlite).with_admin_tokens(), &up.url())
+        .await
+        .unwrap();
+    assert_eq!(
+        post(&gw.url("/api/checkout"), JSON, checkout(0))
+            .await
+            .status,
+        200
+    );
+    gw.signal("-TERM");
+    gw.wait_exit().await;
+
+    // Ballast the test can free later, then a cap a few pages above the file's size.
+    let url = gw.database_url.clone();
+    let side = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE ballast (b BLOB NOT NULL)")
+        .execute(&side)
+        .await
+        .unwrap();
+    for _ in 0..256 {
+        sqlx::query("INSERT INTO ballast (b) VALUES (zeroblob(4000))")
+            .execute(&side)
+            .await
+            .unwrap();
+    }
+    let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count")
+        .fetch_one(&side)
+        .await
+        .unwrap();
+    let cap = (pages + 24) * 4096;
+    let config = std::fs::read_to_string(&gw.config_path).unwrap();
+    std::fs::write(
+        &gw.config_path,
+        format!("sqlite_max_bytes = {cap}\n{config}"),
+    )
+    .unwrap();
+    gw.spawn().await;
+
+    // Intakes until the cap bites: each is committed and forwarded, or refused and not forwarded.
+    let mut committed = 1;
+    let mut refused = 0;
+    for i in 1..400 {
+        let r = post(&gw.url("/api/checkout"), JSON, checkout(i)).await;
+        match r.status.as_u16() {
+            200 => committed += 1,
+            503 => {
+                assert_eq!(r.code(), "store_unavailable");
+                refused += 1;
+                if refused == 20 {
+                    break;
+                }
+            }
+            other => panic!("intake {i}: {other} {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert_eq!(refused, 20, "the cap never bit ({committed} committed)");
+    assert_eq!(
+        up.requests().len(),
+        committed,
+        "refused intakes are not forwarded"
+    );
+    let ready = get(&gw.admin_url("/readyz")).await;
+    assert_eq!(ready.status, 503);
+    let j = ready.json();
+    assert_eq!(
+        (j["reason"].as_str(), j["cause"].as_str()),
+        (Some("vault_cannot_commit"), Some("disk_full")),
+        "{j}"
+    );
+    // What needs no write keeps working: pass-through, liveness, the admin API's reads.
+    assert_eq!(get(&gw.url("/catalog")).await.status, 200);
+    assert_eq!(get(&gw.admin_url("/healthz")).await.status, 200);
+    let dpo = common::token(&gw, "dpo", None);
+    let metrics = common::authed("GET", &gw.admin_url("/metrics"), &dpo, "").await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pdgate_store_commit_failures_total{reason=\"disk_full\"}")),
+        "{text}"
+    );
+    let register = common::authed("GET", &gw.admin_url("/admin/v1/register"), &dpo, "").await;
+    assert_eq!(register.status, 200);
+    // One line per interval, not one per refused intake.
+    let lines = gw.log().matches("vault writes fail").count();
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} failure lines for {refused} refusals"
+    );
+
+    // Space back inside the file: intakes commit again and readiness returns, no restart.
+    sqlx::query("DELETE FROM ballast")
+        .execute(&side)
+        .await
+        .unwrap();
+    side.close().await;
+    let freed = Instant::now();
+    loop {
+        let r = post(&gw.url("/api/checkout"), JSON, checkout(1000)).await;
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(
+            freed.elapsed() < Duration::from_secs(5),
+            "no recovery: {}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = get(&gw.admin_url("/readyz")).await;
+    assert_eq!(
+        ready.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&ready.body)
+    );
+    assert!(gw.log().contains("vault writes commit again"));
+
+    // Everything forwarded has its vault entry: each e-mail token comes back.
+    let crm = common::token(&gw, "service", Some("crm"));
+    let tokens: Vec<String> = up
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["email"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let got = common::outcomes(&common::detokenize(&gw, &crm, "order_fulfilment", &refs).await);
+    assert!(got.iter().all(|v| v.starts_with("full.disk")), "{got:?}");
+    gw.signal("-TERM");
+    gw.wait_exit().await;
+}
