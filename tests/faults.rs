@@ -164,3 +164,82 @@ async fn a_full_database_is_a_state_not_a_crash() {
     gw.signal("-TERM");
     gw.wait_exit().await;
 }
+
+/// PostgreSQL turns read-only, as a standby does after a failover (`default_transaction_read_only`
+/// on pdgate's database, its sessions restarted): intakes 503 and nothing forwarded, readiness
+/// says `read_only`; once writable again (sessions restarted once more), intakes commit and
+/// readiness returns, with no restart of pdgate.
+#[tokio::test]
+#[cfg_attr(
+    pdgate_no_test_db,
+    ignore = "PDGATE_TEST_DATABASE_URL was not set at build time"
+)]
+async fn a_read_only_postgres_is_a_state_not_a_crash() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let gw = Gateway::start(Opts::new(Db::Postgres), &up.url())
+        .await
+        .unwrap();
+    assert_eq!(
+        post(&gw.url("/api/checkout"), JSON, checkout(0))
+            .await
+            .status,
+        200
+    );
+    let db = gw.database_url.rsplit('/').next().unwrap().to_owned();
+    let admin = sqlx::PgPool::connect(&std::env::var("PDGATE_TEST_DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    let set_read_only = |on: bool| {
+        let (admin, db) = (admin.clone(), db.clone());
+        async move {
+            let value = if on { "on" } else { "off" };
+            sqlx::raw_sql(&format!(
+                "ALTER DATABASE \"{db}\" SET default_transaction_read_only = {value}"
+            ))
+            .execute(&admin)
+            .await
+            .unwrap();
+            // Existing sessions keep their setting: restart them, as a failover does.
+            sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+                .bind(&db)
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    };
+    set_read_only(true).await;
+    let before = up.requests().len();
+    let mut refused = 0;
+    for i in 1..=10 {
+        let r = post(&gw.url("/api/checkout"), JSON, checkout(i)).await;
+        assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+        refused += 1;
+    }
+    assert_eq!(
+        up.requests().len(),
+        before,
+        "nothing forwarded while read-only"
+    );
+    let ready = get(&gw.admin_url("/readyz")).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["cause"], "read_only", "{}", ready.json());
+    assert_eq!(get(&gw.url("/catalog")).await.status, 200);
+
+    set_read_only(false).await;
+    let back = Instant::now();
+    loop {
+        let r = post(&gw.url("/api/checkout"), JSON, checkout(100)).await;
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "no recovery after {refused} refusals: {}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
+    admin.close().await;
+}
