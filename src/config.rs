@@ -47,12 +47,15 @@ pub struct Config {
     /// SQLite only: the most the database file may grow to, in bytes (0: no cap). Past it pdgate
     /// behaves as on a full disk (intakes 503) until space inside the file is freed.
     pub sqlite_max_bytes: u64,
+    /// PostgreSQL only: the longest a statement may run (0: no limit).
+    pub pg_statement_timeout_ms: u64,
 }
 
 impl Config {
     pub fn store_options(&self) -> crate::store::Options {
         crate::store::Options {
             sqlite_max_bytes: self.sqlite_max_bytes,
+            pg_statement_timeout_ms: self.pg_statement_timeout_ms,
         }
     }
 }
@@ -239,6 +242,7 @@ impl Default for Config {
             subject_link_ttl_s: 366 * 24 * 3600,
             public_url: None,
             sqlite_max_bytes: 0,
+            pg_statement_timeout_ms: 30_000,
             shutdown_grace_s: 30,
         }
     }
@@ -399,6 +403,11 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ("PDGATE_SUBJECT_LINK_TTL_S", &["subject_link_ttl_s"], true),
     ("PDGATE_PUBLIC_URL", &["public_url"], false),
     ("PDGATE_SQLITE_MAX_BYTES", &["sqlite_max_bytes"], true),
+    (
+        "PDGATE_PG_STATEMENT_TIMEOUT_MS",
+        &["pg_statement_timeout_ms"],
+        true,
+    ),
     ("PDGATE_SHUTDOWN_GRACE_S", &["shutdown_grace_s"], true),
 ];
 

@@ -243,3 +243,47 @@ async fn a_read_only_postgres_is_a_state_not_a_crash() {
     assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
     admin.close().await;
 }
+
+/// A statement that hangs on PostgreSQL (here: a table locked by another session) is cancelled after
+/// `pg_statement_timeout_ms`: the intake gets 503 in bounded time and is not forwarded; once the
+/// lock is gone, intakes commit again.
+#[tokio::test]
+#[cfg_attr(
+    pdgate_no_test_db,
+    ignore = "PDGATE_TEST_DATABASE_URL was not set at build time"
+)]
+async fn a_hanging_statement_is_bounded() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(Db::Postgres);
+    opts.extra_config = "pg_statement_timeout_ms = 500\n".into();
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+    assert_eq!(
+        post(&gw.url("/api/checkout"), JSON, checkout(0))
+            .await
+            .status,
+        200
+    );
+    let side = sqlx::PgPool::connect(&gw.database_url).await.unwrap();
+    let mut lock = side.begin().await.unwrap();
+    sqlx::query("LOCK TABLE subjects IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = post(&gw.url("/api/checkout"), JSON, checkout(1)).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(up.requests().len(), 1, "nothing forwarded");
+    lock.rollback().await.unwrap();
+    side.close().await;
+    assert_eq!(
+        post(&gw.url("/api/checkout"), JSON, checkout(2))
+            .await
+            .status,
+        200
+    );
+}

@@ -67,6 +67,9 @@ pub struct Options {
     /// SQLite only: the most the database file may grow to (0: as far as the disk allows). Past
     /// it, writes fail as on a full disk until space inside the file is freed.
     pub sqlite_max_bytes: u64,
+    /// PostgreSQL only: the longest a statement may run before the server cancels it (0: no
+    /// limit). [`Options::default`] has none; `serve` passes the configured one.
+    pub pg_statement_timeout_ms: u64,
 }
 
 /// Whether a connection handed back to its pool may be used again: one still inside a
@@ -107,6 +110,7 @@ impl From<sqlx::Error> for StoreError {
                 }
                 if matches!(code.as_str(), "5" | "6" | "517" | "261")
                     || code.starts_with("08")
+                    || code == "57014"
                     || code.starts_with("57P")
                 {
                     StoreError::Unavailable(db.message().to_owned())
@@ -389,7 +393,9 @@ impl Store {
                 SqliteStore::open(url, options.sqlite_max_bytes).await?,
             ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::open(url).await?))
+            Ok(Store::Postgres(
+                PgStore::open(url, options.pg_statement_timeout_ms).await?,
+            ))
         } else {
             Err(StoreError::BadUrl)
         }

@@ -16,11 +16,19 @@ async fn probe_headroom(_tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Resu
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same server without a statement timeout, for migrations (one may rebuild a table).
+    untimed: PgConnectOptions,
 }
 
 impl PgStore {
-    pub async fn open(url: &str) -> Result<Self> {
-        let opts: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
+    pub async fn open(url: &str, statement_timeout_ms: u64) -> Result<Self> {
+        let mut opts: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
+        let untimed = opts.clone();
+        if statement_timeout_ms > 0 {
+            // A statement that hangs (a lock held elsewhere, a stuck server) ends with an error
+            // the caller maps to 503, instead of holding the writer and every intake behind it.
+            opts = opts.options([("statement_timeout", statement_timeout_ms.to_string())]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
@@ -28,7 +36,17 @@ impl PgStore {
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, untimed })
+    }
+
+    /// A one-connection pool without the statement timeout, closed when the migrations are done.
+    async fn migration_pool(&self) -> Result<PgPool> {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(self.untimed.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     pub async fn close(&self) {

@@ -7,7 +7,9 @@ macro_rules! impl_backend {
     ($store:ty, $db:ty, $rows_as_json:expr) => {
         impl $crate::store::Backend for $store {
             async fn migrate(&self) -> $crate::store::Result<()> {
-                self.migrator().run(&self.pool).await.map_err(|e| $crate::store::StoreError::Migrate(e.to_string()))
+                let pool = self.migration_pool().await?;
+                let done = self.migrator().run(&pool).await;
+                done.map_err(|e| $crate::store::StoreError::Migrate(e.to_string()))
             }
 
             async fn ping(&self) -> $crate::store::Result<()> {

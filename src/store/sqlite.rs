@@ -91,6 +91,11 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// Migrations run on the readers' pool (SQLite has no statement timeout to lift).
+    async fn migration_pool(&self) -> Result<SqlitePool> {
+        Ok(self.pool.clone())
+    }
+
     fn migrator(&self) -> sqlx::migrate::Migrator {
         sqlx::migrate!("migrations/sqlite")
     }
