@@ -17,13 +17,13 @@ async fn probe_headroom(_tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Resu
 pub struct PgStore {
     pool: PgPool,
     /// The same server without a statement timeout, for migrations (one may rebuild a table).
-    untimed: PgConnectOptions,
+    untimed: Box<PgConnectOptions>,
 }
 
 impl PgStore {
     pub async fn open(url: &str, statement_timeout_ms: u64) -> Result<Self> {
         let mut opts: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
-        let untimed = opts.clone();
+        let untimed = Box::new(opts.clone());
         if statement_timeout_ms > 0 {
             // A statement that hangs (a lock held elsewhere, a stuck server) ends with an error
             // the caller maps to 503, instead of holding the writer and every intake behind it.
@@ -44,7 +44,7 @@ impl PgStore {
         PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(self.untimed.clone())
+            .connect_with((*self.untimed).clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
