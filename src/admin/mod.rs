@@ -194,6 +194,19 @@ impl Admin {
                 ));
             }
         }
+        // Transfers abroad are refused while the notifications cannot be re-read: a replica
+        // that refuses them is not ready (one without foreign destinations does not care).
+        let abroad = self
+            .policy
+            .destinations()
+            .iter()
+            .any(|d| crate::transfers::is_foreign(d.country));
+        if abroad && self.transfers.stale(crate::now_millis()) {
+            return Ok(respond::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"status": "not_ready", "reason": "cross_border_cache_stale"}),
+            ));
+        }
         match self.store.ping().await {
             // The key is loaded before the listener opens and never unloaded, so a reachable
             // database is the remaining condition.

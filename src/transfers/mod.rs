@@ -195,6 +195,13 @@ impl Transfers {
             .clone()
     }
 
+    /// Whether the cached notifications are too old to decide on (every transfer abroad is then
+    /// refused as unverified).
+    pub fn stale(&self, now: Millis) -> bool {
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        s.read_at.is_none_or(|t| now - t > STALE_AFTER_MS)
+    }
+
     /// [`decide`] on the cached notifications; domestic transfers never wait for the cache.
     pub fn check(&self, country: &str, purpose: &str, now: Millis) -> Result<(), Refusal> {
         if !is_foreign(country) {

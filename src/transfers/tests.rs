@@ -147,13 +147,16 @@ fn the_cache_fails_closed_when_it_was_never_read_or_has_gone_stale() {
         "domestic needs no cache"
     );
     assert_eq!(t.check("DE", "marketing", now), Err(Refusal::Unverified));
+    assert!(t.stale(now), "never read: readiness says so");
     t.set(
         vec![note("DE", "marketing", "2026-04-01T00:00:00Z", None)],
         now,
     );
     assert_eq!(t.check("DE", "marketing", now + STALE_AFTER_MS), Ok(()));
+    assert!(!t.stale(now + STALE_AFTER_MS));
     assert_eq!(
         t.check("DE", "marketing", now + STALE_AFTER_MS + 1),
         Err(Refusal::Unverified)
     );
+    assert!(t.stale(now + STALE_AFTER_MS + 1));
 }
