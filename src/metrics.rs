@@ -58,6 +58,7 @@ pub struct Metrics {
     open_requests: Gauge,
     overdue_requests: Gauge,
     outbox_backlog: Gauge,
+    outbox_oldest_age: Gauge,
     open_breaches: Gauge,
     sweep_finished: Gauge,
     sweep_subjects: Gauge,
@@ -145,6 +146,11 @@ impl Metrics {
                 &mut registry,
                 "outbox_backlog",
                 "Erasure and rectification webhooks not yet delivered",
+            ),
+            outbox_oldest_age: gauge(
+                &mut registry,
+                "outbox_oldest_undelivered_seconds",
+                "How long the oldest undelivered webhook has waited (0: none waits)",
             ),
             open_breaches: gauge(&mut registry, "breaches_open", "Breaches not yet closed"),
             sweep_finished: gauge(
@@ -245,6 +251,7 @@ impl Metrics {
         self.open_requests.set(g.requests_open);
         self.overdue_requests.set(g.requests_overdue);
         self.outbox_backlog.set(g.outbox_backlog);
+        self.outbox_oldest_age.set(g.outbox_oldest_age_s);
         self.open_breaches.set(g.breaches_open);
         if let Some(s) = sweep {
             self.sweep_finished.set(s.finished_at / 1000);
@@ -282,6 +289,7 @@ mod tests {
                 requests_open: 4,
                 requests_overdue: 1,
                 outbox_backlog: 2,
+                outbox_oldest_age_s: 3600,
                 breaches_open: 1,
             },
             None,
@@ -301,6 +309,7 @@ mod tests {
             "pdgate_subject_requests_open 4",
             "pdgate_subject_requests_overdue 1",
             "pdgate_outbox_backlog 2",
+            "pdgate_outbox_oldest_undelivered_seconds 3600",
             "pdgate_breaches_open 1",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");

@@ -660,6 +660,15 @@ async fn webhook_retries_survive_restart(db: Db) {
         assert!(Instant::now() < deadline, "no first attempt");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The receiver failing shows in the metrics and does not make pdgate unready.
+    let metrics = common::get(&env.gw.admin_url("/metrics")).await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(text.contains("pdgate_outbox_backlog 1"), "{text}");
+    assert!(
+        text.contains("pdgate_outbox_oldest_undelivered_seconds "),
+        "{text}"
+    );
+    assert_eq!(common::get(&env.gw.admin_url("/readyz")).await.status, 200);
     env.gw.signal("-TERM");
     assert_eq!(env.gw.wait_exit().await, Some(0));
     env.gw.spawn().await;
@@ -690,6 +699,13 @@ async fn webhook_retries_survive_restart(db: Db) {
     // Exactly one delivery: no duplicate after success.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(env.hook.got.lock().unwrap().len(), 1);
+    let metrics = common::get(&env.gw.admin_url("/metrics")).await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(text.contains("pdgate_outbox_backlog 0"), "{text}");
+    assert!(
+        text.contains("pdgate_outbox_oldest_undelivered_seconds 0"),
+        "{text}"
+    );
 }
 
 /// A sweep queues a webhook per erased subject, more than one poll's batch (32): the outbox

@@ -104,6 +104,8 @@ pub struct Gauges {
     pub requests_open: i64,
     pub requests_overdue: i64,
     pub outbox_backlog: i64,
+    /// Seconds the oldest undelivered webhook has waited (0 when none waits).
+    pub outbox_oldest_age_s: i64,
     pub breaches_open: i64,
 }
 

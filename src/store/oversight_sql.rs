@@ -99,7 +99,8 @@ macro_rules! impl_oversight {
                     "SELECT (SELECT COUNT(*) FROM dsr_requests WHERE status = 'open'), \
                      (SELECT COUNT(*) FROM dsr_requests WHERE status = 'open' AND due_at < $1), \
                      (SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL), \
-                     (SELECT COUNT(*) FROM breaches WHERE state <> 'closed')",
+                     (SELECT COUNT(*) FROM breaches WHERE state <> 'closed'), \
+                     (SELECT MIN(created_at) FROM outbox WHERE delivered_at IS NULL)",
                 )
                 .bind(now)
                 .fetch_one(&self.pool)
@@ -109,6 +110,9 @@ macro_rules! impl_oversight {
                     requests_overdue: row.try_get(1)?,
                     outbox_backlog: row.try_get(2)?,
                     breaches_open: row.try_get(3)?,
+                    outbox_oldest_age_s: row
+                        .try_get::<Option<i64>, _>(4)?
+                        .map_or(0, |oldest| (now - oldest).max(0) / 1000),
                 })
             }
 
