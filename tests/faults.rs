@@ -287,3 +287,77 @@ async fn a_hanging_statement_is_bounded() {
         200
     );
 }
+
+/// The upstream takes a committed intake and drops the connection without answering: the client
+/// gets a JSON 502, the audit log records the intake as not delivered, and the retry of the same
+/// form reaches the upstream with the same token (the vault kept the value; nothing new is minted).
+#[tokio::test]
+async fn an_intake_the_upstream_dropped_is_recorded_and_its_retry_keeps_the_tokens() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        for n in 0.. {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let (mut got, mut buf) = (Vec::new(), vec![0u8; 65536]);
+            while !got.ends_with(b"}") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => got.extend_from_slice(&buf[..k]),
+                }
+            }
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&got).into_owned());
+            if n > 0 {
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let _ = s.write_all(ok).await;
+            }
+        }
+    });
+    let gw = Gateway::start(
+        Opts::new(Db::Sqlite).with_admin_tokens(),
+        &format!("http://{addr}"),
+    )
+    .await
+    .unwrap();
+    let first = post(&gw.url("/api/checkout"), JSON, checkout(7)).await;
+    assert_eq!(
+        first.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    assert!(!first.code().is_empty(), "a JSON error with a code");
+    let retry = post(&gw.url("/api/checkout"), JSON, checkout(7)).await;
+    assert_eq!(retry.status, 200);
+    let email = |raw: &str| {
+        let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["email"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert!(!seen[0].contains("full.disk7@"), "tokenized before it left");
+    assert_eq!(email(&seen[0]), email(&seen[1]), "the same token on retry");
+
+    let auditor = common::token(&gw, "auditor", None);
+    let audit = common::authed(
+        "GET",
+        &gw.admin_url("/admin/v1/audit?format=jsonl"),
+        &auditor,
+        "",
+    )
+    .await;
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.body)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["kind"] == "intake_not_delivered")
+        .collect();
+    assert_eq!(lines.len(), 1, "only the dropped intake");
+    assert_eq!(lines[0]["entry"]["event"]["status"], 502);
+}

@@ -35,6 +35,13 @@ pub enum AuditEvent {
         stored_values: u32,
         dropped_fields: u32,
     },
+    /// A committed intake's forward failed (upstream down, reset or too slow): the client got
+    /// `status`, the upstream nothing usable.
+    IntakeNotDelivered {
+        request_id: String,
+        route: String,
+        status: u16,
+    },
     /// A consent was recorded at intake.
     ConsentGiven {
         receipt_id: String,
@@ -222,6 +229,7 @@ impl AuditEvent {
             AuditEvent::Reveal { .. } => "reveal",
             AuditEvent::AuditExported { .. } => "audit_exported",
             AuditEvent::ReportRendered { .. } => "report_rendered",
+            AuditEvent::IntakeNotDelivered { .. } => "intake_not_delivered",
             AuditEvent::LinkMinted { .. } => "link_minted",
             AuditEvent::LinkRevoked { .. } => "link_revoked",
             AuditEvent::LinkUsed { .. } => "link_used",

@@ -18,6 +18,7 @@ use super::headers::{
 };
 use super::{ConnInfo, Gateway};
 use crate::actions::{self, Action};
+use crate::audit::AuditEvent;
 use crate::forms::multipart::{self, FilePolicy};
 use crate::forms::{json, urlencoded, Codec, Encoded, Leaf};
 use crate::intake::{self, Evaluation, Facts, SubjectCtx};
@@ -265,9 +266,13 @@ async fn run(
     if !refs.is_empty() {
         extra.push((&X_PDGATE_REFS, hv(&refs)));
     }
-    let mut resp = gw
+    let forwarded = gw
         .forward(policy.upstream(route.upstream), parts, body, conn, &extra)
-        .await?;
+        .await;
+    let mut resp = match forwarded {
+        Ok(r) => r,
+        Err(e) => return Err(not_delivered(gw, route, request_id, e).await),
+    };
     if !plan.receipts.is_empty() {
         let h = resp.headers_mut();
         h.insert(X_PDGATE_RECEIPT.clone(), hv(&plan.receipts.join(", ")));
@@ -281,6 +286,21 @@ async fn run(
         h.insert(X_PDGATE_SUBJECT_TOKEN.clone(), hv(&token));
     }
     Ok(resp)
+}
+
+/// The intake is in the vault but its forward failed (upstream down, reset, too slow): the audit
+/// log says so beside the intake's own entry. A retry of the same form finds the same values
+/// and gets the same tokens.
+async fn not_delivered(gw: &Gateway, route: &Route, request_id: &str, e: ApiError) -> ApiError {
+    let event = AuditEvent::IntakeNotDelivered {
+        request_id: request_id.to_owned(),
+        route: route.id.clone(),
+        status: e.status.as_u16(),
+    };
+    if let Err(a) = gw.committer.audit(crate::now_millis(), event).await {
+        tracing::warn!(error = %a, "intake not delivered; the audit entry could not be written");
+    }
+    e
 }
 
 /// Replaces the query of `uri` by the rewritten one (none when every parameter was dropped).
