@@ -462,12 +462,25 @@ impl Config {
             }
             t.insert(path[path.len() - 1].to_owned(), value);
         }
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: name.clone(),
+                    reason: e.to_string(),
+                })?;
+        // The cached notifications go stale after 60 s: with reads further apart, transfers
+        // abroad would be refused (and the replica not ready) for most of every interval. Two
+        // reads fit in the window, so one may fail.
+        if config.transfers.refresh_s > 30 {
+            return Err(ConfigError::Parse {
                 path: name,
-                reason: e.to_string(),
-            })
+                reason:
+                    "[transfers] refresh_s must be at most 30 (the cache goes stale after 60 s)"
+                        .into(),
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -528,6 +541,18 @@ mod tests {
         let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("pdgate.example.toml");
         let c = Config::load(Some(&f), &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((c.transfers.refresh_s, c.discovery.flush_ms), (10, 5000));
+    }
+
+    #[test]
+    fn a_refresh_slower_than_the_cache_lasts_is_refused() {
+        let env =
+            |v: &str| BTreeMap::from([("PDGATE_TRANSFERS_REFRESH_S".to_owned(), v.to_owned())]);
+        assert_eq!(
+            Config::load(None, &env("30")).unwrap().transfers.refresh_s,
+            30
+        );
+        let e = Config::load(None, &env("61")).unwrap_err().to_string();
+        assert!(e.contains("refresh_s must be at most 30"), "{e}");
     }
 
     #[test]

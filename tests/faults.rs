@@ -19,6 +19,25 @@ fn checkout(i: usize) -> String {
         .to_string()
 }
 
+/// Posts the same intake until it commits (503 meanwhile, nothing else) and returns how long that
+/// took; fails past `within`.
+async fn recovers(gw: &Gateway, i: usize, within: Duration) -> Duration {
+    let since = Instant::now();
+    loop {
+        let r = post(&gw.url("/api/checkout"), JSON, checkout(i)).await;
+        if r.status == 200 {
+            return since.elapsed();
+        }
+        assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            since.elapsed() < within,
+            "no recovery within {within:?}: {}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// SQLite fills up (`sqlite_max_bytes`, SQLite's `max_page_count`: no root needed): intakes get 503
 /// and are not forwarded, readiness says why, pass-through and the admin API keep working, the
 /// failure is logged once per interval; once space inside the file is freed, intakes commit again
@@ -122,20 +141,8 @@ async fn a_full_database_is_a_state_not_a_crash() {
         .await
         .unwrap();
     side.close().await;
-    let freed = Instant::now();
-    loop {
-        let r = post(&gw.url("/api/checkout"), JSON, checkout(1000)).await;
-        if r.status == 200 {
-            break;
-        }
-        assert_eq!(r.status, 503);
-        assert!(
-            freed.elapsed() < Duration::from_secs(5),
-            "no recovery: {}",
-            gw.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let took = recovers(&gw, 1000, Duration::from_secs(5)).await;
+    eprintln!("intakes commit again {took:?} after space was freed");
     let ready = get(&gw.admin_url("/readyz")).await;
     assert_eq!(
         ready.status,
@@ -226,20 +233,8 @@ async fn a_read_only_postgres_is_a_state_not_a_crash() {
     assert_eq!(get(&gw.url("/catalog")).await.status, 200);
 
     set_read_only(false).await;
-    let back = Instant::now();
-    loop {
-        let r = post(&gw.url("/api/checkout"), JSON, checkout(100)).await;
-        if r.status == 200 {
-            break;
-        }
-        assert_eq!(r.status, 503);
-        assert!(
-            back.elapsed() < Duration::from_secs(10),
-            "no recovery after {refused} refusals: {}",
-            gw.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let took = recovers(&gw, 100, Duration::from_secs(10)).await;
+    eprintln!("intakes commit again {took:?} after {refused} refusals");
     assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
     admin.close().await;
 }
