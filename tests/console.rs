@@ -48,7 +48,6 @@ fn main() {
 }
 
 async fn a_dpo_works_through_the_console_in_headless_chromium() {
-    let chromium = chromium().expect("checked by missing()");
     let up = Upstream::start(Duration::ZERO).await;
     let mut opts = Opts::new(Db::Sqlite).with_admin_tokens();
     opts.extra_config = "[discovery]\nflush_ms = 100\n".into();
@@ -109,37 +108,9 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
     let id = r.json()["id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(300)).await; // discovery's flush
 
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("..")
-        .join("console-screenshots");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console_test.py");
     let admin = format!("http://{}", gw.admin);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .args([
-                "--admin",
-                &admin,
-                "--token",
-                &dpo,
-                "--request-id",
-                &id,
-                "--out",
-            ])
-            .arg(&shots)
-            .arg("--chromium")
-            .arg(&chromium)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "console test failed:\n{text}");
+    let args = ["--admin", &admin, "--token", &dpo, "--request-id", &id];
+    let text = browser_script("console_test.py", &args).await;
     assert!(text.contains("console: ok"), "{text}");
 
     // A subject's self-service link: the page it opens lists and withdraws their consent.
@@ -153,15 +124,28 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
     .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let url = gw.url(r.json()["manage_url"].as_str().unwrap());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/manage_test.py");
+    let text = browser_script("manage_test.py", &["--url", &url]).await;
+    assert!(text.contains("manage: ok"), "{text}");
+    drop(up);
+}
+
+/// Runs `tests/console/<script>` with `args`, the screenshot folder and the system Chromium; its
+/// output, once it has exited successfully.
+async fn browser_script(script: &str, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/console")
+        .join(script);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("..")
         .join("console-screenshots");
-    let chromium = crate::chromium().expect("checked by missing()");
+    let chromium = chromium().expect("checked by missing()");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let name = script.display().to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
-            .arg(script)
-            .args(["--url", &url, "--out"])
+            .arg(&script)
+            .args(&args)
+            .arg("--out")
             .arg(&shots)
             .arg("--chromium")
             .arg(&chromium)
@@ -175,7 +159,6 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "manage page test failed:\n{text}");
-    assert!(text.contains("manage: ok"), "{text}");
-    drop(up);
+    assert!(out.status.success(), "{name} failed:\n{text}");
+    text
 }
