@@ -812,6 +812,8 @@ impl Writer {
     fn outcome<T>(&self, r: &Result<T>) {
         match r {
             Ok(_) => self.health.committed(),
+            // A conflict is an answer (the data moved on; the caller retries), not a failed write.
+            Err(StoreError::Conflict(_) | StoreError::SubjectsMoved(_)) => {}
             Err(e) => self.health.failed(e, crate::now_millis()),
         }
     }
