@@ -6,11 +6,17 @@ fulfils a request and previews its report, exports the register, opens a breach,
 retention sweep's destruction act, searches the audit log, switches to Russian, and keeps a screenshot of every screen in --out.
 """
 import argparse
+import os
 import pathlib
 import re
 import sys
 
 from playwright.sync_api import expect, sync_playwright
+
+# Under faketime (tests/at-date.sh sets FAKETIME) Chromium runs many times slower: Playwright's
+# default 5 s wait then fails steps that pass on a real clock, so the waits are longer there.
+WAIT_MS = 60_000 if os.environ.get("FAKETIME") else 10_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def main() -> int:
@@ -29,6 +35,7 @@ def main() -> int:
         browser = p.chromium.launch(executable_path=a.chromium, args=["--no-sandbox"])
         ctx = browser.new_context(accept_downloads=True, locale="en-GB", viewport={"width": 1280, "height": 900})
         page = ctx.new_page()
+        page.set_default_timeout(WAIT_MS)
         expected = []  # errors a step provokes on purpose (the refused token's 401)
 
         def on_console(m):

@@ -5,10 +5,16 @@ Run by tests/console.rs: opens a link's manage_url, checks the token left the ad
 consent is listed as given, withdraws it with the button and sees it withdrawn; no script errors.
 """
 import argparse
+import os
 import pathlib
 import sys
 
 from playwright.sync_api import expect, sync_playwright
+
+# Under faketime (tests/at-date.sh sets FAKETIME) Chromium runs many times slower: Playwright's
+# default 5 s wait then fails steps that pass on a real clock, so the waits are longer there.
+WAIT_MS = 60_000 if os.environ.get("FAKETIME") else 10_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def main() -> int:
@@ -23,6 +29,7 @@ def main() -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=a.chromium, args=["--no-sandbox"])
         page = browser.new_context(locale="ru-RU").new_page()
+        page.set_default_timeout(WAIT_MS)
         page.on("console", lambda m: m.type == "error" and problems.append("console: " + m.text))
         page.on("pageerror", lambda e: problems.append("page error: " + str(e)))
         page.goto(a.url)
