@@ -333,7 +333,10 @@ pub async fn unlock(store: &Store, kek: Kek) -> Result<Keys, ServeError> {
         ),
         other => ServeError::Key(other.to_string()),
     })?;
-    Ok(Keys::derive(kek, &root))
+    let keys = Keys::derive(kek, &root);
+    // Databases from before the fingerprint get it now; a running replica compares against it.
+    store.claim_root_id(keys.root_id()).await?;
+    Ok(keys)
 }
 
 /// Records every consent text version in the database; an edited text that kept its version
@@ -359,6 +362,9 @@ async fn register_consent_texts(store: &Store, policy: &Policy) -> Result<(), Se
     }
     Ok(())
 }
+
+/// How often a running replica checks that its database is still the one it started on.
+const VAULT_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 const PROXY_SETTING: &str =
     "the proxy listener: `listen` in the config, PDGATE_LISTEN, or `demo --listen`";
@@ -401,6 +407,7 @@ impl Server {
         };
         tracing::info!(listener = "admin", addr = %self.admin_addr, scheme = admin_scheme, "listening");
         let (tx, rx) = watch::channel(false);
+        let root_id = self.gateway.keys.root_id();
         let grace = Duration::from_secs(self.config.shutdown_grace_s);
         let limits = self.config.limits;
         let wait = |mut rx: watch::Receiver<bool>| async move {
@@ -423,6 +430,12 @@ impl Server {
             grace,
         );
         let bg = self.background;
+        let guard = bg.committer.clone().guard(
+            bg.store.clone(),
+            root_id,
+            VAULT_CHECK_EVERY,
+            wait(rx.clone()),
+        );
         let sweeper = {
             let (store, committer, policy) = (bg.store.clone(), bg.committer, bg.policy.clone());
             let interval = self.config.retention.interval_s;
@@ -476,7 +489,8 @@ impl Server {
             sweeper,
             outbox,
             notifications,
-            discovery
+            discovery,
+            guard
         );
         // Both listeners are done and dropped their handles on the writer: it commits what is
         // queued, signs a last checkpoint and ends.

@@ -134,6 +134,11 @@ async fn a_full_database_is_a_state_not_a_crash() {
         (1..=2).contains(&lines),
         "{lines} failure lines for {refused} refusals"
     );
+    let refusals = gw.log().matches("refusing intakes").count();
+    assert!(
+        refusals <= 2,
+        "{refusals} refusal lines for {refused} refusals"
+    );
 
     // Space back inside the file: intakes commit again and readiness returns, no restart.
     sqlx::query("DELETE FROM ballast")
@@ -355,4 +360,106 @@ async fn an_intake_the_upstream_dropped_is_recorded_and_its_retry_keeps_the_toke
         .collect();
     assert_eq!(lines.len(), 1, "only the dropped intake");
     assert_eq!(lines[0]["entry"]["event"]["status"], 502);
+}
+
+both_backends! {
+    a_database_changed_underneath_is_refused_until_it_matches => database_changed_underneath;
+}
+
+/// Runs statements on the gateway's database from the side, as an operator restoring a backup
+/// underneath a running replica would.
+async fn side(url: &str, statements: &[&str]) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::raw_sql(s).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::raw_sql(s).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+}
+
+/// Readiness names `reason` and an intake is refused with 503 and not forwarded.
+async fn refused_for(gw: &Gateway, up: &Upstream, reason: &str, i: usize) {
+    let ready = get(&gw.admin_url("/readyz")).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["reason"], reason, "{}", ready.json());
+    let before = up.requests().len();
+    let r = post(&gw.url("/api/checkout"), JSON, checkout(i)).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.code(), "store_unavailable");
+    assert_eq!(up.requests().len(), before, "nothing forwarded");
+    assert_eq!(get(&gw.url("/catalog")).await.status, 200, "pass-through");
+}
+
+/// The database is restored or switched underneath a running replica: one missing a migration
+/// this binary carries, then one whose key ring is another deployment's. Each time readiness
+/// names why, intakes are refused without being tried (nothing forwarded), and both return by
+/// themselves once the database matches again. Migrations newer than the binary (a rolling
+/// upgrade) are not a mismatch.
+async fn database_changed_underneath(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(gw) = Gateway::start(Opts::new(db), &up.url()).await else {
+        return;
+    };
+    let url = gw.database_url.clone();
+    assert_eq!(
+        post(&gw.url("/api/checkout"), JSON, checkout(0))
+            .await
+            .status,
+        200
+    );
+
+    side(&url, &[
+        "CREATE TABLE saved_m AS SELECT * FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT version FROM saved_m)",
+    ])
+    .await;
+    refused_for(&gw, &up, "migrations_pending", 1).await;
+    side(
+        &url,
+        &["INSERT INTO _sqlx_migrations SELECT * FROM saved_m"],
+    )
+    .await;
+    assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
+    assert_eq!(
+        post(&gw.url("/api/checkout"), JSON, checkout(2))
+            .await
+            .status,
+        200
+    );
+
+    let bytes = |n: usize| {
+        if db == Db::Postgres {
+            format!("decode(repeat('00', {n}), 'hex')")
+        } else {
+            format!("zeroblob({n})")
+        }
+    };
+    side(
+        &url,
+        &[
+            "CREATE TABLE saved_ring AS SELECT * FROM keyring",
+            &format!("UPDATE keyring SET root_id = {}", bytes(32)),
+        ],
+    )
+    .await;
+    refused_for(&gw, &up, "key_unavailable", 3).await;
+    // Between readiness checks the replica's own check (every 5 s) finds it too.
+    side(&url, &[
+        "UPDATE keyring SET root_id = (SELECT root_id FROM saved_ring)",
+        &format!("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99990101000000, 'from a newer release', TRUE, {}, 0)", bytes(1)),
+    ])
+    .await;
+    let took = recovers(&gw, 4, Duration::from_secs(7)).await;
+    eprintln!("intakes commit again {took:?} after the key ring was put back");
+    assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
+    let log = gw.log();
+    assert!(log.contains("\"reason\":\"key_unavailable\""), "{log}");
+    assert!(log.contains("writes resume"), "{log}");
 }

@@ -180,18 +180,21 @@ impl Admin {
     /// goes through the writer: readiness returns by itself once it commits (a real write that
     /// fails takes it away again). Not ready answers 503 with the reason.
     async fn ready(&self) -> Result<Response<Body>, ApiError> {
+        let not_ready =
+            |body: serde_json::Value| Ok(respond::json(StatusCode::SERVICE_UNAVAILABLE, &body));
+        let ours = self.keys.root_id();
+        if let Ok(Some(m)) = self.committer.check_vault(&self.store, &ours).await {
+            return not_ready(serde_json::json!({"status": "not_ready", "reason": m.as_str()}));
+        }
         if let Some((since, reason)) = self.committer.health().failing() {
             let probe = tokio::time::timeout(Duration::from_secs(2), self.committer.probe()).await;
             if !matches!(probe, Ok(Ok(()))) {
-                return Ok(respond::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({
-                        "status": "not_ready",
-                        "reason": "vault_cannot_commit",
-                        "cause": reason.as_str(),
-                        "failing_since": crate::rfc3339(since),
-                    }),
-                ));
+                return not_ready(serde_json::json!({
+                    "status": "not_ready",
+                    "reason": "vault_cannot_commit",
+                    "cause": reason.as_str(),
+                    "failing_since": crate::rfc3339(since),
+                }));
             }
         }
         // Transfers abroad are refused while the notifications cannot be re-read: a replica
@@ -202,28 +205,24 @@ impl Admin {
             .iter()
             .any(|d| crate::transfers::is_foreign(d.country));
         if abroad && self.transfers.stale(crate::now_millis()) {
-            return Ok(respond::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({"status": "not_ready", "reason": "cross_border_cache_stale"}),
-            ));
+            return not_ready(
+                serde_json::json!({"status": "not_ready", "reason": "cross_border_cache_stale"}),
+            );
         }
         match self.store.ping().await {
-            // The key is loaded before the listener opens and never unloaded, so a reachable
-            // database is the remaining condition.
+            // The key is loaded before the listener opens and never unloaded; that the database's
+            // key ring is still the one it opened was checked above.
             Ok(()) => Ok(respond::json(
                 StatusCode::OK,
                 &serde_json::json!({"status": "ready", "database": "ok", "key": "ok", "writes": "ok"}),
             )),
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: database unreachable");
-                Ok(respond::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({
-                        "status": "not_ready",
-                        "reason": "store_unavailable",
-                        "cause": crate::store::health::FailureReason::of(&e).as_str(),
-                    }),
-                ))
+                not_ready(serde_json::json!({
+                    "status": "not_ready",
+                    "reason": "store_unavailable",
+                    "cause": crate::store::health::FailureReason::of(&e).as_str(),
+                }))
             }
         }
     }

@@ -195,6 +195,8 @@ pub struct Keys {
     pub client_hash: MacKey,
     pub subject_token: MacKey,
     pub audit: AuditSigner,
+    /// A public fingerprint of the root secret (see [`Keys::root_id`]).
+    root_id: [u8; 32],
 }
 
 /// Signs audit checkpoints (Ed25519). Derived from the root secret, so every replica of one
@@ -235,8 +237,21 @@ impl Keys {
                 )
                 .expect("a 32-byte seed is a valid Ed25519 key"),
             ),
+            root_id: {
+                let mut id = [0u8; 32];
+                hk.expand(b"pdgate/v1/root-id", &mut id)
+                    .expect("32 bytes is a valid HKDF-SHA256 length");
+                id
+            },
             kek,
         }
+    }
+
+    /// Names the root secret without revealing it (an HKDF output under its own label): stored
+    /// beside the key ring, it tells a running replica whether its database's ring is still the
+    /// one it unlocked.
+    pub fn root_id(&self) -> [u8; 32] {
+        self.root_id
     }
 
     pub fn kek(&self) -> &Kek {

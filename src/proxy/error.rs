@@ -123,7 +123,7 @@ impl From<crate::store::StoreError> for ApiError {
         if let Some(message) = conflict {
             return Self::new(StatusCode::CONFLICT, "conflict", message);
         }
-        tracing::error!(error = %e, "store unavailable; refusing");
+        crate::store::health::log_refusal(&e, "store unavailable; refusing requests");
         Self::unavailable("store_unavailable", "the vault is unavailable")
     }
 }

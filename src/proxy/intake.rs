@@ -334,7 +334,7 @@ fn too_large(max: u64) -> ApiError {
 }
 
 fn store_down(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "vault unavailable; refusing intake");
+    crate::store::health::log_refusal(e, "vault unavailable; refusing intakes");
     ApiError::unavailable(
         "store_unavailable",
         "the vault is unavailable; nothing was stored or forwarded",

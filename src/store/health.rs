@@ -51,8 +51,89 @@ impl FailureReason {
     }
 }
 
+/// What a running replica reads back from its database to know it is still the one it started on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultIdentity {
+    /// The key ring's root-secret fingerprint (`None`: the ring has none — it was replaced).
+    pub root_id: Option<Vec<u8>>,
+    /// The migrations applied, by version.
+    pub applied: Vec<i64>,
+}
+
+/// Why this replica must not write to its database although the database answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// The database's key ring is not the one this process unlocked (restored or switched
+    /// underneath it): what it wrote would be keyed to a secret the database does not hold.
+    KeyRingChanged,
+    /// The database lacks migrations this binary carries (an older backup restored underneath).
+    MigrationsPending,
+}
+
+impl Mismatch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyRingChanged => "key_unavailable",
+            Self::MigrationsPending => "migrations_pending",
+        }
+    }
+
+    fn code(this: Option<Self>) -> u8 {
+        match this {
+            None => 0,
+            Some(Self::KeyRingChanged) => 1,
+            Some(Self::MigrationsPending) => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::KeyRingChanged),
+            2 => Some(Self::MigrationsPending),
+            _ => None,
+        }
+    }
+}
+
+/// Compares what the database holds with what this process runs on. Migrations newer than the
+/// binary (a newer replica of a rolling upgrade migrated first) are not a mismatch: migrations
+/// only add, and refusing would take every old replica out at once.
+pub fn mismatch(ours: &[u8; 32], known: &[i64], seen: &VaultIdentity) -> Option<Mismatch> {
+    use subtle::ConstantTimeEq;
+    let same_ring = seen
+        .root_id
+        .as_deref()
+        .is_some_and(|id| bool::from(id.ct_eq(ours)));
+    if !same_ring {
+        return Some(Mismatch::KeyRingChanged);
+    }
+    known
+        .iter()
+        .any(|v| seen.applied.binary_search(v).is_err())
+        .then_some(Mismatch::MigrationsPending)
+}
+
 /// One line per this many milliseconds while writes keep failing.
 const LOG_EVERY_MS: Millis = 10_000;
+
+/// Logs a request refused for a store error at most once per interval, with how many were not
+/// logged: a database that is down for an hour must not write one line per refused request.
+pub fn log_refusal(e: &StoreError, what: &'static str) {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
+    let now = crate::now_millis();
+    let last = LAST.load(Ordering::Relaxed);
+    if (last != 0 && now - last < LOG_EVERY_MS)
+        || LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let more = UNLOGGED.swap(0, Ordering::Relaxed);
+    tracing::error!(error = %e, refused_since_last_line = more, "{what}");
+}
 
 #[derive(Debug, Default)]
 pub struct WriterHealth {
@@ -64,6 +145,9 @@ pub struct WriterHealth {
     /// Failures since the last line logged.
     unlogged: AtomicU64,
     failures: [AtomicU64; 4],
+    /// A [`Mismatch`] found by the last check (its code; 0: none): the writer refuses every job
+    /// without touching the database until a check finds none.
+    mismatch: AtomicU8,
 }
 
 impl WriterHealth {
@@ -114,6 +198,25 @@ impl WriterHealth {
         })
     }
 
+    /// Records the outcome of the latest [`mismatch`] check; logs when it changes.
+    pub fn checked(&self, found: Option<Mismatch>) {
+        let before =
+            Mismatch::from_code(self.mismatch.swap(Mismatch::code(found), Ordering::Relaxed));
+        match (before, found) {
+            (None, Some(m)) => tracing::error!(
+                reason = m.as_str(),
+                "the database is not the one this replica started on; writes are refused (503)"
+            ),
+            (Some(_), None) => tracing::warn!("the database matches again; writes resume"),
+            _ => {}
+        }
+    }
+
+    /// Why writes are refused without being tried, if they are.
+    pub fn mismatched(&self) -> Option<Mismatch> {
+        Mismatch::from_code(self.mismatch.load(Ordering::Relaxed))
+    }
+
     /// Failed write transactions so far, by reason.
     pub fn failures(&self) -> [(FailureReason, u64); 4] {
         FailureReason::ALL.map(|r| (r, self.failures[r.index()].load(Ordering::Relaxed)))
@@ -123,6 +226,39 @@ impl WriterHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replaced_key_ring_or_missing_migration_is_a_mismatch() {
+        let ours = [7u8; 32];
+        let seen = |root_id: Option<[u8; 32]>, applied: &[i64]| VaultIdentity {
+            root_id: root_id.map(|r| r.to_vec()),
+            applied: applied.to_vec(),
+        };
+        let known = [1, 2, 3];
+        assert_eq!(mismatch(&ours, &known, &seen(Some(ours), &[1, 2, 3])), None);
+        // A newer replica migrated further: still ours.
+        assert_eq!(
+            mismatch(&ours, &known, &seen(Some(ours), &[1, 2, 3, 4])),
+            None
+        );
+        assert_eq!(
+            mismatch(&ours, &known, &seen(Some(ours), &[1, 2])),
+            Some(Mismatch::MigrationsPending)
+        );
+        assert_eq!(
+            mismatch(&ours, &known, &seen(Some([8; 32]), &[1, 2, 3])),
+            Some(Mismatch::KeyRingChanged)
+        );
+        assert_eq!(
+            mismatch(&ours, &known, &seen(None, &[1, 2, 3])),
+            Some(Mismatch::KeyRingChanged)
+        );
+        let h = WriterHealth::default();
+        h.checked(Some(Mismatch::MigrationsPending));
+        assert_eq!(h.mismatched(), Some(Mismatch::MigrationsPending));
+        h.checked(None);
+        assert_eq!(h.mismatched(), None);
+    }
 
     #[test]
     fn failing_until_a_commit_counted_by_reason() {

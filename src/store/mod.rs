@@ -286,6 +286,13 @@ pub trait Backend: Send + Sync {
     /// A write of no consequence on the writer (one row rewritten), to learn whether writes
     /// commit: a `SELECT 1` succeeds on a full disk or a read-only standby.
     fn probe_write(&self, at: Millis) -> impl Future<Output = Result<()>> + Send;
+    /// What this process checks its database against while it runs: the key ring's fingerprint
+    /// and the migrations applied.
+    fn vault_identity(&self) -> impl Future<Output = Result<health::VaultIdentity>> + Send;
+    /// Stores the root secret's fingerprint beside the key ring if none is there yet.
+    fn claim_root_id(&self, id: [u8; 32]) -> impl Future<Output = Result<()>> + Send;
+    /// The migrations this binary carries, by version.
+    fn known_migrations(&self) -> Vec<i64>;
     /// The wrapped root secret, storing `candidate` first if there is none (race-safe).
     fn root_secret(
         &self,
@@ -478,6 +485,18 @@ impl Backend for Store {
     }
     async fn probe_write(&self, at: Millis) -> Result<()> {
         delegate!(self, s => s.probe_write(at))
+    }
+    async fn vault_identity(&self) -> Result<health::VaultIdentity> {
+        delegate!(self, s => s.vault_identity())
+    }
+    async fn claim_root_id(&self, id: [u8; 32]) -> Result<()> {
+        delegate!(self, s => s.claim_root_id(id))
+    }
+    fn known_migrations(&self) -> Vec<i64> {
+        match self {
+            Store::Sqlite(s) => s.known_migrations(),
+            Store::Postgres(s) => s.known_migrations(),
+        }
     }
     async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> Result<(i64, Vec<u8>)> {
         delegate!(self, s => s.root_secret(candidate))
@@ -745,6 +764,41 @@ impl Committer {
         &self.writer
     }
 
+    /// Reads back whether the database is still the one this process started on (key ring
+    /// `ours`, every migration applied) and records it: on a mismatch the writer refuses every
+    /// job until a check finds none.
+    pub async fn check_vault(
+        &self,
+        store: &Store,
+        ours: &[u8; 32],
+    ) -> Result<Option<health::Mismatch>> {
+        let seen = store.vault_identity().await?;
+        let found = health::mismatch(ours, &store.known_migrations(), &seen);
+        self.health.checked(found);
+        Ok(found)
+    }
+
+    /// [`check_vault`](Self::check_vault) every `every` until `stop`. A database that does not
+    /// answer is left to the writer's health and readiness, which already report it.
+    pub async fn guard(
+        self,
+        store: Store,
+        ours: [u8; 32],
+        every: Duration,
+        stop: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = tick.tick() => {}
+            }
+            let _ = self.check_vault(&store, &ours).await;
+        }
+    }
+
     /// Commits one intake durably; returns once it is on disk (or failed).
     pub async fn commit(&self, write: IntakeWrite) -> Result<IntakeOutcome> {
         self.send(|reply| Job::Intake(Box::new(write), reply)).await
@@ -837,6 +891,10 @@ async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Che
             }
             _ = tick.tick() => true,
         };
+        if let Some(m) = w.health.mismatched() {
+            jobs.drain(..).for_each(|job| refuse(job, m));
+            continue;
+        }
         // In arrival order: runs of intakes share a transaction, each change has its own.
         let mut intakes = Vec::new();
         for job in jobs.drain(..) {
@@ -860,6 +918,17 @@ async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Che
         if w.chain.seq() > signed_seq {
             let _ = checkpoint(&mut w, &c.keys).await;
         }
+    }
+}
+
+/// Answers a job without trying it: the database is not the one this process started on.
+fn refuse(job: Job, m: health::Mismatch) {
+    let e = || StoreError::Unavailable(format!("writes refused: {}", m.as_str()));
+    match job {
+        Job::Intake(_, reply) => drop(reply.send(Err(e()))),
+        Job::Change(_, reply) => drop(reply.send(Err(e()))),
+        Job::Purge(_, _, reply) => drop(reply.send(Err(e()))),
+        Job::Probe(reply) => drop(reply.send(Err(e()))),
     }
 }
 

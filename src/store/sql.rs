@@ -30,6 +30,28 @@ macro_rules! impl_backend {
                 Ok(())
             }
 
+            async fn vault_identity(&self) -> $crate::store::Result<$crate::store::health::VaultIdentity> {
+                let root_id: Option<Vec<u8>> = sqlx::query_scalar("SELECT root_id FROM keyring WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .flatten();
+                let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok($crate::store::health::VaultIdentity { root_id, applied })
+            }
+
+            async fn claim_root_id(&self, id: [u8; 32]) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE keyring SET root_id = $1 WHERE id = 1 AND root_id IS NULL")
+                    .bind(&id[..])
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            fn known_migrations(&self) -> Vec<i64> {
+                self.migrator().iter().map(|m| m.version).collect()
+            }
 
             async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> $crate::store::Result<(i64, Vec<u8>)> {
                 sqlx::query(
