@@ -463,3 +463,153 @@ async fn database_changed_underneath(db: Db) {
     assert!(log.contains("\"reason\":\"key_unavailable\""), "{log}");
     assert!(log.contains("writes resume"), "{log}");
 }
+
+/// How a scripted upstream ends its answer.
+#[derive(Clone, Copy)]
+enum Then {
+    Close,
+    Stall,
+}
+
+/// An upstream that reads each request and writes `answer(n, request)` raw (n counts from 0),
+/// then closes or stalls; keeps every request it read.
+async fn scripted(
+    answer: fn(usize, &str) -> (Vec<u8>, Then),
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let (log, count) = (log.clone(), count.clone());
+            tokio::spawn(async move {
+                let (mut got, mut buf) = (Vec::new(), vec![0u8; 65536]);
+                // Heads end with a blank line; these tests' bodies are JSON objects.
+                while !(got.ends_with(b"\r\n\r\n") && got.starts_with(b"GET")
+                    || got.ends_with(b"}"))
+                {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => got.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&got).into_owned();
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (bytes, then) = answer(n, &text);
+                log.lock().unwrap().push(text);
+                let _ = s.write_all(&bytes).await;
+                if let Then::Stall = then {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// The kinds of the audit entries about undelivered intakes, with the status each client got.
+async fn undelivered(gw: &Gateway) -> Vec<u64> {
+    let auditor = common::token(gw, "auditor", None);
+    let audit = common::authed(
+        "GET",
+        &gw.admin_url("/admin/v1/audit?format=jsonl"),
+        &auditor,
+        "",
+    )
+    .await;
+    String::from_utf8_lossy(&audit.body)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["kind"] == "intake_not_delivered")
+        .map(|l| l["entry"]["event"]["status"].as_u64().unwrap())
+        .collect()
+}
+
+/// The upstream sends its answer's head and part of its body, then resets or stalls. A committed
+/// intake's answer is read before any of it goes out, so the client gets a JSON 502 (reset) or
+/// 504 (stalled past `upstream_timeout_ms`) — never a truncated page that looks like success —
+/// and the audit log records both as not delivered. A pass-through answer is streamed: a reset
+/// aborts the client's connection, so the client sees an error there too, never a short body as
+/// complete. A long intake answer (past the 256 KiB read ahead) arrives whole.
+#[tokio::test]
+async fn an_upstream_that_breaks_off_mid_answer_is_a_json_error() {
+    // Answers in the order the test sends: reset, stall, long, and the pass-through reset.
+    let (url, seen) = scripted(|n, _| {
+        let head = |len: usize| {
+            format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {len}\r\n\r\n")
+        };
+        if n == 0 || n == 3 {
+            (
+                (head(5000) + "<html><p>Thank you").into_bytes(),
+                Then::Close,
+            )
+        } else if n == 1 {
+            ((head(5000) + "<html><p>Thank").into_bytes(), Then::Stall)
+        } else {
+            let big = "x".repeat(600 << 10);
+            ((head(big.len()) + &big).into_bytes(), Then::Close)
+        }
+    })
+    .await;
+    let mut opts = Opts::new(Db::Sqlite).with_admin_tokens();
+    opts.extra_config = "[limits]\nupstream_timeout_ms = 700\n".into();
+    let gw = Gateway::start(opts, &url).await.unwrap();
+    let form = |email: &str| {
+        serde_json::json!({"email": email, "name": "Обрыв", "subscribe": "on"}).to_string()
+    };
+
+    let reset = post(&gw.url("/api/checkout"), JSON, form("reset.me@mail.ru")).await;
+    assert_eq!(
+        reset.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&reset.body)
+    );
+    assert_eq!(reset.code(), "upstream_unavailable");
+    let started = Instant::now();
+    let stalled = post(&gw.url("/api/checkout"), JSON, form("stall.me@mail.ru")).await;
+    assert_eq!(
+        stalled.status,
+        504,
+        "{}",
+        String::from_utf8_lossy(&stalled.body)
+    );
+    assert_eq!(stalled.code(), "upstream_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let long = post(&gw.url("/api/checkout"), JSON, form("long.answer@mail.ru")).await;
+    assert_eq!(
+        (long.status.as_u16(), long.body.len()),
+        (200, 600 << 10),
+        "a long answer whole"
+    );
+    assert_eq!(undelivered(&gw).await, [502, 504]);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|r| !r.contains("@mail.ru\"")),
+        "every e-mail left tokenized"
+    );
+
+    // Pass-through streams: the client's read of the short body fails.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let resp = client
+        .get(gw.url("/catalog").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await;
+    assert!(
+        body.is_err(),
+        "a truncated pass-through body must not end cleanly"
+    );
+}

@@ -77,6 +77,14 @@ impl ApiError {
         )
     }
 
+    pub fn upstream_timeout() -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "the upstream did not answer in time",
+        )
+    }
+
     pub fn into_response(self) -> Response<Body> {
         let body = serde_json::to_vec(&Envelope {
             error: Inner {

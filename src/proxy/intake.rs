@@ -269,7 +269,12 @@ async fn run(
     let forwarded = gw
         .forward(policy.upstream(route.upstream), parts, body, conn, &extra)
         .await;
-    let mut resp = match forwarded {
+    let wait = std::time::Duration::from_millis(gw.limits.upstream_timeout_ms);
+    let settled = match forwarded {
+        Ok(r) => super::upstream::settle(r, super::upstream::SETTLE_BYTES, wait).await,
+        Err(e) => Err(e),
+    };
+    let mut resp = match settled {
         Ok(r) => r,
         Err(e) => return Err(not_delivered(gw, route, request_id, e).await),
     };

@@ -239,11 +239,7 @@ impl Gateway {
         };
         let mut resp = tokio::time::timeout(wait, send).await.map_err(|_| {
             tracing::warn!(upstream = %upstream.id, "upstream response head timed out");
-            ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                "the upstream did not answer in time",
-            )
+            ApiError::upstream_timeout()
         })??;
         headers::strip_hop_by_hop(resp.headers_mut());
         Ok(resp)

@@ -78,3 +78,51 @@ mod tests {
         );
     }
 }
+
+/// How much of a committed intake's upstream answer is read before any of it goes to the client.
+pub const SETTLE_BYTES: usize = 256 << 10;
+
+/// Reads a committed intake's upstream answer (up to `cap` bytes, within `wait`) before any of it
+/// goes to the client: an upstream that resets or stalls mid-answer then gives the client a JSON
+/// 502 or 504, and the audit log an `intake_not_delivered`, instead of a truncated page that looks
+/// like success. An answer longer than `cap` is passed on as it comes after its first `cap` bytes
+/// (a reset past that point aborts the client's connection, as on pass-through).
+pub async fn settle(
+    resp: http::Response<Body>,
+    cap: usize,
+    wait: Duration,
+) -> Result<http::Response<Body>, super::ApiError> {
+    use futures_util::{StreamExt, TryStreamExt};
+    use http_body_util::BodyExt;
+    let (parts, mut body) = resp.into_parts();
+    let mut head = bytes::BytesMut::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                tracing::warn!(error = %e, "upstream answer broke off");
+                super::ApiError::bad_gateway()
+            })?;
+            if let Ok(data) = frame.into_data() {
+                head.extend_from_slice(&data);
+                if head.len() > cap {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok::<_, super::ApiError>(true)
+    };
+    let whole = tokio::time::timeout(wait, read).await.map_err(|_| {
+        tracing::warn!("upstream answer stalled");
+        super::ApiError::upstream_timeout()
+    })??;
+    let head = head.freeze();
+    let body = if whole {
+        Body::full(head)
+    } else {
+        let rest = body.into_data_stream().map_err(std::io::Error::other);
+        Body::Chunked(Box::pin(
+            futures_util::stream::once(async move { Ok(head) }).chain(rest),
+        ))
+    };
+    Ok(http::Response::from_parts(parts, body))
+}
