@@ -59,26 +59,6 @@ pub fn uri(base: &Uri, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
     b.path_and_query(format!("{base_path}{pq}")).build()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn joins_base_path_and_query() {
-        let base: Uri = "http://127.0.0.1:9000".parse().unwrap();
-        let pq: PathAndQuery = "/a/b?x=1".parse().unwrap();
-        assert_eq!(
-            uri(&base, Some(&pq)).unwrap().to_string(),
-            "http://127.0.0.1:9000/a/b?x=1"
-        );
-        let base: Uri = "https://crm.example/api/".parse().unwrap();
-        assert_eq!(
-            uri(&base, Some(&pq)).unwrap().to_string(),
-            "https://crm.example/api/a/b?x=1"
-        );
-    }
-}
-
 /// How much of a committed intake's upstream answer is read before any of it goes to the client.
 pub const SETTLE_BYTES: usize = 256 << 10;
 
@@ -125,4 +105,24 @@ pub async fn settle(
         ))
     };
     Ok(http::Response::from_parts(parts, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_base_path_and_query() {
+        let base: Uri = "http://127.0.0.1:9000".parse().unwrap();
+        let pq: PathAndQuery = "/a/b?x=1".parse().unwrap();
+        assert_eq!(
+            uri(&base, Some(&pq)).unwrap().to_string(),
+            "http://127.0.0.1:9000/a/b?x=1"
+        );
+        let base: Uri = "https://crm.example/api/".parse().unwrap();
+        assert_eq!(
+            uri(&base, Some(&pq)).unwrap().to_string(),
+            "https://crm.example/api/a/b?x=1"
+        );
+    }
 }
