@@ -254,6 +254,9 @@ pub struct Opts {
     pub key: Option<String>,
     /// Write an HS256 secret and an `[admin]` table for it (so `token()` works).
     pub admin_tokens: bool,
+    /// Environment the process gets beyond the test's own (e.g. a preloaded fake clock); an
+    /// empty value removes the variable.
+    pub env: Vec<(String, String)>,
 }
 
 /// The HS256 secret of gateways started with [`Opts::with_admin_tokens`].
@@ -267,6 +270,7 @@ impl Opts {
             policy_edit: Box::new(|_, t| t.to_owned()),
             key: Some(KEY_HEX.into()),
             admin_tokens: false,
+            env: Vec::new(),
         }
     }
 
@@ -285,6 +289,7 @@ pub struct Gateway {
     pub database_url: String,
     pub config_path: PathBuf,
     pub log_path: PathBuf,
+    env: Vec<(String, String)>,
     _tmp: Option<Scratch>,
 }
 
@@ -344,12 +349,22 @@ impl Gateway {
     /// Starts `pdgate serve` with the example policies pointed at `upstream`.
     pub async fn start(opts: Opts, upstream: &str) -> Option<Gateway> {
         let (tmp, dir, db_url) = prepare(&opts, upstream).await?;
-        Some(Gateway::adopt(tmp, dir, db_url).await)
+        Some(Gateway::launch(tmp, dir, db_url, opts.env).await)
     }
 
     /// Starts `pdgate serve` on a directory made by [`prepare`] (possibly edited since).
     pub async fn adopt(tmp: Scratch, dir: PathBuf, database_url: String) -> Gateway {
+        Gateway::launch(tmp, dir, database_url, Vec::new()).await
+    }
+
+    async fn launch(
+        tmp: Scratch,
+        dir: PathBuf,
+        database_url: String,
+        env: Vec<(String, String)>,
+    ) -> Gateway {
         let mut g = Gateway {
+            env,
             child: None,
             proxy: "0.0.0.0:0".parse().unwrap(),
             admin: "0.0.0.0:0".parse().unwrap(),
@@ -370,11 +385,18 @@ impl Gateway {
             .append(true)
             .open(&self.log_path)
             .unwrap();
-        let child = Command::new(bin())
-            .args(["serve", "--config"])
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "--config"])
             .arg(&self.config_path)
             .env_remove("PDGATE_KEY")
-            .env("PDGATE_LOG", "info")
+            .env("PDGATE_LOG", "info");
+        for (k, v) in &self.env {
+            match v.is_empty() {
+                true => cmd.env_remove(k),
+                false => cmd.env(k, v),
+            };
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
