@@ -254,6 +254,8 @@ pub struct Opts {
     pub key: Option<String>,
     /// Write an HS256 secret and an `[admin]` table for it (so `token()` works).
     pub admin_tokens: bool,
+    /// A database of the test's own choosing instead of the scratch one (e.g. its own cluster).
+    pub database_url: Option<String>,
     /// Environment the process gets beyond the test's own (e.g. a preloaded fake clock); an
     /// empty value removes the variable.
     pub env: Vec<(String, String)>,
@@ -271,6 +273,7 @@ impl Opts {
             key: Some(KEY_HEX.into()),
             admin_tokens: false,
             env: Vec::new(),
+            database_url: None,
         }
     }
 
@@ -301,7 +304,7 @@ pub fn bin() -> &'static str {
 pub async fn prepare(opts: &Opts, upstream: &str) -> Option<(Scratch, PathBuf, String)> {
     let tmp = scratch(opts.db).await?;
     let dir = tmp.path().to_owned();
-    let db_url = tmp.url.clone();
+    let db_url = opts.database_url.clone().unwrap_or_else(|| tmp.url.clone());
     let pol = dir.join("policies");
     std::fs::create_dir_all(pol.join("consents")).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
