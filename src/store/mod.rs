@@ -718,6 +718,9 @@ enum Job {
     ),
     /// A write of no consequence, to learn whether writes commit again.
     Probe(oneshot::Sender<Result<()>>),
+    /// Panics inside the writer's batch (tests of its recovery).
+    #[cfg(test)]
+    Panic(oneshot::Sender<Result<()>>),
 }
 
 /// Group commit: a single writer task that owns this process's audit chain and commits whatever
@@ -758,6 +761,12 @@ impl Committer {
     /// Writes a probe row through the writer: `Ok` once writes commit again.
     pub async fn probe(&self) -> Result<()> {
         self.send(Job::Probe).await
+    }
+
+    /// Makes the writer panic inside a batch.
+    #[cfg(test)]
+    pub(crate) async fn panic_in_batch(&self) -> Result<()> {
+        self.send(Job::Panic).await
     }
 
     pub fn writer(&self) -> &str {
@@ -895,17 +904,20 @@ async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Che
             jobs.drain(..).for_each(|job| refuse(job, m));
             continue;
         }
-        // In arrival order: runs of intakes share a transaction, each change has its own.
-        let mut intakes = Vec::new();
-        for job in jobs.drain(..) {
-            if let Job::Intake(write, reply) = job {
-                intakes.push((write, reply));
-                continue;
-            }
-            commit(&mut w, &mut intakes).await;
-            run_one(&mut w, job).await;
+        // A panic inside a batch drops its transaction (rolled back; the pool replaces a
+        // connection left inside one) and its callers' replies (they get 503); the writer and
+        // its chain go on from before the batch instead of stopping every later write.
+        let snapshot = w.chain.clone();
+        let batch = std::panic::AssertUnwindSafe(process(&mut w, &mut jobs));
+        if futures_util::FutureExt::catch_unwind(batch).await.is_err() {
+            jobs.clear();
+            w.chain = snapshot;
+            let e = StoreError::Database("a write batch panicked".into());
+            w.health.failed(&e, crate::now_millis());
+            tracing::error!(
+                "a write batch panicked; its requests were refused and the writer goes on"
+            );
         }
-        commit(&mut w, &mut intakes).await;
         if let Some(c) = &checkpoints {
             let due =
                 w.chain.seq() - signed_seq >= c.entries || (timed && w.chain.seq() > signed_seq);
@@ -921,6 +933,21 @@ async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Che
     }
 }
 
+/// Runs one receive's jobs in arrival order: runs of intakes share a transaction, each other job
+/// has its own.
+async fn process(w: &mut Writer, jobs: &mut Vec<Job>) {
+    let mut intakes = Vec::new();
+    for job in jobs.drain(..) {
+        if let Job::Intake(write, reply) = job {
+            intakes.push((write, reply));
+            continue;
+        }
+        commit(w, &mut intakes).await;
+        run_one(w, job).await;
+    }
+    commit(w, &mut intakes).await;
+}
+
 /// Answers a job without trying it: the database is not the one this process started on.
 fn refuse(job: Job, m: health::Mismatch) {
     let e = || StoreError::Unavailable(format!("writes refused: {}", m.as_str()));
@@ -929,6 +956,8 @@ fn refuse(job: Job, m: health::Mismatch) {
         Job::Change(_, reply) => drop(reply.send(Err(e()))),
         Job::Purge(_, _, reply) => drop(reply.send(Err(e()))),
         Job::Probe(reply) => drop(reply.send(Err(e()))),
+        #[cfg(test)]
+        Job::Panic(reply) => drop(reply.send(Err(e()))),
     }
 }
 
@@ -951,6 +980,8 @@ async fn run_one(w: &mut Writer, job: Job) {
             w.outcome(&done);
             let _ = reply.send(done);
         }
+        #[cfg(test)]
+        Job::Panic(_reply) => panic!("a test's panic inside a write batch"),
         Job::Intake(..) => unreachable!("intakes are batched by the caller"),
     }
 }
@@ -1010,5 +1041,35 @@ async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
                 let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside a write batch refuses that batch's callers and leaves the writer running:
+    /// the next write commits and extends the audit chain from where it stood.
+    #[tokio::test]
+    async fn the_writer_survives_a_panic_in_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pdgate.db").display());
+        let store = Store::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let (committer, _task) = Committer::start(store.clone(), Chain::new("w"), None);
+        let event = || crate::audit::AuditEvent::ChainStarted {
+            version: "test".into(),
+            policy_sha256: "0".repeat(64),
+        };
+        committer.audit(1_000, event()).await.unwrap();
+        let refused = committer.panic_in_batch().await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(committer.health().failing().is_some());
+        committer.audit(2_000, event()).await.unwrap();
+        assert_eq!(committer.health().failing(), None);
+        committer.probe().await.unwrap();
     }
 }
