@@ -139,7 +139,11 @@ impl From<Detected> for Kind {
             Detected::Card => Kind::Card,
             Detected::Iban => Kind::Iban,
             Detected::Passport => Kind::Passport,
-            Detected::BankAccount | Detected::Ipv4 | Detected::Ipv6 => Kind::Text,
+            Detected::BankAccount
+            | Detected::Ipv4
+            | Detected::Ipv6
+            | Detected::KzIin
+            | Detected::KzBin => Kind::Text,
         }
     }
 }
@@ -148,13 +152,13 @@ fn digits_str(d: &[u8]) -> String {
     d.iter().map(|x| char::from(b'0' + x)).collect()
 }
 
-/// `+` and the digits; a Russian `8XXXXXXXXXX` becomes `+7XXXXXXXXXX`.
+/// The number in E.164 (`+79161234567`), national formats read in the detectors' default region
+/// (a Russian `8 916 …` becomes `+7916…`); a value that does not parse keeps `+` and its digits.
 fn normalize_phone(v: &str) -> String {
-    let mut d = detect::digits(v);
-    if d.len() == 11 && d[0] == 8 && !v.trim_start().starts_with('+') {
-        d[0] = 7;
+    match phonenumber::parse(Some(detect::default_region()), v.trim()) {
+        Ok(n) => n.format().mode(phonenumber::Mode::E164).to_string(),
+        Err(_) => format!("+{}", digits_str(&detect::digits(v))),
     }
-    format!("+{}", digits_str(&d))
 }
 
 /// The three shapes of SPEC 3.
