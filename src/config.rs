@@ -32,6 +32,7 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub transfers: TransfersCfg,
     pub discovery: DiscoveryCfg,
+    pub detectors: DetectorsCfg,
     /// `json` (default, for log shippers) or `text`.
     pub log_format: LogFormat,
     /// Lifetime of the subject token handed out at intake.
@@ -176,6 +177,22 @@ impl Default for DiscoveryCfg {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct DetectorsCfg {
+    /// The region (ISO 3166 code) phone numbers written without `+` and a country code are read
+    /// in, by fields of `kind: phone` and by the detectors in free text.
+    pub default_region: String,
+}
+
+impl Default for DetectorsCfg {
+    fn default() -> Self {
+        Self {
+            default_region: "RU".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TransfersCfg {
     /// A list of adequate countries replacing the shipped one (format of
     /// `data/adequate-countries.txt`).
@@ -237,6 +254,7 @@ impl Default for Config {
             webhooks: Webhooks::default(),
             transfers: TransfersCfg::default(),
             discovery: DiscoveryCfg::default(),
+            detectors: DetectorsCfg::default(),
             log_format: LogFormat::Json,
             subject_token_ttl_s: 7 * 24 * 3600,
             subject_link_ttl_s: 366 * 24 * 3600,
@@ -353,6 +371,11 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
         "PDGATE_TRANSFERS_REFRESH_S",
         &["transfers", "refresh_s"],
         true,
+    ),
+    (
+        "PDGATE_DETECTORS_DEFAULT_REGION",
+        &["detectors", "default_region"],
+        false,
     ),
     (
         "PDGATE_DISCOVERY_FLUSH_MS",
@@ -480,6 +503,20 @@ impl Config {
                         .into(),
             });
         }
+        let region = config
+            .detectors
+            .default_region
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map_err(|_| ConfigError::Parse {
+                path: name.clone(),
+                reason: format!(
+                    "[detectors] default_region `{}` is not a region code (RU, KZ, DE, …)",
+                    config.detectors.default_region
+                ),
+            })?;
+        // One process, one configuration: the first one loaded sets it.
+        crate::actions::detect::set_default_region(region);
         Ok(config)
     }
 }
@@ -553,6 +590,21 @@ mod tests {
         );
         let e = Config::load(None, &env("61")).unwrap_err().to_string();
         assert!(e.contains("refresh_s must be at most 30"), "{e}");
+    }
+
+    #[test]
+    fn the_phone_region_must_be_a_region() {
+        // RU only: the region is process-wide, and the detectors' tests read numbers in it.
+        let env = |v: &str| {
+            BTreeMap::from([("PDGATE_DETECTORS_DEFAULT_REGION".to_owned(), v.to_owned())])
+        };
+        let c = Config::load(None, &env("ru")).unwrap();
+        assert_eq!(c.detectors.default_region, "ru");
+        let e = Config::load(None, &env("Russia")).unwrap_err().to_string();
+        assert!(
+            e.contains("default_region `Russia` is not a region code"),
+            "{e}"
+        );
     }
 
     #[test]
