@@ -459,7 +459,7 @@ fn is_phone_in(s: &str, strict: bool) -> bool {
         return false;
     }
     let n = digits(t).len();
-    if !(7..=15).contains(&n) {
+    if !(7..=15).contains(&n) || !plausible_length(&digits(t), t.starts_with('+')) {
         return false;
     }
     let Ok(number) = phonenumber::parse(Some(default_region()), t) else {
@@ -474,6 +474,33 @@ fn is_phone_in(s: &str, strict: bool) -> bool {
         }
     }
     national.value() != 0 && phonenumber::is_valid(&number)
+}
+
+/// Whether the digits have a length some numbering plan allows (the country code's, or the
+/// default region's after its national prefix): a check of a few table lookups that spares
+/// parsing most digit groups that are no phone (dates, card groups, prices).
+fn plausible_length(d: &[u8], international: bool) -> bool {
+    use phonenumber::metadata::DATABASE;
+    let fits = |m: &phonenumber::Metadata, national: usize| {
+        let lengths = m.descriptors().general().possible_length();
+        lengths.is_empty() || lengths.iter().any(|&l| usize::from(l) == national)
+    };
+    if international {
+        return (1..=3).any(|k| {
+            let cc = d.iter().take(k).fold(0u16, |a, &x| a * 10 + u16::from(x));
+            d.len() > k
+                && DATABASE
+                    .by_code(&cc)
+                    .is_some_and(|ms| ms.iter().any(|m| fits(m, d.len() - k)))
+        });
+    }
+    let region = default_region();
+    let Some(m) = DATABASE.by_id(region.as_ref()) else {
+        return true;
+    };
+    let prefix = m.national_prefix().map(digits).unwrap_or_default();
+    fits(m, d.len())
+        || !prefix.is_empty() && d.starts_with(&prefix) && fits(m, d.len() - prefix.len())
 }
 
 /// Kazakhstan's IIN: YYMMDD, a century-and-sex digit 0-6, and the checksum (weights 1-11, or 3-11,
