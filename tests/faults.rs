@@ -159,17 +159,7 @@ async fn a_full_database_is_a_state_not_a_crash() {
 
     // Everything forwarded has its vault entry: each e-mail token comes back.
     let crm = common::token(&gw, "service", Some("crm"));
-    let tokens: Vec<String> = up
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["email"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let tokens = common::forwarded_emails(&up);
     let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let got = common::outcomes(&common::detokenize(&gw, &crm, "order_fulfilment", &refs).await);
     assert!(got.iter().all(|v| v.starts_with("full.disk")), "{got:?}");

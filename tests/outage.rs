@@ -124,17 +124,12 @@ fn unix_now() -> i64 {
 
 /// The time outside any fake clock this test may run under.
 fn real_unix_now() -> i64 {
-    let out = std::process::Command::new("date")
-        .arg("+%s")
-        .env_remove("LD_PRELOAD")
-        .env_remove("FAKETIME")
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    common::number_from(
+        std::process::Command::new("date")
+            .arg("+%s")
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME"),
+    )
 }
 
 /// The documented wait after attempt `k` (0-based), in seconds.

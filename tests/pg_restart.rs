@@ -80,15 +80,7 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         if Command::new("id").arg("-u").output().unwrap().stdout == b"0\n" {
             let uid = |flag: &str| -> u32 {
-                let out = Command::new("id")
-                    .args([flag, "postgres"])
-                    .output()
-                    .unwrap();
-                String::from_utf8(out.stdout)
-                    .unwrap()
-                    .trim()
-                    .parse()
-                    .unwrap()
+                common::number_from(Command::new("id").args([flag, "postgres"]))
             };
             std::os::unix::fs::chown(dir.path(), Some(uid("-u")), Some(uid("-g"))).unwrap();
         }
@@ -284,16 +276,7 @@ async fn postgres_stopped_and_started_under_intake_load() {
 
     // Every token the upstream received comes back as the value that was sent.
     let crm = common::token(&gw, "service", Some("crm"));
-    let tokens: Vec<String> = up
-        .requests()
-        .iter()
-        .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["email"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let tokens = common::forwarded_emails(&up);
     let sent: std::collections::BTreeSet<&str> = seen
         .iter()
         .filter(|(_, s, _, _)| *s == 200)

@@ -718,3 +718,31 @@ where
     .with_ignored_flag(ignored);
     libtest_mimic::run(&args, vec![trial]).exit();
 }
+
+/// The `email` of every JSON body the upstream received in a POST: the tokens a test then
+/// detokenizes to prove each forwarded intake has its vault entry.
+pub fn forwarded_emails(up: &Upstream) -> Vec<String> {
+    up.requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["email"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// What a command prints, trimmed, read as a number (`id -u`, `date +%s`).
+pub fn number_from<T: std::str::FromStr>(cmd: &mut Command) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    let out = cmd.output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
