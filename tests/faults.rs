@@ -454,6 +454,33 @@ async fn database_changed_underneath(db: Db) {
     assert!(log.contains("writes resume"), "{log}");
 }
 
+/// The upstream is down (nothing listens on its port): a committed intake gets a JSON 502, the
+/// audit log records it as not delivered, and pass-through answers the same JSON error.
+#[tokio::test]
+async fn an_upstream_that_is_down_gives_a_json_502() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw = Gateway::start(
+        Opts::new(Db::Sqlite).with_admin_tokens(),
+        &format!("http://127.0.0.1:{port}"),
+    )
+    .await
+    .unwrap();
+    let r = post(&gw.url("/api/checkout"), JSON, checkout(5)).await;
+    assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.code(), "upstream_unavailable");
+    assert!(!String::from_utf8_lossy(&r.body).contains("full.disk5"));
+    let pass = get(&gw.url("/catalog")).await;
+    assert_eq!(
+        (pass.status.as_u16(), pass.code()),
+        (502, "upstream_unavailable".to_owned())
+    );
+    assert_eq!(undelivered(&gw).await, [502]);
+}
+
 /// How a scripted upstream ends its answer.
 #[derive(Clone, Copy)]
 enum Then {
