@@ -91,32 +91,34 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// A phone candidate: `+` or a digit, then digits with single separators and brackets.
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+\s?)?\(?\d{1,5}\)?(?:[ \-.]?\(?\d{1,5}\)?){1,7}").expect("static regex")
+    Regex::new(r"(?:\+\s?)?\(?[0-9]{1,5}\)?(?:[ \-.]?\(?[0-9]{1,5}\)?){1,7}").expect("static regex")
 });
 static DIGIT_RUN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)\d{9,20}(?-u:\b)").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"(?-u:\b)[0-9]{9,20}(?-u:\b)").expect("static regex"));
 /// Card-like groups: four digits, then groups of 2-6 (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3).
 static CARD_GROUPED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)\d{4}(?:[ \-]\d{2,6}){1,4}(?-u:\b)").expect("static regex")
+    Regex::new(r"(?-u:\b)[0-9]{4}(?:[ \-][0-9]{2,6}){1,4}(?-u:\b)").expect("static regex")
 });
 static SNILS_FMT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)\d{3}-\d{3}-\d{3}[ \-]\d{2}(?-u:\b)").expect("static regex")
+    Regex::new(r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}[ \-][0-9]{2}(?-u:\b)").expect("static regex")
 });
-static PASSPORT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)\d{2} ?\d{2} \d{6}(?-u:\b)").expect("static regex"));
+static PASSPORT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)[0-9]{2} ?[0-9]{2} [0-9]{6}(?-u:\b)").expect("static regex")
+});
 /// `серия 4017 № 587682`, `серия 40 17 номер 587682`, `series 4017 no. 587682`.
 static PASSPORT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:серия|series|ser\.)\s*(\d{2}\s?\d{2})\s*(?:№|n\s?o\.?|номер|nr\.?|#)\s*(\d{6})(?-u:\b)")
+    Regex::new(r"(?i)(?:серия|series|ser\.)\s*([0-9]{2}\s?[0-9]{2})\s*(?:№|n\s?o\.?|номер|nr\.?|#)\s*([0-9]{6})(?-u:\b)")
         .expect("static regex")
 });
 static IBAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)")
+    Regex::new(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)")
         .expect("static regex")
 });
 static BIK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)04\d{7}(?-u:\b)").expect("static regex"));
-static IPV4: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)\d{1,3}(?:\.\d{1,3}){3}(?-u:\b)").expect("static regex"));
+    LazyLock::new(|| Regex::new(r"(?-u:\b)04[0-9]{7}(?-u:\b)").expect("static regex"));
+static IPV4: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?-u:\b)").expect("static regex")
+});
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}").expect("static regex")
 });
@@ -216,6 +218,10 @@ fn spans(
                 at = (first..m.end())
                     .find(|&i| !b[i].is_ascii_digit())
                     .unwrap_or(m.end());
+                // Always forward, to the next character at least.
+                if at <= m.start() {
+                    at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
+                }
             }
         }
     }
@@ -459,7 +465,7 @@ fn is_phone_in(s: &str, strict: bool) -> bool {
         return false;
     }
     let n = digits(t).len();
-    if !(7..=15).contains(&n) || !plausible_length(&digits(t), t.starts_with('+')) {
+    if t.len() > 40 || !(7..=15).contains(&n) || !plausible_length(&digits(t), t.starts_with('+')) {
         return false;
     }
     let Ok(number) = phonenumber::parse(Some(default_region()), t) else {
@@ -932,6 +938,15 @@ mod tests {
         let mut bad = digits(&iin);
         bad[11] = (bad[11] + 1) % 10;
         assert!(!kz_iin_ok(&bad));
+    }
+
+    /// Non-ASCII digits are no candidate (they once kept the scan in place for ever).
+    #[test]
+    fn non_ascii_digits_end() {
+        assert_eq!(
+            kinds("٣٣٣٣٣٣٣ ١٢٣٤ ٥٦٧٨ ٩٠١٢ ٣٤٥٦ and +7 916 123-45-67"),
+            vec![(Detected::Phone, "+7 916 123-45-67")]
+        );
     }
 
     #[test]

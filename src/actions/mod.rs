@@ -155,9 +155,14 @@ fn digits_str(d: &[u8]) -> String {
 /// The number in E.164 (`+79161234567`), national formats read in the detectors' default region
 /// (a Russian `8 916 …` becomes `+7916…`); a value that does not parse keeps `+` and its digits.
 fn normalize_phone(v: &str) -> String {
-    match phonenumber::parse(Some(detect::default_region()), v.trim()) {
-        Ok(n) => n.format().mode(phonenumber::Mode::E164).to_string(),
-        Err(_) => format!("+{}", digits_str(&detect::digits(v))),
+    // Only what has a phone's shape reaches libphonenumber's parser: `mask` passes any text here,
+    // and the parser is not made for arbitrary input (a test input once kept it busy for minutes).
+    let parsed = detect::is_phone(v)
+        .then(|| phonenumber::parse(Some(detect::default_region()), v.trim()).ok())
+        .flatten();
+    match parsed {
+        Some(n) => n.format().mode(phonenumber::Mode::E164).to_string(),
+        None => format!("+{}", digits_str(&detect::digits(v))),
     }
 }
 
