@@ -191,9 +191,52 @@ fn intake_decision(c: &mut Criterion) {
     );
 }
 
+/// The labelled corpus of tests/detectors (2,000 RU/EN/DE customer messages of 60-300 bytes).
+fn corpus_texts() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/detectors/corpus.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["text"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Detection over mixed RU/EN/DE text: the corpus's messages one by one, and joined into one
+/// 100 KB text (a long comment, a scanned document).
+fn detectors(c: &mut Criterion) {
+    let texts = corpus_texts();
+    let mut g = c.benchmark_group("detect");
+    let bytes: usize = texts.iter().map(String::len).sum();
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("short_messages", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(detect::detect(black_box(t), "relay.example"));
+            }
+        })
+    });
+    let mut long = String::new();
+    for t in texts.iter().cycle() {
+        if long.len() >= 100_000 {
+            break;
+        }
+        long.push_str(t);
+        long.push('\n');
+    }
+    g.throughput(Throughput::Bytes(long.len() as u64));
+    g.bench_function("text_100k", |b| {
+        b.iter(|| black_box(detect::detect(black_box(&long), "relay.example")))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     codecs,
+    detectors,
     actions_and_detectors,
     crypto,
     intake_decision

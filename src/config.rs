@@ -181,12 +181,19 @@ pub struct DetectorsCfg {
     /// The region (ISO 3166 code) phone numbers written without `+` and a country code are read
     /// in, by fields of `kind: phone` and by the detectors in free text.
     pub default_region: String,
+    /// Regions whose national forms (`030 12345678`, `(415) 555-2671`) the detectors also read in
+    /// free text, when written in groups of at least 10 digits.
+    pub foreign_regions: Vec<String>,
 }
 
 impl Default for DetectorsCfg {
     fn default() -> Self {
         Self {
             default_region: "RU".into(),
+            foreign_regions: crate::actions::detect::DEFAULT_FOREIGN_REGIONS
+                .iter()
+                .map(|r| (*r).into())
+                .collect(),
         }
     }
 }
@@ -503,22 +510,35 @@ impl Config {
                         .into(),
             });
         }
-        let region = config
-            .detectors
-            .default_region
-            .to_ascii_uppercase()
-            .parse::<phonenumber::country::Id>()
-            .map_err(|_| ConfigError::Parse {
-                path: name.clone(),
-                reason: format!(
-                    "[detectors] default_region `{}` is not a region code (RU, KZ, DE, …)",
-                    config.detectors.default_region
-                ),
-            })?;
+        let regions = detector_regions(&config.detectors).map_err(|reason| ConfigError::Parse {
+            path: name.clone(),
+            reason,
+        })?;
         // One process, one configuration: the first one loaded sets it.
-        crate::actions::detect::set_default_region(region);
+        crate::actions::detect::set_regions(regions);
         Ok(config)
     }
+}
+
+/// The detectors' regions, each a region code libphonenumber's metadata knows.
+fn detector_regions(cfg: &DetectorsCfg) -> Result<crate::actions::detect::Regions, String> {
+    let known = |r: &str, key: &str| {
+        let upper = r.to_ascii_uppercase();
+        match phonenumber::metadata::DATABASE.by_id(upper.as_str()) {
+            Some(_) => Ok(upper),
+            None => Err(format!(
+                "[detectors] {key} `{r}` is not a region code (RU, KZ, DE, …)"
+            )),
+        }
+    };
+    Ok(crate::actions::detect::Regions {
+        default: known(&cfg.default_region, "default_region")?,
+        foreign: cfg
+            .foreign_regions
+            .iter()
+            .map(|r| known(r, "foreign_regions"))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 #[cfg(test)]

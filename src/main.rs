@@ -57,6 +57,16 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// What the free-text detectors (the `redact` action, discovery) find: reads JSON lines
+    /// `{"text": …}` on stdin, prints one line `{"findings": [{"kind", "start", "end"}]}` each,
+    /// offsets in characters. The `[detectors]` regions come from the config.
+    Detect {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Addresses in this domain are pdgate's own e-mail tokens and not reported.
+        #[arg(long, default_value = "")]
+        token_domain: String,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[arg(long)]
@@ -208,6 +218,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// `pdgate detect`: one line of findings per line of input.
+fn detect_lines(token_domain: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        let Line { text } = serde_json::from_str(&line)
+            .with_context(|| format!("line {}: expected {{\"text\": \"…\"}}", n + 1))?;
+        let chars = |byte: usize| text[..byte].chars().count();
+        let findings: Vec<_> = pdgate::actions::detect::detect(&text, token_domain)
+            .into_iter()
+            .map(|f| {
+                serde_json::json!({"kind": f.kind, "start": chars(f.start), "end": chars(f.end)})
+            })
+            .collect();
+        serde_json::to_writer(&mut out, &serde_json::json!({ "findings": findings }))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().context("writing stdout")
+}
+
 async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config, dev } => {
@@ -246,6 +281,14 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Detect {
+            config,
+            token_domain,
+        } => {
+            Config::load(config.as_deref(), &env)?;
+            detect_lines(&token_domain)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { config } => {
             let cfg = Config::load(config.as_deref(), &env)?;

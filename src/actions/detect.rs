@@ -19,6 +19,8 @@ use std::sync::{LazyLock, OnceLock};
 
 use regex::Regex;
 
+use super::phone;
+
 /// What a detected identifier is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,17 +72,44 @@ pub struct Finding {
     pub end: usize,
 }
 
-/// The region national-format phone numbers are read in (`[detectors] default_region`, RU unless
-/// configured); set once at start.
-static DEFAULT_REGION: OnceLock<phonenumber::country::Id> = OnceLock::new();
-
-/// Sets the region for national-format phone numbers; the first call wins (the process's config).
-pub fn set_default_region(region: phonenumber::country::Id) {
-    let _ = DEFAULT_REGION.set(region);
+/// Where phone numbers written without `+` are read (`[detectors]`): national forms of the
+/// default region always; those of the foreign regions in free text only, and only when written
+/// in groups of at least 10 digits, where a national reading is what the writer meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regions {
+    pub default: String,
+    pub foreign: Vec<String>,
 }
 
-pub fn default_region() -> phonenumber::country::Id {
-    *DEFAULT_REGION.get_or_init(|| phonenumber::country::Id::RU)
+/// The foreign regions whose national forms free text is read in unless configured.
+pub const DEFAULT_FOREIGN_REGIONS: &[&str] = &["BY", "DE", "GB", "US"];
+
+impl Default for Regions {
+    fn default() -> Self {
+        Regions {
+            default: "RU".into(),
+            foreign: DEFAULT_FOREIGN_REGIONS
+                .iter()
+                .map(|r| (*r).into())
+                .collect(),
+        }
+    }
+}
+
+static REGIONS: OnceLock<Regions> = OnceLock::new();
+
+/// Sets the regions phone numbers are read in; the first call wins (the process's config).
+pub fn set_regions(regions: Regions) {
+    let _ = REGIONS.set(regions);
+}
+
+pub fn regions() -> &'static Regions {
+    REGIONS.get_or_init(Regions::default)
+}
+
+/// The region national-format phone numbers are read in (`RU` unless configured).
+pub fn default_region() -> &'static str {
+    &regions().default
 }
 
 // Word boundaries are ASCII ones (`(?-u:\b)`): Unicode ones make the regex engine leave its DFA on
@@ -98,6 +127,11 @@ static DIGIT_RUN: LazyLock<Regex> =
 /// Card-like groups: four digits, then groups of 2-6 (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3).
 static CARD_GROUPED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?-u:\b)[0-9]{4}(?:[ \-][0-9]{2,6}){1,4}(?-u:\b)").expect("static regex")
+});
+/// A card's grouping exactly: 4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, one separator throughout.
+static CARD_LAYOUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})(?-u:\b)")
+        .expect("static regex")
 });
 static SNILS_FMT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}[ \-][0-9]{2}(?-u:\b)").expect("static regex")
@@ -134,11 +168,11 @@ pub fn detect(text: &str, token_domain: &str) -> Vec<Finding> {
     }
     let mut found: Vec<Finding> = Vec::new();
     let mut push = |kind, start, end| found.push(Finding { kind, start, end });
-    for m in EMAIL.find_iter(text) {
-        let domain = m.as_str().rsplit('@').next().unwrap_or_default();
-        let local = &m.as_str()[..m.as_str().len() - domain.len() - 1];
-        if !domain.eq_ignore_ascii_case(token_domain) && !local.starts_with('.') {
-            push(Detected::Email, m.start(), m.end());
+    for (start, end) in emails(text) {
+        let m = &text[start..end];
+        let domain = m.rsplit('@').next().unwrap_or_default();
+        if !domain.eq_ignore_ascii_case(token_domain) && !m.starts_with('.') {
+            push(Detected::Email, start, end);
         }
     }
     if has_digit {
@@ -147,40 +181,83 @@ pub fn detect(text: &str, token_domain: &str) -> Vec<Finding> {
     merge(found)
 }
 
-/// Every detector over digits.
+/// E-mail addresses: the pattern runs only around each `@` (found by `memchr`), on the run of
+/// characters an address can hold; the same matches as running it over the whole text, without
+/// its Unicode classes stepping through every letter of a text with no `@`.
+fn emails(text: &str) -> Vec<(usize, usize)> {
+    let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
+    let domain = |c: char| c.is_alphanumeric() || c == '-' || c == '.';
+    let mut out = Vec::new();
+    let mut done = 0;
+    for (at, _) in text.match_indices('@') {
+        if at < done {
+            continue;
+        }
+        let start = text[done..at]
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| local(c))
+            .last()
+            .map_or(at, |(i, _)| done + i);
+        let end = text[at + 1..]
+            .char_indices()
+            .find(|&(_, c)| !domain(c))
+            .map_or(text.len(), |(i, _)| at + 1 + i);
+        if let Some(m) = EMAIL.find(&text[start..end]) {
+            out.push((start + m.start(), start + m.end()));
+            done = start + m.end();
+        }
+    }
+    out
+}
+
+/// Every detector over digits. Shapes that belong to one kind (an IBAN's, a SNILS's, a card's
+/// groups) claim their span: when their checksum fails, nothing inside is reported as another
+/// kind (a mistyped card is not a phone).
 fn numbers(text: &str, push: &mut impl FnMut(Detected, usize, usize)) {
+    let mut found: Vec<(Detected, usize, usize)> = Vec::new();
+    let mut claimed: Vec<(usize, usize)> = Vec::new();
+    let mut keep = |kind, start, end| found.push((kind, start, end));
     for (start, end) in spans(&PHONE, text, |s, e| phone_span(text, s, e)) {
-        push(Detected::Phone, start, end);
+        keep(Detected::Phone, start, end);
     }
     for m in SNILS_FMT.find_iter(text) {
         if snils_ok(&digits(m.as_str())) {
-            push(Detected::Snils, m.start(), m.end());
+            keep(Detected::Snils, m.start(), m.end());
+        } else {
+            claimed.push((m.start(), m.end()));
+        }
+    }
+    for m in CARD_LAYOUT.find_iter(text) {
+        if !card_ok(&digits(m.as_str())) {
+            claimed.push((m.start(), m.end()));
         }
     }
     for (start, end) in spans(&CARD_GROUPED, text, |s, e| card_span(text, s, e)) {
-        push(Detected::Card, start, end);
+        keep(Detected::Card, start, end);
     }
     for m in DIGIT_RUN.find_iter(text) {
         if let Some(kind) = classify_digits(m.as_str(), text, m.start()) {
-            push(kind, m.start(), m.end());
+            keep(kind, m.start(), m.end());
         }
     }
     for m in PASSPORT.find_iter(text) {
-        push(Detected::Passport, m.start(), m.end());
+        keep(Detected::Passport, m.start(), m.end());
     }
     for c in PASSPORT_WORDS.captures_iter(text) {
         if let (Some(series), Some(number)) = (c.get(1), c.get(2)) {
-            push(Detected::Passport, series.start(), number.end());
+            keep(Detected::Passport, series.start(), number.end());
         }
     }
     for m in IBAN.find_iter(text) {
-        if iban_ok(m.as_str()) {
-            push(Detected::Iban, m.start(), m.end());
+        match iban_span(m.as_str()) {
+            Some(len) => keep(Detected::Iban, m.start(), m.start() + len),
+            None => claimed.push((m.start(), m.end())),
         }
     }
     for m in IPV4.find_iter(text) {
         if m.as_str().parse::<Ipv4Addr>().is_ok() && !version_like(text, m.start(), m.end()) {
-            push(Detected::Ipv4, m.start(), m.end());
+            keep(Detected::Ipv4, m.start(), m.end());
         }
     }
     for m in IPV6.find_iter(text) {
@@ -189,14 +266,129 @@ fn numbers(text: &str, push: &mut impl FnMut(Detected, usize, usize)) {
             && s.parse::<Ipv6Addr>().is_ok()
             && is_boundary(text, m.start(), m.end())
         {
-            push(Detected::Ipv6, m.start(), m.end());
+            keep(Detected::Ipv6, m.start(), m.end());
         }
     }
+    let inside_claim = |&(kind, s, e): &(Detected, usize, usize)| {
+        claimed
+            .iter()
+            .any(|&(cs, ce)| s < ce && e > cs && !(kind != Detected::Phone && s <= cs && e >= ce))
+    };
+    for f in found.iter().filter(|f| !inside_claim(f)) {
+        push(f.0, f.1, f.2);
+    }
+}
+
+/// The length of the IBAN at the start of an IBAN-shaped match: as many characters as its
+/// country's IBANs have (ISO 13616 registry), ending at a group, with valid check digits. A word
+/// of four capitals after an IBAN is not part of it.
+fn iban_span(m: &str) -> Option<usize> {
+    let Some(want) = iban_length(m.get(..2)?) else {
+        return iban_ok(m).then_some(m.len());
+    };
+    let mut seen = 0;
+    let end = m
+        .char_indices()
+        .filter(|&(_, c)| c != ' ')
+        .find_map(|(i, _)| {
+            seen += 1;
+            (seen == want).then_some(i + 1)
+        })?;
+    let at_group_end = m[end..].is_empty() || m[end..].starts_with(' ');
+    (at_group_end && iban_ok(&m[..end])).then_some(end)
+}
+
+/// IBAN lengths by country (the ISO 13616 registry).
+fn iban_length(country: &str) -> Option<usize> {
+    const LENGTHS: &[(&str, usize)] = &[
+        ("AD", 24),
+        ("AE", 23),
+        ("AL", 28),
+        ("AT", 20),
+        ("AZ", 28),
+        ("BA", 20),
+        ("BE", 16),
+        ("BG", 22),
+        ("BH", 22),
+        ("BR", 29),
+        ("BY", 28),
+        ("CH", 21),
+        ("CR", 22),
+        ("CY", 28),
+        ("CZ", 24),
+        ("DE", 22),
+        ("DK", 18),
+        ("DO", 28),
+        ("EE", 20),
+        ("EG", 29),
+        ("ES", 24),
+        ("FI", 18),
+        ("FO", 18),
+        ("FR", 27),
+        ("GB", 22),
+        ("GE", 22),
+        ("GI", 23),
+        ("GL", 18),
+        ("GR", 27),
+        ("GT", 28),
+        ("HR", 21),
+        ("HU", 28),
+        ("IE", 22),
+        ("IL", 23),
+        ("IQ", 23),
+        ("IS", 26),
+        ("IT", 27),
+        ("JO", 30),
+        ("KW", 30),
+        ("KZ", 20),
+        ("LB", 28),
+        ("LC", 32),
+        ("LI", 21),
+        ("LT", 20),
+        ("LU", 20),
+        ("LV", 21),
+        ("LY", 25),
+        ("MC", 27),
+        ("MD", 24),
+        ("ME", 22),
+        ("MK", 19),
+        ("MR", 27),
+        ("MT", 31),
+        ("MU", 30),
+        ("NL", 18),
+        ("NO", 15),
+        ("PK", 24),
+        ("PL", 28),
+        ("PS", 29),
+        ("PT", 25),
+        ("QA", 29),
+        ("RO", 24),
+        ("RS", 22),
+        ("SA", 24),
+        ("SC", 31),
+        ("SD", 18),
+        ("SE", 24),
+        ("SI", 19),
+        ("SK", 24),
+        ("SM", 27),
+        ("ST", 25),
+        ("SV", 28),
+        ("TL", 23),
+        ("TN", 24),
+        ("TR", 26),
+        ("UA", 29),
+        ("VA", 22),
+        ("VG", 24),
+        ("XK", 20),
+    ];
+    LENGTHS.iter().find(|(c, _)| *c == country).map(|&(_, n)| n)
 }
 
 /// The spans `accept` takes from `re`'s candidates, where `accept` may keep only a prefix of a
 /// candidate (`Some(end)`): the search goes on from that end, so an identifier right after another
-/// is its own candidate, and after a refused candidate from past its first run of digits.
+/// is its own candidate. After a refused candidate it goes on from past its first run of digits,
+/// or past all of it when it starts with `+` (an invalid international number is not read again
+/// as a national one without its country code).
 fn spans(
     re: &Regex,
     text: &str,
@@ -210,6 +402,7 @@ fn spans(
                 out.push((m.start(), end));
                 at = end;
             }
+            None if m.as_str().starts_with('+') => at = m.end(),
             None => {
                 let b = text.as_bytes();
                 let first = (m.start()..m.end())
@@ -229,14 +422,17 @@ fn spans(
 }
 
 /// Overlapping findings become one span covering them all, of the longest one's kind: redacting
-/// the union never leaves part of either identifier in clear.
+/// the union never leaves part of either identifier in clear. A phone reading loses a tie: a
+/// grouped card or passport can also be read as some country's national number.
 pub fn merge(mut found: Vec<Finding>) -> Vec<Finding> {
     found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut out: Vec<Finding> = Vec::with_capacity(found.len());
     for f in found {
         match out.last_mut() {
             Some(last) if f.start < last.end => {
-                if f.end - f.start > last.end - last.start {
+                let (len, last_len) = (f.end - f.start, last.end - last.start);
+                // On a tie, the kind with its own checksum or shape wins over a phone reading.
+                if len > last_len || len == last_len && last.kind == Detected::Phone {
                     last.kind = f.kind;
                 }
                 last.end = last.end.max(f.end);
@@ -254,8 +450,10 @@ fn is_boundary(text: &str, start: usize, end: usize) -> bool {
         && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// Words before a candidate that decide what a number is where its checksum cannot (RU/EN/DE),
-/// looked for in the [`CONTEXT_CHARS`] characters before it.
+/// Words before a candidate that decide what a number is where its checksum cannot (RU/EN/DE,
+/// word stems matched at the start of a word), looked for in the [`CONTEXT_CHARS`] characters
+/// before it and within its sentence: the nearest word naming a kind decides, a reference word
+/// only where none does ([`Context`]).
 pub mod context {
     /// A shipment, order, version or similar reference: not a personal identifier.
     pub const NOT_PERSONAL: &[&str] = &[
@@ -288,32 +486,131 @@ pub mod context {
         "artikel",
     ];
     /// A payment card.
-    pub const CARD: &[&str] = &["карт", "card", "karte", "visa", "mastercard", "мир", "amex"];
+    pub const CARD: &[&str] = &[
+        "карт",
+        "card",
+        "karte",
+        "kredit",
+        "visa",
+        "mastercard",
+        "мир",
+        "amex",
+        "maestro",
+    ];
     /// A passport (a bare 10- or 9-digit number is one only after these words).
     pub const PASSPORT: &[&str] = &[
         "паспорт",
+        "загран",
         "passport",
         "reisepass",
         "ausweis",
         "серия",
         "series",
     ];
-    /// A taxpayer number.
-    pub const TAX: &[&str] = &["инн", "inn", "tax", "steuer", "иин", "iin", "бин", "bin"];
+    /// A Russian taxpayer number.
+    pub const TAX: &[&str] = &["инн", "inn", "tax", "steuer"];
+    /// A Kazakh IIN or BIN.
+    pub const KZ: &[&str] = &["иин", "iin", "бин", "bin"];
+    /// A registration number with its own checksum (OGRN, OGRNIP, SNILS): not a card.
+    pub const REGISTRY: &[&str] = &["огрн", "ogrn", "снилс", "snils"];
+    /// A phone number: a bare run of digits without trunk prefix or country code is one only
+    /// after these.
+    pub const PHONE: &[&str] = &[
+        "телефон",
+        "тел",
+        "звон",
+        "позвон",
+        "набер",
+        "связ",
+        "моб",
+        "phone",
+        "tel",
+        "call",
+        "mobile",
+        "text",
+        "sms",
+        "whatsapp",
+        "telegram",
+        "ruf",
+        "handy",
+        "erreichbar",
+    ];
+    /// "Number": a phone when no other word is there.
+    pub const NUMBER: &[&str] = &["номер", "number", "nummer"];
+}
+
+/// What the nearest context word says a number is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    NotPersonal,
+    Card,
+    Passport,
+    Tax,
+    Kz,
+    Registry,
+    Phone,
 }
 
 /// How far back context words are looked for.
 const CONTEXT_CHARS: usize = 40;
 
-/// Whether one of `words` is in the [`CONTEXT_CHARS`] characters before `start`.
-fn near(text: &str, start: usize, words: &[&str]) -> bool {
-    let from = text[..start]
+/// The context of the words before `start`: within [`CONTEXT_CHARS`] characters, the same
+/// sentence (a `.`, `!` or `?` followed by a space and a capital letter ends one) and after any
+/// other number.
+fn context_at(text: &str, start: usize) -> Option<Context> {
+    let mut from = text[..start]
         .char_indices()
         .rev()
         .nth(CONTEXT_CHARS - 1)
         .map_or(0, |(i, _)| i);
+    let b = text.as_bytes();
+    for i in (from..start.saturating_sub(2)).rev() {
+        // Both bytes are ASCII, so `i + 2` starts a character.
+        if matches!(b[i], b'.' | b'!' | b'?')
+            && b[i + 1] == b' '
+            && text[i + 2..].chars().next().is_some_and(char::is_uppercase)
+        {
+            from = i + 2;
+            break;
+        }
+    }
+    // Words before another number are that number's.
+    if let Some(d) = b[from..start].iter().rposition(u8::is_ascii_digit) {
+        from += d + 1;
+    }
     let window = text[from..start].to_lowercase();
-    words.iter().any(|w| window.contains(w))
+    let groups = [
+        (context::CARD, Context::Card),
+        (context::PASSPORT, Context::Passport),
+        (context::TAX, Context::Tax),
+        (context::KZ, Context::Kz),
+        (context::REGISTRY, Context::Registry),
+        (context::PHONE, Context::Phone),
+    ];
+    // The nearest word naming an identifier decides; a reference word only when none is there
+    // (the courier's INN is the courier's); "number" alone hints at a phone.
+    let named = groups
+        .iter()
+        .filter_map(|(words, ctx)| last_word(&window, words).map(|at| (at, *ctx)))
+        .max_by_key(|&(at, _)| at)
+        .map(|(_, ctx)| ctx);
+    named
+        .or_else(|| last_word(&window, context::NOT_PERSONAL).map(|_| Context::NotPersonal))
+        .or_else(|| last_word(&window, context::NUMBER).map(|_| Context::Phone))
+}
+
+/// Where the last of `words` starts in `window`, counting only those at the start of a word.
+fn last_word(window: &str, words: &[&str]) -> Option<usize> {
+    words
+        .iter()
+        .flat_map(|w| window.match_indices(w).map(|(i, _)| i))
+        .filter(|&i| {
+            !window[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+        })
+        .max()
 }
 
 /// An IPv4-shaped match that is a version (`v3.4.0.14`, `version 3.4.0.14`, `3.4.0.14.2`).
@@ -322,15 +619,13 @@ fn version_like(text: &str, start: usize, end: usize) -> bool {
     let after = &text.as_bytes()[end..];
     matches!(before, Some('v' | 'V' | '.'))
         || (after.first() == Some(&b'.') && after.get(1).is_some_and(u8::is_ascii_digit))
-        || near(
-            text,
-            start,
-            &["version", "верси", "build", "сборк", "release"],
-        )
+        || context_at(text, start) == Some(Context::NotPersonal)
 }
 
 /// The end of the longest valid phone number starting the candidate `start..end` (dropping
-/// trailing groups until one parses), if any.
+/// trailing groups until one parses), if any. A bare run of digits is a phone only with its trunk
+/// prefix or country code (`89161234567`), or after a phone word; a foreign region's national
+/// reading only of the whole candidate.
 fn phone_span(text: &str, start: usize, end: usize) -> Option<usize> {
     let before = text[..start].chars().next_back();
     if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '+' || c == '.') {
@@ -350,14 +645,25 @@ fn phone_span(text: &str, start: usize, end: usize) -> Option<usize> {
             .next()
             .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
     };
+    let whole = ends.last().copied();
+    let ctx = context_at(text, start);
     ends.into_iter()
         .rev()
         .filter(|&e| after_ok(e))
-        .find(|&e| is_phone_in(&cand[..e], false))
-        .map(|e| start + e)
+        .find_map(|e| {
+            let s = &cand[..e];
+            let reading = Reading::Text {
+                foreign: Some(e) == whole,
+            };
+            let p = phone_in(s, reading)?;
+            let bare = s.bytes().all(|c| c.is_ascii_digit());
+            let prefixed = p.national.len() < s.len();
+            (!bare || ctx == Some(Context::Phone) || prefixed && ctx.is_none()).then_some(start + e)
+        })
 }
 
-/// The end of the longest run of the grouped candidate that is a valid card, if any.
+/// The end of the longest run of the grouped candidate that is a valid card, if any. Grouped in
+/// a card's layout with a valid issuer prefix and Luhn, it is a card whatever the words around.
 fn card_span(text: &str, start: usize, end: usize) -> Option<usize> {
     let cand = &text[start..end];
     let mut group_ends: Vec<usize> = cand
@@ -378,7 +684,7 @@ fn card_span(text: &str, start: usize, end: usize) -> Option<usize> {
             .chars()
             .next()
             .is_none_or(|c| c == ' ' || c == '-');
-        (tail_ok && card_ok(&d) && !near(text, start, context::NOT_PERSONAL)).then_some(start + e)
+        (tail_ok && card_ok(&d)).then_some(start + e)
     })
 }
 
@@ -410,32 +716,40 @@ pub fn card_ok(d: &[u8]) -> bool {
     brand && luhn_ok(d)
 }
 
-/// A bare run of digits: the kind whose length and checksum fit, if any, weighed by the words
-/// before it where the checksum alone cannot decide.
+/// A bare run of digits: the kind whose length and checksum fit, if any; the nearest context word
+/// decides where checksums cannot (Luhn and the INN's pass one random number in ten), and a
+/// number after a reference word ("заказ", "tracking", "version") is not the subject's.
 fn classify_digits(run: &str, text: &str, start: usize) -> Option<Detected> {
     let d = digits(run);
-    let ctx = |words: &[&str]| near(text, start, words);
-    if ctx(context::PASSPORT) && matches!(d.len(), 9 | 10) {
-        return Some(Detected::Passport);
+    let ctx = context_at(text, start);
+    match ctx {
+        Some(Context::Passport) if matches!(d.len(), 9 | 10) => return Some(Detected::Passport),
+        Some(Context::Card) => return card_ok(&d).then_some(Detected::Card),
+        Some(Context::NotPersonal) => return None,
+        Some(Context::Phone) if phone_in(run, Reading::Text { foreign: false }).is_some() => {
+            return None
+        }
+        _ => {}
     }
-    // A shipment or order number that happens to pass a checksum is not the subject's: unless the
-    // words say what it is.
-    let reference = ctx(context::NOT_PERSONAL);
+    let kz = ctx == Some(Context::Kz);
+    let card = !matches!(ctx, Some(Context::Registry | Context::Tax | Context::Kz)) && card_ok(&d);
     match d.len() {
-        10 if inn10_ok(&d) && (!reference || ctx(context::TAX)) => Some(Detected::Inn),
-        11 if snils_ok(&d) && !reference => Some(Detected::Snils),
-        12 if inn12_ok(&d) && (!reference || ctx(context::TAX)) => Some(Detected::Inn),
-        12 if kz_iin_ok(&d) && !reference => Some(Detected::KzIin),
-        12 if kz_bin_ok(&d) && !reference => Some(Detected::KzBin),
-        13 if ogrn_ok(&d) && !reference => Some(Detected::Ogrn),
-        15 if ogrnip_ok(&d) && !reference => Some(Detected::Ogrnip),
+        10 if inn10_ok(&d) => Some(Detected::Inn),
+        11 if snils_ok(&d) => Some(Detected::Snils),
+        12 if kz && kz_iin_ok(&d) => Some(Detected::KzIin),
+        12 if kz && kz_bin_ok(&d) => Some(Detected::KzBin),
+        12 if inn12_ok(&d) => Some(Detected::Inn),
+        12 if kz_iin_ok(&d) => Some(Detected::KzIin),
+        12 if kz_bin_ok(&d) => Some(Detected::KzBin),
+        13 if ogrn_ok(&d) => Some(Detected::Ogrn),
+        15 if ogrnip_ok(&d) => Some(Detected::Ogrnip),
         20 if BIK
             .find_iter(text)
             .any(|b| bank_account_ok(&d, &digits(b.as_str()))) =>
         {
             Some(Detected::BankAccount)
         }
-        13..=19 if card_ok(&d) && (!reference || ctx(context::CARD)) => Some(Detected::Card),
+        13..=19 if card => Some(Detected::Card),
         _ => None,
     }
 }
@@ -451,62 +765,51 @@ pub(crate) fn digits(s: &str) -> Vec<u8> {
 /// (`+` and the country code) or national in [`default_region`]. A number whose national part
 /// starts with 0 after the country code is never one: pdgate's phone tokens have that shape.
 pub fn is_phone(s: &str) -> bool {
-    is_phone_in(s, true)
+    parse_phone(s).is_some()
 }
 
-/// [`is_phone`]; `strict` also refuses characters other than digits, spaces, `-`, `(`, `)`, `.`.
-fn is_phone_in(s: &str, strict: bool) -> bool {
+/// The number a `kind: phone` value is ([`is_phone`]), as country code and national number.
+pub fn parse_phone(s: &str) -> Option<phone::Phone> {
+    phone_in(s, Reading::Field)
+}
+
+/// How a phone number is read: a field's whole value (only digits, spaces, `-`, `(`, `)`, `.`
+/// and a leading `+`; national forms in the default region), or a candidate in free text, also
+/// in the foreign regions' national forms when `foreign`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Field,
+    Text { foreign: bool },
+}
+
+fn phone_in(s: &str, how: Reading) -> Option<phone::Phone> {
     let t = s.trim();
     let bad_char = |c: char| !(c.is_ascii_digit() || " -().+".contains(c));
     if t.is_empty()
-        || strict && t.chars().any(bad_char)
+        || t.len() > 40
+        || how == Reading::Field && t.chars().any(bad_char)
         || t.get(1..).is_some_and(|r| r.contains('+'))
     {
-        return false;
+        return None;
     }
-    let n = digits(t).len();
-    if t.len() > 40 || !(7..=15).contains(&n) || !plausible_length(&digits(t), t.starts_with('+')) {
-        return false;
+    let d: String = t.chars().filter(char::is_ascii_digit).collect();
+    let plus = t.starts_with('+');
+    if !(7..=15).contains(&d.len()) {
+        return None;
     }
-    let Ok(number) = phonenumber::parse(Some(default_region()), t) else {
-        return false;
-    };
-    let national = number.national();
-    if t.starts_with('+') {
-        let d = digits(t);
-        let cc = number.code().value().to_string().len();
-        if d.get(cc) == Some(&0) {
-            return false;
+    let r = regions();
+    if phone::plausible_length(&d, plus, &r.default) {
+        if let Some(p) = phone::parse(&d, plus, &r.default) {
+            return (!(plus && p.national.starts_with('0'))).then_some(p);
         }
     }
-    national.value() != 0 && phonenumber::is_valid(&number)
-}
-
-/// Whether the digits have a length some numbering plan allows (the country code's, or the
-/// default region's after its national prefix): a check of a few table lookups that spares
-/// parsing most digit groups that are no phone (dates, card groups, prices).
-fn plausible_length(d: &[u8], international: bool) -> bool {
-    use phonenumber::metadata::DATABASE;
-    let fits = |m: &phonenumber::Metadata, national: usize| {
-        let lengths = m.descriptors().general().possible_length();
-        lengths.is_empty() || lengths.iter().any(|&l| usize::from(l) == national)
-    };
-    if international {
-        return (1..=3).any(|k| {
-            let cc = d.iter().take(k).fold(0u16, |a, &x| a * 10 + u16::from(x));
-            d.len() > k
-                && DATABASE
-                    .by_code(&cc)
-                    .is_some_and(|ms| ms.iter().any(|m| fits(m, d.len() - k)))
-        });
+    let grouped = t.contains([' ', '-', '(']);
+    if how != (Reading::Text { foreign: true }) || plus || d.len() < 10 || !grouped {
+        return None;
     }
-    let region = default_region();
-    let Some(m) = DATABASE.by_id(region.as_ref()) else {
-        return true;
-    };
-    let prefix = m.national_prefix().map(digits).unwrap_or_default();
-    fits(m, d.len())
-        || !prefix.is_empty() && d.starts_with(&prefix) && fits(m, d.len() - prefix.len())
+    r.foreign
+        .iter()
+        .find_map(|region| phone::parse(&d, false, region))
 }
 
 /// Kazakhstan's IIN: YYMMDD, a century-and-sex digit 0-6, and the checksum (weights 1-11, or 3-11,
@@ -626,6 +929,12 @@ pub fn ogrnip_ok(d: &[u8]) -> bool {
 pub fn iban_ok(s: &str) -> bool {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     if !(15..=34).contains(&s.len()) || !s.is_ascii() {
+        return false;
+    }
+    if s.get(..2)
+        .and_then(iban_length)
+        .is_some_and(|n| n != s.len())
+    {
         return false;
     }
     let (head, tail) = s.split_at(4);
@@ -835,6 +1144,92 @@ mod tests {
         ] {
             assert_eq!(kinds(text), vec![(Detected::Phone, phone)], "{text}");
         }
+    }
+
+    #[test]
+    fn national_forms_of_foreign_numbers_when_written_in_groups() {
+        // The default region (RU) is read first; DE, GB, US (and BY) national forms in text when
+        // grouped and at least 10 digits; a bare run of digits never is a foreign number.
+        for (text, phone) in [
+            ("Meine Nummer: 030 12345678.", "030 12345678"),
+            ("Call 07400 123456 today", "07400 123456"),
+            ("Office (415) 555-2671, ask for Ann", "(415) 555-2671"),
+        ] {
+            assert_eq!(kinds(text), vec![(Detected::Phone, phone)], "{text}");
+        }
+        assert_eq!(kinds("ref 4155552671"), vec![]);
+        // A field's value is read in the default region only: there the digits are a Russian
+        // number (Kamchatka's 415); a US one must say so.
+        assert_eq!(parse_phone("(415) 555-2671").map(|p| p.code), Some(7));
+        assert_eq!(parse_phone("+1 (415) 555-2671").map(|p| p.code), Some(1));
+        assert_eq!(parse_phone("030 12345678"), None);
+    }
+
+    #[test]
+    fn a_bare_run_is_a_phone_with_its_trunk_prefix_or_after_a_phone_word() {
+        assert_eq!(
+            kinds("мой номер 89161234567"),
+            vec![(Detected::Phone, "89161234567")]
+        );
+        assert_eq!(
+            kinds("телефон 9161234567"),
+            vec![(Detected::Phone, "9161234567")]
+        );
+        // Without either it is not a phone (this one happens to pass the INN's checksum).
+        assert_eq!(kinds("код 9161234567"), vec![(Detected::Inn, "9161234567")]);
+        assert_eq!(kinds("код 7707083893"), vec![(Detected::Inn, "7707083893")]);
+    }
+
+    #[test]
+    fn an_invalid_international_number_is_not_read_again_without_its_code() {
+        assert_eq!(kinds("номер +7 (129) 519-62-09 неверный"), vec![]);
+        assert_eq!(kinds("wrong number +1 (128) 385-6455"), vec![]);
+    }
+
+    #[test]
+    fn a_shape_of_one_kind_failing_its_check_hides_nothing_else() {
+        // A mistyped card, SNILS or IBAN is not a phone, a card or anything else.
+        for text in [
+            "Карта 4600 3863 9352 7098 не прошла.",
+            "СНИЛС 796-639-182 84?",
+            "Altes Konto DE20 9564 5362 6563 2162 50.",
+            "Old account DE93 5142 3977 8022 3132 62.",
+        ] {
+            assert_eq!(kinds(text), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn an_iban_is_as_long_as_its_country_says() {
+        assert_eq!(
+            kinds("IBAN DE89 3704 0044 0532 0130 00 BICX please"),
+            vec![(Detected::Iban, "DE89 3704 0044 0532 0130 00")]
+        );
+        assert!(!iban_ok("DE89 3704 0044 0532 0130 00 00"));
+        assert!(iban_ok("KZ86125KZT5004100100"));
+    }
+
+    #[test]
+    fn the_words_before_a_number_decide_within_its_sentence() {
+        let inn = "7707083893";
+        // The nearest word naming a kind wins over a reference word; a reference word alone
+        // rejects; words before another number, or in the sentence before, are not this one's.
+        assert_eq!(kinds(&format!("ИНН курьера {inn}")).len(), 1);
+        assert_eq!(kinds(&format!("Номер курьера {inn}.")), vec![]);
+        assert_eq!(
+            kinds(&format!("Заказ пришёл. ИНН {inn}")),
+            vec![(Detected::Inn, inn)]
+        );
+        assert_eq!(
+            kinds(&format!("Мой паспорт 1204 447992 Номер курьера {inn}")),
+            vec![(Detected::Passport, "1204 447992")]
+        );
+        let card = complete("402400715000000", card_ok);
+        assert_eq!(
+            kinds(&format!("The order arrived. Card {card}")),
+            vec![(Detected::Card, card.as_str())]
+        );
+        assert_eq!(kinds(&format!("Tracking {card}")), vec![]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! determinism holds across restarts.
 
 pub mod detect;
+pub mod phone;
 
 use std::fmt::Write as _;
 
@@ -155,13 +156,8 @@ fn digits_str(d: &[u8]) -> String {
 /// The number in E.164 (`+79161234567`), national formats read in the detectors' default region
 /// (a Russian `8 916 …` becomes `+7916…`); a value that does not parse keeps `+` and its digits.
 fn normalize_phone(v: &str) -> String {
-    // Only what has a phone's shape reaches libphonenumber's parser: `mask` passes any text here,
-    // and the parser is not made for arbitrary input (a test input once kept it busy for minutes).
-    let parsed = detect::is_phone(v)
-        .then(|| phonenumber::parse(Some(detect::default_region()), v.trim()).ok())
-        .flatten();
-    match parsed {
-        Some(n) => n.format().mode(phonenumber::Mode::E164).to_string(),
+    match detect::parse_phone(v) {
+        Some(p) => p.e164(),
         None => format!("+{}", digits_str(&detect::digits(v))),
     }
 }
