@@ -632,6 +632,46 @@ async fn a_refused_browser_form_is_redirected_to_the_site() {
     assert!(up.requests().is_empty());
 }
 
+#[tokio::test]
+async fn phone_fields_take_every_countrys_valid_numbers_and_refuse_the_rest() {
+    // `kind: phone` is checked against libphonenumber's plans: a Kazakh or British mobile is a
+    // customer's real number (a checkout refusing it is a bug); one valid nowhere gets 422 and
+    // nothing is stored or forwarded.
+    let Some((up, gw)) = start(Db::Sqlite).await else {
+        return;
+    };
+    for (phone, token_prefix) in [
+        ("+7 701 123 4567", "+70"),
+        ("8 (701) 123-45-67", "+70"),
+        ("+44 7400 123456", "+440"),
+        ("+49 151 23456789", "+490"),
+    ] {
+        let body = serde_json::json!({"email": EMAIL, "phone": phone}).to_string();
+        let resp = post(&gw.url("/api/checkout"), JSON, body).await;
+        assert_eq!(resp.status, 200, "{phone}: {}", resp.code());
+        let sent: serde_json::Value =
+            serde_json::from_slice(&up.requests().last().unwrap().body).unwrap();
+        let token = sent["phone"].as_str().unwrap();
+        assert!(token.starts_with(token_prefix), "{phone} became {token}");
+    }
+    let forwarded = up.requests().len();
+    for phone in [
+        "+7 (123) 456-78-90",
+        "+1 (123) 456-7890",
+        "+44 123",
+        "8 800",
+    ] {
+        let body = serde_json::json!({"email": EMAIL, "phone": phone}).to_string();
+        let resp = post(&gw.url("/api/checkout"), JSON, body).await;
+        assert_eq!(
+            (resp.status.as_u16(), resp.code().as_str()),
+            (422, "invalid_field"),
+            "{phone}"
+        );
+    }
+    assert_eq!(up.requests().len(), forwarded);
+}
+
 both_backends! {
     checkout_json => checkout_json_is_pseudonymized_stored_and_forwarded;
     consent_required => required_consent_missing_stores_and_forwards_nothing;

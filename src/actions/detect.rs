@@ -549,6 +549,21 @@ enum Context {
     Kz,
     Registry,
     Phone,
+    /// "Number" alone: read as [`Context::Phone`] when no other word is there.
+    Number,
+}
+
+impl Context {
+    const ALL: [Context; 8] = [
+        Context::NotPersonal,
+        Context::Card,
+        Context::Passport,
+        Context::Tax,
+        Context::Kz,
+        Context::Registry,
+        Context::Phone,
+        Context::Number,
+    ];
 }
 
 /// How far back context words are looked for.
@@ -579,39 +594,50 @@ fn context_at(text: &str, start: usize) -> Option<Context> {
         from += d + 1;
     }
     let window = text[from..start].to_lowercase();
-    let groups = [
+    // The last word of each group, by where it starts; only words at the start of a word count.
+    let mut last = [None::<usize>; Context::ALL.len()];
+    for m in CONTEXT_WORDS.0.find_overlapping_iter(&window) {
+        if !window[..m.start()]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric)
+        {
+            let g = CONTEXT_WORDS.1[m.pattern().as_usize()] as usize;
+            last[g] = last[g].max(Some(m.start()));
+        }
+    }
+    // The nearest word naming an identifier decides; a reference word only when none is there
+    // (the courier's INN is the courier's); "number" alone hints at a phone.
+    Context::ALL
+        .iter()
+        .zip(last)
+        .filter(|(c, _)| !matches!(c, Context::NotPersonal | Context::Number))
+        .filter_map(|(c, at)| at.map(|at| (at, *c)))
+        .max_by_key(|&(at, _)| at)
+        .map(|(_, c)| c)
+        .or_else(|| last[Context::NotPersonal as usize].map(|_| Context::NotPersonal))
+        .or_else(|| last[Context::Number as usize].map(|_| Context::Phone))
+}
+
+/// Every context word in one automaton, with the group each belongs to.
+static CONTEXT_WORDS: LazyLock<(aho_corasick::AhoCorasick, Vec<Context>)> = LazyLock::new(|| {
+    let groups: [(&[&str], Context); 8] = [
+        (context::NOT_PERSONAL, Context::NotPersonal),
         (context::CARD, Context::Card),
         (context::PASSPORT, Context::Passport),
         (context::TAX, Context::Tax),
         (context::KZ, Context::Kz),
         (context::REGISTRY, Context::Registry),
         (context::PHONE, Context::Phone),
+        (context::NUMBER, Context::Number),
     ];
-    // The nearest word naming an identifier decides; a reference word only when none is there
-    // (the courier's INN is the courier's); "number" alone hints at a phone.
-    let named = groups
+    let (words, of): (Vec<&str>, Vec<Context>) = groups
         .iter()
-        .filter_map(|(words, ctx)| last_word(&window, words).map(|at| (at, *ctx)))
-        .max_by_key(|&(at, _)| at)
-        .map(|(_, ctx)| ctx);
-    named
-        .or_else(|| last_word(&window, context::NOT_PERSONAL).map(|_| Context::NotPersonal))
-        .or_else(|| last_word(&window, context::NUMBER).map(|_| Context::Phone))
-}
-
-/// Where the last of `words` starts in `window`, counting only those at the start of a word.
-fn last_word(window: &str, words: &[&str]) -> Option<usize> {
-    words
-        .iter()
-        .flat_map(|w| window.match_indices(w).map(|(i, _)| i))
-        .filter(|&i| {
-            !window[..i]
-                .chars()
-                .next_back()
-                .is_some_and(char::is_alphanumeric)
-        })
-        .max()
-}
+        .flat_map(|(words, c)| words.iter().map(move |w| (*w, *c)))
+        .unzip();
+    let ac = aho_corasick::AhoCorasick::new(words).expect("static word list");
+    (ac, of)
+});
 
 /// An IPv4-shaped match that is a version (`v3.4.0.14`, `version 3.4.0.14`, `3.4.0.14.2`).
 fn version_like(text: &str, start: usize, end: usize) -> bool {
