@@ -139,10 +139,13 @@ static SNILS_FMT: LazyLock<Regex> = LazyLock::new(|| {
 static PASSPORT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?-u:\b)[0-9]{2} ?[0-9]{2} [0-9]{6}(?-u:\b)").expect("static regex")
 });
-/// `серия 4017 № 587682`, `серия 40 17 номер 587682`, `series 4017 no. 587682`.
+/// `4017 № 587682`, `40 17 номер 587682`, `4017 no. 587682` — a passport after a passport word
+/// (`серия`, `series`, …; see [`context`]).
 static PASSPORT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:серия|series|ser\.)\s*([0-9]{2}\s?[0-9]{2})\s*(?:№|n\s?o\.?|номер|nr\.?|#)\s*([0-9]{6})(?-u:\b)")
-        .expect("static regex")
+    Regex::new(
+        r"(?-u:\b)[0-9]{2} ?[0-9]{2}\s*(?:№|(?i:no\.?|n\s?o\.|номер|nr\.?)|#)\s*[0-9]{6}(?-u:\b)",
+    )
+    .expect("static regex")
 });
 static IBAN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)")
@@ -215,58 +218,31 @@ fn emails(text: &str) -> Vec<(usize, usize)> {
 /// groups) claim their span: when their checksum fails, nothing inside is reported as another
 /// kind (a mistyped card is not a phone).
 fn numbers(text: &str, push: &mut impl FnMut(Detected, usize, usize)) {
+    let digit_islands = islands(text, u8::is_ascii_digit, 24);
+    let colon_islands = islands(text, |&b| b == b':', 6);
+    numbers_in(text, &digit_islands, &colon_islands, push);
+}
+
+fn numbers_in(
+    text: &str,
+    digit_islands: &[(usize, usize)],
+    colon_islands: &[(usize, usize)],
+    push: &mut impl FnMut(Detected, usize, usize),
+) {
     let mut found: Vec<(Detected, usize, usize)> = Vec::new();
     let mut claimed: Vec<(usize, usize)> = Vec::new();
-    let mut keep = |kind, start, end| found.push((kind, start, end));
-    for (start, end) in spans(&PHONE, text, |s, e| phone_span(text, s, e)) {
-        keep(Detected::Phone, start, end);
+    for &(from, to) in digit_islands {
+        in_island(text, from, to, &mut found, &mut claimed);
     }
-    for m in SNILS_FMT.find_iter(text) {
-        if snils_ok(&digits(m.as_str())) {
-            keep(Detected::Snils, m.start(), m.end());
-        } else {
-            claimed.push((m.start(), m.end()));
-        }
-    }
-    for m in CARD_LAYOUT.find_iter(text) {
-        if !card_ok(&digits(m.as_str())) {
-            claimed.push((m.start(), m.end()));
-        }
-    }
-    for (start, end) in spans(&CARD_GROUPED, text, |s, e| card_span(text, s, e)) {
-        keep(Detected::Card, start, end);
-    }
-    for m in DIGIT_RUN.find_iter(text) {
-        if let Some(kind) = classify_digits(m.as_str(), text, m.start()) {
-            keep(kind, m.start(), m.end());
-        }
-    }
-    for m in PASSPORT.find_iter(text) {
-        keep(Detected::Passport, m.start(), m.end());
-    }
-    for c in PASSPORT_WORDS.captures_iter(text) {
-        if let (Some(series), Some(number)) = (c.get(1), c.get(2)) {
-            keep(Detected::Passport, series.start(), number.end());
-        }
-    }
-    for m in IBAN.find_iter(text) {
-        match iban_span(m.as_str()) {
-            Some(len) => keep(Detected::Iban, m.start(), m.start() + len),
-            None => claimed.push((m.start(), m.end())),
-        }
-    }
-    for m in IPV4.find_iter(text) {
-        if m.as_str().parse::<Ipv4Addr>().is_ok() && !version_like(text, m.start(), m.end()) {
-            keep(Detected::Ipv4, m.start(), m.end());
-        }
-    }
-    for m in IPV6.find_iter(text) {
-        let s = m.as_str();
-        if s.matches(':').count() >= 2
-            && s.parse::<Ipv6Addr>().is_ok()
-            && is_boundary(text, m.start(), m.end())
-        {
-            keep(Detected::Ipv6, m.start(), m.end());
+    for &(from, to) in colon_islands {
+        for m in finds(&IPV6, &text[..to], from) {
+            let s = m.as_str();
+            if s.matches(':').count() >= 2
+                && s.parse::<Ipv6Addr>().is_ok()
+                && is_boundary(text, m.start(), m.end())
+            {
+                found.push((Detected::Ipv6, m.start(), m.end()));
+            }
         }
     }
     let inside_claim = |&(kind, s, e): &(Detected, usize, usize)| {
@@ -277,6 +253,106 @@ fn numbers(text: &str, push: &mut impl FnMut(Detected, usize, usize)) {
     for f in found.iter().filter(|f| !inside_claim(f)) {
         push(f.0, f.1, f.2);
     }
+}
+
+/// The detectors over digits on one island `from..to` of `text` (see [`islands`]).
+fn in_island(
+    text: &str,
+    from: usize,
+    to: usize,
+    found: &mut Vec<(Detected, usize, usize)>,
+    claimed: &mut Vec<(usize, usize)>,
+) {
+    let hay = &text[..to];
+    for (start, end) in spans(&PHONE, hay, from, |s, e| phone_span(text, s, e)) {
+        found.push((Detected::Phone, start, end));
+    }
+    for m in finds(&SNILS_FMT, hay, from) {
+        if snils_ok(&digits(m.as_str())) {
+            found.push((Detected::Snils, m.start(), m.end()));
+        } else {
+            claimed.push((m.start(), m.end()));
+        }
+    }
+    for m in finds(&CARD_LAYOUT, hay, from) {
+        if !card_ok(&digits(m.as_str())) {
+            claimed.push((m.start(), m.end()));
+        }
+    }
+    for (start, end) in spans(&CARD_GROUPED, hay, from, |s, e| card_span(text, s, e)) {
+        found.push((Detected::Card, start, end));
+    }
+    for m in finds(&DIGIT_RUN, hay, from) {
+        if let Some(kind) = classify_digits(m.as_str(), text, m.start()) {
+            found.push((kind, m.start(), m.end()));
+        }
+    }
+    for m in finds(&PASSPORT, hay, from) {
+        found.push((Detected::Passport, m.start(), m.end()));
+    }
+    for m in finds(&PASSPORT_WORDS, hay, from) {
+        if context_at(text, m.start()) == Some(Context::Passport) {
+            found.push((Detected::Passport, m.start(), m.end()));
+        }
+    }
+    for m in finds(&IBAN, hay, from) {
+        match iban_span(m.as_str()) {
+            Some(len) => found.push((Detected::Iban, m.start(), m.start() + len)),
+            None => claimed.push((m.start(), m.end())),
+        }
+    }
+    for m in finds(&IPV4, hay, from) {
+        if m.as_str().parse::<Ipv4Addr>().is_ok() && !version_like(text, m.start(), m.end()) {
+            found.push((Detected::Ipv4, m.start(), m.end()));
+        }
+    }
+}
+
+/// The stretches of `text` where its bytes matching `key` lie at most `reach` bytes apart,
+/// widened by `reach` on each side and to the next ASCII space after: every match of the
+/// detectors lies within one (their parts between digits, and before the first or after the last,
+/// are shorter), so they need not read the rest of the text. Sorted, disjoint, on char boundaries.
+fn islands(text: &str, key: impl Fn(&u8) -> bool, reach: usize) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while let Some(first) = b[i..].iter().position(&key).map(|q| i + q) {
+        let mut last = first;
+        while let Some(q) = b[last + 1..(last + 1 + reach).min(b.len())]
+            .iter()
+            .position(&key)
+        {
+            last += 1 + q;
+        }
+        let mut from = first.saturating_sub(reach);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        i = (last + 1 + reach).min(b.len());
+        let to = i + b[i..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(b.len() - i);
+        match out.last_mut() {
+            Some(prev) if from <= prev.1 => prev.1 = prev.1.max(to),
+            _ => out.push((from, to)),
+        }
+    }
+    out
+}
+
+/// The matches of `re` in `hay` from `from` on.
+fn finds<'h>(re: &'h Regex, hay: &'h str, from: usize) -> impl Iterator<Item = regex::Match<'h>> {
+    let mut at = from;
+    std::iter::from_fn(move || {
+        let m = re.find_at(hay, at)?;
+        at = if m.end() > m.start() {
+            m.end()
+        } else {
+            m.end() + hay[m.end()..].chars().next().map_or(1, char::len_utf8)
+        };
+        Some(m)
+    })
 }
 
 /// The length of the IBAN at the start of an IBAN-shaped match: as many characters as its
@@ -392,11 +468,13 @@ fn iban_length(country: &str) -> Option<usize> {
 fn spans(
     re: &Regex,
     text: &str,
+    from: usize,
     mut accept: impl FnMut(usize, usize) -> Option<usize>,
 ) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(m) = re.find_at(text, at) {
+    let mut at = from;
+    while at <= text.len() {
+        let Some(m) = re.find_at(text, at) else { break };
         match accept(m.start(), m.end()) {
             Some(end) => {
                 out.push((m.start(), end));
@@ -672,7 +750,6 @@ fn phone_span(text: &str, start: usize, end: usize) -> Option<usize> {
             .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
     };
     let whole = ends.last().copied();
-    let ctx = context_at(text, start);
     ends.into_iter()
         .rev()
         .filter(|&e| after_ok(e))
@@ -682,9 +759,15 @@ fn phone_span(text: &str, start: usize, end: usize) -> Option<usize> {
                 foreign: Some(e) == whole,
             };
             let p = phone_in(s, reading)?;
-            let bare = s.bytes().all(|c| c.is_ascii_digit());
+            if !s.bytes().all(|c| c.is_ascii_digit()) {
+                return Some(start + e);
+            }
             let prefixed = p.national.len() < s.len();
-            (!bare || ctx == Some(Context::Phone) || prefixed && ctx.is_none()).then_some(start + e)
+            match context_at(text, start) {
+                Some(Context::Phone) => Some(start + e),
+                None if prefixed => Some(start + e),
+                _ => None,
+            }
         })
 }
 
@@ -1388,5 +1471,52 @@ mod tests {
         }
         // The same INN after its own word is one.
         assert_eq!(kinds(&format!("ИНН курьера {courier}")).len(), 1);
+    }
+
+    mod islands {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn whole(text: &str) -> Vec<(Detected, usize, usize)> {
+            let mut out = Vec::new();
+            let all = [(0, text.len())];
+            numbers_in(text, &all, &all, &mut |k, s, e| out.push((k, s, e)));
+            out.sort_by_key(|&(_, s, e)| (s, e));
+            out
+        }
+
+        fn by_islands(text: &str) -> Vec<(Detected, usize, usize)> {
+            let mut out = Vec::new();
+            numbers(text, &mut |k, s, e| out.push((k, s, e)));
+            out.sort_by_key(|&(_, s, e)| (s, e));
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            // Reading only the islands around digits and colons finds exactly what reading the
+            // whole text finds.
+            #[test]
+            fn islands_find_what_the_whole_text_has(parts in proptest::collection::vec(prop_oneof![
+                "[0-9]{1,6}", "[ \\-.()+:#№]", " {1,30}", "[a-fA-Z]{1,8}", "[а-я]{1,8}",
+                Just("серия ".to_owned()), Just("ИНН ".to_owned()), Just("tracking ".to_owned()),
+                Just("DE89 3704 0044 0532 0130 00".to_owned()), Just("+7 916 123-45-67".to_owned()),
+                Just("4111 1111 1111 1111".to_owned()), Just("2001:db8::1".to_owned()),
+            ], 0..40)) {
+                let text: String = parts.concat();
+                prop_assert_eq!(by_islands(&text), whole(&text));
+            }
+        }
+
+        #[test]
+        fn islands_cover_their_keys_and_end_at_spaces() {
+            let text = "ab 12 cd ef gh ij kl mn op qr st uv wx yz 34 x";
+            let got = islands(text, u8::is_ascii_digit, 4);
+            assert_eq!(got.len(), 2, "{got:?}");
+            for (from, to) in got {
+                assert!(to == text.len() || text.as_bytes()[to] == b' ');
+                assert!(text[from..to].bytes().any(|b| b.is_ascii_digit()));
+            }
+        }
     }
 }
