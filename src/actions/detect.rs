@@ -264,29 +264,59 @@ fn in_island(
     claimed: &mut Vec<(usize, usize)>,
 ) {
     let hay = &text[..to];
-    for (start, end) in spans(&PHONE, hay, from, |s, e| phone_span(text, s, e)) {
-        found.push((Detected::Phone, start, end));
-    }
-    for m in finds(&SNILS_FMT, hay, from) {
-        if snils_ok(&digits(m.as_str())) {
-            found.push((Detected::Snils, m.start(), m.end()));
-        } else {
-            claimed.push((m.start(), m.end()));
+    let has = Shape::of(&text.as_bytes()[from..to]);
+    if has.digits >= 7 {
+        for (start, end) in spans(&PHONE, hay, from, |s, e| phone_span(text, s, e)) {
+            found.push((Detected::Phone, start, end));
         }
     }
-    for m in finds(&CARD_LAYOUT, hay, from) {
-        if !card_ok(&digits(m.as_str())) {
-            claimed.push((m.start(), m.end()));
+    if has.digits >= 11 && has.dash {
+        for m in finds(&SNILS_FMT, hay, from) {
+            if snils_ok(&digits(m.as_str())) {
+                found.push((Detected::Snils, m.start(), m.end()));
+            } else {
+                claimed.push((m.start(), m.end()));
+            }
         }
     }
-    for (start, end) in spans(&CARD_GROUPED, hay, from, |s, e| card_span(text, s, e)) {
-        found.push((Detected::Card, start, end));
-    }
-    for m in finds(&DIGIT_RUN, hay, from) {
-        if let Some(kind) = classify_digits(m.as_str(), text, m.start()) {
-            found.push((kind, m.start(), m.end()));
+    if has.digits >= 13 && has.longest >= 4 {
+        for m in finds(&CARD_LAYOUT, hay, from) {
+            if !card_ok(&digits(m.as_str())) {
+                claimed.push((m.start(), m.end()));
+            }
+        }
+        for (start, end) in spans(&CARD_GROUPED, hay, from, |s, e| card_span(text, s, e)) {
+            found.push((Detected::Card, start, end));
         }
     }
+    if has.longest >= 9 {
+        for m in finds(&DIGIT_RUN, hay, from) {
+            if let Some(kind) = classify_digits(m.as_str(), text, m.start()) {
+                found.push((kind, m.start(), m.end()));
+            }
+        }
+    }
+    if has.digits >= 10 && has.longest >= 6 {
+        passports(text, hay, from, found);
+    }
+    if has.capital_then_digit {
+        for m in finds(&IBAN, hay, from) {
+            match iban_span(m.as_str()) {
+                Some(len) => found.push((Detected::Iban, m.start(), m.start() + len)),
+                None => claimed.push((m.start(), m.end())),
+            }
+        }
+    }
+    if has.dot {
+        for m in finds(&IPV4, hay, from) {
+            if m.as_str().parse::<Ipv4Addr>().is_ok() && !version_like(text, m.start(), m.end()) {
+                found.push((Detected::Ipv4, m.start(), m.end()));
+            }
+        }
+    }
+}
+
+fn passports(text: &str, hay: &str, from: usize, found: &mut Vec<(Detected, usize, usize)>) {
     for m in finds(&PASSPORT, hay, from) {
         found.push((Detected::Passport, m.start(), m.end()));
     }
@@ -295,16 +325,40 @@ fn in_island(
             found.push((Detected::Passport, m.start(), m.end()));
         }
     }
-    for m in finds(&IBAN, hay, from) {
-        match iban_span(m.as_str()) {
-            Some(len) => found.push((Detected::Iban, m.start(), m.start() + len)),
-            None => claimed.push((m.start(), m.end())),
+}
+
+/// What an island holds, read in one pass: a detector whose shape cannot be there is not run
+/// (most of the cost of a short island is starting the searches, not running them).
+#[derive(Debug, Default)]
+struct Shape {
+    digits: usize,
+    /// The longest run of consecutive digits.
+    longest: usize,
+    dash: bool,
+    dot: bool,
+    /// An ASCII capital followed by another and a digit (`DE8…`): an IBAN's start.
+    capital_then_digit: bool,
+}
+
+impl Shape {
+    fn of(b: &[u8]) -> Shape {
+        let mut s = Shape::default();
+        let mut run = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_digit() {
+                s.digits += 1;
+                run += 1;
+                s.longest = s.longest.max(run);
+            } else {
+                run = 0;
+            }
+            s.dash |= c == b'-';
+            s.dot |= c == b'.';
+            s.capital_then_digit |= c.is_ascii_uppercase()
+                && b.get(i + 1).is_some_and(u8::is_ascii_uppercase)
+                && b.get(i + 2).is_some_and(u8::is_ascii_digit);
         }
-    }
-    for m in finds(&IPV4, hay, from) {
-        if m.as_str().parse::<Ipv4Addr>().is_ok() && !version_like(text, m.start(), m.end()) {
-            found.push((Detected::Ipv4, m.start(), m.end()));
-        }
+        s
     }
 }
 
