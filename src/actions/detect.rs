@@ -265,11 +265,7 @@ fn in_island(
 ) {
     let hay = &text[..to];
     let has = Shape::of(&text.as_bytes()[from..to]);
-    if has.digits >= 7 {
-        for (start, end) in spans(&PHONE, hay, from, |s, e| phone_span(text, s, e)) {
-            found.push((Detected::Phone, start, end));
-        }
-    }
+    let before = (found.len(), claimed.len());
     if has.digits >= 11 && has.dash {
         for m in finds(&SNILS_FMT, hay, from) {
             if snils_ok(&digits(m.as_str())) {
@@ -285,8 +281,29 @@ fn in_island(
                 claimed.push((m.start(), m.end()));
             }
         }
-        for (start, end) in spans(&CARD_GROUPED, hay, from, |s, e| card_span(text, s, e)) {
+        for (start, end) in spans(&CARD_GROUPED, hay, from, &[], |s, e| card_span(text, s, e)) {
             found.push((Detected::Card, start, end));
+        }
+    }
+    if has.capital_then_digit {
+        for m in finds(&IBAN, hay, from) {
+            match iban_span(m.as_str()) {
+                Some(len) => found.push((Detected::Iban, m.start(), m.start() + len)),
+                None => claimed.push((m.start(), m.end())),
+            }
+        }
+    }
+    if has.digits >= 7 {
+        // A phone is not looked for inside a card, SNILS or IBAN (found or claimed): it could only
+        // be part of it.
+        let mut taken: Vec<(usize, usize)> = found[before.0..]
+            .iter()
+            .map(|&(_, s, e)| (s, e))
+            .chain(claimed[before.1..].iter().copied())
+            .collect();
+        taken.sort_unstable();
+        for (start, end) in spans(&PHONE, hay, from, &taken, |s, e| phone_span(text, s, e)) {
+            found.push((Detected::Phone, start, end));
         }
     }
     if has.longest >= 9 {
@@ -298,14 +315,6 @@ fn in_island(
     }
     if has.digits >= 10 && has.longest >= 6 {
         passports(text, hay, from, found);
-    }
-    if has.capital_then_digit {
-        for m in finds(&IBAN, hay, from) {
-            match iban_span(m.as_str()) {
-                Some(len) => found.push((Detected::Iban, m.start(), m.start() + len)),
-                None => claimed.push((m.start(), m.end())),
-            }
-        }
     }
     if has.dot {
         for m in finds(&IPV4, hay, from) {
@@ -514,8 +523,8 @@ fn iban_length(country: &str) -> Option<usize> {
     LENGTHS.iter().find(|(c, _)| *c == country).map(|&(_, n)| n)
 }
 
-/// The spans `accept` takes from `re`'s candidates, where `accept` may keep only a prefix of a
-/// candidate (`Some(end)`): the search goes on from that end, so an identifier right after another
+/// The spans `accept` takes from `re`'s candidates (none starting inside a `skip` range), where
+/// `accept` may keep only a prefix of a candidate (`Some(end)`): the search goes on from that end, so an identifier right after another
 /// is its own candidate. After a refused candidate it goes on from past its first run of digits,
 /// or past all of it when it starts with `+` (an invalid international number is not read again
 /// as a national one without its country code).
@@ -523,12 +532,17 @@ fn spans(
     re: &Regex,
     text: &str,
     from: usize,
+    skip: &[(usize, usize)],
     mut accept: impl FnMut(usize, usize) -> Option<usize>,
 ) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut at = from;
     while at <= text.len() {
         let Some(m) = re.find_at(text, at) else { break };
+        if let Some(&(_, end)) = skip.iter().find(|&&(s, e)| s <= m.start() && m.start() < e) {
+            at = end;
+            continue;
+        }
         match accept(m.start(), m.end()) {
             Some(end) => {
                 out.push((m.start(), end));
