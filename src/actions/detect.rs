@@ -119,46 +119,84 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 /// A phone candidate: `+` or a digit, then digits with single separators and brackets.
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+\s?)?\(?[0-9]{1,5}\)?(?:[ \-.]?\(?[0-9]{1,5}\)?){1,7}").expect("static regex")
-});
-static DIGIT_RUN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)[0-9]{9,20}(?-u:\b)").expect("static regex"));
+static PHONE: LazyLock<Scan> =
+    LazyLock::new(|| Scan::new(r"(?:\+\s?)?\(?[0-9]{1,5}\)?(?:[ \-.]?\(?[0-9]{1,5}\)?){1,7}"));
+static DIGIT_RUN: LazyLock<Scan> = LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{9,20}(?-u:\b)"));
 /// Card-like groups: four digits, then groups of 2-6 (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3).
-static CARD_GROUPED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)[0-9]{4}(?:[ \-][0-9]{2,6}){1,4}(?-u:\b)").expect("static regex")
-});
+static CARD_GROUPED: LazyLock<Scan> =
+    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{4}(?:[ \-][0-9]{2,6}){1,4}(?-u:\b)"));
 /// A card's grouping exactly: 4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, one separator throughout.
-static CARD_LAYOUT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})(?-u:\b)")
-        .expect("static regex")
+static CARD_LAYOUT: LazyLock<Scan> = LazyLock::new(|| {
+    Scan::new(
+        r"(?-u:\b)(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})(?-u:\b)",
+    )
 });
-static SNILS_FMT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}[ \-][0-9]{2}(?-u:\b)").expect("static regex")
-});
-static PASSPORT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)[0-9]{2} ?[0-9]{2} [0-9]{6}(?-u:\b)").expect("static regex")
-});
+static SNILS_FMT: LazyLock<Scan> =
+    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}[ \-][0-9]{2}(?-u:\b)"));
+static PASSPORT: LazyLock<Scan> =
+    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{2} ?[0-9]{2} [0-9]{6}(?-u:\b)"));
 /// `4017 № 587682`, `40 17 номер 587682`, `4017 no. 587682` — a passport after a passport word
 /// (`серия`, `series`, …; see [`context`]).
-static PASSPORT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+static PASSPORT_WORDS: LazyLock<Scan> = LazyLock::new(|| {
+    Scan::new(
         r"(?-u:\b)[0-9]{2} ?[0-9]{2}\s*(?:№|(?i:no\.?|n\s?o\.|номер|nr\.?)|#)\s*[0-9]{6}(?-u:\b)",
     )
-    .expect("static regex")
 });
-static IBAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)")
-        .expect("static regex")
+static IBAN: LazyLock<Scan> = LazyLock::new(|| {
+    Scan::new(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)")
 });
 static BIK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?-u:\b)04[0-9]{7}(?-u:\b)").expect("static regex"));
-static IPV4: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?-u:\b)").expect("static regex")
-});
-static IPV6: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}").expect("static regex")
-});
+static IPV4: LazyLock<Scan> =
+    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?-u:\b)"));
+static IPV6: LazyLock<Scan> =
+    LazyLock::new(|| Scan::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}"));
+
+/// A detector's pattern, searched without a prefilter: islands are short and start near a
+/// digit, where setting up the `regex` crate's literal prefilter on every search cost more than
+/// the search (a fifth of the detection time).
+struct Scan(regex_automata::meta::Regex);
+
+impl Scan {
+    fn new(pattern: &str) -> Scan {
+        let re = regex_automata::meta::Regex::builder()
+            .configure(regex_automata::meta::Config::new().auto_prefilter(false))
+            .build(pattern)
+            .expect("static regex");
+        Scan(re)
+    }
+
+    /// The leftmost-first match in `hay` starting at `at` or later (what `regex`'s `find_at`
+    /// gives: the text before `at` still counts for `\b`).
+    fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>> {
+        let input = regex_automata::Input::new(hay).span(at..hay.len());
+        self.0.search(&input).map(|m| Hit {
+            hay,
+            start: m.start(),
+            end: m.end(),
+        })
+    }
+}
+
+/// A match of a [`Scan`].
+#[derive(Debug, Clone, Copy)]
+struct Hit<'h> {
+    hay: &'h str,
+    start: usize,
+    end: usize,
+}
+
+impl<'h> Hit<'h> {
+    fn start(&self) -> usize {
+        self.start
+    }
+    fn end(&self) -> usize {
+        self.end
+    }
+    fn as_str(&self) -> &'h str {
+        &self.hay[self.start..self.end]
+    }
+}
 
 /// Finds every identifier in `text`, non-overlapping, in order. Emails in `token_domain` are
 /// pdgate's own tokens and are skipped.
@@ -266,7 +304,7 @@ fn in_island(
     let hay = &text[..to];
     let has = Shape::of(&text.as_bytes()[from..to]);
     let before = (found.len(), claimed.len());
-    if has.digits >= 11 && has.dash {
+    if has.digits >= 11 && has.dash_in_digits {
         for m in finds(&SNILS_FMT, hay, from) {
             if snils_ok(&digits(m.as_str())) {
                 found.push((Detected::Snils, m.start(), m.end()));
@@ -275,7 +313,7 @@ fn in_island(
             }
         }
     }
-    if has.digits >= 13 && has.longest >= 4 {
+    if has.digits >= 13 && has.card_group {
         for m in finds(&CARD_LAYOUT, hay, from) {
             if !card_ok(&digits(m.as_str())) {
                 claimed.push((m.start(), m.end()));
@@ -313,10 +351,10 @@ fn in_island(
             }
         }
     }
-    if has.digits >= 10 && has.longest >= 6 {
+    if has.passport_number {
         passports(text, hay, from, found);
     }
-    if has.dot {
+    if has.dot_in_digits {
         for m in finds(&IPV4, hay, from) {
             if m.as_str().parse::<Ipv4Addr>().is_ok() && !version_like(text, m.start(), m.end()) {
                 found.push((Detected::Ipv4, m.start(), m.end()));
@@ -343,8 +381,15 @@ struct Shape {
     digits: usize,
     /// The longest run of consecutive digits.
     longest: usize,
-    dash: bool,
-    dot: bool,
+    /// A `-` between digits (a SNILS's groups).
+    dash_in_digits: bool,
+    /// A `.` between digits (an IPv4 address).
+    dot_in_digits: bool,
+    /// A run of exactly four digits, then a space or `-` and a digit (a card's first group).
+    card_group: bool,
+    /// A run of exactly six digits right after a run of two or four (a passport's number after
+    /// its series).
+    passport_number: bool,
     /// An ASCII capital followed by another and a digit (`DE8…`): an IBAN's start.
     capital_then_digit: bool,
 }
@@ -352,21 +397,29 @@ struct Shape {
 impl Shape {
     fn of(b: &[u8]) -> Shape {
         let mut s = Shape::default();
-        let mut run = 0;
+        let (mut run, mut previous) = (0, 0);
         for (i, &c) in b.iter().enumerate() {
             if c.is_ascii_digit() {
                 s.digits += 1;
                 run += 1;
+                continue;
+            }
+            if run > 0 {
                 s.longest = s.longest.max(run);
-            } else {
+                let digit_next = b.get(i + 1).is_some_and(u8::is_ascii_digit);
+                s.dash_in_digits |= c == b'-' && digit_next;
+                s.dot_in_digits |= c == b'.' && digit_next;
+                s.card_group |= run == 4 && (c == b' ' || c == b'-') && digit_next;
+                s.passport_number |= run == 6 && matches!(previous, 2 | 4);
+                previous = run;
                 run = 0;
             }
-            s.dash |= c == b'-';
-            s.dot |= c == b'.';
             s.capital_then_digit |= c.is_ascii_uppercase()
                 && b.get(i + 1).is_some_and(u8::is_ascii_uppercase)
                 && b.get(i + 2).is_some_and(u8::is_ascii_digit);
         }
+        s.longest = s.longest.max(run);
+        s.passport_number |= run == 6 && matches!(previous, 2 | 4);
         s
     }
 }
@@ -405,7 +458,7 @@ fn islands(text: &str, key: impl Fn(&u8) -> bool, reach: usize) -> Vec<(usize, u
 }
 
 /// The matches of `re` in `hay` from `from` on.
-fn finds<'h>(re: &'h Regex, hay: &'h str, from: usize) -> impl Iterator<Item = regex::Match<'h>> {
+fn finds<'h>(re: &'h Scan, hay: &'h str, from: usize) -> impl Iterator<Item = Hit<'h>> {
     let mut at = from;
     std::iter::from_fn(move || {
         let m = re.find_at(hay, at)?;
@@ -529,7 +582,7 @@ fn iban_length(country: &str) -> Option<usize> {
 /// or past all of it when it starts with `+` (an invalid international number is not read again
 /// as a national one without its country code).
 fn spans(
-    re: &Regex,
+    re: &Scan,
     text: &str,
     from: usize,
     skip: &[(usize, usize)],
