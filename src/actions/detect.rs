@@ -249,8 +249,13 @@ fn emails(text: &str) -> Vec<(usize, usize)> {
 /// groups) claim their span: when their checksum fails, nothing inside is reported as another
 /// kind (a mistyped card is not a phone).
 fn numbers(text: &str, push: &mut impl FnMut(Detected, usize, usize)) {
-    let digit_islands = islands(text, u8::is_ascii_digit, 24);
-    let colon_islands = islands(text, |&b| b == b':', 6);
+    let digit_islands = islands(
+        text,
+        u8::is_ascii_digit,
+        |b| b.iter().position(u8::is_ascii_digit),
+        24,
+    );
+    let colon_islands = islands(text, |&b| b == b':', |b| memchr::memchr(b':', b), 6);
     numbers_in(text, &digit_islands, &colon_islands, push);
 }
 
@@ -417,16 +422,21 @@ impl Shape {
     }
 }
 
-/// The stretches of `text` where its bytes matching `key` lie at most `reach` bytes apart,
+/// The stretches of `text` where its bytes matching `key` (the first of them found by `next`) lie
+/// at most `reach` bytes apart,
 /// widened by `reach` on each side and to the next ASCII space after: every match of the
 /// detectors lies within one (their parts between digits, and before the first or after the last,
 /// are shorter), so they need not read the rest of the text. Sorted, disjoint, on char boundaries.
-fn islands(text: &str, key: impl Fn(&u8) -> bool, reach: usize) -> Vec<(usize, usize)> {
+fn islands(
+    text: &str,
+    key: impl Fn(&u8) -> bool,
+    next: impl Fn(&[u8]) -> Option<usize>,
+    reach: usize,
+) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let mut out: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
-    // Most of a text lies between islands: the search for the next key is the vectorised one.
-    while let Some(first) = next_key(&b[i..], &key).map(|q| i + q) {
+    while let Some(first) = next(&b[i..]).map(|q| i + q) {
         let mut last = first;
         while let Some(q) = b[last + 1..(last + 1 + reach).min(b.len())]
             .iter()
@@ -449,20 +459,6 @@ fn islands(text: &str, key: impl Fn(&u8) -> bool, reach: usize) -> Vec<(usize, u
         }
     }
     out
-}
-
-/// The first byte of `b` that is a key: in 16-byte blocks tested without branches (which the
-/// compiler turns into vector code), then byte by byte in the block that has one.
-fn next_key(b: &[u8], key: &impl Fn(&u8) -> bool) -> Option<usize> {
-    let mut chunks = b.chunks_exact(16);
-    let mut at = 0;
-    for chunk in chunks.by_ref() {
-        if chunk.iter().fold(false, |any, c| any | key(c)) {
-            return chunk.iter().position(key).map(|q| at + q);
-        }
-        at += 16;
-    }
-    chunks.remainder().iter().position(key).map(|q| at + q)
 }
 
 /// The matches of `re` in `hay` from `from` on.
@@ -1640,7 +1636,12 @@ mod tests {
         #[test]
         fn islands_cover_their_keys_and_end_at_spaces() {
             let text = "ab 12 cd ef gh ij kl mn op qr st uv wx yz 34 x";
-            let got = islands(text, u8::is_ascii_digit, 4);
+            let got = islands(
+                text,
+                u8::is_ascii_digit,
+                |b| b.iter().position(u8::is_ascii_digit),
+                4,
+            );
             assert_eq!(got.len(), 2, "{got:?}");
             for (from, to) in got {
                 assert!(to == text.len() || text.as_bytes()[to] == b' ');
