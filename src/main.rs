@@ -228,8 +228,16 @@ fn detect_lines(token_domain: &str) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.context("reading stdin")?;
-        let Line { text } = serde_json::from_str(&line)
-            .with_context(|| format!("line {}: expected {{\"text\": \"…\"}}", n + 1))?;
+        // serde's message can quote the input (a bare string is "invalid type: string …"): only
+        // where it failed is reported, never what the line held.
+        let Line { text } = serde_json::from_str(&line).map_err(|e| {
+            anyhow::anyhow!(
+                "line {}, column {}: expected {{\"text\": \"…\"}} ({:?} error)",
+                n + 1,
+                e.column(),
+                e.classify()
+            )
+        })?;
         let chars = |byte: usize| text[..byte].chars().count();
         let findings: Vec<_> = pdgate::actions::detect::detect(&text, token_domain)
             .into_iter()

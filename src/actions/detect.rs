@@ -6,7 +6,7 @@
 //! before a candidate do ([`context`]): "трек", "tracking", "version" reject it, "карта", "ИНН",
 //! "паспорт" accept it. Phones are validated with libphonenumber's numbering plans (the
 //! `phonenumber` crate): every country, international and national formats (national ones in
-//! [`default_region`]), Russian and Kazakh +7 told apart.
+//! the default region of [`regions`]), Russian and Kazakh +7 told apart.
 //!
 //! Overlapping findings are merged into one span ([`merge`]), so an identifier is redacted whole
 //! or not at all: no detector's partial match leaves digits of another's in clear.
@@ -105,11 +105,6 @@ pub fn set_regions(regions: Regions) {
 
 pub fn regions() -> &'static Regions {
     REGIONS.get_or_init(Regions::default)
-}
-
-/// The region national-format phone numbers are read in (`RU` unless configured).
-pub fn default_region() -> &'static str {
-    &regions().default
 }
 
 // Word boundaries are ASCII ones (`(?-u:\b)`): Unicode ones make the regex engine leave its DFA on
@@ -654,9 +649,9 @@ fn is_boundary(text: &str, start: usize, end: usize) -> bool {
 }
 
 /// Words before a candidate that decide what a number is where its checksum cannot (RU/EN/DE,
-/// word stems matched at the start of a word), looked for in the [`CONTEXT_CHARS`] characters
+/// word stems matched at the start of a word), looked for in the `CONTEXT_CHARS` (40) characters
 /// before it and within its sentence: the nearest word naming a kind decides, a reference word
-/// only where none does ([`Context`]).
+/// only where none does (`Context`).
 pub mod context {
     /// A shipment, order, version or similar reference: not a personal identifier.
     pub const NOT_PERSONAL: &[&str] = &[
@@ -996,7 +991,7 @@ pub(crate) fn digits(s: &str) -> Vec<u8> {
 }
 
 /// A full phone number, valid in libphonenumber's numbering plan of its country: international
-/// (`+` and the country code) or national in [`default_region`]. A number whose national part
+/// (`+` and the country code) or national in the default region of [`regions`]. A number whose national part
 /// starts with 0 after the country code is never one: pdgate's phone tokens have that shape.
 pub fn is_phone(s: &str) -> bool {
     parse_phone(s).is_some()
