@@ -21,6 +21,9 @@ use regex::Regex;
 
 use super::phone;
 
+mod shapes;
+use shapes::Finder;
+
 /// What a detected identifier is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,51 +116,36 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?)*\.\p{L}{2,24}")
         .expect("static regex")
 });
-/// A phone candidate: `+` or a digit, then digits with single separators and brackets.
-static PHONE: LazyLock<Scan> =
-    LazyLock::new(|| Scan::new(r"(?:\+\s?)?\(?[0-9]{1,5}\)?(?:[ \-.]?\(?[0-9]{1,5}\)?){1,7}"));
-static DIGIT_RUN: LazyLock<Scan> = LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{9,20}(?-u:\b)"));
+// The digit shapes, matched by hand (see `shapes`, where each one's pattern is written).
+const PHONE: Finder = shapes::phone;
+const DIGIT_RUN: Finder = shapes::digit_run;
 /// Card-like groups: four digits, then groups of 2-6 (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3).
-static CARD_GROUPED: LazyLock<Scan> =
-    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{4}(?:[ \-][0-9]{2,6}){1,4}(?-u:\b)"));
+const CARD_GROUPED: Finder = shapes::card_grouped;
 /// A card's grouping exactly: 4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, one separator throughout.
-static CARD_LAYOUT: LazyLock<Scan> = LazyLock::new(|| {
-    Scan::new(
-        r"(?-u:\b)(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})(?-u:\b)",
-    )
-});
-static SNILS_FMT: LazyLock<Scan> =
-    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}[ \-][0-9]{2}(?-u:\b)"));
-static PASSPORT: LazyLock<Scan> =
-    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{2} ?[0-9]{2} [0-9]{6}(?-u:\b)"));
+const CARD_LAYOUT: Finder = shapes::card_layout;
+const SNILS_FMT: Finder = shapes::snils;
+const PASSPORT: Finder = shapes::passport;
 /// `4017 № 587682`, `40 17 номер 587682`, `4017 no. 587682` — a passport after a passport word
 /// (`серия`, `series`, …; see [`context`]).
-static PASSPORT_WORDS: LazyLock<Scan> = LazyLock::new(|| {
-    Scan::new(
-        r"(?-u:\b)[0-9]{2} ?[0-9]{2}\s*(?:№|(?i:no\.?|n\s?o\.|номер|nr\.?)|#)\s*[0-9]{6}(?-u:\b)",
-    )
-});
+const PASSPORT_WORDS: Finder = shapes::passport_words;
+const IPV4: Finder = shapes::ipv4;
 static IBAN: LazyLock<Scan> = LazyLock::new(|| {
     Scan::new(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)")
 });
 static BIK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?-u:\b)04[0-9]{7}(?-u:\b)").expect("static regex"));
-static IPV4: LazyLock<Scan> =
-    LazyLock::new(|| Scan::new(r"(?-u:\b)[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?-u:\b)"));
 static IPV6: LazyLock<Scan> =
     LazyLock::new(|| Scan::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}"));
 
-/// A detector's pattern, searched without a prefilter: islands are short and start near a
-/// digit, where setting up the `regex` crate's literal prefilter on every search cost more than
-/// the search (a fifth of the detection time).
-struct Scan(regex_automata::meta::Regex);
+/// A detector's pattern as a fully compiled DFA pair (forward for the end, reverse for the
+/// start): islands are short and start near a digit, where the `regex` crate's per-search set-up
+/// (its cache pool, its literal prefilter, its lazy DFA's state checks) cost more than the search.
+/// The patterns are small, so their DFAs are a few kilobytes built once.
+struct Scan(regex_automata::dfa::regex::Regex);
 
 impl Scan {
     fn new(pattern: &str) -> Scan {
-        let re = regex_automata::meta::Regex::builder()
-            .configure(regex_automata::meta::Config::new().auto_prefilter(false))
-            .build(pattern)
-            .expect("static regex");
+        let re = regex_automata::dfa::regex::Regex::new(pattern).expect("static regex");
         Scan(re)
     }
 
@@ -165,7 +153,7 @@ impl Scan {
     /// gives: the text before `at` still counts for `\b`).
     fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>> {
         let input = regex_automata::Input::new(hay).span(at..hay.len());
-        self.0.search(&input).map(|m| Hit {
+        self.0.find(input).map(|m| Hit {
             hay,
             start: m.start(),
             end: m.end(),
@@ -173,7 +161,24 @@ impl Scan {
     }
 }
 
-/// A match of a [`Scan`].
+/// A detector's search: the leftmost match at `at` or later.
+trait Find {
+    fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>>;
+}
+
+impl Find for Scan {
+    fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>> {
+        Scan::find_at(self, hay, at)
+    }
+}
+
+impl Find for Finder {
+    fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>> {
+        self(hay.as_bytes(), at).map(|(start, end)| Hit { hay, start, end })
+    }
+}
+
+/// A match of a [`Find`].
 #[derive(Debug, Clone, Copy)]
 struct Hit<'h> {
     hay: &'h str,
@@ -248,9 +253,17 @@ fn numbers(text: &str, push: &mut impl FnMut(Detected, usize, usize)) {
         text,
         u8::is_ascii_digit,
         |b| b.iter().position(u8::is_ascii_digit),
-        24,
+        DIGIT_REACH,
     );
-    let colon_islands = islands(text, |&b| b == b':', |b| memchr::memchr(b':', b), 6);
+    let colon_islands = islands(
+        text,
+        |&b| b == b':',
+        |b| memchr::memchr(b':', b),
+        Reach {
+            bridge: 6,
+            margin: 6,
+        },
+    );
     numbers_in(text, &digit_islands, &colon_islands, push);
 }
 
@@ -266,7 +279,7 @@ fn numbers_in(
         in_island(text, from, to, &mut found, &mut claimed);
     }
     for &(from, to) in colon_islands {
-        for m in finds(&IPV6, &text[..to], from) {
+        for m in finds(&*IPV6, &text[..to], from) {
             let s = m.as_str();
             if s.matches(':').count() >= 2
                 && s.parse::<Ipv6Addr>().is_ok()
@@ -317,7 +330,7 @@ fn in_island(
         }
     }
     if has.capital_then_digit {
-        for m in finds(&IBAN, hay, from) {
+        for m in finds(&*IBAN, hay, from) {
             match iban_span(m.as_str()) {
                 Some(len) => found.push((Detected::Iban, m.start(), m.start() + len)),
                 None => claimed.push((m.start(), m.end())),
@@ -417,33 +430,50 @@ impl Shape {
     }
 }
 
+/// How far apart two digits of one identifier can be (`4017 номер 587682`, an IBAN's letter
+/// group), and how far its first character can come before its first digit (`+ (`, an IBAN's
+/// country) or its last after its last digit.
+const DIGIT_REACH: Reach = Reach {
+    bridge: 32,
+    margin: 8,
+};
+
+/// What [`islands`] joins and widens by.
+#[derive(Debug, Clone, Copy)]
+struct Reach {
+    /// Key bytes at most this far apart are in one island.
+    bridge: usize,
+    /// Each island is widened by this on each side (and then to the next ASCII space after).
+    margin: usize,
+}
+
 /// The stretches of `text` where its bytes matching `key` (the first of them found by `next`) lie
-/// at most `reach` bytes apart,
-/// widened by `reach` on each side and to the next ASCII space after: every match of the
-/// detectors lies within one (their parts between digits, and before the first or after the last,
-/// are shorter), so they need not read the rest of the text. Sorted, disjoint, on char boundaries.
+/// at most `reach.bridge` bytes apart, widened by `reach.margin` on each side and to the next
+/// ASCII space after: every match of the detectors lies within one (their parts between digits,
+/// and before the first or after the last, are shorter), so they need not read the rest of the
+/// text. Sorted, disjoint, on char boundaries.
 fn islands(
     text: &str,
     key: impl Fn(&u8) -> bool,
     next: impl Fn(&[u8]) -> Option<usize>,
-    reach: usize,
+    reach: Reach,
 ) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let mut out: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while let Some(first) = next(&b[i..]).map(|q| i + q) {
         let mut last = first;
-        while let Some(q) = b[last + 1..(last + 1 + reach).min(b.len())]
+        while let Some(q) = b[last + 1..(last + 1 + reach.bridge).min(b.len())]
             .iter()
             .position(&key)
         {
             last += 1 + q;
         }
-        let mut from = first.saturating_sub(reach);
+        let mut from = first.saturating_sub(reach.margin);
         while !text.is_char_boundary(from) {
             from -= 1;
         }
-        i = (last + 1 + reach).min(b.len());
+        i = (last + 1 + reach.margin).min(b.len());
         let to = i + b[i..]
             .iter()
             .position(u8::is_ascii_whitespace)
@@ -457,7 +487,7 @@ fn islands(
 }
 
 /// The matches of `re` in `hay` from `from` on.
-fn finds<'h>(re: &'h Scan, hay: &'h str, from: usize) -> impl Iterator<Item = Hit<'h>> {
+fn finds<'h>(re: &'h impl Find, hay: &'h str, from: usize) -> impl Iterator<Item = Hit<'h>> {
     let mut at = from;
     std::iter::from_fn(move || {
         let m = re.find_at(hay, at)?;
@@ -581,7 +611,7 @@ fn iban_length(country: &str) -> Option<usize> {
 /// or past all of it when it starts with `+` (an invalid international number is not read again
 /// as a national one without its country code).
 fn spans(
-    re: &Scan,
+    re: &impl Find,
     text: &str,
     from: usize,
     skip: &[(usize, usize)],
@@ -1635,7 +1665,10 @@ mod tests {
                 text,
                 u8::is_ascii_digit,
                 |b| b.iter().position(u8::is_ascii_digit),
-                4,
+                Reach {
+                    bridge: 4,
+                    margin: 4,
+                },
             );
             assert_eq!(got.len(), 2, "{got:?}");
             for (from, to) in got {
