@@ -312,7 +312,7 @@ fn in_island(
     let before = (found.len(), claimed.len());
     if has.digits >= 11 && has.dash_in_digits {
         for m in finds(&SNILS_FMT, hay, from) {
-            if snils_ok(&digits(m.as_str())) {
+            if snils_ok(&Digits::of(m.as_str())) {
                 found.push((Detected::Snils, m.start(), m.end()));
             } else {
                 claimed.push((m.start(), m.end()));
@@ -321,7 +321,7 @@ fn in_island(
     }
     if has.digits >= 13 && has.card_group {
         for m in finds(&CARD_LAYOUT, hay, from) {
-            if !card_ok(&digits(m.as_str())) {
+            if !card_ok(&Digits::of(m.as_str())) {
                 claimed.push((m.start(), m.end()));
             }
         }
@@ -821,11 +821,12 @@ fn context_at(text: &str, start: usize) -> Option<Context> {
     if let Some(d) = b[from..start].iter().rposition(u8::is_ascii_digit) {
         from += d + 1;
     }
-    let window = text[from..start].to_lowercase();
+    let mut buf = [0u8; CONTEXT_CHARS * 4];
+    let window = lower_into(&text[from..start], &mut buf);
     // The last word of each group, by where it starts; only words at the start of a word count.
     let mut last = [None::<usize>; Context::ALL.len()];
-    for m in CONTEXT_WORDS.0.find_overlapping_iter(&window) {
-        if !window[..m.start()]
+    for m in CONTEXT_WORDS.0.find_overlapping_iter(window) {
+        if !text[from..from + m.start()]
             .chars()
             .next_back()
             .is_some_and(char::is_alphanumeric)
@@ -845,6 +846,30 @@ fn context_at(text: &str, start: usize) -> Option<Context> {
         .map(|(_, c)| c)
         .or_else(|| last[Context::NotPersonal as usize].map(|_| Context::NotPersonal))
         .or_else(|| last[Context::Number as usize].map(|_| Context::Phone))
+}
+
+/// `s` (at most `CONTEXT_CHARS` characters) with its ASCII and Cyrillic capitals lowered byte for
+/// byte, so offsets stay those of `s`: the context words are ASCII and Russian, and no other
+/// letter lowers into one of theirs.
+fn lower_into<'b>(s: &str, buf: &'b mut [u8; CONTEXT_CHARS * 4]) -> &'b [u8] {
+    let b = s.as_bytes();
+    let out = &mut buf[..b.len()];
+    out.copy_from_slice(b);
+    let mut i = 0;
+    while i < out.len() {
+        match (out[i], out.get(i + 1).copied()) {
+            (b'A'..=b'Z', _) => out[i] += 32,
+            // А-П to а-п: D0 90-9F to D0 B0-BF.
+            (0xD0, Some(c @ 0x90..=0x9F)) => out[i + 1] = c + 0x20,
+            // Р-Я to р-я: D0 A0-AF to D1 80-8F.
+            (0xD0, Some(c @ 0xA0..=0xAF)) => (out[i], out[i + 1]) = (0xD1, c - 0x20),
+            // Ѐ-Џ (Ё among them) to ѐ-џ: D0 80-8F to D1 90-9F.
+            (0xD0, Some(c @ 0x80..=0x8F)) => (out[i], out[i + 1]) = (0xD1, c + 0x10),
+            _ => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Every context word in one automaton, with the group each belongs to.
@@ -886,23 +911,21 @@ fn phone_span(text: &str, start: usize, end: usize) -> Option<usize> {
         return None;
     }
     let cand = &text[start..end];
-    let mut ends: Vec<usize> = cand
+    // Group ends, the last first.
+    let ends = cand
         .char_indices()
+        .rev()
         .filter(|&(i, c)| c.is_ascii_digit() || c == ')' && i > 0)
         .map(|(i, c)| i + c.len_utf8())
-        .filter(|&e| cand[e..].chars().next().is_none_or(|c| !c.is_ascii_digit()))
-        .collect();
-    ends.dedup();
+        .filter(|&e| cand[e..].chars().next().is_none_or(|c| !c.is_ascii_digit()));
     let after_ok = |e: usize| {
         text[start + e..]
             .chars()
             .next()
             .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
     };
-    let whole = ends.last().copied();
-    ends.into_iter()
-        .rev()
-        .filter(|&e| after_ok(e))
+    let whole = ends.clone().next();
+    ends.filter(|&e| after_ok(e))
         .find_map(|e| {
             let s = &cand[..e];
             let reading = Reading::Text {
@@ -938,7 +961,7 @@ fn card_span(text: &str, start: usize, end: usize) -> Option<usize> {
         .collect();
     group_ends.reverse();
     group_ends.into_iter().find_map(|e| {
-        let d = digits(&cand[..e]);
+        let d = Digits::of(&cand[..e]);
         let tail_ok = cand[e..]
             .chars()
             .next()
@@ -979,7 +1002,7 @@ pub fn card_ok(d: &[u8]) -> bool {
 /// decides where checksums cannot (Luhn and the INN's pass one random number in ten), and a
 /// number after a reference word ("заказ", "tracking", "version") is not the subject's.
 fn classify_digits(run: &str, text: &str, start: usize) -> Option<Detected> {
-    let d = digits(run);
+    let d = Digits::of(run);
     let ctx = context_at(text, start);
     match ctx {
         Some(Context::Passport) if matches!(d.len(), 9 | 10) => return Some(Detected::Passport),
@@ -1004,12 +1027,40 @@ fn classify_digits(run: &str, text: &str, start: usize) -> Option<Detected> {
         15 if ogrnip_ok(&d) => Some(Detected::Ogrnip),
         20 if BIK
             .find_iter(text)
-            .any(|b| bank_account_ok(&d, &digits(b.as_str()))) =>
+            .any(|b| bank_account_ok(&d, &Digits::of(b.as_str()))) =>
         {
             Some(Detected::BankAccount)
         }
         13..=19 if card => Some(Detected::Card),
         _ => None,
+    }
+}
+
+/// The digit values of a candidate, on the stack: detection checks thousands of short candidates.
+/// One with more digits than any identifier has reads as no digits, which no check passes.
+struct Digits {
+    d: [u8; 32],
+    n: usize,
+}
+
+impl Digits {
+    fn of(s: &str) -> Digits {
+        let mut out = Digits { d: [0; 32], n: 0 };
+        for c in s.bytes().filter(u8::is_ascii_digit) {
+            if out.n == out.d.len() {
+                return Digits { d: [0; 32], n: 0 };
+            }
+            out.d[out.n] = c - b'0';
+            out.n += 1;
+        }
+        out
+    }
+}
+
+impl std::ops::Deref for Digits {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.d[..self.n]
     }
 }
 
@@ -1051,14 +1102,20 @@ fn phone_in(s: &str, how: Reading) -> Option<phone::Phone> {
     {
         return None;
     }
-    let d: String = t.chars().filter(char::is_ascii_digit).collect();
+    let mut buf = [0u8; 40];
+    let mut n = 0;
+    for c in t.bytes().filter(u8::is_ascii_digit) {
+        buf[n] = c;
+        n += 1;
+    }
+    let d = std::str::from_utf8(&buf[..n]).unwrap_or_default();
     let plus = t.starts_with('+');
     if !(7..=15).contains(&d.len()) {
         return None;
     }
     let r = regions();
-    if phone::plausible_length(&d, plus, &r.default) {
-        if let Some(p) = phone::parse(&d, plus, &r.default) {
+    if phone::plausible_length(d, plus, &r.default) {
+        if let Some(p) = phone::parse(d, plus, &r.default) {
             return (!(plus && p.national.starts_with('0'))).then_some(p);
         }
     }
@@ -1068,7 +1125,7 @@ fn phone_in(s: &str, how: Reading) -> Option<phone::Phone> {
     }
     r.foreign
         .iter()
-        .find_map(|region| phone::parse(&d, false, region))
+        .find_map(|region| phone::parse(d, false, region))
 }
 
 /// Kazakhstan's IIN: YYMMDD, a century-and-sex digit 0-6, and the checksum (weights 1-11, or 3-11,
