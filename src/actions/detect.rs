@@ -275,8 +275,9 @@ fn numbers_in(
 ) {
     let mut found: Vec<(Detected, usize, usize)> = Vec::new();
     let mut claimed: Vec<(usize, usize)> = Vec::new();
+    let words = Contexts::new(text);
     for &(from, to) in digit_islands {
-        in_island(text, from, to, &mut found, &mut claimed);
+        in_island(&words, from, to, &mut found, &mut claimed);
     }
     for &(from, to) in colon_islands {
         for m in finds(&*IPV6, &text[..to], from) {
@@ -301,12 +302,15 @@ fn numbers_in(
 
 /// The detectors over digits on one island `from..to` of `text` (see [`islands`]).
 fn in_island(
-    text: &str,
+    words: &Contexts,
     from: usize,
     to: usize,
     found: &mut Vec<(Detected, usize, usize)>,
     claimed: &mut Vec<(usize, usize)>,
 ) {
+    let text = words.text;
+    // Numbers are read island by island: what was read before this one is not asked again.
+    words.seen.borrow_mut().clear();
     let hay = &text[..to];
     let has = Shape::of(&text.as_bytes()[from..to]);
     let before = (found.len(), claimed.len());
@@ -346,13 +350,13 @@ fn in_island(
             .chain(claimed[before.1..].iter().copied())
             .collect();
         taken.sort_unstable();
-        for (start, end) in spans(&PHONE, hay, from, &taken, |s, e| phone_span(text, s, e)) {
+        for (start, end) in spans(&PHONE, hay, from, &taken, |s, e| phone_span(words, s, e)) {
             found.push((Detected::Phone, start, end));
         }
     }
     if has.longest >= 9 {
         for m in finds(&DIGIT_RUN, hay, from) {
-            if let Some(kind) = classify_digits(m.as_str(), text, m.start()) {
+            if let Some(kind) = classify_digits(m.as_str(), words, m.start()) {
                 found.push((kind, m.start(), m.end()));
             }
         }
@@ -794,6 +798,31 @@ impl Context {
     ];
 }
 
+/// The context of each number in one text, read once: a bare run of digits is read both as a
+/// phone candidate and as a number.
+struct Contexts<'t> {
+    text: &'t str,
+    seen: std::cell::RefCell<Vec<(usize, Option<Context>)>>,
+}
+
+impl<'t> Contexts<'t> {
+    fn new(text: &'t str) -> Contexts<'t> {
+        Contexts {
+            text,
+            seen: Default::default(),
+        }
+    }
+
+    fn at(&self, start: usize) -> Option<Context> {
+        if let Some(&(_, c)) = self.seen.borrow().iter().find(|(s, _)| *s == start) {
+            return c;
+        }
+        let c = context_at(self.text, start);
+        self.seen.borrow_mut().push((start, c));
+        c
+    }
+}
+
 /// How far back context words are looked for.
 const CONTEXT_CHARS: usize = 40;
 
@@ -905,7 +934,8 @@ fn version_like(text: &str, start: usize, end: usize) -> bool {
 /// trailing groups until one parses), if any. A bare run of digits is a phone only with its trunk
 /// prefix or country code (`89161234567`), or after a phone word; a foreign region's national
 /// reading only of the whole candidate.
-fn phone_span(text: &str, start: usize, end: usize) -> Option<usize> {
+fn phone_span(words: &Contexts, start: usize, end: usize) -> Option<usize> {
+    let text = words.text;
     let before = text[..start].chars().next_back();
     if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '+' || c == '.') {
         return None;
@@ -925,22 +955,24 @@ fn phone_span(text: &str, start: usize, end: usize) -> Option<usize> {
             .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
     };
     let whole = ends.clone().next();
+    // The words before decide a bare run of digits; read once, before the numbering plans.
+    let mut context = None;
     ends.filter(|&e| after_ok(e))
         .find_map(|e| {
             let s = &cand[..e];
             let reading = Reading::Text {
                 foreign: Some(e) == whole,
             };
-            let p = phone_in(s, reading)?;
             if !s.bytes().all(|c| c.is_ascii_digit()) {
-                return Some(start + e);
+                return phone_in(s, reading).map(|_| start + e);
             }
+            let said = *context.get_or_insert_with(|| words.at(start));
+            if !matches!(said, None | Some(Context::Phone)) {
+                return None;
+            }
+            let p = phone_in(s, reading)?;
             let prefixed = p.national.len() < s.len();
-            match context_at(text, start) {
-                Some(Context::Phone) => Some(start + e),
-                None if prefixed => Some(start + e),
-                _ => None,
-            }
+            (said.is_some() || prefixed).then_some(start + e)
         })
 }
 
@@ -1001,9 +1033,10 @@ pub fn card_ok(d: &[u8]) -> bool {
 /// A bare run of digits: the kind whose length and checksum fit, if any; the nearest context word
 /// decides where checksums cannot (Luhn and the INN's pass one random number in ten), and a
 /// number after a reference word ("заказ", "tracking", "version") is not the subject's.
-fn classify_digits(run: &str, text: &str, start: usize) -> Option<Detected> {
+fn classify_digits(run: &str, words: &Contexts, start: usize) -> Option<Detected> {
+    let text = words.text;
     let d = Digits::of(run);
-    let ctx = context_at(text, start);
+    let ctx = words.at(start);
     match ctx {
         Some(Context::Passport) if matches!(d.len(), 9 | 10) => return Some(Detected::Passport),
         Some(Context::Card) => return card_ok(&d).then_some(Detected::Card),
