@@ -223,7 +223,7 @@ fn emails(text: &str) -> Vec<(usize, usize)> {
     let domain = |c: char| c.is_alphanumeric() || c == '-' || c == '.';
     let mut out = Vec::new();
     let mut done = 0;
-    for (at, _) in text.match_indices('@') {
+    for at in memchr::memchr_iter(b'@', text.as_bytes()) {
         if at < done {
             continue;
         }
@@ -830,12 +830,17 @@ const CONTEXT_CHARS: usize = 40;
 /// sentence (a `.`, `!` or `?` followed by a space and a capital letter ends one) and after any
 /// other number.
 fn context_at(text: &str, start: usize) -> Option<Context> {
-    let mut from = text[..start]
-        .char_indices()
-        .rev()
-        .nth(CONTEXT_CHARS - 1)
-        .map_or(0, |(i, _)| i);
     let b = text.as_bytes();
+    // The start of the CONTEXT_CHARS-th character back: count the bytes that start one.
+    let (mut from, mut chars) = (start, 0);
+    while from > 0 && chars < CONTEXT_CHARS {
+        from -= 1;
+        chars += usize::from(b[from] & 0xC0 != 0x80);
+    }
+    // Words before another number are that number's.
+    if let Some(d) = b[from..start].iter().rposition(u8::is_ascii_digit) {
+        from += d + 1;
+    }
     for i in (from..start.saturating_sub(2)).rev() {
         // Both bytes are ASCII, so `i + 2` starts a character.
         if matches!(b[i], b'.' | b'!' | b'?')
@@ -845,10 +850,6 @@ fn context_at(text: &str, start: usize) -> Option<Context> {
             from = i + 2;
             break;
         }
-    }
-    // Words before another number are that number's.
-    if let Some(d) = b[from..start].iter().rposition(u8::is_ascii_digit) {
-        from += d + 1;
     }
     let mut buf = [0u8; CONTEXT_CHARS * 4];
     let window = lower_into(&text[from..start], &mut buf);
@@ -917,7 +918,11 @@ static CONTEXT_WORDS: LazyLock<(aho_corasick::AhoCorasick, Vec<Context>)> = Lazy
         .iter()
         .flat_map(|(words, c)| words.iter().map(move |w| (*w, *c)))
         .unzip();
-    let ac = aho_corasick::AhoCorasick::new(words).expect("static word list");
+    // A DFA: the windows are short and many, so its larger build pays back at once.
+    let ac = aho_corasick::AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(words)
+        .expect("static word list");
     (ac, of)
 });
 
@@ -957,23 +962,22 @@ fn phone_span(words: &Contexts, start: usize, end: usize) -> Option<usize> {
     let whole = ends.clone().next();
     // The words before decide a bare run of digits; read once, before the numbering plans.
     let mut context = None;
-    ends.filter(|&e| after_ok(e))
-        .find_map(|e| {
-            let s = &cand[..e];
-            let reading = Reading::Text {
-                foreign: Some(e) == whole,
-            };
-            if !s.bytes().all(|c| c.is_ascii_digit()) {
-                return phone_in(s, reading).map(|_| start + e);
-            }
-            let said = *context.get_or_insert_with(|| words.at(start));
-            if !matches!(said, None | Some(Context::Phone)) {
-                return None;
-            }
-            let p = phone_in(s, reading)?;
-            let prefixed = p.national.len() < s.len();
-            (said.is_some() || prefixed).then_some(start + e)
-        })
+    ends.filter(|&e| after_ok(e)).find_map(|e| {
+        let s = &cand[..e];
+        let reading = Reading::Text {
+            foreign: Some(e) == whole,
+        };
+        if !s.bytes().all(|c| c.is_ascii_digit()) {
+            return phone_in(s, reading).map(|_| start + e);
+        }
+        let said = *context.get_or_insert_with(|| words.at(start));
+        if !matches!(said, None | Some(Context::Phone)) {
+            return None;
+        }
+        let p = phone_in(s, reading)?;
+        let prefixed = p.national.len() < s.len();
+        (said.is_some() || prefixed).then_some(start + e)
+    })
 }
 
 /// The end of the longest run of the grouped candidate that is a valid card, if any. Grouped in

@@ -10,7 +10,8 @@
 pub(super) type Finder = fn(&[u8], usize) -> Option<(usize, usize)>;
 
 fn is_word(b: &[u8], i: usize) -> bool {
-    b.get(i).is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_')
+    b.get(i)
+        .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// How many digits start at `i`.
@@ -130,10 +131,13 @@ pub(super) fn passport_words(b: &[u8], at: usize) -> Option<(usize, usize)> {
     leftmost(b, at, |b, p| {
         let e = spaces(b, series(b, p)?, 3);
         // The longest word, `номер`, is 10 bytes.
-        number_word_ends(str_at(b, e, 12)).into_iter().flatten().find_map(|w| {
-            let d = spaces(b, e + w, 3);
-            exactly(b, d, 6).filter(|&end| !is_word(b, end))
-        })
+        number_word_ends(str_at(b, e, 12))
+            .into_iter()
+            .flatten()
+            .find_map(|w| {
+                let d = spaces(b, e + w, 3);
+                exactly(b, d, 6).filter(|&end| !is_word(b, end))
+            })
     })
 }
 
@@ -204,7 +208,9 @@ fn ws_len(b: &[u8], i: usize) -> usize {
 
 /// The whole characters among the (at most) `max` bytes from `i`, a character boundary.
 fn str_at(b: &[u8], i: usize, max: usize) -> &str {
-    let tail = b.get(i..b.len().min(i.saturating_add(max))).unwrap_or_default();
+    let tail = b
+        .get(i..b.len().min(i.saturating_add(max)))
+        .unwrap_or_default();
     match std::str::from_utf8(tail) {
         Ok(s) => s,
         Err(e) => std::str::from_utf8(&tail[..e.valid_up_to()]).unwrap_or_default(),
@@ -274,7 +280,13 @@ fn repetition(b: &[u8], i: usize) -> Option<usize> {
             q += 1;
         }
         let n = run(b, q).min(5);
-        (n > 0).then(|| if b.get(q + n) == Some(&b')') { q + n + 1 } else { q + n })
+        (n > 0).then(|| {
+            if b.get(q + n) == Some(&b')') {
+                q + n + 1
+            } else {
+                q + n
+            }
+        })
     })
 }
 
@@ -287,12 +299,18 @@ mod tests {
     fn finders() -> Vec<(&'static str, Finder)> {
         vec![
             (r"(?-u:\b)[0-9]{9,20}(?-u:\b)", digit_run),
-            (r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}[ \-][0-9]{2}(?-u:\b)", snils),
+            (
+                r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}[ \-][0-9]{2}(?-u:\b)",
+                snils,
+            ),
             (
                 r"(?-u:\b)(?:[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})(?-u:\b)",
                 card_layout,
             ),
-            (r"(?-u:\b)[0-9]{4}(?:[ \-][0-9]{2,6}){1,4}(?-u:\b)", card_grouped),
+            (
+                r"(?-u:\b)[0-9]{4}(?:[ \-][0-9]{2,6}){1,4}(?-u:\b)",
+                card_grouped,
+            ),
             (r"(?-u:\b)[0-9]{2} ?[0-9]{2} [0-9]{6}(?-u:\b)", passport),
             (
                 r"(?-u:\b)[0-9]{2} ?[0-9]{2}\s{0,3}(?:№|(?i:no\.?|n\s?o\.|номер|nr\.?)|#)\s{0,3}[0-9]{6}(?-u:\b)",
