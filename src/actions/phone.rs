@@ -136,8 +136,38 @@ fn plans(code: u16) -> &'static [Plan] {
 }
 
 /// The region plan for `region` (`RU`), if the metadata has it.
+/// Each two-letter region's country calling code, read once: `DATABASE.by_id` hashes the name
+/// on every call, and detection asks for the default region's plan for every candidate.
+static TWO_LETTER_CODES: LazyLock<Vec<u16>> = LazyLock::new(|| {
+    let mut codes = vec![0; 26 * 26];
+    for code in 1..1000u16 {
+        for m in DATABASE.by_code(&code).unwrap_or_default() {
+            if let Some(i) = two_letter(m.id()) {
+                codes[i] = code;
+            }
+        }
+    }
+    codes
+});
+
+fn two_letter(id: &str) -> Option<usize> {
+    match id.as_bytes() {
+        &[a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
+            Some(usize::from(a - b'A') * 26 + usize::from(b - b'A'))
+        }
+        _ => None,
+    }
+}
+
+fn code_of(region: &str) -> Option<u16> {
+    match two_letter(region) {
+        Some(i) => Some(TWO_LETTER_CODES[i]).filter(|&c| c != 0),
+        None => DATABASE.by_id(region).map(|m| m.country_code()),
+    }
+}
+
 fn region_plan(region: &str) -> Option<(u16, &'static Plan)> {
-    let code = DATABASE.by_id(region)?.country_code();
+    let code = code_of(region)?;
     plans(code)
         .iter()
         .find(|p| p.region == region)
@@ -242,6 +272,24 @@ mod tests {
     fn national_in(region: &str, number: &str) -> Option<String> {
         let d: String = number.chars().filter(char::is_ascii_digit).collect();
         parse(&d, false, region).map(|p| p.e164())
+    }
+
+    #[test]
+    fn the_region_table_gives_every_regions_code_and_nothing_for_unknown_names() {
+        let mut seen = 0;
+        for code in 1..1000u16 {
+            // "001", the non-geographic entities, spans several codes: looked up by name.
+            for m in DATABASE.by_code(&code).unwrap_or_default() {
+                if m.id() != "001" {
+                    assert_eq!(code_of(m.id()), Some(code), "{}", m.id());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 240, "only {seen} regions");
+        for unknown in ["ZZ", "XX", "ru", "R", "RUS", ""] {
+            assert_eq!(code_of(unknown), None, "{unknown}");
+        }
     }
 
     #[test]
