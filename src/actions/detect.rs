@@ -12,7 +12,9 @@
 //! or not at all: no detector's partial match leaves digits of another's in clear.
 //! Detectors never match pdgate's own tokens (`tok_…`, `t-…@<token_domain>`, phone tokens whose
 //! national number starts with 0), which is what makes `redact` idempotent. Everything is
-//! linear-time: regexes (no backtracking) find candidates, validators run on candidates only.
+//! linear-time: the digit shapes are matched by hand over bytes (`shapes`, each bounded in
+//! length and checked against the pattern it stands for), IBANs and IPv6 addresses by DFAs,
+//! e-mail addresses by a regex around each `@`; validators run on candidates only.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{LazyLock, OnceLock};
