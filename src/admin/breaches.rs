@@ -1,7 +1,7 @@
 //! `/admin/v1/breaches…` (SPEC 10a) for DPOs and admins: HTTP around [`crate::breach`]. Every
 //! opening and state change is one `Change` with its audit entry.
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::auth::Principal;
@@ -47,18 +47,28 @@ fn decode(row: &crate::store::oversight::BreachRow) -> Option<Breach> {
         .ok()
 }
 
-/// Routes `rest` (the path after `/admin/v1/breaches`).
+/// The operations on breaches (the route table in `routes.rs` maps method and path to them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Create,
+    List,
+    Get,
+    State,
+    Notice,
+}
+
+/// Runs `op` on `/admin/v1/breaches` (`id` is the path's id segment, empty when it has none).
 pub async fn handle(
     admin: &Admin,
     principal: Principal,
     req: Request<Incoming>,
-    rest: &str,
+    op: Op,
+    id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let now = crate::now_millis();
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let who = principal.sub.as_str();
-    match (req.method().clone(), segments.as_slice()) {
-        (Method::POST, []) => {
+    match op {
+        Op::Create => {
             let input: NewBreach =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let (detected_at, mut body) = breach::validate(input, &admin.policy, now)?;
@@ -89,7 +99,7 @@ pub async fn handle(
                 &b.to_json(now),
             ))
         }
-        (Method::GET, []) => {
+        Op::List => {
             let rows = admin.store.breaches(500).await?;
             let items: Vec<_> = rows
                 .iter()
@@ -101,11 +111,11 @@ pub async fn handle(
                 &serde_json::json!({ "items": items }),
             ))
         }
-        (Method::GET, [id]) => Ok(respond::json(
+        Op::Get => Ok(respond::json(
             StatusCode::OK,
             &load(admin, id).await?.to_json(now),
         )),
-        (Method::POST, [id, "state"]) => {
+        Op::State => {
             let change: StateChange =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let mut b = load(admin, id).await?;
@@ -129,7 +139,7 @@ pub async fn handle(
                 .await?;
             Ok(respond::json(StatusCode::OK, &b.to_json(now)))
         }
-        (Method::GET, [id, "notice"]) => {
+        Op::Notice => {
             let regime = respond::query_param(req.uri(), "regime").unwrap_or_default();
             let stage = respond::query_param(req.uri(), "stage");
             let kind = notice::Kind::parse(&regime, stage.as_deref())?;
@@ -149,7 +159,5 @@ pub async fn handle(
                 )),
             }
         }
-        (_, [] | [_] | [_, "state" | "notice"]) => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
     }
 }

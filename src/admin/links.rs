@@ -6,7 +6,7 @@
 //! for the consent's term), carries a `jti` checked on every use, and can be revoked. Minting,
 //! revoking and every use are audited; the token is returned once and never stored.
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,28 +45,34 @@ fn view(row: &LinkRow, now: Millis) -> Value {
     })
 }
 
-/// Routes `rest` (the path after `/admin/v1/subjects/links`).
+/// The operations on links (the route table in `routes.rs` maps method and path to them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Create,
+    Get,
+    Revoke,
+}
+
+/// Runs `op` on `/admin/v1/subjects/links` (`id` is the path's id segment, empty when it has none).
 pub async fn handle(
     admin: &Admin,
     principal: Principal,
     req: Request<Incoming>,
-    rest: &str,
+    op: Op,
+    id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let now = crate::now_millis();
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    match (req.method().clone(), segments.as_slice()) {
-        (Method::POST, []) => {
+    match op {
+        Op::Create => {
             let input: NewLink =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             mint(admin, &principal, input, now).await
         }
-        (Method::GET, [id]) => Ok(respond::json(
+        Op::Get => Ok(respond::json(
             StatusCode::OK,
             &view(&found(admin, id).await?, now),
         )),
-        (Method::DELETE, [id]) => revoke(admin, &principal, id, now).await,
-        (_, [] | [_]) => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
+        Op::Revoke => revoke(admin, &principal, id, now).await,
     }
 }
 

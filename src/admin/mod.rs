@@ -12,6 +12,7 @@ mod openapi;
 mod probe;
 mod register;
 mod requests;
+mod routes;
 mod sweeps;
 mod transfers;
 mod views;
@@ -30,6 +31,7 @@ use crate::proxy::{ApiError, Body, ConnInfo, Handler};
 use crate::store::{Committer, Store};
 use auth::{AuthError, Principal, Role, Verifier};
 pub use probe::probe_ready;
+use routes::{Api, Endpoint, Matched, Public};
 
 pub struct Admin {
     pub store: Store,
@@ -61,118 +63,81 @@ impl Handler for Admin {
             return e.into_response();
         }
         let path = req.uri().path().to_owned();
-        let result = match (req.method(), path.as_str()) {
-            (&Method::GET, "/healthz") => Ok(respond::json(
-                StatusCode::OK,
-                &serde_json::json!({"status": "ok"}),
-            )),
-            (&Method::GET, "/readyz") => self.ready().await,
-            (&Method::GET, "/metrics") => match self.metrics_allowed(&req) {
-                true => self.metrics().await,
-                false => Err(unauthorized(
-                    "unauthorized",
-                    "/metrics needs the metrics token (Authorization: Bearer …)",
-                )),
-            },
-            (&Method::GET, p) if p == "/" || p == "/console" || p.starts_with("/console/") => {
-                console::serve(p)
-                    .ok_or_else(|| ApiError::not_found("not_found", "no such console page"))
-            }
-            (&Method::GET, "/admin/openapi.json") => {
-                Ok(respond::document("application/json", openapi::json(), None))
-            }
-            (&Method::POST, "/v1/detokenize") => match self.authorize(&req, &[Role::Service]) {
-                Ok(p) => detokenize::handle(&self, p, req).await,
-                Err(e) => Err(e),
-            },
-            (_, p) if p.starts_with("/admin/v1/") => self.api(req, p).await,
-            (_, "/healthz" | "/readyz" | "/metrics" | "/admin/openapi.json" | "/v1/detokenize") => {
-                Err(ApiError::method_not_allowed())
-            }
-            _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
+        let is_console = path == "/" || path == "/console" || path.starts_with("/console/");
+        let result = match routes::find(req.method(), &path) {
+            Matched::Route(route, id) => self.call(route.endpoint, req, id).await,
+            Matched::WrongMethod(allow) => return crate::proxy::method_not_allowed(&allow),
+            Matched::NotFound if is_console && req.method() == Method::GET => console::serve(&path)
+                .ok_or_else(|| ApiError::not_found("not_found", "no such console page")),
+            Matched::NotFound => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         };
         result.unwrap_or_else(ApiError::into_response)
     }
 }
 
 impl Admin {
-    /// `/admin/v1/…`: the DPO's, auditor's and services' API, each resource behind its roles.
-    async fn api(
+    /// Runs a route's handler: open ones at once, the API's once the caller holds one of its roles.
+    async fn call(
         self: &Arc<Self>,
+        endpoint: Endpoint,
         req: Request<Incoming>,
-        path: &str,
+        id: &str,
     ) -> Result<Response<Body>, ApiError> {
-        if let Some((resource, rest)) = Resource::of(path) {
-            return self.resource(req, resource, rest).await;
-        }
-        match (req.method(), path) {
-            (&Method::GET, "/admin/v1/audit") => {
-                match self.authorize(&req, &[Role::Auditor, Role::Dpo, Role::Admin]) {
-                    Ok(p) => audit_export::handle(self, p, &req).await,
-                    Err(e) => Err(e),
-                }
+        match endpoint {
+            Endpoint::Public(op) => self.public(op, &req).await,
+            Endpoint::Api(roles, op) => {
+                let principal = self.authorize(&req, roles)?;
+                self.api(op, principal, req, id).await
             }
-            (&Method::GET, "/admin/v1/audit/key") => {
-                match self.authorize(&req, &[Role::Auditor, Role::Dpo, Role::Admin]) {
-                    Ok(_) => Ok(respond::json(
-                        StatusCode::OK,
-                        &serde_json::json!({
-                            "algorithm": "Ed25519",
-                            "public_key": data_encoding::HEXLOWER.encode(&self.keys.audit.public_key()),
-                        }),
-                    )),
-                    Err(e) => Err(e),
-                }
-            }
-            (&Method::GET, "/admin/v1/register") => {
-                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => register::handle(self, &req).await,
-                    Err(e) => Err(e),
-                }
-            }
-            (&Method::GET, "/admin/v1/consents") => {
-                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => views::consents(self, &req).await,
-                    Err(e) => Err(e),
-                }
-            }
-            (&Method::GET, "/admin/v1/discovery") => {
-                match self.authorize(&req, &[Role::Dpo, Role::Admin, Role::Auditor]) {
-                    Ok(_) => views::discovery(self).await,
-                    Err(e) => Err(e),
-                }
-            }
-            (
-                _,
-                "/admin/v1/audit"
-                | "/admin/v1/audit/key"
-                | "/admin/v1/register"
-                | "/admin/v1/discovery"
-                | "/admin/v1/consents",
-            ) => Err(ApiError::method_not_allowed()),
-            _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         }
     }
 
-    /// A resource with its own router (`rest` is the path after its name).
-    async fn resource(
-        self: &Arc<Self>,
-        req: Request<Incoming>,
-        resource: Resource,
-        rest: &str,
+    async fn public(
+        &self,
+        op: Public,
+        req: &Request<Incoming>,
     ) -> Result<Response<Body>, ApiError> {
-        let roles: &[Role] = match resource {
-            Resource::Links => &[Role::Service, Role::Dpo, Role::Admin],
-            Resource::Sweeps => &[Role::Dpo, Role::Admin, Role::Auditor],
-            _ => &[Role::Dpo, Role::Admin],
-        };
-        let principal = self.authorize(&req, roles)?;
-        match resource {
-            Resource::Breaches => breaches::handle(self, principal, req, rest).await,
-            Resource::Transfers => transfers::handle(self, principal, req, rest).await,
-            Resource::Requests => requests::handle(self, principal, req, rest).await,
-            Resource::Links => links::handle(self, principal, req, rest).await,
-            Resource::Sweeps => sweeps::handle(self, req, rest).await,
+        match op {
+            Public::Healthz => Ok(respond::json(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok"}),
+            )),
+            Public::Readyz => self.ready().await,
+            Public::Metrics if self.metrics_allowed(req) => self.metrics().await,
+            Public::Metrics => Err(unauthorized(
+                "unauthorized",
+                "/metrics needs the metrics token (Authorization: Bearer …)",
+            )),
+            Public::OpenApi => Ok(respond::document("application/json", openapi::json(), None)),
+        }
+    }
+
+    /// The DPO's, auditor's and services' API (`principal` holds one of the route's roles).
+    async fn api(
+        self: &Arc<Self>,
+        op: Api,
+        principal: Principal,
+        req: Request<Incoming>,
+        id: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        match op {
+            Api::Detokenize => detokenize::handle(self, principal, req).await,
+            Api::AuditExport => audit_export::handle(self, principal, &req).await,
+            Api::AuditKey => Ok(respond::json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "algorithm": "Ed25519",
+                    "public_key": data_encoding::HEXLOWER.encode(&self.keys.audit.public_key()),
+                }),
+            )),
+            Api::Register => register::handle(self, &req).await,
+            Api::Consents => views::consents(self, &req).await,
+            Api::Discovery => views::discovery(self).await,
+            Api::Requests(op) => requests::handle(self, principal, req, op, id).await,
+            Api::Breaches(op) => breaches::handle(self, principal, req, op, id).await,
+            Api::Transfers(op) => transfers::handle(self, principal, req, op, id).await,
+            Api::Links(op) => links::handle(self, principal, req, op, id).await,
+            Api::Sweeps(op) => sweeps::handle(self, req, op, id).await,
         }
     }
 
@@ -298,34 +263,6 @@ impl Admin {
 /// How long each of readiness's database checks may take: a probe answered after its caller gave
 /// up (Kubernetes waits 1 s by default) is no answer, and a database that slow is not ready.
 const READY_WITHIN: Duration = Duration::from_secs(2);
-
-/// The admin API's resources that route their own sub-paths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resource {
-    Breaches,
-    Transfers,
-    Requests,
-    Links,
-    Sweeps,
-}
-
-impl Resource {
-    const ALL: [(Resource, &'static str); 5] = [
-        (Resource::Breaches, "/admin/v1/breaches"),
-        (Resource::Transfers, "/admin/v1/transfers"),
-        (Resource::Requests, "/admin/v1/requests"),
-        (Resource::Links, "/admin/v1/subjects/links"),
-        (Resource::Sweeps, "/admin/v1/sweeps"),
-    ];
-
-    /// The resource `path` is in, and the rest of the path after its name.
-    fn of(path: &str) -> Option<(Resource, &str)> {
-        Self::ALL.iter().find_map(|(r, prefix)| {
-            let rest = path.strip_prefix(prefix)?;
-            (rest.is_empty() || rest.starts_with('/')).then_some((*r, rest))
-        })
-    }
-}
 
 pub(crate) fn unauthorized(code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)

@@ -1,7 +1,7 @@
 //! `/admin/v1/requests…` (SPEC 7) for DPOs and admins: HTTP in and out around
 //! [`crate::requests::flow`] and [`crate::requests::report`].
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
@@ -29,18 +29,30 @@ fn ctx(admin: &Admin) -> Ctx<'_> {
     }
 }
 
-/// Routes `rest` (the path after `/admin/v1/requests`).
+/// The operations on requests (the route table in `routes.rs` maps method and path to them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Create,
+    List,
+    Get,
+    Extend,
+    Fulfil,
+    Lift,
+    Report,
+}
+
+/// Runs `op` on `/admin/v1/requests` (`id` is the path's id segment, empty when it has none).
 pub async fn handle(
     admin: &Admin,
     principal: Principal,
     req: Request<Incoming>,
-    rest: &str,
+    op: Op,
+    id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let now = crate::now_millis();
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let who = principal.sub.as_str();
-    match (req.method().clone(), segments.as_slice()) {
-        (Method::POST, []) => {
+    match op {
+        Op::Create => {
             let input: NewRequest =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let row = flow::create(&ctx(admin), input, who, now).await?;
@@ -49,7 +61,7 @@ pub async fn handle(
                 &report::request_json(&row, now),
             ))
         }
-        (Method::GET, []) => {
+        Op::List => {
             let status = respond::query_param(req.uri(), "status");
             if let Some(s) = status.as_deref() {
                 if !matches!(s, "open" | "fulfilled" | "lifted") {
@@ -81,7 +93,7 @@ pub async fn handle(
                 &serde_json::json!({"requests": items, "count": items.len()}),
             ))
         }
-        (Method::GET, [id]) => {
+        Op::Get => {
             let row = admin
                 .store
                 .request(id)
@@ -96,7 +108,7 @@ pub async fn handle(
             });
             Ok(respond::json(StatusCode::OK, &v))
         }
-        (Method::POST, [id, "extend"]) => {
+        Op::Extend => {
             let body: Extend =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let row = flow::extend(&ctx(admin), id, &body.reason, who, now).await?;
@@ -105,7 +117,7 @@ pub async fn handle(
                 &report::request_json(&row, now),
             ))
         }
-        (Method::POST, [id, "fulfil"]) => {
+        Op::Fulfil => {
             // The body is optional (most types need nothing but the request).
             let input: Fulfil =
                 respond::read_json_or_default(req.into_body(), admin.limits.max_body_bytes).await?;
@@ -115,18 +127,14 @@ pub async fn handle(
                 &report::request_json(&row, now),
             ))
         }
-        (Method::POST, [id, "lift"]) => {
+        Op::Lift => {
             let row = flow::lift(&ctx(admin), id, who, now).await?;
             Ok(respond::json(
                 StatusCode::OK,
                 &report::request_json(&row, now),
             ))
         }
-        (Method::GET, [id, "report"]) => report_of(admin, &principal, &req, id, now).await,
-        (_, [] | [_] | [_, "extend" | "fulfil" | "lift" | "report"]) => {
-            Err(ApiError::method_not_allowed())
-        }
-        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
+        Op::Report => report_of(admin, &principal, &req, id, now).await,
     }
 }
 

@@ -2,7 +2,7 @@
 //! A big sweep writes thousands of acts (one per slice of subjects), and the sweeper runs every
 //! few minutes, so both come in pages with a cursor; each act whole with its log extract.
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -27,15 +27,22 @@ struct ActsPage<'a> {
     next: Option<String>,
 }
 
-/// Routes `rest` (the path after `/admin/v1/sweeps`).
+/// The operations on sweeps (the route table in `routes.rs` maps method and path to them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    List,
+    Acts,
+}
+
+/// Runs `op` on `/admin/v1/sweeps` (`id` is the path's id segment, empty when it has none).
 pub async fn handle(
     admin: &Admin,
     req: Request<Incoming>,
-    rest: &str,
+    op: Op,
+    id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    match (req.method(), segments.as_slice()) {
-        (&Method::GET, []) => {
+    match op {
+        Op::List => {
             let (limit, after) = page(&req, DEFAULT_SWEEPS, MAX_SWEEPS)?;
             let mut sweeps = admin
                 .store
@@ -50,7 +57,7 @@ pub async fn handle(
                 }),
             ))
         }
-        (&Method::GET, [id, "acts"]) => {
+        Op::Acts => {
             let (limit, after) = page(&req, DEFAULT_ACTS, MAX_ACTS)?;
             // One more than asked: whether a next page exists.
             let mut rows = admin
@@ -82,8 +89,6 @@ pub async fn handle(
                 },
             ))
         }
-        (_, [] | [_, "acts"]) => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
     }
 }
 

@@ -2,7 +2,7 @@
 //! cross-border notifications and what they allow now. Recording or withdrawing one is audited
 //! and reaches this replica's cache at once, other replicas' within `[transfers] refresh_s`.
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -98,18 +98,26 @@ async fn record(admin: &Admin, n: NotificationRow, who: &str, now: Millis) -> Re
     Ok(())
 }
 
-/// Routes `rest` (the path after `/admin/v1/transfers`).
+/// The operations on transfers (the route table in `routes.rs` maps method and path to them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Create,
+    List,
+    Withdraw,
+}
+
+/// Runs `op` on `/admin/v1/transfers` (`id` is the path's id segment, empty when it has none).
 pub async fn handle(
     admin: &Admin,
     principal: Principal,
     req: Request<Incoming>,
-    rest: &str,
+    op: Op,
+    id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let now = crate::now_millis();
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let who = principal.sub.as_str();
-    match (req.method().clone(), segments.as_slice()) {
-        (Method::POST, []) => {
+    match op {
+        Op::Create => {
             let input: NewNotification =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let country = input.country.trim().to_ascii_uppercase();
@@ -163,7 +171,7 @@ pub async fn handle(
             record(admin, n.clone(), who, now).await?;
             Ok(respond::json(StatusCode::CREATED, &view(admin, &n, now)))
         }
-        (Method::GET, []) => {
+        Op::List => {
             let rows = admin.store.notifications().await?;
             Ok(respond::json(
                 StatusCode::OK,
@@ -173,7 +181,7 @@ pub async fn handle(
                 }),
             ))
         }
-        (Method::POST, [id, "withdraw"]) => {
+        Op::Withdraw => {
             let rows = admin.store.notifications().await?;
             let mut n = rows.into_iter().find(|n| n.id == *id).ok_or_else(|| {
                 ApiError::not_found("notification_not_found", "no such notification")
@@ -189,7 +197,5 @@ pub async fn handle(
             record(admin, n.clone(), who, now).await?;
             Ok(respond::json(StatusCode::OK, &view(admin, &n, now)))
         }
-        (_, [] | [_, "withdraw"]) => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found("not_found", "no such admin endpoint")),
     }
 }

@@ -286,7 +286,7 @@ fn has_body(req: &Request<Incoming>) -> bool {
     !http_body::Body::is_end_stream(req.body())
 }
 
-fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {
+pub(crate) fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {
     let list = allow
         .iter()
         .map(http::Method::as_str)
