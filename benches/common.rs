@@ -4,7 +4,7 @@
 
 use pdgate::crypto::Keys;
 use pdgate::forms::{urlencoded, CodecLimits};
-use pdgate::intake::{self, Facts, SubjectCtx};
+use pdgate::intake::{self, RequestFacts, SubjectCtx};
 use pdgate::policy::Policy;
 use pdgate::store::{IntakeWrite, SubjectWrite};
 
@@ -27,7 +27,7 @@ pub fn writes(policy: &Policy, keys: &Keys, n: usize, seed: &mut u64) -> Vec<Int
             let (dek, wrapped) = keys.new_dek(&id);
             let key = eval.subject_key.as_ref().map(|(k, v)| pdgate::actions::blind_index(keys, *k, v));
             let subject = SubjectCtx { write: SubjectWrite::New { id, key, wrapped_dek: wrapped, kek_version: 1 }, dek };
-            let facts = Facts { now: 1_700_000_000_000, request_id: "r", client_ip: None, user_agent: None, origin: None };
+            let facts = RequestFacts { now: 1_700_000_000_000, request_id: "r", client_ip: None, user_agent: None, origin: None };
             let mut plan = intake::plan(policy, route, &eval, &leaves, keys, subject, facts);
             std::mem::take(&mut plan.write)
         })

@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pdgate::audit::Chain;
 use pdgate::crypto::{Kek, Keys, RootSecret};
 use pdgate::forms::urlencoded;
-use pdgate::intake::{self, Facts, SubjectCtx};
+use pdgate::intake::{self, RequestFacts, SubjectCtx};
 use pdgate::policy::Policy;
 use pdgate::store::{Backend, IntakeOutcome, Store, SubjectWrite};
 
@@ -46,7 +46,7 @@ fn detokenize(c: &mut Criterion) {
                     let (dek, wrapped) = keys.new_dek(&id);
                     let key = eval.subject_key.as_ref().map(|(k, v)| pdgate::actions::blind_index(&keys, *k, v));
                     let subject = SubjectCtx { write: SubjectWrite::New { id, key, wrapped_dek: wrapped, kek_version: 1 }, dek };
-                    let facts = Facts { now: pdgate::now_millis(), request_id: "r", client_ip: None, user_agent: None, origin: None };
+                    let facts = RequestFacts { now: pdgate::now_millis(), request_id: "r", client_ip: None, user_agent: None, origin: None };
                     let mut plan = intake::plan(&policy, route, &eval, &leaves, &keys, subject, facts);
                     std::mem::take(&mut plan.write)
                 })

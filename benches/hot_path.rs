@@ -15,7 +15,7 @@ use pdgate::forms::{json, urlencoded, CodecLimits, Output};
 fn limits() -> CodecLimits {
     pdgate::config::Limits::default().codec()
 }
-use pdgate::intake::{self, Facts, SubjectCtx};
+use pdgate::intake::{self, RequestFacts, SubjectCtx};
 use pdgate::policy::Policy;
 use pdgate::store::SubjectWrite;
 
@@ -154,7 +154,7 @@ fn intake_decision(c: &mut Criterion) {
     let route = policy.routes.iter().find(|r| r.id == "bench_form").unwrap();
     let k = keys();
     let leaves = urlencoded::parse(FORM, &limits()).unwrap();
-    let facts = Facts {
+    let facts = RequestFacts {
         now: 1_700_000_000_000,
         request_id: "r",
         client_ip: Some("127.0.0.1".parse().unwrap()),

@@ -336,7 +336,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                 view,
                 &register::Inputs {
                     policy: &policy,
-                    facts: &register::Facts::from_config(&cfg),
+                    facts: &register::SecurityFacts::from_config(&cfg),
                     live: &live,
                     adequacy: &server::adequacy(&cfg)?,
                     calendar: &server::calendar(&cfg)?,

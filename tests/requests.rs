@@ -254,7 +254,7 @@ async fn requests_lifecycle(db: Db) {
     let cal = pdgate::requests::calendar::Calendar::russia();
     let want = pdgate::requests::deadline::due(
         pdgate::requests::deadline::RequestType::Access,
-        pdgate::requests::deadline::Regime::Both,
+        pdgate::requests::deadline::Regimes::Both,
         received,
         &cal,
     );
@@ -284,7 +284,7 @@ async fn requests_lifecycle(db: Db) {
     assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
     let want = pdgate::requests::deadline::extended_due(
         pdgate::requests::deadline::RequestType::Access,
-        pdgate::requests::deadline::Regime::Both,
+        pdgate::requests::deadline::Regimes::Both,
         received,
         received,
         &cal,

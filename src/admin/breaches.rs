@@ -142,7 +142,7 @@ pub async fn handle(
         Op::Notice => {
             let regime = respond::query_param(req.uri(), "regime").unwrap_or_default();
             let stage = respond::query_param(req.uri(), "stage");
-            let kind = notice::Kind::parse(&regime, stage.as_deref())?;
+            let kind = notice::NoticeKind::parse(&regime, stage.as_deref())?;
             let b = load(admin, id).await?;
             let n = notice::draft(&b, &admin.policy, kind, now)?;
             match respond::query_param(req.uri(), "format").as_deref() {

@@ -41,7 +41,7 @@ pub struct Admin {
     pub verifier: Option<Arc<Verifier>>,
     pub limits: Limits,
     pub calendar: Arc<crate::requests::calendar::Calendar>,
-    pub facts: Arc<crate::register::Facts>,
+    pub facts: Arc<crate::register::SecurityFacts>,
     pub transfers: Arc<crate::transfers::Transfers>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The base of self-service URLs in minted links (`public_url`).

@@ -12,19 +12,19 @@ use crate::Millis;
 
 /// Which notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum NoticeKind {
     Fz152Initial,
     Fz152FollowUp,
     Gdpr,
 }
 
-impl Kind {
+impl NoticeKind {
     /// From `regime` and `stage` query parameters.
-    pub fn parse(regime: &str, stage: Option<&str>) -> Result<Kind, Invalid> {
+    pub fn parse(regime: &str, stage: Option<&str>) -> Result<NoticeKind, Invalid> {
         match (regime, stage) {
-            ("fz152", Some("24h")) => Ok(Kind::Fz152Initial),
-            ("fz152", Some("72h")) => Ok(Kind::Fz152FollowUp),
-            ("gdpr", None | Some("72h")) => Ok(Kind::Gdpr),
+            ("fz152", Some("24h")) => Ok(NoticeKind::Fz152Initial),
+            ("fz152", Some("72h")) => Ok(NoticeKind::Fz152FollowUp),
+            ("gdpr", None | Some("72h")) => Ok(NoticeKind::Gdpr),
             ("fz152", _) => Err(Invalid {
                 code: "invalid_stage",
                 message: "stage must be 24h or 72h for fz152".into(),
@@ -38,7 +38,7 @@ impl Kind {
 
     fn regime(self) -> Regime {
         match self {
-            Kind::Gdpr => Regime::Gdpr,
+            NoticeKind::Gdpr => Regime::Gdpr,
             _ => Regime::Fz152,
         }
     }
@@ -49,7 +49,7 @@ fn field(key: &str, label: &str, value: Value) -> Value {
 }
 
 /// The draft as JSON: title, law, addressee, due time and the fields in the law's order.
-pub fn draft(b: &Breach, policy: &Policy, kind: Kind, now: Millis) -> Result<Value, Invalid> {
+pub fn draft(b: &Breach, policy: &Policy, kind: NoticeKind, now: Millis) -> Result<Value, Invalid> {
     if !b.body.regimes.iter().any(|r| r == kind.regime().as_str()) {
         return Err(Invalid {
             code: "regime_not_applicable",
@@ -77,7 +77,7 @@ pub fn draft(b: &Breach, policy: &Policy, kind: Kind, now: Millis) -> Result<Val
         "until": crate::rfc3339(body.window_until),
     });
     let (title, law, addressee, hours, fields) = match kind {
-        Kind::Fz152Initial => (
+        NoticeKind::Fz152Initial => (
             "Уведомление об инциденте (первичное) / Initial incident notice",
             "152-ФЗ ст. 21 ч. 3.1 п. 1",
             "Роскомнадзор (pd.rkn.gov.ru)",
@@ -93,7 +93,7 @@ pub fn draft(b: &Breach, policy: &Policy, kind: Kind, now: Millis) -> Result<Val
                 field("contact", "Лицо, уполномоченное оператором на взаимодействие / Contact person", contact),
             ],
         ),
-        Kind::Fz152FollowUp => (
+        NoticeKind::Fz152FollowUp => (
             "Уведомление о результатах внутреннего расследования / Investigation results",
             "152-ФЗ ст. 21 ч. 3.1 п. 2",
             "Роскомнадзор (pd.rkn.gov.ru)",
@@ -106,7 +106,7 @@ pub fn draft(b: &Breach, policy: &Policy, kind: Kind, now: Millis) -> Result<Val
                 field("contact", "Контактное лицо / Contact person", contact),
             ],
         ),
-        Kind::Gdpr => {
+        NoticeKind::Gdpr => {
             let late = now > b.detected_at + 72 * HOUR_MS;
             let mut f = vec![
                 field("nature", "Nature of the breach, categories and approximate numbers (Art. 33(3)(a))", json!({

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::notice::{self, Kind};
+use super::notice::{self, NoticeKind};
 use super::*;
 
 const T0: Millis = 1_780_000_000_000; // 2026-05-28T20:26:40Z
@@ -78,7 +78,7 @@ fn only_the_declared_regimes_have_clocks() {
     let ids: Vec<&str> = clocks(&b).iter().map(|c| c.id).collect();
     assert_eq!(ids, ["gdpr_72h"]);
     assert_eq!(
-        notice::draft(&b, &p, Kind::Fz152Initial, T0)
+        notice::draft(&b, &p, NoticeKind::Fz152Initial, T0)
             .unwrap_err()
             .code,
         "regime_not_applicable"
@@ -240,7 +240,7 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
         subjects: 120,
         records: 340,
     };
-    let n = notice::draft(&b, &p, Kind::Fz152Initial, T0).unwrap();
+    let n = notice::draft(&b, &p, NoticeKind::Fz152Initial, T0).unwrap();
     let keys: Vec<&str> = n["fields"]
         .as_array()
         .unwrap()
@@ -274,14 +274,14 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
         reference: Some("RKN-2026-0001".into()),
     };
     advance(&mut b, c.clone(), "dpo", T0 + HOUR_MS).unwrap();
-    let n = notice::draft(&b, &p, Kind::Fz152FollowUp, T0 + 2 * HOUR_MS).unwrap();
+    let n = notice::draft(&b, &p, NoticeKind::Fz152FollowUp, T0 + 2 * HOUR_MS).unwrap();
     assert_eq!(n["missing"], json!(["responsible_persons"]));
     assert_eq!(
         n["fields"][1]["value"]["references"],
         json!(["RKN-2026-0001"])
     );
 
-    let g = notice::draft(&b, &p, Kind::Gdpr, T0 + 2 * HOUR_MS).unwrap();
+    let g = notice::draft(&b, &p, NoticeKind::Gdpr, T0 + 2 * HOUR_MS).unwrap();
     let keys: Vec<&str> = g["fields"]
         .as_array()
         .unwrap()
@@ -291,7 +291,7 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
     assert_eq!(keys, ["nature", "dpo", "consequences", "measures"]);
     assert_eq!(g["fields"][0]["value"]["estimate"]["records_approx"], 340);
     assert_eq!(g["missing"], json!(["consequences"]));
-    let late = notice::draft(&b, &p, Kind::Gdpr, T0 + 73 * HOUR_MS).unwrap();
+    let late = notice::draft(&b, &p, NoticeKind::Gdpr, T0 + 73 * HOUR_MS).unwrap();
     assert_eq!(
         late["missing"],
         json!(["consequences", "delay"]),
@@ -301,21 +301,27 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
     let page = notice::html(&g);
     assert!(page.contains("Art. 33(3)(a)") && page.contains("[заполнить / to be completed]"));
     b.body.description = "<img src=x onerror=alert(1)>".into();
-    let page = notice::html(&notice::draft(&b, &p, Kind::Gdpr, T0).unwrap());
+    let page = notice::html(&notice::draft(&b, &p, NoticeKind::Gdpr, T0).unwrap());
     assert!(!page.contains("<img") && page.contains("&lt;img"));
 }
 
 #[test]
 fn kinds_from_query_parameters() {
-    assert_eq!(Kind::parse("fz152", Some("24h")), Ok(Kind::Fz152Initial));
-    assert_eq!(Kind::parse("fz152", Some("72h")), Ok(Kind::Fz152FollowUp));
-    assert_eq!(Kind::parse("gdpr", None), Ok(Kind::Gdpr));
     assert_eq!(
-        Kind::parse("fz152", None).unwrap_err().code,
+        NoticeKind::parse("fz152", Some("24h")),
+        Ok(NoticeKind::Fz152Initial)
+    );
+    assert_eq!(
+        NoticeKind::parse("fz152", Some("72h")),
+        Ok(NoticeKind::Fz152FollowUp)
+    );
+    assert_eq!(NoticeKind::parse("gdpr", None), Ok(NoticeKind::Gdpr));
+    assert_eq!(
+        NoticeKind::parse("fz152", None).unwrap_err().code,
         "invalid_stage"
     );
     assert_eq!(
-        Kind::parse("ccpa", None).unwrap_err().code,
+        NoticeKind::parse("ccpa", None).unwrap_err().code,
         "invalid_regime"
     );
 }

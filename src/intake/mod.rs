@@ -214,7 +214,7 @@ pub fn evaluate<'p>(
 
 /// Request facts recorded with a consent (hashed) and in the audit entry.
 #[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
+pub struct RequestFacts<'a> {
     pub now: Millis,
     pub request_id: &'a str,
     pub client_ip: Option<IpAddr>,
@@ -312,7 +312,7 @@ pub fn plan(
     leaves: &[Leaf],
     keys: &Keys,
     subject: SubjectCtx,
-    facts: Facts<'_>,
+    facts: RequestFacts<'_>,
 ) -> Plan {
     let sid = subject.id().to_vec();
     let domain = policy.controller.token_domain.as_str();

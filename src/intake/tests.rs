@@ -20,8 +20,8 @@ fn keys() -> Keys {
     Keys::derive(Kek::generate(1), &RootSecret::generate())
 }
 
-fn facts() -> Facts<'static> {
-    Facts {
+fn facts() -> RequestFacts<'static> {
+    RequestFacts {
         now: 1_700_000_000_000,
         request_id: "req-1",
         client_ip: Some("203.0.113.7".parse().unwrap()),

@@ -21,7 +21,7 @@ use crate::actions::{self, Action};
 use crate::audit::AuditEvent;
 use crate::forms::multipart::{self, FilePolicy};
 use crate::forms::{json, urlencoded, Codec, Encoded, Leaf};
-use crate::intake::{self, Evaluation, Facts, SubjectCtx};
+use crate::intake::{self, Evaluation, RequestFacts, SubjectCtx};
 use crate::policy::{Route, UnknownFields};
 use crate::store::{Backend, IntakeOutcome, StoreError, SubjectWrite};
 
@@ -189,7 +189,7 @@ async fn run(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let facts = Facts {
+    let facts = RequestFacts {
         now: crate::now_millis(),
         request_id,
         client_ip: Some(conn.peer.ip()),

@@ -41,7 +41,7 @@ impl View {
 
 /// What the running configuration says about security, read at start (no secrets in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Facts {
+pub struct SecurityFacts {
     pub backend: &'static str,
     /// Where the database is, without credentials (a file path or `host:port/db`).
     pub database: String,
@@ -54,10 +54,10 @@ pub struct Facts {
     pub webhooks_signed: bool,
 }
 
-impl Facts {
-    pub fn from_config(cfg: &Config) -> Facts {
+impl SecurityFacts {
+    pub fn from_config(cfg: &Config) -> SecurityFacts {
         let postgres = cfg.database_url.starts_with("postgres");
-        Facts {
+        SecurityFacts {
             backend: if postgres { "PostgreSQL" } else { "SQLite" },
             database: database_place(&cfg.database_url),
             tls: cfg.tls.is_some(),
@@ -142,7 +142,7 @@ pub struct Gap {
 /// Everything [`build`] reads.
 pub struct Inputs<'a> {
     pub policy: &'a Policy,
-    pub facts: &'a Facts,
+    pub facts: &'a SecurityFacts,
     pub live: &'a Live,
     pub adequacy: &'a Adequacy,
     pub calendar: &'a crate::requests::calendar::Calendar,
@@ -559,7 +559,7 @@ fn action_ru(a: &str) -> &'static str {
 }
 
 /// The cryptographic means pdgate itself uses, named as they are, with their certification status.
-fn crypto_means(f: &Facts) -> Value {
+fn crypto_means(f: &SecurityFacts) -> Value {
     let version = env!("CARGO_PKG_VERSION");
     json!([
         {

@@ -14,7 +14,7 @@ fn shop() -> Policy {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn facts(tls: bool) -> Facts {
+fn facts(tls: bool) -> SecurityFacts {
     let mut cfg = Config {
         database_url: "postgres://pdgate:s3cret@db.internal:5432/pdgate?sslmode=require".into(),
         ..Config::default()
@@ -26,7 +26,7 @@ fn facts(tls: bool) -> Facts {
         });
     }
     cfg.admin.jwt_secret_file = Some("jwt.secret".into());
-    Facts::from_config(&cfg)
+    SecurityFacts::from_config(&cfg)
 }
 
 fn live() -> Live {
@@ -85,7 +85,7 @@ fn live() -> Live {
     }
 }
 
-fn doc(view: View, policy: &Policy, facts: &Facts, live: &Live) -> Register {
+fn doc(view: View, policy: &Policy, facts: &SecurityFacts, live: &Live) -> Register {
     build(
         view,
         &Inputs {

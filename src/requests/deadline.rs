@@ -20,8 +20,9 @@ pub enum RequestType {
     WithdrawConsent,
 }
 
+/// Which laws' deadlines a request runs under: one, or both (the earlier date is due).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Regime {
+pub enum Regimes {
     Fz152,
     Gdpr,
     Both,
@@ -90,11 +91,11 @@ fn gdpr_due(received: Millis, extended: bool) -> Millis {
 }
 
 /// The due time of a request received at `received`.
-pub fn due(t: RequestType, regime: Regime, received: Millis, cal: &Calendar) -> Millis {
+pub fn due(t: RequestType, regime: Regimes, received: Millis, cal: &Calendar) -> Millis {
     match regime {
-        Regime::Fz152 => fz152_due(t, received, cal, false),
-        Regime::Gdpr => gdpr_due(received, false),
-        Regime::Both => fz152_due(t, received, cal, false).min(gdpr_due(received, false)),
+        Regimes::Fz152 => fz152_due(t, received, cal, false),
+        Regimes::Gdpr => gdpr_due(received, false),
+        Regimes::Both => fz152_due(t, received, cal, false).min(gdpr_due(received, false)),
     }
 }
 
@@ -110,7 +111,7 @@ pub enum NoExtension {
 /// The due time after the one extension, asked at `now`.
 pub fn extended_due(
     t: RequestType,
-    regime: Regime,
+    regime: Regimes,
     received: Millis,
     now: Millis,
     cal: &Calendar,
@@ -123,10 +124,10 @@ pub fn extended_due(
         Fz152Period::WorkingDays { extension, .. } if extension > 0
     );
     match regime {
-        Regime::Gdpr => Ok(gdpr_due(received, true)),
-        Regime::Fz152 | Regime::Both if !fz_extendable => Err(NoExtension::NotProvided),
-        Regime::Fz152 => Ok(fz152_due(t, received, cal, true)),
-        Regime::Both => Ok(fz152_due(t, received, cal, true).min(gdpr_due(received, true))),
+        Regimes::Gdpr => Ok(gdpr_due(received, true)),
+        Regimes::Fz152 | Regimes::Both if !fz_extendable => Err(NoExtension::NotProvided),
+        Regimes::Fz152 => Ok(fz152_due(t, received, cal, true)),
+        Regimes::Both => Ok(fz152_due(t, received, cal, true).min(gdpr_due(received, true))),
     }
 }
 
@@ -143,13 +144,20 @@ mod tests {
     fn fz152_access_is_ten_working_days_and_five_more() {
         let cal = Calendar::russia();
         let received = ms(datetime!(2025-04-25 15:00 UTC));
-        let d = due(RequestType::Access, Regime::Fz152, received, &cal);
+        let d = due(RequestType::Access, Regimes::Fz152, received, &cal);
         assert_eq!(d, ms(datetime!(2025-05-15 23:59:59.999 UTC)));
-        let e = extended_due(RequestType::Access, Regime::Fz152, received, received, &cal).unwrap();
+        let e = extended_due(
+            RequestType::Access,
+            Regimes::Fz152,
+            received,
+            received,
+            &cal,
+        )
+        .unwrap();
         // +5 working days: 16, 19, 20, 21, 22 May.
         assert_eq!(e, ms(datetime!(2025-05-22 23:59:59.999 UTC)));
         assert_eq!(
-            extended_due(RequestType::Access, Regime::Fz152, received, d + 1, &cal),
+            extended_due(RequestType::Access, Regimes::Fz152, received, d + 1, &cal),
             Err(NoExtension::TooLate)
         );
     }
@@ -159,23 +167,23 @@ mod tests {
         let cal = Calendar::russia();
         let received = ms(datetime!(2026-01-30 10:00 UTC));
         assert_eq!(
-            due(RequestType::Access, Regime::Gdpr, received, &cal),
+            due(RequestType::Access, Regimes::Gdpr, received, &cal),
             ms(datetime!(2026-02-28 10:00 UTC)),
             "one month, clamped to the month's end"
         );
-        let both = due(RequestType::Access, Regime::Both, received, &cal);
+        let both = due(RequestType::Access, Regimes::Both, received, &cal);
         assert_eq!(
             both,
-            due(RequestType::Access, Regime::Fz152, received, &cal)
+            due(RequestType::Access, Regimes::Fz152, received, &cal)
         );
         assert_eq!(both, ms(datetime!(2026-02-13 23:59:59.999 UTC)));
         // GDPR alone extends by two months; under both regimes the 152-FZ +5 binds.
         assert_eq!(
-            extended_due(RequestType::Access, Regime::Gdpr, received, received, &cal),
+            extended_due(RequestType::Access, Regimes::Gdpr, received, received, &cal),
             Ok(ms(datetime!(2026-04-30 10:00 UTC)))
         );
         assert_eq!(
-            extended_due(RequestType::Access, Regime::Both, received, received, &cal),
+            extended_due(RequestType::Access, Regimes::Both, received, received, &cal),
             Ok(ms(datetime!(2026-02-20 23:59:59.999 UTC)))
         );
     }
@@ -185,13 +193,13 @@ mod tests {
         let cal = Calendar::russia();
         let received = ms(datetime!(2026-11-23 09:00 UTC));
         assert_eq!(
-            due(RequestType::Rectification, Regime::Fz152, received, &cal),
+            due(RequestType::Rectification, Regimes::Fz152, received, &cal),
             ms(datetime!(2026-12-02 23:59:59.999 UTC))
         );
         assert_eq!(
             extended_due(
                 RequestType::Rectification,
-                Regime::Fz152,
+                Regimes::Fz152,
                 received,
                 received,
                 &cal
@@ -199,11 +207,11 @@ mod tests {
             Err(NoExtension::NotProvided)
         );
         assert_eq!(
-            due(RequestType::WithdrawConsent, Regime::Fz152, received, &cal),
+            due(RequestType::WithdrawConsent, Regimes::Fz152, received, &cal),
             ms(datetime!(2026-12-23 23:59:59.999 UTC))
         );
         assert_eq!(
-            due(RequestType::Objection, Regime::Fz152, received, &cal),
+            due(RequestType::Objection, Regimes::Fz152, received, &cal),
             ms(datetime!(2026-12-07 23:59:59.999 UTC))
         );
     }

@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::calendar::Calendar;
-use super::deadline::{self, NoExtension, Regime, RequestType};
+use super::deadline::{self, NoExtension, Regimes, RequestType};
 use super::erasure::{self, Reason, Scope, Target};
 use crate::actions::{self, Kind, TokenShape};
 use crate::audit::AuditEvent;
@@ -89,11 +89,11 @@ pub fn parse_type(s: &str) -> Option<RequestType> {
     })
 }
 
-pub fn parse_regime(s: &str) -> Option<Regime> {
+pub fn parse_regime(s: &str) -> Option<Regimes> {
     Some(match s {
-        "fz152" => Regime::Fz152,
-        "gdpr" => Regime::Gdpr,
-        "both" => Regime::Both,
+        "fz152" => Regimes::Fz152,
+        "gdpr" => Regimes::Gdpr,
+        "both" => Regimes::Both,
         _ => return None,
     })
 }
@@ -129,12 +129,12 @@ pub fn lookup(keys: &Keys, subject: &SubjectRef) -> Result<([u8; 32], Kind), Api
 
 /// The regime a request falls under when the DPO does not say: every regime the controller
 /// declared (the stricter deadline then applies).
-fn default_regime(policy: &Policy) -> Regime {
+fn default_regime(policy: &Policy) -> Regimes {
     use crate::policy::Regime as P;
     match (policy.has_regime(P::Fz152), policy.has_regime(P::Gdpr)) {
-        (true, true) => Regime::Both,
-        (false, true) => Regime::Gdpr,
-        _ => Regime::Fz152,
+        (true, true) => Regimes::Both,
+        (false, true) => Regimes::Gdpr,
+        _ => Regimes::Fz152,
     }
 }
 
@@ -163,7 +163,7 @@ pub async fn create(
     // Art. 14(4) 152-FZ: a repeat of an access request within 30 days is flagged (the DPO
     // may refuse it unless the first answer was incomplete).
     let repeat_of = if matches!(kind, RequestType::Access | RequestType::Portability)
-        && regime != Regime::Gdpr
+        && regime != Regimes::Gdpr
     {
         ctx.store
             .requests_by_lookup(&mac, now - REPEAT_WINDOW_MS)
@@ -213,11 +213,11 @@ pub async fn create(
     Ok(row)
 }
 
-pub fn regime_str(r: Regime) -> &'static str {
+pub fn regime_str(r: Regimes) -> &'static str {
     match r {
-        Regime::Fz152 => "fz152",
-        Regime::Gdpr => "gdpr",
-        Regime::Both => "both",
+        Regimes::Fz152 => "fz152",
+        Regimes::Gdpr => "gdpr",
+        Regimes::Both => "both",
     }
 }
 
@@ -236,10 +236,10 @@ async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, ApiError> {
     Ok(row)
 }
 
-fn kind_of(row: &RequestRow) -> (RequestType, Regime) {
+fn kind_of(row: &RequestRow) -> (RequestType, Regimes) {
     (
         parse_type(&row.kind).unwrap_or(RequestType::Access),
-        parse_regime(&row.regime).unwrap_or(Regime::Both),
+        parse_regime(&row.regime).unwrap_or(Regimes::Both),
     )
 }
 
