@@ -81,7 +81,7 @@ pub async fn discovery(admin: &Admin) -> Result<Response<Body>, ApiError> {
             let mut v = crate::discovery::flow_json(f);
             let method = f.method.parse().unwrap_or(Method::POST);
             v["status"] = json!(match admin.policy.match_route(&method, &f.path) {
-                Some(r) if r.blocked => "blocked",
+                Some(r) if r.is_blocked() => "blocked",
                 Some(r) if !r.fields.is_empty() => "declared",
                 _ => "undeclared",
             });

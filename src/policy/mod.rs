@@ -167,18 +167,46 @@ pub struct Route {
     /// Patterns lower-cased unless `case_sensitive`, as the path is before matching.
     pub matcher: PathMatcher,
     pub case_sensitive: bool,
-    /// Index into [`Policy::upstreams`]; [`Route::NO_UPSTREAM`] on a blocked route.
-    pub upstream: usize,
-    /// Every request is refused; nothing is read or forwarded.
-    pub blocked: bool,
+    /// What the gateway does with a request the route takes, and where it forwards.
+    pub kind: RouteKind,
     pub purposes: Vec<usize>,
     pub subject_field: Option<String>,
     pub fields: HashMap<String, Field>,
     pub consents: Vec<RouteConsent>,
     pub unknown_fields: UnknownFields,
-    pub reveal: Option<Reveal>,
     /// For a browser's form post that is refused; `None`: the built-in page.
     pub on_refusal: Option<OnRefusal>,
+}
+
+/// A route's kind; `upstream` is an index into [`Policy::upstreams`].
+#[derive(Debug, Clone)]
+pub enum RouteKind {
+    /// Every request is refused; nothing is read or forwarded. `upstream` is where the route
+    /// forwarded before it was blocked, when the policy still names it: erasures there are
+    /// still told.
+    Blocked { upstream: Option<usize> },
+    /// Declares fields: the form is read, its personal fields stored and replaced.
+    Intake { upstream: usize },
+    /// Shows the CRM's pages to staff with tokens replaced by plaintext.
+    Reveal { upstream: usize, reveal: Reveal },
+    /// Forwarded untouched.
+    Pass { upstream: usize },
+}
+
+impl Route {
+    /// Where the route forwards (or forwarded, if blocked since).
+    pub fn upstream(&self) -> Option<usize> {
+        match self.kind {
+            RouteKind::Blocked { upstream } => upstream,
+            RouteKind::Intake { upstream }
+            | RouteKind::Reveal { upstream, .. }
+            | RouteKind::Pass { upstream } => Some(upstream),
+        }
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        matches!(self.kind, RouteKind::Blocked { .. })
+    }
 }
 
 /// What a browser's classic form post gets when its route refuses it.
@@ -242,7 +270,7 @@ impl Policy {
             let mut purposes: Vec<&str> = self
                 .routes
                 .iter()
-                .filter(|r| r.upstream == i && !r.fields.is_empty())
+                .filter(|r| matches!(r.kind, RouteKind::Intake { upstream } if upstream == i))
                 .flat_map(|r| r.purposes.iter().map(|&x| self.purpose(x).def.id.as_str()))
                 .collect();
             purposes.sort_unstable();
@@ -268,11 +296,6 @@ impl Policy {
         }
         out
     }
-}
-
-impl Route {
-    /// The upstream of a blocked route without one (never forwarded to).
-    pub const NO_UPSTREAM: usize = usize::MAX;
 }
 
 /// A reveal route's purpose (index) and the roles that may see plaintext.
@@ -1072,12 +1095,10 @@ impl Compiler {
                 "a blocked route takes no fields, consents or reveal: it forwards nothing",
             );
         }
-        let upstream = if r.block && r.upstream.is_empty() {
-            Some(Route::NO_UPSTREAM)
-        } else {
-            upstream_idx.get(r.upstream.as_str()).copied()
-        };
-        if upstream.is_none() && r.upstream.is_empty() {
+        let upstream = upstream_idx.get(r.upstream.as_str()).copied();
+        if r.block && r.upstream.is_empty() {
+            // Blocked without an upstream: nothing to find.
+        } else if upstream.is_none() && r.upstream.is_empty() {
             self.at(
                 docs,
                 loc,
@@ -1268,20 +1289,31 @@ impl Compiler {
         if self.errors.len() > before {
             return None;
         }
+        let kind = match (r.block, reveal) {
+            (true, _) => RouteKind::Blocked { upstream },
+            (false, _) if !fields.is_empty() => RouteKind::Intake {
+                upstream: upstream?,
+            },
+            (false, Some(reveal)) => RouteKind::Reveal {
+                upstream: upstream?,
+                reveal,
+            },
+            (false, None) => RouteKind::Pass {
+                upstream: upstream?,
+            },
+        };
         Some(Route {
             on_refusal,
             id: r.id.clone(),
             method,
             matcher: matcher?,
             case_sensitive: r.matcher.case_sensitive,
-            upstream: upstream?,
-            blocked: r.block,
+            kind,
             purposes,
             subject_field,
             fields,
             consents,
             unknown_fields: r.unknown_fields,
-            reveal,
         })
     }
 

@@ -40,7 +40,7 @@ fn example_policies_are_valid() {
     let staff = p
         .match_route(&http::Method::GET, "/staff/orders/1")
         .unwrap();
-    assert!(staff.reveal.is_some() && staff.fields.is_empty());
+    assert!(matches!(staff.kind, RouteKind::Reveal { .. }) && staff.fields.is_empty());
     let r = p.match_route(&http::Method::POST, "/api/checkout").unwrap();
     assert_eq!(r.id, "checkout");
     assert!(p.match_route(&http::Method::GET, "/api/checkout").is_none());
@@ -275,6 +275,16 @@ fn domestic_hosts() {
 }
 
 #[test]
+fn a_blocked_route_keeps_the_upstream_it_names_for_erasures_there() {
+    let routes = "routes:\n  - id: old\n    match: {method: POST, path: /old}\n    block: true\n    upstream: crm\n";
+    let p = check(&[("a.yaml", BASE), ("b.yaml", routes)]).unwrap_or_else(|e| panic!("{e}"));
+    let r = p.match_route(&http::Method::POST, "/old").unwrap();
+    let crm = p.upstreams.iter().position(|u| u.id == "crm");
+    assert!(r.is_blocked() && crm.is_some());
+    assert_eq!(r.upstream(), crm);
+}
+
+#[test]
 fn blocked_routes_need_no_upstream_and_take_no_fields() {
     let routes = "routes:\n  - id: feedback\n    match: {method: POST, path: /feedback}\n    block: true\n  - id: open\n    match: {path: /open}\n";
     let errs = check(&[("a.yaml", BASE), ("b.yaml", routes)])
@@ -287,7 +297,7 @@ fn blocked_routes_need_no_upstream_and_take_no_fields() {
     let ok = routes.replace("  - id: open\n    match: {path: /open}\n", "");
     let p = check(&[("a.yaml", BASE), ("b.yaml", &ok)]).unwrap_or_else(|e| panic!("{e}"));
     let r = p.match_route(&http::Method::POST, "/feedback").unwrap();
-    assert!(r.blocked && r.upstream == Route::NO_UPSTREAM);
+    assert!(matches!(r.kind, RouteKind::Blocked { upstream: None }));
     let bad = "routes:\n  - id: f\n    match: {path: /f}\n    block: true\n    upstream: crm\n    fields:\n      email: {category: contact, action: tokenize, kind: email}\n";
     let errs = check(&[("a.yaml", BASE), ("b.yaml", bad)]).unwrap_err().0;
     assert!(

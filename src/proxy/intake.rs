@@ -28,16 +28,18 @@ use crate::store::{Backend, IntakeOutcome, StoreError, SubjectWrite};
 /// How many times an intake is re-decided when another request created its subject first.
 const SUBJECT_RETRIES: usize = 3;
 
+/// An intake route's request; `upstream` is the route's (its [`crate::policy::RouteKind::Intake`]).
 pub async fn handle(
     gw: &Arc<Gateway>,
     route: &Route,
+    upstream: usize,
     req: Request<Incoming>,
     conn: ConnInfo,
 ) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let started = std::time::Instant::now();
     let browser = super::refusal::browser_form(req.headers());
-    let (mut resp, forwarded) = match run(gw, route, req, conn, &request_id).await {
+    let (mut resp, forwarded) = match run(gw, route, upstream, req, conn, &request_id).await {
         Ok(resp) => (resp, true),
         Err(e) => {
             tracing::info!(route = %route.id, request_id = %request_id, code = e.code, status = e.status.as_u16(), "intake refused");
@@ -78,6 +80,7 @@ impl Parsed {
 async fn run(
     gw: &Arc<Gateway>,
     route: &Route,
+    upstream: usize,
     req: Request<Incoming>,
     conn: ConnInfo,
     request_id: &str,
@@ -166,7 +169,7 @@ async fn run(
     };
     let policy = &gw.policy;
     let eval = intake::evaluate(policy, route, &leaves)?;
-    let upstream = policy.upstream(route.upstream);
+    let upstream = policy.upstream(upstream);
     for &p in &eval.active {
         let purpose = &policy.purpose(p).def.id;
         gw.transfers
@@ -266,9 +269,7 @@ async fn run(
     if !refs.is_empty() {
         extra.push((&X_PDGATE_REFS, hv(&refs)));
     }
-    let forwarded = gw
-        .forward(policy.upstream(route.upstream), parts, body, conn, &extra)
-        .await;
+    let forwarded = gw.forward(upstream, parts, body, conn, &extra).await;
     let wait = std::time::Duration::from_millis(gw.limits.upstream_timeout_ms);
     let settled = match forwarded {
         Ok(r) => super::upstream::settle(r, super::upstream::SETTLE_BYTES, wait).await,

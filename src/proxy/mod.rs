@@ -28,7 +28,7 @@ pub use upstream::{client, Client};
 
 use crate::config::Limits;
 use crate::crypto::Keys;
-use crate::policy::{Policy, Upstream};
+use crate::policy::{Policy, Route, RouteKind, Upstream};
 use crate::store::{Committer, Store};
 
 /// Everything the proxy listener needs, shared by all connections.
@@ -88,7 +88,12 @@ impl Handler for Gateway {
         }
         let policy = &self.policy;
         match policy.match_route(req.method(), req.uri().path()) {
-            Some(route) if route.blocked => {
+            Some(
+                route @ Route {
+                    kind: RouteKind::Blocked { .. },
+                    ..
+                },
+            ) => {
                 self.metrics.request(&route.id, 403, false);
                 ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -98,15 +103,25 @@ impl Handler for Gateway {
                 .into_response()
             }
             // Counted inside: only the intake and reveal know whether they forwarded.
-            Some(route) if !route.fields.is_empty() => {
-                intake::handle(&self, route, req, conn).await
-            }
-            Some(route) if route.reveal.is_some() => {
-                let reveal = route.reveal.as_ref().expect("checked above");
-                reveal::handle(&self, route, reveal, req, conn).await
-            }
-            Some(route) => {
-                self.pass_through(&route.id, policy.upstream(route.upstream), req, conn)
+            Some(
+                route @ Route {
+                    kind: RouteKind::Intake { upstream },
+                    ..
+                },
+            ) => intake::handle(&self, route, *upstream, req, conn).await,
+            Some(
+                route @ Route {
+                    kind: RouteKind::Reveal { upstream, reveal },
+                    ..
+                },
+            ) => reveal::handle(&self, route, *upstream, reveal, req, conn).await,
+            Some(
+                route @ Route {
+                    kind: RouteKind::Pass { upstream },
+                    ..
+                },
+            ) => {
+                self.pass_through(&route.id, policy.upstream(*upstream), req, conn)
                     .await
             }
             // A body sent to a declared path with a method the route does not take would stream

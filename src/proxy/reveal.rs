@@ -60,11 +60,12 @@ fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
 pub async fn handle(
     gw: &Gateway,
     route: &Route,
+    upstream: usize,
     reveal: &Reveal,
     req: Request<Incoming>,
     conn: ConnInfo,
 ) -> Response<Body> {
-    let upstream = gw.policy.upstream(route.upstream);
+    let upstream = gw.policy.upstream(upstream);
     let Some((principal, from_header)) = staff(gw, reveal, &req) else {
         return gw.pass_through(&route.id, upstream, req, conn).await;
     };

@@ -211,10 +211,12 @@ pub fn plan(
     let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
     routes.extend(records.iter().map(|r| r.route.as_str()));
     let mut upstreams: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for r in policy.routes.iter().filter(|r| {
-        routes.contains(r.id.as_str()) && r.upstream != crate::policy::Route::NO_UPSTREAM
-    }) {
-        let toks = upstreams.entry(r.upstream).or_default();
+    let told = policy
+        .routes
+        .iter()
+        .filter(|r| routes.contains(r.id.as_str()));
+    for (r, upstream) in told.filter_map(|r| Some((r, r.upstream()?))) {
+        let toks = upstreams.entry(upstream).or_default();
         toks.extend(
             gone.iter()
                 .filter(|v| v.route == r.id && tokens.contains(v.token.as_str()))

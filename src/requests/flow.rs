@@ -695,14 +695,10 @@ async fn rectify(
                 .1
                 .insert(v.id, normalized.clone());
             // A route since blocked without an upstream has nobody to tell.
-            if let Some(r) = ctx
-                .policy
-                .routes
-                .iter()
-                .find(|r| r.id == v.route && r.upstream != crate::policy::Route::NO_UPSTREAM)
-            {
+            let route = ctx.policy.routes.iter().find(|r| r.id == v.route);
+            if let Some(upstream) = route.and_then(crate::policy::Route::upstream) {
                 upstream_tokens
-                    .entry(r.upstream)
+                    .entry(upstream)
                     .or_default()
                     .push(c.token.clone());
             }
