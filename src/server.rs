@@ -252,19 +252,19 @@ pub fn adequacy(config: &Config) -> Result<crate::transfers::Adequacy, ServeErro
 }
 
 /// Data pdgate ships (calendar, country list), or the operator's replacement read from `path`.
-fn data_file<T>(
+fn data_file<T, E: std::fmt::Display>(
     path: Option<&std::path::Path>,
     key: &str,
     shipped: impl FnOnce() -> T,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, ServeError> {
     let Some(path) = path else {
         return Ok(shipped());
     };
-    std::fs::read_to_string(path)
-        .map_err(|e| e.to_string())
-        .and_then(|text| parse(&text))
-        .map_err(|e| ServeError::Config(format!("{key} {}: {e}", path.display())))
+    let failed =
+        |e: &dyn std::fmt::Display| ServeError::Config(format!("{key} {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| failed(&e))?;
+    parse(&text).map_err(|e| failed(&e))
 }
 
 /// This process's audit writer: a new chain, signed per `[audit]`.

@@ -19,6 +19,23 @@ pub struct Calendar {
     working: BTreeSet<Date>,
 }
 
+/// Why a calendar file does not parse; `line` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("line {line}: `{word}` is not a date (YYYY-MM-DD)")]
+    NotADate { line: usize, word: String },
+    #[error("line {line}: {date} is a {weekday}: list only weekdays under `off`")]
+    WeekendOff {
+        line: usize,
+        date: String,
+        weekday: Weekday,
+    },
+    #[error("line {line}: {date} is a weekday: list only weekend days under `working`")]
+    WeekdayWorking { line: usize, date: String },
+    #[error("line {line}: `{word}`: a line starts with `off` or `working`")]
+    UnknownKind { line: usize, word: String },
+}
+
 impl Calendar {
     /// The embedded Russian calendar.
     pub fn russia() -> Calendar {
@@ -26,7 +43,7 @@ impl Calendar {
     }
 
     /// Parses the format above; errors name the line.
-    pub fn parse(text: &str) -> Result<Calendar, String> {
+    pub fn parse(text: &str) -> Result<Calendar, CalendarError> {
         let fmt = time::macros::format_description!("[year]-[month]-[day]");
         let mut cal = Calendar {
             off: BTreeSet::new(),
@@ -40,30 +57,29 @@ impl Calendar {
             let mut words = line.split_whitespace();
             let kind = words.next().unwrap_or_default();
             for w in words {
+                let line = i + 1;
+                let word = || w.to_owned();
                 let d = Date::parse(w, fmt)
-                    .map_err(|_| format!("line {}: `{w}` is not a date (YYYY-MM-DD)", i + 1))?;
+                    .map_err(|_| CalendarError::NotADate { line, word: word() })?;
                 let weekend = matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
                 match kind {
                     "off" if weekend => {
-                        return Err(format!(
-                            "line {}: {w} is a {}: list only weekdays under `off`",
-                            i + 1,
-                            d.weekday()
-                        ))
+                        return Err(CalendarError::WeekendOff {
+                            line,
+                            date: word(),
+                            weekday: d.weekday(),
+                        })
                     }
                     "off" => cal.off.insert(d),
                     "working" if !weekend => {
-                        return Err(format!(
-                            "line {}: {w} is a weekday: list only weekend days under `working`",
-                            i + 1
-                        ))
+                        return Err(CalendarError::WeekdayWorking { line, date: word() })
                     }
                     "working" => cal.working.insert(d),
                     other => {
-                        return Err(format!(
-                            "line {}: `{other}`: a line starts with `off` or `working`",
-                            i + 1
-                        ))
+                        return Err(CalendarError::UnknownKind {
+                            line,
+                            word: other.to_owned(),
+                        })
                     }
                 };
             }
@@ -142,13 +158,28 @@ mod tests {
 
     #[test]
     fn bad_files_are_refused_with_the_line() {
-        assert!(Calendar::parse("off 2026-01-03\n")
-            .unwrap_err()
-            .contains("only weekdays"));
-        assert!(Calendar::parse("# c\nworking 2026-01-05\n")
-            .unwrap_err()
-            .starts_with("line 2"));
-        assert!(Calendar::parse("holiday 2026-01-05\n").is_err());
-        assert!(Calendar::parse("off 2026-13-01\n").is_err());
+        let weekend = Calendar::parse("off 2026-01-03\n").unwrap_err();
+        assert!(matches!(
+            weekend,
+            CalendarError::WeekendOff {
+                line: 1,
+                weekday: Weekday::Saturday,
+                ..
+            }
+        ));
+        assert!(weekend.to_string().contains("only weekdays"));
+        let weekday = Calendar::parse("# c\nworking 2026-01-05\n").unwrap_err();
+        assert_eq!(
+            weekday.to_string(),
+            "line 2: 2026-01-05 is a weekday: list only weekend days under `working`"
+        );
+        assert!(matches!(
+            Calendar::parse("holiday 2026-01-05\n"),
+            Err(CalendarError::UnknownKind { line: 1, .. })
+        ));
+        assert!(matches!(
+            Calendar::parse("off 2026-13-01\n"),
+            Err(CalendarError::NotADate { line: 1, .. })
+        ));
     }
 }

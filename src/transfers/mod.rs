@@ -23,6 +23,14 @@ pub const WAIT_WORKING_DAYS: u32 = 10;
 /// How long the in-memory copy of the notifications may be trusted without a successful refresh.
 pub const STALE_AFTER_MS: Millis = 60_000;
 
+/// A line of an adequacy list that is not a country code; `line` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: `{code}` is not an ISO 3166-1 alpha-2 code")]
+pub struct NotACountryCode {
+    pub line: usize,
+    pub code: String,
+}
+
 /// Countries with adequate protection, by ISO 3166-1 alpha-2 code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adequacy(BTreeSet<String>);
@@ -33,7 +41,7 @@ impl Adequacy {
     }
 
     /// One code per line, `#` comments; errors name the line.
-    pub fn parse(text: &str) -> Result<Adequacy, String> {
+    pub fn parse(text: &str) -> Result<Adequacy, NotACountryCode> {
         let mut set = BTreeSet::new();
         for (i, raw) in text.lines().enumerate() {
             let code = raw.split('#').next().unwrap_or_default().trim();
@@ -41,10 +49,10 @@ impl Adequacy {
                 continue;
             }
             if !crate::policy::is_country_code(code) {
-                return Err(format!(
-                    "line {}: `{code}` is not an ISO 3166-1 alpha-2 code",
-                    i + 1
-                ));
+                return Err(NotACountryCode {
+                    line: i + 1,
+                    code: code.to_owned(),
+                });
             }
             set.insert(code.to_ascii_uppercase());
         }

@@ -50,7 +50,9 @@ fn shipped_list_has_convention_108_parties_and_the_rkn_list_only() {
 #[test]
 fn adequacy_list_errors_name_the_line() {
     assert_eq!(
-        Adequacy::parse("DE\n# x\nGermany\n").unwrap_err(),
+        Adequacy::parse("DE\n# x\nGermany\n")
+            .unwrap_err()
+            .to_string(),
         "line 3: `Germany` is not an ISO 3166-1 alpha-2 code"
     );
     assert!(Adequacy::parse("de # Germany\n").unwrap().contains("DE"));
