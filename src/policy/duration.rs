@@ -2,6 +2,25 @@
 
 use std::fmt;
 
+/// Why a text is not an ISO 8601 duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("an ISO 8601 duration starts with P, e.g. P3Y, P6M, P30D")]
+    NoP,
+    #[error("unit `{0}` is not a date unit (Y, M, W, D)")]
+    NotADateUnit(char),
+    #[error("unit `{0}` is not a time unit (H, M, S)")]
+    NotATimeUnit(char),
+    #[error("nothing after T")]
+    NothingAfterT,
+    #[error("the duration is empty")]
+    Empty,
+    #[error("expected a number before `{0}`")]
+    NoNumber(char),
+    #[error("number `{0}` has no unit")]
+    NoUnit(String),
+}
+
 /// A calendar duration; years and months stay calendar units until applied to a date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct IsoDuration {
@@ -12,10 +31,8 @@ pub struct IsoDuration {
 }
 
 impl IsoDuration {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let body = s
-            .strip_prefix('P')
-            .ok_or("an ISO 8601 duration starts with P, e.g. P3Y, P6M, P30D")?;
+    pub fn parse(s: &str) -> Result<Self, DurationError> {
+        let body = s.strip_prefix('P').ok_or(DurationError::NoP)?;
         let (date, time) = match body.split_once('T') {
             Some((d, t)) => (d, Some(t)),
             None => (body, None),
@@ -29,12 +46,12 @@ impl IsoDuration {
                 'M' => d.months = n,
                 'W' => d.days += n * 7,
                 'D' => d.days += n,
-                u => return Err(format!("unit `{u}` is not a date unit (Y, M, W, D)")),
+                u => return Err(DurationError::NotADateUnit(u)),
             }
         }
         if let Some(t) = time {
             if t.is_empty() {
-                return Err("nothing after T".into());
+                return Err(DurationError::NothingAfterT);
             }
             for (n, unit) in units(t)? {
                 any = true;
@@ -43,12 +60,12 @@ impl IsoDuration {
                         'H' => 3600,
                         'M' => 60,
                         'S' => 1,
-                        u => return Err(format!("unit `{u}` is not a time unit (H, M, S)")),
+                        u => return Err(DurationError::NotATimeUnit(u)),
                     };
             }
         }
         if !any {
-            return Err("the duration is empty".into());
+            return Err(DurationError::Empty);
         }
         Ok(d)
     }
@@ -82,22 +99,20 @@ impl IsoDuration {
     }
 }
 
-fn units(s: &str) -> Result<Vec<(u32, char)>, String> {
+fn units(s: &str) -> Result<Vec<(u32, char)>, DurationError> {
     let mut out = Vec::new();
     let mut num = String::new();
     for c in s.chars() {
         if c.is_ascii_digit() {
             num.push(c);
         } else {
-            let n = num
-                .parse::<u32>()
-                .map_err(|_| format!("expected a number before `{c}`"))?;
+            let n = num.parse::<u32>().map_err(|_| DurationError::NoNumber(c))?;
             out.push((n, c));
             num.clear();
         }
     }
     if !num.is_empty() {
-        return Err(format!("number `{num}` has no unit"));
+        return Err(DurationError::NoUnit(num));
     }
     Ok(out)
 }
@@ -124,6 +139,25 @@ impl fmt::Display for IsoDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_not_a_duration_says_why() {
+        for (text, why) in [
+            ("3Y", DurationError::NoP),
+            ("P3H", DurationError::NotADateUnit('H')),
+            ("PT3D", DurationError::NotATimeUnit('D')),
+            ("P1YT", DurationError::NothingAfterT),
+            ("P", DurationError::Empty),
+            ("PY", DurationError::NoNumber('Y')),
+            ("P30", DurationError::NoUnit("30".into())),
+        ] {
+            assert_eq!(IsoDuration::parse(text), Err(why), "{text}");
+        }
+        assert_eq!(
+            DurationError::NotADateUnit('H').to_string(),
+            "unit `H` is not a date unit (Y, M, W, D)"
+        );
+    }
 
     #[test]
     fn parses() {
