@@ -150,9 +150,9 @@ impl Scan {
         let re = regex_automata::dfa::regex::Regex::new(pattern).expect("static regex");
         Scan(re)
     }
+}
 
-    /// The leftmost-first match in `hay` starting at `at` or later (what `regex`'s `find_at`
-    /// gives: the text before `at` still counts for `\b`).
+impl Find for Scan {
     fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>> {
         let input = regex_automata::Input::new(hay).span(at..hay.len());
         self.0.find(input).map(|m| Hit {
@@ -163,15 +163,10 @@ impl Scan {
     }
 }
 
-/// A detector's search: the leftmost match at `at` or later.
+/// A detector's search: the leftmost match at `at` or later (what `regex`'s `find_at` gives: the
+/// text before `at` still counts for `\b`).
 trait Find {
     fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>>;
-}
-
-impl Find for Scan {
-    fn find_at<'h>(&self, hay: &'h str, at: usize) -> Option<Hit<'h>> {
-        Scan::find_at(self, hay, at)
-    }
 }
 
 impl Find for Finder {
@@ -277,9 +272,9 @@ fn numbers_in(
 ) {
     let mut found: Vec<(Detected, usize, usize)> = Vec::new();
     let mut claimed: Vec<(usize, usize)> = Vec::new();
-    let words = Contexts::new(text);
     for &(from, to) in digit_islands {
-        in_island(&words, from, to, &mut found, &mut claimed);
+        // Each island's numbers have their own context reads.
+        in_island(&mut Contexts::new(text), from, to, &mut found, &mut claimed);
     }
     for &(from, to) in colon_islands {
         for m in finds(&*IPV6, &text[..to], from) {
@@ -304,15 +299,13 @@ fn numbers_in(
 
 /// The detectors over digits on one island `from..to` of `text` (see [`islands`]).
 fn in_island(
-    words: &Contexts,
+    words: &mut Contexts,
     from: usize,
     to: usize,
     found: &mut Vec<(Detected, usize, usize)>,
     claimed: &mut Vec<(usize, usize)>,
 ) {
     let text = words.text;
-    // Numbers are read island by island: what was read before this one is not asked again.
-    words.seen.borrow_mut().clear();
     let hay = &text[..to];
     let has = Shape::of(&text.as_bytes()[from..to]);
     let before = (found.len(), claimed.len());
@@ -804,23 +797,23 @@ impl Context {
 /// phone candidate and as a number.
 struct Contexts<'t> {
     text: &'t str,
-    seen: std::cell::RefCell<Vec<(usize, Option<Context>)>>,
+    seen: Vec<(usize, Option<Context>)>,
 }
 
 impl<'t> Contexts<'t> {
     fn new(text: &'t str) -> Contexts<'t> {
         Contexts {
             text,
-            seen: Default::default(),
+            seen: Vec::new(),
         }
     }
 
-    fn at(&self, start: usize) -> Option<Context> {
-        if let Some(&(_, c)) = self.seen.borrow().iter().find(|(s, _)| *s == start) {
+    fn at(&mut self, start: usize) -> Option<Context> {
+        if let Some(&(_, c)) = self.seen.iter().find(|(s, _)| *s == start) {
             return c;
         }
         let c = context_at(self.text, start);
-        self.seen.borrow_mut().push((start, c));
+        self.seen.push((start, c));
         c
     }
 }
@@ -941,7 +934,7 @@ fn version_like(text: &str, start: usize, end: usize) -> bool {
 /// trailing groups until one parses), if any. A bare run of digits is a phone only with its trunk
 /// prefix or country code (`89161234567`), or after a phone word; a foreign region's national
 /// reading only of the whole candidate.
-fn phone_span(words: &Contexts, start: usize, end: usize) -> Option<usize> {
+fn phone_span(words: &mut Contexts, start: usize, end: usize) -> Option<usize> {
     let text = words.text;
     let before = text[..start].chars().next_back();
     if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '+' || c == '.') {
@@ -1039,7 +1032,7 @@ pub fn card_ok(d: &[u8]) -> bool {
 /// A bare run of digits: the kind whose length and checksum fit, if any; the nearest context word
 /// decides where checksums cannot (Luhn and the INN's pass one random number in ten), and a
 /// number after a reference word ("заказ", "tracking", "version") is not the subject's.
-fn classify_digits(run: &str, words: &Contexts, start: usize) -> Option<Detected> {
+fn classify_digits(run: &str, words: &mut Contexts, start: usize) -> Option<Detected> {
     let text = words.text;
     let d = Digits::of(run);
     let ctx = words.at(start);

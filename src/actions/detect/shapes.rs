@@ -255,8 +255,7 @@ fn groups(b: &[u8], i: usize) -> Option<usize> {
     if n == 0 {
         return None;
     }
-    let close = |e: usize| if b.get(e) == Some(&b')') { e + 1 } else { e };
-    let mut e = repetition(b, close(d + n))
+    let mut e = repetition(b, past_close(b, d + n))
         .or_else(|| (n >= 2).then(|| repetition(b, d + n - 1)).flatten())?;
     for _ in 1..7 {
         match repetition(b, e) {
@@ -270,8 +269,10 @@ fn groups(b: &[u8], i: usize) -> Option<usize> {
 /// One `[ \-.]?\(?[0-9]{1,5}\)?` at `i`, the first way the pattern's order of preference finds.
 fn repetition(b: &[u8], i: usize) -> Option<usize> {
     let sep = byte_in(b, i, b" -.");
-    let ways = [(sep, true), (sep, false), (false, true), (false, false)];
-    ways.into_iter().find_map(|(take_sep, take_open)| {
+    // With the separator first (when there is one), then without; `(` taken before not.
+    let ways = [(true, true), (true, false), (false, true), (false, false)];
+    let mut ways = ways.into_iter().filter(|&(take_sep, _)| sep || !take_sep);
+    ways.find_map(|(take_sep, take_open)| {
         let mut q = i + usize::from(take_sep);
         if take_open {
             if b.get(q) != Some(&b'(') {
@@ -280,14 +281,17 @@ fn repetition(b: &[u8], i: usize) -> Option<usize> {
             q += 1;
         }
         let n = run(b, q).min(5);
-        (n > 0).then(|| {
-            if b.get(q + n) == Some(&b')') {
-                q + n + 1
-            } else {
-                q + n
-            }
-        })
+        (n > 0).then(|| past_close(b, q + n))
     })
+}
+
+/// `e`, or past the `)` there (`\)?`).
+fn past_close(b: &[u8], e: usize) -> usize {
+    if b.get(e) == Some(&b')') {
+        e + 1
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]
