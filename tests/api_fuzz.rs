@@ -42,6 +42,8 @@ fn run(gw: &Gateway, bearer: &str, filter: &[&str], phases: &str, name: &str) {
         .join(name);
     std::fs::create_dir_all(&reports).unwrap();
     let out = Command::new("schemathesis")
+        // Its cache (`.schemathesis/`) lands beside the reports, not in the source tree.
+        .current_dir(&reports)
         .arg("run")
         .arg(gw.admin_url("/admin/openapi.json"))
         .args(["--checks", "not_a_server_error"])
