@@ -135,7 +135,6 @@ fn plans(code: u16) -> &'static [Plan] {
     })
 }
 
-/// The region plan for `region` (`RU`), if the metadata has it.
 /// Each two-letter region's country calling code, read once: `DATABASE.by_id` hashes the name
 /// on every call, and detection asks for the default region's plan for every candidate.
 static TWO_LETTER_CODES: LazyLock<Vec<u16>> = LazyLock::new(|| {
@@ -166,6 +165,7 @@ fn code_of(region: &str) -> Option<u16> {
     }
 }
 
+/// The region plan for `region` (`RU`), if the metadata has it.
 fn region_plan(region: &str) -> Option<(u16, &'static Plan)> {
     let code = code_of(region)?;
     plans(code)

@@ -1096,25 +1096,23 @@ impl Compiler {
             );
         }
         let upstream = upstream_idx.get(r.upstream.as_str()).copied();
-        if r.block && r.upstream.is_empty() {
-            // Blocked without an upstream: nothing to find.
-        } else if upstream.is_none() && r.upstream.is_empty() {
-            self.at(
-                docs,
-                loc,
-                "",
-                format!("route `{}` needs `upstream:` (or `block: true`)", r.id),
-            );
-        } else if upstream.is_none() {
-            self.at(
-                docs,
-                loc,
-                "upstream",
-                format!(
-                    "unknown upstream `{}`; declare it under `upstreams`",
-                    r.upstream
+        // A blocked route needs no upstream; one it names must exist.
+        let unnamed_ok = r.block && r.upstream.is_empty();
+        if upstream.is_none() && !unnamed_ok {
+            let (key, message) = match r.upstream.is_empty() {
+                true => (
+                    "",
+                    format!("route `{}` needs `upstream:` (or `block: true`)", r.id),
                 ),
-            );
+                false => (
+                    "upstream",
+                    format!(
+                        "unknown upstream `{}`; declare it under `upstreams`",
+                        r.upstream
+                    ),
+                ),
+            };
+            self.at(docs, loc, key, message);
         }
         let mut purposes = Vec::new();
         for (i, p) in r.purposes.iter().enumerate() {
