@@ -88,42 +88,7 @@ impl Handler for Gateway {
         }
         let policy = &self.policy;
         match policy.match_route(req.method(), req.uri().path()) {
-            Some(
-                route @ Route {
-                    kind: RouteKind::Blocked { .. },
-                    ..
-                },
-            ) => {
-                self.metrics.request(&route.id, 403, false);
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "route_blocked",
-                    "this endpoint is closed by the operator's privacy policy",
-                )
-                .into_response()
-            }
-            // Counted inside: only the intake and reveal know whether they forwarded.
-            Some(
-                route @ Route {
-                    kind: RouteKind::Intake { upstream },
-                    ..
-                },
-            ) => intake::handle(&self, route, *upstream, req, conn).await,
-            Some(
-                route @ Route {
-                    kind: RouteKind::Reveal { upstream, reveal },
-                    ..
-                },
-            ) => reveal::handle(&self, route, *upstream, reveal, req, conn).await,
-            Some(
-                route @ Route {
-                    kind: RouteKind::Pass { upstream },
-                    ..
-                },
-            ) => {
-                self.pass_through(&route.id, policy.upstream(*upstream), req, conn)
-                    .await
-            }
+            Some(route) => self.routed(route, req, conn).await,
             // A body sent to a declared path with a method the route does not take would stream
             // to the default upstream untouched: refused, with the methods that are taken.
             None => {
@@ -142,6 +107,37 @@ impl Handler for Gateway {
 }
 
 impl Gateway {
+    /// A request its route takes, by the route's kind.
+    async fn routed(
+        self: &Arc<Self>,
+        route: &Route,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<Body> {
+        match &route.kind {
+            RouteKind::Blocked { .. } => {
+                self.metrics.request(&route.id, 403, false);
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "route_blocked",
+                    "this endpoint is closed by the operator's privacy policy",
+                )
+                .into_response()
+            }
+            // Counted inside: only the intake and reveal know whether they forwarded.
+            RouteKind::Intake { upstream } => {
+                intake::handle(self, route, *upstream, req, conn).await
+            }
+            RouteKind::Reveal { upstream, reveal } => {
+                reveal::handle(self, route, *upstream, reveal, req, conn).await
+            }
+            RouteKind::Pass { upstream } => {
+                let upstream = self.policy.upstream(*upstream);
+                self.pass_through(&route.id, upstream, req, conn).await
+            }
+        }
+    }
+
     /// A request no route takes: to the default upstream untouched, or 404.
     async fn unmatched(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
         let policy = &self.policy;
