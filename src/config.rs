@@ -53,6 +53,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// What the register says about this configuration's security (no secrets).
+    pub fn security_facts(&self) -> crate::register::SecurityFacts {
+        let postgres = self.database_url.starts_with("postgres");
+        crate::register::SecurityFacts {
+            backend: if postgres { "PostgreSQL" } else { "SQLite" },
+            database: crate::register::database_place(&self.database_url),
+            tls: self.tls.is_some(),
+            admin_auth: match (&self.admin.jwt_secret_file, &self.admin.jwks_file) {
+                (_, Some(_)) => "JWT RS256/ES256 (JWKS)",
+                (Some(_), None) => "JWT HS256 (shared secret)",
+                (None, None) => "not configured: the admin API refuses every call",
+            },
+            retention_interval_s: self.retention.interval_s,
+            checkpoint_entries: self.audit.checkpoint_entries,
+            checkpoint_interval_s: self.audit.checkpoint_interval_s,
+            webhooks_signed: self.webhooks.secret_file.is_some(),
+        }
+    }
+
     pub fn store_options(&self) -> crate::store::Options {
         crate::store::Options {
             sqlite_max_bytes: self.sqlite_max_bytes,

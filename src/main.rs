@@ -336,7 +336,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                 view,
                 &register::Inputs {
                     policy: &policy,
-                    facts: &register::SecurityFacts::from_config(&cfg),
+                    facts: &cfg.security_facts(),
                     live: &live,
                     adequacy: &server::adequacy(&cfg)?,
                     calendar: &server::calendar(&cfg)?,

@@ -170,7 +170,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         verifier: verifier.clone(),
         limits: config.limits,
         calendar,
-        facts: Arc::new(crate::register::SecurityFacts::from_config(&config)),
+        facts: Arc::new(config.security_facts()),
         metrics: metrics.clone(),
         transfers: transfers.clone(),
         public_url: public_url(config.public_url.as_deref())?,

@@ -91,7 +91,7 @@ async fn run(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let (codec, boundary) = Codec::from_content_type(content_type).ok_or_else(|| {
+    let (codec, boundary) = crate::forms::codec_of(content_type).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

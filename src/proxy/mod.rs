@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 pub use body::{Body, BoxError};
 pub use error::ApiError;
 pub use listener::{serve, tls_acceptor, ConnInfo, Handler};
-pub use reveal::token_pattern as reveal_pattern;
+pub use crate::actions::token_pattern as reveal_pattern;
 pub use upstream::{client, Client};
 
 use crate::config::Limits;

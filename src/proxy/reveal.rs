@@ -25,15 +25,6 @@ pub const MAX_REVEAL_BYTES: usize = 8 << 20;
 /// The cookie a staff UI behind a reveal route carries its JWT in (or `Authorization: Bearer`).
 pub const STAFF_COOKIE: &str = "pdgate_staff";
 
-/// Every shape of token pdgate issues: envelopes, generic and e-mail tokens, phone tokens.
-pub fn token_pattern(token_domain: &str) -> regex::Regex {
-    regex::Regex::new(&format!(
-        r"pdg1\.[A-Za-z0-9_-]{{20,}}|tok_[a-z2-7]{{16}}|t-[a-z2-7]{{16}}@{}|\+[1-9][0-9]{{0,2}}0[0-9]{{3,14}}",
-        regex::escape(token_domain)
-    ))
-    .expect("the token pattern is valid")
-}
-
 /// The staff member behind the request, if their token is valid and has a reveal role; and
 /// whether the token came in `Authorization` (then it is not passed upstream).
 fn staff(gw: &Gateway, reveal: &Reveal, req: &Request<Incoming>) -> Option<(Principal, bool)> {
@@ -356,7 +347,7 @@ mod tests {
 
     #[test]
     fn pattern_finds_every_token_shape() {
-        let p = token_pattern("relay.example");
+        let p = crate::actions::token_pattern("relay.example");
         let text = r#"{"e":"t-abcdefghijklmnop@relay.example","p":"+7012345678","g":"tok_abcdefgh23456777","n":"pdg1.AAAAAAAAAAAAAAAAAAAAAAAA","real":"+79161234567","x":"t-abcdefghijklmnop@other.example"}"#;
         let found: Vec<&str> = p.find_iter(text).map(|m| m.as_str()).collect();
         assert_eq!(

@@ -1,138 +1,15 @@
-//! Purpose limitation (SPEC 6): whether a stored value may be turned back into plaintext for a
-//! purpose, asked by the detokenize API and by reveal routes alike.
-//!
-//! [`check`] is the whole rule as a plain function over facts already read; [`resolve`] reads those
-//! facts for a batch of tokens in a few set-based queries (not one per token — a CRM sends
-//! hundreds at a time) and decrypts what is granted. A denial names its reason and never the value.
+//! Purpose limitation at the edge: reads from the store what the rule
+//! ([`pdgate_core::purpose`]) needs for a batch of tokens, in a few set-based queries.
 
-use std::collections::{HashMap, HashSet};
+pub use pdgate_core::purpose::*;
 
-use zeroize::Zeroizing;
-
-use crate::crypto::{Aad, Dek, Keys};
-use crate::policy::model::RetentionAnchor;
-use crate::policy::{LegalBasis, Policy};
-use crate::store::{Backend, ConsentState, Store, StoreError, SubjectState, ValueRow};
+use crate::crypto::Keys;
+use crate::policy::Policy;
+use crate::store::{Backend, Store, StoreError};
 use crate::Millis;
 
-/// Why a token was not turned back into its value. The codes are part of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Denial {
-    ServiceNotDeclared,
-    CategoryNotInPurpose,
-    NoLegalBasis,
-    ConsentWithdrawn,
-    Restricted,
-    Erased,
-    Expired,
-    UnknownToken,
-    /// The subject objected to this purpose (GDPR Art. 21, 152-FZ Art. 21(5.1)).
-    Objected,
-}
-
-impl Denial {
-    pub fn code(self) -> &'static str {
-        match self {
-            Denial::ServiceNotDeclared => "service_not_declared",
-            Denial::CategoryNotInPurpose => "category_not_in_purpose",
-            Denial::NoLegalBasis => "no_legal_basis",
-            Denial::ConsentWithdrawn => "consent_withdrawn",
-            Denial::Restricted => "restricted",
-            Denial::Erased => "erased",
-            Denial::Expired => "expired",
-            Denial::UnknownToken => "unknown_token",
-            Denial::Objected => "objected",
-        }
-    }
-}
-
-/// Whether `service` is declared for the purpose (policy `services:`).
-pub fn service_declared(policy: &Policy, service: &str, purpose: &str) -> bool {
-    policy
-        .services
-        .iter()
-        .any(|s| s.id == service && s.purposes.iter().any(|p| p == purpose))
-}
-
-/// One stored collection of a value, as the rule sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Collected<'a> {
-    /// `None` for values without a declared category (detected inside redacted free text).
-    pub category: Option<&'a str>,
-    /// The purposes the value was collected for (comma-separated, as stored).
-    pub purposes: &'a str,
-    /// `None` when unknown (an `encrypt` envelope carries no time).
-    pub at: Option<Millis>,
-}
-
-/// The rule of SPEC 6 for one value and one purpose (by index into the policy), in this order:
-/// restriction, category, legal basis, retention.
-pub fn check(
-    policy: &Policy,
-    purpose: usize,
-    value: Collected<'_>,
-    subject: &SubjectState,
-    consent: Option<&ConsentState>,
-    now: Millis,
-) -> Result<(), Denial> {
-    let p = policy.purpose(purpose);
-    if subject.restricted_at.is_some() {
-        return Err(Denial::Restricted);
-    }
-    let collected_for = value.purposes.split(',').any(|x| x == p.def.id);
-    let category_ok = match value.category {
-        Some(c) => p.def.categories.iter().any(|x| x == c),
-        None => collected_for,
-    };
-    if !category_ok {
-        return Err(Denial::CategoryNotInPurpose);
-    }
-    if consent.is_some_and(|c| c.state == "objected") {
-        return Err(Denial::Objected);
-    }
-    let anchor_from_consent = match p.def.legal_basis {
-        LegalBasis::Consent => match consent {
-            Some(c) if c.state == "granted" => Some(c.at),
-            Some(c) if c.state == "withdrawn" => return Err(Denial::ConsentWithdrawn),
-            _ => return Err(Denial::NoLegalBasis),
-        },
-        // Another basis covers only what was collected under it.
-        _ if !collected_for => return Err(Denial::NoLegalBasis),
-        _ => None,
-    };
-    if let (Some(keep), Some(ret)) = (p.retention, p.def.retention.as_ref()) {
-        let anchor = match ret.from {
-            RetentionAnchor::Collected => value.at,
-            RetentionAnchor::Consent => anchor_from_consent.or(value.at),
-            RetentionAnchor::LastActivity => Some(subject.last_activity_at),
-            RetentionAnchor::PurposeEnd => None,
-        };
-        if anchor.is_some_and(|a| keep.after(a) <= now) {
-            return Err(Denial::Expired);
-        }
-    }
-    Ok(())
-}
-
-/// The answer for one token.
-pub enum Outcome {
-    Granted(Zeroizing<String>),
-    Denied(Denial),
-}
-
-/// Which tokens look like what: envelopes carry their subject, the rest are looked up.
-enum Parsed {
-    Envelope {
-        subject: Vec<u8>,
-        field: String,
-        purposes: String,
-        sealed: Vec<u8>,
-    },
-    Vault,
-}
-
-/// Resolves `tokens` for `purpose` (a policy index): reads what the rule needs in a few queries,
-/// applies [`check`] and decrypts what passes. Results are in the order of `tokens`.
+/// Resolves `tokens` for `purpose` (a policy index): reads the facts, applies the rule, decrypts
+/// what passes. Results are in the order of `tokens`.
 pub async fn resolve(
     store: &Store,
     keys: &Keys,
@@ -141,178 +18,41 @@ pub async fn resolve(
     tokens: &[&str],
     now: Millis,
 ) -> Result<Vec<Outcome>, StoreError> {
-    let parsed: Vec<Parsed> = tokens
-        .iter()
-        .map(|t| match crate::intake::open_envelope(t) {
-            Some((subject, field, purposes, sealed)) => Parsed::Envelope {
-                subject,
-                field,
-                purposes,
-                sealed,
-            },
-            None => Parsed::Vault,
-        })
-        .collect();
-    let vault_tokens: Vec<&str> = tokens
-        .iter()
-        .zip(&parsed)
-        .filter(|(_, p)| matches!(p, Parsed::Vault))
-        .map(|(t, _)| *t)
-        .collect();
-    let p = policy.purpose(purpose);
-    // Vault tokens: one query brings each collection with its subject and consent state (an
-    // inner join: a value without its subject is gone, and its token is in the tombstones).
-    let rows = if vault_tokens.is_empty() {
-        Vec::new()
-    } else {
-        store.values_with_subjects(&vault_tokens, &p.def.id).await?
-    };
-    let mut by_token: HashMap<&str, Vec<&ValueRow>> = HashMap::new();
-    for row in &rows {
-        by_token.entry(row.0.token.as_str()).or_default().push(row);
-    }
-    let missing: Vec<&str> = vault_tokens
-        .iter()
-        .copied()
-        .filter(|t| !by_token.contains_key(t))
-        .collect();
-    let erased_tokens: HashSet<String> = if missing.is_empty() {
-        HashSet::new()
-    } else {
-        store.erased_tokens(&missing).await?.into_iter().collect()
-    };
-
-    // Envelopes carry their subject id: their subjects (and consents) are looked up by id.
-    let mut envelope_ids: Vec<&[u8]> = parsed
-        .iter()
-        .filter_map(|p| match p {
-            Parsed::Envelope { subject, .. } => Some(subject.as_slice()),
-            Parsed::Vault => None,
-        })
-        .collect();
-    envelope_ids.sort_unstable();
-    envelope_ids.dedup();
-    let mut envelope_subjects: HashMap<Vec<u8>, SubjectState> = HashMap::new();
-    let mut envelope_consents: HashMap<Vec<u8>, ConsentState> = HashMap::new();
-    let mut erased_subjects: HashSet<Vec<u8>> = HashSet::new();
-    if !envelope_ids.is_empty() {
-        for s in store.subject_states(&envelope_ids).await? {
-            envelope_subjects.insert(s.row.id.clone(), s);
-        }
-        let (live, gone): (Vec<&[u8]>, Vec<&[u8]>) = envelope_ids
-            .iter()
-            .partition(|id| envelope_subjects.contains_key(**id));
-        // Any basis: an objection is a ledger record too.
-        if !live.is_empty() {
-            for c in store.consent_states(&live, &p.def.id).await? {
-                envelope_consents.insert(c.subject_id.clone(), c);
-            }
-        }
-        if !gone.is_empty() {
-            erased_subjects.extend(store.erased_subjects(&gone).await?);
-        }
-    }
-
-    // A subject's key is unwrapped once, and only when one of its values is granted.
-    let mut deks: HashMap<Vec<u8>, Option<Dek>> = HashMap::new();
-    let mut out = Vec::with_capacity(tokens.len());
-    for (token, parsed) in tokens.iter().zip(&parsed) {
-        let outcome = match parsed {
-            Parsed::Envelope {
-                subject,
-                field,
-                purposes,
-                sealed,
-            } => match envelope_subjects.get(subject) {
-                None if erased_subjects.contains(subject) => Outcome::Denied(Denial::Erased),
-                None => Outcome::Denied(Denial::UnknownToken),
-                Some(s) => {
-                    let value = Collected {
-                        category: None,
-                        purposes,
-                        at: None,
-                    };
-                    match check(
-                        policy,
-                        purpose,
-                        value,
-                        s,
-                        envelope_consents.get(subject),
-                        now,
-                    ) {
-                        Err(d) => Outcome::Denied(d),
-                        Ok(()) => open(dek(&mut deks, keys, s), sealed, subject, field, purposes),
-                    }
-                }
-            },
-            Parsed::Vault => match by_token.get(token) {
-                None if erased_tokens.contains(*token) => Outcome::Denied(Denial::Erased),
-                None => Outcome::Denied(Denial::UnknownToken),
-                // The newest collection that passes wins; otherwise the newest one's denial.
-                Some(found) => {
-                    let mut first_denial = None;
-                    let mut granted = None;
-                    for (v, s, c) in found.iter().rev().map(|r| (&r.0, &r.1, r.2.as_ref())) {
-                        let value = Collected {
-                            category: v.category.as_deref(),
-                            purposes: &v.purposes,
-                            at: Some(v.collected_at),
-                        };
-                        match check(policy, purpose, value, s, c, now) {
-                            Ok(()) => {
-                                granted = Some(open(
-                                    dek(&mut deks, keys, s),
-                                    &v.ciphertext,
-                                    &v.subject_id,
-                                    &v.field,
-                                    &v.purposes,
-                                ));
-                                break;
-                            }
-                            Err(d) => {
-                                first_denial.get_or_insert(d);
-                            }
-                        }
-                    }
-                    granted.unwrap_or(Outcome::Denied(
-                        first_denial.unwrap_or(Denial::UnknownToken),
-                    ))
-                }
-            },
-        };
-        out.push(outcome);
-    }
-    Ok(out)
+    let batch = Batch::parse(tokens);
+    let facts = facts(store, &batch, &policy.purpose(purpose).def.id).await?;
+    Ok(pdgate_core::purpose::resolve(
+        &batch, &facts, keys, policy, purpose, now,
+    ))
 }
 
-fn dek<'m>(
-    deks: &'m mut HashMap<Vec<u8>, Option<Dek>>,
-    keys: &Keys,
-    s: &SubjectState,
-) -> Option<&'m Dek> {
-    deks.entry(s.row.id.clone())
-        .or_insert_with(|| keys.unwrap_dek(&s.row.id, &s.row.wrapped_dek).ok())
-        .as_ref()
-}
-
-fn open(dek: Option<&Dek>, sealed: &[u8], subject: &[u8], field: &str, purposes: &str) -> Outcome {
-    let plain = dek.and_then(|d| {
-        d.decrypt(
-            sealed,
-            Aad {
-                subject,
-                field,
-                purpose: purposes,
-            },
-        )
-        .ok()
-    });
-    match plain.and_then(|p| String::from_utf8(p.to_vec()).ok()) {
-        Some(s) => Outcome::Granted(Zeroizing::new(s)),
-        // A value that no longer opens under its subject's key is as good as erased.
-        None => Outcome::Denied(Denial::Erased),
+async fn facts(store: &Store, batch: &Batch<'_>, purpose: &str) -> Result<Facts, StoreError> {
+    let mut f = Facts::default();
+    let vault = batch.vault_tokens();
+    if !vault.is_empty() {
+        f.rows = store.values_with_subjects(&vault, purpose).await?;
     }
+    let missing = f.missing(batch);
+    if !missing.is_empty() {
+        f.erased_tokens = store.erased_tokens(&missing).await?.into_iter().collect();
+    }
+    let ids = batch.envelope_subjects();
+    if ids.is_empty() {
+        return Ok(f);
+    }
+    for s in store.subject_states(&ids).await? {
+        f.envelope_subjects.insert(s.row.id.clone(), s);
+    }
+    let (live, gone): (Vec<&[u8]>, Vec<&[u8]>) = ids
+        .iter()
+        .partition(|id| f.envelope_subjects.contains_key(**id));
+    if !live.is_empty() {
+        for c in store.consent_states(&live, purpose).await? {
+            f.envelope_consents.insert(c.subject_id.clone(), c);
+        }
+    }
+    if !gone.is_empty() {
+        f.erased_subjects
+            .extend(store.erased_subjects(&gone).await?);
+    }
+    Ok(f)
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,10 +1,9 @@
-//! Data subject requests (SPEC 7): the legal clock (working-day calendar, due times per type and
-//! regime) as plain functions, each request's life in [`flow`], what erasure destroys and proves
-//! in [`erasure`], the access report in [`report`], and the webhook outbox in [`outbox`].
+//! Data subject requests (SPEC 7) at the edge: each request's life in [`flow`], the report's reads
+//! in [`report`], and the webhook outbox in [`outbox`]. The legal clock, erasure plans and the
+//! report itself are decisions in [`pdgate_core::requests`].
 
-pub mod calendar;
-pub mod deadline;
-pub mod erasure;
+pub use pdgate_core::requests::*;
+
 pub mod flow;
 pub mod outbox;
 pub mod report;

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::store::rights::{ActWrite, Change, Erase, OutboxWrite};
-use crate::store::{ConsentRecord, VaultValue};
+use crate::records::rights::{ActWrite, Change, Erase, OutboxWrite};
+use crate::records::{ConsentRecord, VaultValue};
 use crate::Millis;
 
 /// How much of a subject goes.

@@ -8,7 +8,7 @@ use super::*;
 const T0: Millis = 1_780_000_000_000; // 2026-05-28T20:26:40Z
 
 fn shop() -> Policy {
-    Policy::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies"))
+    Policy::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies"))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

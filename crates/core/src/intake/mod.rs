@@ -15,7 +15,7 @@ use crate::consent::is_truthy;
 use crate::crypto::{Aad, Dek, Keys};
 use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
-use crate::store::{ConsentRecord, IntakeWrite, SubjectWrite, ValueWrite};
+use crate::records::{ConsentRecord, IntakeWrite, SubjectWrite, ValueWrite};
 use crate::Millis;
 
 /// A refusal with its HTTP status and stable code. Messages name fields, never values.

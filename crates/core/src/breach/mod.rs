@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::policy::{Policy, Regime};
-use crate::store::oversight::{Affected, BreachRow};
+use crate::records::oversight::{Affected, BreachRow};
 use crate::Millis;
 
 pub const HOUR_MS: Millis = 3_600_000;

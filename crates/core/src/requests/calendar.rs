@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use time::{Date, Duration, Weekday};
 
 /// The shipped Russian production calendar (2025–2027; see the file for sources and gaps).
-pub const RUSSIA: &str = include_str!("../../calendars/ru.txt");
+pub const RUSSIA: &str = include_str!("../../../../calendars/ru.txt");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {

@@ -1,7 +1,7 @@
 use super::*;
 
 fn example_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies")
 }
 
 fn check(files: &[(&str, &str)]) -> Result<Policy, PolicyErrors> {

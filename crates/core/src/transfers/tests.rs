@@ -137,11 +137,7 @@ fn a_withdrawn_notification_stops_transfers_from_its_withdrawal() {
 
 #[test]
 fn the_cache_fails_closed_when_it_was_never_read_or_has_gone_stale() {
-    let t = Transfers::new(
-        Adequacy::shipped(),
-        Arc::new(Calendar::russia()),
-        Arc::new(crate::metrics::Metrics::new([])),
-    );
+    let t = Notified::new(Adequacy::shipped(), Arc::new(Calendar::russia()));
     let now = at("2026-06-01T00:00:00Z");
     assert_eq!(
         t.check("RU", "marketing", now),

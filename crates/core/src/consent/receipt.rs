@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::policy::{LegalBasis, Policy};
-use crate::store::ConsentRecord;
+use crate::records::ConsentRecord;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -8,6 +8,7 @@
 pub mod canonical;
 pub mod duration;
 pub mod model;
+mod role;
 mod route;
 mod yaml;
 
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::actions::{Action, Kind};
 pub use model::{ConsentMethod, LegalBasis, Regime, UnknownFields};
+pub use role::Role;
 pub use route::PathMatcher;
 
 /// One problem in the policies, located.
@@ -302,7 +304,7 @@ impl Policy {
 #[derive(Debug, Clone)]
 pub struct Reveal {
     pub purpose: usize,
-    pub roles: Vec<crate::admin::auth::Role>,
+    pub roles: Vec<Role>,
 }
 
 #[derive(Debug, Clone)]
@@ -1249,7 +1251,7 @@ impl Compiler {
             }
             let mut roles = Vec::new();
             for (i, role) in rv.roles.iter().enumerate() {
-                match crate::admin::auth::Role::parse(role) {
+                match Role::parse(role) {
                     Some(r) => roles.push(r),
                     None => self.at(
                         docs,

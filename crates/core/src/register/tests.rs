@@ -5,28 +5,26 @@ use serde_json::json;
 use super::render::{render, Format};
 use super::*;
 use crate::requests::calendar::Calendar;
-use crate::store::oversight::{Count, RequestCounts};
+use crate::records::oversight::{Count, RequestCounts};
 
 const NOW: Millis = 1_780_000_000_000; // 2026-05-28
 
 fn shop() -> Policy {
-    Policy::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies"))
+    Policy::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies"))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn facts(tls: bool) -> SecurityFacts {
-    let mut cfg = Config {
-        database_url: "postgres://pdgate:s3cret@db.internal:5432/pdgate?sslmode=require".into(),
-        ..Config::default()
-    };
-    if tls {
-        cfg.tls = Some(crate::config::Tls {
-            cert: "c.pem".into(),
-            key: "k.pem".into(),
-        });
+    SecurityFacts {
+        backend: "PostgreSQL",
+        database: database_place("postgres://pdgate:s3cret@db.internal:5432/pdgate?sslmode=require"),
+        tls,
+        admin_auth: "JWT HS256 (shared secret)",
+        retention_interval_s: 300,
+        checkpoint_entries: 1000,
+        checkpoint_interval_s: 60,
+        webhooks_signed: false,
     }
-    cfg.admin.jwt_secret_file = Some("jwt.secret".into());
-    SecurityFacts::from_config(&cfg)
 }
 
 fn live() -> Live {
@@ -71,7 +69,7 @@ fn live() -> Live {
             values_erased: 9,
             subjects_restricted: 0,
             acts_expired: 0,
-            status: crate::store::rights::SweepStatus::Finished,
+            status: crate::records::rights::SweepStatus::Finished,
         }),
         flows: vec![FlowRow {
             method: "POST".into(),

@@ -1,0 +1,144 @@
+//! The rows the vault stores and returns: what an intake writes, what detokenize, reports and
+//! the sweeper read back, and the records of requests, acts, sweeps, breaches and notifications.
+//! The store crate implements the traits that speak them; the decisions here build and read them.
+
+pub mod oversight;
+pub mod rights;
+
+use crate::audit::AuditEvent;
+use crate::Millis;
+
+/// A subject as stored: pseudonymous id and its wrapped data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRow {
+    pub id: Vec<u8>,
+    pub wrapped_dek: Vec<u8>,
+    pub kek_version: i64,
+}
+
+/// Everything one intake writes.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeWrite {
+    pub at: Millis,
+    pub route: String,
+    /// `None` for a bare audit event.
+    pub subject: Option<SubjectWrite>,
+    /// Blind-index entries for searching the subject by e-mail or phone later.
+    pub index: Vec<[u8; 32]>,
+    pub values: Vec<ValueWrite>,
+    pub consents: Vec<ConsentRecord>,
+    pub dropped_fields: u32,
+    pub audit: Vec<AuditEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SubjectWrite {
+    /// First sight of this subject: `key` is the blind index of the identifying field (absent when
+    /// the route names no subject field — every post is then its own subject).
+    New {
+        id: Vec<u8>,
+        key: Option<[u8; 32]>,
+        wrapped_dek: Vec<u8>,
+        kek_version: i64,
+    },
+    Existing {
+        id: Vec<u8>,
+    },
+}
+
+impl SubjectWrite {
+    pub fn id(&self) -> &[u8] {
+        match self {
+            SubjectWrite::New { id, .. } | SubjectWrite::Existing { id } => id,
+        }
+    }
+}
+
+/// One value kept in the vault, with the token candidates to issue for it.
+#[derive(Debug, Clone)]
+pub struct ValueWrite {
+    pub value_mac: [u8; 32],
+    pub candidates: Vec<String>,
+    pub shape: String,
+    pub kind: String,
+    pub action: String,
+    pub category: Option<String>,
+    pub field: String,
+    pub purposes: String,
+    pub ciphertext: Vec<u8>,
+}
+
+/// A consent record (SPEC 5). Append-only: a withdrawal is another record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub receipt_id: String,
+    pub subject_id: Vec<u8>,
+    pub purpose: String,
+    pub text_id: String,
+    pub text_version: i64,
+    pub text_sha256: String,
+    pub regimes: String,
+    pub method: String,
+    pub route: String,
+    pub at: Millis,
+    pub ip_hash: Option<Vec<u8>>,
+    pub ua_hash: Option<Vec<u8>>,
+    pub origin: Option<String>,
+    pub state: String,
+    pub channel: Option<String>,
+}
+
+/// What a committed intake got: the token issued for each [`ValueWrite`], in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub tokens: Vec<String>,
+}
+
+/// Per-intake outcome inside a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    Committed(Committed),
+    /// Another intake created this subject first (or it was erased meanwhile): decide again.
+    SubjectRace,
+    /// Every token candidate was taken (practically impossible; refuse rather than reuse).
+    TokenSpaceExhausted,
+}
+
+/// A stored vault value, as the detokenize path and tests read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultValue {
+    /// Row id: one collection of the value (the same token may be collected many times).
+    pub id: i64,
+    pub subject_id: Vec<u8>,
+    pub token: String,
+    pub kind: String,
+    pub action: String,
+    pub category: Option<String>,
+    pub field: String,
+    pub purposes: String,
+    pub route: String,
+    pub ciphertext: Vec<u8>,
+    pub collected_at: Millis,
+}
+
+/// A subject's key and the states that gate any use of its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectState {
+    pub row: SubjectRow,
+    /// Set while processing is restricted (GDPR Art. 18, 152-FZ Art. 21 blocking).
+    pub restricted_at: Option<Millis>,
+    pub last_activity_at: Millis,
+}
+
+/// The newest consent record of one subject for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentState {
+    pub subject_id: Vec<u8>,
+    /// `granted` or `withdrawn`.
+    pub state: String,
+    pub at: Millis,
+}
+
+/// One stored collection of a token with its subject's state and, for the purpose asked about,
+/// the subject's newest consent record.
+pub type ValueRow = (VaultValue, SubjectState, Option<ConsentState>);

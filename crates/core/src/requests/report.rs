@@ -1,0 +1,513 @@
+//! The report of a request: for access and portability everything 152-FZ Art. 14(7) and GDPR
+//! Art. 15(1) list, with the data held decrypted; for the other types what was done, with the
+//! destruction act and webhook deliveries. JSON (portability's machine-readable form) or HTML
+//! in Russian or English.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::html::esc;
+use serde_json::{json, Value};
+
+use crate::crypto::{Aad, Keys};
+use crate::intake::pseudonym;
+use crate::policy::Policy;
+use crate::retention::{cover, latest_records, Until};
+use crate::records::rights::{OutboxRow, RequestRow};
+use crate::records::{ConsentRecord, SubjectState, VaultValue};
+use crate::Millis;
+
+/// The request as the API shows it.
+pub fn request_json(r: &RequestRow, now: Millis) -> Value {
+    json!({
+        "id": r.id,
+        "type": r.kind,
+        "regime": r.regime,
+        "status": r.status,
+        "subject_identifier": r.lookup_kind,
+        "received_at": crate::rfc3339(r.received_at),
+        "due_at": crate::rfc3339(r.due_at),
+        "original_due_at": crate::rfc3339(r.original_due_at),
+        "overdue": r.status == "open" && r.due_at < now,
+        "extended_at": r.extended_at.map(crate::rfc3339),
+        "extension_reason": r.extension_reason,
+        "fulfilled_at": r.fulfilled_at.map(crate::rfc3339),
+        "fulfilled_on_time": r.fulfilled_at.map(|f| f <= r.due_at),
+        "repeat_of": r.repeat_of,
+        "note": r.note,
+        "created_by": r.created_by,
+        "fulfilled_by": r.fulfilled_by,
+        "result": r.result.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
+    })
+}
+
+/// What the store holds for a request's report.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// The request's webhook deliveries.
+    pub outbox: Vec<OutboxRow>,
+    /// Its destruction acts as stored (JSON text).
+    pub acts: Vec<String>,
+    /// For access and portability: the subjects found by the request's identifier.
+    pub subjects: Vec<Held>,
+}
+
+/// One subject found for an access or portability request, with what is held about them.
+#[derive(Debug)]
+pub struct Held {
+    pub state: SubjectState,
+    pub values: Vec<VaultValue>,
+    pub records: Vec<ConsentRecord>,
+}
+
+/// Whether a request's report lists the data held (access and portability).
+pub fn lists_data(row: &RequestRow) -> bool {
+    row.kind == "access" || row.kind == "portability"
+}
+
+/// Builds the report for `row` at `now` from what the store holds.
+pub fn build(facts: &Facts, keys: &Keys, policy: &Policy, row: &RequestRow, now: Millis) -> Value {
+    let mut report = json!({
+        "report": row.kind,
+        "generated_at": crate::rfc3339(now),
+        "request": request_json(row, now),
+        "controller": {
+            "name": policy.controller.name,
+            "address": policy.controller.address,
+            "email": policy.controller.email,
+            "dpo": {"name": policy.controller.dpo.name, "email": policy.controller.dpo.email},
+        },
+    });
+    report["deliveries"] = facts
+        .outbox
+        .iter()
+        .map(|o| {
+            json!({
+                "event_id": o.event_id,
+                "event": o.event,
+                "upstream": o.upstream,
+                "state": if o.delivered_at.is_some() { "delivered" } else { "pending" },
+                "attempts": o.attempts,
+                "delivered_at": o.delivered_at.map(crate::rfc3339),
+                "next_attempt_at": o.delivered_at.is_none().then(|| crate::rfc3339(o.next_attempt_at)),
+                "last_status": o.last_status,
+                "last_error": o.last_error,
+            })
+        })
+        .collect();
+    let acts: Vec<Value> = facts
+        .acts
+        .iter()
+        .filter_map(|a| serde_json::from_str(a).ok())
+        .collect();
+    if !acts.is_empty() {
+        report["destruction_act"] = if acts.len() == 1 {
+            acts[0].clone()
+        } else {
+            Value::Array(acts)
+        };
+    }
+    if lists_data(row) {
+        access(&facts.subjects, keys, policy, now, &mut report);
+    }
+    report
+}
+
+/// What one subject's entries in an access report are built from, gathered across subjects.
+#[derive(Default)]
+struct Seen {
+    purposes: BTreeSet<String>,
+    retention_by_category: BTreeMap<String, Option<Millis>>,
+}
+
+/// One held value as the report lists it.
+fn value_json(
+    held: &Held,
+    v: &VaultValue,
+    plain: Option<String>,
+    latest: &HashMap<&str, &ConsentRecord>,
+    policy: &Policy,
+    now: Millis,
+    seen: &mut Seen,
+) -> Value {
+    let c = cover(policy, v, held.state.last_activity_at, latest);
+    let ends = c.ends();
+    let cat = v.category.clone().unwrap_or_else(|| "free_text".into());
+    let e = seen.retention_by_category.entry(cat.clone()).or_insert(Some(0));
+    *e = match (*e, ends) {
+        (None, _) | (_, Until::Open) => None,
+        (Some(a), Until::At(b)) => Some(a.max(b)),
+    };
+    for p in v.purposes.split(',').filter(|p| !p.is_empty()) {
+        seen.purposes.insert(p.to_owned());
+    }
+    json!({
+        "category": cat,
+        "field": v.field,
+        "kind": v.kind,
+        "value": plain,
+        "token": v.token,
+        "source": {"route": v.route, "collected_at": crate::rfc3339(v.collected_at), "from": "the data subject, through a web form"},
+        "purposes": v.purposes.split(',').filter(|p| !p.is_empty()).collect::<Vec<_>>(),
+        "kept_until": ends.millis().map(crate::rfc3339),
+        "past_retention": !ends.live_at(now),
+        "legal_hold_until": c.hold.map(|(_, t)| crate::rfc3339(t)),
+    })
+}
+
+/// One subject as the report lists it: the values held (decrypted) and the consents.
+fn subject_json(held: &Held, keys: &Keys, policy: &Policy, now: Millis, seen: &mut Seen) -> Value {
+    let s = &held.state;
+    let latest = latest_records(&held.records);
+    let dek = keys.unwrap_dek(&s.row.id, &s.row.wrapped_dek).ok();
+    let data: Vec<Value> = held
+        .values
+        .iter()
+        .map(|v| {
+            let aad = Aad {
+                subject: &s.row.id,
+                field: &v.field,
+                purpose: &v.purposes,
+            };
+            let plain = dek.as_ref().and_then(|d| {
+                d.decrypt(&v.ciphertext, aad)
+                    .ok()
+                    .map(|p| String::from_utf8_lossy(&p).into_owned())
+            });
+            value_json(held, v, plain, &latest, policy, now, seen)
+        })
+        .collect();
+    for r in &held.records {
+        seen.purposes.insert(r.purpose.clone());
+    }
+    let consents: Vec<Value> = latest
+        .values()
+        .map(|r| {
+            json!({
+                "purpose": r.purpose,
+                "state": r.state,
+                "at": crate::rfc3339(r.at),
+                "receipt_id": r.receipt_id,
+                "receipt": format!("/.well-known/pdgate/v1/receipts/{}", r.receipt_id),
+                "text_id": r.text_id,
+                "text_version": r.text_version,
+                "text_sha256": r.text_sha256,
+            })
+        })
+        .collect();
+    json!({
+        "pseudonym": pseudonym(&s.row.id),
+        "restricted": s.restricted_at.is_some(),
+        "last_activity_at": crate::rfc3339(s.last_activity_at),
+        "data": data,
+        "consents": consents,
+    })
+}
+
+/// The Art. 14(7) / Art. 15(1) contents.
+fn access(held: &[Held], keys: &Keys, policy: &Policy, now: Millis, report: &mut Value) {
+    let mut seen = Seen::default();
+    let subjects: Vec<Value> = held
+        .iter()
+        .map(|h| subject_json(h, keys, policy, now, &mut seen))
+        .collect();
+    let purposes_seen = &seen.purposes;
+    let purposes: Vec<Value> = policy
+        .purposes
+        .iter()
+        .filter(|p| purposes_seen.contains(&p.def.id))
+        .map(|p| {
+            json!({
+                "id": p.def.id,
+                "description": p.def.description,
+                "legal_basis": p.def.legal_basis.as_str(),
+                "categories": p.def.categories,
+                "actions": p.def.actions,
+                "recipients": p.def.recipients.iter().map(|r| json!({"name": r.name, "country": r.country, "purpose": r.purpose})).collect::<Vec<_>>(),
+                "retention": p.def.retention.as_ref().map(|r| json!({"keep": r.keep, "from": r.from})),
+            })
+        })
+        .collect();
+    let recipients: Vec<Value> = policy
+        .purposes
+        .iter()
+        .filter(|p| purposes_seen.contains(&p.def.id))
+        .flat_map(|p| p.def.recipients.iter())
+        .map(|r| json!({"name": r.name, "country": r.country, "purpose": r.purpose}))
+        .collect();
+    let transfers: Vec<&Value> = recipients
+        .iter()
+        .filter(|r| {
+            r["country"]
+                .as_str()
+                .is_some_and(|c| !c.eq_ignore_ascii_case("RU"))
+        })
+        .collect();
+    let mut processors: Vec<String> = policy
+        .consent_texts
+        .iter()
+        .flat_map(|t| t.front.processors.iter().flatten().cloned())
+        .collect();
+    processors.sort();
+    processors.dedup();
+    report["confirmation"] = json!({
+        "processing": !held.is_empty(),
+        "subjects_found": held.len(),
+    });
+    report["subjects"] = Value::Array(subjects);
+    report["purposes"] = Value::Array(purposes);
+    report["recipients"] = json!(recipients);
+    report["cross_border_transfers"] = json!(transfers);
+    report["processors"] = json!(processors);
+    report["retention"] = seen
+        .retention_by_category
+        .into_iter()
+        .map(|(c, until)| {
+            let hold = policy.legal_holds.iter().find(|h| h.def.category == c);
+            json!({
+                "category": c,
+                "kept_until": until.map(crate::rfc3339),
+                "legal_hold": hold.map(|h| json!({"basis": h.def.basis, "keep": h.def.keep})),
+            })
+        })
+        .collect();
+    report["source"] = json!("collected from the data subject through the controller's web forms (routes named per value)");
+    report["automated_decisions"] = json!("none");
+    report["rights"] = json!([
+        {"right": "access", "law": "152-FZ Art. 14; GDPR Art. 15", "how": format!("request to {}", policy.controller.email)},
+        {"right": "rectification", "law": "152-FZ Art. 14(1), 21(2); GDPR Art. 16", "how": format!("request to {}", policy.controller.email)},
+        {"right": "erasure", "law": "152-FZ Art. 14(1), 21; GDPR Art. 17", "how": format!("request to {} or the self-service link", policy.controller.email)},
+        {"right": "restriction", "law": "GDPR Art. 18; 152-FZ Art. 21 (blocking)", "how": format!("request to {}", policy.controller.email)},
+        {"right": "portability", "law": "GDPR Art. 20", "how": "this report in JSON"},
+        {"right": "objection", "law": "GDPR Art. 21; 152-FZ Art. 21(5.1)", "how": format!("request to {}", policy.controller.email)},
+        {"right": "withdraw consent", "law": "152-FZ Art. 9(2); GDPR Art. 7(3)", "how": "the self-service link in every message (/.well-known/pdgate/v1/consents)"},
+        {"right": "complaint", "law": "152-FZ Art. 17; GDPR Art. 77", "how": "Roskomnadzor (rkn.gov.ru) or the EU supervisory authority"},
+    ]);
+}
+
+/// The language a report of a request under `regime` is written in: the one asked for, else
+/// Russian for a 152-FZ request (answered in the language of the law it is made under), English
+/// for a GDPR-only one.
+pub fn report_in_russian(accept_language: Option<&str>, regime: &str) -> bool {
+    asks_russian(accept_language).unwrap_or(regime != "gdpr")
+}
+
+/// Whether the reader prefers Russian (`Accept-Language` with `ru` ranked above `en`); `None`
+/// when it names neither.
+fn asks_russian(accept_language: Option<&str>) -> Option<bool> {
+    let h = accept_language?;
+    let mut best: Option<(f32, bool)> = None;
+    for part in h.split(',') {
+        let mut it = part.trim().split(';');
+        let tag = it.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = it
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
+            .unwrap_or(1.0);
+        let ru = tag == "ru" || tag.starts_with("ru-");
+        let en = tag == "en" || tag.starts_with("en-");
+        if (ru || en) && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, ru));
+        }
+    }
+    best.map(|(_, ru)| ru)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A readable page of the report, every value escaped.
+pub fn html(report: &Value, russian: bool) -> String {
+    let t = |en: &'static str, ru: &'static str| if russian { ru } else { en };
+    let mut h = crate::html::start(
+        if russian { "ru" } else { "en" },
+        t(
+            "Data subject request report",
+            "Отчёт по запросу субъекта персональных данных",
+        ),
+    );
+    let req = &report["request"];
+    h.push_str(&format!(
+        "<h1>{}</h1><p>{}: <b>{}</b> · {}: {} · {}: {} · {}: {} · {}: {}</p>",
+        t(
+            "Data subject request report",
+            "Отчёт по запросу субъекта персональных данных"
+        ),
+        t("Request", "Запрос"),
+        esc(&text(&req["id"])),
+        t("type", "тип"),
+        esc(&text(&req["type"])),
+        t("received", "получен"),
+        esc(&text(&req["received_at"])),
+        t("due", "срок"),
+        esc(&text(&req["due_at"])),
+        t("status", "статус"),
+        esc(&text(&req["status"])),
+    ));
+    let c = &report["controller"];
+    h.push_str(&format!(
+        "<h2>{}</h2><p>{}, {} · {} · {}: {} ({})</p>",
+        t("Controller", "Оператор"),
+        esc(&text(&c["name"])),
+        esc(&text(&c["address"])),
+        esc(&text(&c["email"])),
+        t("DPO", "Ответственный за организацию обработки"),
+        esc(&text(&c["dpo"]["name"])),
+        esc(&text(&c["dpo"]["email"])),
+    ));
+    if let Some(conf) = report.get("confirmation") {
+        h.push_str(&format!(
+            "<h2>{}</h2><p>{}</p>",
+            t("Confirmation", "Подтверждение факта обработки"),
+            if conf["processing"].as_bool() == Some(true) {
+                t(
+                    "We process personal data about you.",
+                    "Мы обрабатываем ваши персональные данные.",
+                )
+            } else {
+                t(
+                    "We hold no personal data about you.",
+                    "Мы не обрабатываем ваших персональных данных.",
+                )
+            }
+        ));
+        h.push_str(&format!(
+            "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            t("Data we hold", "Обрабатываемые данные"),
+            t("Category", "Категория"),
+            t("Field", "Поле"),
+            t("Value", "Значение"),
+            t("Source", "Источник"),
+            t("Purposes", "Цели"),
+            t("Kept until", "Срок хранения"),
+        ));
+        for s in report["subjects"].as_array().into_iter().flatten() {
+            for d in s["data"].as_array().into_iter().flatten() {
+                h.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&text(&d["category"])),
+                    esc(&text(&d["field"])),
+                    esc(&text(&d["value"])),
+                    esc(&text(&d["source"]["route"])),
+                    esc(&text(&d["source"]["collected_at"])),
+                    esc(&d["purposes"].as_array().map(|a| a.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
+                    esc(&text(&d["kept_until"])),
+                ));
+            }
+        }
+        h.push_str("</table>");
+        h.push_str(&format!(
+            "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            t("Purposes and legal bases", "Цели и правовые основания"),
+            t("Purpose", "Цель"),
+            t("Legal basis", "Основание"),
+            t("Recipients", "Получатели"),
+            t("Retention", "Срок хранения"),
+        ));
+        for p in report["purposes"].as_array().into_iter().flatten() {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&text(&p["description"])),
+                esc(&text(&p["legal_basis"])),
+                esc(&p["recipients"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .map(|r| format!("{} ({})", text(&r["name"]), text(&r["country"])))
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()),
+                esc(&p["retention"]
+                    .get("keep")
+                    .map(text)
+                    .unwrap_or_else(|| "—".into())),
+            ));
+        }
+        h.push_str("</table>");
+        h.push_str(&format!(
+            "<h2>{}</h2><p>{}</p><h2>{}</h2><p>{}</p>",
+            t("Cross-border transfers", "Трансграничная передача"),
+            esc(&report["cross_border_transfers"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .map(|a| a
+                    .iter()
+                    .map(|r| format!("{} ({})", text(&r["name"]), text(&r["country"])))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_else(|| t("none", "не осуществляется").into())),
+            t("Processors", "Лица, осуществляющие обработку по поручению"),
+            esc(&report["processors"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .map(|a| a.iter().map(text).collect::<Vec<_>>().join("; "))
+                .unwrap_or_else(|| t("none", "нет").into())),
+        ));
+        h.push_str(&format!("<h2>{}</h2><ul>", t("Your rights", "Ваши права")));
+        for r in report["rights"].as_array().into_iter().flatten() {
+            h.push_str(&format!(
+                "<li><b>{}</b> ({}): {}</li>",
+                esc(&text(&r["right"])),
+                esc(&text(&r["law"])),
+                esc(&text(&r["how"]))
+            ));
+        }
+        h.push_str("</ul>");
+    }
+    if let Some(act) = report.get("destruction_act") {
+        h.push_str(&format!(
+            "<h2>{}</h2><pre>{}</pre>",
+            t("Destruction act", "Акт об уничтожении персональных данных"),
+            esc(&serde_json::to_string_pretty(act).unwrap_or_default())
+        ));
+    }
+    if let Some(d) = report["deliveries"].as_array().filter(|a| !a.is_empty()) {
+        h.push_str(&format!(
+            "<h2>{}</h2><ul>",
+            t("Notified systems", "Уведомлённые системы")
+        ));
+        for x in d {
+            h.push_str(&format!(
+                "<li>{} · {} · {}</li>",
+                esc(&text(&x["upstream"])),
+                esc(&text(&x["event"])),
+                esc(&text(&x["state"]))
+            ));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str(crate::html::END);
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_follows_accept_language_weights() {
+        assert_eq!(asks_russian(Some("ru-RU,ru;q=0.9,en;q=0.8")), Some(true));
+        assert_eq!(asks_russian(Some("en-US,en;q=0.9,ru;q=0.5")), Some(false));
+        assert_eq!(asks_russian(Some("de, ru;q=0.7")), Some(true));
+        assert_eq!(asks_russian(None), None);
+        assert!(report_in_russian(None, "fz152") && report_in_russian(Some("de"), "both"));
+        assert!(!report_in_russian(None, "gdpr"));
+        assert!(!report_in_russian(Some("en"), "fz152"));
+    }
+
+    #[test]
+    fn html_escapes_values() {
+        let r = json!({"request": {"id": "<script>"}, "controller": {}, "confirmation": {"processing": true},
+            "subjects": [{"data": [{"value": "<b>x</b>\"", "purposes": []}]}]});
+        let page = html(&r, false);
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("&lt;b&gt;x&lt;/b&gt;&quot;"));
+    }
+}

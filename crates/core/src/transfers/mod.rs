@@ -1,0 +1,225 @@
+//! Cross-border transfers (SPEC 10a, 152-FZ Art. 12). Data sent to an upstream or a detokenizing
+//! service in another country than RU is a transfer, allowed only under a recorded notification to
+//! Roskomnadzor for that country and purpose; for a country outside the adequate list (shipped as
+//! data) transfers may start only after 10 working days from filing. The rule is [`decide`], a
+//! plain function; [`Notified`] keeps the recorded notifications in memory for the hot path and
+//! refuses every foreign transfer when it cannot vouch for them (fail closed).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+use crate::requests::calendar::Calendar;
+use crate::requests::deadline::{end_of, to_datetime};
+use crate::records::oversight::NotificationRow;
+use crate::Millis;
+
+/// The shipped list (Convention 108 parties and the Roskomnadzor list).
+pub const SHIPPED: &str = include_str!("../../../../data/adequate-countries.txt");
+
+/// Working days between filing and the first transfer to a non-adequate country.
+pub const WAIT_WORKING_DAYS: u32 = 10;
+
+/// How long the in-memory copy of the notifications may be trusted without a successful refresh.
+pub const STALE_AFTER_MS: Millis = 60_000;
+
+/// A line of an adequacy list that is not a country code; `line` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: `{code}` is not an ISO 3166-1 alpha-2 code")]
+pub struct NotACountryCode {
+    pub line: usize,
+    pub code: String,
+}
+
+/// Countries with adequate protection, by ISO 3166-1 alpha-2 code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adequacy(BTreeSet<String>);
+
+impl Adequacy {
+    pub fn shipped() -> Adequacy {
+        Adequacy::parse(SHIPPED).expect("the shipped adequacy list parses")
+    }
+
+    /// One code per line, `#` comments; errors name the line.
+    pub fn parse(text: &str) -> Result<Adequacy, NotACountryCode> {
+        let mut set = BTreeSet::new();
+        for (i, raw) in text.lines().enumerate() {
+            let code = raw.split('#').next().unwrap_or_default().trim();
+            if code.is_empty() {
+                continue;
+            }
+            if !crate::policy::is_country_code(code) {
+                return Err(NotACountryCode {
+                    line: i + 1,
+                    code: code.to_owned(),
+                });
+            }
+            set.insert(code.to_ascii_uppercase());
+        }
+        Ok(Adequacy(set))
+    }
+
+    pub fn contains(&self, country: &str) -> bool {
+        self.0.contains(&country.to_ascii_uppercase())
+    }
+}
+
+/// Whether a country is abroad from the operator's point of view (152-FZ: outside Russia).
+pub fn is_foreign(country: &str) -> bool {
+    !country.eq_ignore_ascii_case("RU")
+}
+
+/// When transfers under a notification filed at `filed_at` may start.
+pub fn allowed_from(
+    country: &str,
+    filed_at: Millis,
+    adequacy: &Adequacy,
+    cal: &Calendar,
+) -> Millis {
+    if adequacy.contains(country) {
+        filed_at
+    } else {
+        // The period ends with its tenth working day after the day of filing.
+        end_of(cal.add_working_days(to_datetime(filed_at).date(), WAIT_WORKING_DAYS)) + 1
+    }
+}
+
+/// Why a transfer is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No notification is recorded for the country and purpose.
+    NotNotified,
+    /// Filed, but the country is not adequate and 10 working days have not passed.
+    Waiting { allowed_from: Millis },
+    /// The recorded notifications could not be read recently: nothing goes abroad.
+    Unverified,
+}
+
+impl Refusal {
+    /// A sentence for the JSON error and the audit entry (no personal data).
+    pub fn explain(&self, country: &str, purpose: &str) -> String {
+        match self {
+            Refusal::NotNotified => format!(
+                "transfer to {country} for `{purpose}` needs a recorded 152-FZ Art. 12 notification (POST /admin/v1/transfers)"
+            ),
+            Refusal::Waiting { allowed_from } => format!(
+                "{country} is not on the adequate list: transfers for `{purpose}` may start at {} (10 working days after filing)",
+                crate::rfc3339(*allowed_from)
+            ),
+            Refusal::Unverified => {
+                "the recorded cross-border notifications cannot be read: transfers abroad are held".into()
+            }
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::NotNotified => "not_notified",
+            Refusal::Waiting { .. } => "waiting_period",
+            Refusal::Unverified => "unverified",
+        }
+    }
+}
+
+/// A transfer that was refused and audited, with the sentence for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub message: String,
+}
+
+/// The rule: may data for `purpose` go to `country` at `now`?
+pub fn decide(
+    country: &str,
+    purpose: &str,
+    notifications: &[NotificationRow],
+    adequacy: &Adequacy,
+    cal: &Calendar,
+    now: Millis,
+) -> Result<(), Refusal> {
+    if !is_foreign(country) {
+        return Ok(());
+    }
+    let earliest = notifications
+        .iter()
+        .filter(|n| n.country.eq_ignore_ascii_case(country) && n.purpose == purpose)
+        .filter(|n| n.withdrawn_at.is_none_or(|w| w > now))
+        .map(|n| allowed_from(country, n.filed_at, adequacy, cal))
+        .min();
+    match earliest {
+        None => Err(Refusal::NotNotified),
+        Some(t) if t > now => Err(Refusal::Waiting { allowed_from: t }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The notifications as last read from the store, for [`decide`] on the hot path.
+pub struct Notified {
+    pub adequacy: Adequacy,
+    calendar: Arc<Calendar>,
+    state: RwLock<Cached>,
+}
+
+struct Cached {
+    notifications: Arc<[NotificationRow]>,
+    read_at: Option<Millis>,
+}
+
+impl Notified {
+    pub fn new(adequacy: Adequacy, calendar: Arc<Calendar>) -> Notified {
+        Notified {
+            adequacy,
+            calendar,
+            state: RwLock::new(Cached {
+                notifications: Arc::from(Vec::new()),
+                read_at: None,
+            }),
+        }
+    }
+
+    /// Replaces the cached notifications with `rows`, read at `now`; until the next call the old
+    /// copy ages towards [`STALE_AFTER_MS`].
+    pub fn set(&self, rows: Vec<NotificationRow>, now: Millis) {
+        let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
+        s.notifications = Arc::from(rows);
+        s.read_at = Some(now);
+    }
+
+    pub fn notifications(&self) -> Arc<[NotificationRow]> {
+        self.state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .notifications
+            .clone()
+    }
+
+    /// Whether the cached notifications are too old to decide on (every transfer abroad is then
+    /// refused as unverified).
+    pub fn stale(&self, now: Millis) -> bool {
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        s.read_at.is_none_or(|t| now - t > STALE_AFTER_MS)
+    }
+
+    /// [`decide`] on the cached notifications; domestic transfers never wait for the cache.
+    pub fn check(&self, country: &str, purpose: &str, now: Millis) -> Result<(), Refusal> {
+        if !is_foreign(country) {
+            return Ok(());
+        }
+        let (rows, read_at) = {
+            let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+            (s.notifications.clone(), s.read_at)
+        };
+        match read_at {
+            Some(t) if now - t <= STALE_AFTER_MS => {
+                decide(country, purpose, &rows, &self.adequacy, &self.calendar, now)
+            }
+            _ => Err(Refusal::Unverified),
+        }
+    }
+
+    /// When transfers under a notification may start.
+    pub fn allowed_from(&self, country: &str, filed_at: Millis) -> Millis {
+        allowed_from(country, filed_at, &self.adequacy, &self.calendar)
+    }
+}
+
+#[cfg(test)]
+mod tests;
