@@ -10,12 +10,12 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
-use crate::admin::auth::{self, Role};
+use crate::auth::{self, Role};
 use crate::config::{Config, Limits};
 use crate::crypto::Kek;
 use crate::policy::Policy;
-use crate::proxy::{self, Body, ConnInfo, Handler};
 use crate::server::{self, ServeError};
+use pdgate_http::{Body, ConnInfo, Handler};
 
 /// The sample CRM: answers 200 and prints each request with pdgate's headers. Its "staff page"
 /// (`GET /staff/…`) shows the last JSON body it received, tokens and all — what a back office
@@ -85,7 +85,7 @@ pub async fn run_sample_crm(listen: &str) -> Result<(), ServeError> {
     let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
     println!("sample CRM on http://{addr}: prints every request it receives");
-    proxy::serve(
+    pdgate_http::serve(
         listener,
         None,
         Limits::default(),
@@ -113,7 +113,7 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
         reason: e.to_string(),
     })?;
     let (crm_stop, crm_rx) = tokio::sync::oneshot::channel::<()>();
-    let crm = tokio::spawn(proxy::serve(
+    let crm = tokio::spawn(pdgate_http::serve(
         crm_listener,
         None,
         Limits::default(),

@@ -26,12 +26,15 @@
 #![forbid(unsafe_code)]
 
 pub use pdgate_core::{
-    actions, breach, consent, crypto, html, intake, now_millis, parse_time, policy, records, rfc3339,
-    utc_date, Millis,
+    actions, breach, consent, crypto, html, intake, now_millis, parse_time, policy, records,
+    rfc3339, utc_date, Millis,
 };
+
+pub use pdgate_store as store;
 
 pub mod admin;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod discovery;
@@ -43,5 +46,4 @@ pub mod register;
 pub mod requests;
 pub mod retention;
 pub mod server;
-pub mod store;
 pub mod transfers;

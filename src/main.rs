@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use pdgate::admin::auth::{self, Role};
 use pdgate::audit::export::{self, Format};
+use pdgate::auth::{self, Role};
 use pdgate::config::{Config, LogFormat};
 use pdgate::policy::Policy;
 use pdgate::server;

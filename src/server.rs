@@ -77,7 +77,7 @@ struct Background {
     store: Store,
     committer: Committer,
     policy: Arc<Policy>,
-    client: proxy::Client,
+    client: pdgate_http::Client,
     webhook_secret: Option<Arc<crate::requests::outbox::Secret>>,
     transfers: Arc<crate::transfers::Transfers>,
     samples: Option<tokio::sync::mpsc::Receiver<crate::discovery::Sample>>,
@@ -105,7 +105,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek).await?);
     register_consent_texts(&store, &policy).await?;
-    let verifier = crate::admin::auth::Verifier::from_config(&config.admin)
+    let verifier = crate::auth::Verifier::from_config(&config.admin)
         .map_err(ServeError::Auth)?
         .map(Arc::new);
     if verifier.is_none() {
@@ -131,11 +131,11 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         )),
     };
     let tls = match &config.tls {
-        Some(t) => Some(proxy::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
+        Some(t) => Some(pdgate_http::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
         None => None,
     };
     let admin_tls = match &config.admin.tls {
-        Some(t) => Some(proxy::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
+        Some(t) => Some(pdgate_http::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
         None => None,
     };
     let proxy_listener = bind(&config.listen, PROXY_SETTING).await?;
@@ -177,12 +177,12 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         link_ttl_s: i64::try_from(config.subject_link_ttl_s).unwrap_or(i64::MAX),
         metrics_token: match &config.admin.metrics_token_file {
             Some(p) => Some(Arc::new(
-                crate::admin::auth::read_secret(p).map_err(ServeError::Auth)?,
+                crate::auth::read_secret(p).map_err(ServeError::Auth)?,
             )),
             None => None,
         },
     });
-    let client = proxy::client();
+    let client = pdgate_http::client();
     let (discovery, samples) = if policy.discovery {
         let (d, rx) = crate::discovery::Discovery::new();
         (Some(d), Some(rx))
@@ -413,7 +413,7 @@ impl Server {
         let wait = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        let proxy = proxy::serve(
+        let proxy = pdgate_http::serve(
             self.proxy_listener,
             self.tls,
             limits,
@@ -421,7 +421,7 @@ impl Server {
             wait(rx.clone()),
             grace,
         );
-        let admin = proxy::serve(
+        let admin = pdgate_http::serve(
             self.admin_listener,
             self.admin_tls,
             limits,

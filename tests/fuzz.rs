@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pdgate::forms::{json, multipart, urlencoded, CodecLimits};
-use pdgate::proxy::framing::verdict;
+use pdgate_http::framing::verdict;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 
@@ -251,9 +251,9 @@ fn keys() -> &'static pdgate::crypto::Keys {
     })
 }
 
-fn verifier() -> &'static pdgate::admin::auth::Verifier {
+fn verifier() -> &'static pdgate::auth::Verifier {
     use std::sync::OnceLock;
-    static V: OnceLock<pdgate::admin::auth::Verifier> = OnceLock::new();
+    static V: OnceLock<pdgate::auth::Verifier> = OnceLock::new();
     V.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("secret");
@@ -262,8 +262,6 @@ fn verifier() -> &'static pdgate::admin::auth::Verifier {
             jwt_secret_file: Some(p),
             ..pdgate::config::Admin::default()
         };
-        pdgate::admin::auth::Verifier::from_config(&cfg)
-            .unwrap()
-            .unwrap()
+        pdgate::auth::Verifier::from_config(&cfg).unwrap().unwrap()
     })
 }

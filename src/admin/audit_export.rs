@@ -3,13 +3,13 @@
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
-use super::auth::Principal;
 use super::Admin;
 use crate::audit::export::{self, Format};
 use crate::audit::AuditEvent;
-use crate::proxy::respond::query_param;
-use crate::proxy::{ApiError, Body};
+use crate::auth::Principal;
 use crate::Millis;
+use pdgate_http::respond::query_param;
+use pdgate_http::{ApiError, Body};
 
 pub async fn handle<B>(
     admin: &Admin,

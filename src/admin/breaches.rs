@@ -4,24 +4,13 @@
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::auth::Principal;
 use super::Admin;
 use crate::audit::AuditEvent;
-use crate::breach::{self, notice, Breach, Invalid, NewBreach, StateChange};
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body};
+use crate::auth::Principal;
+use crate::breach::{self, notice, Breach, NewBreach, StateChange};
 use crate::store::{Change, Oversight};
-
-impl From<Invalid> for ApiError {
-    fn from(e: Invalid) -> Self {
-        let status = if e.code == "breach_closed" || e.code == "invalid_transition" {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        ApiError::new(status, e.code, e.message)
-    }
-}
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 async fn load(admin: &Admin, id: &str) -> Result<Breach, ApiError> {
     let row = admin

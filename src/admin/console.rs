@@ -4,7 +4,7 @@
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::proxy::Body;
+use pdgate_http::Body;
 
 const INDEX: &str = include_str!("console/index.html");
 const APP_JS: &str = include_str!("console/app.js");

@@ -7,12 +7,12 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
-use super::auth::Principal;
 use super::Admin;
 use crate::audit::AuditEvent;
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body};
+use crate::auth::Principal;
 use crate::purpose::{self, Denial, Outcome};
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 /// Most tokens in one call.
 pub const MAX_TOKENS: usize = 1000;

@@ -11,16 +11,16 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Principal;
 use super::Admin;
 use crate::audit::AuditEvent;
-use crate::proxy::respond;
-use crate::proxy::selfservice::PREFIX;
-use crate::proxy::{ApiError, Body};
+use crate::auth::Principal;
+use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
 use crate::requests::flow::{lookup, SubjectRef};
 use crate::store::rights::{LinkRow, LinkWrite};
 use crate::store::{Backend, Change, Rights};
 use crate::Millis;
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -3,7 +3,6 @@
 //! ([`auth`]); a missing or bad token is 401, a good token with the wrong role 403.
 
 mod audit_export;
-pub mod auth;
 mod breaches;
 mod console;
 mod detokenize;
@@ -23,13 +22,13 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::auth::{unauthorized, AuthError, Principal, Role, Verifier};
 use crate::config::Limits;
 use crate::crypto::Keys;
 use crate::policy::Policy;
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body, ConnInfo, Handler};
 use crate::store::{Committer, Store};
-use auth::{AuthError, Principal, Role, Verifier};
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body, ConnInfo, Handler};
 pub use probe::probe_ready;
 use routes::{Api, Endpoint, Matched, Public};
 
@@ -59,14 +58,14 @@ impl Handler for Admin {
         _conn: ConnInfo,
     ) -> Response<Body> {
         // The proxy's canonical path here too: `//admin/v1/…` or `/admin/./v1/…` is the same call.
-        if let Err(e) = crate::proxy::canonicalize(&mut req) {
+        if let Err(e) = pdgate_http::respond::canonicalize(&mut req) {
             return e.into_response();
         }
         let path = req.uri().path().to_owned();
         let is_console = path == "/" || path == "/console" || path.starts_with("/console/");
         let result = match routes::find(req.method(), &path) {
             Matched::Route(route, id) => self.call(route.endpoint, req, id).await,
-            Matched::WrongMethod(allow) => return crate::proxy::method_not_allowed(&allow),
+            Matched::WrongMethod(allow) => return pdgate_http::respond::method_not_allowed(&allow),
             Matched::NotFound if is_console && req.method() == Method::GET => console::serve(&path)
                 .ok_or_else(|| ApiError::not_found("not_found", "no such console page")),
             Matched::NotFound => Err(ApiError::not_found("not_found", "no such admin endpoint")),
@@ -205,7 +204,7 @@ impl Admin {
         use subtle::ConstantTimeEq;
         match &self.metrics_token {
             None => true,
-            Some(want) => auth::bearer(req.headers())
+            Some(want) => crate::auth::bearer(req.headers())
                 .is_some_and(|got| bool::from(got.as_bytes().ct_eq(want.as_slice()))),
         }
     }
@@ -236,7 +235,7 @@ impl Admin {
                 "the admin API needs [admin] jwt_secret_file or jwks_file",
             )
         })?;
-        let token = auth::bearer(req.headers())
+        let token = crate::auth::bearer(req.headers())
             .ok_or_else(|| unauthorized("unauthorized", "a bearer token is required"))?;
         let principal = verifier.verify(token).map_err(|AuthError::Invalid| {
             tracing::info!(path = req.uri().path(), "admin token refused");
@@ -263,7 +262,3 @@ impl Admin {
 /// How long each of readiness's database checks may take: a probe answered after its caller gave
 /// up (Kubernetes waits 1 s by default) is no answer, and a database that slow is not ready.
 const READY_WITHIN: Duration = Duration::from_secs(2);
-
-pub(crate) fn unauthorized(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-}

@@ -5,10 +5,10 @@
 use http::{Request, Response, StatusCode};
 
 use super::Admin;
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body};
 use crate::register::render::{self, Format};
 use crate::register::{self as reg, Inputs, View};
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 pub async fn handle<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Body>, ApiError> {
     let view = match respond::query_param(req.uri(), "view").as_deref() {

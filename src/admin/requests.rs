@@ -5,13 +5,13 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use super::auth::Principal;
 use super::Admin;
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body};
+use crate::auth::Principal;
 use crate::requests::flow::{self, Ctx, Fulfil, NewRequest};
 use crate::requests::report;
 use crate::store::Rights;
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -5,9 +5,9 @@
 use http::Method;
 use utoipa::openapi::path::{HttpMethod, Operation, Paths};
 
-use super::auth::Role;
 use super::openapi as doc;
 use super::{breaches, links, requests, sweeps, transfers};
+use crate::auth::Role;
 
 /// One endpoint. A `{…}` segment of `path` matches any one segment (an id).
 pub(crate) struct Route {

@@ -8,9 +8,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::Admin;
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body};
 use crate::store::Rights;
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 /// Acts per page unless `limit` asks for fewer (or more, up to [`MAX_ACTS`]).
 const DEFAULT_ACTS: i64 = 20;

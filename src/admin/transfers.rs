@@ -7,14 +7,14 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Principal;
 use super::Admin;
 use crate::audit::AuditEvent;
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body};
+use crate::auth::Principal;
 use crate::store::oversight::NotificationRow;
 use crate::store::{Change, Oversight};
 use crate::Millis;
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

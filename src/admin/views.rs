@@ -7,9 +7,9 @@ use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::Admin;
-use crate::proxy::respond;
-use crate::proxy::{ApiError, Body};
 use crate::store::Oversight;
+use pdgate_http::respond;
+use pdgate_http::{ApiError, Body};
 
 const DAY_MS: i64 = 86_400_000;
 

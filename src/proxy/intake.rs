@@ -10,12 +10,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 
-use super::body::{Body, Lingering};
-use super::error::ApiError;
-use super::headers::{
-    X_PDGATE_CONSENT, X_PDGATE_PURPOSES, X_PDGATE_RECEIPT, X_PDGATE_REFS, X_PDGATE_REQUEST_ID,
-    X_PDGATE_SUBJECT, X_PDGATE_SUBJECT_TOKEN,
-};
 use super::{ConnInfo, Gateway};
 use crate::actions::{self, Action};
 use crate::audit::AuditEvent;
@@ -24,6 +18,12 @@ use crate::forms::{json, urlencoded, Codec, Encoded, Leaf};
 use crate::intake::{self, Evaluation, RequestFacts, SubjectCtx};
 use crate::policy::{Route, UnknownFields};
 use crate::store::{Backend, IntakeOutcome, StoreError, SubjectWrite};
+use pdgate_http::headers::{
+    X_PDGATE_CONSENT, X_PDGATE_PURPOSES, X_PDGATE_RECEIPT, X_PDGATE_REFS, X_PDGATE_REQUEST_ID,
+    X_PDGATE_SUBJECT, X_PDGATE_SUBJECT_TOKEN,
+};
+use pdgate_http::ApiError;
+use pdgate_http::{Body, Lingering};
 
 /// How many times an intake is re-decided when another request created its subject first.
 const SUBJECT_RETRIES: usize = 3;
@@ -129,7 +129,7 @@ async fn run(
     let read = async {
         Ok::<_, ApiError>(match codec {
             Codec::Urlencoded | Codec::Json => {
-                let bytes = super::respond::collect_limited(body, max).await?;
+                let bytes = pdgate_http::respond::collect_limited(body, max).await?;
                 if codec == Codec::Json {
                     let (doc, leaves) = json::parse(&bytes, &limits)?;
                     Parsed::Json(doc, leaves)
@@ -272,7 +272,7 @@ async fn run(
     let forwarded = gw.forward(upstream, parts, body, conn, &extra).await;
     let wait = std::time::Duration::from_millis(gw.limits.upstream_timeout_ms);
     let settled = match forwarded {
-        Ok(r) => super::upstream::settle(r, super::upstream::SETTLE_BYTES, wait).await,
+        Ok(r) => pdgate_http::upstream::settle(r, pdgate_http::upstream::SETTLE_BYTES, wait).await,
         Err(e) => Err(e),
     };
     let mut resp = match settled {

@@ -1,18 +1,10 @@
 //! The proxy listener: unmatched requests stream through untouched; matched routes with declared
 //! fields go through the intake pipeline ([`intake`]) and are forwarded only after the vault commit.
 
-mod body;
-mod error;
-pub mod framing;
-mod h1pool;
-pub mod headers;
 mod intake;
-pub mod listener;
 mod refusal;
-pub mod respond;
 mod reveal;
 pub(crate) mod selfservice;
-mod upstream;
 
 use std::sync::Arc;
 
@@ -20,16 +12,13 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
-pub use body::{Body, BoxError};
-pub use error::ApiError;
-pub use listener::{serve, tls_acceptor, ConnInfo, Handler};
 pub use crate::actions::token_pattern as reveal_pattern;
-pub use upstream::{client, Client};
-
-use crate::config::Limits;
 use crate::crypto::Keys;
 use crate::policy::{Policy, Route, RouteKind, Upstream};
 use crate::store::{Committer, Store};
+use http_body_util::BodyExt;
+use pdgate_http::respond::{canonicalize, method_not_allowed};
+use pdgate_http::{h1pool, headers, upstream, ApiError, Body, Client, ConnInfo, Handler, Limits};
 
 /// Everything the proxy listener needs, shared by all connections.
 pub struct Gateway {
@@ -39,13 +28,13 @@ pub struct Gateway {
     pub committer: Committer,
     pub client: Client,
     /// Idle connections to plain-http upstreams.
-    pub h1pool: Arc<h1pool::Pool>,
+    pub h1pool: Arc<h1pool::Pool<Body>>,
     pub limits: Limits,
     pub subject_token_ttl_s: i64,
     /// `public_url` without its trailing `/`: the origin of self-service links.
     pub public_url: Option<String>,
     /// Staff tokens on reveal routes are checked like admin tokens.
-    pub verifier: Option<Arc<crate::admin::auth::Verifier>>,
+    pub verifier: Option<Arc<crate::auth::Verifier>>,
     /// Finds pdgate's tokens in upstream responses on reveal routes.
     pub token_pattern: regex::Regex,
     /// Recorded cross-border notifications (152-FZ Art. 12).
@@ -166,7 +155,9 @@ impl Gateway {
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let body = match &self.discovery {
-            Some(d) if label == UNMATCHED => Body::Tapped(Box::new(d.tap(&parts, body))),
+            Some(d) if label == UNMATCHED => {
+                Body::Boxed(d.tap(&parts, body).map_err(Into::into).boxed_unsync())
+            }
             _ => Body::Incoming(body),
         };
         let (resp, forwarded) = match self.forward(upstream, parts, body, conn, &[]).await {
@@ -184,7 +175,7 @@ impl Gateway {
     /// admin API or self-service. Other bearer tokens (the site's own) pass.
     fn strip_credentials(&self, h: &mut http::HeaderMap) {
         headers::strip_cookie(h, reveal::STAFF_COOKIE);
-        let ours = crate::admin::auth::bearer(h).is_some_and(|t| {
+        let ours = crate::auth::bearer(h).is_some_and(|t| {
             self.verifier.as_ref().is_some_and(|v| v.is_own(t))
                 || crate::consent::verify_subject_token(&self.keys, t).is_some()
         });
@@ -239,6 +230,7 @@ impl Gateway {
                     h1pool::send(&self.h1pool, &a, Request::from_parts(parts, body))
                         .await
                         .map_err(|e| failed(&e))?
+                        .map(|b| Body::Upstream(Box::new(b)))
                 }
                 _ => self
                     .client
@@ -257,62 +249,10 @@ impl Gateway {
     }
 }
 
-/// Replaces the request's path by its canonical form; a target that cannot be canonical, or an
-/// absolute-form target naming another host than `Host`, is refused with 400 `bad_path`.
-pub(crate) fn canonicalize<B>(req: &mut Request<B>) -> Result<(), ApiError> {
-    let bad = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", why);
-    if let (Some(authority), Some(host)) = (req.uri().authority(), req.headers().get(header::HOST))
-    {
-        if !host
-            .as_bytes()
-            .eq_ignore_ascii_case(authority.as_str().as_bytes())
-        {
-            return Err(bad(
-                "the request target names another host than `Host`".into()
-            ));
-        }
-    }
-    let path = req.uri().path();
-    let canonical =
-        crate::policy::canonical::canonical_path(path).map_err(|e| bad(e.to_string()))?;
-    if canonical != path {
-        let pq = match req.uri().query() {
-            Some(q) => format!("{canonical}?{q}"),
-            None => canonical,
-        };
-        let mut parts = req.uri().clone().into_parts();
-        parts.path_and_query = Some(
-            pq.parse()
-                .map_err(|_| bad("the path cannot be rebuilt".into()))?,
-        );
-        *req.uri_mut() =
-            http::Uri::from_parts(parts).map_err(|_| bad("the path cannot be rebuilt".into()))?;
-    }
-    Ok(())
-}
-
 /// Whether a request carries a body: a length above zero, chunked, or an HTTP/2 stream that
 /// did not end with its headers.
 fn has_body(req: &Request<Incoming>) -> bool {
     !http_body::Body::is_end_stream(req.body())
-}
-
-pub(crate) fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {
-    let list = allow
-        .iter()
-        .map(http::Method::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut resp = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("this path takes {list} only"),
-    )
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&list) {
-        resp.headers_mut().insert(header::ALLOW, v);
-    }
-    resp
 }
 
 /// The request target as an HTTP/1.1 origin server expects it: path and query only.

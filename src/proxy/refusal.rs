@@ -8,9 +8,9 @@
 
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
-use super::body::Body;
-use super::error::ApiError;
 use crate::policy::{OnRefusal, RefusalPages};
+use pdgate_http::ApiError;
+use pdgate_http::Body;
 
 const BUILT_IN_RU: &str = include_str!("../../policies/pages/refusal.ru.html");
 const BUILT_IN_EN: &str = include_str!("../../policies/pages/refusal.en.html");
@@ -111,7 +111,7 @@ fn page(pages: &RefusalPages, e: &ApiError, langs: &[Lang]) -> Response<Body> {
         .replace("{{title}}", &crate::html::esc(&title))
         .replace("{{message}}", &crate::html::esc(&message))
         .replace("{{code}}", &crate::html::esc(e.code));
-    let mut resp = super::respond::document("text/html; charset=utf-8", html, None);
+    let mut resp = pdgate_http::respond::document("text/html; charset=utf-8", html, None);
     *resp.status_mut() = e.status;
     let h = resp.headers_mut();
     h.insert(

@@ -15,8 +15,8 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::{ApiError, Body, ConnInfo, Gateway};
-use crate::admin::auth::{self, Principal};
 use crate::audit::AuditEvent;
+use crate::auth::{self, Principal};
 use crate::policy::{Reveal, Route};
 use crate::purpose::{self, Outcome};
 

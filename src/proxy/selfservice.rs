@@ -11,13 +11,13 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::respond;
 use super::{ApiError, Body, Gateway};
 use crate::audit::AuditEvent;
 use crate::consent::{receipt, Grant};
 use crate::store::{Backend, ConsentRecord, IntakeWrite, Rights};
+use pdgate_http::respond;
 
-pub const PREFIX: &str = "/.well-known/pdgate/v1";
+pub use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
 
 pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path()[PREFIX.len()..].to_owned();
@@ -97,12 +97,12 @@ impl Caller {
 /// (`action`) is audited before anything is shown or done.
 async fn caller<B>(gw: &Gateway, req: &Request<B>, action: &str) -> Result<Caller, ApiError> {
     let unauthorized = || {
-        crate::admin::unauthorized(
+        crate::auth::unauthorized(
             "unauthorized",
             "a valid subject token is required (Authorization: Bearer …)",
         )
     };
-    let token = crate::admin::auth::bearer(req.headers()).ok_or_else(unauthorized)?;
+    let token = crate::auth::bearer(req.headers()).ok_or_else(unauthorized)?;
     let access = crate::consent::verify_subject_token(&gw.keys, token).ok_or_else(unauthorized)?;
     let id = crate::intake::subject_id_of(&access.sub).ok_or_else(unauthorized)?;
     if let Grant::Link(link) = &access.grant {
@@ -112,7 +112,7 @@ async fn caller<B>(gw: &Gateway, req: &Request<B>, action: &str) -> Result<Calle
                 l.subject_id == id && l.revoked_at.is_none() && l.expires_at > now
             });
         if !live {
-            return Err(crate::admin::unauthorized(
+            return Err(crate::auth::unauthorized(
                 "link_revoked",
                 "this link has been revoked or has expired; ask for a new one",
             ));

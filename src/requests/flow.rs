@@ -15,10 +15,10 @@ use crate::audit::AuditEvent;
 use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::{LegalBasis, Policy};
-use crate::proxy::ApiError;
 use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow};
 use crate::store::{Backend, Committer, ConsentRecord, Rights, Store, StoreError};
 use crate::Millis;
+use pdgate_http::ApiError;
 
 /// What the request handlers need.
 pub struct Ctx<'a> {
@@ -394,7 +394,7 @@ async fn prepare(
             let mut ended = 0;
             for s in &subjects {
                 let recs = ctx.store.consents_of(s).await?;
-                let latest = crate::retention::latest_records(&recs);
+                let latest = pdgate_core::retention::latest_records(&recs);
                 for p in &purposes {
                     let last = latest.get(p.as_str()).copied();
                     for r in end_records(kind, s, p, (&recs, last), &row, now) {

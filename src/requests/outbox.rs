@@ -17,10 +17,10 @@ use http_body_util::BodyExt;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::proxy::{Body, Client};
 use crate::store::rights::{Attempt, OutboxRow};
 use crate::store::{Rights, Store, StoreError};
 use crate::Millis;
+use pdgate_http::{Body, Client};
 
 /// Rows taken per poll.
 const BATCH: i64 = 32;

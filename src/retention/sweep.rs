@@ -19,10 +19,10 @@ use super::Decision;
 use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::requests::erasure::{self, Act, Planned, Reason, Scope, Target};
 use crate::store::rights::{Change, SweepRow, SweepStatus};
 use crate::store::{Committer, Rights, Store, StoreError, VaultValue};
 use crate::Millis;
+use pdgate_core::requests::erasure::{self, Act, Planned, Reason, Scope, Target};
 
 /// Subjects read and decided per page.
 pub const PAGE: i64 = 500;

@@ -8,9 +8,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
-use crate::requests::calendar::Calendar;
 use crate::store::{Committer, Oversight, Store};
 use crate::Millis;
+use pdgate_core::requests::calendar::Calendar;
 
 /// [`Notified`] with the metrics a refusal is counted in.
 pub struct Transfers {

@@ -11,7 +11,6 @@
 //! the key is derived from the root secret, its public half is in every checkpoint and at
 //! `/admin/v1/audit/key`), and an auditor pins that public key when verifying an export.
 
-
 use std::collections::BTreeMap;
 
 use serde::Serialize;

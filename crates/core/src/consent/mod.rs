@@ -5,6 +5,10 @@
 //! checkbox, an empty value or "off" is no consent — pre-ticked or inferred consent is not consent
 //! under 152-FZ Art. 9(1) or GDPR Art. 4(11).
 
+/// Where subjects manage their own consents on the proxy listener; links minted by the admin API
+/// point here.
+pub const SELF_SERVICE_PREFIX: &str = "/.well-known/pdgate/v1";
+
 pub mod receipt;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -166,7 +166,7 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
         language: text
             .and_then(|t| t.front.language.clone())
             .unwrap_or_else(|| "ru".into()),
-        pii_principal_id: crate::intake::pseudonym(&first.subject_id),
+        pii_principal_id: crate::records::pseudonym(&first.subject_id),
         pii_controllers: vec![Controller {
             pii_controller: c.name.clone(),
             on_behalf: false,

@@ -15,6 +15,7 @@ use crate::consent::is_truthy;
 use crate::crypto::{Aad, Dek, Keys};
 use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
+pub use crate::records::{pseudonym, subject_id_of};
 use crate::records::{ConsentRecord, IntakeWrite, SubjectWrite, ValueWrite};
 use crate::Millis;
 
@@ -281,28 +282,6 @@ enum Render {
 enum Piece {
     Lit(String),
     Token(usize),
-}
-
-/// `sub_<base32>`: the pseudonym the upstream and the subject token carry.
-pub fn pseudonym(subject_id: &[u8]) -> String {
-    format!(
-        "sub_{}",
-        data_encoding::BASE32_NOPAD
-            .encode(subject_id)
-            .to_lowercase()
-    )
-}
-
-/// The subject id behind a pseudonym.
-pub fn subject_id_of(pseudonym: &str) -> Option<Vec<u8>> {
-    data_encoding::BASE32_NOPAD
-        .decode(
-            pseudonym
-                .strip_prefix("sub_")?
-                .to_ascii_uppercase()
-                .as_bytes(),
-        )
-        .ok()
 }
 
 pub fn plan(

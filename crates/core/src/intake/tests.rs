@@ -3,7 +3,8 @@ use crate::crypto::{Kek, RootSecret};
 use proptest::prelude::*;
 
 fn policy() -> Policy {
-    Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies")).unwrap()
+    Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies"))
+        .unwrap()
 }
 
 fn leaves(pairs: &[(&str, &str)]) -> Vec<Leaf> {

@@ -2,7 +2,8 @@ use super::*;
 use crate::records::SubjectRow;
 
 fn policy() -> Policy {
-    Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies")).unwrap()
+    Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies"))
+        .unwrap()
 }
 
 fn idx(p: &Policy, id: &str) -> usize {

@@ -142,3 +142,25 @@ pub struct ConsentState {
 /// One stored collection of a token with its subject's state and, for the purpose asked about,
 /// the subject's newest consent record.
 pub type ValueRow = (VaultValue, SubjectState, Option<ConsentState>);
+
+/// `sub_<base32>`: the pseudonym the upstream and the subject token carry.
+pub fn pseudonym(subject_id: &[u8]) -> String {
+    format!(
+        "sub_{}",
+        data_encoding::BASE32_NOPAD
+            .encode(subject_id)
+            .to_lowercase()
+    )
+}
+
+/// The subject id behind a pseudonym.
+pub fn subject_id_of(pseudonym: &str) -> Option<Vec<u8>> {
+    data_encoding::BASE32_NOPAD
+        .decode(
+            pseudonym
+                .strip_prefix("sub_")?
+                .to_ascii_uppercase()
+                .as_bytes(),
+        )
+        .ok()
+}

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::render::{render, Format};
 use super::*;
-use crate::requests::calendar::Calendar;
 use crate::records::oversight::{Count, RequestCounts};
+use crate::requests::calendar::Calendar;
 
 const NOW: Millis = 1_780_000_000_000; // 2026-05-28
 
@@ -17,7 +17,9 @@ fn shop() -> Policy {
 fn facts(tls: bool) -> SecurityFacts {
     SecurityFacts {
         backend: "PostgreSQL",
-        database: database_place("postgres://pdgate:s3cret@db.internal:5432/pdgate?sslmode=require"),
+        database: database_place(
+            "postgres://pdgate:s3cret@db.internal:5432/pdgate?sslmode=require",
+        ),
         tls,
         admin_auth: "JWT HS256 (shared secret)",
         retention_interval_s: 300,

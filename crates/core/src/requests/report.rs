@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::retention::{cover, latest_records, Until};
 use crate::records::rights::{OutboxRow, RequestRow};
 use crate::records::{ConsentRecord, SubjectState, VaultValue};
+use crate::retention::{cover, latest_records, Until};
 use crate::Millis;
 
 /// The request as the API shows it.
@@ -132,7 +132,10 @@ fn value_json(
     let c = cover(policy, v, held.state.last_activity_at, latest);
     let ends = c.ends();
     let cat = v.category.clone().unwrap_or_else(|| "free_text".into());
-    let e = seen.retention_by_category.entry(cat.clone()).or_insert(Some(0));
+    let e = seen
+        .retention_by_category
+        .entry(cat.clone())
+        .or_insert(Some(0));
     *e = match (*e, ends) {
         (None, _) | (_, Until::Open) => None,
         (Some(a), Until::At(b)) => Some(a.max(b)),

@@ -7,7 +7,6 @@
 //! on its category runs; the sweeper destroys the rest with the same acts, webhooks and audit
 //! entries as an erasure request ([`crate::requests::erasure`]).
 
-
 use std::collections::HashMap;
 
 use crate::policy::model::RetentionAnchor;

@@ -1,7 +1,8 @@
 use super::*;
 
 fn policy() -> Policy {
-    Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies")).unwrap()
+    Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies"))
+        .unwrap()
 }
 
 const DAY: Millis = 86_400_000;

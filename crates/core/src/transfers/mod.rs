@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
+use crate::records::oversight::NotificationRow;
 use crate::requests::calendar::Calendar;
 use crate::requests::deadline::{end_of, to_datetime};
-use crate::records::oversight::NotificationRow;
 use crate::Millis;
 
 /// The shipped list (Convention 108 parties and the Roskomnadzor list).

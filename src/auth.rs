@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::config;
+use http::StatusCode;
+use pdgate_http::ApiError;
 
 pub use crate::policy::Role;
 
@@ -304,6 +306,10 @@ pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+pub fn unauthorized(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
 #[cfg(test)]

@@ -24,9 +24,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
-use super::body::Body;
-use super::framing::{ConnFlags, Tracker};
-use crate::config::Limits;
+use crate::body::Body;
+use crate::framing::{ConnFlags, Tracker};
+use crate::Limits;
 
 /// Who is on the other end of a connection, and what its reader noticed.
 #[derive(Debug, Clone)]

@@ -3,16 +3,16 @@
 
 macro_rules! impl_oversight {
     ($store:ty, $db:ty) => {
-        impl $crate::store::oversight::Oversight for $store {
-            async fn figures(&self, purposes: &[&str], now: $crate::Millis) -> $crate::store::Result<$crate::store::oversight::Figures> {
-                use $crate::store::oversight::{Count, RequestCounts};
+        impl $crate::oversight::Oversight for $store {
+            async fn figures(&self, purposes: &[&str], now: $crate::Millis) -> $crate::Result<$crate::oversight::Figures> {
+                use $crate::oversight::{Count, RequestCounts};
                 let subjects: i64 = sqlx::query("SELECT COUNT(*) FROM subjects").fetch_one(&self.pool).await?.try_get(0)?;
                 let rows = sqlx::query(
                     "SELECT COALESCE(category, 'free_text'), COUNT(*) FROM vault_values GROUP BY COALESCE(category, 'free_text') ORDER BY 1",
                 )
                 .fetch_all(&self.pool)
                 .await?;
-                let values_by_category = rows.iter().map(|r| Ok(Count { key: r.try_get(0)?, n: r.try_get(1)? })).collect::<$crate::store::Result<_>>()?;
+                let values_by_category = rows.iter().map(|r| Ok(Count { key: r.try_get(0)?, n: r.try_get(1)? })).collect::<$crate::Result<_>>()?;
                 let mut subjects_by_purpose = Vec::with_capacity(purposes.len());
                 for p in purposes {
                     let n: i64 = sqlx::query("SELECT COUNT(DISTINCT subject_id) FROM vault_values WHERE ',' || purposes || ',' LIKE $1")
@@ -31,7 +31,7 @@ macro_rules! impl_oversight {
                         let (p, s): (String, String) = (r.try_get(0)?, r.try_get(1)?);
                         Ok(Count { key: format!("{p}/{s}"), n: r.try_get(2)? })
                     })
-                    .collect::<$crate::store::Result<_>>()?;
+                    .collect::<$crate::Result<_>>()?;
                 let rows = sqlx::query(
                     "SELECT type, COUNT(*), \
                      SUM(CASE WHEN status <> 'open' THEN 1 ELSE 0 END), \
@@ -55,14 +55,14 @@ macro_rules! impl_oversight {
                             overdue: r.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
                         })
                     })
-                    .collect::<$crate::store::Result<_>>()?;
+                    .collect::<$crate::Result<_>>()?;
                 let first_entry_at: Option<i64> = sqlx::query("SELECT MIN(at) FROM audit_log").fetch_one(&self.pool).await?.try_get(0)?;
                 let key = sqlx::query("SELECT kek_version, created_at FROM keyring WHERE id = 1").fetch_optional(&self.pool).await?;
                 let (kek_version, keyring_at) = match key {
                     Some(r) => (r.try_get(0)?, Some(r.try_get(1)?)),
                     None => (0, None),
                 };
-                Ok($crate::store::oversight::Figures {
+                Ok($crate::oversight::Figures {
                     subjects,
                     values_by_category,
                     subjects_by_purpose,
@@ -74,7 +74,7 @@ macro_rules! impl_oversight {
                 })
             }
 
-            async fn consent_trend(&self, since: $crate::Millis) -> $crate::store::Result<Vec<$crate::store::oversight::TrendRow>> {
+            async fn consent_trend(&self, since: $crate::Millis) -> $crate::Result<Vec<$crate::oversight::TrendRow>> {
                 let rows = sqlx::query(
                     "SELECT at / 86400000, purpose, state, COUNT(*) FROM consent_records WHERE at >= $1 \
                      GROUP BY at / 86400000, purpose, state ORDER BY 1, 2, 3",
@@ -84,7 +84,7 @@ macro_rules! impl_oversight {
                 .await?;
                 rows.iter()
                     .map(|r| {
-                        Ok($crate::store::oversight::TrendRow {
+                        Ok($crate::oversight::TrendRow {
                             day: r.try_get(0)?,
                             purpose: r.try_get(1)?,
                             state: r.try_get(2)?,
@@ -94,7 +94,7 @@ macro_rules! impl_oversight {
                     .collect()
             }
 
-            async fn gauges(&self, now: $crate::Millis) -> $crate::store::Result<$crate::store::oversight::Gauges> {
+            async fn gauges(&self, now: $crate::Millis) -> $crate::Result<$crate::oversight::Gauges> {
                 let row = sqlx::query(
                     "SELECT (SELECT COUNT(*) FROM dsr_requests WHERE status = 'open'), \
                      (SELECT COUNT(*) FROM dsr_requests WHERE status = 'open' AND due_at < $1), \
@@ -105,7 +105,7 @@ macro_rules! impl_oversight {
                 .bind(now)
                 .fetch_one(&self.pool)
                 .await?;
-                Ok($crate::store::oversight::Gauges {
+                Ok($crate::oversight::Gauges {
                     requests_open: row.try_get(0)?,
                     requests_overdue: row.try_get(1)?,
                     outbox_backlog: row.try_get(2)?,
@@ -121,7 +121,7 @@ macro_rules! impl_oversight {
                 categories: Option<&[String]>,
                 from: Option<$crate::Millis>,
                 until: $crate::Millis,
-            ) -> $crate::store::Result<$crate::store::oversight::Affected> {
+            ) -> $crate::Result<$crate::oversight::Affected> {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*), COUNT(DISTINCT subject_id) FROM vault_values WHERE collected_at <= ");
                 qb.push_bind(until);
                 if let Some(f) = from {
@@ -130,7 +130,7 @@ macro_rules! impl_oversight {
                 }
                 if let Some(cats) = categories {
                     if cats.is_empty() {
-                        return Ok($crate::store::oversight::Affected::default());
+                        return Ok($crate::oversight::Affected::default());
                     }
                     qb.push(" AND COALESCE(category, 'free_text') IN (");
                     let mut sep = qb.separated(", ");
@@ -140,10 +140,10 @@ macro_rules! impl_oversight {
                     qb.push(")");
                 }
                 let row = qb.build().fetch_one(&self.pool).await?;
-                Ok($crate::store::oversight::Affected { records: row.try_get(0)?, subjects: row.try_get(1)? })
+                Ok($crate::oversight::Affected { records: row.try_get(0)?, subjects: row.try_get(1)? })
             }
 
-            async fn breach(&self, id: &str) -> $crate::store::Result<Option<$crate::store::oversight::BreachRow>> {
+            async fn breach(&self, id: &str) -> $crate::Result<Option<$crate::oversight::BreachRow>> {
                 let row = sqlx::query(&format!("SELECT {BREACH_COLUMNS} FROM breaches WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -151,7 +151,7 @@ macro_rules! impl_oversight {
                 row.as_ref().map(breach_row).transpose()
             }
 
-            async fn breaches(&self, limit: i64) -> $crate::store::Result<Vec<$crate::store::oversight::BreachRow>> {
+            async fn breaches(&self, limit: i64) -> $crate::Result<Vec<$crate::oversight::BreachRow>> {
                 let rows = sqlx::query(&format!("SELECT {BREACH_COLUMNS} FROM breaches ORDER BY detected_at DESC, id LIMIT $1"))
                     .bind(limit)
                     .fetch_all(&self.pool)
@@ -159,7 +159,7 @@ macro_rules! impl_oversight {
                 rows.iter().map(breach_row).collect()
             }
 
-            async fn notifications(&self) -> $crate::store::Result<Vec<$crate::store::oversight::NotificationRow>> {
+            async fn notifications(&self) -> $crate::Result<Vec<$crate::oversight::NotificationRow>> {
                 let rows = sqlx::query(
                     "SELECT id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at FROM transfer_notifications \
                      ORDER BY recorded_at, id",
@@ -168,7 +168,7 @@ macro_rules! impl_oversight {
                 .await?;
                 rows.iter()
                     .map(|r| {
-                        Ok($crate::store::oversight::NotificationRow {
+                        Ok($crate::oversight::NotificationRow {
                             id: r.try_get(0)?,
                             country: r.try_get(1)?,
                             purpose: r.try_get(2)?,
@@ -182,11 +182,11 @@ macro_rules! impl_oversight {
                     .collect()
             }
 
-            async fn record_flow(&self, method: &str, path: &str, kinds: &[String], n: i64, at: $crate::Millis) -> $crate::store::Result<()> {
+            async fn record_flow(&self, method: &str, path: &str, kinds: &[String], n: i64, at: $crate::Millis) -> $crate::Result<()> {
                 // Kinds seen before stay listed, merged in Rust. The row is written first, so the
                 // transaction holds its lock (SQLite: the write lock; PostgreSQL: the row) before
                 // reading the kinds: two replicas cannot lose each other's counts or kinds.
-                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+                let mut tx = self.writer().begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
                 sqlx::query(
                     "INSERT INTO discovered_flows (method, path, kinds, count, first_seen, last_seen) VALUES ($1, $2, '', $3, $4, $4) \
                      ON CONFLICT (method, path) DO UPDATE SET count = discovered_flows.count + excluded.count, last_seen = excluded.last_seen",
@@ -219,7 +219,7 @@ macro_rules! impl_oversight {
                 Ok(())
             }
 
-            async fn flows(&self, limit: i64) -> $crate::store::Result<Vec<$crate::store::oversight::FlowRow>> {
+            async fn flows(&self, limit: i64) -> $crate::Result<Vec<$crate::oversight::FlowRow>> {
                 let rows = sqlx::query(
                     "SELECT method, path, kinds, count, first_seen, last_seen FROM discovered_flows ORDER BY last_seen DESC, method, path LIMIT $1",
                 )
@@ -229,7 +229,7 @@ macro_rules! impl_oversight {
                 rows.iter()
                     .map(|r| {
                         let kinds: String = r.try_get(2)?;
-                        Ok($crate::store::oversight::FlowRow {
+                        Ok($crate::oversight::FlowRow {
                             method: r.try_get(0)?,
                             path: r.try_get(1)?,
                             kinds: kinds.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect(),
@@ -244,8 +244,8 @@ macro_rules! impl_oversight {
 
         const BREACH_COLUMNS: &str = "id, detected_at, opened_at, opened_by, state, body, history, updated_at";
 
-        fn breach_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::oversight::BreachRow> {
-            Ok($crate::store::oversight::BreachRow {
+        fn breach_row(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::oversight::BreachRow> {
+            Ok($crate::oversight::BreachRow {
                 id: r.try_get(0)?,
                 detected_at: r.try_get(1)?,
                 opened_at: r.try_get(2)?,
@@ -262,8 +262,8 @@ macro_rules! impl_oversight {
         /// are inserted, changes apply only to the row as the caller read it.
         async fn apply_oversight(
             tx: &mut sqlx::Transaction<'_, $db>,
-            change: &$crate::store::rights::Change,
-        ) -> $crate::store::Result<()> {
+            change: &$crate::rights::Change,
+        ) -> $crate::Result<()> {
             for b in &change.breaches {
                 let done = match b.expected_updated_at {
                     None => sqlx::query(&format!("INSERT INTO breaches ({BREACH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
@@ -290,7 +290,7 @@ macro_rules! impl_oversight {
                     .await?,
                 };
                 if done.rows_affected() != 1 {
-                    return Err($crate::store::StoreError::Conflict(format!("breach {} changed meanwhile", b.id)));
+                    return Err($crate::StoreError::Conflict(format!("breach {} changed meanwhile", b.id)));
                 }
             }
             for n in &change.notifications {
@@ -315,7 +315,7 @@ macro_rules! impl_oversight {
                         .await?,
                 };
                 if done.rows_affected() != 1 {
-                    return Err($crate::store::StoreError::Conflict(format!("notification {} is already withdrawn", n.id)));
+                    return Err($crate::StoreError::Conflict(format!("notification {} is already withdrawn", n.id)));
                 }
             }
             apply_links(tx, change).await
@@ -324,11 +324,11 @@ macro_rules! impl_oversight {
         /// Mints and revokes the self-service links of a change (inside its transaction).
         async fn apply_links(
             tx: &mut sqlx::Transaction<'_, $db>,
-            change: &$crate::store::rights::Change,
-        ) -> $crate::store::Result<()> {
+            change: &$crate::rights::Change,
+        ) -> $crate::Result<()> {
             for l in &change.links {
                 let done = match l {
-                    $crate::store::rights::LinkWrite::Mint(r) => sqlx::query(
+                    $crate::rights::LinkWrite::Mint(r) => sqlx::query(
                         "INSERT INTO subject_links (id, subject_id, created_at, created_by, expires_at, revoked_at, revoked_by) \
                          VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
                     )
@@ -339,7 +339,7 @@ macro_rules! impl_oversight {
                     .bind(r.expires_at)
                     .execute(&mut **tx)
                     .await?,
-                    $crate::store::rights::LinkWrite::Revoke { id, at, by } => sqlx::query(
+                    $crate::rights::LinkWrite::Revoke { id, at, by } => sqlx::query(
                         "UPDATE subject_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
                     )
                     .bind(*at)
@@ -349,7 +349,7 @@ macro_rules! impl_oversight {
                     .await?,
                 };
                 if done.rows_affected() != 1 {
-                    return Err($crate::store::StoreError::Conflict("the link is already revoked".into()));
+                    return Err($crate::StoreError::Conflict("the link is already revoked".into()));
                 }
             }
             Ok(())

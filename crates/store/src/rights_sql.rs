@@ -3,12 +3,12 @@
 
 macro_rules! impl_rights {
     ($store:ty, $db:ty) => {
-        impl $crate::store::rights::Rights for $store {
+        impl $crate::rights::Rights for $store {
             async fn apply_change<'a>(
                 &'a self,
-                change: &'a $crate::store::rights::Change,
+                change: &'a $crate::rights::Change,
                 chain: &'a mut $crate::audit::Chain,
-            ) -> $crate::store::Result<i64> {
+            ) -> $crate::Result<i64> {
                 let snapshot = chain.clone();
                 let r = apply(self.writer(), change, chain).await;
                 if r.is_err() {
@@ -17,7 +17,7 @@ macro_rules! impl_rights {
                 r
             }
 
-            async fn request(&self, id: &str) -> $crate::store::Result<Option<$crate::store::rights::RequestRow>> {
+            async fn request(&self, id: &str) -> $crate::Result<Option<$crate::rights::RequestRow>> {
                 let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -30,7 +30,7 @@ macro_rules! impl_rights {
                 status: Option<&str>,
                 overdue_at: Option<$crate::Millis>,
                 limit: i64,
-            ) -> $crate::store::Result<Vec<$crate::store::rights::RequestRow>> {
+            ) -> $crate::Result<Vec<$crate::rights::RequestRow>> {
                 let rows = sqlx::query(&format!(
                     "SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE ($1 IS NULL OR status = $1) \
                      AND ($2 IS NULL OR (status = 'open' AND due_at < $2)) ORDER BY received_at DESC, id LIMIT $3"
@@ -43,7 +43,7 @@ macro_rules! impl_rights {
                 rows.iter().map(request_row).collect()
             }
 
-            async fn requests_by_lookup(&self, mac: &[u8], since: $crate::Millis) -> $crate::store::Result<Vec<$crate::store::rights::RequestRow>> {
+            async fn requests_by_lookup(&self, mac: &[u8], since: $crate::Millis) -> $crate::Result<Vec<$crate::rights::RequestRow>> {
                 let rows = sqlx::query(&format!(
                     "SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE lookup_mac = $1 AND received_at >= $2 ORDER BY received_at, id"
                 ))
@@ -54,7 +54,7 @@ macro_rules! impl_rights {
                 rows.iter().map(request_row).collect()
             }
 
-            async fn outbox_of(&self, request_id: &str) -> $crate::store::Result<Vec<$crate::store::rights::OutboxRow>> {
+            async fn outbox_of(&self, request_id: &str) -> $crate::Result<Vec<$crate::rights::OutboxRow>> {
                 let rows = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE request_id = $1 ORDER BY id"))
                     .bind(request_id)
                     .fetch_all(&self.pool)
@@ -67,7 +67,7 @@ macro_rules! impl_rights {
                 now: $crate::Millis,
                 lease_until: $crate::Millis,
                 limit: i64,
-            ) -> $crate::store::Result<Vec<$crate::store::rights::OutboxRow>> {
+            ) -> $crate::Result<Vec<$crate::rights::OutboxRow>> {
                 // Through the writer's connection: on SQLite, writes queue there instead of in
                 // the busy handler.
                 let mut rows = sqlx::query(&format!(
@@ -81,16 +81,16 @@ macro_rules! impl_rights {
                 .await?
                 .iter()
                 .map(outbox_row)
-                .collect::<$crate::store::Result<Vec<_>>>()?;
+                .collect::<$crate::Result<Vec<_>>>()?;
                 rows.sort_by_key(|r| r.id);
                 Ok(rows)
             }
 
-            async fn outbox_attempted(&self, attempts: &[$crate::store::rights::Attempt]) -> $crate::store::Result<()> {
+            async fn outbox_attempted(&self, attempts: &[$crate::rights::Attempt]) -> $crate::Result<()> {
                 if attempts.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+                let mut tx = self.writer().begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
                 for a in attempts {
                     sqlx::query(
                         "UPDATE outbox SET attempts = attempts + 1, delivered_at = $1, next_attempt_at = $2, last_status = $3, last_error = $4 WHERE id = $5",
@@ -107,7 +107,7 @@ macro_rules! impl_rights {
                 Ok(())
             }
 
-            async fn acts_of(&self, request_id: &str) -> $crate::store::Result<Vec<String>> {
+            async fn acts_of(&self, request_id: &str) -> $crate::Result<Vec<String>> {
                 let rows = sqlx::query("SELECT act FROM destruction_acts WHERE request_id = $1 ORDER BY at, id")
                     .bind(request_id)
                     .fetch_all(&self.pool)
@@ -120,7 +120,7 @@ macro_rules! impl_rights {
                 sweep_id: &str,
                 after: Option<&str>,
                 limit: i64,
-            ) -> $crate::store::Result<Vec<(String, String)>> {
+            ) -> $crate::Result<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT id, act FROM destruction_acts WHERE sweep_id = $1 AND id > $2 ORDER BY id LIMIT $3")
                     .bind(sweep_id)
                     .bind(after.unwrap_or(""))
@@ -130,7 +130,7 @@ macro_rules! impl_rights {
                 rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
             }
 
-            async fn subjects_page(&self, after: &[u8], limit: i64) -> $crate::store::Result<Vec<$crate::store::rights::SweepSubject>> {
+            async fn subjects_page(&self, after: &[u8], limit: i64) -> $crate::Result<Vec<$crate::rights::SweepSubject>> {
                 let rows = sqlx::query(
                     "SELECT id, wrapped_dek, kek_version, restricted_at, last_activity_at, created_at, erase_after, revision FROM subjects \
                      WHERE id > $1 ORDER BY id LIMIT $2",
@@ -141,9 +141,9 @@ macro_rules! impl_rights {
                 .await?;
                 rows.iter()
                     .map(|r| {
-                        Ok($crate::store::rights::SweepSubject {
-                            state: $crate::store::SubjectState {
-                                row: $crate::store::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? },
+                        Ok($crate::rights::SweepSubject {
+                            state: $crate::SubjectState {
+                                row: $crate::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? },
                                 restricted_at: r.try_get(3)?,
                                 last_activity_at: r.try_get(4)?,
                             },
@@ -155,13 +155,13 @@ macro_rules! impl_rights {
                     .collect()
             }
 
-            async fn subject_revisions(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<(Vec<u8>, i64)>> {
+            async fn subject_revisions(&self, ids: &[&[u8]]) -> $crate::Result<Vec<(Vec<u8>, i64)>> {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(&mut conn, REVISIONS, "", ids).await?;
                 rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
             }
 
-            async fn values_of_subjects(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
+            async fn values_of_subjects(&self, ids: &[&[u8]]) -> $crate::Result<Vec<$crate::VaultValue>> {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(
                     &mut conn,
@@ -173,7 +173,7 @@ macro_rules! impl_rights {
                 rows.iter().map(vault_value).collect()
             }
 
-            async fn consents_of_subjects(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::ConsentRecord>> {
+            async fn consents_of_subjects(&self, ids: &[&[u8]]) -> $crate::Result<Vec<$crate::ConsentRecord>> {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(
                     &mut conn,
@@ -186,7 +186,7 @@ macro_rules! impl_rights {
                 rows.iter().map(consent_record).collect()
             }
 
-            async fn link(&self, id: &str) -> $crate::store::Result<Option<$crate::store::rights::LinkRow>> {
+            async fn link(&self, id: &str) -> $crate::Result<Option<$crate::rights::LinkRow>> {
                 let row = sqlx::query(
                     "SELECT id, subject_id, created_at, created_by, expires_at, revoked_at, revoked_by FROM subject_links WHERE id = $1",
                 )
@@ -194,7 +194,7 @@ macro_rules! impl_rights {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(|r| {
-                    Ok($crate::store::rights::LinkRow {
+                    Ok($crate::rights::LinkRow {
                         id: r.try_get(0)?,
                         subject_id: r.try_get(1)?,
                         created_at: r.try_get(2)?,
@@ -213,7 +213,7 @@ macro_rules! impl_rights {
                 after: Option<&str>,
                 limit: i64,
                 finished_only: bool,
-            ) -> $crate::store::Result<Vec<$crate::store::rights::SweepRow>> {
+            ) -> $crate::Result<Vec<$crate::rights::SweepRow>> {
                 // By start: a running sweep's row is rewritten as it goes, its start stays.
                 let rows = sqlx::query(
                     "SELECT id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired, status FROM sweeps \
@@ -229,7 +229,7 @@ macro_rules! impl_rights {
                 .await?;
                 rows.iter()
                     .map(|r| {
-                        Ok($crate::store::rights::SweepRow {
+                        Ok($crate::rights::SweepRow {
                             id: r.try_get(0)?,
                             started_at: r.try_get(1)?,
                             finished_at: r.try_get(2)?,
@@ -237,7 +237,7 @@ macro_rules! impl_rights {
                             values_erased: r.try_get(4)?,
                             subjects_restricted: r.try_get(5)?,
                             acts_expired: r.try_get(6)?,
-                            status: $crate::store::rights::SweepStatus::parse(r.try_get(7)?),
+                            status: $crate::rights::SweepStatus::parse(r.try_get(7)?),
                         })
                     })
                     .collect()
@@ -245,11 +245,11 @@ macro_rules! impl_rights {
 
             async fn purge_step<'a>(
                 &'a self,
-                step: &'a $crate::store::rights::PurgeStep,
+                step: &'a $crate::rights::PurgeStep,
                 at: $crate::Millis,
-            ) -> $crate::store::Result<$crate::store::rights::PurgeProgress> {
-                use $crate::store::rights::{PurgeKey, PurgeProgress, PurgeStep, PurgeTable};
-                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+            ) -> $crate::Result<$crate::rights::PurgeProgress> {
+                use $crate::rights::{PurgeKey, PurgeProgress, PurgeStep, PurgeTable};
+                let mut tx = self.writer().begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
                 let progress = match step {
                     PurgeStep::Subjects { limit } => {
                         let ids = first_pending(&mut tx, *limit).await?;
@@ -332,7 +332,7 @@ macro_rules! impl_rights {
                 Ok(progress)
             }
 
-            async fn purge_pending(&self) -> $crate::store::Result<u64> {
+            async fn purge_pending(&self) -> $crate::Result<u64> {
                 let n: i64 = sqlx::query_scalar("SELECT count(*) FROM purge_pending").fetch_one(&self.pool).await?;
                 Ok(n as u64)
             }
@@ -342,8 +342,8 @@ macro_rules! impl_rights {
         /// that are gone.
         async fn moved_subjects(
             tx: &mut sqlx::Transaction<'_, $db>,
-            erase: &[$crate::store::rights::Erase],
-        ) -> $crate::store::Result<Vec<Vec<u8>>> {
+            erase: &[$crate::rights::Erase],
+        ) -> $crate::Result<Vec<Vec<u8>>> {
             if erase.is_empty() {
                 return Ok(Vec::new());
             }
@@ -360,7 +360,7 @@ macro_rules! impl_rights {
         }
 
         /// The first `limit` pending subjects, in id order.
-        async fn first_pending(tx: &mut sqlx::Transaction<'_, $db>, limit: i64) -> $crate::store::Result<Vec<Vec<u8>>> {
+        async fn first_pending(tx: &mut sqlx::Transaction<'_, $db>, limit: i64) -> $crate::Result<Vec<Vec<u8>>> {
             Ok(sqlx::query_scalar("SELECT subject_id FROM purge_pending ORDER BY subject_id LIMIT $1")
                 .bind(limit)
                 .fetch_all(&mut **tx)
@@ -375,8 +375,8 @@ macro_rules! impl_rights {
         const OUTBOX_COLUMNS: &str = "id, event_id, request_id, upstream, url, event, payload, created_at, attempts, next_attempt_at, \
             delivered_at, last_status, last_error";
 
-        fn request_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::rights::RequestRow> {
-            Ok($crate::store::rights::RequestRow {
+        fn request_row(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::rights::RequestRow> {
+            Ok($crate::rights::RequestRow {
                 id: r.try_get(0)?,
                 kind: r.try_get(1)?,
                 regime: r.try_get(2)?,
@@ -397,8 +397,8 @@ macro_rules! impl_rights {
             })
         }
 
-        fn outbox_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::rights::OutboxRow> {
-            Ok($crate::store::rights::OutboxRow {
+        fn outbox_row(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::rights::OutboxRow> {
+            Ok($crate::rights::OutboxRow {
                 id: r.try_get(0)?,
                 event_id: r.try_get(1)?,
                 request_id: r.try_get(2)?,
@@ -418,11 +418,11 @@ macro_rules! impl_rights {
         /// The body of `apply_change`, inside one transaction.
         async fn apply(
             pool: &sqlx::Pool<$db>,
-            change: &$crate::store::rights::Change,
+            change: &$crate::rights::Change,
             chain: &mut $crate::audit::Chain,
-        ) -> $crate::store::Result<i64> {
+        ) -> $crate::Result<i64> {
             let at = change.at;
-            let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+            let mut tx = pool.begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
             for r in &change.requests {
                 sqlx::query(&format!(
                     "INSERT INTO dsr_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
@@ -452,7 +452,7 @@ macro_rules! impl_rights {
             for (id, since) in &change.restrict {
                 sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2").bind(*since).bind(id.as_slice()).execute(&mut *tx).await?;
             }
-            let consents: Vec<&$crate::store::ConsentRecord> = change.consents.iter().collect();
+            let consents: Vec<&$crate::ConsentRecord> = change.consents.iter().collect();
             insert_consents(&mut tx, &consents).await?;
             for (id, ciphertext, mac) in &change.rectify {
                 // The token keeps pointing at the corrected value (the CRM is told which token
@@ -507,9 +507,9 @@ macro_rules! impl_rights {
             // single values) one by one.
             let moved = moved_subjects(&mut tx, &change.erase).await?;
             if !moved.is_empty() {
-                return Err($crate::store::StoreError::SubjectsMoved(moved));
+                return Err($crate::StoreError::SubjectsMoved(moved));
             }
-            let (full, partial): (Vec<&$crate::store::rights::Erase>, Vec<_>) =
+            let (full, partial): (Vec<&$crate::rights::Erase>, Vec<_>) =
                 change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
             for chunk in full_ids.chunks(IN_LIST_MAX) {
@@ -573,15 +573,15 @@ macro_rules! impl_rights {
             rows.extend(change.erase.iter().map(|e| chain.append(at, &e.audit)));
             insert_audit(&mut tx, &rows).await?;
             // Each act's log extract: the audit entries of its erasures, as written.
-            let mut extracts: std::collections::HashMap<&str, Vec<$crate::store::rights::LogLine>> = std::collections::HashMap::new();
+            let mut extracts: std::collections::HashMap<&str, Vec<$crate::rights::LogLine>> = std::collections::HashMap::new();
             for (e, row) in change.erase.iter().zip(&rows[first..]) {
-                extracts.entry(e.act_id()).or_default().push($crate::store::rights::LogLine::of(row)?);
+                extracts.entry(e.act_id()).or_default().push($crate::rights::LogLine::of(row)?);
             }
             let acts = change
                 .acts
                 .iter()
-                .map(|a| Ok((a, $crate::store::rights::act_text(&a.act, &extracts.remove(a.id.as_str()).unwrap_or_default())?)))
-                .collect::<$crate::store::Result<Vec<_>>>()?;
+                .map(|a| Ok((a, $crate::rights::act_text(&a.act, &extracts.remove(a.id.as_str()).unwrap_or_default())?)))
+                .collect::<$crate::Result<Vec<_>>>()?;
             let keep_until = $crate::policy::duration::IsoDuration { years: 3, ..Default::default() }.after(at);
             for chunk in acts.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO destruction_acts (id, request_id, sweep_id, at, keep_until, act) ");

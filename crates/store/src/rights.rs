@@ -8,8 +8,8 @@
 use std::future::Future;
 
 use crate::audit::{AuditRow, Chain};
-use crate::store::{ConsentRecord, Result, StoreError, VaultValue};
 use crate::Millis;
+use crate::{ConsentRecord, Result, StoreError, VaultValue};
 
 pub use pdgate_core::records::rights::*;
 
@@ -91,7 +91,7 @@ pub trait Rights: Send + Sync {
         &self,
         ids: &[&[u8]],
     ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
-    /// Commits one purge step (through the writer: see [`crate::store::Committer::purge`]).
+    /// Commits one purge step (through the writer: see [`crate::Committer::purge`]).
     fn purge_step<'a>(
         &'a self,
         step: &'a PurgeStep,

@@ -97,7 +97,7 @@ impl SqliteStore {
     }
 
     fn migrator(&self) -> sqlx::migrate::Migrator {
-        sqlx::migrate!("migrations/sqlite")
+        sqlx::migrate!("../../migrations/sqlite")
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! SQLite (the embedded default) and PostgreSQL (for several replicas) run the same SQL through the
 //! same code (`sql.rs`), so the conformance suite in `tests/storage.rs` checks one behaviour twice.
+//! The rows it speaks are [`pdgate_core::records`]; migrations are the workspace's `migrations/`.
 //! Every intake — subject, vault values, consent records, counters and its audit entry — commits in
 //! one durable transaction before anything is forwarded. To keep durability (SQLite
 //! `synchronous=FULL`, PostgreSQL's default `synchronous_commit=on`) without paying one fsync per
@@ -25,8 +26,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+// The core's modules under their own names, so the SQL macros can say `$crate::audit::…`.
+pub(crate) use pdgate_core::{audit, crypto, now_millis, policy, rfc3339, Millis};
+
 use crate::audit::{AuditEvent, AuditRow, Chain};
-use crate::Millis;
 pub use oversight::Oversight;
 pub use postgres::PgStore;
 pub use rights::{Change, Rights};

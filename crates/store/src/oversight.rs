@@ -5,8 +5,8 @@
 
 use std::future::Future;
 
-use crate::store::Result;
 use crate::Millis;
+use crate::Result;
 
 pub use pdgate_core::records::oversight::*;
 

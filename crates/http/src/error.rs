@@ -5,7 +5,7 @@
 use http::{header, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
-use super::body::Body;
+use crate::body::Body;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -106,9 +106,9 @@ impl ApiError {
 }
 
 /// The vault or audit log could not be reached: 503, logged with the cause (which names no value).
-impl From<crate::transfers::Refused> for ApiError {
+impl From<pdgate_core::transfers::Refused> for ApiError {
     /// 451: the law, not the client, stands in the way until the notification is in order.
-    fn from(r: crate::transfers::Refused) -> Self {
+    fn from(r: pdgate_core::transfers::Refused) -> Self {
         ApiError::new(
             StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
             "cross_border_not_allowed",
@@ -117,9 +117,9 @@ impl From<crate::transfers::Refused> for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        use crate::store::StoreError::{Conflict, SubjectsMoved};
+impl From<pdgate_store::StoreError> for ApiError {
+    fn from(e: pdgate_store::StoreError) -> Self {
+        use pdgate_store::StoreError::{Conflict, SubjectsMoved};
         let conflict = match &e {
             Conflict(what) => Some(format!("{what}; read it again and retry")),
             SubjectsMoved(_) => Some(
@@ -131,13 +131,13 @@ impl From<crate::store::StoreError> for ApiError {
         if let Some(message) = conflict {
             return Self::new(StatusCode::CONFLICT, "conflict", message);
         }
-        crate::store::health::log_refusal(&e, "store unavailable; refusing requests");
+        pdgate_store::health::log_refusal(&e, "store unavailable; refusing requests");
         Self::unavailable("store_unavailable", "the vault is unavailable")
     }
 }
 
-impl From<crate::intake::Refusal> for ApiError {
-    fn from(r: crate::intake::Refusal) -> Self {
+impl From<pdgate_core::intake::Refusal> for ApiError {
+    fn from(r: pdgate_core::intake::Refusal) -> Self {
         Self {
             status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
             code: r.code,
@@ -147,8 +147,8 @@ impl From<crate::intake::Refusal> for ApiError {
     }
 }
 
-impl From<crate::forms::FormError> for ApiError {
-    fn from(e: crate::forms::FormError) -> Self {
+impl From<pdgate_core::forms::FormError> for ApiError {
+    fn from(e: pdgate_core::forms::FormError) -> Self {
         let status = match e.code {
             "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             "undeclared_field" => StatusCode::UNPROCESSABLE_ENTITY,
@@ -161,5 +161,18 @@ impl From<crate::forms::FormError> for ApiError {
             message: e.message,
             field: None,
         }
+    }
+}
+
+/// A breach record or state change the rules refuse: 409 for a closed breach or a transition
+/// its state does not allow, 400 for the rest.
+impl From<pdgate_core::breach::Invalid> for ApiError {
+    fn from(e: pdgate_core::breach::Invalid) -> Self {
+        let status = if e.code == "breach_closed" || e.code == "invalid_transition" {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(status, e.code, e.message)
     }
 }

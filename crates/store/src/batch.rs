@@ -145,7 +145,7 @@ pub fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ValueWrite;
+    use crate::ValueWrite;
 
     fn v(mac: u8, cands: &[&str]) -> ValueWrite {
         ValueWrite {

@@ -9,7 +9,7 @@ use futures_util::Stream;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 pub enum Body {
     Empty,
@@ -19,12 +19,12 @@ pub enum Body {
         stream: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
         len: u64,
     },
-    /// A client body forwarded while discovery samples it.
-    Tapped(Box<crate::discovery::Tapped>),
+    /// A body wrapped by its caller (a client body that discovery samples as it is forwarded).
+    Boxed(http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>),
     /// A stream of unknown length (sent chunked).
     Chunked(Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>),
     /// A plain-http upstream's response, driving its pooled connection as it is read.
-    Upstream(Box<super::h1pool::Driven>),
+    Upstream(Box<crate::h1pool::Driven<Body>>),
 }
 
 impl Body {
@@ -50,7 +50,7 @@ impl HttpBody for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
-            Body::Tapped(t) => Pin::new(t.as_mut()).poll_frame(cx).map_err(Into::into),
+            Body::Boxed(b) => Pin::new(b).poll_frame(cx),
             Body::Upstream(u) => Pin::new(u.as_mut()).poll_frame(cx).map_err(Into::into),
             Body::Stream { stream, .. } | Body::Chunked(stream) => stream
                 .as_mut()
@@ -64,7 +64,7 @@ impl HttpBody for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Incoming(i) => i.is_end_stream(),
-            Body::Tapped(t) => t.is_end_stream(),
+            Body::Boxed(b) => b.is_end_stream(),
             Body::Upstream(u) => u.is_end_stream(),
             Body::Stream { .. } | Body::Chunked(_) => false,
         }
@@ -75,7 +75,7 @@ impl HttpBody for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Incoming(i) => i.size_hint(),
-            Body::Tapped(t) => t.size_hint(),
+            Body::Boxed(b) => b.size_hint(),
             Body::Upstream(u) => u.size_hint(),
             Body::Stream { len, .. } => SizeHint::with_exact(*len),
             Body::Chunked(_) => SizeHint::default(),

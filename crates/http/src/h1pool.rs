@@ -30,7 +30,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::body::{Body, BoxError};
+use crate::BoxError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per upstream.
@@ -38,27 +38,37 @@ const MAX_IDLE: usize = 128;
 /// How long an idle connection is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-type Conn = http1::Connection<TokioIo<TcpStream>, Body>;
+/// What a pooled connection sends as request bodies (the crate's `Body`; generic so the pool
+/// does not depend on the body type that carries its responses).
+pub trait SendBody: HttpBody<Data = Bytes, Error = BoxError> + Send + Unpin + 'static {}
+impl<T: HttpBody<Data = Bytes, Error = BoxError> + Send + Unpin + 'static> SendBody for T {}
+
+type Conn<B> = http1::Connection<TokioIo<TcpStream>, B>;
 
 /// An upstream connection between requests.
-struct Held {
-    tx: http1::SendRequest<Body>,
-    conn: Conn,
+struct Held<B: SendBody> {
+    tx: http1::SendRequest<B>,
+    conn: Conn<B>,
 }
 
 /// The idle connections of every plain-http upstream.
-#[derive(Default)]
-pub struct Pool(Mutex<HashMap<Authority, Idle<Held>>>);
+pub struct Pool<B: SendBody>(Mutex<HashMap<Authority, Idle<Held<B>>>>);
 
-impl Pool {
-    fn take(&self, authority: &Authority) -> Option<Held> {
+impl<B: SendBody> Default for Pool<B> {
+    fn default() -> Self {
+        Pool(Mutex::default())
+    }
+}
+
+impl<B: SendBody> Pool<B> {
+    fn take(&self, authority: &Authority) -> Option<Held<B>> {
         let now = Instant::now();
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         // Checked under the lock: one non-blocking read each, and closed ones are rare.
         map.get_mut(authority)?.take(now, alive)
     }
 
-    fn put(&self, authority: &Authority, held: Held) {
+    fn put(&self, authority: &Authority, held: Held<B>) {
         let now = Instant::now();
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let evicted = match map.get_mut(authority) {
@@ -116,11 +126,11 @@ impl<T> Idle<T> {
 
 /// Sends `req` to the plain-http upstream at `authority` on an idle connection of `pool` (or a new
 /// one), driving that connection in this task.
-pub async fn send(
-    pool: &Arc<Pool>,
+pub async fn send<B: SendBody>(
+    pool: &Arc<Pool<B>>,
     authority: &Authority,
-    mut req: Request<Body>,
-) -> Result<Response<Body>, BoxError> {
+    mut req: Request<B>,
+) -> Result<Response<Driven<B>>, BoxError> {
     loop {
         let held = pool.take(authority);
         let reused = held.is_some();
@@ -139,7 +149,7 @@ pub async fn send(
                     pool: pool.clone(),
                     authority: authority.clone(),
                 };
-                return Ok(Response::from_parts(parts, Body::Upstream(Box::new(body))));
+                return Ok(Response::from_parts(parts, body));
             }
             Err(mut e) => match e.take_message() {
                 // Not written: the idle connection had closed meanwhile; once more on another.
@@ -151,7 +161,7 @@ pub async fn send(
 }
 
 /// The idle connection if it is still open; an upstream's keep-alive timeout closes idle ones.
-fn alive(mut h: Held) -> Option<Held> {
+fn alive<B: SendBody>(mut h: Held<B>) -> Option<Held<B>> {
     if h.tx.is_closed() {
         return None;
     }
@@ -165,7 +175,7 @@ fn alive(mut h: Held) -> Option<Held> {
     }
 }
 
-async fn connect(authority: &Authority) -> Result<Held, BoxError> {
+async fn connect<B: SendBody>(authority: &Authority) -> Result<Held<B>, BoxError> {
     let port = authority.port_u16().unwrap_or(80);
     let stream = tokio::time::timeout(
         CONNECT_TIMEOUT,
@@ -183,7 +193,7 @@ async fn connect(authority: &Authority) -> Result<Held, BoxError> {
 /// Polls the connection and the response future together until the response head arrives.
 /// A connection that ends first is dropped there: that hands a request it never wrote back to
 /// the response future (as an error carrying the request), which would otherwise wait forever.
-async fn drive<F, T>(conn: &mut Option<Conn>, mut fut: Pin<&mut F>) -> T
+async fn drive<B: SendBody, F, T>(conn: &mut Option<Conn<B>>, mut fut: Pin<&mut F>) -> T
 where
     F: Future<Output = T>,
 {
@@ -200,15 +210,15 @@ where
 
 /// An upstream response body that drives its connection while it is read, and gives the
 /// connection back to the pool once the body has ended (dropped early, the connection closes).
-pub struct Driven {
+pub struct Driven<B: SendBody> {
     body: Incoming,
     /// The connection, until it ends or goes back to the pool.
-    held: Option<Held>,
-    pool: Arc<Pool>,
+    held: Option<Held<B>>,
+    pool: Arc<Pool<B>>,
     authority: Authority,
 }
 
-impl Driven {
+impl<B: SendBody> Driven<B> {
     fn release(&mut self) {
         if let Some(h) = self.held.take() {
             self.pool.put(&self.authority, h);
@@ -216,7 +226,7 @@ impl Driven {
     }
 }
 
-impl HttpBody for Driven {
+impl<B: SendBody> HttpBody for Driven<B> {
     type Data = Bytes;
     type Error = hyper::Error;
 
@@ -249,7 +259,7 @@ impl HttpBody for Driven {
     }
 }
 
-impl Drop for Driven {
+impl<B: SendBody> Drop for Driven<B> {
     fn drop(&mut self) {
         // A body without content (HEAD, 204, 304) may never be polled; it has still ended.
         if self.body.is_end_stream() {

@@ -5,20 +5,20 @@
 
 macro_rules! impl_backend {
     ($store:ty, $db:ty, $rows_as_json:expr) => {
-        impl $crate::store::Backend for $store {
-            async fn migrate(&self) -> $crate::store::Result<()> {
+        impl $crate::Backend for $store {
+            async fn migrate(&self) -> $crate::Result<()> {
                 let pool = self.migration_pool().await?;
                 let done = self.migrator().run(&pool).await;
-                done.map_err(|e| $crate::store::StoreError::Migrate(e.to_string()))
+                done.map_err(|e| $crate::StoreError::Migrate(e.to_string()))
             }
 
-            async fn ping(&self) -> $crate::store::Result<()> {
+            async fn ping(&self) -> $crate::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn probe_write(&self, at: $crate::Millis) -> $crate::store::Result<()> {
-                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+            async fn probe_write(&self, at: $crate::Millis) -> $crate::Result<()> {
+                let mut tx = self.writer().begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
                 probe_headroom(&mut tx).await?;
                 sqlx::query("DELETE FROM writer_probe").execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO writer_probe (at, pad) VALUES ($1, $2)")
@@ -30,7 +30,7 @@ macro_rules! impl_backend {
                 Ok(())
             }
 
-            async fn vault_identity(&self) -> $crate::store::Result<$crate::store::health::VaultIdentity> {
+            async fn vault_identity(&self) -> $crate::Result<$crate::health::VaultIdentity> {
                 let root_id: Option<Vec<u8>> = sqlx::query_scalar("SELECT root_id FROM keyring WHERE id = 1")
                     .fetch_optional(&self.pool)
                     .await?
@@ -38,10 +38,10 @@ macro_rules! impl_backend {
                 let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
                     .fetch_all(&self.pool)
                     .await?;
-                Ok($crate::store::health::VaultIdentity { root_id, applied })
+                Ok($crate::health::VaultIdentity { root_id, applied })
             }
 
-            async fn claim_root_id(&self, id: [u8; 32]) -> $crate::store::Result<()> {
+            async fn claim_root_id(&self, id: [u8; 32]) -> $crate::Result<()> {
                 sqlx::query("UPDATE keyring SET root_id = $1 WHERE id = 1 AND root_id IS NULL")
                     .bind(&id[..])
                     .execute(&self.pool)
@@ -53,7 +53,7 @@ macro_rules! impl_backend {
                 self.migrator().iter().map(|m| m.version).collect()
             }
 
-            async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> $crate::store::Result<(i64, Vec<u8>)> {
+            async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> $crate::Result<(i64, Vec<u8>)> {
                 sqlx::query(
                     "INSERT INTO keyring (id, kek_version, wrapped_root, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
                 )
@@ -66,7 +66,7 @@ macro_rules! impl_backend {
                 Ok((row.try_get(0)?, row.try_get(1)?))
             }
 
-            async fn find_subject(&self, key: &[u8; 32]) -> $crate::store::Result<Option<$crate::store::SubjectRow>> {
+            async fn find_subject(&self, key: &[u8; 32]) -> $crate::Result<Option<$crate::SubjectRow>> {
                 let row = sqlx::query(
                     "SELECT s.id, s.wrapped_dek, s.kek_version FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac = $1",
                 )
@@ -76,7 +76,7 @@ macro_rules! impl_backend {
                 row.map(|r| subject_row(&r)).transpose()
             }
 
-            async fn subject(&self, id: &[u8]) -> $crate::store::Result<Option<$crate::store::SubjectRow>> {
+            async fn subject(&self, id: &[u8]) -> $crate::Result<Option<$crate::SubjectRow>> {
                 let row = sqlx::query("SELECT id, wrapped_dek, kek_version FROM subjects WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -86,9 +86,9 @@ macro_rules! impl_backend {
 
             async fn commit_batch<'a>(
                 &'a self,
-                batch: &'a [$crate::store::IntakeWrite],
+                batch: &'a [$crate::IntakeWrite],
                 chain: &'a mut $crate::audit::Chain,
-            ) -> $crate::store::Result<Vec<$crate::store::IntakeOutcome>> {
+            ) -> $crate::Result<Vec<$crate::IntakeOutcome>> {
                 let snapshot = chain.clone();
                 match fast_batch(self.writer(), batch, chain).await {
                     Ok(Some(outcomes)) => Ok(outcomes),
@@ -103,7 +103,7 @@ macro_rules! impl_backend {
                 }
             }
 
-            async fn value_by_token(&self, token: &str) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
+            async fn value_by_token(&self, token: &str) -> $crate::Result<Vec<$crate::VaultValue>> {
                 let rows = sqlx::query(
                     "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, v.id \
                      FROM tokens t JOIN vault_values v ON v.subject_id = t.subject_id AND v.token = t.token WHERE t.token = $1 ORDER BY v.id",
@@ -114,13 +114,13 @@ macro_rules! impl_backend {
                 rows.iter().map(vault_value).collect()
             }
 
-            async fn values_of(&self, subject_id: &[u8]) -> $crate::store::Result<Vec<$crate::store::VaultValue>> {
+            async fn values_of(&self, subject_id: &[u8]) -> $crate::Result<Vec<$crate::VaultValue>> {
                 let rows =
                     sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id FROM vault_values WHERE subject_id = $1 ORDER BY id").bind(subject_id).fetch_all(&self.pool).await?;
                 rows.iter().map(vault_value).collect()
             }
 
-            async fn subjects_by_index(&self, mac: &[u8; 32]) -> $crate::store::Result<Vec<Vec<u8>>> {
+            async fn subjects_by_index(&self, mac: &[u8; 32]) -> $crate::Result<Vec<Vec<u8>>> {
                 let rows = sqlx::query(if_orphans(
                     "SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id",
                     "SELECT subject_id FROM subject_index WHERE mac = $1 ORDER BY subject_id",
@@ -131,7 +131,7 @@ macro_rules! impl_backend {
                 rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
             }
 
-            async fn consents_of(&self, subject_id: &[u8]) -> $crate::store::Result<Vec<$crate::store::ConsentRecord>> {
+            async fn consents_of(&self, subject_id: &[u8]) -> $crate::Result<Vec<$crate::ConsentRecord>> {
                 let rows = sqlx::query(
                     "SELECT receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
                      ip_hash, ua_hash, origin, state, channel FROM consent_records WHERE subject_id = $1 ORDER BY seq",
@@ -142,7 +142,7 @@ macro_rules! impl_backend {
                 rows.iter().map(consent_record).collect()
             }
 
-            async fn audit_rows(&self, writer: &str) -> $crate::store::Result<Vec<$crate::audit::AuditRow>> {
+            async fn audit_rows(&self, writer: &str) -> $crate::Result<Vec<$crate::audit::AuditRow>> {
                 let rows = sqlx::query("SELECT writer, seq, at, kind, entry, prev_hash, hash FROM audit_log WHERE writer = $1 ORDER BY seq")
                     .bind(writer)
                     .fetch_all(&self.pool)
@@ -154,7 +154,7 @@ macro_rules! impl_backend {
                 &self,
                 tokens: &[&str],
                 purpose: &str,
-            ) -> $crate::store::Result<Vec<$crate::store::ValueRow>> {
+            ) -> $crate::Result<Vec<$crate::ValueRow>> {
                 let mut conn = self.pool.acquire().await?;
                 let mut out = Vec::with_capacity(tokens.len());
                 for chunk in tokens.chunks(IN_LIST_MAX) {
@@ -179,12 +179,12 @@ macro_rules! impl_backend {
                     qb.push(close);
                     let row = qb.build().fetch_one(&mut *conn).await?;
                     let json: Option<String> = row.try_get(0)?;
-                    out.extend($crate::store::json_rows::values_with_subjects(json.as_deref().unwrap_or("[]"))?);
+                    out.extend($crate::json_rows::values_with_subjects(json.as_deref().unwrap_or("[]"))?);
                 }
                 Ok(out)
             }
 
-            async fn subject_states(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<$crate::store::SubjectState>> {
+            async fn subject_states(&self, ids: &[&[u8]]) -> $crate::Result<Vec<$crate::SubjectState>> {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(
                     &mut conn,
@@ -195,8 +195,8 @@ macro_rules! impl_backend {
                 .await?;
                 rows.iter()
                     .map(|r| {
-                        Ok($crate::store::SubjectState {
-                            row: $crate::store::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? },
+                        Ok($crate::SubjectState {
+                            row: $crate::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? },
                             restricted_at: r.try_get(3)?,
                             last_activity_at: r.try_get(4)?,
                         })
@@ -204,7 +204,7 @@ macro_rules! impl_backend {
                     .collect()
             }
 
-            async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> $crate::store::Result<Vec<$crate::store::ConsentState>> {
+            async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> $crate::Result<Vec<$crate::ConsentState>> {
                 let mut conn = self.pool.acquire().await?;
                 let mut out = Vec::new();
                 for chunk in ids.chunks(IN_LIST_MAX) {
@@ -219,13 +219,13 @@ macro_rules! impl_backend {
                     push_in_list(&mut qb, chunk);
                     qb.push(" GROUP BY subject_id)");
                     for r in qb.build().fetch_all(&mut *conn).await? {
-                        out.push($crate::store::ConsentState { subject_id: r.try_get(0)?, state: r.try_get(1)?, at: r.try_get(2)? });
+                        out.push($crate::ConsentState { subject_id: r.try_get(0)?, state: r.try_get(1)?, at: r.try_get(2)? });
                     }
                 }
                 Ok(out)
             }
 
-            async fn erased_tokens(&self, tokens: &[&str]) -> $crate::store::Result<Vec<String>> {
+            async fn erased_tokens(&self, tokens: &[&str]) -> $crate::Result<Vec<String>> {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(
                     &mut conn,
@@ -240,19 +240,19 @@ macro_rules! impl_backend {
                 rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
             }
 
-            async fn erased_subjects(&self, ids: &[&[u8]]) -> $crate::store::Result<Vec<Vec<u8>>> {
+            async fn erased_subjects(&self, ids: &[&[u8]]) -> $crate::Result<Vec<Vec<u8>>> {
                 let mut conn = self.pool.acquire().await?;
                 let rows = select_in(&mut conn, "SELECT id FROM erased_subjects WHERE id IN ", "", ids).await?;
                 rows.iter().map(|r| r.try_get(0).map_err(Into::into)).collect()
             }
 
-            async fn set_restricted(&self, id: &[u8], since: Option<$crate::Millis>) -> $crate::store::Result<bool> {
+            async fn set_restricted(&self, id: &[u8], since: Option<$crate::Millis>) -> $crate::Result<bool> {
                 let done = sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2").bind(since).bind(id).execute(&self.pool).await?;
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::store::Result<bool> {
-                let mut tx = self.writer().begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+            async fn erase_subject(&self, id: &[u8], at: $crate::Millis) -> $crate::Result<bool> {
+                let mut tx = self.writer().begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
                 unindex_subjects(&mut tx, &[id], at).await?;
                 // Deleting the subject deletes its wrapped key, ciphertext and consent records (ON
                 // DELETE CASCADE): every copy of its values is unreadable from here on.
@@ -275,7 +275,7 @@ macro_rules! impl_backend {
                 until: Option<$crate::Millis>,
                 after: Option<(&str, i64)>,
                 limit: i64,
-            ) -> $crate::store::Result<Vec<$crate::audit::AuditRow>> {
+            ) -> $crate::Result<Vec<$crate::audit::AuditRow>> {
                 let (w, s) = after.unwrap_or(("", 0));
                 let rows = sqlx::query(
                     "SELECT writer, seq, at, kind, entry, prev_hash, hash FROM audit_log \
@@ -291,7 +291,7 @@ macro_rules! impl_backend {
                 rows.iter().map(audit_row).collect()
             }
 
-            async fn register_consent_text(&self, id: &str, version: i64, sha256: &str, body: &str, at: $crate::Millis) -> $crate::store::Result<String> {
+            async fn register_consent_text(&self, id: &str, version: i64, sha256: &str, body: &str, at: $crate::Millis) -> $crate::Result<String> {
                 sqlx::query("INSERT INTO consent_texts (text_id, version, sha256, body, registered_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (text_id, version) DO NOTHING")
                     .bind(id)
                     .bind(version)
@@ -304,12 +304,12 @@ macro_rules! impl_backend {
                 Ok(row.try_get(0)?)
             }
 
-            async fn consent_text(&self, id: &str, version: i64) -> $crate::store::Result<Option<(String, String)>> {
+            async fn consent_text(&self, id: &str, version: i64) -> $crate::Result<Option<(String, String)>> {
                 let row = sqlx::query("SELECT sha256, body FROM consent_texts WHERE text_id = $1 AND version = $2").bind(id).bind(version).fetch_optional(&self.pool).await?;
                 row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
             }
 
-            async fn consents_by_receipt(&self, receipt_id: &str) -> $crate::store::Result<Vec<$crate::store::ConsentRecord>> {
+            async fn consents_by_receipt(&self, receipt_id: &str) -> $crate::Result<Vec<$crate::ConsentRecord>> {
                 let rows = sqlx::query(
                     "SELECT receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
                      ip_hash, ua_hash, origin, state, channel FROM consent_records WHERE receipt_id = $1 ORDER BY seq",
@@ -320,7 +320,7 @@ macro_rules! impl_backend {
                 rows.iter().map(consent_record).collect()
             }
 
-            async fn counter(&self, route: &str, name: &str) -> $crate::store::Result<i64> {
+            async fn counter(&self, route: &str, name: &str) -> $crate::Result<i64> {
                 let row = sqlx::query("SELECT value FROM route_counters WHERE route = $1 AND name = $2")
                     .bind(route)
                     .bind(name)
@@ -333,8 +333,8 @@ macro_rules! impl_backend {
             }
         }
 
-        fn vault_value(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::VaultValue> {
-            Ok($crate::store::VaultValue {
+        fn vault_value(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::VaultValue> {
+            Ok($crate::VaultValue {
                 subject_id: r.try_get(0)?,
                 token: r.try_get(1)?,
                 kind: r.try_get(2)?,
@@ -349,8 +349,8 @@ macro_rules! impl_backend {
             })
         }
 
-        fn consent_record(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::ConsentRecord> {
-            Ok($crate::store::ConsentRecord {
+        fn consent_record(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::ConsentRecord> {
+            Ok($crate::ConsentRecord {
                 receipt_id: r.try_get(0)?,
                 subject_id: r.try_get(1)?,
                 purpose: r.try_get(2)?,
@@ -369,7 +369,7 @@ macro_rules! impl_backend {
             })
         }
 
-        fn audit_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::audit::AuditRow> {
+        fn audit_row(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::audit::AuditRow> {
             Ok($crate::audit::AuditRow {
                 writer: r.try_get(0)?,
                 seq: r.try_get(1)?,
@@ -381,8 +381,8 @@ macro_rules! impl_backend {
             })
         }
 
-        fn subject_row(r: &<$db as sqlx::Database>::Row) -> $crate::store::Result<$crate::store::SubjectRow> {
-            Ok($crate::store::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? })
+        fn subject_row(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::SubjectRow> {
+            Ok($crate::SubjectRow { id: r.try_get(0)?, wrapped_dek: r.try_get(1)?, kek_version: r.try_get(2)? })
         }
 
 
@@ -392,9 +392,9 @@ macro_rules! impl_backend {
             #[doc(hidden)]
             pub async fn commit_each(
                 &self,
-                batch: &[$crate::store::IntakeWrite],
+                batch: &[$crate::IntakeWrite],
                 chain: &mut $crate::audit::Chain,
-            ) -> $crate::store::Result<Vec<$crate::store::IntakeOutcome>> {
+            ) -> $crate::Result<Vec<$crate::IntakeOutcome>> {
                 let snapshot = chain.clone();
                 let r = slow_batch(self.writer(), batch, chain).await;
                 if r.is_err() {
@@ -412,7 +412,7 @@ macro_rules! impl_backend {
             tokens: &[&str],
             subject: &[u8],
             at: $crate::Millis,
-        ) -> $crate::store::Result<()> {
+        ) -> $crate::Result<()> {
             for chunk in tokens.chunks(IN_LIST_MAX) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
                 qb.push_bind(at);
@@ -431,7 +431,7 @@ macro_rules! impl_backend {
             tx: &mut sqlx::Transaction<'_, $db>,
             subject: &[u8],
             ids: Option<&[i64]>,
-        ) -> $crate::store::Result<Vec<String>> {
+        ) -> $crate::Result<Vec<String>> {
             if ids.is_some_and(<[i64]>::is_empty) {
                 return Ok(Vec::new());
             }
@@ -454,7 +454,7 @@ macro_rules! impl_backend {
             tx: &mut sqlx::Transaction<'_, $db>,
             subjects: &[&[u8]],
             at: $crate::Millis,
-        ) -> $crate::store::Result<()> {
+        ) -> $crate::Result<()> {
             for chunk in subjects.chunks(IN_LIST_MAX) {
                 if BY_SUBJECT_INDEXES {
                     let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tokens SET subject_id = NULL, value_mac = NULL, erased_at = ");
@@ -490,7 +490,7 @@ macro_rules! impl_backend {
 
         /// Adds `subject`'s search-index entry `mac`, and on SQLite the entry of its MAC list that
         /// finds it again for erasure.
-        async fn add_index_entry(tx: &mut sqlx::Transaction<'_, $db>, subject: &[u8], mac: &[u8; 32]) -> $crate::store::Result<()> {
+        async fn add_index_entry(tx: &mut sqlx::Transaction<'_, $db>, subject: &[u8], mac: &[u8; 32]) -> $crate::Result<()> {
             sqlx::query("INSERT INTO subject_index (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac, subject_id) DO NOTHING")
                 .bind(&mac[..])
                 .bind(subject)
@@ -507,7 +507,7 @@ macro_rules! impl_backend {
         }
 
         /// Removes what [`add_index_entry`] added.
-        async fn remove_index_entry(tx: &mut sqlx::Transaction<'_, $db>, subject: &[u8], mac: &[u8; 32]) -> $crate::store::Result<()> {
+        async fn remove_index_entry(tx: &mut sqlx::Transaction<'_, $db>, subject: &[u8], mac: &[u8; 32]) -> $crate::Result<()> {
             sqlx::query("DELETE FROM subject_index WHERE mac = $1 AND subject_id = $2").bind(&mac[..]).bind(subject).execute(&mut **tx).await?;
             if !BY_SUBJECT_INDEXES {
                 sqlx::query("DELETE FROM subject_macs WHERE subject_id = $1 AND mac = $2").bind(subject).bind(&mac[..]).execute(&mut **tx).await?;
@@ -520,7 +520,7 @@ macro_rules! impl_backend {
             tx: &mut sqlx::Transaction<'_, $db>,
             tables: &[&str],
             subjects: &[&[u8]],
-        ) -> $crate::store::Result<()> {
+        ) -> $crate::Result<()> {
             for table in tables {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE subject_id IN "));
                 push_in_list(&mut qb, subjects);
@@ -535,7 +535,7 @@ macro_rules! impl_backend {
             tx: &mut sqlx::Transaction<'_, $db>,
             subjects: &[&[u8]],
             at: $crate::Millis,
-        ) -> $crate::store::Result<()> {
+        ) -> $crate::Result<()> {
             for chunk in subjects.chunks(IN_LIST_MAX) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO purge_pending (subject_id, erased_at, key_mac, tokens) SELECT s.id, ");
                 qb.push_bind(at);
@@ -557,7 +557,7 @@ macro_rules! impl_backend {
             tx: &mut sqlx::Transaction<'_, $db>,
             subjects: &[&[u8]],
             at: $crate::Millis,
-        ) -> $crate::store::Result<()> {
+        ) -> $crate::Result<()> {
             for chunk in subjects.chunks(IN_LIST_MAX) {
                 let mut keys: Vec<Vec<u8>> = Vec::new();
                 let mut tokens: Vec<String> = Vec::new();
@@ -616,7 +616,7 @@ macro_rules! impl_backend {
         async fn stored_tokens(
             conn: &mut <$db as sqlx::Database>::Connection,
             candidates: &[&str],
-        ) -> $crate::store::Result<std::collections::HashMap<String, Vec<u8>>> {
+        ) -> $crate::Result<std::collections::HashMap<String, Vec<u8>>> {
             let mut out = std::collections::HashMap::with_capacity(candidates.len());
             for row in select_in(
                 conn,
@@ -663,13 +663,13 @@ macro_rules! impl_backend {
         /// the batch was decided on; nothing was committed and the caller redoes it intake by intake.
         async fn fast_batch(
             pool: &sqlx::Pool<$db>,
-            batch: &[$crate::store::IntakeWrite],
+            batch: &[$crate::IntakeWrite],
             chain: &mut $crate::audit::Chain,
-        ) -> $crate::store::Result<Option<Vec<$crate::store::IntakeOutcome>>> {
-            use $crate::store::batch::{decide, lookups, Known};
-            use $crate::store::{IntakeOutcome, SubjectWrite};
-            let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
-            let $crate::store::batch::Lookups { keys, ids, candidates } = lookups(batch);
+        ) -> $crate::Result<Option<Vec<$crate::IntakeOutcome>>> {
+            use $crate::batch::{decide, lookups, Known};
+            use $crate::{IntakeOutcome, SubjectWrite};
+            let mut tx = pool.begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
+            let $crate::batch::Lookups { keys, ids, candidates } = lookups(batch);
             let mut known = Known::default();
             let known_keys = if_orphans(
                 "SELECT k.mac FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac IN ",
@@ -683,7 +683,7 @@ macro_rules! impl_backend {
             }
             known.token_macs = stored_tokens(&mut *tx, &candidates).await?;
             let decided = decide(batch, &known);
-            let accepted: Vec<(usize, &$crate::store::IntakeWrite)> = batch
+            let accepted: Vec<(usize, &$crate::IntakeWrite)> = batch
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| matches!(decided.outcomes[*i], IntakeOutcome::Committed(_)))
@@ -776,7 +776,7 @@ macro_rules! impl_backend {
                     return Ok(None);
                 }
             }
-            let values: Vec<(&$crate::store::IntakeWrite, &$crate::store::ValueWrite, &str)> = accepted
+            let values: Vec<(&$crate::IntakeWrite, &$crate::ValueWrite, &str)> = accepted
                 .iter()
                 .flat_map(|(i, w)| w.values.iter().zip(tokens_of(*i)).map(move |(v, t)| (*w, v, t.as_str())))
                 .collect();
@@ -799,7 +799,7 @@ macro_rules! impl_backend {
                 });
                 qb.build().execute(&mut *tx).await?;
             }
-            let consents: Vec<&$crate::store::ConsentRecord> = accepted.iter().flat_map(|(_, w)| w.consents.iter()).collect();
+            let consents: Vec<&$crate::ConsentRecord> = accepted.iter().flat_map(|(_, w)| w.consents.iter()).collect();
             insert_consents(&mut tx, &consents).await?;
             let rows: Vec<$crate::audit::AuditRow> =
                 accepted.iter().flat_map(|(_, w)| w.audit.iter().map(move |e| (w.at, e))).map(|(at, e)| chain.append(at, e)).collect();
@@ -812,8 +812,8 @@ macro_rules! impl_backend {
         /// Multi-row insert of consent records.
         async fn insert_consents(
             tx: &mut sqlx::Transaction<'_, $db>,
-            consents: &[&$crate::store::ConsentRecord],
-        ) -> $crate::store::Result<()> {
+            consents: &[&$crate::ConsentRecord],
+        ) -> $crate::Result<()> {
             for chunk in consents.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO consent_records (receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
@@ -845,7 +845,7 @@ macro_rules! impl_backend {
         async fn insert_audit(
             tx: &mut sqlx::Transaction<'_, $db>,
             rows: &[$crate::audit::AuditRow],
-        ) -> $crate::store::Result<()> {
+        ) -> $crate::Result<()> {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit_log (writer, seq, at, kind, entry, prev_hash, hash) ");
                 qb.push_values(chunk, |mut b, r| {
@@ -869,7 +869,7 @@ macro_rules! impl_backend {
             head: &str,
             tail: &str,
             items: &'a [T],
-        ) -> $crate::store::Result<Vec<<$db as sqlx::Database>::Row>>
+        ) -> $crate::Result<Vec<<$db as sqlx::Database>::Row>>
         where
             T: sqlx::Encode<'a, $db> + sqlx::Type<$db> + Copy + Send + Sync + 'a,
         {
@@ -902,12 +902,12 @@ macro_rules! impl_backend {
         /// Per-route intake and drop counters for the committed intakes of a batch.
         async fn bump_counters(
             tx: &mut sqlx::Transaction<'_, $db>,
-            batch: &[$crate::store::IntakeWrite],
-            outcomes: &[$crate::store::IntakeOutcome],
-        ) -> $crate::store::Result<()> {
+            batch: &[$crate::IntakeWrite],
+            outcomes: &[$crate::IntakeOutcome],
+        ) -> $crate::Result<()> {
             let mut counts: std::collections::BTreeMap<&str, (i64, i64)> = std::collections::BTreeMap::new();
             for (w, o) in batch.iter().zip(outcomes) {
-                if matches!(o, $crate::store::IntakeOutcome::Committed(_)) && !w.route.is_empty() {
+                if matches!(o, $crate::IntakeOutcome::Committed(_)) && !w.route.is_empty() {
                     let e = counts.entry(w.route.as_str()).or_default();
                     e.0 += 1;
                     e.1 += i64::from(w.dropped_fields);
@@ -932,11 +932,11 @@ macro_rules! impl_backend {
         /// Intake by intake, a savepoint each: the path for batches another replica raced with.
         async fn slow_batch(
             pool: &sqlx::Pool<$db>,
-            batch: &[$crate::store::IntakeWrite],
+            batch: &[$crate::IntakeWrite],
             chain: &mut $crate::audit::Chain,
-        ) -> $crate::store::Result<Vec<$crate::store::IntakeOutcome>> {
-            use $crate::store::IntakeOutcome;
-            let mut tx = pool.begin_with(<$db as $crate::store::WriteTx>::BEGIN).await?;
+        ) -> $crate::Result<Vec<$crate::IntakeOutcome>> {
+            use $crate::IntakeOutcome;
+            let mut tx = pool.begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
             let mut outcomes = Vec::with_capacity(batch.len());
             for w in batch {
                 sqlx::query("SAVEPOINT intake").execute(&mut *tx).await?;
@@ -961,10 +961,10 @@ macro_rules! impl_backend {
         /// the candidate is then read again, so both end on the same token for the same value.
         async fn token_for(
             tx: &mut sqlx::Transaction<'_, $db>,
-            w: &$crate::store::IntakeWrite,
+            w: &$crate::IntakeWrite,
             sid: &[u8],
-            v: &$crate::store::ValueWrite,
-        ) -> $crate::store::Result<Option<String>> {
+            v: &$crate::ValueWrite,
+        ) -> $crate::Result<Option<String>> {
             let candidates: Vec<&str> = v.candidates.iter().map(String::as_str).collect();
             let taken = stored_tokens(&mut **tx, &candidates).await?;
             if let Some(t) = v.candidates.iter().find(|c| taken.get(*c).is_some_and(|m| m[..] == v.value_mac[..])) {
@@ -995,10 +995,10 @@ macro_rules! impl_backend {
         /// One intake inside the batch's savepoint.
         async fn write_one(
             tx: &mut sqlx::Transaction<'_, $db>,
-            w: &$crate::store::IntakeWrite,
+            w: &$crate::IntakeWrite,
             chain: &mut $crate::audit::Chain,
-        ) -> $crate::store::Result<$crate::store::IntakeOutcome> {
-            use $crate::store::{Committed, IntakeOutcome, SubjectWrite};
+        ) -> $crate::Result<$crate::IntakeOutcome> {
+            use $crate::{Committed, IntakeOutcome, SubjectWrite};
             let mut tokens = Vec::with_capacity(w.values.len());
             if let Some(subject) = &w.subject {
                 let sid = subject.id();

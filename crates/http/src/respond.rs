@@ -1,14 +1,14 @@
 //! JSON in and out for pdgate's own endpoints (admin API, self-service), with the same error shape
 //! as everything else.
 
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::body::{Body, Lingering};
-use super::error::ApiError;
+use crate::body::{Body, Lingering};
+use crate::error::ApiError;
 
 /// `value` as a JSON response, never cached (it may hold personal data).
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
@@ -125,4 +125,57 @@ pub fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
     form_urlencoded::parse(uri.query()?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// Replaces the request's path by its canonical form; a target that cannot be canonical, or an
+/// absolute-form target naming another host than `Host`, is refused with 400 `bad_path`.
+pub fn canonicalize<B>(req: &mut Request<B>) -> Result<(), ApiError> {
+    let bad = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", why);
+    if let (Some(authority), Some(host)) = (req.uri().authority(), req.headers().get(header::HOST))
+    {
+        if !host
+            .as_bytes()
+            .eq_ignore_ascii_case(authority.as_str().as_bytes())
+        {
+            return Err(bad(
+                "the request target names another host than `Host`".into()
+            ));
+        }
+    }
+    let path = req.uri().path();
+    let canonical =
+        pdgate_core::policy::canonical::canonical_path(path).map_err(|e| bad(e.to_string()))?;
+    if canonical != path {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{canonical}?{q}"),
+            None => canonical,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(
+            pq.parse()
+                .map_err(|_| bad("the path cannot be rebuilt".into()))?,
+        );
+        *req.uri_mut() =
+            http::Uri::from_parts(parts).map_err(|_| bad("the path cannot be rebuilt".into()))?;
+    }
+    Ok(())
+}
+
+/// 405 `method_not_allowed` with the `Allow` header listing what the path takes.
+pub fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {
+    let list = allow
+        .iter()
+        .map(http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this path takes {list} only"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&list) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }

@@ -7,7 +7,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::body::Body;
+use crate::body::Body;
 
 pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Body>;
 
@@ -71,7 +71,7 @@ pub async fn settle(
     resp: http::Response<Body>,
     cap: usize,
     wait: Duration,
-) -> Result<http::Response<Body>, super::ApiError> {
+) -> Result<http::Response<Body>, crate::ApiError> {
     use futures_util::{StreamExt, TryStreamExt};
     use http_body_util::BodyExt;
     let (parts, mut body) = resp.into_parts();
@@ -80,7 +80,7 @@ pub async fn settle(
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 tracing::warn!(error = %e, "upstream answer broke off");
-                super::ApiError::bad_gateway()
+                crate::ApiError::bad_gateway()
             })?;
             if let Ok(data) = frame.into_data() {
                 head.extend_from_slice(&data);
@@ -89,11 +89,11 @@ pub async fn settle(
                 }
             }
         }
-        Ok::<_, super::ApiError>(true)
+        Ok::<_, crate::ApiError>(true)
     };
     let whole = tokio::time::timeout(wait, read).await.map_err(|_| {
         tracing::warn!("upstream answer stalled");
-        super::ApiError::upstream_timeout()
+        crate::ApiError::upstream_timeout()
     })??;
     let head = head.freeze();
     let body = if whole {
