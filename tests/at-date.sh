@@ -6,10 +6,10 @@
 # pdgate never reads: every stored time comes from pdgate.
 #
 #   tests/at-date.sh 2026-12-06T10:00:00            # a Sunday
-#   tests/at-date.sh 2026-12-31T21:30:00 --test requests
+#   tests/at-date.sh 2026-12-31T21:30:00 --test it requests::
 #   tests/at-date.sh --calendar                      # every weekday, month ends, holidays (below)
 #
-# Arguments after the moment go to `cargo test` (default: the README's `--lib --bins --tests`).
+# Arguments after the moment go to `cargo test` (default: the README's `--workspace --lib --bins --tests`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +37,7 @@ if ! command -v faketime >/dev/null 2>&1; then
   echo "faketime is missing: apt-get install faketime" >&2
   exit 2
 fi
-[ "$#" -gt 0 ] || set -- --lib --bins --tests
+[ "$#" -gt 0 ] || set -- --workspace --lib --bins --tests
 # Built with the real clock first, so that cargo's freshness checks never see a faked time.
 cargo test --locked --no-run "$@" >/dev/null 2>&1 || cargo test --locked --no-run "$@"
 echo "== cargo test $* at ${at} UTC ($(date -u -d "${at}" +%A))"

@@ -508,7 +508,7 @@ mod tests {
     /// A page is read and decided well before its slices commit. An intake into one of its
     /// subjects in between must not be erased unseen: the slice commits without that subject,
     /// the act and report leave it out, and the next sweep decides it on what it holds then.
-    /// (The store's refusal itself is checked on both backends in `tests/storage.rs`.)
+    /// (The store's refusal itself is checked on both backends in `tests/it/storage.rs`.)
     #[tokio::test]
     async fn a_subject_added_to_after_planning_is_left_for_a_later_sweep() {
         use crate::audit::Chain;

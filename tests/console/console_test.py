@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The DPO console in headless Chromium (Playwright driving the system browser).
 
-Run by tests/console.rs against a real pdgate with data in it: signs in with a DPO token,
+Run by tests/tools/console.rs against a real pdgate with data in it: signs in with a DPO token,
 fulfils a request and previews its report, exports the register, opens a breach, reads a
 retention sweep's destruction act, searches the audit log, switches to Russian, and keeps a screenshot of every screen in --out.
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A subject's self-service page in headless Chromium (Playwright driving the system browser).
 
-Run by tests/console.rs: opens a link's manage_url, checks the token left the address bar, the
+Run by tests/tools/console.rs: opens a link's manage_url, checks the token left the address bar, the
 consent is listed as given, withdraws it with the button and sees it withdrawn; no script errors.
 """
 import argparse

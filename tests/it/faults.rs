@@ -5,12 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{get, post, Db, Gateway, Opts, Upstream};
+use pdgate_testkit::{get, post, Db, Gateway, Opts, Upstream};
 
 const JSON: &str = "application/json";
 
@@ -118,15 +115,16 @@ async fn a_full_database_is_a_state_not_a_crash() {
     // What needs no write keeps working: pass-through, liveness, the admin API's reads.
     assert_eq!(get(&gw.url("/catalog")).await.status, 200);
     assert_eq!(get(&gw.admin_url("/healthz")).await.status, 200);
-    let dpo = common::token(&gw, "dpo", None);
-    let metrics = common::authed("GET", &gw.admin_url("/metrics"), &dpo, "").await;
+    let dpo = pdgate_testkit::token(&gw, "dpo", None);
+    let metrics = pdgate_testkit::authed("GET", &gw.admin_url("/metrics"), &dpo, "").await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(
         text.lines()
             .any(|l| l.starts_with("pdgate_store_commit_failures_total{reason=\"disk_full\"}")),
         "{text}"
     );
-    let register = common::authed("GET", &gw.admin_url("/admin/v1/register"), &dpo, "").await;
+    let register =
+        pdgate_testkit::authed("GET", &gw.admin_url("/admin/v1/register"), &dpo, "").await;
     assert_eq!(register.status, 200);
     // One line per interval, not one per refused intake.
     let lines = gw.log().matches("vault writes fail").count();
@@ -158,10 +156,12 @@ async fn a_full_database_is_a_state_not_a_crash() {
     assert!(gw.log().contains("vault writes commit again"));
 
     // Everything forwarded has its vault entry: each e-mail token comes back.
-    let crm = common::token(&gw, "service", Some("crm"));
-    let tokens = common::forwarded_emails(&up);
+    let crm = pdgate_testkit::token(&gw, "service", Some("crm"));
+    let tokens = pdgate_testkit::forwarded_emails(&up);
     let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    let got = common::outcomes(&common::detokenize(&gw, &crm, "order_fulfilment", &refs).await);
+    let got = pdgate_testkit::outcomes(
+        &pdgate_testkit::detokenize(&gw, &crm, "order_fulfilment", &refs).await,
+    );
     assert!(got.iter().all(|v| v.starts_with("full.disk")), "{got:?}");
     gw.signal("-TERM");
     gw.wait_exit().await;
@@ -335,8 +335,8 @@ async fn an_intake_the_upstream_dropped_is_recorded_and_its_retry_keeps_the_toke
     assert!(!seen[0].contains("full.disk7@"), "tokenized before it left");
     assert_eq!(email(&seen[0]), email(&seen[1]), "the same token on retry");
 
-    let auditor = common::token(&gw, "auditor", None);
-    let audit = common::authed(
+    let auditor = pdgate_testkit::token(&gw, "auditor", None);
+    let audit = pdgate_testkit::authed(
         "GET",
         &gw.admin_url("/admin/v1/audit?format=jsonl"),
         &auditor,
@@ -530,8 +530,8 @@ async fn scripted(
 
 /// The kinds of the audit entries about undelivered intakes, with the status each client got.
 async fn undelivered(gw: &Gateway) -> Vec<u64> {
-    let auditor = common::token(gw, "auditor", None);
-    let audit = common::authed(
+    let auditor = pdgate_testkit::token(gw, "auditor", None);
+    let audit = pdgate_testkit::authed(
         "GET",
         &gw.admin_url("/admin/v1/audit?format=jsonl"),
         &auditor,

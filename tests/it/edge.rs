@@ -3,18 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{get, post, raw, Db, Gateway, Opts, Upstream};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pdgate_testkit::{get, post, raw, Db, Gateway, Opts, Upstream};
 
 const JSON: &str = "application/json";
 
@@ -257,7 +254,7 @@ async fn database_unavailable_fails_closed(db: Db) {
         }
         Db::Postgres => {
             let base = std::env::var("PDGATE_TEST_DATABASE_URL").expect("set when built");
-            let pg = common::fresh_pg_database(&base).await;
+            let pg = pdgate_testkit::fresh_pg_database(&base).await;
             let url = pg.url.clone();
             let target = url
                 .split('@')
@@ -269,7 +266,7 @@ async fn database_unavailable_fails_closed(db: Db) {
             let via_relay = url.replacen(&target, &relay.addr.to_string(), 1);
             // The config's own database is replaced by the one behind the relay.
             let opts = Opts::new(Db::Sqlite);
-            let Some((tmp, dir, _)) = common::prepare(&opts, &up.url()).await else {
+            let Some((tmp, dir, _)) = pdgate_testkit::prepare(&opts, &up.url()).await else {
                 return;
             };
             let cfg = std::fs::read_to_string(dir.join("pdgate.toml")).unwrap();
@@ -469,7 +466,7 @@ async fn upstream_connections_are_reused_and_replaced_when_closed() {
 }
 
 fn pdgate(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    Command::new(common::bin())
+    Command::new(pdgate_testkit::bin())
         .args(args)
         .current_dir(dir)
         .env_remove("PDGATE_KEY")
@@ -482,7 +479,7 @@ async fn serve_refuses_to_start_without_a_key_or_with_the_wrong_key() {
     let up = Upstream::start(Duration::ZERO).await;
     let mut opts = Opts::new(Db::Sqlite);
     opts.key = None;
-    let (_tmp, dir, _) = common::prepare(&opts, &up.url()).await.unwrap();
+    let (_tmp, dir, _) = pdgate_testkit::prepare(&opts, &up.url()).await.unwrap();
     let out = pdgate(&["serve", "--config", "pdgate.toml"], &dir);
     assert!(!out.status.success());
     assert!(
@@ -585,7 +582,7 @@ fn policy_check_reports_every_error_with_file_and_line() {
 /// `pdgate demo` on the shipped policies, from `cwd`, its proxy on `listen`, stdout piped.
 fn demo(cwd: &std::path::Path, listen: &str) -> Command {
     let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let mut c = Command::new(common::bin());
+    let mut c = Command::new(pdgate_testkit::bin());
     c.args(["demo", "--listen", listen, "--admin-listen", "127.0.0.1:0"])
         .arg("--policies")
         .arg(policies)
@@ -668,7 +665,7 @@ async fn demo_runs_the_shop_and_the_sample_crm_sees_tokens_only() {
             if let Some(t) = bearer {
                 b = b.header("authorization", format!("Bearer {t}"));
             }
-            common::send(b.body(Full::new(Bytes::new())).unwrap()).await
+            pdgate_testkit::send(b.body(Full::new(Bytes::new())).unwrap()).await
         }
     };
     let plain = String::from_utf8(staff(Some(dpo)).await.body.to_vec()).unwrap();
@@ -845,7 +842,7 @@ async fn an_address_in_use_names_its_setting() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let up = Upstream::start(Duration::ZERO).await;
-    let (_tmp, dir, _) = common::prepare(&Opts::new(Db::Sqlite), &up.url())
+    let (_tmp, dir, _) = pdgate_testkit::prepare(&Opts::new(Db::Sqlite), &up.url())
         .await
         .unwrap();
     let cfg = std::fs::read_to_string(dir.join("pdgate.toml"))
@@ -920,7 +917,7 @@ async fn the_admin_listener_has_its_own_tls() {
     assert!(!plain.contains("\"ok\""), "{plain}");
     assert_eq!(get(&gw.url("/catalog")).await.status, 200);
 
-    let health = Command::new(common::bin())
+    let health = Command::new(pdgate_testkit::bin())
         .args(["health", "--config"])
         .arg(&gw.config_path)
         .env("PDGATE_ADMIN_LISTEN", gw.admin.to_string())
@@ -934,7 +931,7 @@ async fn the_admin_listener_has_its_own_tls() {
     // A probe that trusts another certificate fails: the pin is the configured certificate.
     let other = rcgen::generate_simple_self_signed(vec!["x".into()]).unwrap();
     std::fs::write(&cert_path, other.cert.pem()).unwrap();
-    let health = Command::new(common::bin())
+    let health = Command::new(pdgate_testkit::bin())
         .args(["health", "--config"])
         .arg(&gw.config_path)
         .env("PDGATE_ADMIN_LISTEN", gw.admin.to_string())

@@ -2,18 +2,15 @@
 //! upstream that keeps everything it receives. Whatever the spelling, a form post to a declared
 //! route is pseudonymized (or refused) — a raw personal value never reaches the upstream; nor does
 //! one of pdgate's credentials, and each token opens only its own door. The doors that need the
-//! ledger's fixtures are tested beside it in `tests/ledger.rs` (a subject token's scope and
+//! ledger's fixtures are tested beside it in `tests/it/ledger.rs` (a subject token's scope and
 //! self-service links, reveal contexts, JWT attacks), the smuggling guard and slow clients in
-//! `tests/edge.rs` too, and the parsers are fuzzed in `tests/fuzz.rs`.
+//! `tests/it/edge.rs` too, and the parsers are fuzzed in `tests/it/fuzz.rs`.
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::time::Duration;
 
-use common::{raw, Db, Gateway, Opts, Upstream};
+use pdgate_testkit::{raw, Db, Gateway, Opts, Upstream};
 
 const EMAIL: &str = "door.keeper@mail.ru";
 
@@ -275,14 +272,14 @@ async fn pdgate_credentials_never_leave_pdgate(db: Db) {
     let Some(gw) = Gateway::start(Opts::new(db).with_admin_tokens(), &up.url()).await else {
         return;
     };
-    let dpo = common::token(&gw, "dpo", None);
-    let svc = common::token(&gw, "service", Some("crm"));
-    let staff = common::staff_token(&gw, "dpo");
+    let dpo = pdgate_testkit::token(&gw, "dpo", None);
+    let svc = pdgate_testkit::token(&gw, "service", Some("crm"));
+    let staff = pdgate_testkit::staff_token(&gw, "dpo");
     // Each token opens its own door only: a staff token is refused by the admin API (a CRM that
     // saw one could not replay it there), an admin token is no staff token.
-    let r = common::authed("GET", &gw.admin_url("/admin/v1/register"), &staff, "").await;
+    let r = pdgate_testkit::authed("GET", &gw.admin_url("/admin/v1/register"), &staff, "").await;
     assert_eq!(r.status, 401, "a staff token on the admin API");
-    let r = common::authed("GET", &gw.admin_url("/admin/v1/register"), &dpo, "").await;
+    let r = pdgate_testkit::authed("GET", &gw.admin_url("/admin/v1/register"), &dpo, "").await;
     assert_eq!(r.status, 200);
     let (code, resp) = send(&gw, "POST", "/api/checkout", None).await;
     assert_eq!(code, 200, "{resp}");

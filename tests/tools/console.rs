@@ -9,13 +9,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{authed, post, token, Db, Gateway, Opts, Upstream};
+use pdgate_testkit::{authed, post, token, Db, Gateway, Opts, Upstream};
 
 fn chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -39,12 +37,12 @@ fn missing() -> Option<String> {
     }
 }
 
-fn main() {
-    common::tool_suite(
+pub fn trial() -> libtest_mimic::Trial {
+    pdgate_testkit::tool_trial(
         "a_dpo_works_through_the_console_in_headless_chromium",
         missing(),
         a_dpo_works_through_the_console_in_headless_chromium,
-    );
+    )
 }
 
 async fn a_dpo_works_through_the_console_in_headless_chromium() {
@@ -94,7 +92,7 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
         200
     );
     let later = (pdgate::now_millis() + 400 * 86_400_000).to_string();
-    let swept = common::retention(&gw, &["--now", &later]);
+    let swept = pdgate_testkit::retention(&gw, &["--now", &later]);
     assert_eq!(swept["subjects_erased"], 1, "{swept}");
     let dpo = token(&gw, "dpo", None);
     let r = authed(

@@ -9,13 +9,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{post, token, Db, Gateway, Opts, Upstream};
+use pdgate_testkit::{post, token, Db, Gateway, Opts, Upstream};
 
 /// Why the fuzzer cannot run, if it cannot.
 fn missing() -> Option<String> {
@@ -26,12 +24,12 @@ fn missing() -> Option<String> {
     (!ok).then(|| "schemathesis is not installed (pip install -r tests/requirements.txt)".into())
 }
 
-fn main() {
-    common::tool_suite(
+pub fn trial() -> libtest_mimic::Trial {
+    pdgate_testkit::tool_trial(
         "no_input_makes_the_admin_api_fail_with_5xx",
         missing(),
         no_input_makes_the_admin_api_fail_with_5xx,
-    );
+    )
 }
 
 /// One Schemathesis run; `phases` adds `stateful` where the selected operations have links.

@@ -3,9 +3,9 @@
 //! token parsers. The property is the one no input may break: no panic, and what is accepted is
 //! well formed (and, for the framing guard, the verdict does not depend on how bytes arrive).
 //!
-//! CI runs a smoke (`cargo test --test fuzz`, 256 cases a target). A long run, as in the README's
+//! CI runs a smoke (`cargo test --test it fuzz::`, 256 cases a target). A long run, as in the README's
 //! security section, gives every target a time budget instead of a case count:
-//! `PDGATE_FUZZ_SECONDS=600 cargo test --release --test fuzz -- --test-threads 1 --nocapture`
+//! `PDGATE_FUZZ_SECONDS=600 cargo test --release --test it fuzz:: -- --test-threads 1 --nocapture`
 //! (each target prints how many cases it ran). The seed corpus in `tests/fuzz-corpus/<target>/`
 //! (known hostile inputs, one a file) is replayed first on every run; failing generated inputs are
 //! kept by proptest in `tests/fuzz.proptest-regressions` and replayed next.

@@ -8,32 +8,29 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{authed, get, post, Db, Gateway, Opts, Upstream};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pdgate_testkit::{authed, get, post, Db, Gateway, Opts, Upstream};
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const HOOK_SECRET: &str = "webhook-secret-0123456789abcdef-0123456789";
 const HOURS: i64 = 6;
 
-fn main() {
+pub fn trial() -> libtest_mimic::Trial {
     let missing = (!Path::new(LIBFAKETIME).exists())
         .then(|| format!("{LIBFAKETIME} is missing (apt-get install faketime)"));
-    common::tool_suite(
+    pdgate_testkit::tool_trial(
         "a_webhook_receiver_down_for_hours_gets_its_events_when_back",
         missing,
         a_webhook_receiver_down_for_hours_gets_its_events_when_back,
-    );
+    )
 }
 
 /// A receiver that answers 503 while `down`, and keeps the signature time (pdgate's clock, unix
@@ -124,7 +121,7 @@ fn unix_now() -> i64 {
 
 /// The time outside any fake clock this test may run under.
 fn real_unix_now() -> i64 {
-    common::number_from(
+    pdgate_testkit::number_from(
         std::process::Command::new("date")
             .arg("+%s")
             .env_remove("LD_PRELOAD")
@@ -193,7 +190,7 @@ async fn a_webhook_receiver_down_for_hours_gets_its_events_when_back() {
     )
     .await;
     assert_eq!(r.status, 200);
-    let dpo = common::token(&gw, "dpo", None);
+    let dpo = pdgate_testkit::token(&gw, "dpo", None);
     let created = authed(
         "POST",
         &gw.admin_url("/admin/v1/requests"),

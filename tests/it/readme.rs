@@ -7,8 +7,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -56,7 +54,7 @@ async fn the_readme_takes_a_newcomer_from_the_clone_to_a_working_gateway() {
         "{script}"
     );
     let home = tempfile::tempdir().unwrap();
-    let bin_dir = Path::new(common::bin()).parent().unwrap();
+    let bin_dir = Path::new(pdgate_testkit::bin()).parent().unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     // The processes the README starts in the background are stopped whatever happens.
     let wrapped = format!(

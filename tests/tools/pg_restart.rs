@@ -10,26 +10,23 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{get, post, Db, Gateway, Opts, Upstream};
+use pdgate_testkit::{get, post, Db, Gateway, Opts, Upstream};
 
-fn main() {
+pub fn trial() -> libtest_mimic::Trial {
     let missing = pg_bin().is_none().then(|| {
         "PostgreSQL's server binaries (initdb, pg_ctl) are missing (apt-get install postgresql)"
             .to_owned()
     });
-    common::tool_suite(
+    pdgate_testkit::tool_trial(
         "postgres_stopped_and_started_under_intake_load",
         missing,
         postgres_stopped_and_started_under_intake_load,
-    );
+    )
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` with initdb and pg_ctl.
@@ -80,7 +77,7 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         if Command::new("id").arg("-u").output().unwrap().stdout == b"0\n" {
             let uid = |flag: &str| -> u32 {
-                common::number_from(Command::new("id").args([flag, "postgres"]))
+                pdgate_testkit::number_from(Command::new("id").args([flag, "postgres"]))
             };
             std::os::unix::fs::chown(dir.path(), Some(uid("-u")), Some(uid("-g"))).unwrap();
         }
@@ -275,8 +272,8 @@ async fn postgres_stopped_and_started_under_intake_load() {
     );
 
     // Every token the upstream received comes back as the value that was sent.
-    let crm = common::token(&gw, "service", Some("crm"));
-    let tokens = common::forwarded_emails(&up);
+    let crm = pdgate_testkit::token(&gw, "service", Some("crm"));
+    let tokens = pdgate_testkit::forwarded_emails(&up);
     let sent: std::collections::BTreeSet<&str> = seen
         .iter()
         .filter(|(_, s, _, _)| *s == 200)
@@ -284,7 +281,9 @@ async fn postgres_stopped_and_started_under_intake_load() {
         .collect();
     for chunk in tokens.chunks(100) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        let got = common::outcomes(&common::detokenize(&gw, &crm, "order_fulfilment", &refs).await);
+        let got = pdgate_testkit::outcomes(
+            &pdgate_testkit::detokenize(&gw, &crm, "order_fulfilment", &refs).await,
+        );
         assert_eq!(got.len(), refs.len());
         for v in &got {
             assert!(

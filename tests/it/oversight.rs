@@ -4,13 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{authed, post, token, Db, Gateway, Opts, Upstream};
+use pdgate_testkit::{authed, post, token, Db, Gateway, Opts, Upstream};
 use serde_json::{json, Value};
 
 const JSON: &str = "application/json";
@@ -40,7 +37,7 @@ fn unchanged(_: &str, t: &str) -> String {
     t.to_owned()
 }
 
-async fn checkout(env: &Env, email: &str) -> common::Resp {
+async fn checkout(env: &Env, email: &str) -> pdgate_testkit::Resp {
     let body = json!({
         "email": email, "phone": "+7 916 555-07-07", "name": "Павел", "address": "Тверь",
         "card_last4": "4276", "items": [], "total": 10, "subscribe": "on"
@@ -191,7 +188,7 @@ async fn register_reflects_the_running_gateway(db: Db) {
     assert_eq!(authed("GET", &url(""), &auditor, "").await.status, 200);
     let service = token(&env.gw, "service", Some("crm"));
     assert_eq!(authed("GET", &url(""), &service, "").await.status, 403);
-    assert_eq!(common::get(&url("")).await.status, 401);
+    assert_eq!(pdgate_testkit::get(&url("")).await.status, 401);
     let bad = authed("GET", &url("?view=ccpa"), &env.dpo, "").await;
     assert_eq!(
         (bad.status.as_u16(), bad.code()),
@@ -205,7 +202,7 @@ async fn register_reflects_the_running_gateway(db: Db) {
 
     // The CLI writes the same document from the same database.
     let out_file = env.gw.dir.join("register.md");
-    common::cli(
+    pdgate_testkit::cli(
         &env.gw,
         &["register", "export"],
         &[
@@ -221,7 +218,7 @@ async fn register_reflects_the_running_gateway(db: Db) {
     for r in refs {
         assert!(md.contains(&format!("### {r} — ")), "{r} in the CLI export");
     }
-    let out = common::cli(&env.gw, &["register", "export"], &["--view", "fz152"]);
+    let out = pdgate_testkit::cli(&env.gw, &["register", "export"], &["--view", "fz152"]);
     let cli: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(item(&cli, "subjects"), &json!(3));
     drop(env.up);
@@ -486,7 +483,7 @@ fn abroad(name: &str, t: &str) -> String {
     )
 }
 
-async fn notify(env: &Env, country: &str, purpose: &str, filed_at: i64) -> common::Resp {
+async fn notify(env: &Env, country: &str, purpose: &str, filed_at: i64) -> pdgate_testkit::Resp {
     authed(
         "POST",
         &env.gw.admin_url("/admin/v1/transfers"),
@@ -553,7 +550,7 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
 
     // Detokenizing to the service in Germany: refused until notified, then at once (adequate).
     let svc = token(&env.gw, "service", Some("crm"));
-    let d = common::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
+    let d = pdgate_testkit::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
     assert_eq!(
         (d.status.as_u16(), d.code()),
         (451, "cross_border_not_allowed".to_owned())
@@ -563,8 +560,8 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
         (de["adequate"].as_bool(), de["active"].as_bool()),
         (Some(true), Some(true))
     );
-    let d = common::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
-    assert_eq!(common::outcomes(&d), ["abroad@mail.ru"]);
+    let d = pdgate_testkit::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
+    assert_eq!(pdgate_testkit::outcomes(&d), ["abroad@mail.ru"]);
 
     // Withdrawing the US notifications for order fulfilment stops the route again.
     let list = authed(
@@ -661,7 +658,7 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     assert_eq!(refused.len(), 4, "{vias:?}");
     assert!(vias.iter().any(|v| v.contains("\"detokenize\"")));
     assert_eq!(entries(&log, "transfer_notification").len(), 6);
-    let m = common::get(&env.gw.admin_url("/metrics")).await;
+    let m = pdgate_testkit::get(&env.gw.admin_url("/metrics")).await;
     let text = String::from_utf8(m.body.to_vec()).unwrap();
     assert!(
         text.contains("pdgate_cross_border_refused_total 4"),
@@ -780,7 +777,7 @@ async fn metrics_count_what_happened(db: Db) {
         .unwrap()
         .to_owned();
     let svc = token(&env.gw, "service", Some("crm"));
-    let d = common::detokenize(&env.gw, &svc, "order_fulfilment", &[&email, "nope"]).await;
+    let d = pdgate_testkit::detokenize(&env.gw, &svc, "order_fulfilment", &[&email, "nope"]).await;
     assert_eq!(d.status, 200);
     let r = authed(
         "POST",
@@ -800,7 +797,7 @@ async fn metrics_count_what_happened(db: Db) {
     .await;
     assert!(r.status.is_client_error(), "{}", r.status);
 
-    let m = common::get(&env.gw.admin_url("/metrics")).await;
+    let m = pdgate_testkit::get(&env.gw.admin_url("/metrics")).await;
     assert_eq!(m.status, 200);
     assert!(m
         .header("content-type")
@@ -830,7 +827,7 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         return;
     };
     assert_eq!(checkout(&env, "o@mail.ru").await.status, 200);
-    let doc = common::get(&env.gw.admin_url("/admin/openapi.json")).await;
+    let doc = pdgate_testkit::get(&env.gw.admin_url("/admin/openapi.json")).await;
     assert_eq!(doc.status, 200);
     let doc = doc.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -915,7 +912,7 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
     assert_eq!(checkout(&env, "l@mail.ru").await.status, 200);
     let subject = json!({"subject": {"email": "l@mail.ru"}});
     let lnk = create("/admin/v1/subjects/links", subject.clone()).await;
-    let swp = common::retention(&env.gw, &[])["sweep_id"]
+    let swp = pdgate_testkit::retention(&env.gw, &[])["sweep_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1032,7 +1029,7 @@ async fn metrics_can_require_a_token() {
     opts.extra_config = extra;
     let gw = Gateway::start(opts, &up.url()).await.unwrap();
     let url = gw.admin_url("/metrics");
-    let none = common::get(&url).await;
+    let none = pdgate_testkit::get(&url).await;
     assert_eq!(
         (none.status.as_u16(), none.code().as_str()),
         (401, "unauthorized")
@@ -1046,5 +1043,8 @@ async fn metrics_can_require_a_token() {
     let ok = authed("GET", &url, secret, "").await;
     assert_eq!(ok.status, 200);
     assert!(String::from_utf8_lossy(&ok.body).contains("pdgate_http_requests_total"));
-    assert_eq!(common::get(&gw.admin_url("/readyz")).await.status, 200);
+    assert_eq!(
+        pdgate_testkit::get(&gw.admin_url("/readyz")).await.status,
+        200
+    );
 }

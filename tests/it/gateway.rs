@@ -2,16 +2,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{get, post, send, Db, Gateway, Opts, Upstream};
 use http::Request;
 use http_body_util::Full;
 use pdgate::store::Backend;
+use pdgate_testkit::{get, post, send, Db, Gateway, Opts, Upstream};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -169,7 +166,7 @@ async fn required_consent_missing_stores_and_forwards_nothing(db: Db) {
             .body(Full::new(Bytes::from(format!("email={EMAIL}&name=Ivan"))))
             .unwrap()
     };
-    let page = common::send(browser("ru-RU,ru;q=0.9,en;q=0.5")).await;
+    let page = pdgate_testkit::send(browser("ru-RU,ru;q=0.9,en;q=0.5")).await;
     assert_eq!(page.status, 422);
     assert_eq!(
         page.header("content-type").unwrap(),
@@ -181,7 +178,7 @@ async fn required_consent_missing_stores_and_forwards_nothing(db: Db) {
         "{html}"
     );
     assert!(!html.contains(EMAIL) && !html.contains("Ivan"));
-    let en = common::send(browser("en-US")).await;
+    let en = pdgate_testkit::send(browser("en-US")).await;
     assert!(String::from_utf8_lossy(&en.body).contains("Your consent is needed"));
     assert!(up.requests().is_empty());
     let (store, keys) = gw.vault().await;
@@ -401,7 +398,7 @@ async fn unknown_fields_reject_and_bad_input_get_json_errors(db: Db) {
     }
     // A declared length over the limit is refused before a byte of the body is read.
     let head = format!("POST /api/checkout HTTP/1.1\r\nhost: x\r\ncontent-type: {JSON}\r\ncontent-length: {}\r\n\r\n", 2 << 20);
-    let answer = common::raw(gw.proxy, head.as_bytes(), Duration::from_secs(5)).await;
+    let answer = pdgate_testkit::raw(gw.proxy, head.as_bytes(), Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(
         answer.contains(r#"{"error":{"code":"body_too_large""#),
@@ -485,7 +482,7 @@ async fn health_and_readiness(db: Db) {
     assert_eq!(get(&gw.admin_url("/nope")).await.code(), "not_found");
     // The image's HEALTHCHECK: `pdgate health` asks /readyz where the admin listener is.
     let health = |addr: String| {
-        std::process::Command::new(common::bin())
+        std::process::Command::new(pdgate_testkit::bin())
             .arg("health")
             .env("PDGATE_ADMIN_LISTEN", addr)
             .output()

@@ -5,19 +5,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{authed, detokenize, outcomes, post, retention, token, Db, Gateway, Opts, Upstream};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pdgate_testkit::{
+    authed, detokenize, outcomes, post, retention, token, Db, Gateway, Opts, Upstream,
+};
 use sha2::Sha256;
 
 const JSON: &str = "application/json";
@@ -190,7 +189,7 @@ async fn found_by(gw: &Gateway, dpo: &str, field: &str, value: &str) -> u64 {
     done.json()["result"]["subjects"].as_u64().unwrap()
 }
 
-async fn fulfil(gw: &Gateway, dpo: &str, id: &str, body: &str) -> common::Resp {
+async fn fulfil(gw: &Gateway, dpo: &str, id: &str, body: &str) -> pdgate_testkit::Resp {
     authed(
         "POST",
         &gw.admin_url(&format!("/admin/v1/requests/{id}/fulfil")),
@@ -353,7 +352,7 @@ async fn requests_lifecycle(db: Db) {
         .unwrap()
         .iter()
         .any(|p| p["legal_basis"] == "contract"));
-    let html = common::send(
+    let html = pdgate_testkit::send(
         http::Request::get(gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=html")))
             .header("authorization", format!("Bearer {dpo}"))
             .header("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")
@@ -661,14 +660,19 @@ async fn webhook_retries_survive_restart(db: Db) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The receiver failing shows in the metrics and does not make pdgate unready.
-    let metrics = common::get(&env.gw.admin_url("/metrics")).await;
+    let metrics = pdgate_testkit::get(&env.gw.admin_url("/metrics")).await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(text.contains("pdgate_outbox_backlog 1"), "{text}");
     assert!(
         text.contains("pdgate_outbox_oldest_undelivered_seconds "),
         "{text}"
     );
-    assert_eq!(common::get(&env.gw.admin_url("/readyz")).await.status, 200);
+    assert_eq!(
+        pdgate_testkit::get(&env.gw.admin_url("/readyz"))
+            .await
+            .status,
+        200
+    );
     env.gw.signal("-TERM");
     assert_eq!(env.gw.wait_exit().await, Some(0));
     env.gw.spawn().await;
@@ -699,7 +703,7 @@ async fn webhook_retries_survive_restart(db: Db) {
     // Exactly one delivery: no duplicate after success.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(env.hook.got.lock().unwrap().len(), 1);
-    let metrics = common::get(&env.gw.admin_url("/metrics")).await;
+    let metrics = pdgate_testkit::get(&env.gw.admin_url("/metrics")).await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(text.contains("pdgate_outbox_backlog 0"), "{text}");
     assert!(

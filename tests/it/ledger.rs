@@ -4,18 +4,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{authed, detokenize, get, outcomes, post, send, token, Db, Gateway, Opts, Upstream};
 use http::Request;
 use http_body_util::Full;
 use pdgate::store::{Backend, Rights};
+use pdgate_testkit::{
+    authed, detokenize, get, outcomes, post, send, token, Db, Gateway, Opts, Upstream,
+};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -574,7 +573,7 @@ async fn expired_by_retention(db: Db) {
 }
 
 /// A self-service call (`path` under `/.well-known/pdgate/v1/`) with a subject token.
-async fn self_service(gw: &Gateway, method: &str, path: &str, token: &str) -> common::Resp {
+async fn self_service(gw: &Gateway, method: &str, path: &str, token: &str) -> pdgate_testkit::Resp {
     authed(
         method,
         &gw.url(&format!("/.well-known/pdgate/v1/{path}")),
@@ -609,7 +608,7 @@ async fn export(gw: &Gateway, format: &str) -> String {
 }
 
 fn verify(file: &Path, key: Option<&str>) -> (bool, String) {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = Command::new(pdgate_testkit::bin());
     cmd.args(["audit", "verify"]).arg(file);
     if let Some(k) = key {
         cmd.args(["--public-key", k]);
@@ -675,7 +674,7 @@ async fn audit_export_and_offline_verification(db: Db) {
     // The CLI writes the same file (plus what happened since: the API export is its prefix).
     let api = export(gw, "jsonl").await;
     let out = dir.path().join("cli.jsonl");
-    let status = Command::new(common::bin())
+    let status = Command::new(pdgate_testkit::bin())
         .args(["audit", "export", "--config"])
         .arg(&gw.config_path)
         .arg("--out")
@@ -865,7 +864,7 @@ async fn jwt_attacks_are_refused(db: Db) {
     let cfg = std::fs::read_to_string(&gw.config_path).unwrap();
     let open = gw.dir.join("open.toml");
     std::fs::write(&open, cfg.replace("audience = \"pdgate\"\n", "")).unwrap();
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(pdgate_testkit::bin())
         .args(["serve", "--config"])
         .arg(&open)
         .env_remove("PDGATE_KEY")
@@ -997,7 +996,7 @@ async fn edited_consent_text_needs_a_new_version(db: Db) {
         .unwrap()
         .replace("2 года", "5 лет");
     std::fs::write(&text, edited).unwrap();
-    let out = Command::new(common::bin())
+    let out = Command::new(pdgate_testkit::bin())
         .args(["serve", "--config"])
         .arg(&env.gw.config_path)
         .output()
@@ -1068,7 +1067,7 @@ async fn reveal_shows_plaintext_only_to_staff_with_the_role(db: Db) {
     let r = staff_get(json_url.clone(), Some(admin_dpo), false).await;
     assert_eq!(String::from_utf8(r.body.to_vec()).unwrap(), page);
     // With the role: plaintext for order fulfilment, escaped for JSON; unknown tokens stay.
-    let dpo = common::staff_token(gw, "dpo");
+    let dpo = pdgate_testkit::staff_token(gw, "dpo");
     let r = staff_get(json_url.clone(), Some(dpo.clone()), false).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));

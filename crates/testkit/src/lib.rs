@@ -1,7 +1,6 @@
-//! Test harness: the real `pdgate` binary on port 0, a real upstream that records what it gets,
+//! pdgate's test kit: the real `pdgate` binary on port 0, a real upstream that records what it gets,
 //! and real HTTP clients. SQLite in a temp dir by default; PostgreSQL with a fresh database per test
 //! when `PDGATE_TEST_DATABASE_URL` is set.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -296,8 +295,24 @@ pub struct Gateway {
     _tmp: Option<Scratch>,
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pdgate")
+/// The `pdgate` binary cargo built for these tests.
+pub fn bin() -> &'static Path {
+    // The test binary runs from target/<profile>/deps; cargo builds `pdgate` beside deps/ for
+    // every integration test of its package.
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps");
+        profile.join(format!("pdgate{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// The workspace's root: policies, README and deployment files the tests read.
+pub fn workspace() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 /// Writes config, policies and key into a new temp dir; `None` if the database is not available.
@@ -307,7 +322,7 @@ pub async fn prepare(opts: &Opts, upstream: &str) -> Option<(Scratch, PathBuf, S
     let db_url = opts.database_url.clone().unwrap_or_else(|| tmp.url.clone());
     let pol = dir.join("policies");
     std::fs::create_dir_all(pol.join("consents")).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let src = workspace().join("policies");
     for name in ["shop.yaml", "routes.yaml"] {
         let text = std::fs::read_to_string(src.join(name))
             .unwrap()
@@ -568,14 +583,14 @@ macro_rules! both_backends {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$body($crate::common::Db::Sqlite).await }
+                async fn $name() { super::$body($crate::Db::Sqlite).await }
             )*
         }
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 #[cfg_attr(pdgate_no_test_db, ignore = "PDGATE_TEST_DATABASE_URL was not set at build time")]
-                async fn $name() { super::$body($crate::common::Db::Postgres).await }
+                async fn $name() { super::$body($crate::Db::Postgres).await }
             )*
         }
     };
@@ -688,20 +703,23 @@ pub fn outcomes(r: &Resp) -> Vec<String> {
         .collect()
 }
 
-/// Runs one test that drives an outside tool, as its binary's whole harness. `missing` names the
-/// tool when it is absent: the test is then reported as ignored, with that reason, never as
-/// passed; under `CI` a missing tool fails it (CI installs every tool).
-pub fn tool_suite<F>(name: &str, missing: Option<String>, test: impl FnOnce() -> F + Send + 'static)
+/// A test that needs an outside tool (a browser, Schemathesis, libfaketime, PostgreSQL's server
+/// binaries), as a libtest-mimic trial: reported as ignored, with the reason, when the tool is
+/// missing, except under `CI=true`, where a missing tool is a failure.
+pub fn tool_trial<F>(
+    name: &str,
+    missing: Option<String>,
+    test: impl FnOnce() -> F + Send + 'static,
+) -> libtest_mimic::Trial
 where
     F: std::future::Future<Output = ()>,
 {
-    let args = libtest_mimic::Arguments::from_args();
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if let Some(why) = &missing {
         eprintln!("{name}: ignored: {why}");
     }
     let ignored = missing.is_some() && !in_ci;
-    let trial = libtest_mimic::Trial::test(name, move || {
+    libtest_mimic::Trial::test(name, move || {
         if let Some(why) = missing {
             return Err(
                 format!("{why} (CI installs it; a missing tool is a failure there)").into(),
@@ -715,8 +733,7 @@ where
             .block_on(test());
         Ok(())
     })
-    .with_ignored_flag(ignored);
-    libtest_mimic::run(&args, vec![trial]).exit();
+    .with_ignored_flag(ignored)
 }
 
 /// The `email` of every JSON body the upstream received in a POST: the tokens a test then

@@ -2,22 +2,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
-use common::Db;
 use pdgate::audit::{verify_chain, AuditEvent, Chain};
 use pdgate::store::{
     Backend, Committer, ConsentRecord, IntakeOutcome, IntakeWrite, Store, SubjectWrite, ValueWrite,
 };
+use pdgate_testkit::Db;
 
-async fn open(db: Db) -> Option<(Store, common::Scratch)> {
+async fn open(db: Db) -> Option<(Store, pdgate_testkit::Scratch)> {
     open_at(db).await.map(|(store, _, tmp)| (store, tmp))
 }
 
 /// [`open`], with the database's URL for raw counts.
-async fn open_at(db: Db) -> Option<(Store, String, common::Scratch)> {
-    let tmp = common::scratch(db).await?;
+async fn open_at(db: Db) -> Option<(Store, String, pdgate_testkit::Scratch)> {
+    let tmp = pdgate_testkit::scratch(db).await?;
     let url = tmp.url.clone();
     let store = Store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
@@ -235,7 +232,7 @@ async fn tokens_follow_their_candidates(db: Db, per_intake: bool) {
 /// A vault made before the token-path migration (`20261130000001`) upgrades in place: live tokens
 /// keep their values, erased ones become tombstones, and intakes decide on the new paths.
 async fn an_older_vault_upgrades_in_place(db: Db) {
-    let Some(tmp) = common::scratch(db).await else {
+    let Some(tmp) = pdgate_testkit::scratch(db).await else {
         return;
     };
     let url = tmp.url.clone();

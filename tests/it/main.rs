@@ -1,0 +1,20 @@
+//! pdgate's integration tests, one binary (so pdgate is linked once): the real `pdgate` binary on
+//! port 0 with a real upstream that records what it gets (`pdgate-testkit`), the storage conformance
+//! suite on SQLite and PostgreSQL, and checks of the shipped documents and deployment files.
+//! Suites that need an outside tool are in `tests/tools`.
+
+#[macro_use]
+extern crate pdgate_testkit;
+
+mod deploy;
+mod detectors;
+mod doors;
+mod edge;
+mod faults;
+mod fuzz;
+mod gateway;
+mod ledger;
+mod oversight;
+mod readme;
+mod requests;
+mod storage;
