@@ -73,25 +73,7 @@ pub fn evaluate<'p>(
     route: &'p Route,
     leaves: &[Leaf],
 ) -> Result<Evaluation<'p>, Refusal> {
-    let mut consents = Vec::with_capacity(route.consents.len());
-    for rc in &route.consents {
-        let granted = leaves
-            .iter()
-            .any(|l| l.path == rc.field && is_truthy(&l.value));
-        if rc.required && !granted {
-            let purpose = &policy.purpose(rc.purpose).def.id;
-            return Err(Refusal::new(
-                422,
-                "consent_required",
-                format!(
-                    "consent to purpose `{purpose}` is required: field `{}` must be checked",
-                    rc.field
-                ),
-            )
-            .about(&rc.field));
-        }
-        consents.push((rc.purpose, granted, rc));
-    }
+    let consents = consents_asked(policy, route, leaves)?;
     let active: Vec<usize> = route
         .purposes
         .iter()
@@ -101,6 +83,83 @@ pub fn evaluate<'p>(
                 || consents.iter().any(|(cp, g, _)| *cp == p && *g)
         })
         .collect();
+    let mut seen = HashSet::new();
+    let mut dropped = 0u32;
+    let mut decisions = Vec::with_capacity(leaves.len());
+    for leaf in leaves {
+        let decision = decide(policy, route, &active, leaf, &mut seen)?;
+        if matches!(decision, Decision::Drop) {
+            dropped += 1;
+        }
+        decisions.push(decision);
+    }
+    Ok(Evaluation {
+        decisions,
+        consents,
+        active,
+        dropped,
+        subject_key: subject_key(route, leaves)?,
+    })
+}
+
+/// Whether each consent the route asks for was given; a required one missing refuses the post.
+fn consents_asked<'p>(
+    policy: &Policy,
+    route: &'p Route,
+    leaves: &[Leaf],
+) -> Result<Vec<(usize, bool, &'p crate::policy::RouteConsent)>, Refusal> {
+    let mut consents = Vec::with_capacity(route.consents.len());
+    for rc in &route.consents {
+        let granted = leaves
+            .iter()
+            .any(|l| l.path == rc.field && is_truthy(&l.value));
+        if rc.required && !granted {
+            let purpose = &policy.purpose(rc.purpose).def.id;
+            let msg = format!(
+                "consent to purpose `{purpose}` is required: field `{}` must be checked",
+                rc.field
+            );
+            return Err(Refusal::new(422, "consent_required", msg).about(&rc.field));
+        }
+        consents.push((rc.purpose, granted, rc));
+    }
+    Ok(consents)
+}
+
+/// What happens to one leaf: consent boxes stay, undeclared fields follow `unknown_fields`, a
+/// declared field is acted on when a live purpose covers its category.
+fn decide<'p, 'l>(
+    policy: &Policy,
+    route: &'p Route,
+    active: &[usize],
+    leaf: &'l Leaf,
+    seen: &mut HashSet<&'l str>,
+) -> Result<Decision<'p>, Refusal> {
+    if route.consents.iter().any(|rc| rc.field == leaf.path) {
+        return Ok(Decision::Keep);
+    }
+    let Some(name) = covering_path(&leaf.path, |p| route.fields.contains_key(p)) else {
+        return match route.unknown_fields {
+            UnknownFields::Drop => Ok(Decision::Drop),
+            UnknownFields::Pass => Ok(Decision::Keep),
+            UnknownFields::Reject => Err(Refusal::new(
+                422,
+                "undeclared_field",
+                format!(
+                    "field `{}` is not declared by route `{}`",
+                    leaf.path, route.id
+                ),
+            )),
+        };
+    };
+    let field = &route.fields[name];
+    if !leaf.path.contains("[]")
+        && !seen.insert(leaf.path.as_str())
+        && !matches!(field.action, Action::Pass | Action::Drop)
+    {
+        let msg = format!("field `{}` appears more than once", leaf.path);
+        return Err(Refusal::new(400, "duplicate_field", msg).about(&leaf.path));
+    }
     let covered = |category: &str| {
         active.iter().any(|&p| {
             policy
@@ -111,106 +170,46 @@ pub fn evaluate<'p>(
                 .any(|c| c == category)
         })
     };
-
-    let mut seen = HashSet::new();
-    let mut dropped = 0u32;
-    let mut decisions = Vec::with_capacity(leaves.len());
-    for leaf in leaves {
-        if route.consents.iter().any(|rc| rc.field == leaf.path) {
-            decisions.push(Decision::Keep);
-            continue;
-        }
-        let Some(name) = covering_path(&leaf.path, |p| route.fields.contains_key(p)) else {
-            match route.unknown_fields {
-                UnknownFields::Drop => {
-                    dropped += 1;
-                    decisions.push(Decision::Drop);
-                }
-                UnknownFields::Pass => decisions.push(Decision::Keep),
-                UnknownFields::Reject => {
-                    return Err(Refusal::new(
-                        422,
-                        "undeclared_field",
-                        format!(
-                            "field `{}` is not declared by route `{}`",
-                            leaf.path, route.id
-                        ),
-                    ))
-                }
+    Ok(match field.action {
+        Action::Pass => Decision::Keep,
+        Action::Drop => Decision::Drop,
+        _ if field.category.as_deref().is_some_and(|c| !covered(c)) => Decision::Drop,
+        _ if leaf.value.trim().is_empty() => Decision::Keep,
+        _ => match field.kind.normalize(&leaf.value) {
+            Some(normalized) => Decision::Act { field, normalized },
+            None => {
+                let msg = format!(
+                    "field `{}` is not a valid {}",
+                    leaf.path,
+                    field.kind.as_str()
+                );
+                return Err(Refusal::new(422, "invalid_field", msg).about(&leaf.path));
             }
-            continue;
-        };
-        let field = &route.fields[name];
-        if !leaf.path.contains("[]")
-            && !seen.insert(leaf.path.as_str())
-            && !matches!(field.action, Action::Pass | Action::Drop)
-        {
-            return Err(Refusal::new(
-                400,
-                "duplicate_field",
-                format!("field `{}` appears more than once", leaf.path),
-            )
-            .about(&leaf.path));
-        }
-        let decision = match field.action {
-            Action::Pass => Decision::Keep,
-            Action::Drop => Decision::Drop,
-            _ if field.category.as_deref().is_some_and(|c| !covered(c)) => Decision::Drop,
-            _ if leaf.value.trim().is_empty() => Decision::Keep,
-            _ => match field.kind.normalize(&leaf.value) {
-                Some(normalized) => Decision::Act { field, normalized },
-                None => {
-                    return Err(Refusal::new(
-                        422,
-                        "invalid_field",
-                        format!(
-                            "field `{}` is not a valid {}",
-                            leaf.path,
-                            field.kind.as_str()
-                        ),
-                    )
-                    .about(&leaf.path))
-                }
-            },
-        };
-        if matches!(decision, Decision::Drop) {
-            dropped += 1;
-        }
-        decisions.push(decision);
-    }
-
-    let subject_key = match &route.subject_field {
-        None => None,
-        Some(sf) => {
-            let kind = route.fields.get(sf).map(|f| f.kind).unwrap_or_default();
-            let value = leaves
-                .iter()
-                .find(|l| &l.path == sf)
-                .map(|l| l.value.as_str())
-                .unwrap_or_default();
-            match kind.normalize(value).filter(|v| !v.is_empty()) {
-                Some(n) => Some((kind, n)),
-                None => {
-                    return Err(Refusal::new(
-                        422,
-                        "subject_required",
-                        format!(
-                            "field `{sf}` identifies the data subject and must hold a valid {}",
-                            kind.as_str()
-                        ),
-                    )
-                    .about(sf))
-                }
-            }
-        }
-    };
-    Ok(Evaluation {
-        decisions,
-        consents,
-        active,
-        dropped,
-        subject_key,
+        },
     })
+}
+
+/// The normalized value of the route's subject field, which must hold a valid one.
+fn subject_key(route: &Route, leaves: &[Leaf]) -> Result<Option<(Kind, String)>, Refusal> {
+    let Some(sf) = &route.subject_field else {
+        return Ok(None);
+    };
+    let kind = route.fields.get(sf).map(|f| f.kind).unwrap_or_default();
+    let value = leaves
+        .iter()
+        .find(|l| &l.path == sf)
+        .map(|l| l.value.as_str())
+        .unwrap_or_default();
+    match kind.normalize(value).filter(|v| !v.is_empty()) {
+        Some(n) => Ok(Some((kind, n))),
+        None => {
+            let msg = format!(
+                "field `{sf}` identifies the data subject and must hold a valid {}",
+                kind.as_str()
+            );
+            Err(Refusal::new(422, "subject_required", msg).about(sf))
+        }
+    }
 }
 
 /// Request facts recorded with a consent (hashed) and in the audit entry.
@@ -294,139 +293,247 @@ pub fn plan(
     facts: RequestFacts<'_>,
 ) -> Plan {
     let sid = subject.id().to_vec();
-    let domain = policy.controller.token_domain.as_str();
-    let mut values = Vec::new();
-    let mut index: Vec<[u8; 32]> = Vec::new();
-    let mut renders = Vec::with_capacity(leaves.len());
-    let mut mask_refs = Vec::new();
-
-    let purposes_for = |category: Option<&str>| -> String {
-        let ids: Vec<&str> = eval
-            .active
-            .iter()
-            .map(|&p| &policy.purpose(p).def)
-            .filter(|p| category.is_none_or(|c| p.categories.iter().any(|x| x == c)))
-            .map(|p| p.id.as_str())
-            .collect();
-        ids.join(",")
+    let mut vault = Vaulting {
+        keys,
+        sid: &sid,
+        dek: &subject.dek,
+        domain: policy.controller.token_domain.as_str(),
+        values: Vec::new(),
+        index: Vec::new(),
+        mask_refs: Vec::new(),
     };
-
+    let mut renders = Vec::with_capacity(leaves.len());
     for (leaf, decision) in leaves.iter().zip(&eval.decisions) {
-        let (field, normalized) = match decision {
-            Decision::Keep => {
-                renders.push(Render::Keep);
-                continue;
+        renders.push(match decision {
+            Decision::Keep => Render::Keep,
+            Decision::Drop => Render::Drop,
+            Decision::Act { field, normalized } => {
+                let purposes = purposes_for(policy, eval, field.category.as_deref());
+                vault.render(field, leaf, normalized, &purposes)
             }
-            Decision::Drop => {
-                renders.push(Render::Drop);
-                continue;
-            }
-            Decision::Act { field, normalized } => (*field, normalized.as_str()),
-        };
-        let purposes = purposes_for(field.category.as_deref());
-        let aad = Aad {
-            subject: &sid,
-            field: &leaf.path,
-            purpose: &purposes,
-        };
-        let mut vault =
-            |kind: Kind, shape: TokenShape, normalized: &str, original: &str| -> usize {
-                let mac = actions::value_mac(keys, &sid, shape, normalized);
-                if matches!(kind, Kind::Email | Kind::Phone) {
-                    index.push(actions::blind_index(keys, kind, normalized));
-                }
-                values.push(ValueWrite {
-                    value_mac: mac,
-                    candidates: (0..TOKEN_CANDIDATES)
-                        .map(|a| actions::token_candidate(shape, &mac, a, normalized, domain))
-                        .collect(),
-                    shape: shape.as_str().to_owned(),
-                    kind: kind.as_str().to_owned(),
-                    action: field.action.as_str().to_owned(),
-                    category: field.category.clone(),
-                    field: leaf.path.clone(),
-                    purposes: purposes.clone(),
-                    ciphertext: subject.dek.encrypt(original.trim().as_bytes(), aad),
-                });
-                values.len() - 1
-            };
-        let render = match field.action {
-            Action::Tokenize => Render::Pieces(vec![Piece::Token(vault(
-                field.kind,
-                field.kind.token_shape(),
-                normalized,
-                &leaf.value,
-            ))]),
-            Action::Mask => {
-                let i = vault(field.kind, TokenShape::Generic, normalized, &leaf.value);
-                mask_refs.push((leaf.path.clone(), i));
-                Render::Text(actions::mask(field.kind, &leaf.value))
-            }
-            Action::Encrypt => Render::Text(envelope(
-                &sid,
-                &leaf.path,
-                &purposes,
-                &subject.dek,
-                leaf.value.trim(),
-            )),
-            Action::Hash => Render::Text(actions::hash_value(keys, field.kind, normalized)),
-            Action::Redact => {
-                let text = leaf.value.as_str();
-                let findings = detect::detect(text, domain);
-                if findings.is_empty() {
-                    Render::Keep
-                } else {
-                    let mut pieces = Vec::with_capacity(2 * findings.len() + 1);
-                    let mut at = 0;
-                    for f in findings {
-                        if f.start > at {
-                            pieces.push(Piece::Lit(text[at..f.start].to_owned()));
-                        }
-                        let span = &text[f.start..f.end];
-                        let kind = Kind::from(f.kind);
-                        let norm = kind
-                            .normalize(span)
-                            .unwrap_or_else(|| span.trim().to_owned());
-                        let shape = if matches!(kind, Kind::Email) {
-                            TokenShape::Email
-                        } else {
-                            TokenShape::Generic
-                        };
-                        pieces.push(Piece::Token(vault(kind, shape, &norm, span)));
-                        at = f.end;
-                    }
-                    if at < text.len() {
-                        pieces.push(Piece::Lit(text[at..].to_owned()));
-                    }
-                    Render::Pieces(pieces)
-                }
-            }
-            Action::Pass => Render::Keep,
-            Action::Drop => Render::Drop,
-        };
-        renders.push(render);
+        });
     }
+    let Vaulting {
+        mut index,
+        values,
+        mask_refs,
+        ..
+    } = vault;
     index.sort_unstable();
     index.dedup();
 
     let subject_name = pseudonym(&sid);
+    let given = consents_given(policy, route, eval, keys, &sid, &facts);
+    let mut audit = given.audit;
+    let active_ids: Vec<String> = eval
+        .active
+        .iter()
+        .map(|&p| policy.purpose(p).def.id.clone())
+        .collect();
+    audit.insert(
+        0,
+        AuditEvent::Intake {
+            request_id: facts.request_id.to_owned(),
+            route: route.id.clone(),
+            subject: subject_name.clone(),
+            purposes: active_ids.clone(),
+            consents: given.header.clone(),
+            stored_values: u32::try_from(values.len()).unwrap_or(u32::MAX),
+            dropped_fields: eval.dropped,
+        },
+    );
+    let write = IntakeWrite {
+        at: facts.now,
+        route: route.id.clone(),
+        subject: Some(subject.write),
+        index,
+        values,
+        consents: given.records,
+        dropped_fields: eval.dropped,
+        audit,
+    };
+    Plan {
+        write,
+        renders,
+        receipts: given.receipts,
+        subject: subject_name,
+        purposes_header: active_ids.join(","),
+        consent_header: given.header.join(", "),
+        mask_refs,
+    }
+}
+
+/// The active purposes that cover `category` (all of them for a value without one), as stored
+/// beside the value: `marketing,orders`.
+fn purposes_for(policy: &Policy, eval: &Evaluation<'_>, category: Option<&str>) -> String {
+    let ids: Vec<&str> = eval
+        .active
+        .iter()
+        .map(|&p| &policy.purpose(p).def)
+        .filter(|p| category.is_none_or(|c| p.categories.iter().any(|x| x == c)))
+        .map(|p| p.id.as_str())
+        .collect();
+    ids.join(",")
+}
+
+/// The vault values one intake collects, with their search-index entries.
+struct Vaulting<'a> {
+    keys: &'a Keys,
+    sid: &'a [u8],
+    dek: &'a Dek,
+    domain: &'a str,
+    values: Vec<ValueWrite>,
+    index: Vec<[u8; 32]>,
+    /// `(field path, value index)` of masked fields.
+    mask_refs: Vec<(String, usize)>,
+}
+
+/// One value to keep: what it is, how its token looks, its normal form and the text as sent.
+struct Keep<'v> {
+    kind: Kind,
+    shape: TokenShape,
+    normalized: &'v str,
+    original: &'v str,
+}
+
+impl Vaulting<'_> {
+    /// Adds a value (encrypted under the subject's key, bound to field and purposes) and returns
+    /// its index, which the issued token replaces in the body.
+    fn keep(&mut self, field: &Field, leaf: &Leaf, purposes: &str, v: Keep<'_>) -> usize {
+        let mac = actions::value_mac(self.keys, self.sid, v.shape, v.normalized);
+        if matches!(v.kind, Kind::Email | Kind::Phone) {
+            self.index
+                .push(actions::blind_index(self.keys, v.kind, v.normalized));
+        }
+        let aad = Aad {
+            subject: self.sid,
+            field: &leaf.path,
+            purpose: purposes,
+        };
+        self.values.push(ValueWrite {
+            value_mac: mac,
+            candidates: (0..TOKEN_CANDIDATES)
+                .map(|a| actions::token_candidate(v.shape, &mac, a, v.normalized, self.domain))
+                .collect(),
+            shape: v.shape.as_str().to_owned(),
+            kind: v.kind.as_str().to_owned(),
+            action: field.action.as_str().to_owned(),
+            category: field.category.clone(),
+            field: leaf.path.clone(),
+            purposes: purposes.to_owned(),
+            ciphertext: self.dek.encrypt(v.original.trim().as_bytes(), aad),
+        });
+        self.values.len() - 1
+    }
+
+    /// What a declared field becomes in the forwarded body, keeping what the action stores.
+    fn render(&mut self, field: &Field, leaf: &Leaf, normalized: &str, purposes: &str) -> Render {
+        let value = Keep {
+            kind: field.kind,
+            shape: field.kind.token_shape(),
+            normalized,
+            original: &leaf.value,
+        };
+        match field.action {
+            Action::Tokenize => {
+                Render::Pieces(vec![Piece::Token(self.keep(field, leaf, purposes, value))])
+            }
+            Action::Mask => {
+                let value = Keep {
+                    shape: TokenShape::Generic,
+                    ..value
+                };
+                let i = self.keep(field, leaf, purposes, value);
+                self.mask_refs.push((leaf.path.clone(), i));
+                Render::Text(actions::mask(field.kind, &leaf.value))
+            }
+            Action::Encrypt => Render::Text(envelope(
+                self.sid,
+                &leaf.path,
+                purposes,
+                self.dek,
+                leaf.value.trim(),
+            )),
+            Action::Hash => Render::Text(actions::hash_value(self.keys, field.kind, normalized)),
+            Action::Redact => self.redact(field, leaf, purposes),
+            Action::Pass => Render::Keep,
+            Action::Drop => Render::Drop,
+        }
+    }
+
+    /// Free text with every identifier the detectors find replaced by its token.
+    fn redact(&mut self, field: &Field, leaf: &Leaf, purposes: &str) -> Render {
+        let text = leaf.value.as_str();
+        let findings = detect::detect(text, self.domain);
+        if findings.is_empty() {
+            return Render::Keep;
+        }
+        let mut pieces = Vec::with_capacity(2 * findings.len() + 1);
+        let mut at = 0;
+        for f in findings {
+            if f.start > at {
+                pieces.push(Piece::Lit(text[at..f.start].to_owned()));
+            }
+            let span = &text[f.start..f.end];
+            let kind = Kind::from(f.kind);
+            let norm = kind
+                .normalize(span)
+                .unwrap_or_else(|| span.trim().to_owned());
+            let shape = if matches!(kind, Kind::Email) {
+                TokenShape::Email
+            } else {
+                TokenShape::Generic
+            };
+            let value = Keep {
+                kind,
+                shape,
+                normalized: &norm,
+                original: span,
+            };
+            pieces.push(Piece::Token(self.keep(field, leaf, purposes, value)));
+            at = f.end;
+        }
+        if at < text.len() {
+            pieces.push(Piece::Lit(text[at..].to_owned()));
+        }
+        Render::Pieces(pieces)
+    }
+}
+
+/// The consents an intake records: ledger records and receipts for those given, an audit event
+/// each, and the `X-Pdgate-Consent` header (`purpose=granted|absent` for every purpose asked).
+struct Given {
+    records: Vec<ConsentRecord>,
+    receipts: Vec<String>,
+    audit: Vec<AuditEvent>,
+    header: Vec<String>,
+}
+
+fn consents_given(
+    policy: &Policy,
+    route: &Route,
+    eval: &Evaluation<'_>,
+    keys: &Keys,
+    sid: &[u8],
+    facts: &RequestFacts<'_>,
+) -> Given {
+    let subject_name = pseudonym(sid);
     let regimes: Vec<&str> = policy
         .controller
         .regimes
         .iter()
         .map(|r| r.as_str())
         .collect();
-    let mut consents = Vec::new();
-    let mut receipts = Vec::new();
-    let mut audit = Vec::new();
-    let mut consent_header = Vec::new();
+    let mut given = Given {
+        records: Vec::new(),
+        receipts: Vec::new(),
+        audit: Vec::new(),
+        header: Vec::new(),
+    };
     for (p, granted, rc) in &eval.consents {
         let purpose = policy.purpose(*p);
-        consent_header.push(format!(
-            "{}={}",
-            purpose.def.id,
-            if *granted { "granted" } else { "absent" }
-        ));
+        let state = if *granted { "granted" } else { "absent" };
+        given.header.push(format!("{}={state}", purpose.def.id));
         if !granted {
             continue;
         }
@@ -434,16 +541,16 @@ pub fn plan(
             continue;
         };
         let receipt = uuid::Uuid::now_v7().to_string();
-        audit.push(AuditEvent::ConsentGiven {
+        given.audit.push(AuditEvent::ConsentGiven {
             receipt_id: receipt.clone(),
             subject: subject_name.clone(),
             purpose: purpose.def.id.clone(),
             text_version: text.version,
             method: rc.method.as_str().to_owned(),
         });
-        consents.push(ConsentRecord {
+        given.records.push(ConsentRecord {
             receipt_id: receipt.clone(),
-            subject_id: sid.clone(),
+            subject_id: sid.to_vec(),
             purpose: purpose.def.id.clone(),
             text_id: text.id.clone(),
             text_version: i64::from(text.version),
@@ -464,44 +571,9 @@ pub fn plan(
             state: "granted".into(),
             channel: None,
         });
-        receipts.push(receipt);
+        given.receipts.push(receipt);
     }
-    let active_ids: Vec<String> = eval
-        .active
-        .iter()
-        .map(|&p| policy.purpose(p).def.id.clone())
-        .collect();
-    audit.insert(
-        0,
-        AuditEvent::Intake {
-            request_id: facts.request_id.to_owned(),
-            route: route.id.clone(),
-            subject: subject_name.clone(),
-            purposes: active_ids.clone(),
-            consents: consent_header.clone(),
-            stored_values: u32::try_from(values.len()).unwrap_or(u32::MAX),
-            dropped_fields: eval.dropped,
-        },
-    );
-    let write = IntakeWrite {
-        at: facts.now,
-        route: route.id.clone(),
-        subject: Some(subject.write),
-        index,
-        values,
-        consents,
-        dropped_fields: eval.dropped,
-        audit,
-    };
-    Plan {
-        write,
-        renders,
-        receipts,
-        subject: subject_name,
-        purposes_header: active_ids.join(","),
-        consent_header: consent_header.join(", "),
-        mask_refs,
-    }
+    given
 }
 
 /// The body outputs once the store has issued a token for each vault value.

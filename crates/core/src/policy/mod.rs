@@ -719,282 +719,14 @@ impl Compiler {
     }
 
     fn compile(&mut self, raw: Raw, docs: &[(PathBuf, yaml::Doc)]) -> Option<Policy> {
-        // Unique ids per section, across files.
-        self.unique(
-            docs,
-            raw.categories.iter().map(|(l, c)| (l, c.id.as_str())),
-            "category",
-        );
-        self.unique(
-            docs,
-            raw.subjects.iter().map(|(l, c)| (l, c.id.as_str())),
-            "subject group",
-        );
-        self.unique(
-            docs,
-            raw.purposes.iter().map(|(l, c)| (l, c.id.as_str())),
-            "purpose",
-        );
-        self.unique(
-            docs,
-            raw.services.iter().map(|(l, c)| (l, c.id.as_str())),
-            "service",
-        );
-        self.unique(
-            docs,
-            raw.upstreams.iter().map(|(l, c)| (l, c.id.as_str())),
-            "upstream",
-        );
-        self.unique(
-            docs,
-            raw.routes.iter().map(|(l, c)| (l, c.id.as_str())),
-            "route",
-        );
-
-        let controller = match raw.controller.as_slice() {
-            [] => {
-                let file = docs
-                    .first()
-                    .map(|d| d.0.clone())
-                    .unwrap_or_else(|| self.dir.clone());
-                self.err(&file, 1, "no `controller` section: name the operator (name, address, email, dpo, regimes, database_location, token_domain)");
-                None
-            }
-            [(loc, c), rest @ ..] => {
-                for (l, _) in rest {
-                    self.at(
-                        docs,
-                        l,
-                        "",
-                        "`controller` is declared more than once; keep one",
-                    );
-                }
-                if !is_domain(&c.token_domain) {
-                    self.at(
-                        docs,
-                        loc,
-                        "token_domain",
-                        format!(
-                            "token_domain `{}` is not a domain name (write e.g. relay.example.com)",
-                            c.token_domain
-                        ),
-                    );
-                }
-                if let Some(d) = &c.processing_started {
-                    if time::Date::parse(d, &time::format_description::well_known::Iso8601::DATE)
-                        .is_err()
-                    {
-                        self.at(
-                            docs,
-                            loc,
-                            "processing_started",
-                            format!("processing_started `{d}` is not a date: write YYYY-MM-DD"),
-                        );
-                    }
-                }
-                if c.protection_level.is_some_and(|l| !(1..=4).contains(&l)) {
-                    self.at(
-                        docs,
-                        loc,
-                        "protection_level",
-                        "protection_level is 1, 2, 3 or 4 (Government Decree No. 1119)",
-                    );
-                }
-                if c.regimes.is_empty() {
-                    self.at(
-                        docs,
-                        loc,
-                        "regimes",
-                        "regimes is empty: write [fz152], [gdpr] or [fz152, gdpr]",
-                    );
-                }
-                Some(c.clone())
-            }
-        };
-
-        let cat_ids: BTreeSet<&str> = raw.categories.iter().map(|(_, c)| c.id.as_str()).collect();
-        let subj_ids: BTreeSet<&str> = raw.subjects.iter().map(|(_, c)| c.id.as_str()).collect();
-        let purpose_idx: HashMap<&str, usize> = raw
-            .purposes
-            .iter()
-            .enumerate()
-            .map(|(i, (_, p))| (p.id.as_str(), i))
-            .collect();
-        let upstream_idx: HashMap<&str, usize> = raw
-            .upstreams
-            .iter()
-            .enumerate()
-            .map(|(i, (_, u))| (u.id.as_str(), i))
-            .collect();
-
-        let mut consent_texts: Vec<ConsentText> = Vec::new();
-        let mut purposes = Vec::new();
-        for (loc, p) in &raw.purposes {
-            for (i, c) in p.categories.iter().enumerate() {
-                if !cat_ids.contains(c.as_str()) {
-                    self.at(
-                        docs,
-                        loc,
-                        &format!("categories[{i}]"),
-                        format!("unknown category `{c}`; declare it under `categories`"),
-                    );
-                }
-            }
-            for (i, s) in p.subjects.iter().enumerate() {
-                if !subj_ids.contains(s.as_str()) {
-                    self.at(
-                        docs,
-                        loc,
-                        &format!("subjects[{i}]"),
-                        format!("unknown subject group `{s}`; declare it under `subjects`"),
-                    );
-                }
-            }
-            let mut def = p.clone();
-            for (i, r) in def.recipients.iter_mut().enumerate() {
-                r.country =
-                    self.country(docs, loc, &format!("recipients[{i}].country"), &r.country);
-            }
-            let retention = match &p.retention {
-                None => {
-                    self.at(docs, loc, "", format!("purpose `{}` has no retention: add `retention: {{keep: P2Y, from: collected}}`", p.id));
-                    None
-                }
-                Some(r) => match duration::IsoDuration::parse(&r.keep) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        self.at(
-                            docs,
-                            loc,
-                            "retention.keep",
-                            format!("retention.keep `{}`: {e}", r.keep),
-                        );
-                        None
-                    }
-                },
-            };
-            let mut consent_text = None;
-            match (p.legal_basis, &p.consent) {
-                (LegalBasis::Consent, None) => self.at(
-                    docs,
-                    loc,
-                    "legal_basis",
-                    format!("purpose `{}` is consent-based but names no consent text: add `consent: {{text: consents/{}.md, version: 1}}`", p.id, p.id),
-                ),
-                (_, Some(cref)) => match self.consent_text(&cref.text, cref.version) {
-                    Ok(t) => {
-                        consent_text = Some(consent_texts.len());
-                        consent_texts.push(t);
-                    }
-                    Err(msgs) => {
-                        for m in msgs {
-                            self.at(docs, loc, "consent.text", m);
-                        }
-                    }
-                },
-                _ => {}
-            }
-            purposes.push(Purpose {
-                def,
-                consent_text,
-                retention,
-            });
-        }
-
-        for (loc, h) in &raw.legal_holds {
-            if !cat_ids.contains(h.category.as_str()) {
-                self.at(
-                    docs,
-                    loc,
-                    "category",
-                    format!("unknown category `{}` in legal hold", h.category),
-                );
-            }
-            if let Err(e) = duration::IsoDuration::parse(&h.keep) {
-                self.at(docs, loc, "keep", format!("keep `{}`: {e}", h.keep));
-            }
-        }
-        for (loc, s) in &raw.services {
-            if let Some(c) = &s.country {
-                self.country(docs, loc, "country", c);
-            }
-            for (i, p) in s.purposes.iter().enumerate() {
-                if !purpose_idx.contains_key(p.as_str()) {
-                    self.at(
-                        docs,
-                        loc,
-                        &format!("purposes[{i}]"),
-                        format!("unknown purpose `{p}`"),
-                    );
-                }
-            }
-        }
-        let mut upstreams = Vec::new();
-        for (loc, u) in &raw.upstreams {
-            match u.url.parse::<http::Uri>() {
-                Ok(uri)
-                    if matches!(uri.scheme_str(), Some("http" | "https"))
-                        && uri.host().is_some() =>
-                {
-                    let country = match &u.country {
-                        Some(c) => self.country(docs, loc, "country", c),
-                        None => {
-                            if let Some(host) = uri.host().filter(|h| !looks_domestic(h)) {
-                                self.warn(docs, loc, "url", format!(
-                                    "upstream `{}` at `{host}` declares no country and is treated as RU; if it runs abroad write `country: XX` (ISO 3166-1) so that transfers to it need a 152-FZ Art. 12 notification",
-                                    u.id
-                                ));
-                            }
-                            "RU".to_owned()
-                        }
-                    };
-                    upstreams.push(Upstream {
-                        id: u.id.clone(),
-                        url: uri,
-                        erasure_webhook: u.erasure_webhook.clone(),
-                        country,
-                        safeguards: u.safeguards.clone(),
-                    })
-                }
-                _ => self.at(
-                    docs,
-                    loc,
-                    "url",
-                    format!(
-                        "upstream url `{}` must be an absolute http:// or https:// URL",
-                        u.url
-                    ),
-                ),
-            }
-        }
-        let default_upstream = match raw.default_upstream.as_slice() {
-            [] => None,
-            [(loc, id), rest @ ..] => {
-                for (l, _) in rest {
-                    self.at(docs, l, "", "`default_upstream` is declared more than once");
-                }
-                let i = upstream_idx.get(id.as_str()).copied();
-                if i.is_none() {
-                    self.at(
-                        docs,
-                        loc,
-                        "",
-                        format!("default_upstream `{id}` is not a declared upstream"),
-                    );
-                }
-                i
-            }
-        };
-
-        let mut routes = Vec::new();
-        for (loc, r) in &raw.routes {
-            if let Some(route) =
-                self.route(docs, loc, r, &purpose_idx, &upstream_idx, &raw.purposes)
-            {
-                routes.push(route);
-            }
-        }
-
+        self.unique_ids(&raw, docs);
+        let controller = self.controller(&raw, docs);
+        let (purposes, consent_texts) = self.purposes(&raw, docs);
+        self.legal_holds(&raw, docs);
+        self.services(&raw, docs);
+        let upstreams = self.upstreams(&raw, docs);
+        let default_upstream = self.default_upstream(&raw, docs);
+        let routes = self.routes(&raw, docs);
         let controller = controller?;
         if !self.errors.is_empty() {
             return None;
@@ -1029,6 +761,264 @@ impl Compiler {
             sha256: String::new(),
             warnings: Vec::new(),
         })
+    }
+
+    /// Ids are unique per section, across files.
+    fn unique_ids(&mut self, raw: &Raw, docs: &[(PathBuf, yaml::Doc)]) {
+        let c = raw.categories.iter().map(|(l, c)| (l, c.id.as_str()));
+        self.unique(docs, c, "category");
+        let s = raw.subjects.iter().map(|(l, s)| (l, s.id.as_str()));
+        self.unique(docs, s, "subject group");
+        let p = raw.purposes.iter().map(|(l, p)| (l, p.id.as_str()));
+        self.unique(docs, p, "purpose");
+        let s = raw.services.iter().map(|(l, s)| (l, s.id.as_str()));
+        self.unique(docs, s, "service");
+        let u = raw.upstreams.iter().map(|(l, u)| (l, u.id.as_str()));
+        self.unique(docs, u, "upstream");
+        let r = raw.routes.iter().map(|(l, r)| (l, r.id.as_str()));
+        self.unique(docs, r, "route");
+    }
+
+    /// The one `controller` section.
+    fn controller(
+        &mut self,
+        raw: &Raw,
+        docs: &[(PathBuf, yaml::Doc)],
+    ) -> Option<model::Controller> {
+        let [(loc, c), rest @ ..] = raw.controller.as_slice() else {
+            let file = docs
+                .first()
+                .map(|d| d.0.clone())
+                .unwrap_or_else(|| self.dir.clone());
+            self.err(&file, 1, "no `controller` section: name the operator (name, address, email, dpo, regimes, database_location, token_domain)");
+            return None;
+        };
+        for (l, _) in rest {
+            let msg = "`controller` is declared more than once; keep one";
+            self.at(docs, l, "", msg);
+        }
+        if !is_domain(&c.token_domain) {
+            let msg = format!(
+                "token_domain `{}` is not a domain name (write e.g. relay.example.com)",
+                c.token_domain
+            );
+            self.at(docs, loc, "token_domain", msg);
+        }
+        if let Some(d) = &c.processing_started {
+            let iso = &time::format_description::well_known::Iso8601::DATE;
+            if time::Date::parse(d, iso).is_err() {
+                let msg = format!("processing_started `{d}` is not a date: write YYYY-MM-DD");
+                self.at(docs, loc, "processing_started", msg);
+            }
+        }
+        if c.protection_level.is_some_and(|l| !(1..=4).contains(&l)) {
+            let msg = "protection_level is 1, 2, 3 or 4 (Government Decree No. 1119)";
+            self.at(docs, loc, "protection_level", msg);
+        }
+        if c.regimes.is_empty() {
+            let msg = "regimes is empty: write [fz152], [gdpr] or [fz152, gdpr]";
+            self.at(docs, loc, "regimes", msg);
+        }
+        Some(c.clone())
+    }
+
+    /// Every purpose with its retention and consent text (texts in the order first named).
+    fn purposes(
+        &mut self,
+        raw: &Raw,
+        docs: &[(PathBuf, yaml::Doc)],
+    ) -> (Vec<Purpose>, Vec<ConsentText>) {
+        let cat_ids: BTreeSet<&str> = raw.categories.iter().map(|(_, c)| c.id.as_str()).collect();
+        let subj_ids: BTreeSet<&str> = raw.subjects.iter().map(|(_, c)| c.id.as_str()).collect();
+        let mut consent_texts: Vec<ConsentText> = Vec::new();
+        let mut purposes = Vec::new();
+        for (loc, p) in &raw.purposes {
+            for (i, c) in p.categories.iter().enumerate() {
+                if !cat_ids.contains(c.as_str()) {
+                    let msg = format!("unknown category `{c}`; declare it under `categories`");
+                    self.at(docs, loc, &format!("categories[{i}]"), msg);
+                }
+            }
+            for (i, s) in p.subjects.iter().enumerate() {
+                if !subj_ids.contains(s.as_str()) {
+                    let msg = format!("unknown subject group `{s}`; declare it under `subjects`");
+                    self.at(docs, loc, &format!("subjects[{i}]"), msg);
+                }
+            }
+            let mut def = p.clone();
+            for (i, r) in def.recipients.iter_mut().enumerate() {
+                let at = format!("recipients[{i}].country");
+                r.country = self.country(docs, loc, &at, &r.country);
+            }
+            let retention = self.retention(docs, loc, p);
+            let consent_text = self.purpose_text(docs, loc, p, &mut consent_texts);
+            purposes.push(Purpose {
+                def,
+                consent_text,
+                retention,
+            });
+        }
+        (purposes, consent_texts)
+    }
+
+    /// A purpose's retention period; every purpose must have one.
+    fn retention(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        p: &model::Purpose,
+    ) -> Option<duration::IsoDuration> {
+        let Some(r) = &p.retention else {
+            self.at(docs, loc, "", format!("purpose `{}` has no retention: add `retention: {{keep: P2Y, from: collected}}`", p.id));
+            return None;
+        };
+        match duration::IsoDuration::parse(&r.keep) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let msg = format!("retention.keep `{}`: {e}", r.keep);
+                self.at(docs, loc, "retention.keep", msg);
+                None
+            }
+        }
+    }
+
+    /// The index in `texts` of a purpose's consent text, read and added there; a consent-based
+    /// purpose must name one.
+    fn purpose_text(
+        &mut self,
+        docs: &[(PathBuf, yaml::Doc)],
+        loc: &Loc,
+        p: &model::Purpose,
+        texts: &mut Vec<ConsentText>,
+    ) -> Option<usize> {
+        match (p.legal_basis, &p.consent) {
+            (LegalBasis::Consent, None) => {
+                self.at(
+                    docs,
+                    loc,
+                    "legal_basis",
+                    format!("purpose `{}` is consent-based but names no consent text: add `consent: {{text: consents/{}.md, version: 1}}`", p.id, p.id),
+                );
+                None
+            }
+            (_, Some(cref)) => match self.consent_text(&cref.text, cref.version) {
+                Ok(t) => {
+                    texts.push(t);
+                    Some(texts.len() - 1)
+                }
+                Err(msgs) => {
+                    for m in msgs {
+                        self.at(docs, loc, "consent.text", m);
+                    }
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
+
+    fn legal_holds(&mut self, raw: &Raw, docs: &[(PathBuf, yaml::Doc)]) {
+        let cat_ids: BTreeSet<&str> = raw.categories.iter().map(|(_, c)| c.id.as_str()).collect();
+        for (loc, h) in &raw.legal_holds {
+            if !cat_ids.contains(h.category.as_str()) {
+                let msg = format!("unknown category `{}` in legal hold", h.category);
+                self.at(docs, loc, "category", msg);
+            }
+            if let Err(e) = duration::IsoDuration::parse(&h.keep) {
+                self.at(docs, loc, "keep", format!("keep `{}`: {e}", h.keep));
+            }
+        }
+    }
+
+    fn services(&mut self, raw: &Raw, docs: &[(PathBuf, yaml::Doc)]) {
+        let purpose_ids: BTreeSet<&str> = raw.purposes.iter().map(|(_, p)| p.id.as_str()).collect();
+        for (loc, s) in &raw.services {
+            if let Some(c) = &s.country {
+                self.country(docs, loc, "country", c);
+            }
+            for (i, p) in s.purposes.iter().enumerate() {
+                if !purpose_ids.contains(p.as_str()) {
+                    let msg = format!("unknown purpose `{p}`");
+                    self.at(docs, loc, &format!("purposes[{i}]"), msg);
+                }
+            }
+        }
+    }
+
+    fn upstreams(&mut self, raw: &Raw, docs: &[(PathBuf, yaml::Doc)]) -> Vec<Upstream> {
+        let mut upstreams = Vec::new();
+        for (loc, u) in &raw.upstreams {
+            let uri = u.url.parse::<http::Uri>().ok().filter(|uri| {
+                matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+            });
+            let Some(uri) = uri else {
+                let msg = format!(
+                    "upstream url `{}` must be an absolute http:// or https:// URL",
+                    u.url
+                );
+                self.at(docs, loc, "url", msg);
+                continue;
+            };
+            let country = match &u.country {
+                Some(c) => self.country(docs, loc, "country", c),
+                None => {
+                    if let Some(host) = uri.host().filter(|h| !looks_domestic(h)) {
+                        self.warn(docs, loc, "url", format!(
+                            "upstream `{}` at `{host}` declares no country and is treated as RU; if it runs abroad write `country: XX` (ISO 3166-1) so that transfers to it need a 152-FZ Art. 12 notification",
+                            u.id
+                        ));
+                    }
+                    "RU".to_owned()
+                }
+            };
+            upstreams.push(Upstream {
+                id: u.id.clone(),
+                url: uri,
+                erasure_webhook: u.erasure_webhook.clone(),
+                country,
+                safeguards: u.safeguards.clone(),
+            });
+        }
+        upstreams
+    }
+
+    fn default_upstream(&mut self, raw: &Raw, docs: &[(PathBuf, yaml::Doc)]) -> Option<usize> {
+        let [(loc, id), rest @ ..] = raw.default_upstream.as_slice() else {
+            return None;
+        };
+        for (l, _) in rest {
+            self.at(docs, l, "", "`default_upstream` is declared more than once");
+        }
+        let i = raw.upstreams.iter().position(|(_, u)| u.id == *id);
+        if i.is_none() {
+            let msg = format!("default_upstream `{id}` is not a declared upstream");
+            self.at(docs, loc, "", msg);
+        }
+        i
+    }
+
+    fn routes(&mut self, raw: &Raw, docs: &[(PathBuf, yaml::Doc)]) -> Vec<Route> {
+        let purpose_idx: HashMap<&str, usize> = raw
+            .purposes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| (p.id.as_str(), i))
+            .collect();
+        let upstream_idx: HashMap<&str, usize> = raw
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, (_, u))| (u.id.as_str(), i))
+            .collect();
+        let mut routes = Vec::new();
+        for (loc, r) in &raw.routes {
+            if let Some(route) =
+                self.route(docs, loc, r, &purpose_idx, &upstream_idx, &raw.purposes)
+            {
+                routes.push(route);
+            }
+        }
+        routes
     }
 
     fn unique<'a>(

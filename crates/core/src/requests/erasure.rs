@@ -100,7 +100,73 @@ pub fn plan(
     reason: Reason<'_>,
     at: Millis,
 ) -> Planned {
-    let (keep_categories, hold_until): (Vec<String>, Option<Millis>) = match &scope {
+    let (keep_categories, hold_until) = held_categories(policy, values, &scope, at);
+    let gone = gone(values, &scope, &keep_categories);
+    let whole_subject = matches!(scope, Scope::All) && keep_categories.is_empty();
+    let tokens = destroyed_tokens(values, &gone);
+    let mut categories: Vec<String> = gone
+        .iter()
+        .map(|v| v.category.clone().unwrap_or_else(|| "free_text".into()))
+        .collect();
+    categories.sort();
+    categories.dedup();
+
+    let pseudo = pseudonym(subject.id);
+    let held = held_json(policy, &pseudo, &keep_categories, hold_until);
+    let part = serde_json::json!({
+        "pseudonym": pseudo,
+        "categories": categories,
+        "values_destroyed": gone.len(),
+        "tokens_destroyed": tokens.len(),
+        "whole_subject": whole_subject,
+    });
+    // The act's id is filled in by `Act::add`, which knows which act the erasure joins.
+    let audit = AuditEvent::Erasure {
+        act_id: String::new(),
+        reason: reason.reference(),
+        subject: pseudo.clone(),
+        categories,
+        values: u32::try_from(gone.len()).unwrap_or(u32::MAX),
+        whole_subject,
+        held_categories: keep_categories.clone(),
+    };
+    let notice = Notice {
+        reason,
+        pseudonym: &pseudo,
+        whole_subject,
+        held_categories: &keep_categories,
+        at,
+    };
+    let outbox = webhooks(policy, values, records, &gone, &tokens, &notice);
+    Planned {
+        values: gone.len(),
+        tokens: tokens.len(),
+        erase: Erase {
+            subject_id: subject.id.to_vec(),
+            revision: subject.revision,
+            values: match scope {
+                Scope::Values(ids) => Some(ids),
+                _ => None,
+            },
+            keep_categories,
+            hold_until,
+            audit,
+        },
+        outbox,
+        whole_subject,
+        part,
+        held,
+    }
+}
+
+/// The categories a legal hold keeps, and until when the longest of those holds runs.
+fn held_categories(
+    policy: &Policy,
+    values: &[&VaultValue],
+    scope: &Scope,
+    at: Millis,
+) -> (Vec<String>, Option<Millis>) {
+    match scope {
         Scope::All => {
             // Categories whose hold still runs for some value stay; the rest goes.
             let mut keep: BTreeMap<&str, Millis> = BTreeMap::new();
@@ -129,15 +195,19 @@ pub fn plan(
             keep.dedup();
             (keep, Some(*until))
         }
-    };
-    let gone: Vec<&VaultValue> = match &scope {
-        Scope::All | Scope::Hold { .. } if !keep_categories.is_empty() => values
+    }
+}
+
+/// The values that go: all but the held categories', or the rows named.
+fn gone<'v>(values: &[&'v VaultValue], scope: &Scope, keep: &[String]) -> Vec<&'v VaultValue> {
+    match scope {
+        Scope::All | Scope::Hold { .. } if !keep.is_empty() => values
             .iter()
             .copied()
             .filter(|v| {
                 v.category
                     .as_deref()
-                    .is_none_or(|c| !keep_categories.iter().any(|k| k == c))
+                    .is_none_or(|c| !keep.iter().any(|k| k == c))
             })
             .collect(),
         Scope::All | Scope::Hold { .. } => values.to_vec(),
@@ -146,31 +216,32 @@ pub fn plan(
             .copied()
             .filter(|v| ids.contains(&v.id))
             .collect(),
-    };
-    let whole_subject = matches!(scope, Scope::All) && keep_categories.is_empty();
+    }
+}
+
+/// The tokens that no longer name anything once `gone` is: a token still carried by a kept
+/// collection stays.
+fn destroyed_tokens<'v>(values: &[&'v VaultValue], gone: &[&'v VaultValue]) -> BTreeSet<&'v str> {
     let gone_ids: BTreeSet<i64> = gone.iter().map(|v| v.id).collect();
     let kept_tokens: BTreeSet<&str> = values
         .iter()
         .filter(|v| !gone_ids.contains(&v.id))
         .map(|v| v.token.as_str())
         .collect();
-    let tokens: BTreeSet<&str> = gone
-        .iter()
+    gone.iter()
         .map(|v| v.token.as_str())
         .filter(|t| !kept_tokens.contains(t))
-        .collect();
-    let mut categories: Vec<String> = gone
-        .iter()
-        .map(|v| v.category.clone().unwrap_or_else(|| "free_text".into()))
-        .collect();
-    categories.sort();
-    categories.dedup();
+        .collect()
+}
 
-    let subject_id = subject.id;
-    let pseudo = pseudonym(subject_id);
-    let reference = reason.reference();
-    let held: Vec<serde_json::Value> = keep_categories
-        .iter()
+/// The act's lines for what a legal hold keeps restricted: category, the law, until when.
+fn held_json(
+    policy: &Policy,
+    pseudo: &str,
+    keep: &[String],
+    until: Option<Millis>,
+) -> Vec<serde_json::Value> {
+    keep.iter()
         .map(|c| {
             let basis = policy
                 .legal_holds
@@ -183,31 +254,32 @@ pub fn plan(
                 "subject": pseudo,
                 "category": c,
                 "basis": basis,
-                "until": hold_until.map(crate::rfc3339),
+                "until": until.map(crate::rfc3339),
                 "state": "restricted",
             })
         })
-        .collect();
-    let part = serde_json::json!({
-        "pseudonym": pseudo,
-        "categories": categories,
-        "values_destroyed": gone.len(),
-        "tokens_destroyed": tokens.len(),
-        "whole_subject": whole_subject,
-    });
-    // The act's id is filled in by `Act::add`, which knows which act the erasure joins.
-    let audit = AuditEvent::Erasure {
-        act_id: String::new(),
-        reason: reference.clone(),
-        subject: pseudo.clone(),
-        categories,
-        values: u32::try_from(gone.len()).unwrap_or(u32::MAX),
-        whole_subject,
-        held_categories: keep_categories.clone(),
-    };
+        .collect()
+}
 
-    // Every upstream behind a route the subject came through hears about it (it holds the
-    // pseudonym, and tokens or envelopes).
+/// What every erasure webhook of one subject says besides its tokens.
+struct Notice<'a> {
+    reason: Reason<'a>,
+    pseudonym: &'a str,
+    whole_subject: bool,
+    held_categories: &'a [String],
+    at: Millis,
+}
+
+/// One erasure webhook per upstream behind a route the subject came through (it holds the
+/// pseudonym, and tokens or envelopes), with the destroyed tokens it received.
+fn webhooks(
+    policy: &Policy,
+    values: &[&VaultValue],
+    records: &[&ConsentRecord],
+    gone: &[&VaultValue],
+    tokens: &BTreeSet<&str>,
+    n: &Notice<'_>,
+) -> Vec<OutboxWrite> {
     let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
     routes.extend(records.iter().map(|r| r.route.as_str()));
     let mut upstreams: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
@@ -223,58 +295,37 @@ pub fn plan(
                 .map(|v| v.token.as_str()),
         );
     }
-    let outbox = upstreams
+    upstreams
         .into_iter()
         .filter_map(|(u, mut toks)| {
             let up = policy.upstream(u);
             let hook = up.erasure_webhook.as_deref()?;
             toks.sort_unstable();
             toks.dedup();
-            if toks.is_empty() && !whole_subject {
+            if toks.is_empty() && !n.whole_subject {
                 return None;
             }
             let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
             let payload = serde_json::json!({
                 "event": "erasure",
                 "event_id": event_id,
-                "reference": reference,
-                "subject": pseudo,
-                "whole_subject": whole_subject,
+                "reference": n.reason.reference(),
+                "subject": n.pseudonym,
+                "whole_subject": n.whole_subject,
                 "tokens": toks,
-                "held_categories": keep_categories,
-                "erased_at": crate::rfc3339(at),
+                "held_categories": n.held_categories,
+                "erased_at": crate::rfc3339(n.at),
             });
             Some(OutboxWrite {
                 event_id,
-                request_id: reason.request_id().map(str::to_owned),
+                request_id: n.reason.request_id().map(str::to_owned),
                 upstream: up.id.clone(),
                 url: join_url(&up.url, hook),
                 event: "erasure".into(),
                 payload: payload.to_string(),
             })
         })
-        .collect();
-    let values_n = gone.len();
-    let tokens_n = tokens.len();
-    Planned {
-        erase: Erase {
-            subject_id: subject_id.to_vec(),
-            revision: subject.revision,
-            values: match scope {
-                Scope::Values(ids) => Some(ids),
-                _ => None,
-            },
-            keep_categories,
-            hold_until,
-            audit,
-        },
-        outbox,
-        values: values_n,
-        tokens: tokens_n,
-        whole_subject,
-        part,
-        held,
-    }
+        .collect()
 }
 
 /// What the destruction acts of one erasure request or one sweep share: who destroyed what,
