@@ -59,95 +59,210 @@ pub fn draft(b: &Breach, policy: &Policy, kind: NoticeKind, now: Millis) -> Resu
             ),
         });
     }
-    let c = &policy.controller;
-    let contact = match &c.responsible {
-        Some(r) => {
-            json!({"name": r.name, "email": r.email.as_deref().unwrap_or(&c.dpo.email), "phone": r.phone.as_deref().or(c.phone.as_deref())})
-        }
-        None => json!({"name": c.dpo.name, "email": c.dpo.email, "phone": c.phone}),
+    let ctx = Ctx::of(b, policy);
+    let form = match kind {
+        NoticeKind::Fz152Initial => fz152_initial(&ctx),
+        NoticeKind::Fz152FollowUp => fz152_follow_up(&ctx),
+        NoticeKind::Gdpr => gdpr(&ctx, now > b.detected_at + 72 * HOUR_MS),
     };
-    let body = &b.body;
-    let estimate = json!({
-        "subjects_approx": body.estimate.subjects,
-        "records_approx": body.estimate.records,
-        "computed_from": "values of the affected categories collected in the window, counted in the vault",
-    });
-    let window = json!({
-        "from": body.window_from.map(crate::rfc3339),
-        "until": crate::rfc3339(body.window_until),
-    });
-    let (title, law, addressee, hours, fields) = match kind {
-        NoticeKind::Fz152Initial => (
-            "Уведомление об инциденте (первичное) / Initial incident notice",
-            "152-ФЗ ст. 21 ч. 3.1 п. 1",
-            "Роскомнадзор (pd.rkn.gov.ru)",
-            24,
-            vec![
-                field("operator", "Оператор / Operator", json!({"name": c.name, "address": c.address, "email": c.email})),
-                field("detected_at", "Дата и время выявления / Detected at", json!(crate::rfc3339(b.detected_at))),
-                field("incident", "Описание инцидента / The incident", json!(body.description)),
-                field("data", "Персональные данные и число субъектов / Data and subjects affected", json!({"categories": body.categories, "window": window, "estimate": estimate})),
-                field("causes", "Предполагаемые причины / Presumed causes", json!(body.causes)),
-                field("harm", "Предполагаемый вред правам субъектов / Presumed harm to the subjects' rights", json!(body.harm)),
-                field("measures", "Принятые меры по устранению последствий / Measures taken", json!(body.measures)),
-                field("contact", "Лицо, уполномоченное оператором на взаимодействие / Contact person", contact),
-            ],
-        ),
-        NoticeKind::Fz152FollowUp => (
-            "Уведомление о результатах внутреннего расследования / Investigation results",
-            "152-ФЗ ст. 21 ч. 3.1 п. 2",
-            "Роскомнадзор (pd.rkn.gov.ru)",
-            72,
-            vec![
-                field("operator", "Оператор / Operator", json!({"name": c.name, "address": c.address, "email": c.email})),
-                field("initial_notice", "Первичное уведомление / Initial notice", json!({"breach": b.id, "references": body.references})),
-                field("investigation", "Результаты внутреннего расследования / Results of the internal investigation", json!(body.investigation)),
-                field("responsible_persons", "Лица, действия которых стали причиной / Persons whose actions caused the incident", json!(body.responsible_persons)),
-                field("contact", "Контактное лицо / Contact person", contact),
-            ],
-        ),
-        NoticeKind::Gdpr => {
-            let late = now > b.detected_at + 72 * HOUR_MS;
-            let mut f = vec![
-                field("nature", "Nature of the breach, categories and approximate numbers (Art. 33(3)(a))", json!({
-                    "description": body.description,
-                    "detected_at": crate::rfc3339(b.detected_at),
-                    "categories_of_data": body.categories,
-                    "window": window,
-                    "categories_of_subjects": policy.subjects.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-                    "estimate": estimate,
-                })),
-                field("dpo", "Name and contact details of the DPO (Art. 33(3)(b))", json!({"name": c.dpo.name, "email": c.dpo.email, "controller": c.name, "address": c.address})),
-                field("consequences", "Likely consequences (Art. 33(3)(c))", json!(body.consequences)),
-                field("measures", "Measures taken or proposed (Art. 33(3)(d))", json!(body.measures)),
-            ];
-            if late {
-                f.push(field("delay", "Reasons for the delay (Art. 33(1))", Value::Null));
-            }
-            (
-                "Notification of a personal data breach",
-                "GDPR Art. 33",
-                "the lead supervisory authority",
-                72,
-                f,
-            )
-        }
-    };
-    let missing: Vec<&str> = fields
+    let missing: Vec<&str> = form
+        .fields
         .iter()
         .filter(|f| f["value"].is_null())
         .filter_map(|f| f["key"].as_str())
         .collect();
     Ok(json!({
         "breach": b.id,
-        "title": title,
-        "law": law,
-        "addressee": addressee,
-        "due_at": crate::rfc3339(b.detected_at + hours * HOUR_MS),
+        "title": form.title,
+        "law": form.law,
+        "addressee": form.addressee,
+        "due_at": crate::rfc3339(b.detected_at + form.hours * HOUR_MS),
         "generated_at": crate::rfc3339(now),
-        "fields": fields,
+        "fields": form.fields,
         "missing": missing,
     }))
+}
+
+/// What every form is filled from.
+struct Ctx<'a> {
+    b: &'a Breach,
+    policy: &'a Policy,
+    contact: Value,
+    window: Value,
+    estimate: Value,
+}
+
+impl<'a> Ctx<'a> {
+    fn of(b: &'a Breach, policy: &'a Policy) -> Ctx<'a> {
+        let c = &policy.controller;
+        let contact = match &c.responsible {
+            Some(r) => {
+                json!({"name": r.name, "email": r.email.as_deref().unwrap_or(&c.dpo.email), "phone": r.phone.as_deref().or(c.phone.as_deref())})
+            }
+            None => json!({"name": c.dpo.name, "email": c.dpo.email, "phone": c.phone}),
+        };
+        let body = &b.body;
+        Ctx {
+            b,
+            policy,
+            contact,
+            window: json!({
+                "from": body.window_from.map(crate::rfc3339),
+                "until": crate::rfc3339(body.window_until),
+            }),
+            estimate: json!({
+                "subjects_approx": body.estimate.subjects,
+                "records_approx": body.estimate.records,
+                "computed_from": "values of the affected categories collected in the window, counted in the vault",
+            }),
+        }
+    }
+}
+
+/// One notice form: its title, the law that asks for it, to whom, within how many hours of
+/// detection, and its fields in the law's order.
+struct Form {
+    title: &'static str,
+    law: &'static str,
+    addressee: &'static str,
+    hours: i64,
+    fields: Vec<Value>,
+}
+
+fn fz152_initial(x: &Ctx<'_>) -> Form {
+    let (b, c, body) = (x.b, &x.policy.controller, &x.b.body);
+    let (window, estimate, contact) = (&x.window, &x.estimate, x.contact.clone());
+    Form {
+        title: "Уведомление об инциденте (первичное) / Initial incident notice",
+        law: "152-ФЗ ст. 21 ч. 3.1 п. 1",
+        addressee: "Роскомнадзор (pd.rkn.gov.ru)",
+        hours: 24,
+        fields: vec![
+            field(
+                "operator",
+                "Оператор / Operator",
+                json!({"name": c.name, "address": c.address, "email": c.email}),
+            ),
+            field(
+                "detected_at",
+                "Дата и время выявления / Detected at",
+                json!(crate::rfc3339(b.detected_at)),
+            ),
+            field(
+                "incident",
+                "Описание инцидента / The incident",
+                json!(body.description),
+            ),
+            field(
+                "data",
+                "Персональные данные и число субъектов / Data and subjects affected",
+                json!({"categories": body.categories, "window": window, "estimate": estimate}),
+            ),
+            field(
+                "causes",
+                "Предполагаемые причины / Presumed causes",
+                json!(body.causes),
+            ),
+            field(
+                "harm",
+                "Предполагаемый вред правам субъектов / Presumed harm to the subjects' rights",
+                json!(body.harm),
+            ),
+            field(
+                "measures",
+                "Принятые меры по устранению последствий / Measures taken",
+                json!(body.measures),
+            ),
+            field(
+                "contact",
+                "Лицо, уполномоченное оператором на взаимодействие / Contact person",
+                contact,
+            ),
+        ],
+    }
+}
+
+fn fz152_follow_up(x: &Ctx<'_>) -> Form {
+    let (b, c, body) = (x.b, &x.policy.controller, &x.b.body);
+    let contact = x.contact.clone();
+    Form {
+        title: "Уведомление о результатах внутреннего расследования / Investigation results",
+        law: "152-ФЗ ст. 21 ч. 3.1 п. 2",
+        addressee: "Роскомнадзор (pd.rkn.gov.ru)",
+        hours: 72,
+        fields: vec![
+            field(
+                "operator",
+                "Оператор / Operator",
+                json!({"name": c.name, "address": c.address, "email": c.email}),
+            ),
+            field(
+                "initial_notice",
+                "Первичное уведомление / Initial notice",
+                json!({"breach": b.id, "references": body.references}),
+            ),
+            field(
+                "investigation",
+                "Результаты внутреннего расследования / Results of the internal investigation",
+                json!(body.investigation),
+            ),
+            field(
+                "responsible_persons",
+                "Лица, действия которых стали причиной / Persons whose actions caused the incident",
+                json!(body.responsible_persons),
+            ),
+            field("contact", "Контактное лицо / Contact person", contact),
+        ],
+    }
+}
+
+/// GDPR Art. 33(3); past 72 hours the reasons for the delay are asked for too (Art. 33(1)).
+fn gdpr(x: &Ctx<'_>, late: bool) -> Form {
+    let (b, c, body, policy) = (x.b, &x.policy.controller, &x.b.body, x.policy);
+    let (window, estimate) = (&x.window, &x.estimate);
+    let mut fields = vec![
+        field(
+            "nature",
+            "Nature of the breach, categories and approximate numbers (Art. 33(3)(a))",
+            json!({
+                "description": body.description,
+                "detected_at": crate::rfc3339(b.detected_at),
+                "categories_of_data": body.categories,
+                "window": window,
+                "categories_of_subjects": policy.subjects.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                "estimate": estimate,
+            }),
+        ),
+        field(
+            "dpo",
+            "Name and contact details of the DPO (Art. 33(3)(b))",
+            json!({"name": c.dpo.name, "email": c.dpo.email, "controller": c.name, "address": c.address}),
+        ),
+        field(
+            "consequences",
+            "Likely consequences (Art. 33(3)(c))",
+            json!(body.consequences),
+        ),
+        field(
+            "measures",
+            "Measures taken or proposed (Art. 33(3)(d))",
+            json!(body.measures),
+        ),
+    ];
+    if late {
+        fields.push(field(
+            "delay",
+            "Reasons for the delay (Art. 33(1))",
+            Value::Null,
+        ));
+    }
+    Form {
+        title: "Notification of a personal data breach",
+        law: "GDPR Art. 33",
+        addressee: "the lead supervisory authority",
+        hours: 72,
+        fields,
+    }
 }
 
 fn cell(v: &Value) -> String {

@@ -86,80 +86,13 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
         .iter()
         .find(|t| t.id == first.text_id && i64::from(t.version) == first.text_version);
     let c = &policy.controller;
-    let category_names = |ids: &[String]| -> Vec<String> {
-        ids.iter()
-            .map(|id| {
-                policy
-                    .categories
-                    .iter()
-                    .find(|c| &c.id == id)
-                    .map_or_else(|| id.clone(), |c| c.name.clone())
-            })
-            .collect()
-    };
-    let (description, categories, recipients, special, termination) = match purpose {
-        Some(p) => {
-            let special: Vec<String> = policy
-                .categories
-                .iter()
-                .filter(|c| c.special && p.def.categories.contains(&c.id))
-                .map(|c| c.name.clone())
-                .collect();
-            let termination = text
-                .and_then(|t| t.front.term.clone())
-                .or_else(|| {
-                    p.def
-                        .retention
-                        .as_ref()
-                        .map(|r| format!("{} from {:?}", r.keep, r.from).to_lowercase())
-                })
-                .unwrap_or_default();
-            (
-                p.def.description.clone(),
-                category_names(&p.def.categories),
-                p.def
-                    .recipients
-                    .iter()
-                    .map(|r| format!("{} ({})", r.name, r.country))
-                    .collect::<Vec<_>>(),
-                special,
-                termination,
-            )
-        }
-        None => (
-            first.purpose.clone(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            String::new(),
-        ),
-    };
-    let jurisdiction = first
-        .regimes
-        .split(',')
-        .map(|r| match r {
-            "fz152" => "RU (152-FZ)",
-            "gdpr" => "EU (GDPR)",
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    // A text id is a path (`consents/marketing.md`): its `/` stay separators, since an encoded
-    // `/` is refused at the edge (no other spelling of a path).
-    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'/')
-        .remove(b'.')
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'~');
-    let text_url = format!(
-        "{base}/texts/{}?version={}",
-        percent_encoding::utf8_percent_encode(&first.text_id, PATH),
-        first.text_version
-    );
+    let about = About::of(policy, purpose, text, first);
+    let text_url = text_url(base, first);
+    let explicit = purpose.is_some_and(|p| p.def.legal_basis == LegalBasis::Consent);
+    let withdrawn = last.state == "withdrawn";
     Some(Receipt {
         version: "KI-CR-v1.1.0",
-        jurisdiction,
+        jurisdiction: jurisdiction(&first.regimes),
         consent_timestamp: first.at / 1000,
         collection_method: format!("{} on web form route `{}`", first.method, first.route),
         consent_receipt_id: first.receipt_id.clone(),
@@ -179,27 +112,22 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
         services: vec![Service {
             service: c.name.clone(),
             purposes: vec![ReceiptPurpose {
-                purpose: description,
+                purpose: about.description,
                 purpose_category: vec![first.purpose.clone()],
-                consent_type: if purpose.is_some_and(|p| p.def.legal_basis == LegalBasis::Consent) {
-                    "EXPLICIT"
-                } else {
-                    "IMPLICIT"
-                },
-                pii_category: categories,
+                consent_type: if explicit { "EXPLICIT" } else { "IMPLICIT" },
+                pii_category: about.categories,
                 primary_purpose: true,
-                termination,
-                third_party_disclosure: !recipients.is_empty(),
-                third_party_name: (!recipients.is_empty()).then(|| recipients.join("; ")),
+                termination: about.termination,
+                third_party_disclosure: !about.recipients.is_empty(),
+                third_party_name: (!about.recipients.is_empty())
+                    .then(|| about.recipients.join("; ")),
             }],
         }],
-        sensitive: !special.is_empty(),
-        spi_cat: special,
+        sensitive: !about.special.is_empty(),
+        spi_cat: about.special,
         state: last.state.clone(),
-        withdrawn_at: (last.state == "withdrawn").then(|| crate::rfc3339(last.at)),
-        withdrawal_channel: (last.state == "withdrawn")
-            .then(|| last.channel.clone())
-            .flatten(),
+        withdrawn_at: withdrawn.then(|| crate::rfc3339(last.at)),
+        withdrawal_channel: withdrawn.then(|| last.channel.clone()).flatten(),
         consent_text: TextRef {
             id: first.text_id.clone(),
             version: first.text_version,
@@ -207,6 +135,101 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
             url: text_url,
         },
     })
+}
+
+/// What a receipt says about the purpose consented to, from the policies in force.
+struct About {
+    description: String,
+    /// Category names.
+    categories: Vec<String>,
+    /// `name (country)` of each recipient.
+    recipients: Vec<String>,
+    /// Names of the special categories (152-FZ Art. 10, GDPR Art. 9) among them.
+    special: Vec<String>,
+    termination: String,
+}
+
+impl About {
+    fn of(
+        policy: &Policy,
+        purpose: Option<&crate::policy::Purpose>,
+        text: Option<&crate::policy::ConsentText>,
+        first: &ConsentRecord,
+    ) -> About {
+        let Some(p) = purpose else {
+            // A purpose no longer in the policies: its id is all there is to say.
+            return About {
+                description: first.purpose.clone(),
+                categories: Vec::new(),
+                recipients: Vec::new(),
+                special: Vec::new(),
+                termination: String::new(),
+            };
+        };
+        let name_of = |id: &String| {
+            policy
+                .categories
+                .iter()
+                .find(|c| &c.id == id)
+                .map_or_else(|| id.clone(), |c| c.name.clone())
+        };
+        let termination = text
+            .and_then(|t| t.front.term.clone())
+            .or_else(|| {
+                p.def
+                    .retention
+                    .as_ref()
+                    .map(|r| format!("{} from {:?}", r.keep, r.from).to_lowercase())
+            })
+            .unwrap_or_default();
+        About {
+            description: p.def.description.clone(),
+            categories: p.def.categories.iter().map(name_of).collect(),
+            recipients: p
+                .def
+                .recipients
+                .iter()
+                .map(|r| format!("{} ({})", r.name, r.country))
+                .collect(),
+            special: policy
+                .categories
+                .iter()
+                .filter(|c| c.special && p.def.categories.contains(&c.id))
+                .map(|c| c.name.clone())
+                .collect(),
+            termination,
+        }
+    }
+}
+
+/// The laws a consent was given under, as the receipt's jurisdiction: `RU (152-FZ), EU (GDPR)`.
+fn jurisdiction(regimes: &str) -> String {
+    regimes
+        .split(',')
+        .map(|r| match r {
+            "fz152" => "RU (152-FZ)",
+            "gdpr" => "EU (GDPR)",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where the consent text is served on the self-service listener.
+fn text_url(base: &str, first: &ConsentRecord) -> String {
+    // A text id is a path (`consents/marketing.md`): its `/` stay separators, since an encoded
+    // `/` is refused at the edge (no other spelling of a path).
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'~');
+    format!(
+        "{base}/texts/{}?version={}",
+        percent_encoding::utf8_percent_encode(&first.text_id, PATH),
+        first.text_version
+    )
 }
 
 /// The records withdrawing `purpose`: one for every receipt of it whose latest record is still

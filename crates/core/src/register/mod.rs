@@ -225,58 +225,10 @@ fn gdpr_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
 fn fz152_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
     let p = inp.policy;
     let c = &p.controller;
-    let responsible = match &c.responsible {
-        Some(r) => {
-            json!({"name": r.name, "phone": r.phone, "email": r.email, "address": r.address})
-        }
-        None => {
-            json!({"name": c.dpo.name, "phone": c.phone, "email": c.dpo.email, "address": c.address})
-        }
-    };
-    if responsible["phone"].is_null() {
-        gaps.push(Gap {
-            reference: "22(3)(7.1)",
-            message: "the responsible person's telephone number is required: add `controller.responsible.phone` (or `controller.phone`)".into(),
-        });
-    }
-    let started = match (&c.processing_started, inp.live.figures.first_entry_at) {
-        (Some(d), _) => json!({"date": d, "source": "policy"}),
-        (None, Some(t)) => json!({"date": crate::utc_date(t), "source": "first audit entry"}),
-        (None, None) => {
-            gaps.push(Gap {
-                reference: "22(3)(8)",
-                message: "no start date: add `controller.processing_started: YYYY-MM-DD`".into(),
-            });
-            Value::Null
-        }
-    };
-    let level = match c.protection_level {
-        Some(l) => json!(l),
-        None => {
-            gaps.push(Gap {
-                reference: "22(3)(11)",
-                message: "the protection level under Government Decree No. 1119 is set by the operator's threat model: add `controller.protection_level: 1..4`".into(),
-            });
-            Value::Null
-        }
-    };
-    let transfers = transfer_list(inp);
-    let foreign: Vec<&Value> = transfers
-        .iter()
-        .filter(|t| t["country"].as_str().is_some_and(transfers::is_foreign))
-        .collect();
-    for t in &foreign {
-        if t["notification"].is_null() {
-            gaps.push(Gap {
-                reference: "22(3)(10)",
-                message: format!(
-                    "transfer to {} ({}) has no recorded Art. 12 notification for every purpose: record it with POST /admin/v1/transfers",
-                    t["recipient"].as_str().unwrap_or_default(),
-                    t["country"].as_str().unwrap_or_default()
-                ),
-            });
-        }
-    }
+    let responsible = responsible_person(p, gaps);
+    let started = start_date(inp, gaps);
+    let level = protection_level(p, gaps);
+    let foreign = foreign_transfers(inp, gaps);
     vec![
         item("22(3)(1)", "operator", "Наименование и адрес оператора / Operator name and address", json!({
             "name": c.name, "address": c.address, "email": c.email, "phone": c.phone,
@@ -311,6 +263,79 @@ fn fz152_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
             "technical_measures": security_measures(inp),
         })),
     ]
+}
+
+/// 22(3)(7.1): the person responsible for organizing processing, with a telephone number.
+fn responsible_person(p: &Policy, gaps: &mut Vec<Gap>) -> Value {
+    let c = &p.controller;
+    let responsible = match &c.responsible {
+        Some(r) => {
+            json!({"name": r.name, "phone": r.phone, "email": r.email, "address": r.address})
+        }
+        None => {
+            json!({"name": c.dpo.name, "phone": c.phone, "email": c.dpo.email, "address": c.address})
+        }
+    };
+    if responsible["phone"].is_null() {
+        gaps.push(Gap {
+            reference: "22(3)(7.1)",
+            message: "the responsible person's telephone number is required: add `controller.responsible.phone` (or `controller.phone`)".into(),
+        });
+    }
+    responsible
+}
+
+/// 22(3)(8): when processing started, as declared or as the audit log first shows it.
+fn start_date(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Value {
+    match (
+        &inp.policy.controller.processing_started,
+        inp.live.figures.first_entry_at,
+    ) {
+        (Some(d), _) => json!({"date": d, "source": "policy"}),
+        (None, Some(t)) => json!({"date": crate::utc_date(t), "source": "first audit entry"}),
+        (None, None) => {
+            gaps.push(Gap {
+                reference: "22(3)(8)",
+                message: "no start date: add `controller.processing_started: YYYY-MM-DD`".into(),
+            });
+            Value::Null
+        }
+    }
+}
+
+/// 22(3)(11): the protection level the operator's threat model sets.
+fn protection_level(p: &Policy, gaps: &mut Vec<Gap>) -> Value {
+    match p.controller.protection_level {
+        Some(l) => json!(l),
+        None => {
+            gaps.push(Gap {
+                reference: "22(3)(11)",
+                message: "the protection level under Government Decree No. 1119 is set by the operator's threat model: add `controller.protection_level: 1..4`".into(),
+            });
+            Value::Null
+        }
+    }
+}
+
+/// 22(3)(10): the transfers abroad, each needing a recorded Art. 12 notification.
+fn foreign_transfers(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Value> {
+    let foreign: Vec<Value> = transfer_list(inp)
+        .into_iter()
+        .filter(|t| t["country"].as_str().is_some_and(transfers::is_foreign))
+        .collect();
+    for t in &foreign {
+        if t["notification"].is_null() {
+            gaps.push(Gap {
+                reference: "22(3)(10)",
+                message: format!(
+                    "transfer to {} ({}) has no recorded Art. 12 notification for every purpose: record it with POST /admin/v1/transfers",
+                    t["recipient"].as_str().unwrap_or_default(),
+                    t["country"].as_str().unwrap_or_default()
+                ),
+            });
+        }
+    }
+    foreign
 }
 
 /// 152-FZ Art. 6(1) point for each basis.

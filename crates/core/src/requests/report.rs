@@ -328,153 +328,209 @@ fn text(v: &Value) -> String {
 
 /// A readable page of the report, every value escaped.
 pub fn html(report: &Value, russian: bool) -> String {
-    let t = |en: &'static str, ru: &'static str| if russian { ru } else { en };
-    let mut h = crate::html::start(
-        if russian { "ru" } else { "en" },
-        t(
-            "Data subject request report",
-            "Отчёт по запросу субъекта персональных данных",
-        ),
+    let t = Lang(russian);
+    let title = t.t(
+        "Data subject request report",
+        "Отчёт по запросу субъекта персональных данных",
     );
-    let req = &report["request"];
-    h.push_str(&format!(
-        "<h1>{}</h1><p>{}: <b>{}</b> · {}: {} · {}: {} · {}: {} · {}: {}</p>",
-        t(
-            "Data subject request report",
-            "Отчёт по запросу субъекта персональных данных"
-        ),
-        t("Request", "Запрос"),
-        esc(&text(&req["id"])),
-        t("type", "тип"),
-        esc(&text(&req["type"])),
-        t("received", "получен"),
-        esc(&text(&req["received_at"])),
-        t("due", "срок"),
-        esc(&text(&req["due_at"])),
-        t("status", "статус"),
-        esc(&text(&req["status"])),
-    ));
-    let c = &report["controller"];
-    h.push_str(&format!(
-        "<h2>{}</h2><p>{}, {} · {} · {}: {} ({})</p>",
-        t("Controller", "Оператор"),
-        esc(&text(&c["name"])),
-        esc(&text(&c["address"])),
-        esc(&text(&c["email"])),
-        t("DPO", "Ответственный за организацию обработки"),
-        esc(&text(&c["dpo"]["name"])),
-        esc(&text(&c["dpo"]["email"])),
-    ));
+    let mut h = crate::html::start(if russian { "ru" } else { "en" }, title);
+    html_request(&mut h, report, t);
     if let Some(conf) = report.get("confirmation") {
+        let processing = conf["processing"].as_bool() == Some(true);
         h.push_str(&format!(
             "<h2>{}</h2><p>{}</p>",
-            t("Confirmation", "Подтверждение факта обработки"),
-            if conf["processing"].as_bool() == Some(true) {
-                t(
+            t.t("Confirmation", "Подтверждение факта обработки"),
+            if processing {
+                t.t(
                     "We process personal data about you.",
                     "Мы обрабатываем ваши персональные данные.",
                 )
             } else {
-                t(
+                t.t(
                     "We hold no personal data about you.",
                     "Мы не обрабатываем ваших персональных данных.",
                 )
             }
         ));
-        h.push_str(&format!(
-            "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-            t("Data we hold", "Обрабатываемые данные"),
-            t("Category", "Категория"),
-            t("Field", "Поле"),
-            t("Value", "Значение"),
-            t("Source", "Источник"),
-            t("Purposes", "Цели"),
-            t("Kept until", "Срок хранения"),
-        ));
-        for s in report["subjects"].as_array().into_iter().flatten() {
-            for d in s["data"].as_array().into_iter().flatten() {
-                h.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&text(&d["category"])),
-                    esc(&text(&d["field"])),
-                    esc(&text(&d["value"])),
-                    esc(&text(&d["source"]["route"])),
-                    esc(&text(&d["source"]["collected_at"])),
-                    esc(&d["purposes"].as_array().map(|a| a.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
-                    esc(&text(&d["kept_until"])),
-                ));
-            }
-        }
-        h.push_str("</table>");
-        h.push_str(&format!(
-            "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-            t("Purposes and legal bases", "Цели и правовые основания"),
-            t("Purpose", "Цель"),
-            t("Legal basis", "Основание"),
-            t("Recipients", "Получатели"),
-            t("Retention", "Срок хранения"),
-        ));
-        for p in report["purposes"].as_array().into_iter().flatten() {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&text(&p["description"])),
-                esc(&text(&p["legal_basis"])),
-                esc(&p["recipients"]
-                    .as_array()
-                    .map(|a| a
-                        .iter()
-                        .map(|r| format!("{} ({})", text(&r["name"]), text(&r["country"])))
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default()),
-                esc(&p["retention"]
-                    .get("keep")
-                    .map(text)
-                    .unwrap_or_else(|| "—".into())),
-            ));
-        }
-        h.push_str("</table>");
-        h.push_str(&format!(
-            "<h2>{}</h2><p>{}</p><h2>{}</h2><p>{}</p>",
-            t("Cross-border transfers", "Трансграничная передача"),
-            esc(&report["cross_border_transfers"]
-                .as_array()
-                .filter(|a| !a.is_empty())
-                .map(|a| a
-                    .iter()
-                    .map(|r| format!("{} ({})", text(&r["name"]), text(&r["country"])))
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_else(|| t("none", "не осуществляется").into())),
-            t("Processors", "Лица, осуществляющие обработку по поручению"),
-            esc(&report["processors"]
-                .as_array()
-                .filter(|a| !a.is_empty())
-                .map(|a| a.iter().map(text).collect::<Vec<_>>().join("; "))
-                .unwrap_or_else(|| t("none", "нет").into())),
-        ));
-        h.push_str(&format!("<h2>{}</h2><ul>", t("Your rights", "Ваши права")));
-        for r in report["rights"].as_array().into_iter().flatten() {
-            h.push_str(&format!(
-                "<li><b>{}</b> ({}): {}</li>",
-                esc(&text(&r["right"])),
-                esc(&text(&r["law"])),
-                esc(&text(&r["how"]))
-            ));
-        }
-        h.push_str("</ul>");
+        html_data(&mut h, report, t);
+        html_purposes(&mut h, report, t);
+        html_transfers(&mut h, report, t);
+        html_rights(&mut h, report, t);
     }
+    html_outcome(&mut h, report, t);
+    h.push_str(crate::html::END);
+    h
+}
+
+/// The language a page is written in: `t(english, russian)` picks one.
+#[derive(Clone, Copy)]
+struct Lang(bool);
+
+impl Lang {
+    fn t(self, en: &'static str, ru: &'static str) -> &'static str {
+        if self.0 {
+            ru
+        } else {
+            en
+        }
+    }
+}
+
+/// A list of names with their countries: `CRM Ltd (RU), Mailer GmbH (DE)`.
+fn named_countries(list: &[Value]) -> String {
+    list.iter()
+        .map(|r| format!("{} ({})", text(&r["name"]), text(&r["country"])))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The request and the controller.
+fn html_request(h: &mut String, report: &Value, t: Lang) {
+    let req = &report["request"];
+    h.push_str(&format!(
+        "<h1>{}</h1><p>{}: <b>{}</b> · {}: {} · {}: {} · {}: {} · {}: {}</p>",
+        t.t(
+            "Data subject request report",
+            "Отчёт по запросу субъекта персональных данных"
+        ),
+        t.t("Request", "Запрос"),
+        esc(&text(&req["id"])),
+        t.t("type", "тип"),
+        esc(&text(&req["type"])),
+        t.t("received", "получен"),
+        esc(&text(&req["received_at"])),
+        t.t("due", "срок"),
+        esc(&text(&req["due_at"])),
+        t.t("status", "статус"),
+        esc(&text(&req["status"])),
+    ));
+    let c = &report["controller"];
+    h.push_str(&format!(
+        "<h2>{}</h2><p>{}, {} · {} · {}: {} ({})</p>",
+        t.t("Controller", "Оператор"),
+        esc(&text(&c["name"])),
+        esc(&text(&c["address"])),
+        esc(&text(&c["email"])),
+        t.t("DPO", "Ответственный за организацию обработки"),
+        esc(&text(&c["dpo"]["name"])),
+        esc(&text(&c["dpo"]["email"])),
+    ));
+}
+
+/// Every value held, decrypted.
+fn html_data(h: &mut String, report: &Value, t: Lang) {
+    h.push_str(&format!(
+        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        t.t("Data we hold", "Обрабатываемые данные"),
+        t.t("Category", "Категория"),
+        t.t("Field", "Поле"),
+        t.t("Value", "Значение"),
+        t.t("Source", "Источник"),
+        t.t("Purposes", "Цели"),
+        t.t("Kept until", "Срок хранения"),
+    ));
+    for s in report["subjects"].as_array().into_iter().flatten() {
+        for d in s["data"].as_array().into_iter().flatten() {
+            let purposes = d["purposes"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>",
+                esc(&text(&d["category"])),
+                esc(&text(&d["field"])),
+                esc(&text(&d["value"])),
+                esc(&text(&d["source"]["route"])),
+                esc(&text(&d["source"]["collected_at"])),
+                esc(&purposes),
+                esc(&text(&d["kept_until"])),
+            ));
+        }
+    }
+    h.push_str("</table>");
+}
+
+/// The purposes, their legal bases, recipients and retention.
+fn html_purposes(h: &mut String, report: &Value, t: Lang) {
+    h.push_str(&format!(
+        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        t.t("Purposes and legal bases", "Цели и правовые основания"),
+        t.t("Purpose", "Цель"),
+        t.t("Legal basis", "Основание"),
+        t.t("Recipients", "Получатели"),
+        t.t("Retention", "Срок хранения"),
+    ));
+    for p in report["purposes"].as_array().into_iter().flatten() {
+        let recipients = p["recipients"]
+            .as_array()
+            .map(|a| named_countries(a))
+            .unwrap_or_default();
+        let keep = p["retention"]
+            .get("keep")
+            .map(text)
+            .unwrap_or_else(|| "—".into());
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&text(&p["description"])),
+            esc(&text(&p["legal_basis"])),
+            esc(&recipients),
+            esc(&keep),
+        ));
+    }
+    h.push_str("</table>");
+}
+
+/// Cross-border transfers and processors.
+fn html_transfers(h: &mut String, report: &Value, t: Lang) {
+    let transfers = report["cross_border_transfers"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .map(|a| named_countries(a))
+        .unwrap_or_else(|| t.t("none", "не осуществляется").into());
+    let processors = report["processors"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .map(|a| a.iter().map(text).collect::<Vec<_>>().join("; "))
+        .unwrap_or_else(|| t.t("none", "нет").into());
+    h.push_str(&format!(
+        "<h2>{}</h2><p>{}</p><h2>{}</h2><p>{}</p>",
+        t.t("Cross-border transfers", "Трансграничная передача"),
+        esc(&transfers),
+        t.t("Processors", "Лица, осуществляющие обработку по поручению"),
+        esc(&processors),
+    ));
+}
+
+/// The subject's rights and how to use them.
+fn html_rights(h: &mut String, report: &Value, t: Lang) {
+    h.push_str(&format!(
+        "<h2>{}</h2><ul>",
+        t.t("Your rights", "Ваши права")
+    ));
+    for r in report["rights"].as_array().into_iter().flatten() {
+        h.push_str(&format!(
+            "<li><b>{}</b> ({}): {}</li>",
+            esc(&text(&r["right"])),
+            esc(&text(&r["law"])),
+            esc(&text(&r["how"]))
+        ));
+    }
+    h.push_str("</ul>");
+}
+
+/// What was done: the destruction act and the systems notified.
+fn html_outcome(h: &mut String, report: &Value, t: Lang) {
     if let Some(act) = report.get("destruction_act") {
         h.push_str(&format!(
             "<h2>{}</h2><pre>{}</pre>",
-            t("Destruction act", "Акт об уничтожении персональных данных"),
+            t.t("Destruction act", "Акт об уничтожении персональных данных"),
             esc(&serde_json::to_string_pretty(act).unwrap_or_default())
         ));
     }
     if let Some(d) = report["deliveries"].as_array().filter(|a| !a.is_empty()) {
         h.push_str(&format!(
             "<h2>{}</h2><ul>",
-            t("Notified systems", "Уведомлённые системы")
+            t.t("Notified systems", "Уведомлённые системы")
         ));
         for x in d {
             h.push_str(&format!(
@@ -486,8 +542,6 @@ pub fn html(report: &Value, russian: bool) -> String {
         }
         h.push_str("</ul>");
     }
-    h.push_str(crate::html::END);
-    h
 }
 
 #[cfg(test)]
