@@ -86,80 +86,11 @@ async fn run(
     request_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let (codec, boundary) = crate::forms::codec_of(content_type).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "this route accepts application/x-www-form-urlencoded, multipart/form-data or application/json",
-        )
-    })?;
-    // A compressed body cannot be read for its fields, and a rewritten plain body must never go
-    // out under the original encoding: refused (decoding is not offered).
-    let encoded_body = parts
-        .headers
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .any(|v| {
-            !v.to_str()
-                .is_ok_and(|e| e.trim().eq_ignore_ascii_case("identity"))
-        });
-    if encoded_body {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_encoding",
-            "this route reads its form in clear: send it without Content-Encoding",
-        ));
-    }
-    let max = gw.limits.max_body_bytes;
-    let declared_len = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_len.is_some_and(|n| n > max) {
-        return Err(too_large(max));
-    }
-    let limits = gw.limits.codec();
-    let body = Lingering::new(body);
-    let read = async {
-        Ok::<_, ApiError>(match codec {
-            Codec::Urlencoded | Codec::Json => {
-                let bytes = pdgate_http::respond::collect_limited(body, max).await?;
-                if codec == Codec::Json {
-                    let (doc, leaves) = json::parse(&bytes, &limits)?;
-                    Parsed::Json(doc, leaves)
-                } else {
-                    Parsed::Form(urlencoded::parse(&bytes, &limits)?)
-                }
-            }
-            Codec::Multipart => {
-                let stream = BodyDataStream::new(body);
-                let policy = |name: &str| file_policy(route, name);
-                Parsed::Multipart(
-                    multipart::parse(stream, boundary.unwrap_or_default(), &limits, policy).await?,
-                )
-            }
-        })
-    };
-    // The whole body within `body_timeout_ms`: a client trickling bytes cannot hold the route.
-    let wait = std::time::Duration::from_millis(gw.limits.body_timeout_ms);
-    let parsed = tokio::time::timeout(wait, read).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "the body did not arrive in time",
-        )
-    })??;
-
+    let parsed = read_body(gw, route, &parts.headers, body).await?;
     // The query string is part of the form: its parameters are fields like the body's, after
     // them, so that a personal value in `?email=` is tokenized too (or refused, or dropped).
     let query = match parts.uri.query() {
-        Some(q) if !q.is_empty() => urlencoded::parse(q.as_bytes(), &limits)?,
+        Some(q) if !q.is_empty() => urlencoded::parse(q.as_bytes(), &gw.limits.codec())?,
         _ => Vec::new(),
     };
     let in_body = parsed.leaves().len();
@@ -172,26 +103,19 @@ async fn run(
     let upstream = policy.upstream(upstream);
     for &p in &eval.active {
         let purpose = &policy.purpose(p).def.id;
+        let (id, country) = (&upstream.id, &upstream.country);
         gw.transfers
-            .enforce(
-                &gw.committer,
-                "route",
-                &upstream.id,
-                &upstream.country,
-                purpose,
-            )
+            .enforce(&gw.committer, "route", id, country, purpose)
             .await?;
     }
-    let user_agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let origin = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (user_agent, origin) = (header(header::USER_AGENT), header(header::ORIGIN));
     let facts = RequestFacts {
         now: crate::now_millis(),
         request_id,
@@ -199,76 +123,18 @@ async fn run(
         user_agent: user_agent.as_deref(),
         origin: origin.as_deref(),
     };
-
-    let mut committed = None;
-    for _ in 0..SUBJECT_RETRIES {
-        let subject = resolve_subject(gw, &eval).await?;
-        let mut plan = intake::plan(policy, route, &eval, &leaves, &gw.keys, subject, facts);
-        let write = std::mem::take(&mut plan.write);
-        let stored = write.values.len();
-        match gw.committer.commit(write).await {
-            Ok(IntakeOutcome::Committed(c)) => {
-                tracing::info!(route = %route.id, request_id = %request_id, stored, dropped = eval.dropped, consents = plan.receipts.len(), "intake stored");
-                committed = Some((plan, c));
-                break;
-            }
-            Ok(IntakeOutcome::SubjectRace) => continue,
-            Ok(IntakeOutcome::TokenSpaceExhausted) => {
-                return Err(ApiError::unavailable(
-                    "token_space_exhausted",
-                    "no free token could be issued; nothing was forwarded",
-                ))
-            }
-            Err(e) => return Err(store_down(&e)),
-        }
-    }
-    let (plan, committed) = committed.ok_or_else(|| {
-        ApiError::unavailable("store_conflict", "the subject changed concurrently; retry")
-    })?;
+    let (plan, committed) = commit(gw, route, &eval, &leaves, facts).await?;
     let all_outputs = intake::render(&plan, &committed.tokens);
     let (outputs, query_outputs) = all_outputs.split_at(in_body.min(all_outputs.len()));
     if !query.is_empty() {
         set_query(&mut parts.uri, &urlencoded::encode(&query, query_outputs))?;
     }
     drop(leaves);
-    let encoded = match parsed {
-        Parsed::Form(leaves) => Encoded::Whole(urlencoded::encode(&leaves, outputs)),
-        Parsed::Json(doc, _) => Encoded::Whole(doc.encode(outputs)),
-        Parsed::Multipart(m) => {
-            if m.boundary_collides(outputs) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_body",
-                    "the multipart boundary is too short",
-                ));
-            }
-            Encoded::Multipart(m.encode(outputs))
-        }
-    };
+    let (body, len) = encode(parsed, outputs)?;
     parts
         .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(encoded.len()));
-    let body = match encoded {
-        Encoded::Whole(b) => Body::full(b),
-        Encoded::Multipart(m) => {
-            let len = m.len();
-            Body::Stream {
-                stream: Box::pin(m.into_stream()),
-                len,
-            }
-        }
-    };
-    let hv = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
-    let refs = plan.refs_header(&committed.tokens);
-    let mut extra = vec![
-        (&X_PDGATE_SUBJECT, hv(&plan.subject)),
-        (&X_PDGATE_PURPOSES, hv(&plan.purposes_header)),
-        (&X_PDGATE_CONSENT, hv(&plan.consent_header)),
-        (&X_PDGATE_REQUEST_ID, hv(request_id)),
-    ];
-    if !refs.is_empty() {
-        extra.push((&X_PDGATE_REFS, hv(&refs)));
-    }
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    let extra = pdgate_headers(&plan, &committed.tokens, request_id);
     let forwarded = gw.forward(upstream, parts, body, conn, &extra).await;
     let wait = std::time::Duration::from_millis(gw.limits.upstream_timeout_ms);
     let settled = match forwarded {
@@ -292,6 +158,170 @@ async fn run(
         h.insert(X_PDGATE_SUBJECT_TOKEN.clone(), hv(&token));
     }
     Ok(resp)
+}
+
+/// A header value from text pdgate wrote (pseudonyms, ids, tokens): never fails.
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The codec the request's `Content-Type` selects; a compressed body is refused, since it cannot
+/// be read for its fields and a rewritten plain body must never go out under the original
+/// encoding (decoding is not offered).
+fn codec_of(headers: &http::HeaderMap) -> Result<(Codec, Option<String>), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let codec = crate::forms::codec_of(content_type).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "this route accepts application/x-www-form-urlencoded, multipart/form-data or application/json",
+        )
+    })?;
+    let encoded_body = headers.get_all(header::CONTENT_ENCODING).iter().any(|v| {
+        !v.to_str()
+            .is_ok_and(|e| e.trim().eq_ignore_ascii_case("identity"))
+    });
+    if encoded_body {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            "this route reads its form in clear: send it without Content-Encoding",
+        ));
+    }
+    Ok(codec)
+}
+
+/// The whole body, parsed into leaves within the limits and `body_timeout_ms` (a client
+/// trickling bytes cannot hold the route).
+async fn read_body(
+    gw: &Gateway,
+    route: &Route,
+    headers: &http::HeaderMap,
+    body: Incoming,
+) -> Result<Parsed, ApiError> {
+    let (codec, boundary) = codec_of(headers)?;
+    let max = gw.limits.max_body_bytes;
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let limits = gw.limits.codec();
+    let body = Lingering::new(body);
+    let read = async {
+        Ok::<_, ApiError>(match codec {
+            Codec::Urlencoded | Codec::Json => {
+                let bytes = pdgate_http::respond::collect_limited(body, max).await?;
+                if codec == Codec::Json {
+                    let (doc, leaves) = json::parse(&bytes, &limits)?;
+                    Parsed::Json(doc, leaves)
+                } else {
+                    Parsed::Form(urlencoded::parse(&bytes, &limits)?)
+                }
+            }
+            Codec::Multipart => {
+                let stream = BodyDataStream::new(body);
+                let policy = |name: &str| file_policy(route, name);
+                let boundary = boundary.unwrap_or_default();
+                Parsed::Multipart(multipart::parse(stream, boundary, &limits, policy).await?)
+            }
+        })
+    };
+    let wait = std::time::Duration::from_millis(gw.limits.body_timeout_ms);
+    tokio::time::timeout(wait, read).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the body did not arrive in time",
+        )
+    })?
+}
+
+/// Plans the intake and commits it, planning again when another intake created the same subject
+/// first; nothing is forwarded unless this returns.
+async fn commit(
+    gw: &Gateway,
+    route: &Route,
+    eval: &intake::Evaluation<'_>,
+    leaves: &[Leaf],
+    facts: RequestFacts<'_>,
+) -> Result<(intake::Plan, crate::store::Committed), ApiError> {
+    for _ in 0..SUBJECT_RETRIES {
+        let subject = resolve_subject(gw, eval).await?;
+        let mut plan = intake::plan(&gw.policy, route, eval, leaves, &gw.keys, subject, facts);
+        let write = std::mem::take(&mut plan.write);
+        let stored = write.values.len();
+        match gw.committer.commit(write).await {
+            Ok(IntakeOutcome::Committed(c)) => {
+                tracing::info!(route = %route.id, request_id = %facts.request_id, stored, dropped = eval.dropped, consents = plan.receipts.len(), "intake stored");
+                return Ok((plan, c));
+            }
+            Ok(IntakeOutcome::SubjectRace) => continue,
+            Ok(IntakeOutcome::TokenSpaceExhausted) => {
+                return Err(ApiError::unavailable(
+                    "token_space_exhausted",
+                    "no free token could be issued; nothing was forwarded",
+                ))
+            }
+            Err(e) => return Err(store_down(&e)),
+        }
+    }
+    Err(ApiError::unavailable(
+        "store_conflict",
+        "the subject changed concurrently; retry",
+    ))
+}
+
+/// The body rewritten from one output per leaf, and its length.
+fn encode(parsed: Parsed, outputs: &[crate::forms::Output]) -> Result<(Body, u64), ApiError> {
+    let encoded = match parsed {
+        Parsed::Form(leaves) => Encoded::Whole(urlencoded::encode(&leaves, outputs)),
+        Parsed::Json(doc, _) => Encoded::Whole(doc.encode(outputs)),
+        Parsed::Multipart(m) => {
+            if m.boundary_collides(outputs) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_body",
+                    "the multipart boundary is too short",
+                ));
+            }
+            Encoded::Multipart(m.encode(outputs))
+        }
+    };
+    let len = encoded.len();
+    let body = match encoded {
+        Encoded::Whole(b) => Body::full(b),
+        Encoded::Multipart(m) => Body::Stream {
+            stream: Box::pin(m.into_stream()),
+            len,
+        },
+    };
+    Ok((body, len))
+}
+
+/// What the upstream learns besides the body: the subject's pseudonym, the purposes, the
+/// consents, the request id, and which field each masked value's token belongs to.
+fn pdgate_headers(
+    plan: &intake::Plan,
+    tokens: &[String],
+    request_id: &str,
+) -> Vec<(&'static http::HeaderName, HeaderValue)> {
+    let refs = plan.refs_header(tokens);
+    let mut extra = vec![
+        (&X_PDGATE_SUBJECT, hv(&plan.subject)),
+        (&X_PDGATE_PURPOSES, hv(&plan.purposes_header)),
+        (&X_PDGATE_CONSENT, hv(&plan.consent_header)),
+        (&X_PDGATE_REQUEST_ID, hv(request_id)),
+    ];
+    if !refs.is_empty() {
+        extra.push((&X_PDGATE_REFS, hv(&refs)));
+    }
+    extra
 }
 
 /// The intake is in the vault but its forward failed (upstream down, reset, too slow): the audit

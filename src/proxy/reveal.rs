@@ -99,31 +99,9 @@ async fn rewrite(
     request_id: &str,
     resp: Response<Body>,
 ) -> Result<Response<Body>, ApiError> {
-    let ct = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let context = if ct.starts_with("application/json") || ct.contains("+json") {
-        Context::Json
-    } else if ct.starts_with("text/html") {
-        Context::Html
-    } else {
+    let Some(context) = revealable(&resp) else {
         return Ok(resp);
     };
-    let encoded = resp
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes() != b"identity");
-    let declared = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if encoded || declared.is_some_and(|n| n > MAX_REVEAL_BYTES) {
-        return Ok(resp);
-    }
     let (mut parts, body) = resp.into_parts();
     let bytes = Limited::new(body, MAX_REVEAL_BYTES)
         .collect()
@@ -146,15 +124,9 @@ async fn rewrite(
     if found.is_empty() {
         return Ok(Response::from_parts(parts, Body::full(bytes)));
     }
-    let outcomes = purpose::resolve(
-        &gw.store,
-        &gw.keys,
-        &gw.policy,
-        reveal.purpose,
-        &found,
-        crate::now_millis(),
-    )
-    .await?;
+    let now = crate::now_millis();
+    let outcomes =
+        purpose::resolve(&gw.store, &gw.keys, &gw.policy, reveal.purpose, &found, now).await?;
     let mut granted = 0u32;
     let mut denied: BTreeMap<String, u32> = BTreeMap::new();
     let mut plain: BTreeMap<&str, String> = BTreeMap::new();
@@ -169,21 +141,59 @@ async fn rewrite(
     }
     // Phone-shaped strings that are not our tokens are ordinary text, not a denial worth a line.
     denied.remove("unknown_token");
-    gw.committer
-        .audit(
-            crate::now_millis(),
-            AuditEvent::Reveal {
-                request_id: request_id.to_owned(),
-                route: route.id.clone(),
-                principal: principal.sub.clone(),
-                purpose: gw.policy.purpose(reveal.purpose).def.id.clone(),
-                granted,
-                denied,
-            },
-        )
-        .await?;
-    // In HTML, plaintext goes only where it is inert: text and quoted values of plain
-    // attributes. In scripts, styles, comments, event handlers and URLs the token stays.
+    let event = AuditEvent::Reveal {
+        request_id: request_id.to_owned(),
+        route: route.id.clone(),
+        principal: principal.sub.clone(),
+        purpose: gw.policy.purpose(reveal.purpose).def.id.clone(),
+        granted,
+        denied,
+    };
+    gw.committer.audit(crate::now_millis(), event).await?;
+    let out = Bytes::from(replace(pattern, text, &context, &plain));
+    let h = &mut parts.headers;
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.remove(header::ETAG);
+    Ok(Response::from_parts(parts, Body::full(out)))
+}
+
+/// How a response's tokens may be revealed: JSON and HTML within [`MAX_REVEAL_BYTES`], not
+/// compressed; anything else goes to the staff member as it came.
+fn revealable(resp: &Response<Body>) -> Option<Context> {
+    let headers = resp.headers();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let context = if ct.starts_with("application/json") || ct.contains("+json") {
+        Context::Json
+    } else if ct.starts_with("text/html") {
+        Context::Html
+    } else {
+        return None;
+    };
+    let encoded = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() != b"identity");
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = declared.is_some_and(|n| n > MAX_REVEAL_BYTES);
+    (!encoded && !too_large).then_some(context)
+}
+
+/// `text` with each granted token replaced by its (escaped) value where that is inert: in HTML,
+/// text and quoted values of plain attributes only; in scripts, styles, comments, event
+/// handlers and URLs the token stays.
+fn replace(
+    pattern: &regex::Regex,
+    text: &str,
+    context: &Context,
+    plain: &BTreeMap<&str, String>,
+) -> String {
     let inert: Vec<std::ops::Range<usize>> = match context {
         Context::Json => std::iter::once(0..text.len()).collect(),
         Context::Html => inert_html(text),
@@ -199,12 +209,7 @@ async fn rewrite(
             _ => t.to_owned(),
         }
     });
-    let out = Bytes::from(out.into_owned());
-    let h = &mut parts.headers;
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.remove(header::ETAG);
-    Ok(Response::from_parts(parts, Body::full(out)))
+    out.into_owned()
 }
 
 /// Attributes whose values are URLs or code: a token there stays a token.

@@ -346,38 +346,8 @@ async fn prepare(
             outcome.insert("values_reported".into(), count(n));
         }
         RequestType::Erasure => {
-            let (mut values, mut tokens, mut held) = (0, 0, 0);
-            let reason = Reason::Request {
-                id: &row.id,
-                kind: &row.kind,
-            };
-            let mut planned = Vec::with_capacity(subjects.len());
-            // Revisions first: whatever is added after them makes the commit refuse.
-            let ids: Vec<&[u8]> = subjects.iter().map(Vec::as_slice).collect();
-            for (s, revision) in ctx.store.subject_revisions(&ids).await? {
-                let vals = ctx.store.values_of(&s).await?;
-                let recs = ctx.store.consents_of(&s).await?;
-                let refs: Vec<_> = vals.iter().collect();
-                let recs: Vec<_> = recs.iter().collect();
-                let target = Target { id: &s, revision };
-                let p = erasure::plan(ctx.policy, target, &refs, &recs, Scope::All, reason, now);
-                values += p.values;
-                tokens += p.tokens;
-                held += usize::from(!p.whole_subject);
-                planned.push(p);
-            }
-            // One act for every subject the request found.
-            let act = erasure::Act {
-                policy: ctx.policy,
-                backend: ctx.store.backend_name(),
-                reason,
-                principal,
-                at: now,
-            };
-            act.add(&mut change, planned);
-            outcome.insert("values_erased".into(), count(values));
-            outcome.insert("tokens_erased".into(), count(tokens));
-            outcome.insert("subjects_held".into(), count(held));
+            let erased = erase(ctx, &row, &subjects, principal, now, &mut change).await?;
+            outcome.extend(erased);
         }
         RequestType::Restriction => {
             for s in &subjects {
@@ -391,43 +361,12 @@ async fn prepare(
         }
         RequestType::Objection | RequestType::WithdrawConsent => {
             let purposes = ended_purposes(ctx.policy, kind, input.purposes.as_deref())?;
-            let mut ended = 0;
-            for s in &subjects {
-                let recs = ctx.store.consents_of(s).await?;
-                let latest = pdgate_core::retention::latest_records(&recs);
-                for p in &purposes {
-                    let last = latest.get(p.as_str()).copied();
-                    for r in end_records(kind, s, p, (&recs, last), &row, now) {
-                        change.audit.push(match kind {
-                            RequestType::Objection => AuditEvent::PurposeObjected {
-                                request_id: row.id.clone(),
-                                subject: pseudonym(s),
-                                purpose: p.clone(),
-                            },
-                            _ => AuditEvent::ConsentWithdrawn {
-                                receipt_id: r.receipt_id.clone(),
-                                subject: pseudonym(s),
-                                purpose: p.clone(),
-                                channel: r.channel.clone().unwrap_or_default(),
-                            },
-                        });
-                        change.consents.push(r);
-                        ended += 1;
-                    }
-                }
-            }
-            outcome.insert("purposes_ended".into(), count(ended));
+            let ended = end_purposes(ctx, &row, kind, &subjects, &purposes, now, &mut change);
+            outcome.insert("purposes_ended".into(), count(ended.await?));
         }
         RequestType::Rectification => {
-            rectify(
-                ctx,
-                &row,
-                &subjects,
-                &input.corrections,
-                &mut change,
-                &mut outcome,
-            )
-            .await?;
+            let corrections = &input.corrections;
+            rectify(ctx, &row, &subjects, corrections, &mut change, &mut outcome).await?;
         }
     }
     row.status = "fulfilled".into();
@@ -442,6 +381,91 @@ async fn prepare(
     });
     change.requests.push(row.clone());
     Ok((row, change))
+}
+
+/// Erases every subject the request found (held categories stay restricted), in one act;
+/// returns the outcome's counts.
+async fn erase(
+    ctx: &Ctx<'_>,
+    row: &RequestRow,
+    subjects: &[Vec<u8>],
+    principal: &str,
+    now: Millis,
+    change: &mut Change,
+) -> Result<[(String, u32); 3], ApiError> {
+    let (mut values, mut tokens, mut held) = (0, 0, 0);
+    let reason = Reason::Request {
+        id: &row.id,
+        kind: &row.kind,
+    };
+    let mut planned = Vec::with_capacity(subjects.len());
+    // Revisions first: whatever is added after them makes the commit refuse.
+    let ids: Vec<&[u8]> = subjects.iter().map(Vec::as_slice).collect();
+    for (s, revision) in ctx.store.subject_revisions(&ids).await? {
+        let vals = ctx.store.values_of(&s).await?;
+        let recs = ctx.store.consents_of(&s).await?;
+        let refs: Vec<_> = vals.iter().collect();
+        let recs: Vec<_> = recs.iter().collect();
+        let target = Target { id: &s, revision };
+        let p = erasure::plan(ctx.policy, target, &refs, &recs, Scope::All, reason, now);
+        values += p.values;
+        tokens += p.tokens;
+        held += usize::from(!p.whole_subject);
+        planned.push(p);
+    }
+    // One act for every subject the request found.
+    let act = erasure::Act {
+        policy: ctx.policy,
+        backend: ctx.store.backend_name(),
+        reason,
+        principal,
+        at: now,
+    };
+    act.add(change, planned);
+    Ok([
+        ("values_erased".into(), count(values)),
+        ("tokens_erased".into(), count(tokens)),
+        ("subjects_held".into(), count(held)),
+    ])
+}
+
+/// Ends `purposes` for every subject (an objection, or consent withdrawn) with a ledger record
+/// and an audit entry each; returns how many were ended.
+async fn end_purposes(
+    ctx: &Ctx<'_>,
+    row: &RequestRow,
+    kind: RequestType,
+    subjects: &[Vec<u8>],
+    purposes: &[String],
+    now: Millis,
+    change: &mut Change,
+) -> Result<usize, ApiError> {
+    let mut ended = 0;
+    for s in subjects {
+        let recs = ctx.store.consents_of(s).await?;
+        let latest = pdgate_core::retention::latest_records(&recs);
+        for p in purposes {
+            let last = latest.get(p.as_str()).copied();
+            for r in end_records(kind, s, p, (&recs, last), row, now) {
+                change.audit.push(match kind {
+                    RequestType::Objection => AuditEvent::PurposeObjected {
+                        request_id: row.id.clone(),
+                        subject: pseudonym(s),
+                        purpose: p.clone(),
+                    },
+                    _ => AuditEvent::ConsentWithdrawn {
+                        receipt_id: r.receipt_id.clone(),
+                        subject: pseudonym(s),
+                        purpose: p.clone(),
+                        channel: r.channel.clone().unwrap_or_default(),
+                    },
+                });
+                change.consents.push(r);
+                ended += 1;
+            }
+        }
+    }
+    Ok(ended)
 }
 
 fn count(n: usize) -> u32 {
@@ -642,23 +666,75 @@ async fn rectify(
             "a rectification is fulfilled with `corrections`: [{\"token\", \"value\"}]",
         ));
     }
-    let mut per_subject: BTreeMap<Vec<u8>, (u32, Vec<String>)> = BTreeMap::new();
-    let mut upstream_tokens: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    // Per subject: its wrapped key and the corrected (normalized) value of each rectified row.
-    let mut corrected: BTreeMap<Vec<u8>, (Vec<u8>, Corrected)> = BTreeMap::new();
+    let mut done = Rectified::default();
     for c in corrections {
-        let rows = ctx.store.value_by_token(&c.token).await?;
-        let Some(first) = rows.first() else {
-            return Err(invalid(
+        done.correct(ctx, subjects, c, change).await?;
+    }
+    // The search index (and the subject key, when it was a corrected value) follows the
+    // corrections: the subject is found by its corrected e-mail or phone, no longer by the old one.
+    for (sid, (wrapped, rows)) in &done.corrected {
+        let dek = ctx
+            .keys
+            .unwrap_dek(sid, wrapped)
+            .map_err(|_| key_unavailable())?;
+        let values = ctx.store.values_of(sid).await?;
+        let (before, after) = index_macs(ctx.keys, sid, &dek, &values, rows);
+        change.reindex.extend(reindex(sid, &before, &after));
+    }
+    for (sid, (values, tokens)) in &done.per_subject {
+        change.audit.push(AuditEvent::Rectification {
+            request_id: row.id.clone(),
+            subject: pseudonym(sid),
+            values: *values,
+            tokens: count(tokens.len()),
+        });
+    }
+    change.outbox.extend(rectification_webhooks(
+        ctx.policy,
+        row,
+        done.upstream_tokens,
+    ));
+    outcome.insert(
+        "values_rectified".into(),
+        done.per_subject.values().map(|v| v.0).sum(),
+    );
+    Ok(())
+}
+
+fn key_unavailable() -> ApiError {
+    ApiError::unavailable("key_unavailable", "the subject key cannot be opened")
+}
+
+/// What a rectification has corrected so far.
+#[derive(Default)]
+struct Rectified {
+    /// Per subject: rows corrected and the tokens named.
+    per_subject: BTreeMap<Vec<u8>, (u32, Vec<String>)>,
+    /// Per upstream: the tokens it holds whose values changed.
+    upstream_tokens: BTreeMap<usize, Vec<String>>,
+    /// Per subject: its wrapped key and the corrected (normalized) value of each rectified row.
+    corrected: BTreeMap<Vec<u8>, (Vec<u8>, Corrected)>,
+}
+
+impl Rectified {
+    /// Re-encrypts every row behind one corrected token, which must be the request's subject's.
+    async fn correct(
+        &mut self,
+        ctx: &Ctx<'_>,
+        subjects: &[Vec<u8>],
+        c: &Correction,
+        change: &mut Change,
+    ) -> Result<(), ApiError> {
+        let not_of_subject = || {
+            invalid(
                 "token_not_of_subject",
                 "a corrected token is not a stored value of this request's subject",
-            ));
+            )
         };
+        let rows = ctx.store.value_by_token(&c.token).await?;
+        let first = rows.first().ok_or_else(not_of_subject)?;
         if !subjects.contains(&first.subject_id) {
-            return Err(invalid(
-                "token_not_of_subject",
-                "a corrected token is not a stored value of this request's subject",
-            ));
+            return Err(not_of_subject());
         }
         let kind = stored_kind(&first.kind);
         let normalized = kind.normalize(&c.value).ok_or_else(|| {
@@ -675,21 +751,17 @@ async fn rectify(
         let dek = ctx
             .keys
             .unwrap_dek(&subject.id, &subject.wrapped_dek)
-            .map_err(|_| {
-                ApiError::unavailable("key_unavailable", "the subject key cannot be opened")
-            })?;
+            .map_err(|_| key_unavailable())?;
         let mac = actions::value_mac(ctx.keys, &subject.id, shape_of(&c.token), &normalized);
         for v in &rows {
-            let sealed = dek.encrypt(
-                c.value.trim().as_bytes(),
-                Aad {
-                    subject: &subject.id,
-                    field: &v.field,
-                    purpose: &v.purposes,
-                },
-            );
+            let aad = Aad {
+                subject: &subject.id,
+                field: &v.field,
+                purpose: &v.purposes,
+            };
+            let sealed = dek.encrypt(c.value.trim().as_bytes(), aad);
             change.rectify.push((v.id, sealed, mac));
-            corrected
+            self.corrected
                 .entry(subject.id.clone())
                 .or_insert_with(|| (subject.wrapped_dek.clone(), Corrected::new()))
                 .1
@@ -697,43 +769,33 @@ async fn rectify(
             // A route since blocked without an upstream has nobody to tell.
             let route = ctx.policy.routes.iter().find(|r| r.id == v.route);
             if let Some(upstream) = route.and_then(crate::policy::Route::upstream) {
-                upstream_tokens
-                    .entry(upstream)
-                    .or_default()
-                    .push(c.token.clone());
+                let tokens = self.upstream_tokens.entry(upstream).or_default();
+                tokens.push(c.token.clone());
             }
         }
-        let e = per_subject.entry(subject.id.clone()).or_default();
+        let e = self.per_subject.entry(subject.id.clone()).or_default();
         e.0 += count(rows.len());
         e.1.push(c.token.clone());
+        Ok(())
     }
-    // The search index (and the subject key, when it was a corrected value) follows the
-    // corrections: the subject is found by its corrected e-mail or phone, no longer by the old one.
-    for (sid, (wrapped, rows)) in &corrected {
-        let dek = ctx.keys.unwrap_dek(sid, wrapped).map_err(|_| {
-            ApiError::unavailable("key_unavailable", "the subject key cannot be opened")
-        })?;
-        let values = ctx.store.values_of(sid).await?;
-        let (before, after) = index_macs(ctx.keys, sid, &dek, &values, rows);
-        change.reindex.extend(reindex(sid, &before, &after));
-    }
-    for (sid, (values, tokens)) in &per_subject {
-        change.audit.push(AuditEvent::Rectification {
-            request_id: row.id.clone(),
-            subject: pseudonym(sid),
-            values: *values,
-            tokens: count(tokens.len()),
-        });
-    }
+}
+
+/// One `rectification` webhook per upstream that holds a corrected token.
+fn rectification_webhooks(
+    policy: &Policy,
+    row: &RequestRow,
+    upstream_tokens: BTreeMap<usize, Vec<String>>,
+) -> Vec<OutboxWrite> {
+    let mut out = Vec::new();
     for (u, mut tokens) in upstream_tokens {
-        let up = ctx.policy.upstream(u);
+        let up = policy.upstream(u);
         let Some(hook) = up.erasure_webhook.as_deref() else {
             continue;
         };
         tokens.sort();
         tokens.dedup();
         let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
-        change.outbox.push(OutboxWrite {
+        out.push(OutboxWrite {
             payload: serde_json::json!({
                 "event": "rectification",
                 "event_id": event_id,
@@ -749,11 +811,7 @@ async fn rectify(
             event: "rectification".into(),
         });
     }
-    outcome.insert(
-        "values_rectified".into(),
-        per_subject.values().map(|v| v.0).sum(),
-    );
-    Ok(())
+    out
 }
 
 /// Lifts a restriction: the request stays fulfilled, the subjects are processed again.
