@@ -1,7 +1,7 @@
 //! The `pdgate` command line: parses arguments, reads the environment once, and calls the library.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -253,20 +253,7 @@ fn detect_lines(token_domain: &str) -> anyhow::Result<()> {
 
 async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, dev } => {
-            let cfg = Config::load(config.as_deref(), &env)?;
-            init_logs(cfg.log_format);
-            let policy = load_policy(&cfg, &env)?;
-            let (kek, generated) =
-                server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), dev)?;
-            if generated {
-                tracing::warn!("DEV MODE: running on a random throwaway key; everything stored is unreadable after exit. Never use --dev in production.");
-                eprintln!("pdgate: WARNING: --dev: running on a random throwaway key; data stored now is lost at exit");
-            }
-            let server = server::start(cfg, policy, kek).await?;
-            server.run(server::shutdown_signal()).await;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve { config, dev } => serve(config.as_deref(), dev, &env).await,
         Command::Demo {
             listen,
             admin_listen,
@@ -298,16 +285,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
             detect_lines(&token_domain)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate { config } => {
-            let cfg = Config::load(config.as_deref(), &env)?;
-            let store = Store::open(&cfg.database_url)
-                .await
-                .context("opening the database")?;
-            store.migrate().await?;
-            println!("migrations applied ({})", store.backend_name());
-            store.close().await;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Migrate { config } => migrate(config.as_deref(), &env).await,
         Command::Token { command } => token(command, &env).await,
         Command::Register {
             command:
@@ -317,46 +295,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                     format,
                     out,
                 },
-        } => {
-            use pdgate::register::{self, render};
-            let cfg = Config::load(config.as_deref(), &env)?;
-            let view = register::View::parse(&view).context("--view must be gdpr or fz152")?;
-            let format =
-                render::Format::parse(&format).context("--format must be json, csv, md or html")?;
-            let policy = load_policy(&cfg, &env)?;
-            let store = Store::open(&cfg.database_url)
-                .await
-                .context("opening the database")?;
-            let now = pdgate::now_millis();
-            let live = register::read_live(&store, &policy, now)
-                .await
-                .context("reading the live figures (has `pdgate migrate` run?)")?;
-            store.close().await;
-            let doc = register::build(
-                view,
-                &register::Inputs {
-                    policy: &policy,
-                    facts: &cfg.security_facts(),
-                    live: &live,
-                    adequacy: &server::adequacy(&cfg)?,
-                    calendar: &server::calendar(&cfg)?,
-                    now,
-                },
-            );
-            let text = render::render(&doc, format);
-            match out {
-                Some(p) => {
-                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
-                    eprintln!(
-                        "{} items, {} gaps",
-                        doc.sections.iter().map(|s| s.items.len()).sum::<usize>(),
-                        doc.gaps.len()
-                    );
-                }
-                None => print!("{text}"),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => register_export(config.as_deref(), &view, &format, out, &env).await,
         Command::Audit { command } => audit(command, &env).await,
         Command::Retention {
             command:
@@ -365,47 +304,138 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                     dry_run,
                     now,
                 },
-        } => {
-            let cfg = Config::load(config.as_deref(), &env)?;
-            let now = match now.as_deref() {
-                Some(s) => {
-                    pdgate::parse_time(s).with_context(|| format!("`{s}`: RFC 3339 or Unix ms"))?
-                }
-                None => pdgate::now_millis(),
-            };
-            let policy = load_policy(&cfg, &env)?;
-            let (kek, _) =
-                server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), false)?;
-            let report = server::retention_run(&cfg, policy, kek, now, dry_run).await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        } => retention_run(config.as_deref(), dry_run, now.as_deref(), &env).await,
         Command::Policy {
             command: PolicyCommand::Check { dir, config },
-        } => {
-            let dir = match dir {
-                Some(d) => d,
-                None => Config::load(config.as_deref(), &env)?.policies,
-            };
-            match Policy::load(&dir) {
-                Ok(p) => {
-                    for w in &p.warnings {
-                        eprintln!("warning: {w}");
-                    }
-                    println!(
-                        "{}: ok ({} routes, {} purposes, {} consent texts)",
-                        dir.display(),
-                        p.routes.len(),
-                        p.purposes.len(),
-                        p.consent_texts.len()
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    Ok(ExitCode::FAILURE)
-                }
+        } => policy_check(dir, config.as_deref(), &env),
+    }
+}
+
+/// `pdgate serve`: runs until SIGTERM or Ctrl-C.
+async fn serve(
+    config: Option<&Path>,
+    dev: bool,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config, env)?;
+    init_logs(cfg.log_format);
+    let policy = load_policy(&cfg, env)?;
+    let (kek, generated) = server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), dev)?;
+    if generated {
+        tracing::warn!("DEV MODE: running on a random throwaway key; everything stored is unreadable after exit. Never use --dev in production.");
+        eprintln!("pdgate: WARNING: --dev: running on a random throwaway key; data stored now is lost at exit");
+    }
+    let server = server::start(cfg, policy, kek).await?;
+    server.run(server::shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pdgate migrate`: applies the migrations and exits.
+async fn migrate(
+    config: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config, env)?;
+    let store = Store::open(&cfg.database_url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await?;
+    println!("migrations applied ({})", store.backend_name());
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pdgate register export`: the register as the running gateway would serve it.
+async fn register_export(
+    config: Option<&Path>,
+    view: &str,
+    format: &str,
+    out: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    use pdgate::register::{self, render};
+    let cfg = Config::load(config, env)?;
+    let view = register::View::parse(view).context("--view must be gdpr or fz152")?;
+    let format = render::Format::parse(format).context("--format must be json, csv, md or html")?;
+    let policy = load_policy(&cfg, env)?;
+    let store = Store::open(&cfg.database_url)
+        .await
+        .context("opening the database")?;
+    let now = pdgate::now_millis();
+    let live = register::read_live(&store, &policy, now)
+        .await
+        .context("reading the live figures (has `pdgate migrate` run?)")?;
+    store.close().await;
+    let inputs = register::Inputs {
+        policy: &policy,
+        facts: &cfg.security_facts(),
+        live: &live,
+        adequacy: &server::adequacy(&cfg)?,
+        calendar: &server::calendar(&cfg)?,
+        now,
+    };
+    let doc = register::build(view, &inputs);
+    let text = render::render(&doc, format);
+    match out {
+        Some(p) => {
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!(
+                "{} items, {} gaps",
+                doc.sections.iter().map(|s| s.items.len()).sum::<usize>(),
+                doc.gaps.len()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pdgate retention run`: one sweep now (or at `--now`), or what it would do.
+async fn retention_run(
+    config: Option<&Path>,
+    dry_run: bool,
+    now: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config, env)?;
+    let now = match now {
+        Some(s) => pdgate::parse_time(s).with_context(|| format!("`{s}`: RFC 3339 or Unix ms"))?,
+        None => pdgate::now_millis(),
+    };
+    let policy = load_policy(&cfg, env)?;
+    let (kek, _) = server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), false)?;
+    let report = server::retention_run(&cfg, policy, kek, now, dry_run).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pdgate policy check`: every problem of the policies, with file and line.
+fn policy_check(
+    dir: Option<PathBuf>,
+    config: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<ExitCode> {
+    let dir = match dir {
+        Some(d) => d,
+        None => Config::load(config, env)?.policies,
+    };
+    match Policy::load(&dir) {
+        Ok(p) => {
+            for w in &p.warnings {
+                eprintln!("warning: {w}");
             }
+            println!(
+                "{}: ok ({} routes, {} purposes, {} consent texts)",
+                dir.display(),
+                p.routes.len(),
+                p.purposes.len(),
+                p.consent_texts.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

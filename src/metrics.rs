@@ -65,11 +65,17 @@ pub struct Metrics {
     sweep_values: Gauge,
 }
 
-impl Metrics {
-    /// Series for `routes` (policy route ids; `unmatched` and `self_service` are added) are
-    /// created now; any other label still works, through the slower family lookup.
-    pub fn new<'a>(routes: impl IntoIterator<Item = &'a str>) -> Metrics {
-        let mut registry = Registry::with_prefix("pdgate");
+/// The counters and histograms, registered.
+struct Families {
+    requests: Family<RouteOutcome, Counter>,
+    intake_seconds: Family<RouteLabel, Histogram>,
+    detokenize: Family<Decision, Counter>,
+    transfers_refused: Counter,
+    commit_failures: Family<ReasonLabel, Counter>,
+}
+
+impl Families {
+    fn register(registry: &mut Registry) -> Families {
         let requests = Family::<RouteOutcome, Counter>::default();
         registry.register(
             "http_requests",
@@ -103,77 +109,88 @@ impl Metrics {
             "Write transactions of the vault that failed, by reason (disk_full, read_only, unavailable, other)",
             commit_failures.clone(),
         );
-        let gauge = |registry: &mut Registry, name: &str, help: &str| {
-            let g = Gauge::default();
-            registry.register(name, help, g.clone());
-            g
-        };
-        let routes = routes
-            .into_iter()
-            .chain(["unmatched", "self_service"])
-            .map(|r| {
-                let series = PerRoute {
-                    requests: OUTCOMES.map(|outcome| {
-                        requests
-                            .get_or_create(&RouteOutcome {
-                                route: r.to_owned(),
-                                outcome,
-                            })
-                            .clone()
-                    }),
-                    intake_seconds: intake_seconds
-                        .get_or_create(&RouteLabel {
-                            route: r.to_owned(),
-                        })
-                        .clone(),
-                };
-                (r.to_owned(), series)
-            })
-            .collect();
-        Metrics {
-            routes,
-            open_requests: gauge(
-                &mut registry,
-                "subject_requests_open",
-                "Data subject requests not yet fulfilled",
-            ),
-            overdue_requests: gauge(
-                &mut registry,
-                "subject_requests_overdue",
-                "Open data subject requests past their due time",
-            ),
-            outbox_backlog: gauge(
-                &mut registry,
-                "outbox_backlog",
-                "Erasure and rectification webhooks not yet delivered",
-            ),
-            outbox_oldest_age: gauge(
-                &mut registry,
-                "outbox_oldest_undelivered_seconds",
-                "How long the oldest undelivered webhook has waited (0: none waits)",
-            ),
-            open_breaches: gauge(&mut registry, "breaches_open", "Breaches not yet closed"),
-            sweep_finished: gauge(
-                &mut registry,
-                "retention_last_sweep_timestamp_seconds",
-                "When the last retention sweep finished (Unix time)",
-            ),
-            sweep_subjects: gauge(
-                &mut registry,
-                "retention_last_sweep_subjects_erased",
-                "Subjects erased by the last retention sweep",
-            ),
-            sweep_values: gauge(
-                &mut registry,
-                "retention_last_sweep_values_erased",
-                "Values erased by the last retention sweep",
-            ),
-            registry,
+        Families {
             requests,
             intake_seconds,
             detokenize,
             transfers_refused,
             commit_failures,
+        }
+    }
+
+    /// A route's series, created up front so the hot path finds them without the family's lock.
+    fn per_route(&self, route: &str) -> PerRoute {
+        PerRoute {
+            requests: OUTCOMES.map(|outcome| {
+                let label = RouteOutcome {
+                    route: route.to_owned(),
+                    outcome,
+                };
+                self.requests.get_or_create(&label).clone()
+            }),
+            intake_seconds: self
+                .intake_seconds
+                .get_or_create(&RouteLabel {
+                    route: route.to_owned(),
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Series for `routes` (policy route ids; `unmatched` and `self_service` are added) are
+    /// created now; any other label still works, through the slower family lookup.
+    pub fn new<'a>(routes: impl IntoIterator<Item = &'a str>) -> Metrics {
+        let mut registry = Registry::with_prefix("pdgate");
+        let f = Families::register(&mut registry);
+        let routes = routes
+            .into_iter()
+            .chain(["unmatched", "self_service"])
+            .map(|r| (r.to_owned(), f.per_route(r)))
+            .collect();
+        let mut gauge = |name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        Metrics {
+            routes,
+            open_requests: gauge(
+                "subject_requests_open",
+                "Data subject requests not yet fulfilled",
+            ),
+            overdue_requests: gauge(
+                "subject_requests_overdue",
+                "Open data subject requests past their due time",
+            ),
+            outbox_backlog: gauge(
+                "outbox_backlog",
+                "Erasure and rectification webhooks not yet delivered",
+            ),
+            outbox_oldest_age: gauge(
+                "outbox_oldest_undelivered_seconds",
+                "How long the oldest undelivered webhook has waited (0: none waits)",
+            ),
+            open_breaches: gauge("breaches_open", "Breaches not yet closed"),
+            sweep_finished: gauge(
+                "retention_last_sweep_timestamp_seconds",
+                "When the last retention sweep finished (Unix time)",
+            ),
+            sweep_subjects: gauge(
+                "retention_last_sweep_subjects_erased",
+                "Subjects erased by the last retention sweep",
+            ),
+            sweep_values: gauge(
+                "retention_last_sweep_values_erased",
+                "Values erased by the last retention sweep",
+            ),
+            registry,
+            requests: f.requests,
+            intake_seconds: f.intake_seconds,
+            detokenize: f.detokenize,
+            transfers_refused: f.transfers_refused,
+            commit_failures: f.commit_failures,
         }
     }
 

@@ -114,12 +114,11 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     let (committer, writer_task) = start_writer(&store, keys.clone(), &config);
     chain_started(&committer, &policy).await?;
     let calendar = Arc::new(calendar(&config)?);
-    let adequacy = adequacy(&config)?;
     let metrics = Arc::new(crate::metrics::Metrics::new(
         policy.routes.iter().map(|r| r.id.as_str()),
     ));
     let transfers = Arc::new(crate::transfers::Transfers::new(
-        adequacy,
+        adequacy(&config)?,
         calendar.clone(),
         metrics.clone(),
     ));
@@ -130,26 +129,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
             crate::requests::outbox::Secret::from_file(path).map_err(ServeError::Config)?,
         )),
     };
-    let tls = match &config.tls {
-        Some(t) => Some(pdgate_http::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
-        None => None,
-    };
-    let admin_tls = match &config.admin.tls {
-        Some(t) => Some(pdgate_http::tls_acceptor(&t.cert, &t.key).map_err(ServeError::Tls)?),
-        None => None,
-    };
-    let proxy_listener = bind(&config.listen, PROXY_SETTING).await?;
-    let admin_listener = bind(&config.admin_listen, ADMIN_SETTING).await?;
-    let proxy_addr = proxy_listener.local_addr().map_err(|e| ServeError::Bind {
-        addr: config.listen.clone(),
-        setting: PROXY_SETTING,
-        reason: e.to_string(),
-    })?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| ServeError::Bind {
-        addr: config.admin_listen.clone(),
-        setting: ADMIN_SETTING,
-        reason: e.to_string(),
-    })?;
+    let bound = Bound::bind(&config).await?;
     tracing::info!(
         backend = store.backend_name(),
         writer = committer.writer(),
@@ -175,12 +155,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         transfers: transfers.clone(),
         public_url: public_url(config.public_url.as_deref())?,
         link_ttl_s: i64::try_from(config.subject_link_ttl_s).unwrap_or(i64::MAX),
-        metrics_token: match &config.admin.metrics_token_file {
-            Some(p) => Some(Arc::new(
-                crate::auth::read_secret(p).map_err(ServeError::Auth)?,
-            )),
-            None => None,
-        },
+        metrics_token: metrics_token(&config)?,
     });
     let client = pdgate_http::client();
     let (discovery, samples) = if policy.discovery {
@@ -215,18 +190,68 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         metrics,
     });
     Ok(Server {
-        proxy_addr,
-        admin_addr,
+        proxy_addr: bound.proxy_addr,
+        admin_addr: bound.admin_addr,
         gateway,
         admin,
         background,
         writer_task,
-        proxy_listener,
-        admin_listener,
-        tls,
-        admin_tls,
+        proxy_listener: bound.proxy,
+        admin_listener: bound.admin,
+        tls: bound.tls,
+        admin_tls: bound.admin_tls,
         config,
     })
+}
+
+/// The bearer token `/metrics` takes, when one is configured.
+fn metrics_token(config: &Config) -> Result<Option<Arc<zeroize::Zeroizing<Vec<u8>>>>, ServeError> {
+    match &config.admin.metrics_token_file {
+        Some(p) => Ok(Some(Arc::new(
+            crate::auth::read_secret(p).map_err(ServeError::Auth)?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Both listeners bound, with their TLS where configured.
+struct Bound {
+    proxy: TcpListener,
+    admin: TcpListener,
+    proxy_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    admin_tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Bound {
+    async fn bind(config: &Config) -> Result<Bound, ServeError> {
+        let acceptor = |t: &Option<crate::config::Tls>| match t {
+            Some(t) => pdgate_http::tls_acceptor(&t.cert, &t.key)
+                .map(Some)
+                .map_err(ServeError::Tls),
+            None => Ok(None),
+        };
+        let tls = acceptor(&config.tls)?;
+        let admin_tls = acceptor(&config.admin.tls)?;
+        let proxy = bind(&config.listen, PROXY_SETTING).await?;
+        let admin = bind(&config.admin_listen, ADMIN_SETTING).await?;
+        let addr = |l: &TcpListener, listen: &str, setting| {
+            l.local_addr().map_err(|e| ServeError::Bind {
+                addr: listen.to_owned(),
+                setting,
+                reason: e.to_string(),
+            })
+        };
+        Ok(Bound {
+            proxy_addr: addr(&proxy, &config.listen, PROXY_SETTING)?,
+            admin_addr: addr(&admin, &config.admin_listen, ADMIN_SETTING)?,
+            proxy,
+            admin,
+            tls,
+            admin_tls,
+        })
+    }
 }
 
 /// The working-day calendar: `[requests] calendar_file`, or the shipped Russian one.
@@ -395,30 +420,78 @@ async fn bind(addr: &str, setting: &'static str) -> Result<TcpListener, ServeErr
     })
 }
 
+/// Resolves once `rx` turns true: the shutdown signal every task waits for.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+impl Background {
+    /// Runs the vault guard, the retention sweeper, the re-read of cross-border notifications,
+    /// discovery and the webhook outbox until `rx` turns true.
+    async fn run(self, config: &Config, root_id: [u8; 32], rx: watch::Receiver<bool>) {
+        let guard = self.committer.clone().guard(
+            self.store.clone(),
+            root_id,
+            VAULT_CHECK_EVERY,
+            stopped(rx.clone()),
+        );
+        let sweeper = {
+            let (store, committer, policy) =
+                (self.store.clone(), self.committer, self.policy.clone());
+            let interval = config.retention.interval_s;
+            let stop = stopped(rx.clone());
+            async move {
+                if interval > 0 {
+                    let every = Duration::from_secs(interval);
+                    crate::retention::sweep::every(store, committer, policy, every, stop).await;
+                }
+            }
+        };
+        let notifications = self.transfers.clone().every(
+            self.store.clone(),
+            Duration::from_secs(config.transfers.refresh_s.max(1)),
+            stopped(rx.clone()),
+        );
+        let discovery = {
+            let (samples, store) = (self.samples, self.store.clone());
+            let domain = self.policy.controller.token_domain.clone();
+            let flush = Duration::from_millis(config.discovery.flush_ms.max(10));
+            let stop = stopped(rx.clone());
+            async move {
+                if let Some(samples) = samples {
+                    crate::discovery::run(samples, store, domain, flush, stop).await;
+                }
+            }
+        };
+        let outbox = crate::requests::outbox::run(
+            self.store,
+            self.client,
+            self.webhook_secret,
+            Duration::from_millis(config.webhooks.poll_ms.max(10)),
+            stopped(rx),
+        );
+        tokio::join!(guard, sweeper, notifications, discovery, outbox);
+    }
+}
+
 impl Server {
     /// Serves until `shutdown` resolves, then drains in-flight requests on both listeners.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        tracing::info!(listener = "proxy", addr = %self.proxy_addr, scheme, "listening");
-        let admin_scheme = if self.admin_tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = |tls: bool| if tls { "https" } else { "http" };
+        let (proxy_scheme, admin_scheme) =
+            (scheme(self.tls.is_some()), scheme(self.admin_tls.is_some()));
+        tracing::info!(listener = "proxy", addr = %self.proxy_addr, scheme = proxy_scheme, "listening");
         tracing::info!(listener = "admin", addr = %self.admin_addr, scheme = admin_scheme, "listening");
         let (tx, rx) = watch::channel(false);
         let root_id = self.gateway.keys.root_id();
         let grace = Duration::from_secs(self.config.shutdown_grace_s);
         let limits = self.config.limits;
-        let wait = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|v| *v).await;
-        };
         let proxy = pdgate_http::serve(
             self.proxy_listener,
             self.tls,
             limits,
             self.gateway,
-            wait(rx.clone()),
+            stopped(rx.clone()),
             grace,
         );
         let admin = pdgate_http::serve(
@@ -426,72 +499,17 @@ impl Server {
             self.admin_tls,
             limits,
             self.admin,
-            wait(rx.clone()),
+            stopped(rx.clone()),
             grace,
         );
-        let bg = self.background;
-        let guard = bg.committer.clone().guard(
-            bg.store.clone(),
-            root_id,
-            VAULT_CHECK_EVERY,
-            wait(rx.clone()),
-        );
-        let sweeper = {
-            let (store, committer, policy) = (bg.store.clone(), bg.committer, bg.policy.clone());
-            let interval = self.config.retention.interval_s;
-            let stop = wait(rx.clone());
-            async move {
-                if interval > 0 {
-                    crate::retention::sweep::every(
-                        store,
-                        committer,
-                        policy,
-                        Duration::from_secs(interval),
-                        stop,
-                    )
-                    .await;
-                }
-            }
-        };
-        let notifications = bg.transfers.clone().every(
-            bg.store.clone(),
-            Duration::from_secs(self.config.transfers.refresh_s.max(1)),
-            wait(rx.clone()),
-        );
-        let discovery = {
-            let (samples, store) = (bg.samples, bg.store.clone());
-            let domain = bg.policy.controller.token_domain.clone();
-            let flush = Duration::from_millis(self.config.discovery.flush_ms.max(10));
-            let stop = wait(rx.clone());
-            async move {
-                if let Some(samples) = samples {
-                    crate::discovery::run(samples, store, domain, flush, stop).await;
-                }
-            }
-        };
-        let store = bg.store.clone();
-        let outbox = crate::requests::outbox::run(
-            bg.store,
-            bg.client,
-            bg.webhook_secret,
-            Duration::from_millis(self.config.webhooks.poll_ms.max(10)),
-            wait(rx),
-        );
+        let store = self.background.store.clone();
+        let background = self.background.run(&self.config, root_id, rx);
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(true);
         };
-        tokio::join!(
-            proxy,
-            admin,
-            signal,
-            sweeper,
-            outbox,
-            notifications,
-            discovery,
-            guard
-        );
+        tokio::join!(proxy, admin, signal, background);
         // Both listeners are done and dropped their handles on the writer: it commits what is
         // queued, signs a last checkpoint and ends.
         if tokio::time::timeout(Duration::from_secs(10), self.writer_task)

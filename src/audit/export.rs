@@ -239,86 +239,22 @@ pub fn verify(text: &str, public_key: Option<&[u8]>) -> Result<Verified, Broken>
         });
     }
     for (i, raw) in body.split_terminator('\n').enumerate() {
-        let n = i + 1 + offset;
-        let bad = |writer: Option<&str>, seq: Option<i64>, reason: String| Broken {
-            line: n,
-            writer: writer.map(str::to_owned),
+        let broken = |(writer, seq, reason): (Option<String>, Option<i64>, String)| Broken {
+            line: i + 1 + offset,
+            writer,
             seq,
             reason,
         };
         let row = parse_line(raw, csv).ok_or_else(|| {
-            bad(
-                None,
-                None,
-                "not a line of a pdgate audit export (malformed or not in canonical form)".into(),
-            )
+            let reason = "not a line of a pdgate audit export (malformed or not in canonical form)";
+            broken((None, None, reason.into()))
         })?;
-        let (w, s) = (Some(row.writer.as_str()), Some(row.seq));
-        let entry: EntryView =
-            serde_json::from_str(&row.entry).map_err(|_| bad(w, s, "entry is not valid".into()))?;
-        if entry.writer != row.writer || entry.seq != row.seq || entry.at != row.at {
-            return Err(bad(
-                w,
-                s,
-                "writer, seq or time differ from the hashed entry".into(),
-            ));
-        }
-        if entry.event.get("type").and_then(|t| t.as_str()) != Some(row.kind.as_str()) {
-            return Err(bad(w, s, "kind differs from the hashed entry".into()));
-        }
-        if link(&row.prev_hash, &row.entry).as_slice() != row.hash.as_slice() {
-            return Err(bad(
-                w,
-                s,
-                "the entry does not match its hash (edited)".into(),
-            ));
-        }
-        match heads.get_mut(&row.writer) {
-            None => {
-                if row.seq == 1 && row.prev_hash != [0u8; 32] {
-                    return Err(bad(
-                        w,
-                        s,
-                        "the first entry of a chain must follow 32 zero bytes".into(),
-                    ));
-                }
-                heads.insert(
-                    row.writer.clone(),
-                    Head {
-                        seq: row.seq,
-                        hash: row.hash.clone(),
-                        first_seq: row.seq,
-                        from_genesis: row.seq == 1,
-                        checkpoints: 0,
-                        signed_through: None,
-                    },
-                );
-            }
-            Some(h) => {
-                if row.seq != h.seq + 1 {
-                    return Err(bad(
-                        w,
-                        s,
-                        format!(
-                            "expected seq {} next: entries were removed, reordered or inserted",
-                            h.seq + 1
-                        ),
-                    ));
-                }
-                if row.prev_hash != h.hash {
-                    return Err(bad(
-                        w,
-                        s,
-                        "prev_hash differs from the previous entry's hash (an entry was replaced or inserted)".into(),
-                    ));
-                }
-                h.seq = row.seq;
-                h.hash.clone_from(&row.hash);
-            }
-        }
+        let at = |reason: String| broken((Some(row.writer.clone()), Some(row.seq), reason));
+        let event = hashed_event(&row).map_err(at)?;
+        follow(&mut heads, &row).map_err(at)?;
         if row.kind == "checkpoint" {
-            let h = heads.get_mut(&row.writer).expect("inserted above");
-            check_checkpoint(&entry.event, &row, public_key).map_err(|r| bad(w, s, r))?;
+            check_checkpoint(&event, &row, public_key).map_err(at)?;
+            let h = heads.get_mut(&row.writer).expect("followed above");
             h.checkpoints += 1;
             h.signed_through = Some(row.seq - 1);
         }
@@ -340,6 +276,57 @@ pub fn verify(text: &str, public_key: Option<&[u8]>) -> Result<Verified, Broken>
             })
             .collect(),
     })
+}
+
+/// The line's event, once its columns are shown to be what was hashed and its hash to match.
+fn hashed_event(row: &AuditRow) -> Result<serde_json::Value, String> {
+    let entry: EntryView =
+        serde_json::from_str(&row.entry).map_err(|_| "entry is not valid".to_owned())?;
+    if entry.writer != row.writer || entry.seq != row.seq || entry.at != row.at {
+        return Err("writer, seq or time differ from the hashed entry".into());
+    }
+    if entry.event.get("type").and_then(|t| t.as_str()) != Some(row.kind.as_str()) {
+        return Err("kind differs from the hashed entry".into());
+    }
+    if link(&row.prev_hash, &row.entry).as_slice() != row.hash.as_slice() {
+        return Err("the entry does not match its hash (edited)".into());
+    }
+    Ok(entry.event)
+}
+
+/// Links `row` to its writer's chain: the next seq after the previous entry's, on its hash (or
+/// on 32 zero bytes for a chain's first entry).
+fn follow(heads: &mut BTreeMap<String, Head>, row: &AuditRow) -> Result<(), String> {
+    let Some(h) = heads.get_mut(&row.writer) else {
+        if row.seq == 1 && row.prev_hash != [0u8; 32] {
+            return Err("the first entry of a chain must follow 32 zero bytes".into());
+        }
+        let head = Head {
+            seq: row.seq,
+            hash: row.hash.clone(),
+            first_seq: row.seq,
+            from_genesis: row.seq == 1,
+            checkpoints: 0,
+            signed_through: None,
+        };
+        heads.insert(row.writer.clone(), head);
+        return Ok(());
+    };
+    if row.seq != h.seq + 1 {
+        return Err(format!(
+            "expected seq {} next: entries were removed, reordered or inserted",
+            h.seq + 1
+        ));
+    }
+    if row.prev_hash != h.hash {
+        return Err(
+            "prev_hash differs from the previous entry's hash (an entry was replaced or inserted)"
+                .into(),
+        );
+    }
+    h.seq = row.seq;
+    h.hash.clone_from(&row.hash);
+    Ok(())
 }
 
 #[derive(Deserialize)]
