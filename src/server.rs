@@ -123,12 +123,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         metrics.clone(),
     ));
     transfers.refresh(&store, crate::now_millis()).await?;
-    let webhook_secret = match &config.webhooks.secret_file {
-        None => None,
-        Some(path) => Some(Arc::new(
-            crate::requests::outbox::Secret::from_file(path).map_err(ServeError::Config)?,
-        )),
-    };
+    let webhook_secret = webhook_secret(&config)?;
     let bound = Bound::bind(&config).await?;
     tracing::info!(
         backend = store.backend_name(),
@@ -137,9 +132,10 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         policy_sha256 = %policy.sha256,
         "vault ready"
     );
-    for w in &policy.warnings {
-        tracing::warn!(warning = %w, "policy");
-    }
+    policy
+        .warnings
+        .iter()
+        .for_each(|w| tracing::warn!(warning = %w, "policy"));
     let token_pattern = proxy::reveal_pattern(&policy.controller.token_domain);
     let policy = Arc::new(policy);
     let admin = Arc::new(Admin {
@@ -158,12 +154,10 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         metrics_token: metrics_token(&config)?,
     });
     let client = pdgate_http::client();
-    let (discovery, samples) = if policy.discovery {
-        let (d, rx) = crate::discovery::Discovery::new();
-        (Some(d), Some(rx))
-    } else {
-        (None, None)
-    };
+    let (discovery, samples) = policy
+        .discovery
+        .then(crate::discovery::Discovery::new)
+        .unzip();
     let background = Background {
         store: store.clone(),
         committer: committer.clone(),
@@ -202,6 +196,17 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         admin_tls: bound.admin_tls,
         config,
     })
+}
+
+/// The key webhooks are signed with, when one is configured.
+fn webhook_secret(
+    config: &Config,
+) -> Result<Option<Arc<crate::requests::outbox::Secret>>, ServeError> {
+    let Some(path) = &config.webhooks.secret_file else {
+        return Ok(None);
+    };
+    let secret = crate::requests::outbox::Secret::from_file(path).map_err(ServeError::Config)?;
+    Ok(Some(Arc::new(secret)))
 }
 
 /// The bearer token `/metrics` takes, when one is configured.

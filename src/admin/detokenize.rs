@@ -70,15 +70,10 @@ pub async fn handle(
     let service = principal.service.as_deref().unwrap_or_default();
     // A service abroad receives plaintext only under a notification in order (152-FZ Art. 12).
     if let Some(s) = policy.services.iter().find(|s| s.id == service) {
+        let (committer, country) = (&admin.committer, s.country());
         admin
             .transfers
-            .enforce(
-                &admin.committer,
-                "detokenize",
-                service,
-                s.country(),
-                &body.purpose,
-            )
+            .enforce(committer, "detokenize", service, country, &body.purpose)
             .await?;
     }
     let tokens: Vec<&str> = body.tokens.iter().map(String::as_str).collect();
@@ -91,10 +86,43 @@ pub async fn handle(
             .map(|_| Outcome::Denied(Denial::ServiceNotDeclared))
             .collect()
     };
+    let (results, granted, denied) = tally(&tokens, &outcomes);
+    let denied_total = denied.values().sum();
+    admin.metrics.detokenized(granted, &denied);
+    // Audited durably before any value leaves: no trace, no plaintext.
+    let event = AuditEvent::Detokenize {
+        service: if service.is_empty() {
+            format!("(none; sub {})", principal.sub)
+        } else {
+            service.to_owned()
+        },
+        purpose: body.purpose.clone(),
+        requested: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+        granted,
+        denied,
+    };
+    admin.committer.audit(now, event).await?;
+    tracing::info!(service, purpose = %body.purpose, requested = tokens.len(), granted, denied = denied_total, "detokenize");
+    Ok(respond::json(
+        StatusCode::OK,
+        &DetokenizeResponse {
+            purpose: &body.purpose,
+            granted,
+            denied: denied_total,
+            results,
+        },
+    ))
+}
+
+/// Each token's result, how many were granted, and the denials by reason.
+fn tally<'a>(
+    tokens: &[&'a str],
+    outcomes: &'a [Outcome],
+) -> (Vec<Item<'a>>, u32, BTreeMap<String, u32>) {
     let mut granted = 0u32;
     let mut denied: BTreeMap<String, u32> = BTreeMap::new();
     let mut results = Vec::with_capacity(tokens.len());
-    for (token, outcome) in tokens.iter().zip(&outcomes) {
+    for (token, outcome) in tokens.iter().zip(outcomes) {
         match outcome {
             Outcome::Granted(v) => {
                 granted += 1;
@@ -114,34 +142,5 @@ pub async fn handle(
             }
         }
     }
-    let denied_total = denied.values().sum();
-    admin.metrics.detokenized(granted, &denied);
-    // Audited durably before any value leaves: no trace, no plaintext.
-    admin
-        .committer
-        .audit(
-            now,
-            AuditEvent::Detokenize {
-                service: if service.is_empty() {
-                    format!("(none; sub {})", principal.sub)
-                } else {
-                    service.to_owned()
-                },
-                purpose: body.purpose.clone(),
-                requested: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
-                granted,
-                denied,
-            },
-        )
-        .await?;
-    tracing::info!(service, purpose = %body.purpose, requested = tokens.len(), granted, denied = denied_total, "detokenize");
-    Ok(respond::json(
-        StatusCode::OK,
-        &DetokenizeResponse {
-            purpose: &body.purpose,
-            granted,
-            denied: denied_total,
-            results,
-        },
-    ))
+    (results, granted, denied)
 }

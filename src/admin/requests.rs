@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::requests::flow::{self, Ctx, Fulfil, NewRequest};
 use crate::requests::report;
 use crate::store::Rights;
+use crate::Millis;
 use pdgate_http::respond;
 use pdgate_http::{ApiError, Body};
 
@@ -61,53 +62,8 @@ pub async fn handle(
                 &report::request_json(&row, now),
             ))
         }
-        Op::List => {
-            let status = respond::query_param(req.uri(), "status");
-            if let Some(s) = status.as_deref() {
-                if !matches!(s, "open" | "fulfilled" | "lifted") {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_status",
-                        "status must be open, fulfilled or lifted",
-                    ));
-                }
-            }
-            let overdue = match respond::query_param(req.uri(), "overdue").as_deref() {
-                None | Some("false") => None,
-                Some("true") => Some(now),
-                Some(_) => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_overdue",
-                        "overdue must be true or false",
-                    ))
-                }
-            };
-            let rows = admin
-                .store
-                .requests(status.as_deref(), overdue, 1000)
-                .await?;
-            let items: Vec<_> = rows.iter().map(|r| report::request_json(r, now)).collect();
-            Ok(respond::json(
-                StatusCode::OK,
-                &serde_json::json!({"requests": items, "count": items.len()}),
-            ))
-        }
-        Op::Get => {
-            let row = admin
-                .store
-                .request(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
-            let mut v = report::request_json(&row, now);
-            let deliveries = admin.store.outbox_of(id).await?;
-            v["deliveries"] = serde_json::json!({
-                "total": deliveries.len(),
-                "delivered": deliveries.iter().filter(|d| d.delivered_at.is_some()).count(),
-                "pending": deliveries.iter().filter(|d| d.delivered_at.is_none()).count(),
-            });
-            Ok(respond::json(StatusCode::OK, &v))
-        }
+        Op::List => list(admin, &req, now).await,
+        Op::Get => get(admin, id, now).await,
         Op::Extend => {
             let body: Extend =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
@@ -136,6 +92,61 @@ pub async fn handle(
         }
         Op::Report => report_of(admin, &principal, &req, id, now).await,
     }
+}
+
+/// `GET /admin/v1/requests?status=&overdue=`.
+async fn list(
+    admin: &Admin,
+    req: &Request<Incoming>,
+    now: Millis,
+) -> Result<Response<Body>, ApiError> {
+    let status = respond::query_param(req.uri(), "status");
+    if let Some(s) = status.as_deref() {
+        if !matches!(s, "open" | "fulfilled" | "lifted") {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_status",
+                "status must be open, fulfilled or lifted",
+            ));
+        }
+    }
+    let overdue = match respond::query_param(req.uri(), "overdue").as_deref() {
+        None | Some("false") => None,
+        Some("true") => Some(now),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_overdue",
+                "overdue must be true or false",
+            ))
+        }
+    };
+    let rows = admin
+        .store
+        .requests(status.as_deref(), overdue, 1000)
+        .await?;
+    let items: Vec<_> = rows.iter().map(|r| report::request_json(r, now)).collect();
+    Ok(respond::json(
+        StatusCode::OK,
+        &serde_json::json!({"requests": items, "count": items.len()}),
+    ))
+}
+
+/// `GET /admin/v1/requests/{id}`, with its webhook deliveries counted.
+async fn get(admin: &Admin, id: &str, now: Millis) -> Result<Response<Body>, ApiError> {
+    let row = admin
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+    let mut v = report::request_json(&row, now);
+    let deliveries = admin.store.outbox_of(id).await?;
+    v["deliveries"] = serde_json::json!({
+        "total": deliveries.len(),
+        "delivered": deliveries.iter().filter(|d| d.delivered_at.is_some()).count(),
+        "pending": deliveries.iter().filter(|d| d.delivered_at.is_none()).count(),
+    });
+    Ok(respond::json(StatusCode::OK, &v))
 }
 
 /// A request's report. For access and portability it carries the subject's data in clear, so it

@@ -120,54 +120,7 @@ pub async fn handle(
         Op::Create => {
             let input: NewNotification =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
-            let country = input.country.trim().to_ascii_uppercase();
-            if !crate::policy::is_country_code(&country) {
-                return Err(bad(
-                    "invalid_country",
-                    "country must be an ISO 3166-1 alpha-2 code",
-                ));
-            }
-            if !crate::transfers::is_foreign(&country) {
-                return Err(bad(
-                    "not_cross_border",
-                    "transfers within Russia need no Art. 12 notification",
-                ));
-            }
-            if admin.policy.purpose_index(&input.purpose).is_none() {
-                return Err(bad(
-                    "unknown_purpose",
-                    format!("purpose `{}` is not declared", input.purpose),
-                ));
-            }
-            let filed_at = match &input.filed_at {
-                Value::Number(n) => n.as_i64(),
-                Value::String(s) => crate::parse_time(s),
-                _ => None,
-            }
-            .ok_or_else(|| bad("invalid_time", "filed_at must be RFC 3339 or Unix ms"))?;
-            if filed_at > now + crate::breach::MAX_SKEW_MS {
-                return Err(bad("invalid_time", "filed_at is in the future"));
-            }
-            let reference = input
-                .reference
-                .map(|r| r.trim().to_owned())
-                .filter(|r| !r.is_empty());
-            if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
-                return Err(bad(
-                    "field_too_long",
-                    "reference is longer than 200 characters",
-                ));
-            }
-            let n = NotificationRow {
-                id: format!("ntf_{}", uuid::Uuid::now_v7().simple()),
-                country,
-                purpose: input.purpose,
-                filed_at,
-                reference,
-                recorded_by: who.into(),
-                recorded_at: now,
-                withdrawn_at: None,
-            };
+            let n = notification(&admin.policy, input, who, now)?;
             record(admin, n.clone(), who, now).await?;
             Ok(respond::json(StatusCode::CREATED, &view(admin, &n, now)))
         }
@@ -198,4 +151,62 @@ pub async fn handle(
             Ok(respond::json(StatusCode::OK, &view(admin, &n, now)))
         }
     }
+}
+
+/// The notification as recorded, once its fields are valid: a foreign ISO country, a declared
+/// purpose, a filing time not in the future, a short reference.
+fn notification(
+    policy: &crate::policy::Policy,
+    input: NewNotification,
+    who: &str,
+    now: Millis,
+) -> Result<NotificationRow, ApiError> {
+    let country = input.country.trim().to_ascii_uppercase();
+    if !crate::policy::is_country_code(&country) {
+        return Err(bad(
+            "invalid_country",
+            "country must be an ISO 3166-1 alpha-2 code",
+        ));
+    }
+    if !crate::transfers::is_foreign(&country) {
+        return Err(bad(
+            "not_cross_border",
+            "transfers within Russia need no Art. 12 notification",
+        ));
+    }
+    if policy.purpose_index(&input.purpose).is_none() {
+        return Err(bad(
+            "unknown_purpose",
+            format!("purpose `{}` is not declared", input.purpose),
+        ));
+    }
+    let filed_at = match &input.filed_at {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => crate::parse_time(s),
+        _ => None,
+    }
+    .ok_or_else(|| bad("invalid_time", "filed_at must be RFC 3339 or Unix ms"))?;
+    if filed_at > now + crate::breach::MAX_SKEW_MS {
+        return Err(bad("invalid_time", "filed_at is in the future"));
+    }
+    let reference = input
+        .reference
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(bad(
+            "field_too_long",
+            "reference is longer than 200 characters",
+        ));
+    }
+    Ok(NotificationRow {
+        id: format!("ntf_{}", uuid::Uuid::now_v7().simple()),
+        country,
+        purpose: input.purpose,
+        filed_at,
+        reference,
+        recorded_by: who.into(),
+        recorded_at: now,
+        withdrawn_at: None,
+    })
 }

@@ -193,32 +193,41 @@ pub async fn run(
         next = following?;
     }
     if !dry_run {
-        report.entries_purged = purge(store, committer, report.subjects_seen, now).await?;
-        // Destruction acts are kept 3 years, then go too.
-        report.acts_expired = committer
-            .apply(Change {
-                at: now,
-                expire_acts_before: Some(now),
-                ..Change::default()
-            })
-            .await? as u64;
-        let sweep = report.row(now, SweepStatus::Finished, &[]);
-        committer
-            .apply(Change {
-                at: now,
-                sweep: Some(sweep),
-                audit: vec![AuditEvent::RetentionSweep {
-                    sweep_id: report.sweep_id.clone(),
-                    subjects_erased: to_u32(report.subjects_erased),
-                    values_erased: to_u32(report.values_erased),
-                    subjects_restricted: to_u32(report.subjects_restricted),
-                    acts_expired: to_u32(report.acts_expired),
-                }],
-                ..Change::default()
-            })
-            .await?;
+        finish(store, committer, &mut report, now).await?;
     }
     Ok(report)
+}
+
+/// After the last page: purges the erased subjects' random-key entries, expires destruction acts
+/// past their 3 years, and records the sweep as finished with its audit entry.
+async fn finish(
+    store: &Store,
+    committer: &Committer,
+    report: &mut Report,
+    now: Millis,
+) -> Result<(), StoreError> {
+    report.entries_purged = purge(store, committer, report.subjects_seen, now).await?;
+    let expire = Change {
+        at: now,
+        expire_acts_before: Some(now),
+        ..Change::default()
+    };
+    report.acts_expired = committer.apply(expire).await? as u64;
+    let audit = AuditEvent::RetentionSweep {
+        sweep_id: report.sweep_id.clone(),
+        subjects_erased: to_u32(report.subjects_erased),
+        values_erased: to_u32(report.values_erased),
+        subjects_restricted: to_u32(report.subjects_restricted),
+        acts_expired: to_u32(report.acts_expired),
+    };
+    let finished = Change {
+        at: now,
+        sweep: Some(report.row(now, SweepStatus::Finished, &[])),
+        audit: vec![audit],
+        ..Change::default()
+    };
+    committer.apply(finished).await?;
+    Ok(())
 }
 
 /// One subject's erasure as planned, and the report's name for it.
