@@ -5,6 +5,7 @@
 //! the latency probe's own intakes are fresh, so the sweep erases the seeded values only).
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
+#![allow(clippy::too_many_lines)] // one timed scenario, read top to bottom
 
 use std::path::PathBuf;
 use std::sync::Arc;

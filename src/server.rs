@@ -91,10 +91,7 @@ pub struct Server {
     admin: Arc<Admin>,
     background: Background,
     writer_task: tokio::task::JoinHandle<()>,
-    proxy_listener: TcpListener,
-    admin_listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    admin_tls: Option<tokio_rustls::TlsAcceptor>,
+    bound: Bound,
     config: Config,
 }
 
@@ -105,12 +102,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek).await?);
     register_consent_texts(&store, &policy).await?;
-    let verifier = crate::auth::Verifier::from_config(&config.admin)
-        .map_err(ServeError::Auth)?
-        .map(Arc::new);
-    if verifier.is_none() {
-        tracing::warn!("no [admin] jwt_secret_file or jwks_file: the admin API and detokenize refuse every call");
-    }
+    let verifier = verifier(&config)?;
     let (committer, writer_task) = start_writer(&store, keys.clone(), &config);
     chain_started(&committer, &policy).await?;
     let calendar = Arc::new(calendar(&config)?);
@@ -125,17 +117,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     transfers.refresh(&store, crate::now_millis()).await?;
     let webhook_secret = webhook_secret(&config)?;
     let bound = Bound::bind(&config).await?;
-    tracing::info!(
-        backend = store.backend_name(),
-        writer = committer.writer(),
-        routes = policy.routes.len(),
-        policy_sha256 = %policy.sha256,
-        "vault ready"
-    );
-    policy
-        .warnings
-        .iter()
-        .for_each(|w| tracing::warn!(warning = %w, "policy"));
+    log_ready(&store, &committer, &policy);
     let token_pattern = proxy::reveal_pattern(&policy.controller.token_domain);
     let policy = Arc::new(policy);
     let admin = Arc::new(Admin {
@@ -190,12 +172,31 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         admin,
         background,
         writer_task,
-        proxy_listener: bound.proxy,
-        admin_listener: bound.admin,
-        tls: bound.tls,
-        admin_tls: bound.admin_tls,
+        bound,
         config,
     })
+}
+
+fn log_ready(store: &Store, committer: &Committer, policy: &Policy) {
+    tracing::info!(
+        backend = store.backend_name(),
+        writer = committer.writer(),
+        routes = policy.routes.len(),
+        policy_sha256 = %policy.sha256,
+        "vault ready"
+    );
+    for w in &policy.warnings {
+        tracing::warn!(warning = %w, "policy");
+    }
+}
+
+/// The admin API's token verifier; without one the API refuses every call.
+fn verifier(config: &Config) -> Result<Option<Arc<crate::auth::Verifier>>, ServeError> {
+    let verifier = crate::auth::Verifier::from_config(&config.admin).map_err(ServeError::Auth)?;
+    if verifier.is_none() {
+        tracing::warn!("no [admin] jwt_secret_file or jwks_file: the admin API and detokenize refuse every call");
+    }
+    Ok(verifier.map(Arc::new))
 }
 
 /// The key webhooks are signed with, when one is configured.
@@ -483,8 +484,10 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains in-flight requests on both listeners.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let scheme = |tls: bool| if tls { "https" } else { "http" };
-        let (proxy_scheme, admin_scheme) =
-            (scheme(self.tls.is_some()), scheme(self.admin_tls.is_some()));
+        let (proxy_scheme, admin_scheme) = (
+            scheme(self.bound.tls.is_some()),
+            scheme(self.bound.admin_tls.is_some()),
+        );
         tracing::info!(listener = "proxy", addr = %self.proxy_addr, scheme = proxy_scheme, "listening");
         tracing::info!(listener = "admin", addr = %self.admin_addr, scheme = admin_scheme, "listening");
         let (tx, rx) = watch::channel(false);
@@ -492,16 +495,16 @@ impl Server {
         let grace = Duration::from_secs(self.config.shutdown_grace_s);
         let limits = self.config.limits;
         let proxy = pdgate_http::serve(
-            self.proxy_listener,
-            self.tls,
+            self.bound.proxy,
+            self.bound.tls,
             limits,
             self.gateway,
             stopped(rx.clone()),
             grace,
         );
         let admin = pdgate_http::serve(
-            self.admin_listener,
-            self.admin_tls,
+            self.bound.admin,
+            self.bound.admin_tls,
             limits,
             self.admin,
             stopped(rx.clone()),

@@ -519,6 +519,7 @@ mod tests {
     /// the act and report leave it out, and the next sweep decides it on what it holds then.
     /// (The store's refusal itself is checked on both backends in `tests/it/storage.rs`.)
     #[tokio::test]
+    #[allow(clippy::too_many_lines)] // a scenario, read top to bottom
     async fn a_subject_added_to_after_planning_is_left_for_a_later_sweep() {
         use crate::audit::Chain;
         use crate::store::{Backend, IntakeWrite, SubjectWrite, ValueWrite};

@@ -423,7 +423,48 @@ macro_rules! impl_rights {
         ) -> $crate::Result<i64> {
             let at = change.at;
             let mut tx = pool.begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
-            for r in &change.requests {
+            upsert_requests(&mut tx, &change.requests).await?;
+            for (id, since) in &change.restrict {
+                sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2").bind(*since).bind(id.as_slice()).execute(&mut *tx).await?;
+            }
+            let consents: Vec<&$crate::ConsentRecord> = change.consents.iter().collect();
+            insert_consents(&mut tx, &consents).await?;
+            rectify(&mut tx, change).await?;
+            reindex(&mut tx, change).await?;
+            // Erasure: whole subjects in set-based statements (tokens become tombstones, key and
+            // index rows go, now or in the purge after a sweep; the cascade from `subjects` takes
+            // the wrapped key, ciphertext and consent records); partial ones (held categories,
+            // single values) one by one.
+            let moved = moved_subjects(&mut tx, &change.erase).await?;
+            if !moved.is_empty() {
+                return Err($crate::StoreError::SubjectsMoved(moved));
+            }
+            erase_whole(&mut tx, change).await?;
+            for e in change.erase.iter().filter(|e| !e.keep_categories.is_empty() || e.values.is_some()) {
+                erase_part(&mut tx, e, at).await?;
+            }
+            audit_and_acts(&mut tx, change, chain).await?;
+            insert_outbox(&mut tx, change).await?;
+            let mut expired = 0;
+            if let Some(before) = change.expire_acts_before {
+                let done = sqlx::query("DELETE FROM destruction_acts WHERE keep_until < $1").bind(before).execute(&mut *tx).await?;
+                expired = done.rows_affected() as i64;
+            }
+            apply_oversight(&mut tx, change).await?;
+            if change.interrupt_sweeps {
+                sqlx::query("UPDATE sweeps SET status = 'interrupted' WHERE status = 'running'").execute(&mut *tx).await?;
+            }
+            upsert_sweep(&mut tx, change).await?;
+            tx.commit().await?;
+            Ok(expired)
+        }
+
+        /// New requests, and the new state of changed ones.
+        async fn upsert_requests(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            requests: &[$crate::rights::RequestRow],
+        ) -> $crate::Result<()> {
+            for r in requests {
                 sqlx::query(&format!(
                     "INSERT INTO dsr_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
                      ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at, extension_reason = excluded.extension_reason, \
@@ -446,14 +487,17 @@ macro_rules! impl_rights {
                 .bind(&r.created_by)
                 .bind(&r.fulfilled_by)
                 .bind(&r.result)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
-            for (id, since) in &change.restrict {
-                sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2").bind(*since).bind(id.as_slice()).execute(&mut *tx).await?;
-            }
-            let consents: Vec<&$crate::ConsentRecord> = change.consents.iter().collect();
-            insert_consents(&mut tx, &consents).await?;
+            Ok(())
+        }
+
+        /// Corrected values re-encrypted in place, their tokens following them.
+        async fn rectify(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::rights::Change,
+        ) -> $crate::Result<()> {
             for (id, ciphertext, mac) in &change.rectify {
                 // The token keeps pointing at the corrected value (the CRM is told which token
                 // changed) and no longer stands for the old one. A later intake of the corrected
@@ -461,22 +505,30 @@ macro_rules! impl_rights {
                 sqlx::query("UPDATE tokens SET value_mac = $1 WHERE token = (SELECT token FROM vault_values WHERE id = $2)")
                     .bind(&mac[..])
                     .bind(*id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 sqlx::query("UPDATE vault_values SET ciphertext = $1, value_mac = $2 WHERE id = $3")
                     .bind(ciphertext.as_slice())
                     .bind(&mac[..])
                     .bind(*id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
+            Ok(())
+        }
+
+        /// Subject keys and search-index entries following corrected e-mails and phones.
+        async fn reindex(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::rights::Change,
+        ) -> $crate::Result<()> {
             for r in &change.reindex {
                 let sid = r.subject_id.as_slice();
                 for (old, new) in &r.key_moves {
                     let moved = sqlx::query("DELETE FROM subject_keys WHERE mac = $1 AND subject_id = $2")
                         .bind(&old[..])
                         .bind(sid)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     if moved.rows_affected() == 0 {
                         continue;
@@ -486,92 +538,110 @@ macro_rules! impl_rights {
                     let took = sqlx::query(&format!("INSERT INTO subject_keys (mac, subject_id) VALUES ($1, $2){STALE_KEY_UPSERT}"))
                         .bind(&new[..])
                         .bind(sid)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     sqlx::query("UPDATE subjects SET key_mac = $1 WHERE id = $2")
                         .bind((took.rows_affected() > 0).then_some(&new[..]))
                         .bind(sid)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                 }
                 for mac in &r.removed {
-                    remove_index_entry(&mut tx, sid, mac).await?;
+                    remove_index_entry(tx, sid, mac).await?;
                 }
                 for mac in &r.added {
-                    add_index_entry(&mut tx, sid, mac).await?;
+                    add_index_entry(tx, sid, mac).await?;
                 }
             }
-            // Erasure: whole subjects in set-based statements (tokens become tombstones, key and
-            // index rows go, now or in the purge after a sweep; the cascade from `subjects` takes
-            // the wrapped key, ciphertext and consent records); partial ones (held categories,
-            // single values) one by one.
-            let moved = moved_subjects(&mut tx, &change.erase).await?;
-            if !moved.is_empty() {
-                return Err($crate::StoreError::SubjectsMoved(moved));
-            }
-            let (full, partial): (Vec<&$crate::rights::Erase>, Vec<_>) =
-                change.erase.iter().partition(|e| e.keep_categories.is_empty() && e.values.is_none());
+            Ok(())
+        }
+
+        /// Whole subjects erased in set-based statements.
+        async fn erase_whole(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::rights::Change,
+        ) -> $crate::Result<()> {
+            let at = change.at;
+            let full: Vec<&$crate::rights::Erase> =
+                change.erase.iter().filter(|e| e.keep_categories.is_empty() && e.values.is_none()).collect();
             let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
             for chunk in full_ids.chunks(IN_LIST_MAX) {
                 // A backend that keeps indexes by subject purges at once (see `if_orphans`).
                 if change.defer_purge && !BY_SUBJECT_INDEXES {
-                    pend_subjects(&mut tx, chunk, at).await?;
+                    pend_subjects(tx, chunk, at).await?;
                 } else {
-                    unindex_subjects(&mut tx, chunk, at).await?;
+                    unindex_subjects(tx, chunk, at).await?;
                 }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM subjects WHERE id IN ");
                 push_in_list(&mut qb, chunk);
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO erased_subjects (id, erased_at) ");
                 qb.push_values(chunk, |mut b, id| {
                     b.push_bind(*id).push_bind(at);
                 });
                 qb.push(" ON CONFLICT (id) DO NOTHING");
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
-            for e in &partial {
-                let sid = e.subject_id.as_slice();
-                if let Some(ids) = &e.values {
-                    let tokens = tokens_of_values(&mut tx, sid, Some(ids)).await?;
-                    for chunk in ids.chunks(IN_LIST_MAX) {
-                        let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
-                        qb.push_bind(sid);
-                        qb.push(" AND id IN ");
-                        push_in_list(&mut qb, chunk);
-                        qb.build().execute(&mut *tx).await?;
-                    }
-                    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                    tombstone_orphans(&mut tx, &tokens, sid, at).await?;
-                    continue;
-                }
-                let tokens = tokens_of_values(&mut tx, sid, None).await?;
-                let kept: Vec<&str> = e.keep_categories.iter().map(String::as_str).collect();
-                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
-                qb.push_bind(sid);
-                qb.push(" AND (category IS NULL OR category NOT IN ");
-                push_in_list(&mut qb, &kept);
-                qb.push(")");
-                qb.build().execute(&mut *tx).await?;
-                let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                tombstone_orphans(&mut tx, &tokens, sid, at).await?;
-                // Not findable for new intakes any more (a new post starts a new subject); the
-                // search index stays so an access request still finds what the hold keeps.
-                sqlx::query("DELETE FROM subject_keys WHERE mac = (SELECT key_mac FROM subjects WHERE id = $1) AND subject_id = $1")
-                    .bind(sid)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE subjects SET restricted_at = COALESCE(restricted_at, $1), erase_after = $2 WHERE id = $3")
-                    .bind(at)
-                    .bind(e.hold_until)
-                    .bind(sid)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            Ok(())
+        }
 
+        /// Part of a subject erased: single values, or all but the categories a hold keeps.
+        async fn erase_part(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            e: &$crate::rights::Erase,
+            at: $crate::Millis,
+        ) -> $crate::Result<()> {
+            let sid = e.subject_id.as_slice();
+            if let Some(ids) = &e.values {
+                let tokens = tokens_of_values(tx, sid, Some(ids)).await?;
+                for chunk in ids.chunks(IN_LIST_MAX) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
+                    qb.push_bind(sid);
+                    qb.push(" AND id IN ");
+                    push_in_list(&mut qb, chunk);
+                    qb.build().execute(&mut **tx).await?;
+                }
+                let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                tombstone_orphans(tx, &tokens, sid, at).await?;
+                return Ok(());
+            }
+            let tokens = tokens_of_values(tx, sid, None).await?;
+            let kept: Vec<&str> = e.keep_categories.iter().map(String::as_str).collect();
+            let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM vault_values WHERE subject_id = ");
+            qb.push_bind(sid);
+            qb.push(" AND (category IS NULL OR category NOT IN ");
+            push_in_list(&mut qb, &kept);
+            qb.push(")");
+            qb.build().execute(&mut **tx).await?;
+            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            tombstone_orphans(tx, &tokens, sid, at).await?;
+            // Not findable for new intakes any more (a new post starts a new subject); the
+            // search index stays so an access request still finds what the hold keeps.
+            sqlx::query("DELETE FROM subject_keys WHERE mac = (SELECT key_mac FROM subjects WHERE id = $1) AND subject_id = $1")
+                .bind(sid)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("UPDATE subjects SET restricted_at = COALESCE(restricted_at, $1), erase_after = $2 WHERE id = $3")
+                .bind(at)
+                .bind(e.hold_until)
+                .bind(sid)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// The change's audit entries, then its erasures' (each act's log extract is its erasures'
+        /// entries, as written), then the acts.
+        async fn audit_and_acts(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::rights::Change,
+            chain: &mut $crate::audit::Chain,
+        ) -> $crate::Result<()> {
+            let at = change.at;
             let mut rows: Vec<$crate::audit::AuditRow> = change.audit.iter().map(|e| chain.append(at, e)).collect();
             let first = rows.len();
             rows.extend(change.erase.iter().map(|e| chain.append(at, &e.audit)));
-            insert_audit(&mut tx, &rows).await?;
+            insert_audit(tx, &rows).await?;
             // Each act's log extract: the audit entries of its erasures, as written.
             let mut extracts: std::collections::HashMap<&str, Vec<$crate::rights::LogLine>> = std::collections::HashMap::new();
             for (e, row) in change.erase.iter().zip(&rows[first..]) {
@@ -593,8 +663,17 @@ macro_rules! impl_rights {
                         .push_bind(keep_until)
                         .push_bind(act.as_str());
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
+            Ok(())
+        }
+
+        /// The change's webhooks, due at once.
+        async fn insert_outbox(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::rights::Change,
+        ) -> $crate::Result<()> {
+            let at = change.at;
             // Due at once, even when the change is dated later (a sweep run with `--now`).
             let due = at.min($crate::now_millis());
             for chunk in change.outbox.chunks(ROWS_PER_STATEMENT) {
@@ -611,17 +690,16 @@ macro_rules! impl_rights {
                         .push_bind(at)
                         .push_bind(due);
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
-            let mut expired = 0;
-            if let Some(before) = change.expire_acts_before {
-                let done = sqlx::query("DELETE FROM destruction_acts WHERE keep_until < $1").bind(before).execute(&mut *tx).await?;
-                expired = done.rows_affected() as i64;
-            }
-            apply_oversight(&mut tx, change).await?;
-            if change.interrupt_sweeps {
-                sqlx::query("UPDATE sweeps SET status = 'interrupted' WHERE status = 'running'").execute(&mut *tx).await?;
-            }
+            Ok(())
+        }
+
+        /// The sweep's row, written at its start and by every slice.
+        async fn upsert_sweep(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            change: &$crate::rights::Change,
+        ) -> $crate::Result<()> {
             if let Some(s) = &change.sweep {
                 sqlx::query(
                     "INSERT INTO sweeps (id, started_at, finished_at, subjects_erased, values_erased, subjects_restricted, acts_expired, status) \
@@ -637,11 +715,10 @@ macro_rules! impl_rights {
                 .bind(s.subjects_restricted)
                 .bind(s.acts_expired)
                 .bind(s.status.as_str())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
-            tx.commit().await?;
-            Ok(expired)
+            Ok(())
         }
     };
 }

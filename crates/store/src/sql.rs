@@ -666,23 +666,10 @@ macro_rules! impl_backend {
             batch: &[$crate::IntakeWrite],
             chain: &mut $crate::audit::Chain,
         ) -> $crate::Result<Option<Vec<$crate::IntakeOutcome>>> {
-            use $crate::batch::{decide, lookups, Known};
-            use $crate::{IntakeOutcome, SubjectWrite};
+            use $crate::IntakeOutcome;
             let mut tx = pool.begin_with(<$db as $crate::WriteTx>::BEGIN).await?;
-            let $crate::batch::Lookups { keys, ids, candidates } = lookups(batch);
-            let mut known = Known::default();
-            let known_keys = if_orphans(
-                "SELECT k.mac FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac IN ",
-                "SELECT mac FROM subject_keys WHERE mac IN ",
-            );
-            for row in select_in(&mut *tx, known_keys, "", &keys).await? {
-                known.subject_keys.insert(row.try_get(0)?);
-            }
-            for row in select_in(&mut *tx, "SELECT id FROM subjects WHERE id IN ", "", &ids).await? {
-                known.subject_ids.insert(row.try_get(0)?);
-            }
-            known.token_macs = stored_tokens(&mut *tx, &candidates).await?;
-            let decided = decide(batch, &known);
+            let known = known_to_batch(&mut tx, batch).await?;
+            let decided = $crate::batch::decide(batch, &known);
             let accepted: Vec<(usize, &$crate::IntakeWrite)> = batch
                 .iter()
                 .enumerate()
@@ -692,7 +679,55 @@ macro_rules! impl_backend {
                 IntakeOutcome::Committed(c) => c.tokens.as_slice(),
                 _ => &[],
             };
+            if !insert_new_subjects(&mut tx, &accepted).await? || !touch_existing(&mut tx, &accepted).await? {
+                return Ok(None);
+            }
+            insert_index(&mut tx, &accepted).await?;
+            if !insert_tokens(&mut tx, batch, &decided.new_tokens).await? {
+                return Ok(None);
+            }
+            let values: Vec<(&$crate::IntakeWrite, &$crate::ValueWrite, &str)> = accepted
+                .iter()
+                .flat_map(|(i, w)| w.values.iter().zip(tokens_of(*i)).map(move |(v, t)| (*w, v, t.as_str())))
+                .collect();
+            insert_values(&mut tx, &values).await?;
+            let consents: Vec<&$crate::ConsentRecord> = accepted.iter().flat_map(|(_, w)| w.consents.iter()).collect();
+            insert_consents(&mut tx, &consents).await?;
+            let rows: Vec<$crate::audit::AuditRow> =
+                accepted.iter().flat_map(|(_, w)| w.audit.iter().map(move |e| (w.at, e))).map(|(at, e)| chain.append(at, e)).collect();
+            insert_audit(&mut tx, &rows).await?;
+            bump_counters(&mut tx, batch, &decided.outcomes).await?;
+            tx.commit().await?;
+            Ok(Some(decided.outcomes))
+        }
 
+        /// What the store already holds of the batch's subject keys, subject ids and tokens.
+        async fn known_to_batch(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            batch: &[$crate::IntakeWrite],
+        ) -> $crate::Result<$crate::batch::Known> {
+            let $crate::batch::Lookups { keys, ids, candidates } = $crate::batch::lookups(batch);
+            let mut known = $crate::batch::Known::default();
+            let known_keys = if_orphans(
+                "SELECT k.mac FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac IN ",
+                "SELECT mac FROM subject_keys WHERE mac IN ",
+            );
+            for row in select_in(&mut **tx, known_keys, "", &keys).await? {
+                known.subject_keys.insert(row.try_get(0)?);
+            }
+            for row in select_in(&mut **tx, "SELECT id FROM subjects WHERE id IN ", "", &ids).await? {
+                known.subject_ids.insert(row.try_get(0)?);
+            }
+            known.token_macs = stored_tokens(&mut **tx, &candidates).await?;
+            Ok(known)
+        }
+
+        /// The batch's new subjects and their keys; `false` when a key was taken meanwhile.
+        async fn insert_new_subjects(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            accepted: &[(usize, &$crate::IntakeWrite)],
+        ) -> $crate::Result<bool> {
+            use $crate::SubjectWrite;
             let new_subjects: Vec<_> = accepted
                 .iter()
                 .filter_map(|(_, w)| match &w.subject {
@@ -710,7 +745,7 @@ macro_rules! impl_backend {
                         .push_bind(*at)
                         .push_bind(key.as_ref().map(|k| &k[..]));
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
             let keyed: Vec<_> = new_subjects.iter().filter_map(|(id, key, ..)| key.as_ref().map(|k| (*id, k))).collect();
             for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
@@ -719,10 +754,19 @@ macro_rules! impl_backend {
                     b.push_bind(&key[..]).push_bind(id.as_slice());
                 });
                 qb.push(STALE_KEY_UPSERT);
-                if qb.build().execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
-                    return Ok(None);
+                if qb.build().execute(&mut **tx).await?.rows_affected() != chunk.len() as u64 {
+                    return Ok(false);
                 }
             }
+            Ok(true)
+        }
+
+        /// Marks the batch's known subjects active again; `false` when one is gone meanwhile.
+        async fn touch_existing(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            accepted: &[(usize, &$crate::IntakeWrite)],
+        ) -> $crate::Result<bool> {
+            use $crate::SubjectWrite;
             let mut existing: Vec<(&[u8], i64)> = accepted
                 .iter()
                 .filter_map(|(_, w)| match &w.subject {
@@ -733,11 +777,19 @@ macro_rules! impl_backend {
             existing.sort();
             existing.dedup_by(|a, b| a.0 == b.0);
             for (id, at) in &existing {
-                let done = sqlx::query("UPDATE subjects SET last_activity_at = $1, revision = revision + 1 WHERE id = $2").bind(*at).bind(*id).execute(&mut *tx).await?;
+                let done = sqlx::query("UPDATE subjects SET last_activity_at = $1, revision = revision + 1 WHERE id = $2").bind(*at).bind(*id).execute(&mut **tx).await?;
                 if done.rows_affected() != 1 {
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
+            Ok(true)
+        }
+
+        /// The batch's search-index entries (and, without indexes by subject, their reverse).
+        async fn insert_index(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            accepted: &[(usize, &$crate::IntakeWrite)],
+        ) -> $crate::Result<()> {
             let index: Vec<(&[u8], &[u8])> = accepted
                 .iter()
                 .filter_map(|(_, w)| w.subject.as_ref().map(|s| (s.id(), w)))
@@ -749,7 +801,7 @@ macro_rules! impl_backend {
                     b.push_bind(*mac).push_bind(*sid);
                 });
                 qb.push(" ON CONFLICT (mac, subject_id) DO NOTHING");
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
                 if BY_SUBJECT_INDEXES {
                     continue;
                 }
@@ -758,9 +810,18 @@ macro_rules! impl_backend {
                     b.push_bind(*sid).push_bind(*mac);
                 });
                 qb.push(" ON CONFLICT (subject_id, mac) DO NOTHING");
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
-            for chunk in decided.new_tokens.chunks(ROWS_PER_STATEMENT) {
+            Ok(())
+        }
+
+        /// The tokens issued to the batch; `false` when one was taken meanwhile.
+        async fn insert_tokens(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            batch: &[$crate::IntakeWrite],
+            new_tokens: &[$crate::batch::NewToken],
+        ) -> $crate::Result<bool> {
+            for chunk in new_tokens.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) ");
                 qb.push_values(chunk, |mut b, t| {
                     let w = &batch[t.item];
@@ -772,14 +833,18 @@ macro_rules! impl_backend {
                         .push_bind(w.at);
                 });
                 qb.push(" ON CONFLICT DO NOTHING");
-                if qb.build().execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
-                    return Ok(None);
+                if qb.build().execute(&mut **tx).await?.rows_affected() != chunk.len() as u64 {
+                    return Ok(false);
                 }
             }
-            let values: Vec<(&$crate::IntakeWrite, &$crate::ValueWrite, &str)> = accepted
-                .iter()
-                .flat_map(|(i, w)| w.values.iter().zip(tokens_of(*i)).map(move |(v, t)| (*w, v, t.as_str())))
-                .collect();
+            Ok(true)
+        }
+
+        /// Multi-row insert of the batch's vault values with their tokens.
+        async fn insert_values(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            values: &[(&$crate::IntakeWrite, &$crate::ValueWrite, &str)],
+        ) -> $crate::Result<()> {
             for chunk in values.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO vault_values (subject_id, value_mac, token, kind, action, category, field, purposes, route, ciphertext, collected_at) ",
@@ -797,16 +862,9 @@ macro_rules! impl_backend {
                         .push_bind(v.ciphertext.as_slice())
                         .push_bind(w.at);
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut **tx).await?;
             }
-            let consents: Vec<&$crate::ConsentRecord> = accepted.iter().flat_map(|(_, w)| w.consents.iter()).collect();
-            insert_consents(&mut tx, &consents).await?;
-            let rows: Vec<$crate::audit::AuditRow> =
-                accepted.iter().flat_map(|(_, w)| w.audit.iter().map(move |e| (w.at, e))).map(|(at, e)| chain.append(at, e)).collect();
-            insert_audit(&mut tx, &rows).await?;
-            bump_counters(&mut tx, batch, &decided.outcomes).await?;
-            tx.commit().await?;
-            Ok(Some(decided.outcomes))
+            Ok(())
         }
 
         /// Multi-row insert of consent records.
@@ -998,39 +1056,12 @@ macro_rules! impl_backend {
             w: &$crate::IntakeWrite,
             chain: &mut $crate::audit::Chain,
         ) -> $crate::Result<$crate::IntakeOutcome> {
-            use $crate::{Committed, IntakeOutcome, SubjectWrite};
+            use $crate::{Committed, IntakeOutcome};
             let mut tokens = Vec::with_capacity(w.values.len());
             if let Some(subject) = &w.subject {
                 let sid = subject.id();
-                match subject {
-                    SubjectWrite::New { id, key, wrapped_dek, kek_version } => {
-                        sqlx::query(
-                            "INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) VALUES ($1, $2, $3, $4, $4, $5)",
-                        )
-                        .bind(id)
-                        .bind(wrapped_dek)
-                        .bind(kek_version)
-                        .bind(w.at)
-                        .bind(key.as_ref().map(|k| &k[..]))
-                        .execute(&mut **tx)
-                        .await?;
-                        if let Some(key) = key {
-                            let done = sqlx::query(&format!("INSERT INTO subject_keys (mac, subject_id) VALUES ($1, $2){STALE_KEY_UPSERT}"))
-                                .bind(&key[..])
-                                .bind(id)
-                                .execute(&mut **tx)
-                                .await?;
-                            if done.rows_affected() == 0 {
-                                return Ok(IntakeOutcome::SubjectRace);
-                            }
-                        }
-                    }
-                    SubjectWrite::Existing { id } => {
-                        let done = sqlx::query("UPDATE subjects SET last_activity_at = $1, revision = revision + 1 WHERE id = $2").bind(w.at).bind(id).execute(&mut **tx).await?;
-                        if done.rows_affected() == 0 {
-                            return Ok(IntakeOutcome::SubjectRace);
-                        }
-                    }
+                if !write_subject(tx, w, subject).await? {
+                    return Ok(IntakeOutcome::SubjectRace);
                 }
                 for mac in &w.index {
                     add_index_entry(tx, sid, mac).await?;
@@ -1039,63 +1070,52 @@ macro_rules! impl_backend {
                     let Some(token) = token_for(tx, w, sid, v).await? else {
                         return Ok(IntakeOutcome::TokenSpaceExhausted);
                     };
-                    sqlx::query(
-                        "INSERT INTO vault_values (subject_id, value_mac, token, kind, action, category, field, purposes, route, ciphertext, collected_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(sid)
-                    .bind(&v.value_mac[..])
-                    .bind(&token)
-                    .bind(&v.kind)
-                    .bind(&v.action)
-                    .bind(&v.category)
-                    .bind(&v.field)
-                    .bind(&v.purposes)
-                    .bind(&w.route)
-                    .bind(&v.ciphertext)
-                    .bind(w.at)
-                    .execute(&mut **tx)
-                    .await?;
                     tokens.push(token);
                 }
+                let values: Vec<_> = w.values.iter().zip(&tokens).map(|(v, t)| (w, v, t.as_str())).collect();
+                insert_values(tx, &values).await?;
             }
-            for c in &w.consents {
-                sqlx::query(
-                    "INSERT INTO consent_records (receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
-                     ip_hash, ua_hash, origin, state, channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(&c.receipt_id)
-                .bind(&c.subject_id)
-                .bind(&c.purpose)
-                .bind(&c.text_id)
-                .bind(c.text_version)
-                .bind(&c.text_sha256)
-                .bind(&c.regimes)
-                .bind(&c.method)
-                .bind(&c.route)
-                .bind(c.at)
-                .bind(&c.ip_hash)
-                .bind(&c.ua_hash)
-                .bind(&c.origin)
-                .bind(&c.state)
-                .bind(&c.channel)
-                .execute(&mut **tx)
-                .await?;
-            }
-            for event in &w.audit {
-                let row = chain.append(w.at, event);
-                sqlx::query("INSERT INTO audit_log (writer, seq, at, kind, entry, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                    .bind(&row.writer)
-                    .bind(row.seq)
-                    .bind(row.at)
-                    .bind(&row.kind)
-                    .bind(&row.entry)
-                    .bind(&row.prev_hash)
-                    .bind(&row.hash)
+            let consents: Vec<&$crate::ConsentRecord> = w.consents.iter().collect();
+            insert_consents(tx, &consents).await?;
+            let rows: Vec<$crate::audit::AuditRow> = w.audit.iter().map(|e| chain.append(w.at, e)).collect();
+            insert_audit(tx, &rows).await?;
+            Ok(IntakeOutcome::Committed(Committed { tokens }))
+        }
+
+        /// An intake's subject: inserted with its key, or marked active again; `false` when
+        /// another intake created the key first or the subject is gone.
+        async fn write_subject(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            w: &$crate::IntakeWrite,
+            subject: &$crate::SubjectWrite,
+        ) -> $crate::Result<bool> {
+            match subject {
+                $crate::SubjectWrite::New { id, key, wrapped_dek, kek_version } => {
+                    sqlx::query(
+                        "INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) VALUES ($1, $2, $3, $4, $4, $5)",
+                    )
+                    .bind(id)
+                    .bind(wrapped_dek)
+                    .bind(kek_version)
+                    .bind(w.at)
+                    .bind(key.as_ref().map(|k| &k[..]))
                     .execute(&mut **tx)
                     .await?;
+                    let Some(key) = key else {
+                        return Ok(true);
+                    };
+                    let done = sqlx::query(&format!("INSERT INTO subject_keys (mac, subject_id) VALUES ($1, $2){STALE_KEY_UPSERT}"))
+                        .bind(&key[..])
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(done.rows_affected() != 0)
+                }
+                $crate::SubjectWrite::Existing { id } => {
+                    let done = sqlx::query("UPDATE subjects SET last_activity_at = $1, revision = revision + 1 WHERE id = $2").bind(w.at).bind(id).execute(&mut **tx).await?;
+                    Ok(done.rows_affected() != 0)
+                }
             }
-            Ok(IntakeOutcome::Committed(Committed { tokens }))
         }
     };
 }

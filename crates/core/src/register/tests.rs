@@ -178,6 +178,7 @@ fn gdpr_view_has_every_item_of_art_30_1() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one item per line of the law, in its order
 fn fz152_view_has_every_item_of_art_22_3() {
     let (mut p, f, l) = (shop(), facts(false), live());
     // Without these the law's items 7.1 and 11 are gaps, listed as such.
