@@ -6,6 +6,7 @@ mod audit_export;
 mod breaches;
 mod console;
 mod detokenize;
+mod errors;
 mod links;
 mod openapi;
 mod probe;
@@ -70,7 +71,7 @@ impl Handler for Admin {
                 .ok_or_else(|| ApiError::not_found("not_found", "no such console page")),
             Matched::NotFound => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         };
-        result.unwrap_or_else(ApiError::into_response)
+        result.unwrap_or_else(respond::failure)
     }
 }
 

@@ -43,6 +43,7 @@ pub async fn handle(
         Ok(resp) => (resp, true),
         Err(e) => {
             tracing::info!(route = %route.id, request_id = %request_id, code = e.code, status = e.status.as_u16(), "intake refused");
+            e.log_cause();
             let resp = match &browser {
                 Some(langs) => super::refusal::respond(route.on_refusal.as_ref(), &e, langs),
                 None => e.into_response(),
@@ -268,7 +269,7 @@ async fn commit(
                     "no free token could be issued; nothing was forwarded",
                 ))
             }
-            Err(e) => return Err(store_down(&e)),
+            Err(e) => return Err(store_down(e)),
         }
     }
     Err(ApiError::unavailable(
@@ -369,12 +370,12 @@ fn too_large(max: u64) -> ApiError {
     ApiError::body_too_large(max)
 }
 
-fn store_down(e: &StoreError) -> ApiError {
-    crate::store::health::log_refusal(e, "vault unavailable; refusing intakes");
+fn store_down(e: StoreError) -> ApiError {
     ApiError::unavailable(
         "store_unavailable",
         "the vault is unavailable; nothing was stored or forwarded",
     )
+    .because(e)
 }
 
 /// Files are never tokenized: a file part is kept only where its field says `pass`.
@@ -398,7 +399,7 @@ async fn resolve_subject(gw: &Gateway, eval: &Evaluation<'_>) -> Result<SubjectC
         .as_ref()
         .map(|(kind, v)| actions::blind_index(&gw.keys, *kind, v));
     if let Some(k) = &key {
-        if let Some(row) = gw.store.find_subject(k).await.map_err(|e| store_down(&e))? {
+        if let Some(row) = gw.store.find_subject(k).await.map_err(store_down)? {
             let dek = gw.keys.unwrap_dek(&row.id, &row.wrapped_dek).map_err(|_| {
                 tracing::error!("a subject key does not unwrap under the configured KEK");
                 ApiError::unavailable(

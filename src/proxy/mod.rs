@@ -162,7 +162,7 @@ impl Gateway {
         };
         let (resp, forwarded) = match self.forward(upstream, parts, body, conn, &[]).await {
             Ok(resp) => (resp, true),
-            Err(e) => (e.into_response(), false),
+            Err(e) => (pdgate_http::respond::failure(e), false),
         };
         self.metrics
             .request(label, resp.status().as_u16(), forwarded);

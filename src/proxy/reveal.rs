@@ -76,13 +76,13 @@ pub async fn handle(
         Ok(r) => r,
         Err(e) => {
             gw.metrics.request(&route.id, e.status.as_u16(), false);
-            return e.into_response();
+            return pdgate_http::respond::failure(e);
         }
     };
     gw.metrics.request(&route.id, resp.status().as_u16(), true);
     match rewrite(gw, route, reveal, &principal, &request_id, resp).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => pdgate_http::respond::failure(e),
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
             "no such self-service endpoint",
         )),
     };
-    result.unwrap_or_else(ApiError::into_response)
+    result.unwrap_or_else(respond::failure)
 }
 
 /// The page a self-service link opens (`manage#token=…`) and its script.

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use http::StatusCode;
 use serde::Deserialize;
 
 use super::calendar::Calendar;
@@ -18,7 +17,6 @@ use crate::policy::{LegalBasis, Policy};
 use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow};
 use crate::store::{Backend, Committer, ConsentRecord, Rights, Store, StoreError};
 use crate::Millis;
-use pdgate_http::ApiError;
 
 /// What the request handlers need.
 pub struct Ctx<'a> {
@@ -98,16 +96,40 @@ pub fn parse_regime(s: &str) -> Option<Regimes> {
     })
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+/// Why a request could not be created, extended, fulfilled or lifted; the admin listener maps
+/// each to its status and `code` (`admin/errors.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The input is not valid.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// The request's state does not allow it.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("no such request")]
+    NotFound,
+    #[error("the subject key cannot be opened")]
+    KeyUnavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, code, message)
+fn invalid(code: &'static str, message: impl Into<String>) -> FlowError {
+    FlowError::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> FlowError {
+    FlowError::Conflict {
+        code,
+        message: message.into(),
+    }
 }
 
 /// The blind index of the identifier the subject gave (the only way requests find subjects).
-pub fn lookup(keys: &Keys, subject: &SubjectRef) -> Result<([u8; 32], Kind), ApiError> {
+pub fn lookup(keys: &Keys, subject: &SubjectRef) -> Result<([u8; 32], Kind), FlowError> {
     let (kind, raw) = match (&subject.email, &subject.phone) {
         (Some(e), None) => (Kind::Email, e),
         (None, Some(p)) => (Kind::Phone, p),
@@ -143,7 +165,7 @@ pub async fn create(
     input: NewRequest,
     principal: &str,
     now: Millis,
-) -> Result<RequestRow, ApiError> {
+) -> Result<RequestRow, FlowError> {
     let kind = parse_type(&input.kind).ok_or_else(|| {
         invalid(
             "invalid_request_type",
@@ -221,12 +243,8 @@ pub fn regime_str(r: Regimes) -> &'static str {
     }
 }
 
-async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, ApiError> {
-    let row = ctx
-        .store
-        .request(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, FlowError> {
+    let row = ctx.store.request(id).await?.ok_or(FlowError::NotFound)?;
     if row.status != "open" {
         return Err(conflict(
             "request_closed",
@@ -249,7 +267,7 @@ pub async fn extend(
     reason: &str,
     principal: &str,
     now: Millis,
-) -> Result<RequestRow, ApiError> {
+) -> Result<RequestRow, FlowError> {
     if reason.trim().is_empty() || reason.len() > 4000 {
         return Err(invalid(
             "reason_required",
@@ -307,7 +325,7 @@ pub async fn fulfil(
     input: Fulfil,
     principal: &str,
     now: Millis,
-) -> Result<RequestRow, ApiError> {
+) -> Result<RequestRow, FlowError> {
     let mut replans = 0;
     loop {
         let (row, change) = prepare(ctx, id, &input, principal, now).await?;
@@ -327,7 +345,7 @@ async fn prepare(
     input: &Fulfil,
     principal: &str,
     now: Millis,
-) -> Result<(RequestRow, Change), ApiError> {
+) -> Result<(RequestRow, Change), FlowError> {
     let mut row = open_request(ctx, id).await?;
     let (kind, _) = kind_of(&row);
     let subjects = ctx.store.subjects_by_index(&row.lookup_key()).await?;
@@ -392,7 +410,7 @@ async fn erase(
     principal: &str,
     now: Millis,
     change: &mut Change,
-) -> Result<[(String, u32); 3], ApiError> {
+) -> Result<[(String, u32); 3], FlowError> {
     let (mut values, mut tokens, mut held) = (0, 0, 0);
     let reason = Reason::Request {
         id: &row.id,
@@ -439,7 +457,7 @@ async fn end_purposes(
     purposes: &[String],
     now: Millis,
     change: &mut Change,
-) -> Result<usize, ApiError> {
+) -> Result<usize, FlowError> {
     let mut ended = 0;
     for s in subjects {
         let recs = ctx.store.consents_of(s).await?;
@@ -479,7 +497,7 @@ fn ended_purposes(
     policy: &Policy,
     kind: RequestType,
     named: Option<&[String]>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, FlowError> {
     let applies = |b: LegalBasis| match kind {
         RequestType::Objection => matches!(
             b,
@@ -659,7 +677,7 @@ async fn rectify(
     corrections: &[Correction],
     change: &mut Change,
     outcome: &mut BTreeMap<String, u32>,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     if corrections.is_empty() {
         return Err(invalid(
             "corrections_required",
@@ -701,8 +719,8 @@ async fn rectify(
     Ok(())
 }
 
-fn key_unavailable() -> ApiError {
-    ApiError::unavailable("key_unavailable", "the subject key cannot be opened")
+fn key_unavailable() -> FlowError {
+    FlowError::KeyUnavailable
 }
 
 /// What a rectification has corrected so far.
@@ -724,7 +742,7 @@ impl Rectified {
         subjects: &[Vec<u8>],
         c: &Correction,
         change: &mut Change,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), FlowError> {
         let not_of_subject = || {
             invalid(
                 "token_not_of_subject",
@@ -820,12 +838,8 @@ pub async fn lift(
     id: &str,
     principal: &str,
     now: Millis,
-) -> Result<RequestRow, ApiError> {
-    let mut row = ctx
-        .store
-        .request(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+) -> Result<RequestRow, FlowError> {
+    let mut row = ctx.store.request(id).await?.ok_or(FlowError::NotFound)?;
     if row.kind != "restriction" || row.status != "fulfilled" {
         return Err(conflict(
             "not_restricted",

@@ -132,7 +132,7 @@ async fn a_full_database_is_a_state_not_a_crash() {
         (1..=2).contains(&lines),
         "{lines} failure lines for {refused} refusals"
     );
-    let refusals = gw.log().matches("refusing intakes").count();
+    let refusals = gw.log().matches("refusing requests").count();
     assert!(
         refusals <= 2,
         "{refusals} refusal lines for {refused} refusals"

@@ -2,19 +2,33 @@
 //! `{"error": {"code": "...", "message": "..."}}`. Messages are written for the caller and never
 //! carry database, crypto or personal details.
 
+use std::sync::Arc;
+
 use http::{header, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
 use crate::body::Body;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
     /// The declared field a refused form post is about, for a browser's refusal page.
     pub field: Option<String>,
+    /// What caused it, for the listener's log ([`ApiError::log_cause`]); never sent.
+    pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+/// Equal when the caller would see the same answer; the cause is not part of it.
+impl PartialEq for ApiError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.status, self.code, &self.message, &self.field)
+            == (other.status, other.code, &other.message, &other.field)
+    }
+}
+
+impl Eq for ApiError {}
 
 #[derive(Serialize)]
 struct Envelope<'a> {
@@ -34,6 +48,25 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            cause: None,
+        }
+    }
+
+    /// The same answer, remembering what caused it (logged by the listener, never sent).
+    pub fn because(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
+
+    /// Logs the cause, if any, where the listener answers: a store that is down is logged at
+    /// most once per interval (`store::health::log_refusal`), anything else once per request.
+    pub fn log_cause(&self) {
+        let Some(cause) = &self.cause else {
+            return;
+        };
+        match cause.downcast_ref::<pdgate_store::StoreError>() {
+            Some(e) => pdgate_store::health::log_refusal(e, "store unavailable; refusing requests"),
+            None => tracing::warn!(code = self.code, error = %cause, "request failed"),
         }
     }
 
@@ -105,7 +138,6 @@ impl ApiError {
     }
 }
 
-/// The vault or audit log could not be reached: 503, logged with the cause (which names no value).
 impl From<pdgate_core::transfers::Refused> for ApiError {
     /// 451: the law, not the client, stands in the way until the notification is in order.
     fn from(r: pdgate_core::transfers::Refused) -> Self {
@@ -117,6 +149,8 @@ impl From<pdgate_core::transfers::Refused> for ApiError {
     }
 }
 
+/// A conflict is 409; anything else means the vault or audit log could not be reached: 503, with
+/// the store's error as its cause (which names no value).
 impl From<pdgate_store::StoreError> for ApiError {
     fn from(e: pdgate_store::StoreError) -> Self {
         use pdgate_store::StoreError::{Conflict, SubjectsMoved};
@@ -131,8 +165,7 @@ impl From<pdgate_store::StoreError> for ApiError {
         if let Some(message) = conflict {
             return Self::new(StatusCode::CONFLICT, "conflict", message);
         }
-        pdgate_store::health::log_refusal(&e, "store unavailable; refusing requests");
-        Self::unavailable("store_unavailable", "the vault is unavailable")
+        Self::unavailable("store_unavailable", "the vault is unavailable").because(e)
     }
 }
 
@@ -143,6 +176,7 @@ impl From<pdgate_core::intake::Refusal> for ApiError {
             code: r.code,
             message: r.message,
             field: r.field,
+            cause: None,
         }
     }
 }
@@ -155,12 +189,7 @@ impl From<pdgate_core::forms::FormError> for ApiError {
             "spool_failed" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self {
-            status,
-            code: e.code,
-            message: e.message,
-            field: None,
-        }
+        Self::new(status, e.code, e.message)
     }
 }
 

@@ -161,6 +161,12 @@ pub fn canonicalize<B>(req: &mut Request<B>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The answer to a failed request, its cause logged: what each listener calls where it answers.
+pub fn failure(e: ApiError) -> Response<Body> {
+    e.log_cause();
+    e.into_response()
+}
+
 /// 405 `method_not_allowed` with the `Allow` header listing what the path takes.
 pub fn method_not_allowed(allow: &[http::Method]) -> Response<Body> {
     let list = allow
