@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{ApiError, Body, Gateway};
 use crate::audit::AuditEvent;
 use crate::consent::{receipt, Grant};
-use crate::store::{Backend, ConsentRecord, IntakeWrite, Rights};
+use crate::store::{Backend, ConsentRecord, ConsentStatus, IntakeWrite, Rights};
 use pdgate_http::respond;
 
 pub use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
@@ -154,7 +154,7 @@ fn current(records: &[ConsentRecord]) -> BTreeMap<&str, (&ConsentRecord, &Consen
     let mut out: BTreeMap<&str, (&ConsentRecord, &ConsentRecord)> = BTreeMap::new();
     for r in records {
         let e = out.entry(r.purpose.as_str()).or_insert((r, r));
-        if r.state == "granted" {
+        if r.state == ConsentStatus::Granted {
             e.0 = r;
         }
         e.1 = r;
@@ -177,14 +177,14 @@ async fn list<B>(gw: &Gateway, req: &Request<B>) -> Result<Response<Body>, ApiEr
                 .find(|p| p.def.id == last.purpose)
                 .map(|p| p.def.description.clone())
                 .unwrap_or_default(),
-            state: last.state.clone(),
+            state: last.state.as_str().to_owned(),
             receipt_id: grant.receipt_id.clone(),
             receipt_url: format!("{base}/receipts/{}", grant.receipt_id),
             text_id: grant.text_id.clone(),
             text_version: grant.text_version,
             text_sha256: grant.text_sha256.clone(),
             given_at: crate::rfc3339(grant.at),
-            withdrawn_at: (last.state == "withdrawn").then(|| crate::rfc3339(last.at)),
+            withdrawn_at: (last.state == ConsentStatus::Withdrawn).then(|| crate::rfc3339(last.at)),
             method: grant.method.clone(),
             route: grant.route.clone(),
             withdraw_url: format!("{base}/consents/{}/withdraw", last.purpose),

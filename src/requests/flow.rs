@@ -15,7 +15,7 @@ use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::{LegalBasis, Policy};
 use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow};
-use crate::store::{Backend, Committer, ConsentRecord, Rights, Store, StoreError};
+use crate::store::{Backend, Committer, ConsentRecord, ConsentStatus, Rights, Store, StoreError};
 use crate::Millis;
 
 /// What the request handlers need.
@@ -550,7 +550,7 @@ fn end_records(
         (RequestType::WithdrawConsent, _) => {
             crate::consent::receipt::withdrawals(records, purpose, now, &channel)
         }
-        (_, Some(l)) if l.state == "objected" => Vec::new(),
+        (_, Some(l)) if l.state == ConsentStatus::Objected => Vec::new(),
         (_, last) => vec![ConsentRecord {
             receipt_id: last.map_or_else(|| row.id.clone(), |l| l.receipt_id.clone()),
             subject_id: subject.to_vec(),
@@ -565,7 +565,7 @@ fn end_records(
             ip_hash: None,
             ua_hash: None,
             origin: None,
-            state: "objected".into(),
+            state: ConsentStatus::Objected,
             channel: Some(channel),
         }],
     }

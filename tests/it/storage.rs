@@ -4,7 +4,8 @@
 
 use pdgate::audit::{verify_chain, AuditEvent, Chain};
 use pdgate::store::{
-    Backend, Committer, ConsentRecord, IntakeOutcome, IntakeWrite, Store, SubjectWrite, ValueWrite,
+    Backend, Committer, ConsentRecord, ConsentStatus, IntakeOutcome, IntakeWrite, Store,
+    SubjectWrite, ValueWrite,
 };
 use pdgate_testkit::Db;
 
@@ -94,7 +95,7 @@ fn intake(subject: SubjectWrite, values: Vec<ValueWrite>) -> IntakeWrite {
             ip_hash: Some(vec![1; 32]),
             ua_hash: None,
             origin: Some("https://shop.example".into()),
-            state: "granted".into(),
+            state: ConsentStatus::Granted,
             channel: None,
         }],
         dropped_fields: 2,
@@ -597,12 +598,12 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
     assert_eq!(restricted, [Some(5), None]);
     assert!(rows
         .iter()
-        .all(|(_, _, c)| c.as_ref().unwrap().state == "granted"));
+        .all(|(_, _, c)| c.as_ref().unwrap().state == ConsentStatus::Granted));
     assert!(!store.set_restricted(&[9; 16], Some(5)).await.unwrap());
 
     // Consent state is the newest record; a withdrawal appends.
     let mut w = intake(SubjectWrite::Existing { id: ida.clone() }, vec![]);
-    w.consents[0].state = "withdrawn".into();
+    w.consents[0].state = ConsentStatus::Withdrawn;
     w.consents[0].at = 1_700_000_000_500;
     w.at = 1_700_000_000_500;
     store.commit_batch(&[w], &mut chain).await.unwrap();
@@ -610,17 +611,10 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
         .consent_states(&[&ida, &idb], "marketing")
         .await
         .unwrap();
-    let find = |id: &[u8]| {
-        states
-            .iter()
-            .find(|c| c.subject_id == id)
-            .unwrap()
-            .state
-            .clone()
-    };
+    let find = |id: &[u8]| states.iter().find(|c| c.subject_id == id).unwrap().state;
     assert_eq!(
         (find(&ida), find(&idb)),
-        ("withdrawn".into(), "granted".into())
+        (ConsentStatus::Withdrawn, ConsentStatus::Granted)
     );
     assert!(store
         .consent_states(&[&ida], "other")
@@ -631,7 +625,7 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
         .values_with_subjects(&["t-a@x"], "marketing")
         .await
         .unwrap();
-    assert_eq!(rows[0].2.as_ref().unwrap().state, "withdrawn");
+    assert_eq!(rows[0].2.as_ref().unwrap().state, ConsentStatus::Withdrawn);
     let rows = store
         .values_with_subjects(&["t-a@x"], "other")
         .await

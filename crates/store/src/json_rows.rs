@@ -21,7 +21,7 @@ struct Row {
     kek_version: i64,
     restricted_at: Option<i64>,
     last_activity_at: i64,
-    consent_state: Option<String>,
+    consent_state: Option<pdgate_core::records::ConsentStatus>,
     consent_at: Option<i64>,
 }
 

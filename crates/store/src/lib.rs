@@ -128,6 +128,12 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A consent record's state as stored.
+pub(crate) fn consent_status(s: String) -> Result<ConsentStatus> {
+    ConsentStatus::parse(&s)
+        .ok_or_else(|| StoreError::Database(format!("unknown consent state `{s}`")))
+}
+
 /// How a backend opens a transaction that will write.
 ///
 /// SQLite's default `BEGIN` is deferred: a transaction that reads first and writes later must
@@ -148,8 +154,8 @@ impl WriteTx for sqlx::Postgres {
 }
 
 pub use pdgate_core::records::{
-    Committed, ConsentRecord, ConsentState, IntakeOutcome, IntakeWrite, SubjectRow, SubjectState,
-    SubjectWrite, ValueRow, ValueWrite, VaultValue,
+    Committed, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome, IntakeWrite, SubjectRow,
+    SubjectState, SubjectWrite, ValueRow, ValueWrite, VaultValue,
 };
 
 /// The storage contract both backends fulfil.

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::policy::{LegalBasis, Policy};
-use crate::records::ConsentRecord;
+use crate::records::{ConsentRecord, ConsentStatus};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -89,7 +89,7 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
     let about = About::of(policy, purpose, text, first);
     let text_url = text_url(base, first);
     let explicit = purpose.is_some_and(|p| p.def.legal_basis == LegalBasis::Consent);
-    let withdrawn = last.state == "withdrawn";
+    let withdrawn = last.state == ConsentStatus::Withdrawn;
     Some(Receipt {
         version: "KI-CR-v1.1.0",
         jurisdiction: jurisdiction(&first.regimes),
@@ -125,7 +125,7 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
         }],
         sensitive: !about.special.is_empty(),
         spi_cat: about.special,
-        state: last.state.clone(),
+        state: last.state.as_str().to_owned(),
         withdrawn_at: withdrawn.then(|| crate::rfc3339(last.at)),
         withdrawal_channel: withdrawn.then(|| last.channel.clone()).flatten(),
         consent_text: TextRef {
@@ -251,7 +251,7 @@ pub fn withdrawals(
     }
     latest
         .into_iter()
-        .filter(|l| l.state == "granted")
+        .filter(|l| l.state == ConsentStatus::Granted)
         .map(|g| withdrawal(g, at, channel))
         .collect()
 }
@@ -260,7 +260,7 @@ pub fn withdrawals(
 pub fn withdrawal(grant: &ConsentRecord, at: crate::Millis, channel: &str) -> ConsentRecord {
     ConsentRecord {
         at,
-        state: "withdrawn".into(),
+        state: ConsentStatus::Withdrawn,
         channel: Some(channel.to_owned()),
         ip_hash: None,
         ua_hash: None,

@@ -16,7 +16,7 @@ use crate::crypto::{Aad, Dek, Keys};
 use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
 pub use crate::records::{pseudonym, subject_id_of};
-use crate::records::{ConsentRecord, IntakeWrite, SubjectWrite, ValueWrite};
+use crate::records::{ConsentRecord, ConsentStatus, IntakeWrite, SubjectWrite, ValueWrite};
 use crate::Millis;
 
 /// A refusal with its HTTP status and stable code. Messages name fields, never values.
@@ -568,7 +568,7 @@ fn consents_given(
                 .user_agent
                 .map(|ua| keys.client_hash.mac(&[b"ua", ua.as_bytes()]).to_vec()),
             origin: facts.origin.map(str::to_owned),
-            state: "granted".into(),
+            state: ConsentStatus::Granted,
             channel: None,
         });
         given.receipts.push(receipt);

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{Aad, Dek, Keys};
 use crate::policy::model::RetentionAnchor;
 use crate::policy::{LegalBasis, Policy};
-use crate::records::{ConsentState, SubjectState, ValueRow};
+use crate::records::{ConsentState, ConsentStatus, SubjectState, ValueRow};
 use crate::Millis;
 
 /// Why a token was not turned back into its value. The codes are part of the API.
@@ -87,13 +87,13 @@ pub fn check(
     if !category_ok {
         return Err(Denial::CategoryNotInPurpose);
     }
-    if consent.is_some_and(|c| c.state == "objected") {
+    if consent.is_some_and(|c| c.state == ConsentStatus::Objected) {
         return Err(Denial::Objected);
     }
     let anchor_from_consent = match p.def.legal_basis {
         LegalBasis::Consent => match consent {
-            Some(c) if c.state == "granted" => Some(c.at),
-            Some(c) if c.state == "withdrawn" => return Err(Denial::ConsentWithdrawn),
+            Some(c) if c.state == ConsentStatus::Granted => Some(c.at),
+            Some(c) if c.state == ConsentStatus::Withdrawn => return Err(Denial::ConsentWithdrawn),
             _ => return Err(Denial::NoLegalBasis),
         },
         // Another basis covers only what was collected under it.

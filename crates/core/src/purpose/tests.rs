@@ -28,7 +28,7 @@ fn subject(restricted: bool) -> SubjectState {
 fn consent(state: &str, at: Millis) -> ConsentState {
     ConsentState {
         subject_id: b"s".to_vec(),
-        state: state.into(),
+        state: crate::records::ConsentStatus::parse(state).expect("a consent state"),
         at,
     }
 }

@@ -68,6 +68,40 @@ pub struct ValueWrite {
     pub ciphertext: Vec<u8>,
 }
 
+/// Where a purpose stands in a subject's ledger; the newest record for it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentStatus {
+    Granted,
+    Withdrawn,
+    /// An objection (GDPR Art. 21, 152-FZ Art. 21(5.1)): the purpose may not be pursued.
+    Objected,
+}
+
+impl ConsentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentStatus::Granted => "granted",
+            ConsentStatus::Withdrawn => "withdrawn",
+            ConsentStatus::Objected => "objected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ConsentStatus> {
+        match s {
+            "granted" => Some(ConsentStatus::Granted),
+            "withdrawn" => Some(ConsentStatus::Withdrawn),
+            "objected" => Some(ConsentStatus::Objected),
+            _ => None,
+        }
+    }
+
+    /// Whether the purpose ends here (a withdrawal or an objection).
+    pub fn ends(self) -> bool {
+        matches!(self, ConsentStatus::Withdrawn | ConsentStatus::Objected)
+    }
+}
+
 /// A consent record (SPEC 5). Append-only: a withdrawal is another record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRecord {
@@ -84,7 +118,7 @@ pub struct ConsentRecord {
     pub ip_hash: Option<Vec<u8>>,
     pub ua_hash: Option<Vec<u8>>,
     pub origin: Option<String>,
-    pub state: String,
+    pub state: ConsentStatus,
     pub channel: Option<String>,
 }
 
@@ -134,8 +168,7 @@ pub struct SubjectState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentState {
     pub subject_id: Vec<u8>,
-    /// `granted` or `withdrawn`.
-    pub state: String,
+    pub state: ConsentStatus,
     pub at: Millis,
 }
 

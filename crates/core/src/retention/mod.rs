@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::policy::model::RetentionAnchor;
 use crate::policy::{LegalBasis, Policy};
-use crate::records::{ConsentRecord, VaultValue};
+use crate::records::{ConsentRecord, ConsentStatus, VaultValue};
 use crate::Millis;
 
 /// Until when something is covered.
@@ -65,8 +65,10 @@ pub fn purpose_until(
     };
     let p = policy.purpose(idx);
     let record = latest.get(purpose).copied();
-    let ended = record.filter(|r| r.state == "withdrawn" || r.state == "objected");
-    let granted = record.filter(|r| r.state == "granted").map(|r| r.at);
+    let ended = record.filter(|r| r.state.ends());
+    let granted = record
+        .filter(|r| r.state == ConsentStatus::Granted)
+        .map(|r| r.at);
     if p.def.legal_basis == LegalBasis::Consent {
         if let Some(r) = ended {
             // Withdrawal stops processing at once; destruction follows (within 30 days).

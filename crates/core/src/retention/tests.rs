@@ -39,7 +39,7 @@ fn record(purpose: &str, state: &str, at: Millis) -> ConsentRecord {
         ip_hash: None,
         ua_hash: None,
         origin: None,
-        state: state.into(),
+        state: crate::records::ConsentStatus::parse(state).expect("a consent state"),
         channel: None,
     }
 }
