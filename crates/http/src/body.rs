@@ -28,6 +28,7 @@ pub enum Body {
 }
 
 impl Body {
+    #[inline]
     pub fn full(b: impl Into<Bytes>) -> Self {
         let b = b.into();
         if b.is_empty() {
@@ -42,6 +43,8 @@ impl HttpBody for Body {
     type Data = Bytes;
     type Error = BoxError;
 
+    // Called once per frame from hyper's code in another crate: worth inlining there.
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -59,6 +62,7 @@ impl HttpBody for Body {
         }
     }
 
+    #[inline]
     fn is_end_stream(&self) -> bool {
         match self {
             Body::Empty => true,
@@ -70,6 +74,7 @@ impl HttpBody for Body {
         }
     }
 
+    #[inline]
     fn size_hint(&self) -> SizeHint {
         match self {
             Body::Empty => SizeHint::with_exact(0),
