@@ -7,7 +7,7 @@
 //! is required and `nbf` honoured, with a small configurable leeway; `iss`/`aud` when configured.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -89,27 +89,64 @@ pub struct Verifier {
     leeway: u64,
 }
 
+/// Why the token keys of the admin listener and reveal routes cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: a secret must be at least 32 bytes", path.display())]
+    ShortSecret { path: PathBuf },
+    #[error("{}: not a JWKS: {source}", path.display())]
+    NotJwks {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: only RSA (RS256) and P-256 (ES256) keys are supported", path.display())]
+    UnsupportedKey { path: PathBuf },
+    #[error("{}: unusable key: {source}", path.display())]
+    UnusableKey {
+        path: PathBuf,
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+    #[error("{}: the JWKS holds no keys", path.display())]
+    EmptyJwks { path: PathBuf },
+    #[error("with [admin] jwks_file, both [admin] issuer and audience are required")]
+    JwksWithoutIssuerAndAudience,
+    #[error("[admin] staff_audience must be set and differ from [admin] audience")]
+    StaffAudience,
+    #[error("no [admin] jwt_secret_file configured: `token issue` signs HS256 tokens with it")]
+    NoSecret,
+    #[error("{0}")]
+    Sign(#[source] jsonwebtoken::errors::Error),
+}
+
 /// Reads a shared secret file (trailing whitespace ignored); refuses secrets under 32 bytes.
-pub fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let raw = Zeroizing::new(
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-    );
+pub fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let raw = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_owned(),
+        source,
+    })?);
     let end = raw
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
     if end < 32 {
-        return Err(format!(
-            "{}: a secret must be at least 32 bytes",
-            path.display()
-        ));
+        return Err(KeyError::ShortSecret {
+            path: path.to_owned(),
+        });
     }
     Ok(Zeroizing::new(raw[..end].to_vec()))
 }
 
 impl Verifier {
     /// `None` when neither a secret nor a JWKS is configured (the admin API then refuses all).
-    pub fn from_config(cfg: &config::Admin) -> Result<Option<Verifier>, String> {
+    pub fn from_config(cfg: &config::Admin) -> Result<Option<Verifier>, KeyError> {
         let secret = match &cfg.jwt_secret_file {
             Some(p) => Some(DecodingKey::from_secret(&read_secret(p)?)),
             None => None,
@@ -124,16 +161,12 @@ impl Verifier {
         // An identity provider signs tokens for many applications: without both checks, any of
         // its tokens that carries a role claim would open the admin API.
         if !jwks.is_empty() && (cfg.issuer.is_none() || cfg.audience.is_none()) {
-            return Err(
-                "with [admin] jwks_file, both [admin] issuer and audience are required".into(),
-            );
+            return Err(KeyError::JwksWithoutIssuerAndAudience);
         }
         if cfg.staff_audience.trim().is_empty()
             || cfg.audience.as_deref() == Some(cfg.staff_audience.as_str())
         {
-            return Err(
-                "[admin] staff_audience must be set and differ from [admin] audience".into(),
-            );
+            return Err(KeyError::StaffAudience);
         }
         Ok(Some(Verifier {
             secret,
@@ -226,11 +259,16 @@ impl Verifier {
     }
 }
 
-fn load_jwks(path: &Path) -> Result<Vec<JwksKey>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let set: JwkSet =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a JWKS: {e}", path.display()))?;
+fn load_jwks(path: &Path) -> Result<Vec<JwksKey>, KeyError> {
+    let path_buf = || path.to_owned();
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        path: path_buf(),
+        source,
+    })?;
+    let set: JwkSet = serde_json::from_str(&text).map_err(|source| KeyError::NotJwks {
+        path: path_buf(),
+        source,
+    })?;
     let mut out = Vec::new();
     for jwk in &set.keys {
         let alg = match &jwk.algorithm {
@@ -238,15 +276,12 @@ fn load_jwks(path: &Path) -> Result<Vec<JwksKey>, String> {
             AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
                 Algorithm::ES256
             }
-            _ => {
-                return Err(format!(
-                    "{}: only RSA (RS256) and P-256 (ES256) keys are supported",
-                    path.display()
-                ))
-            }
+            _ => return Err(KeyError::UnsupportedKey { path: path_buf() }),
         };
-        let key = DecodingKey::from_jwk(jwk)
-            .map_err(|e| format!("{}: unusable key: {e}", path.display()))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|source| KeyError::UnusableKey {
+            path: path_buf(),
+            source,
+        })?;
         out.push(JwksKey {
             kid: jwk.common.key_id.clone(),
             alg,
@@ -254,7 +289,7 @@ fn load_jwks(path: &Path) -> Result<Vec<JwksKey>, String> {
         });
     }
     if out.is_empty() {
-        return Err(format!("{}: the JWKS holds no keys", path.display()));
+        return Err(KeyError::EmptyJwks { path: path_buf() });
     }
     Ok(out)
 }
@@ -270,11 +305,8 @@ pub fn issue(
     sub: &str,
     now_s: i64,
     ttl_s: i64,
-) -> Result<String, String> {
-    let path = cfg
-        .jwt_secret_file
-        .as_ref()
-        .ok_or("no [admin] jwt_secret_file configured: `token issue` signs HS256 tokens with it")?;
+) -> Result<String, KeyError> {
+    let path = cfg.jwt_secret_file.as_ref().ok_or(KeyError::NoSecret)?;
     let secret = read_secret(path)?;
     let claims = Claims {
         sub: Some(sub.to_owned()),
@@ -295,7 +327,7 @@ pub fn issue(
         &claims,
         &EncodingKey::from_secret(&secret),
     )
-    .map_err(|e| e.to_string())
+    .map_err(KeyError::Sign)
 }
 
 /// `Authorization: Bearer <token>`.

@@ -464,8 +464,7 @@ async fn token(cmd: TokenCommand, env: &BTreeMap<String, String>) -> anyhow::Res
     } else {
         auth::Use::Admin
     };
-    let t = auth::issue(&cfg.admin, use_, role, service.as_deref(), &sub, now, ttl)
-        .map_err(anyhow::Error::msg)?;
+    let t = auth::issue(&cfg.admin, use_, role, service.as_deref(), &sub, now, ttl)?;
     println!("{t}");
     Ok(ExitCode::SUCCESS)
 }

@@ -36,15 +36,17 @@ pub enum ServeError {
         reason: String,
     },
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] pdgate_http::listener::TlsError),
     #[error("{0}")]
     Io(String),
     #[error("admin auth: {0}")]
-    Auth(String),
+    Auth(#[from] crate::auth::KeyError),
     #[error("{0}")]
     ConsentText(String),
     #[error("{0}")]
     Config(String),
+    #[error("{0}")]
+    Webhooks(#[from] crate::requests::outbox::SecretError),
 }
 
 /// Loads the KEK: `PDGATE_KEY` (the key itself) wins over `key_file`; with neither, only `dev`
@@ -206,7 +208,7 @@ fn webhook_secret(
     let Some(path) = &config.webhooks.secret_file else {
         return Ok(None);
     };
-    let secret = crate::requests::outbox::Secret::from_file(path).map_err(ServeError::Config)?;
+    let secret = crate::requests::outbox::Secret::from_file(path)?;
     Ok(Some(Arc::new(secret)))
 }
 

@@ -37,16 +37,41 @@ const MAX_BACKOFF_MS: Millis = 3_600_000;
 /// The shared secret upstreams verify signatures with (at least 32 bytes).
 pub struct Secret(Zeroizing<Vec<u8>>);
 
+/// Why `[webhooks] secret_file` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("[webhooks] secret_file {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("[webhooks] secret_file {}: at least 32 bytes are needed", path.display())]
+    Short { path: std::path::PathBuf },
+}
+
+/// Why one webhook was not delivered (recorded with the attempt, retried later).
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("bad webhook URL: {0}")]
+    Url(#[source] http::Error),
+    #[error("timed out after {} s", REQUEST_LIMIT.as_secs())]
+    Timeout,
+    #[error("connection failed: {0}")]
+    Connection(#[source] hyper_util::client::legacy::Error),
+}
+
 impl Secret {
-    pub fn from_file(path: &std::path::Path) -> Result<Secret, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("[webhooks] secret_file {}: {e}", path.display()))?;
+    pub fn from_file(path: &std::path::Path) -> Result<Secret, SecretError> {
+        let bytes = std::fs::read(path).map_err(|source| SecretError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let trimmed = bytes.trim_ascii().to_vec();
         if trimmed.len() < 32 {
-            return Err(format!(
-                "[webhooks] secret_file {}: at least 32 bytes are needed",
-                path.display()
-            ));
+            return Err(SecretError::Short {
+                path: path.to_owned(),
+            });
         }
         Ok(Secret(Zeroizing::new(trimmed)))
     }
@@ -153,7 +178,7 @@ pub async fn deliver_due(
 }
 
 /// What one attempt to send `row` at `at` comes to, logged.
-fn outcome(row: &OutboxRow, result: Result<StatusCode, String>, at: Millis) -> Attempt {
+fn outcome(row: &OutboxRow, result: Result<StatusCode, SendError>, at: Millis) -> Attempt {
     match result {
         Ok(status) if status.is_success() => {
             tracing::info!(event_id = %row.event_id, upstream = %row.upstream, event = %row.event, attempts = row.attempts + 1, "webhook delivered");
@@ -171,7 +196,7 @@ fn outcome(row: &OutboxRow, result: Result<StatusCode, String>, at: Millis) -> A
                     Some(i64::from(s.as_u16())),
                     format!("upstream answered {s}"),
                 ),
-                Err(e) => (None, e),
+                Err(e) => (None, e.to_string()),
             };
             tracing::warn!(event_id = %row.event_id, upstream = %row.upstream, attempts = row.attempts + 1, error = %error, "webhook not delivered; will retry");
             Attempt {
@@ -185,7 +210,7 @@ fn outcome(row: &OutboxRow, result: Result<StatusCode, String>, at: Millis) -> A
     }
 }
 
-async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<StatusCode, String> {
+async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<StatusCode, SendError> {
     let body = Bytes::from(row.payload.clone());
     let t = crate::now_millis() / 1000;
     let req = Request::post(&row.url)
@@ -194,11 +219,11 @@ async fn send(client: &Client, secret: &Secret, row: &OutboxRow) -> Result<Statu
         .header("x-pdgate-event-id", &row.event_id)
         .header("x-pdgate-signature", secret.sign(t, &body))
         .body(Body::full(body))
-        .map_err(|e| format!("bad webhook URL: {e}"))?;
+        .map_err(SendError::Url)?;
     let resp = tokio::time::timeout(REQUEST_LIMIT, client.request(req))
         .await
-        .map_err(|_| format!("timed out after {} s", REQUEST_LIMIT.as_secs()))?
-        .map_err(|e| format!("connection failed: {e}"))?;
+        .map_err(|_| SendError::Timeout)?
+        .map_err(SendError::Connection)?;
     let status = resp.status();
     // Read (and discard) a bounded response so the connection can be reused.
     let _ = tokio::time::timeout(

@@ -20,7 +20,7 @@ pub mod upstream;
 pub use body::{Body, Lingering};
 pub use error::ApiError;
 pub use limits::Limits;
-pub use listener::{serve, tls_acceptor, ConnInfo, Handler};
+pub use listener::{serve, tls_acceptor, ConnInfo, Handler, TlsError};
 pub use upstream::{client, Client};
 
 /// The error type of bodies and upstream sends.

@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -287,23 +288,59 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for IdleIo<I> {
     }
 }
 
+/// Why a listener's certificate and key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read TLS certificate {}: {source}", path.display())]
+    ReadCert {
+        path: PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("bad TLS certificate {}: {source}", path.display())]
+    BadCert {
+        path: PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("no certificate in {}", path.display())]
+    NoCert { path: PathBuf },
+    #[error("cannot read TLS key {}: {source}", path.display())]
+    ReadKey {
+        path: PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("TLS certificate and key do not fit: {0}")]
+    Mismatch(#[source] rustls::Error),
+}
+
 /// A rustls acceptor for the proxy listener from PEM files, offering h2 and http/1.1.
-pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, String> {
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let path = || cert.to_owned();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?
+        .map_err(|source| TlsError::ReadCert {
+            path: path(),
+            source,
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("bad TLS certificate {}: {e}", cert.display()))?;
+        .map_err(|source| TlsError::BadCert {
+            path: path(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("no certificate in {}", cert.display()));
+        return Err(TlsError::NoCert { path: path() });
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read TLS key {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::ReadKey {
+        path: key.to_owned(),
+        source,
+    })?;
     let mut cfg = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate and key do not fit: {e}"))?;
+        .map_err(TlsError::Mismatch)?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
