@@ -18,28 +18,80 @@ pub fn probe_addr(listen: &str) -> String {
     }
 }
 
+/// Why the admin listener did not answer ready.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{addr}: TLS: {source}")]
+    Handshake {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{addr}: {source}")]
+    Exchange {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{addr}/readyz answered `{status}`")]
+    NotReady { addr: String, status: String },
+    #[error("{addr}/readyz did not answer within 3 s")]
+    Timeout { addr: String },
+    #[error("cannot read {}: {source}", path.display())]
+    ReadCert {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("no certificate in {}", path.display())]
+    NoCert { path: std::path::PathBuf },
+    #[error("bad certificate {}: {source}", path.display())]
+    BadCert {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("{0}")]
+    Tls(#[source] rustls::Error),
+}
+
 /// `Ok` when `GET /readyz` on the admin listener at `listen` answers 200 within 3 s; over TLS
 /// when the listener has `[admin.tls]`, trusting exactly its configured certificate.
-pub async fn probe_ready(listen: &str, tls: Option<&crate::config::Tls>) -> Result<(), String> {
+pub async fn probe_ready(listen: &str, tls: Option<&crate::config::Tls>) -> Result<(), ProbeError> {
     let addr = probe_addr(listen);
     let ask = async {
         let tcp = tokio::net::TcpStream::connect(&addr)
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        let head = match tls {
-            None => exchange(tcp).await,
-            Some(t) => {
-                let connector = pinned_connector(&t.cert)?;
-                let name =
-                    rustls_pki_types::ServerName::try_from("localhost").expect("a valid DNS name");
-                let stream = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("{addr}: TLS: {e}"))?;
-                exchange(stream).await
+            .map_err(|source| ProbeError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
+        let head =
+            match tls {
+                None => exchange(tcp).await,
+                Some(t) => {
+                    let connector = pinned_connector(&t.cert)?;
+                    let name = rustls_pki_types::ServerName::try_from("localhost")
+                        .expect("a valid DNS name");
+                    let stream = connector.connect(name, tcp).await.map_err(|source| {
+                        ProbeError::Handshake {
+                            addr: addr.clone(),
+                            source,
+                        }
+                    })?;
+                    exchange(stream).await
+                }
             }
-        }
-        .map_err(|e| format!("{addr}: {e}"))?;
+            .map_err(|source| ProbeError::Exchange {
+                addr: addr.clone(),
+                source,
+            })?;
         let status = String::from_utf8_lossy(&head)
             .lines()
             .next()
@@ -47,12 +99,15 @@ pub async fn probe_ready(listen: &str, tls: Option<&crate::config::Tls>) -> Resu
             .to_owned();
         match status.split_whitespace().nth(1) {
             Some("200") => Ok(()),
-            _ => Err(format!("{addr}/readyz answered `{status}`")),
+            _ => Err(ProbeError::NotReady {
+                addr: addr.clone(),
+                status,
+            }),
         }
     };
     tokio::time::timeout(Duration::from_secs(3), ask)
         .await
-        .unwrap_or_else(|_| Err(format!("{addr}/readyz did not answer within 3 s")))
+        .unwrap_or_else(|_| Err(ProbeError::Timeout { addr: addr.clone() }))
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Result<Vec<u8>> {
@@ -69,17 +124,24 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Resul
 
 /// A TLS client that trusts the certificate in `cert` (its first) and nothing else: the probe
 /// runs beside the gateway and reaches it on loopback, where the certificate's names do not apply.
-fn pinned_connector(cert: &std::path::Path) -> Result<tokio_rustls::TlsConnector, String> {
+fn pinned_connector(cert: &std::path::Path) -> Result<tokio_rustls::TlsConnector, ProbeError> {
     use rustls_pki_types::pem::PemObject;
+    let path = || cert.to_owned();
     let leaf = rustls_pki_types::CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("cannot read {}: {e}", cert.display()))?
+        .map_err(|source| ProbeError::ReadCert {
+            path: path(),
+            source,
+        })?
         .next()
-        .ok_or_else(|| format!("no certificate in {}", cert.display()))?
-        .map_err(|e| format!("bad certificate {}: {e}", cert.display()))?;
+        .ok_or_else(|| ProbeError::NoCert { path: path() })?
+        .map_err(|source| ProbeError::BadCert {
+            path: path(),
+            source,
+        })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(ProbeError::Tls)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Pinned { leaf, provider }))
         .with_no_client_auth();
