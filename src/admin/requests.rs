@@ -9,6 +9,7 @@ use super::Admin;
 use crate::auth::Principal;
 use crate::requests::flow::{self, Ctx, Fulfil, NewRequest};
 use crate::requests::report;
+use crate::store::rights::RequestStatus;
 use crate::store::Rights;
 use crate::Millis;
 use pdgate_http::respond;
@@ -100,16 +101,16 @@ async fn list(
     req: &Request<Incoming>,
     now: Millis,
 ) -> Result<Response<Body>, ApiError> {
-    let status = respond::query_param(req.uri(), "status");
-    if let Some(s) = status.as_deref() {
-        if !matches!(s, "open" | "fulfilled" | "lifted") {
-            return Err(ApiError::new(
+    let status = match respond::query_param(req.uri(), "status") {
+        None => None,
+        Some(s) => Some(RequestStatus::parse(&s).ok_or_else(|| {
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_status",
                 "status must be open, fulfilled or lifted",
-            ));
-        }
-    }
+            )
+        })?),
+    };
     let overdue = match respond::query_param(req.uri(), "overdue").as_deref() {
         None | Some("false") => None,
         Some("true") => Some(now),
@@ -123,7 +124,7 @@ async fn list(
     };
     let rows = admin
         .store
-        .requests(status.as_deref(), overdue, 1000)
+        .requests(status.map(RequestStatus::as_str), overdue, 1000)
         .await?;
     let items: Vec<_> = rows.iter().map(|r| report::request_json(r, now)).collect();
     Ok(respond::json(
@@ -175,7 +176,9 @@ async fn report_of(
             ))
         }
     };
-    if matches!(row.kind.as_str(), "access" | "portability") && row.status != "fulfilled" {
+    if matches!(row.kind.as_str(), "access" | "portability")
+        && row.status != RequestStatus::Fulfilled
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "report_not_ready",

@@ -14,7 +14,7 @@ use crate::audit::AuditEvent;
 use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::{LegalBasis, Policy};
-use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow};
+use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow, RequestStatus};
 use crate::store::{Backend, Committer, ConsentRecord, ConsentStatus, Rights, Store, StoreError};
 use crate::Millis;
 
@@ -203,7 +203,7 @@ pub async fn create(
         regime: regime_str(regime).into(),
         lookup_mac: mac.to_vec(),
         lookup_kind: lookup_kind.as_str().into(),
-        status: "open".into(),
+        status: RequestStatus::Open,
         received_at: now,
         due_at: due,
         original_due_at: due,
@@ -245,10 +245,10 @@ pub fn regime_str(r: Regimes) -> &'static str {
 
 async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, FlowError> {
     let row = ctx.store.request(id).await?.ok_or(FlowError::NotFound)?;
-    if row.status != "open" {
+    if row.status != RequestStatus::Open {
         return Err(conflict(
             "request_closed",
-            format!("the request is already {}", row.status),
+            format!("the request is already {}", row.status.as_str()),
         ));
     }
     Ok(row)
@@ -387,7 +387,7 @@ async fn prepare(
             rectify(ctx, &row, &subjects, corrections, &mut change, &mut outcome).await?;
         }
     }
-    row.status = "fulfilled".into();
+    row.status = RequestStatus::Fulfilled;
     row.fulfilled_at = Some(now);
     row.fulfilled_by = Some(principal.into());
     row.result = Some(serde_json::to_string(&outcome).unwrap_or_default());
@@ -840,7 +840,7 @@ pub async fn lift(
     now: Millis,
 ) -> Result<RequestRow, FlowError> {
     let mut row = ctx.store.request(id).await?.ok_or(FlowError::NotFound)?;
-    if row.kind != "restriction" || row.status != "fulfilled" {
+    if row.kind != "restriction" || row.status != RequestStatus::Fulfilled {
         return Err(conflict(
             "not_restricted",
             "only a fulfilled restriction request can be lifted",
@@ -859,7 +859,7 @@ pub async fn lift(
             restricted: false,
         });
     }
-    row.status = "lifted".into();
+    row.status = RequestStatus::Lifted;
     row.fulfilled_by = Some(principal.into());
     change.requests.push(row.clone());
     ctx.committer.apply(change).await?;

@@ -382,7 +382,7 @@ macro_rules! impl_rights {
                 regime: r.try_get(2)?,
                 lookup_mac: r.try_get(3)?,
                 lookup_kind: r.try_get(4)?,
-                status: r.try_get(5)?,
+                status: $crate::request_status(r.try_get(5)?)?,
                 received_at: r.try_get(6)?,
                 due_at: r.try_get(7)?,
                 original_due_at: r.try_get(8)?,
@@ -475,7 +475,7 @@ macro_rules! impl_rights {
                 .bind(&r.regime)
                 .bind(&r.lookup_mac)
                 .bind(&r.lookup_kind)
-                .bind(&r.status)
+                .bind(r.status.as_str())
                 .bind(r.received_at)
                 .bind(r.due_at)
                 .bind(r.original_due_at)

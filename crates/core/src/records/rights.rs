@@ -5,6 +5,35 @@ use crate::audit::AuditEvent;
 use crate::records::{ConsentRecord, SubjectState};
 use crate::Millis;
 
+/// Where a data subject request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Open,
+    Fulfilled,
+    /// A restriction that was lifted after its fulfilment.
+    Lifted,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Open => "open",
+            RequestStatus::Fulfilled => "fulfilled",
+            RequestStatus::Lifted => "lifted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RequestStatus> {
+        match s {
+            "open" => Some(RequestStatus::Open),
+            "fulfilled" => Some(RequestStatus::Fulfilled),
+            "lifted" => Some(RequestStatus::Lifted),
+            _ => None,
+        }
+    }
+}
+
 /// A data subject request as stored. Carries no personal data: the subject is known by the blind
 /// index of the identifier they gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +43,7 @@ pub struct RequestRow {
     pub regime: String,
     pub lookup_mac: Vec<u8>,
     pub lookup_kind: String,
-    /// `open`, `fulfilled` or `refused`.
-    pub status: String,
+    pub status: RequestStatus,
     pub received_at: Millis,
     pub due_at: Millis,
     pub original_due_at: Millis,

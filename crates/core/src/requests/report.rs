@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::records::rights::{OutboxRow, RequestRow};
+use crate::records::rights::{OutboxRow, RequestRow, RequestStatus};
 use crate::records::{ConsentRecord, SubjectState, VaultValue};
 use crate::retention::{cover, latest_records, Until};
 use crate::Millis;
@@ -27,7 +27,7 @@ pub fn request_json(r: &RequestRow, now: Millis) -> Value {
         "received_at": crate::rfc3339(r.received_at),
         "due_at": crate::rfc3339(r.due_at),
         "original_due_at": crate::rfc3339(r.original_due_at),
-        "overdue": r.status == "open" && r.due_at < now,
+        "overdue": r.status == RequestStatus::Open && r.due_at < now,
         "extended_at": r.extended_at.map(crate::rfc3339),
         "extension_reason": r.extension_reason,
         "fulfilled_at": r.fulfilled_at.map(crate::rfc3339),
