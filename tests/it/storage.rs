@@ -594,11 +594,11 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
-    let restricted: Vec<Option<i64>> = rows.iter().map(|(_, s, _)| s.restricted_at).collect();
+    let restricted: Vec<Option<i64>> = rows.iter().map(|r| r.subject.restricted_at).collect();
     assert_eq!(restricted, [Some(5), None]);
     assert!(rows
         .iter()
-        .all(|(_, _, c)| c.as_ref().unwrap().state == ConsentStatus::Granted));
+        .all(|r| r.consent.as_ref().unwrap().state == ConsentStatus::Granted));
     assert!(!store.set_restricted(&[9; 16], Some(5)).await.unwrap());
 
     // Consent state is the newest record; a withdrawal appends.
@@ -625,12 +625,15 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
         .values_with_subjects(&["t-a@x"], "marketing")
         .await
         .unwrap();
-    assert_eq!(rows[0].2.as_ref().unwrap().state, ConsentStatus::Withdrawn);
+    assert_eq!(
+        rows[0].consent.as_ref().unwrap().state,
+        ConsentStatus::Withdrawn
+    );
     let rows = store
         .values_with_subjects(&["t-a@x"], "other")
         .await
         .unwrap();
-    assert!(rows[0].2.is_none());
+    assert!(rows[0].consent.is_none());
     assert_eq!(store.consents_by_receipt("r-1").await.unwrap().len(), 2);
 
     // Erasure: values and keys go, tombstones answer for the tokens and the subject.

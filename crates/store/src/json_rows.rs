@@ -69,7 +69,11 @@ pub fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
                 ciphertext: hex(&r.ciphertext)?,
                 collected_at: r.collected_at,
             };
-            Ok((value, state, consent))
+            Ok(super::ValueRow {
+                value,
+                subject: state,
+                consent,
+            })
         })
         .collect()
 }

@@ -202,7 +202,7 @@ pub struct Facts {
 impl Facts {
     /// The vault tokens of `batch` that `rows` did not find: erased or unknown.
     pub fn missing<'t>(&self, batch: &Batch<'t>) -> Vec<&'t str> {
-        let found: HashSet<&str> = self.rows.iter().map(|r| r.0.token.as_str()).collect();
+        let found: HashSet<&str> = self.rows.iter().map(|r| r.value.token.as_str()).collect();
         batch
             .vault_tokens()
             .into_iter()
@@ -223,7 +223,10 @@ pub fn resolve(
 ) -> Vec<Outcome> {
     let mut by_token: HashMap<&str, Vec<&ValueRow>> = HashMap::new();
     for row in &facts.rows {
-        by_token.entry(row.0.token.as_str()).or_default().push(row);
+        by_token
+            .entry(row.value.token.as_str())
+            .or_default()
+            .push(row);
     }
     // A subject's key is unwrapped once, and only when one of its values is granted.
     let mut deks: HashMap<Vec<u8>, Option<Dek>> = HashMap::new();
@@ -272,7 +275,11 @@ fn newest_granted(
     now: Millis,
 ) -> Outcome {
     let mut first_denial = None;
-    for (v, s, c) in found.iter().rev().map(|r| (&r.0, &r.1, r.2.as_ref())) {
+    for (v, s, c) in found
+        .iter()
+        .rev()
+        .map(|r| (&r.value, &r.subject, r.consent.as_ref()))
+    {
         let value = Collected {
             category: v.category.as_deref(),
             purposes: &v.purposes,

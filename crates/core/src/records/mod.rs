@@ -174,7 +174,12 @@ pub struct ConsentState {
 
 /// One stored collection of a token with its subject's state and, for the purpose asked about,
 /// the subject's newest consent record.
-pub type ValueRow = (VaultValue, SubjectState, Option<ConsentState>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueRow {
+    pub value: VaultValue,
+    pub subject: SubjectState,
+    pub consent: Option<ConsentState>,
+}
 
 /// `sub_<base32>`: the pseudonym the upstream and the subject token carry.
 pub fn pseudonym(subject_id: &[u8]) -> String {
