@@ -19,14 +19,14 @@ pub async fn resolve(
     now: Millis,
 ) -> Result<Vec<Outcome>, StoreError> {
     let batch = Batch::parse(tokens);
-    let facts = facts(store, &batch, &policy.purpose(purpose).def.id).await?;
+    let facts = lookup(store, &batch, &policy.purpose(purpose).def.id).await?;
     Ok(pdgate_core::purpose::resolve(
         &batch, &facts, keys, policy, purpose, now,
     ))
 }
 
-async fn facts(store: &Store, batch: &Batch<'_>, purpose: &str) -> Result<Facts, StoreError> {
-    let mut f = Facts::default();
+async fn lookup(store: &Store, batch: &Batch<'_>, purpose: &str) -> Result<Lookup, StoreError> {
+    let mut f = Lookup::default();
     let vault = batch.vault_tokens();
     if !vault.is_empty() {
         f.rows = store.values_with_subjects(&vault, purpose).await?;

@@ -16,7 +16,7 @@ pub async fn build(
     row: &RequestRow,
     now: Millis,
 ) -> Result<serde_json::Value, StoreError> {
-    let mut facts = Facts {
+    let mut facts = Holdings {
         outbox: store.outbox_of(&row.id).await?,
         acts: store.acts_of(&row.id).await?,
         subjects: Vec::new(),

@@ -2,7 +2,7 @@
 //! purpose, asked by the detokenize API and by reveal routes alike.
 //!
 //! [`check`] is the whole rule as a plain function over facts already read; [`resolve`] applies it
-//! to a [`Batch`] of tokens with the [`Facts`] the store gave for it, and decrypts what is granted.
+//! to a [`Batch`] of tokens with the [`Lookup`] the store gave for it, and decrypts what is granted.
 //! A denial names its reason and never the value.
 
 use std::collections::{HashMap, HashSet};
@@ -184,7 +184,7 @@ impl<'t> Batch<'t> {
 /// What the store said about a [`Batch`], read in a few set-based queries (not one per token — a
 /// CRM sends hundreds at a time).
 #[derive(Debug, Default)]
-pub struct Facts {
+pub struct Lookup {
     /// Each collection of a vault token with its subject and consent state (a value without its
     /// subject is gone, and its token is in the tombstones).
     pub rows: Vec<ValueRow>,
@@ -199,7 +199,7 @@ pub struct Facts {
     pub erased_subjects: HashSet<Vec<u8>>,
 }
 
-impl Facts {
+impl Lookup {
     /// The vault tokens of `batch` that `rows` did not find: erased or unknown.
     pub fn missing<'t>(&self, batch: &Batch<'t>) -> Vec<&'t str> {
         let found: HashSet<&str> = self.rows.iter().map(|r| r.value.token.as_str()).collect();
@@ -215,7 +215,7 @@ impl Facts {
 /// passes. Results are in the order of the batch's tokens.
 pub fn resolve(
     batch: &Batch<'_>,
-    facts: &Facts,
+    facts: &Lookup,
     keys: &Keys,
     policy: &Policy,
     purpose: usize,

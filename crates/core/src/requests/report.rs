@@ -42,7 +42,7 @@ pub fn request_json(r: &RequestRow, now: Millis) -> Value {
 
 /// What the store holds for a request's report.
 #[derive(Debug, Default)]
-pub struct Facts {
+pub struct Holdings {
     /// The request's webhook deliveries.
     pub outbox: Vec<OutboxRow>,
     /// Its destruction acts as stored (JSON text).
@@ -65,7 +65,13 @@ pub fn lists_data(row: &RequestRow) -> bool {
 }
 
 /// Builds the report for `row` at `now` from what the store holds.
-pub fn build(facts: &Facts, keys: &Keys, policy: &Policy, row: &RequestRow, now: Millis) -> Value {
+pub fn build(
+    facts: &Holdings,
+    keys: &Keys,
+    policy: &Policy,
+    row: &RequestRow,
+    now: Millis,
+) -> Value {
     let mut report = json!({
         "report": row.kind,
         "generated_at": crate::rfc3339(now),
