@@ -5,8 +5,6 @@
 //! opens all of the subject's, until it expires or is revoked, and each use is audited. Receipts
 //! and the exact consent texts are readable by their ids.
 
-use std::collections::BTreeMap;
-
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -14,7 +12,7 @@ use serde::Serialize;
 use super::{ApiError, Body, Gateway};
 use crate::audit::AuditEvent;
 use crate::consent::{receipt, Grant};
-use crate::store::{Backend, ConsentRecord, ConsentStatus, IntakeWrite, Rights};
+use crate::store::{Backend, ConsentRecord, ConsentStatus, Rights};
 use pdgate_http::respond;
 
 pub use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
@@ -149,24 +147,11 @@ struct ConsentView {
     withdraw_url: String,
 }
 
-/// Newest record per purpose, with when it was given (the latest grant).
-fn current(records: &[ConsentRecord]) -> BTreeMap<&str, (&ConsentRecord, &ConsentRecord)> {
-    let mut out: BTreeMap<&str, (&ConsentRecord, &ConsentRecord)> = BTreeMap::new();
-    for r in records {
-        let e = out.entry(r.purpose.as_str()).or_insert((r, r));
-        if r.state == ConsentStatus::Granted {
-            e.0 = r;
-        }
-        e.1 = r;
-    }
-    out
-}
-
 async fn list<B>(gw: &Gateway, req: &Request<B>) -> Result<Response<Body>, ApiError> {
     let who = caller(gw, req, "list").await?;
     let records = who.visible(gw.store.consents_of(&who.id).await?);
     let base = base_url(gw);
-    let consents: Vec<ConsentView> = current(&records)
+    let consents: Vec<ConsentView> = receipt::current(&records)
         .into_values()
         .map(|(grant, last)| ConsentView {
             purpose: last.purpose.clone(),
@@ -203,43 +188,26 @@ async fn withdraw<B>(
 ) -> Result<Response<Body>, ApiError> {
     let who = caller(gw, req, &format!("withdraw:{purpose}")).await?;
     let records = who.visible(gw.store.consents_of(&who.id).await?);
-    let name = who.name;
-    let cur = current(&records);
-    let Some((grant, last)) = cur.get(purpose) else {
+    let now = crate::now_millis();
+    let Some(w) = receipt::withdraw(&records, &who.name, purpose, now, "self_service") else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_consent",
             format!("no consent to purpose `{purpose}` is on record for this subject"),
         ));
     };
-    let now = crate::now_millis();
-    let ended = receipt::withdrawals(&records, purpose, now, "self_service");
-    let withdrawn_at = if ended.is_empty() { last.at } else { now };
-    if !ended.is_empty() {
-        let write = IntakeWrite {
-            at: now,
-            audit: ended
-                .iter()
-                .map(|r| AuditEvent::ConsentWithdrawn {
-                    receipt_id: r.receipt_id.clone(),
-                    subject: name.clone(),
-                    purpose: purpose.to_owned(),
-                    channel: "self_service".into(),
-                })
-                .collect(),
-            consents: ended,
-            ..IntakeWrite::default()
-        };
-        gw.committer.commit(write).await?;
-        tracing::info!(subject = %name, purpose, "consent withdrawn");
+    if !w.write.consents.is_empty() {
+        gw.committer.commit(w.write).await?;
+        tracing::info!(subject = %who.name, purpose, "consent withdrawn");
     }
+    let (name, receipt_id, withdrawn_at) = (who.name, w.receipt_id, w.withdrawn_at);
     Ok(respond::json(
         StatusCode::OK,
         &serde_json::json!({
             "subject": name,
             "purpose": purpose,
             "state": "withdrawn",
-            "receipt_id": grant.receipt_id,
+            "receipt_id": receipt_id,
             "withdrawn_at": crate::rfc3339(withdrawn_at),
         }),
     ))

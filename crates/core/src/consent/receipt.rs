@@ -5,7 +5,11 @@
 use serde::Serialize;
 
 use crate::policy::{LegalBasis, Policy};
-use crate::records::{ConsentRecord, ConsentStatus};
+use std::collections::BTreeMap;
+
+use crate::audit::AuditEvent;
+use crate::records::{ConsentRecord, ConsentStatus, IntakeWrite};
+use crate::Millis;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -230,6 +234,64 @@ fn text_url(base: &str, first: &ConsentRecord) -> String {
         percent_encoding::utf8_percent_encode(&first.text_id, PATH),
         first.text_version
     )
+}
+
+/// Newest record per purpose, with the grant it stands on (the latest grant): `(grant, last)`.
+pub fn current(records: &[ConsentRecord]) -> BTreeMap<&str, (&ConsentRecord, &ConsentRecord)> {
+    let mut out: BTreeMap<&str, (&ConsentRecord, &ConsentRecord)> = BTreeMap::new();
+    for r in records {
+        let e = out.entry(r.purpose.as_str()).or_insert((r, r));
+        if r.state == ConsentStatus::Granted {
+            e.0 = r;
+        }
+        e.1 = r;
+    }
+    out
+}
+
+/// What withdrawing consent to a purpose comes to.
+pub struct Withdrawal {
+    /// The withdrawal records and their audit entries, to commit before answering (empty when
+    /// it was withdrawn already).
+    pub write: IntakeWrite,
+    /// The receipt of the grant withdrawn.
+    pub receipt_id: String,
+    /// Now, or when it was withdrawn before.
+    pub withdrawn_at: Millis,
+}
+
+/// Withdraws consent to `purpose` from the subject's ledger `records` (`subject` is its
+/// pseudonym), through `channel`; `None` when no consent to it is on record.
+pub fn withdraw(
+    records: &[ConsentRecord],
+    subject: &str,
+    purpose: &str,
+    now: Millis,
+    channel: &str,
+) -> Option<Withdrawal> {
+    let cur = current(records);
+    let (grant, last) = cur.get(purpose)?;
+    let ended = withdrawals(records, purpose, now, channel);
+    let withdrawn_at = if ended.is_empty() { last.at } else { now };
+    let audit = ended
+        .iter()
+        .map(|r| AuditEvent::ConsentWithdrawn {
+            receipt_id: r.receipt_id.clone(),
+            subject: subject.to_owned(),
+            purpose: purpose.to_owned(),
+            channel: channel.to_owned(),
+        })
+        .collect();
+    Some(Withdrawal {
+        write: IntakeWrite {
+            at: now,
+            audit,
+            consents: ended,
+            ..IntakeWrite::default()
+        },
+        receipt_id: grant.receipt_id.clone(),
+        withdrawn_at,
+    })
 }
 
 /// The records withdrawing `purpose`: one for every receipt of it whose latest record is still
