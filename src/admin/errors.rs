@@ -5,6 +5,7 @@
 use http::StatusCode;
 use pdgate_http::ApiError;
 
+use crate::purpose::DetokenizeError;
 use crate::requests::flow::FlowError;
 
 impl From<FlowError> for ApiError {
@@ -21,6 +22,25 @@ impl From<FlowError> for ApiError {
                 ApiError::unavailable("key_unavailable", "the subject key cannot be opened")
             }
             FlowError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<DetokenizeError> for ApiError {
+    fn from(e: DetokenizeError) -> Self {
+        match e {
+            DetokenizeError::TooManyTokens => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_tokens",
+                e.to_string(),
+            ),
+            DetokenizeError::UnknownPurpose(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_purpose",
+                e.to_string(),
+            ),
+            DetokenizeError::Refused(r) => r.into(),
+            DetokenizeError::Store(s) => s.into(),
         }
     }
 }
