@@ -1076,9 +1076,11 @@ impl Compiler {
         let matcher = match (&r.matcher.path, &r.matcher.prefix) {
             (Some(p), None) => PathMatcher::path(&fold(p)),
             (None, Some(p)) => PathMatcher::prefix(&fold(p)),
-            _ => Err("write exactly one of `path: /exact/{param}` or `prefix: /api/`".to_owned()),
+            _ => Err(route::PathError::NotExactlyOne),
         };
-        let matcher = matcher.map_err(|m| self.at(docs, loc, "match", m)).ok();
+        let matcher = matcher
+            .map_err(|e| self.at(docs, loc, "match", e.to_string()))
+            .ok();
         if r.block && (!r.fields.is_empty() || !r.consents.is_empty() || r.reveal.is_some()) {
             self.at(
                 docs,

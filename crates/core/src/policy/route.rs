@@ -14,10 +14,26 @@ pub enum Segment {
     Param,
 }
 
+/// Why a route's `path` or `prefix` cannot be matched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("{kind} `{path}` must start with `/`")]
+    NotAbsolute { kind: &'static str, path: String },
+    #[error(
+        "path segment `{0}` mixes text and a `{{param}}`; a parameter must be a whole segment"
+    )]
+    MixedSegment(String),
+    #[error("write exactly one of `path: /exact/{{param}}` or `prefix: /api/`")]
+    NotExactlyOne,
+}
+
 impl PathMatcher {
-    pub fn path(p: &str) -> Result<Self, String> {
+    pub fn path(p: &str) -> Result<Self, PathError> {
         if !p.starts_with('/') {
-            return Err(format!("path `{p}` must start with `/`"));
+            return Err(PathError::NotAbsolute {
+                kind: "path",
+                path: p.to_owned(),
+            });
         }
         if !p.contains('{') {
             return Ok(PathMatcher::Exact(p.to_owned()));
@@ -27,7 +43,7 @@ impl PathMatcher {
             if s.starts_with('{') && s.ends_with('}') && s.len() > 2 {
                 segs.push(Segment::Param);
             } else if s.contains(['{', '}']) {
-                return Err(format!("path segment `{s}` mixes text and a `{{param}}`; a parameter must be a whole segment"));
+                return Err(PathError::MixedSegment(s.to_owned()));
             } else {
                 segs.push(Segment::Literal(s.to_owned()));
             }
@@ -35,9 +51,12 @@ impl PathMatcher {
         Ok(PathMatcher::Template(segs))
     }
 
-    pub fn prefix(p: &str) -> Result<Self, String> {
+    pub fn prefix(p: &str) -> Result<Self, PathError> {
         if !p.starts_with('/') {
-            return Err(format!("prefix `{p}` must start with `/`"));
+            return Err(PathError::NotAbsolute {
+                kind: "prefix",
+                path: p.to_owned(),
+            });
         }
         Ok(PathMatcher::Prefix(p.to_owned()))
     }
