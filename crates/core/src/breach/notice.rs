@@ -129,6 +129,15 @@ struct Form {
     fields: Vec<Value>,
 }
 
+/// The operator as both Roskomnadzor forms name it.
+fn operator(c: &crate::policy::model::Controller) -> Value {
+    field(
+        "operator",
+        "Оператор / Operator",
+        json!({"name": c.name, "address": c.address, "email": c.email}),
+    )
+}
+
 fn fz152_initial(x: &Ctx<'_>) -> Form {
     let (b, c, body) = (x.b, &x.policy.controller, &x.b.body);
     let (window, estimate, contact) = (&x.window, &x.estimate, x.contact.clone());
@@ -138,11 +147,7 @@ fn fz152_initial(x: &Ctx<'_>) -> Form {
         addressee: "Роскомнадзор (pd.rkn.gov.ru)",
         hours: 24,
         fields: vec![
-            field(
-                "operator",
-                "Оператор / Operator",
-                json!({"name": c.name, "address": c.address, "email": c.email}),
-            ),
+            operator(c),
             field(
                 "detected_at",
                 "Дата и время выявления / Detected at",
@@ -191,11 +196,7 @@ fn fz152_follow_up(x: &Ctx<'_>) -> Form {
         addressee: "Роскомнадзор (pd.rkn.gov.ru)",
         hours: 72,
         fields: vec![
-            field(
-                "operator",
-                "Оператор / Operator",
-                json!({"name": c.name, "address": c.address, "email": c.email}),
-            ),
+            operator(c),
             field(
                 "initial_notice",
                 "Первичное уведомление / Initial notice",
