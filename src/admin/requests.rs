@@ -176,9 +176,7 @@ async fn report_of(
             ))
         }
     };
-    if matches!(row.kind.as_str(), "access" | "portability")
-        && row.status != RequestStatus::Fulfilled
-    {
+    if row.kind.reports_data() && row.status != RequestStatus::Fulfilled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "report_not_ready",

@@ -75,16 +75,7 @@ pub struct Correction {
 }
 
 pub fn parse_type(s: &str) -> Option<RequestType> {
-    Some(match s {
-        "access" => RequestType::Access,
-        "portability" => RequestType::Portability,
-        "rectification" => RequestType::Rectification,
-        "erasure" => RequestType::Erasure,
-        "restriction" => RequestType::Restriction,
-        "objection" => RequestType::Objection,
-        "withdraw_consent" => RequestType::WithdrawConsent,
-        _ => return None,
-    })
+    RequestType::parse(s)
 }
 
 pub fn parse_regime(s: &str) -> Option<Regimes> {
@@ -191,7 +182,7 @@ pub async fn create(
             .requests_by_lookup(&mac, now - REPEAT_WINDOW_MS)
             .await?
             .into_iter()
-            .find(|r| r.kind == "access" || r.kind == "portability")
+            .find(|r| r.kind.reports_data())
             .map(|r| r.id)
     } else {
         None
@@ -199,7 +190,7 @@ pub async fn create(
     let due = deadline::due(kind, regime, now, ctx.calendar);
     let row = RequestRow {
         id: format!("req_{}", uuid::Uuid::now_v7().simple()),
-        kind: input.kind,
+        kind,
         regime: regime_str(regime).into(),
         lookup_mac: mac.to_vec(),
         lookup_kind: lookup_kind.as_str().into(),
@@ -222,7 +213,7 @@ pub async fn create(
             requests: vec![row.clone()],
             audit: vec![AuditEvent::RequestReceived {
                 request_id: row.id.clone(),
-                request_type: row.kind.clone(),
+                request_type: row.kind.as_str().to_owned(),
                 regime: row.regime.clone(),
                 due_at: due,
                 principal: principal.into(),
@@ -255,10 +246,7 @@ async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, FlowError> 
 }
 
 fn kind_of(row: &RequestRow) -> (RequestType, Regimes) {
-    (
-        parse_type(&row.kind).unwrap_or(RequestType::Access),
-        parse_regime(&row.regime).unwrap_or(Regimes::Both),
-    )
+    (row.kind, parse_regime(&row.regime).unwrap_or(Regimes::Both))
 }
 
 pub async fn extend(
@@ -287,7 +275,10 @@ pub async fn extend(
             match e {
                 NoExtension::NotProvided => conflict(
                     "extension_not_provided",
-                    format!("152-FZ provides no extension for a {} request", row.kind),
+                    format!(
+                        "152-FZ provides no extension for a {} request",
+                        row.kind.as_str()
+                    ),
                 ),
                 NoExtension::TooLate => conflict(
                     "extension_too_late",
@@ -393,7 +384,7 @@ async fn prepare(
     row.result = Some(serde_json::to_string(&outcome).unwrap_or_default());
     change.audit.push(AuditEvent::RequestFulfilled {
         request_id: row.id.clone(),
-        request_type: row.kind.clone(),
+        request_type: row.kind.as_str().to_owned(),
         principal: principal.into(),
         outcome,
     });
@@ -414,7 +405,7 @@ async fn erase(
     let (mut values, mut tokens, mut held) = (0, 0, 0);
     let reason = Reason::Request {
         id: &row.id,
-        kind: &row.kind,
+        kind: row.kind.as_str(),
     };
     let mut planned = Vec::with_capacity(subjects.len());
     // Revisions first: whatever is added after them makes the commit refuse.
@@ -840,7 +831,7 @@ pub async fn lift(
     now: Millis,
 ) -> Result<RequestRow, FlowError> {
     let mut row = ctx.store.request(id).await?.ok_or(FlowError::NotFound)?;
-    if row.kind != "restriction" || row.status != RequestStatus::Fulfilled {
+    if row.kind != RequestType::Restriction || row.status != RequestStatus::Fulfilled {
         return Err(conflict(
             "not_restricted",
             "only a fulfilled restriction request can be lifted",

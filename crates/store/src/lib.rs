@@ -128,6 +128,12 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A request's type as stored.
+pub(crate) fn request_type(s: String) -> Result<rights::RequestType> {
+    rights::RequestType::parse(&s)
+        .ok_or_else(|| StoreError::Database(format!("unknown request type `{s}`")))
+}
+
 /// A request's status as stored.
 pub(crate) fn request_status(s: String) -> Result<rights::RequestStatus> {
     rights::RequestStatus::parse(&s)

@@ -378,7 +378,7 @@ macro_rules! impl_rights {
         fn request_row(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::rights::RequestRow> {
             Ok($crate::rights::RequestRow {
                 id: r.try_get(0)?,
-                kind: r.try_get(1)?,
+                kind: $crate::request_type(r.try_get(1)?)?,
                 regime: r.try_get(2)?,
                 lookup_mac: r.try_get(3)?,
                 lookup_kind: r.try_get(4)?,
@@ -471,7 +471,7 @@ macro_rules! impl_rights {
                      extended_at = excluded.extended_at, fulfilled_at = excluded.fulfilled_at, fulfilled_by = excluded.fulfilled_by, result = excluded.result"
                 ))
                 .bind(&r.id)
-                .bind(&r.kind)
+                .bind(r.kind.as_str())
                 .bind(&r.regime)
                 .bind(&r.lookup_mac)
                 .bind(&r.lookup_kind)

@@ -5,6 +5,51 @@ use crate::audit::AuditEvent;
 use crate::records::{ConsentRecord, SubjectState};
 use crate::Millis;
 
+/// What a data subject asks for (SPEC 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestType {
+    Access,
+    Portability,
+    Rectification,
+    Erasure,
+    Restriction,
+    Objection,
+    WithdrawConsent,
+}
+
+impl RequestType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Access => "access",
+            RequestType::Portability => "portability",
+            RequestType::Rectification => "rectification",
+            RequestType::Erasure => "erasure",
+            RequestType::Restriction => "restriction",
+            RequestType::Objection => "objection",
+            RequestType::WithdrawConsent => "withdraw_consent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RequestType> {
+        Some(match s {
+            "access" => RequestType::Access,
+            "portability" => RequestType::Portability,
+            "rectification" => RequestType::Rectification,
+            "erasure" => RequestType::Erasure,
+            "restriction" => RequestType::Restriction,
+            "objection" => RequestType::Objection,
+            "withdraw_consent" => RequestType::WithdrawConsent,
+            _ => return None,
+        })
+    }
+
+    /// Whether its report lists the data held (access and portability).
+    pub fn reports_data(self) -> bool {
+        matches!(self, RequestType::Access | RequestType::Portability)
+    }
+}
+
 /// Where a data subject request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,7 +84,7 @@ impl RequestStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRow {
     pub id: String,
-    pub kind: String,
+    pub kind: RequestType,
     pub regime: String,
     pub lookup_mac: Vec<u8>,
     pub lookup_kind: String,

@@ -9,16 +9,7 @@ use super::calendar::Calendar;
 use crate::policy::duration::IsoDuration;
 use crate::Millis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestType {
-    Access,
-    Portability,
-    Rectification,
-    Erasure,
-    Restriction,
-    Objection,
-    WithdrawConsent,
-}
+pub use crate::records::rights::RequestType;
 
 /// Which laws' deadlines a request runs under: one, or both (the earlier date is due).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,7 +61,7 @@ pub struct Held {
 
 /// Whether a request's report lists the data held (access and portability).
 pub fn lists_data(row: &RequestRow) -> bool {
-    row.kind == "access" || row.kind == "portability"
+    row.kind.reports_data()
 }
 
 /// Builds the report for `row` at `now` from what the store holds.
