@@ -197,7 +197,7 @@ async fn report_of(
         .headers()
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let russian = report::report_in_russian(lang, &row.regime);
+    let russian = report::report_in_russian(lang, row.regime);
     let mut r = respond::document(
         "text/html; charset=utf-8",
         report::html(&rep, russian),

@@ -74,19 +74,6 @@ pub struct Correction {
     pub value: String,
 }
 
-pub fn parse_type(s: &str) -> Option<RequestType> {
-    RequestType::parse(s)
-}
-
-pub fn parse_regime(s: &str) -> Option<Regimes> {
-    Some(match s {
-        "fz152" => Regimes::Fz152,
-        "gdpr" => Regimes::Gdpr,
-        "both" => Regimes::Both,
-        _ => return None,
-    })
-}
-
 /// Why a request could not be created, extended, fulfilled or lifted; the admin listener maps
 /// each to its status and `code` (`admin/errors.rs`).
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +144,7 @@ pub async fn create(
     principal: &str,
     now: Millis,
 ) -> Result<RequestRow, FlowError> {
-    let kind = parse_type(&input.kind).ok_or_else(|| {
+    let kind = RequestType::parse(&input.kind).ok_or_else(|| {
         invalid(
             "invalid_request_type",
             "type must be access, portability, rectification, erasure, restriction, objection or withdraw_consent",
@@ -165,7 +152,7 @@ pub async fn create(
     })?;
     let regime = match input.regime.as_deref() {
         None => default_regime(ctx.policy),
-        Some(r) => parse_regime(r)
+        Some(r) => Regimes::parse(r)
             .ok_or_else(|| invalid("invalid_regime", "regime must be fz152, gdpr or both"))?,
     };
     if input.note.as_ref().is_some_and(|n| n.len() > 4000) {
@@ -191,7 +178,7 @@ pub async fn create(
     let row = RequestRow {
         id: format!("req_{}", uuid::Uuid::now_v7().simple()),
         kind,
-        regime: regime_str(regime).into(),
+        regime,
         lookup_mac: mac.to_vec(),
         lookup_kind: lookup_kind.as_str().into(),
         status: RequestStatus::Open,
@@ -214,7 +201,7 @@ pub async fn create(
             audit: vec![AuditEvent::RequestReceived {
                 request_id: row.id.clone(),
                 request_type: row.kind.as_str().to_owned(),
-                regime: row.regime.clone(),
+                regime: row.regime.as_str().to_owned(),
                 due_at: due,
                 principal: principal.into(),
                 subjects_found: u32::try_from(subjects.len()).unwrap_or(u32::MAX),
@@ -224,14 +211,6 @@ pub async fn create(
         })
         .await?;
     Ok(row)
-}
-
-pub fn regime_str(r: Regimes) -> &'static str {
-    match r {
-        Regimes::Fz152 => "fz152",
-        Regimes::Gdpr => "gdpr",
-        Regimes::Both => "both",
-    }
 }
 
 async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, FlowError> {
@@ -246,7 +225,7 @@ async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, FlowError> 
 }
 
 fn kind_of(row: &RequestRow) -> (RequestType, Regimes) {
-    (row.kind, parse_regime(&row.regime).unwrap_or(Regimes::Both))
+    (row.kind, row.regime)
 }
 
 pub async fn extend(
@@ -549,7 +528,7 @@ fn end_records(
             text_id: last.map(|l| l.text_id.clone()).unwrap_or_default(),
             text_version: last.map_or(0, |l| l.text_version),
             text_sha256: last.map(|l| l.text_sha256.clone()).unwrap_or_default(),
-            regimes: row.regime.clone(),
+            regimes: row.regime.as_str().to_owned(),
             method: "request".into(),
             route: String::new(),
             at: now,

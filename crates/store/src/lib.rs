@@ -128,6 +128,12 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A request's regimes as stored.
+pub(crate) fn regimes(s: String) -> Result<rights::Regimes> {
+    rights::Regimes::parse(&s)
+        .ok_or_else(|| StoreError::Database(format!("unknown request regime `{s}`")))
+}
+
 /// A request's type as stored.
 pub(crate) fn request_type(s: String) -> Result<rights::RequestType> {
     rights::RequestType::parse(&s)

@@ -379,7 +379,7 @@ macro_rules! impl_rights {
             Ok($crate::rights::RequestRow {
                 id: r.try_get(0)?,
                 kind: $crate::request_type(r.try_get(1)?)?,
-                regime: r.try_get(2)?,
+                regime: $crate::regimes(r.try_get(2)?)?,
                 lookup_mac: r.try_get(3)?,
                 lookup_kind: r.try_get(4)?,
                 status: $crate::request_status(r.try_get(5)?)?,
@@ -472,7 +472,7 @@ macro_rules! impl_rights {
                 ))
                 .bind(&r.id)
                 .bind(r.kind.as_str())
-                .bind(&r.regime)
+                .bind(r.regime.as_str())
                 .bind(&r.lookup_mac)
                 .bind(&r.lookup_kind)
                 .bind(r.status.as_str())

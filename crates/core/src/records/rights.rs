@@ -50,6 +50,34 @@ impl RequestType {
     }
 }
 
+/// Which laws' deadlines a request runs under: one, or both (the earlier date is due).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Regimes {
+    Fz152,
+    Gdpr,
+    Both,
+}
+
+impl Regimes {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Regimes::Fz152 => "fz152",
+            Regimes::Gdpr => "gdpr",
+            Regimes::Both => "both",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Regimes> {
+        Some(match s {
+            "fz152" => Regimes::Fz152,
+            "gdpr" => Regimes::Gdpr,
+            "both" => Regimes::Both,
+            _ => return None,
+        })
+    }
+}
+
 /// Where a data subject request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,7 +113,7 @@ impl RequestStatus {
 pub struct RequestRow {
     pub id: String,
     pub kind: RequestType,
-    pub regime: String,
+    pub regime: Regimes,
     pub lookup_mac: Vec<u8>,
     pub lookup_kind: String,
     pub status: RequestStatus,

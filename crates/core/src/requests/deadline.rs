@@ -9,15 +9,7 @@ use super::calendar::Calendar;
 use crate::policy::duration::IsoDuration;
 use crate::Millis;
 
-pub use crate::records::rights::RequestType;
-
-/// Which laws' deadlines a request runs under: one, or both (the earlier date is due).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Regimes {
-    Fz152,
-    Gdpr,
-    Both,
-}
+pub use crate::records::rights::{Regimes, RequestType};
 
 /// The 152-FZ period for a type: `(working days, extension in working days)`, or calendar days.
 enum Fz152Period {

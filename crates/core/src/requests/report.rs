@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::Policy;
-use crate::records::rights::{OutboxRow, RequestRow, RequestStatus};
+use crate::records::rights::{OutboxRow, Regimes, RequestRow, RequestStatus};
 use crate::records::{ConsentRecord, SubjectState, VaultValue};
 use crate::retention::{cover, latest_records, Until};
 use crate::Millis;
@@ -296,8 +296,8 @@ fn access(held: &[Held], keys: &Keys, policy: &Policy, now: Millis, report: &mut
 /// The language a report of a request under `regime` is written in: the one asked for, else
 /// Russian for a 152-FZ request (answered in the language of the law it is made under), English
 /// for a GDPR-only one.
-pub fn report_in_russian(accept_language: Option<&str>, regime: &str) -> bool {
-    asks_russian(accept_language).unwrap_or(regime != "gdpr")
+pub fn report_in_russian(accept_language: Option<&str>, regime: Regimes) -> bool {
+    asks_russian(accept_language).unwrap_or(regime != Regimes::Gdpr)
 }
 
 /// Whether the reader prefers Russian (`Accept-Language` with `ru` ranked above `en`); `None`
@@ -560,9 +560,11 @@ mod tests {
         assert_eq!(asks_russian(Some("en-US,en;q=0.9,ru;q=0.5")), Some(false));
         assert_eq!(asks_russian(Some("de, ru;q=0.7")), Some(true));
         assert_eq!(asks_russian(None), None);
-        assert!(report_in_russian(None, "fz152") && report_in_russian(Some("de"), "both"));
-        assert!(!report_in_russian(None, "gdpr"));
-        assert!(!report_in_russian(Some("en"), "fz152"));
+        assert!(
+            report_in_russian(None, Regimes::Fz152) && report_in_russian(Some("de"), Regimes::Both)
+        );
+        assert!(!report_in_russian(None, Regimes::Gdpr));
+        assert!(!report_in_russian(Some("en"), Regimes::Fz152));
     }
 
     #[test]
