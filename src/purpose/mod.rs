@@ -4,11 +4,11 @@
 
 pub use pdgate_core::purpose::*;
 
-use crate::crypto::Keys;
-use crate::policy::Policy;
 use std::collections::BTreeMap;
 
 use crate::audit::AuditEvent;
+use crate::crypto::Keys;
+use crate::policy::Policy;
 use crate::store::{Backend, Committer, Store, StoreError};
 use crate::Millis;
 

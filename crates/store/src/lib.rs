@@ -9,7 +9,7 @@
 //! request, the [`Committer`] batches concurrent intakes into one transaction with a savepoint each:
 //! a failing intake rolls back alone, and nobody is answered before the batch is on disk.
 
-pub mod batch;
+mod batch;
 pub mod health;
 mod json_rows;
 pub mod oversight;
