@@ -128,28 +128,10 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A request's regimes as stored.
-pub(crate) fn regimes(s: String) -> Result<rights::Regimes> {
-    rights::Regimes::parse(&s)
-        .ok_or_else(|| StoreError::Database(format!("unknown request regime `{s}`")))
-}
-
-/// A request's type as stored.
-pub(crate) fn request_type(s: String) -> Result<rights::RequestType> {
-    rights::RequestType::parse(&s)
-        .ok_or_else(|| StoreError::Database(format!("unknown request type `{s}`")))
-}
-
-/// A request's status as stored.
-pub(crate) fn request_status(s: String) -> Result<rights::RequestStatus> {
-    rights::RequestStatus::parse(&s)
-        .ok_or_else(|| StoreError::Database(format!("unknown request status `{s}`")))
-}
-
-/// A consent record's state as stored.
-pub(crate) fn consent_status(s: String) -> Result<ConsentStatus> {
-    ConsentStatus::parse(&s)
-        .ok_or_else(|| StoreError::Database(format!("unknown consent state `{s}`")))
+/// A stored state (`what`, for the error) read back into its enum; a value the code does not
+/// know means the database was written by something else.
+pub(crate) fn stored<T>(s: String, parse: fn(&str) -> Option<T>, what: &str) -> Result<T> {
+    parse(&s).ok_or_else(|| StoreError::Database(format!("unknown {what} `{s}`")))
 }
 
 /// How a backend opens a transaction that will write.

@@ -378,11 +378,11 @@ macro_rules! impl_rights {
         fn request_row(r: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::rights::RequestRow> {
             Ok($crate::rights::RequestRow {
                 id: r.try_get(0)?,
-                kind: $crate::request_type(r.try_get(1)?)?,
-                regime: $crate::regimes(r.try_get(2)?)?,
+                kind: $crate::stored(r.try_get(1)?, $crate::rights::RequestType::parse, "request type")?,
+                regime: $crate::stored(r.try_get(2)?, $crate::rights::Regimes::parse, "request regime")?,
                 lookup_mac: r.try_get(3)?,
                 lookup_kind: r.try_get(4)?,
-                status: $crate::request_status(r.try_get(5)?)?,
+                status: $crate::stored(r.try_get(5)?, $crate::rights::RequestStatus::parse, "request status")?,
                 received_at: r.try_get(6)?,
                 due_at: r.try_get(7)?,
                 original_due_at: r.try_get(8)?,

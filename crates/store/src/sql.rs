@@ -219,7 +219,7 @@ macro_rules! impl_backend {
                     push_in_list(&mut qb, chunk);
                     qb.push(" GROUP BY subject_id)");
                     for r in qb.build().fetch_all(&mut *conn).await? {
-                        out.push($crate::ConsentState { subject_id: r.try_get(0)?, state: $crate::consent_status(r.try_get(1)?)?, at: r.try_get(2)? });
+                        out.push($crate::ConsentState { subject_id: r.try_get(0)?, state: $crate::stored(r.try_get(1)?, $crate::ConsentStatus::parse, "consent state")?, at: r.try_get(2)? });
                     }
                 }
                 Ok(out)
@@ -364,7 +364,7 @@ macro_rules! impl_backend {
                 ip_hash: r.try_get(10)?,
                 ua_hash: r.try_get(11)?,
                 origin: r.try_get(12)?,
-                state: $crate::consent_status(r.try_get(13)?)?,
+                state: $crate::stored(r.try_get(13)?, $crate::ConsentStatus::parse, "consent state")?,
                 channel: r.try_get(14)?,
             })
         }
