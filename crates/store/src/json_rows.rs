@@ -1,5 +1,5 @@
 //! Decoding of result sets that a backend returns aggregated as one JSON row (see
-//! `values_with_subjects` in `sql.rs`); blobs travel as hex.
+//! `values_with_subjects` in `sql/vault.rs`); blobs travel as hex.
 
 use super::{ConsentState, Result, StoreError, SubjectRow, SubjectState, VaultValue};
 

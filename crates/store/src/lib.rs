@@ -1,7 +1,7 @@
 //! The vault: one trait, a backend per database, and group commit in front of both.
 //!
 //! SQLite (the embedded default) and PostgreSQL (for several replicas) run the same SQL through the
-//! same code (`sql.rs`), so the conformance suite in `tests/it/storage.rs` checks one behaviour twice.
+//! same code (`sql/*.rs`, compiled once per driver), so the conformance suite in `tests/it/storage.rs` checks one behaviour twice.
 //! The rows it speaks are [`pdgate_core::records`]; migrations are the workspace's `migrations/`.
 //! Every intake — subject, vault values, consent records, counters and its audit entry — commits in
 //! one durable transaction before anything is forwarded. To keep durability (SQLite
@@ -13,11 +13,8 @@ mod batch;
 pub mod health;
 mod json_rows;
 pub mod oversight;
-mod oversight_sql;
 mod postgres;
 pub mod rights;
-mod rights_sql;
-mod sql;
 mod sqlite;
 
 use std::future::Future;

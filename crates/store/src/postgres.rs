@@ -90,17 +90,36 @@ pub(super) const BY_SUBJECT_INDEXES: bool = true;
 /// of both claiming them.
 pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
-super::sql::impl_backend!(
-    PgStore,
-    sqlx::Postgres,
-    (
-        "SELECT json_agg(json_build_array(id, encode(subject_id, 'hex'), token, kind, action, category, field, purposes, route, \
-         encode(ciphertext, 'hex'), collected_at, encode(wrapped_dek, 'hex'), kek_version, restricted_at, last_activity_at, \
-         cstate, cat) ORDER BY id)::text FROM (",
-        ") AS q"
-    )
+/// What `sql/*.rs`, compiled below for this backend, call the driver and the store.
+type Db = sqlx::Postgres;
+type Store = PgStore;
+
+/// Opens and closes a query that returns the vault rows of its inner `SELECT` as one JSON array.
+const ROWS_AS_JSON: (&str, &str) = (
+    "SELECT json_agg(json_build_array(id, encode(subject_id, 'hex'), token, kind, action, category, field, purposes, route, \
+     encode(ciphertext, 'hex'), collected_at, encode(wrapped_dek, 'hex'), kek_version, restricted_at, last_activity_at, \
+     cstate, cat) ORDER BY id)::text FROM (",
+    ") AS q"
 );
 
-super::rights_sql::impl_rights!(PgStore, sqlx::Postgres);
+// The same files are compiled for the other backend too: that is the point of them.
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one source compiled once per sqlx driver"
+)]
+#[path = "sql/vault.rs"]
+mod vault;
 
-super::oversight_sql::impl_oversight!(PgStore, sqlx::Postgres);
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one source compiled once per sqlx driver"
+)]
+#[path = "sql/rights.rs"]
+mod rights;
+
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one source compiled once per sqlx driver"
+)]
+#[path = "sql/oversight.rs"]
+mod oversight;

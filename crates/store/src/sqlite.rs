@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 use super::{Result, StoreError};
 
@@ -133,19 +133,38 @@ pub(super) const BY_SUBJECT_INDEXES: bool = false;
 /// Claiming rows for this writer alone: SQLite has one writer at a time anyway.
 pub(super) const SKIP_LOCKED: &str = "";
 
-super::sql::impl_backend!(
-    SqliteStore,
-    sqlx::Sqlite,
-    (
-        "SELECT json_group_array(json_array(id, hex(subject_id), token, kind, action, category, field, purposes, route, \
-         hex(ciphertext), collected_at, hex(wrapped_dek), kek_version, restricted_at, last_activity_at, cstate, cat)) FROM (",
-        ") AS q"
-    )
+/// What `sql/*.rs`, compiled below for this backend, call the driver and the store.
+type Db = sqlx::Sqlite;
+type Store = SqliteStore;
+
+/// Opens and closes a query that returns the vault rows of its inner `SELECT` as one JSON array.
+const ROWS_AS_JSON: (&str, &str) = (
+    "SELECT json_group_array(json_array(id, hex(subject_id), token, kind, action, category, field, purposes, route, \
+     hex(ciphertext), collected_at, hex(wrapped_dek), kek_version, restricted_at, last_activity_at, cstate, cat)) FROM (",
+    ") AS q"
 );
 
-super::rights_sql::impl_rights!(SqliteStore, sqlx::Sqlite);
+// The same files are compiled for the other backend too: that is the point of them.
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one source compiled once per sqlx driver"
+)]
+#[path = "sql/vault.rs"]
+mod vault;
 
-super::oversight_sql::impl_oversight!(SqliteStore, sqlx::Sqlite);
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one source compiled once per sqlx driver"
+)]
+#[path = "sql/rights.rs"]
+mod rights;
+
+#[expect(
+    clippy::duplicate_mod,
+    reason = "one source compiled once per sqlx driver"
+)]
+#[path = "sql/oversight.rs"]
+mod oversight;
 
 /// Copies committed WAL frames back into the database file from a connection of its own.
 ///
