@@ -264,9 +264,15 @@ mod tests {
     fn failing_until_a_commit_counted_by_reason() {
         let h = WriterHealth::default();
         assert_eq!(h.failing(), None);
-        h.failed(&StoreError::Full("database or disk is full".into()), 1_000);
-        h.failed(&StoreError::Full("database or disk is full".into()), 2_000);
-        h.failed(&StoreError::Unavailable("gone".into()), 3_000);
+        h.failed(
+            &StoreError::Full(crate::Cause::says("database or disk is full")),
+            1_000,
+        );
+        h.failed(
+            &StoreError::Full(crate::Cause::says("database or disk is full")),
+            2_000,
+        );
+        h.failed(&StoreError::Unavailable(crate::Cause::says("gone")), 3_000);
         assert_eq!(h.failing(), Some((1_000, FailureReason::Unavailable)));
         assert_eq!(h.failures()[0], (FailureReason::DiskFull, 2));
         assert_eq!(h.failures()[2], (FailureReason::Unavailable, 1));

@@ -1,7 +1,7 @@
 //! Decoding of result sets that a backend returns aggregated as one JSON row (see
 //! `values_with_subjects` in `sql/vault.rs`); blobs travel as hex.
 
-use super::{ConsentState, Result, StoreError, SubjectRow, SubjectState, VaultValue};
+use super::{Cause, ConsentState, Result, StoreError, SubjectRow, SubjectState, VaultValue};
 
 /// One aggregated row: a JSON array in this field order (serde reads structs from arrays).
 #[derive(serde::Deserialize)]
@@ -28,13 +28,13 @@ struct Row {
 fn hex(s: &str) -> Result<Vec<u8>> {
     data_encoding::HEXLOWER_PERMISSIVE
         .decode(s.as_bytes())
-        .map_err(|_| StoreError::Database("malformed hex in an aggregated row".into()))
+        .map_err(|_| StoreError::Database(Cause::says("malformed hex in an aggregated row")))
 }
 
 /// Rows in collection order (the aggregate's own order is not relied on).
 pub fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
-    let mut rows: Vec<Row> = serde_json::from_str(json)
-        .map_err(|e| StoreError::Database(format!("malformed aggregated rows: {e}")))?;
+    let mut rows: Vec<Row> =
+        serde_json::from_str(json).map_err(|e| StoreError::Database(Cause::of(e)))?;
     rows.sort_by_key(|r| r.id);
     rows.into_iter()
         .map(|r| {

@@ -32,26 +32,27 @@ pub use postgres::PgStore;
 pub use rights::{Change, Rights};
 pub use sqlite::SqliteStore;
 
-/// Why the store could not do something. Never carries personal data or SQL text to clients.
-#[derive(Debug, thiserror::Error)]
+/// Why the store could not do something. Never carries personal data or SQL text to clients:
+/// the HTTP layer answers 503 or 409 and keeps the cause for its log.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// The disk (or `sqlite_max_bytes`) is full: no write commits until space is freed.
     #[error("database full: {0}")]
-    Full(String),
+    Full(#[source] Cause),
     /// The database refuses writes (a PostgreSQL standby, a read-only file).
     #[error("database read-only: {0}")]
-    ReadOnly(String),
+    ReadOnly(#[source] Cause),
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] Cause),
     #[error("unsupported database URL (use sqlite://… or postgres://…)")]
     BadUrl,
     #[error("migration failed: {0}")]
-    Migrate(String),
+    Migrate(#[source] Cause),
     /// A record changed since the caller read it (another admin or replica was faster); nothing
-    /// of the change was written.
+    /// of the change was written. The text is the answer's message.
     #[error("conflict: {0}")]
     Conflict(String),
     /// Subjects of an erasure changed since it was planned (an intake added to them) or are gone:
@@ -86,40 +87,86 @@ fn clean<C: sqlx::Connection>(conn: &mut C) -> bool {
     true
 }
 
+/// What failed underneath a [`StoreError`], kept whole for the log and shared: one failed batch
+/// answers every intake in it with the same cause.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn of(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(e))
+    }
+
+    /// A cause the store itself states, where no lower error exists (a stopped writer).
+    pub fn says(what: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::of(Stated(what.into()))
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Transparent: its own source is the wrapped error's.
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Stated(std::borrow::Cow<'static, str>);
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
+        let kind: fn(Cause) -> Self = match &e {
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable,
             sqlx::Error::Database(db) => {
-                // SQLITE_BUSY / LOCKED and PostgreSQL connection-class errors mean "not now".
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                // SQLITE_FULL (13) and PostgreSQL's disk_full; SQLITE_READONLY (8 and its
-                // extended codes) and read_only_sql_transaction, as on a standby after failover.
-                if code == "13" || code == "53100" {
-                    return StoreError::Full(db.message().to_owned());
-                }
-                if matches!(
-                    code.as_str(),
-                    "8" | "264" | "520" | "776" | "1032" | "1288" | "1544" | "25006"
-                ) {
-                    return StoreError::ReadOnly(db.message().to_owned());
-                }
-                if matches!(code.as_str(), "5" | "6" | "517" | "261")
-                    || code.starts_with("08")
-                    || code == "57014"
-                    || code.starts_with("57P")
-                {
-                    StoreError::Unavailable(db.message().to_owned())
-                } else {
-                    StoreError::Database(db.message().to_owned())
-                }
+                database_kind(&code)
             }
-            other => StoreError::Database(other.to_string()),
-        }
+            _ => StoreError::Database,
+        };
+        kind(Cause::of(e))
+    }
+}
+
+/// Which kind of failure a database error code means.
+fn database_kind(code: &str) -> fn(Cause) -> StoreError {
+    // SQLITE_FULL (13) and PostgreSQL's disk_full; SQLITE_READONLY (8 and its extended codes)
+    // and read_only_sql_transaction, as on a standby after failover.
+    if code == "13" || code == "53100" {
+        return StoreError::Full;
+    }
+    if matches!(
+        code,
+        "8" | "264" | "520" | "776" | "1032" | "1288" | "1544" | "25006"
+    ) {
+        return StoreError::ReadOnly;
+    }
+    // SQLITE_BUSY / LOCKED and PostgreSQL connection-class errors (and a cancelled statement or
+    // a server shutting down) mean "not now".
+    if matches!(code, "5" | "6" | "517" | "261")
+        || code.starts_with("08")
+        || code == "57014"
+        || code.starts_with("57P")
+    {
+        StoreError::Unavailable
+    } else {
+        StoreError::Database
     }
 }
 
@@ -128,7 +175,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A stored state (`what`, for the error) read back into its enum; a value the code does not
 /// know means the database was written by something else.
 pub(crate) fn stored<T>(s: String, parse: fn(&str) -> Option<T>, what: &str) -> Result<T> {
-    parse(&s).ok_or_else(|| StoreError::Database(format!("unknown {what} `{s}`")))
+    parse(&s).ok_or_else(|| StoreError::Database(Cause::says(format!("unknown {what} `{s}`"))))
 }
 
 /// How a backend opens a transaction that will write.
@@ -714,7 +761,7 @@ impl Committer {
 
     /// Queues a job for the writer and waits for its answer.
     async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
-        let stopped = || StoreError::Unavailable("writer stopped".into());
+        let stopped = || StoreError::Unavailable(Cause::says("writer stopped"));
         let (reply, rx) = oneshot::channel();
         self.tx.send(job(reply)).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
@@ -788,7 +835,7 @@ async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Che
         if futures_util::FutureExt::catch_unwind(batch).await.is_err() {
             jobs.clear();
             w.chain = snapshot;
-            let e = StoreError::Database("a write batch panicked".into());
+            let e = StoreError::Database(Cause::says("a write batch panicked"));
             w.health.failed(&e, crate::now_millis());
             tracing::error!(
                 "a write batch panicked; its requests were refused and the writer goes on"
@@ -826,7 +873,7 @@ async fn process(w: &mut Writer, jobs: &mut Vec<Job>) {
 
 /// Answers a job without trying it: the database is not the one this process started on.
 fn refuse(job: Job, m: health::Mismatch) {
-    let e = || StoreError::Unavailable(format!("writes refused: {}", m.as_str()));
+    let e = || StoreError::Unavailable(Cause::says(format!("writes refused: {}", m.as_str())));
     match job {
         Job::Intake(_, reply) => drop(reply.send(Err(e()))),
         Job::Change(_, reply) => drop(reply.send(Err(e()))),
@@ -912,9 +959,8 @@ async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
         Err(e) => {
             // Logged by the health record, once per interval: not per batch.
             w.chain = snapshot;
-            let msg = e.to_string();
             for reply in replies {
-                let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
-use super::{Result, StoreError};
+use super::{Cause, Result, StoreError};
 
 /// PostgreSQL has no size cap of pdgate's: the probe's own write is the test.
 async fn probe_headroom(_tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
@@ -35,7 +35,7 @@ impl PgStore {
             .after_release(|conn, _| Box::pin(async move { Ok(super::clean(conn)) }))
             .connect_with(opts)
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(Cause::of(e)))?;
         Ok(Self { pool, untimed })
     }
 
@@ -46,7 +46,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with((*self.untimed).clone())
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(Cause::of(e)))
     }
 
     pub async fn close(&self) {

@@ -9,7 +9,7 @@ use std::future::Future;
 
 use crate::audit::{AuditRow, Chain};
 use crate::Millis;
-use crate::{ConsentRecord, Result, StoreError, VaultValue};
+use crate::{Cause, ConsentRecord, Result, StoreError, VaultValue};
 
 pub use pdgate_core::records::rights::*;
 
@@ -116,7 +116,7 @@ impl<'a> LogLine<'a> {
             seq: row.seq,
             at: crate::rfc3339(row.at),
             entry: serde_json::from_str(&row.entry)
-                .map_err(|e| StoreError::Database(format!("audit entry: {e}")))?,
+                .map_err(|e| StoreError::Database(Cause::of(e)))?,
             hash: data_encoding::HEXLOWER.encode(&row.hash),
         })
     }
@@ -127,14 +127,14 @@ impl<'a> LogLine<'a> {
 pub fn act_text(act: &serde_json::Value, log_extract: &[LogLine<'_>]) -> Result<String> {
     let mut text = act.to_string();
     let lines =
-        serde_json::to_string(log_extract).map_err(|e| StoreError::Database(e.to_string()))?;
+        serde_json::to_string(log_extract).map_err(|e| StoreError::Database(Cause::of(e)))?;
     match text.pop() {
         Some('}') if text.len() > 1 => text.push(','),
         Some('}') => {}
         _ => {
-            return Err(StoreError::Database(
-                "a destruction act is not a JSON object".into(),
-            ))
+            return Err(StoreError::Database(Cause::says(
+                "a destruction act is not a JSON object",
+            )))
         }
     }
     text.push_str("\"log_extract\":");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{Result, StoreError};
+use super::{Cause, Result, StoreError};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -54,14 +54,14 @@ impl SqliteStore {
             .after_release(|conn, _| Box::pin(async move { Ok(super::clean(conn)) }))
             .connect_with(opts.clone())
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(Cause::of(e)))?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .after_release(|conn, _| Box::pin(async move { Ok(super::clean(conn)) }))
             .connect_with(opts)
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(Cause::of(e)))?;
         let alive = Arc::new(());
         tokio::spawn(checkpointer(pool.clone(), Arc::downgrade(&alive)));
         Ok(Self {
@@ -114,10 +114,10 @@ async fn probe_headroom(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<
     .fetch_one(&mut **tx)
     .await?;
     if max - count + free < PROBE_HEADROOM_PAGES {
-        return Err(StoreError::Full(format!(
+        return Err(StoreError::Full(Cause::says(format!(
             "{} pages left under sqlite_max_bytes",
             max - count + free
-        )));
+        ))));
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::batch::{decide, lookups, Known, Lookups, NewToken};
 use crate::health::VaultIdentity;
 use crate::json_rows::values_with_subjects;
 use crate::{
-    now_millis, stored, Backend, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome,
+    now_millis, stored, Backend, Cause, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome,
     IntakeWrite, Millis, Result, StoreError, SubjectRow, SubjectState, SubjectWrite, ValueRow,
     ValueWrite, VaultValue, WriteTx,
 };
@@ -23,7 +23,7 @@ impl Backend for Store {
     async fn migrate(&self) -> Result<()> {
         let pool = self.migration_pool().await?;
         let done = self.migrator().run(&pool).await;
-        done.map_err(|e| StoreError::Migrate(e.to_string()))
+        done.map_err(|e| StoreError::Migrate(Cause::of(e)))
     }
 
     async fn ping(&self) -> Result<()> {
