@@ -415,10 +415,30 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {reason}")]
-    Read { path: String, reason: String },
-    #[error("config {path}: {reason}")]
-    Parse { path: String, reason: String },
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The cached notifications go stale after 60 s: with reads further apart, transfers abroad
+    /// would be refused (and the replica not ready) for most of every interval.
+    #[error(
+        "config {path}: [transfers] refresh_s must be at most 30 (the cache goes stale after 60 s)"
+    )]
+    SlowRefresh { path: String },
+    #[error("config {path}: [detectors] {key} `{value}` is not a region code (RU, KZ, DE, …)")]
+    NotARegion {
+        path: String,
+        key: &'static str,
+        value: String,
+    },
     #[error("environment variable {name}: expected an integer")]
     EnvInteger { name: String },
 }
@@ -431,14 +451,15 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let (mut table, name) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
                     path: p.display().to_string(),
-                    reason: e.to_string(),
+                    source,
                 })?;
-                let t: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                let t: toml::Table =
+                    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                        path: p.display().to_string(),
+                        source,
+                    })?;
                 (t, p.display().to_string())
             }
             None => (toml::Table::new(), "(defaults)".to_owned()),
@@ -467,24 +488,20 @@ impl Config {
         let config: Config =
             toml::Value::Table(table)
                 .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                .map_err(|source| ConfigError::Parse {
                     path: name.clone(),
-                    reason: e.to_string(),
+                    source,
                 })?;
-        // The cached notifications go stale after 60 s: with reads further apart, transfers
-        // abroad would be refused (and the replica not ready) for most of every interval. Two
-        // reads fit in the window, so one may fail.
+        // Two reads fit in the 60 s window, so one may fail.
         if config.transfers.refresh_s > 30 {
-            return Err(ConfigError::Parse {
-                path: name,
-                reason:
-                    "[transfers] refresh_s must be at most 30 (the cache goes stale after 60 s)"
-                        .into(),
-            });
+            return Err(ConfigError::SlowRefresh { path: name });
         }
-        let regions = detector_regions(&config.detectors).map_err(|reason| ConfigError::Parse {
-            path: name.clone(),
-            reason,
+        let regions = detector_regions(&config.detectors).map_err(|(key, value)| {
+            ConfigError::NotARegion {
+                path: name.clone(),
+                key,
+                value,
+            }
         })?;
         // One process, one configuration: the first one loaded sets it.
         crate::actions::detect::set_regions(regions);
@@ -492,15 +509,16 @@ impl Config {
     }
 }
 
-/// The detectors' regions, each a region code libphonenumber's metadata knows.
-fn detector_regions(cfg: &DetectorsCfg) -> Result<crate::actions::detect::Regions, String> {
-    let known = |r: &str, key: &str| {
+/// The detectors' regions, each a region code libphonenumber's metadata knows; else the setting
+/// and the value that is not one.
+fn detector_regions(
+    cfg: &DetectorsCfg,
+) -> Result<crate::actions::detect::Regions, (&'static str, String)> {
+    let known = |r: &str, key: &'static str| {
         let upper = r.to_ascii_uppercase();
         match phonenumber::metadata::DATABASE.by_id(upper.as_str()) {
             Some(_) => Ok(upper),
-            None => Err(format!(
-                "[detectors] {key} `{r}` is not a region code (RU, KZ, DE, …)"
-            )),
+            None => Err((key, r.to_owned())),
         }
     };
     Ok(crate::actions::detect::Regions {

@@ -80,7 +80,7 @@ pub async fn run_sample_crm(listen: &str) -> Result<(), ServeError> {
     let bind_error = |e: std::io::Error| ServeError::Bind {
         addr: listen.to_owned(),
         setting,
-        reason: e.to_string(),
+        source: e,
     };
     let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
@@ -98,32 +98,8 @@ pub async fn run_sample_crm(listen: &str) -> Result<(), ServeError> {
 }
 
 pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<(), ServeError> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| ServeError::Io(format!("cannot create a temporary directory: {e}")))?;
-    let crm_listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| ServeError::Bind {
-            addr: "127.0.0.1:0".into(),
-            setting: "the demo's sample CRM",
-            reason: e.to_string(),
-        })?;
-    let crm_addr = crm_listener.local_addr().map_err(|e| ServeError::Bind {
-        addr: "127.0.0.1:0".into(),
-        setting: "the demo's sample CRM",
-        reason: e.to_string(),
-    })?;
-    let (crm_stop, crm_rx) = tokio::sync::oneshot::channel::<()>();
-    let crm = tokio::spawn(pdgate_http::serve(
-        crm_listener,
-        None,
-        Limits::default(),
-        Arc::new(SampleCrm::default()),
-        async {
-            let _ = crm_rx.await;
-        },
-        std::time::Duration::from_secs(1),
-    ));
-
+    let dir = tempfile::tempdir().map_err(ServeError::io("cannot create a temporary directory"))?;
+    let (crm_addr, crm_stop, crm) = start_sample_crm().await?;
     let mut policy = Policy::load(policies)?;
     let crm_url: http::Uri = format!("http://{crm_addr}")
         .parse()
@@ -135,7 +111,7 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
     let secret = dir.path().join("jwt.secret");
     let hex = Kek::generate(1).to_hex();
     std::fs::write(&secret, hex.as_bytes())
-        .map_err(|e| ServeError::Io(format!("cannot write the demo JWT secret: {e}")))?;
+        .map_err(ServeError::io("cannot write the demo JWT secret"))?;
     let mut config = Config {
         listen: listen.to_owned(),
         admin_listen: admin_listen.to_owned(),
@@ -163,7 +139,7 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
         &attachment,
         "A small attachment: it streams to the CRM as it is.\n",
     )
-    .map_err(|e| ServeError::Io(format!("cannot write the demo attachment: {e}")))?;
+    .map_err(ServeError::io("cannot write the demo attachment"))?;
     let max_body = config.limits.max_body_bytes;
     let server = server::start(config, policy, Kek::generate(1)).await?;
     let places = Places {
@@ -178,6 +154,36 @@ pub async fn run(listen: &str, admin_listen: &str, policies: &Path) -> Result<()
     let _ = crm_stop.send(());
     let _ = crm.await;
     Ok(())
+}
+
+/// The sample CRM on a port of its own: its address, what stops it, and its task.
+async fn start_sample_crm() -> Result<
+    (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ),
+    ServeError,
+> {
+    let bind_error = |source| ServeError::Bind {
+        addr: "127.0.0.1:0".into(),
+        setting: "the demo's sample CRM",
+        source,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(pdgate_http::serve(
+        listener,
+        None,
+        Limits::default(),
+        Arc::new(SampleCrm::default()),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(1),
+    ));
+    Ok((addr, stop, task))
 }
 
 struct DemoTokens {

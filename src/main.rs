@@ -563,10 +563,7 @@ async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Res
 /// The policies of `cfg`, with upstream URLs replaced from the environment.
 fn load_policy(cfg: &Config, env: &BTreeMap<String, String>) -> anyhow::Result<Policy> {
     let mut policy = Policy::load(&cfg.policies).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for id in policy
-        .override_upstream_urls(env)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-    {
+    for id in policy.override_upstream_urls(env)? {
         tracing::info!(upstream = %id, "upstream URL set from the environment");
     }
     Ok(policy)

@@ -24,29 +24,66 @@ use crate::store::{Backend, Checkpoints, Committer, Store, StoreError};
 pub enum ServeError {
     #[error("{0}")]
     Policy(#[from] PolicyErrors),
-    #[error("key: {0}")]
-    Key(String),
+    #[error("PDGATE_KEY: {0}")]
+    EnvKey(#[source] KeyError),
+    #[error("key_file: {0}")]
+    KeyFile(#[source] KeyError),
+    #[error("key: no key configured: set `key_file` (32 bytes, hex or base64) or PDGATE_KEY; `--dev` runs on a throwaway key")]
+    NoKey,
+    #[error("key: the configured key does not open this database's key ring (wrong key?)")]
+    WrongKey,
+    #[error("key: the database's key ring: {0}")]
+    KeyRing(#[source] KeyError),
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr} ({setting}): {reason}")]
+    #[error("cannot listen on {addr} ({setting}): {source}")]
     Bind {
         addr: String,
         /// Where the address comes from, so "address in use" says what to change.
         setting: &'static str,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("TLS: {0}")]
     Tls(#[from] pdgate_http::listener::TlsError),
-    #[error("{0}")]
-    Io(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("admin auth: {0}")]
     Auth(#[from] crate::auth::KeyError),
-    #[error("{0}")]
-    ConsentText(String),
-    #[error("{0}")]
-    Config(String),
+    /// A consent text edited in place: what subjects agreed to would no longer be provable.
+    #[error(
+        "consent text `{id}` version {version} differs from the text first shown under that version \
+         (sha256 {stored}); give the edited text a new version in its purpose's `consent:`"
+    )]
+    ConsentTextChanged {
+        id: String,
+        version: String,
+        stored: String,
+    },
+    #[error("{setting} {}: {source}", path.display())]
+    DataFile {
+        setting: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "public_url `{0}` must be an absolute http:// or https:// URL without query or fragment"
+    )]
+    PublicUrl(String),
     #[error("{0}")]
     Webhooks(#[from] crate::requests::outbox::SecretError),
+}
+
+impl ServeError {
+    /// An I/O failure, named by what was being done.
+    pub fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Self::Io { what, source }
+    }
 }
 
 /// Loads the KEK: `PDGATE_KEY` (the key itself) wins over `key_file`; with neither, only `dev`
@@ -59,19 +96,17 @@ pub fn load_kek(
     if let Some(k) = env_key {
         return Kek::parse(k, 1)
             .map(|k| (k, false))
-            .map_err(|e| ServeError::Key(format!("PDGATE_KEY: {e}")));
+            .map_err(ServeError::EnvKey);
     }
     if let Some(f) = &config.key_file {
         return Kek::from_file(f, 1)
             .map(|k| (k, false))
-            .map_err(|e| ServeError::Key(e.to_string()));
+            .map_err(ServeError::KeyFile);
     }
     if dev {
         return Ok((Kek::generate(1), true));
     }
-    Err(ServeError::Key(
-        "no key configured: set `key_file` (32 bytes, hex or base64) or PDGATE_KEY; `--dev` runs on a throwaway key".into(),
-    ))
+    Err(ServeError::NoKey)
 }
 
 /// What `serve` runs beside the listeners: the retention sweeper and the webhook outbox.
@@ -248,7 +283,7 @@ impl Bound {
             l.local_addr().map_err(|e| ServeError::Bind {
                 addr: listen.to_owned(),
                 setting,
-                reason: e.to_string(),
+                source: e,
             })
         };
         Ok(Bound {
@@ -285,19 +320,22 @@ pub fn adequacy(config: &Config) -> Result<crate::transfers::Adequacy, ServeErro
 }
 
 /// Data pdgate ships (calendar, country list), or the operator's replacement read from `path`.
-fn data_file<T, E: std::fmt::Display>(
+fn data_file<T, E: std::error::Error + Send + Sync + 'static>(
     path: Option<&std::path::Path>,
-    key: &str,
+    setting: &'static str,
     shipped: impl FnOnce() -> T,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, ServeError> {
     let Some(path) = path else {
         return Ok(shipped());
     };
-    let failed =
-        |e: &dyn std::fmt::Display| ServeError::Config(format!("{key} {}: {e}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| failed(&e))?;
-    parse(&text).map_err(|e| failed(&e))
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| ServeError::DataFile {
+        setting,
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.into()))?;
+    parse(&text).map_err(|e| failed(e.into()))
 }
 
 /// This process's audit writer: a new chain, signed per `[audit]`.
@@ -361,10 +399,8 @@ pub async fn unlock(store: &Store, kek: Kek) -> Result<Keys, ServeError> {
         .root_secret((i64::from(kek.version()), candidate.wrap(&kek)))
         .await?;
     let root = RootSecret::unwrap(&kek, &wrapped).map_err(|e| match e {
-        KeyError::Unauthentic => ServeError::Key(
-            "the configured key does not open this database's key ring (wrong key?)".into(),
-        ),
-        other => ServeError::Key(other.to_string()),
+        KeyError::Unauthentic => ServeError::WrongKey,
+        other => ServeError::KeyRing(other),
     })?;
     let keys = Keys::derive(kek, &root);
     // Databases from before the fingerprint get it now; a running replica compares against it.
@@ -386,11 +422,11 @@ async fn register_consent_texts(store: &Store, policy: &Policy) -> Result<(), Se
             )
             .await?;
         if stored != t.sha256 {
-            return Err(ServeError::ConsentText(format!(
-                "consent text `{}` version {} differs from the text first shown under that version \
-                 (sha256 {stored}); give the edited text a new version in its purpose's `consent:`",
-                t.id, t.version
-            )));
+            return Err(ServeError::ConsentTextChanged {
+                id: t.id.clone(),
+                version: t.version.to_string(),
+                stored,
+            });
         }
     }
     Ok(())
@@ -414,9 +450,7 @@ fn public_url(raw: Option<&str>) -> Result<Option<String>, ServeError> {
     }) && !raw.contains('#');
     match ok {
         true => Ok(Some(raw.trim_end_matches('/').to_owned())),
-        false => Err(ServeError::Config(format!(
-            "public_url `{raw}` must be an absolute http:// or https:// URL without query or fragment"
-        ))),
+        false => Err(ServeError::PublicUrl(raw.to_owned())),
     }
 }
 
@@ -424,7 +458,7 @@ async fn bind(addr: &str, setting: &'static str) -> Result<TcpListener, ServeErr
     TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {
         addr: addr.to_owned(),
         setting,
-        reason: e.to_string(),
+        source: e,
     })
 }
 

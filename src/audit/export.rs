@@ -157,7 +157,42 @@ pub struct Broken {
     pub line: usize,
     pub writer: Option<String>,
     pub seq: Option<i64>,
-    pub reason: String,
+    pub reason: Break,
+}
+
+/// What is wrong at a line of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Break {
+    #[error("the file does not end with a newline (truncated?)")]
+    Truncated,
+    #[error("not a line of a pdgate audit export (malformed or not in canonical form)")]
+    Malformed,
+    #[error("entry is not valid")]
+    InvalidEntry,
+    #[error("writer, seq or time differ from the hashed entry")]
+    ColumnsDiffer,
+    #[error("kind differs from the hashed entry")]
+    KindDiffers,
+    #[error("the entry does not match its hash (edited)")]
+    Edited,
+    #[error("the first entry of a chain must follow 32 zero bytes")]
+    NoGenesis,
+    #[error("expected seq {expected} next: entries were removed, reordered or inserted")]
+    Gap { expected: i64 },
+    #[error(
+        "prev_hash differs from the previous entry's hash (an entry was replaced or inserted)"
+    )]
+    Relinked,
+    #[error("checkpoint does not cover the entry before it")]
+    CheckpointMisplaced,
+    #[error("checkpoint key is malformed")]
+    CheckpointKeyMalformed,
+    #[error("checkpoint is signed by another key than the pinned one")]
+    CheckpointKeyNotPinned,
+    #[error("checkpoint signature is malformed")]
+    CheckpointSignatureMalformed,
+    #[error("checkpoint signature is invalid")]
+    CheckpointSignatureInvalid,
 }
 
 impl fmt::Display for Broken {
@@ -235,21 +270,18 @@ pub fn verify(text: &str, public_key: Option<&[u8]>) -> Result<Verified, Broken>
             line: offset + body.split('\n').count(),
             writer: None,
             seq: None,
-            reason: "the file does not end with a newline (truncated?)".into(),
+            reason: Break::Truncated,
         });
     }
     for (i, raw) in body.split_terminator('\n').enumerate() {
-        let broken = |(writer, seq, reason): (Option<String>, Option<i64>, String)| Broken {
+        let broken = |(writer, seq, reason): (Option<String>, Option<i64>, Break)| Broken {
             line: i + 1 + offset,
             writer,
             seq,
             reason,
         };
-        let row = parse_line(raw, csv).ok_or_else(|| {
-            let reason = "not a line of a pdgate audit export (malformed or not in canonical form)";
-            broken((None, None, reason.into()))
-        })?;
-        let at = |reason: String| broken((Some(row.writer.clone()), Some(row.seq), reason));
+        let row = parse_line(raw, csv).ok_or_else(|| broken((None, None, Break::Malformed)))?;
+        let at = |reason: Break| broken((Some(row.writer.clone()), Some(row.seq), reason));
         let event = hashed_event(&row).map_err(at)?;
         follow(&mut heads, &row).map_err(at)?;
         if row.kind == "checkpoint" {
@@ -279,27 +311,26 @@ pub fn verify(text: &str, public_key: Option<&[u8]>) -> Result<Verified, Broken>
 }
 
 /// The line's event, once its columns are shown to be what was hashed and its hash to match.
-fn hashed_event(row: &AuditRow) -> Result<serde_json::Value, String> {
-    let entry: EntryView =
-        serde_json::from_str(&row.entry).map_err(|_| "entry is not valid".to_owned())?;
+fn hashed_event(row: &AuditRow) -> Result<serde_json::Value, Break> {
+    let entry: EntryView = serde_json::from_str(&row.entry).map_err(|_| Break::InvalidEntry)?;
     if entry.writer != row.writer || entry.seq != row.seq || entry.at != row.at {
-        return Err("writer, seq or time differ from the hashed entry".into());
+        return Err(Break::ColumnsDiffer);
     }
     if entry.event.get("type").and_then(|t| t.as_str()) != Some(row.kind.as_str()) {
-        return Err("kind differs from the hashed entry".into());
+        return Err(Break::KindDiffers);
     }
     if link(&row.prev_hash, &row.entry).as_slice() != row.hash.as_slice() {
-        return Err("the entry does not match its hash (edited)".into());
+        return Err(Break::Edited);
     }
     Ok(entry.event)
 }
 
 /// Links `row` to its writer's chain: the next seq after the previous entry's, on its hash (or
 /// on 32 zero bytes for a chain's first entry).
-fn follow(heads: &mut BTreeMap<String, Head>, row: &AuditRow) -> Result<(), String> {
+fn follow(heads: &mut BTreeMap<String, Head>, row: &AuditRow) -> Result<(), Break> {
     let Some(h) = heads.get_mut(&row.writer) else {
         if row.seq == 1 && row.prev_hash != [0u8; 32] {
-            return Err("the first entry of a chain must follow 32 zero bytes".into());
+            return Err(Break::NoGenesis);
         }
         let head = Head {
             seq: row.seq,
@@ -313,16 +344,12 @@ fn follow(heads: &mut BTreeMap<String, Head>, row: &AuditRow) -> Result<(), Stri
         return Ok(());
     };
     if row.seq != h.seq + 1 {
-        return Err(format!(
-            "expected seq {} next: entries were removed, reordered or inserted",
-            h.seq + 1
-        ));
+        return Err(Break::Gap {
+            expected: h.seq + 1,
+        });
     }
     if row.prev_hash != h.hash {
-        return Err(
-            "prev_hash differs from the previous entry's hash (an entry was replaced or inserted)"
-                .into(),
-        );
+        return Err(Break::Relinked);
     }
     h.seq = row.seq;
     h.hash.clone_from(&row.hash);
@@ -342,25 +369,25 @@ fn check_checkpoint(
     event: &serde_json::Value,
     row: &AuditRow,
     pinned: Option<&[u8]>,
-) -> Result<(), String> {
+) -> Result<(), Break> {
     let field = |k: &str| event.get(k).and_then(|v| v.as_str()).unwrap_or_default();
     let seq = event.get("seq").and_then(serde_json::Value::as_i64);
     if seq != Some(row.seq - 1) || field("head") != hex(&row.prev_hash) {
-        return Err("checkpoint does not cover the entry before it".into());
+        return Err(Break::CheckpointMisplaced);
     }
     let key = data_encoding::HEXLOWER
         .decode(field("public_key").as_bytes())
-        .map_err(|_| "checkpoint key is malformed".to_string())?;
+        .map_err(|_| Break::CheckpointKeyMalformed)?;
     if pinned.is_some_and(|p| p != key.as_slice()) {
-        return Err("checkpoint is signed by another key than the pinned one".into());
+        return Err(Break::CheckpointKeyNotPinned);
     }
     let sig = data_encoding::HEXLOWER
         .decode(field("signature").as_bytes())
-        .map_err(|_| "checkpoint signature is malformed".to_string())?;
+        .map_err(|_| Break::CheckpointSignatureMalformed)?;
     let msg = checkpoint_message(&row.writer, row.seq - 1, &row.prev_hash);
     aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &key)
         .verify(&msg, &sig)
-        .map_err(|_| "checkpoint signature is invalid".to_string())
+        .map_err(|_| Break::CheckpointSignatureInvalid)
 }
 
 /// Parses a line and checks it is exactly what [`line`] writes for what it holds.
@@ -440,10 +467,10 @@ mod tests {
             assert_eq!((c.first_seq, c.last_seq, c.checkpoints), (1, 8, 2));
             assert!(c.from_genesis);
             let other = [7u8; 32];
-            assert!(verify(&text, Some(&other))
-                .unwrap_err()
-                .reason
-                .contains("pinned"));
+            assert_eq!(
+                verify(&text, Some(&other)).unwrap_err().reason,
+                Break::CheckpointKeyNotPinned
+            );
         }
     }
 
@@ -456,7 +483,7 @@ mod tests {
         let edited = text.replacen("\"requested\":2", "\"requested\":9", 1);
         let e = verify(&edited, Some(&pk)).unwrap_err();
         assert_eq!((e.line, e.seq), (3, Some(3)), "{e}");
-        assert!(e.reason.contains("edited"));
+        assert_eq!(e.reason, Break::Edited);
 
         let mut removed = lines.clone();
         removed.remove(1);

@@ -442,7 +442,7 @@ impl Policy {
     pub fn override_upstream_urls(
         &mut self,
         env: &std::collections::BTreeMap<String, String>,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, UrlOverrideError> {
         let mut replaced = Vec::new();
         for (name, value) in env {
             let Some(id) = name
@@ -456,9 +456,10 @@ impl Policy {
                 .iter_mut()
                 .find(|u| upstream_url_var(&u.id) == *name)
             else {
-                return Err(format!(
-                    "{name}: no upstream `{id}` is declared in the policies"
-                ));
+                return Err(UrlOverrideError::NoSuchUpstream {
+                    var: name.clone(),
+                    id: id.to_owned(),
+                });
             };
             match value.parse::<http::Uri>() {
                 Ok(uri)
@@ -469,9 +470,10 @@ impl Policy {
                     replaced.push(u.id.clone());
                 }
                 _ => {
-                    return Err(format!(
-                        "{name}: `{value}` is not an absolute http:// or https:// URL"
-                    ))
+                    return Err(UrlOverrideError::NotAUrl {
+                        var: name.clone(),
+                        value: value.clone(),
+                    })
                 }
             }
         }
@@ -1389,18 +1391,38 @@ impl Compiler {
     }
 }
 
+/// Why an upstream URL from the environment was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlOverrideError {
+    #[error("{var}: no upstream `{id}` is declared in the policies")]
+    NoSuchUpstream { var: String, id: String },
+    #[error("{var}: `{value}` is not an absolute http:// or https:// URL")]
+    NotAUrl { var: String, value: String },
+}
+
+/// Why a consent text's front matter cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum FrontMatterError {
+    #[error("must start with a `---` front matter block")]
+    Unopened,
+    #[error("front matter is not closed by a `---` line")]
+    Unclosed,
+    #[error("front matter line {line}: {message}")]
+    Yaml { line: usize, message: String },
+    /// serde's message, in the policy's words (see `humanize`).
+    #[error("front matter: {0}")]
+    Shape(String),
+}
+
 /// The YAML between the leading `---` lines of a consent text.
-pub fn parse_front_matter(text: &str) -> Result<model::ConsentFront, String> {
-    let rest = text
-        .strip_prefix("---")
-        .ok_or("must start with a `---` front matter block")?;
-    let end = rest
-        .find("\n---")
-        .ok_or("front matter is not closed by a `---` line")?;
-    let doc = yaml::parse(&rest[..end])
-        .map_err(|e| format!("front matter line {}: {}", e.line + 1, e.message))?;
-    serde_json::from_value(doc.root)
-        .map_err(|e| format!("front matter: {}", humanize(e.to_string())))
+fn parse_front_matter(text: &str) -> Result<model::ConsentFront, FrontMatterError> {
+    let rest = text.strip_prefix("---").ok_or(FrontMatterError::Unopened)?;
+    let end = rest.find("\n---").ok_or(FrontMatterError::Unclosed)?;
+    let doc = yaml::parse(&rest[..end]).map_err(|e| FrontMatterError::Yaml {
+        line: e.line + 1,
+        message: e.message,
+    })?;
+    serde_json::from_value(doc.root).map_err(|e| FrontMatterError::Shape(humanize(e.to_string())))
 }
 
 /// The Art. 9(4) elements a consent text's front matter lacks or leaves empty.
