@@ -6,8 +6,8 @@
 //! its own, so each request crossed tasks three times (client connection → connection task →
 //! back, and again per body frame), and on a work-stealing runtime those tasks sit on different
 //! threads. An HTTP/1.1 connection carries one request at a time and needs no driver while idle,
-//! so whoever holds it can drive it; that took about a tenth off pass-through's CPU time per
-//! request (BENCHMARKS.md). TLS upstreams stay on the shared client, which also speaks h2 to them
+//! so whoever holds it can drive it, and pass-through's CPU time per request went down
+//! accordingly. TLS upstreams stay on the shared client, which also speaks h2 to them
 //! and reuses their handshakes.
 //!
 //! Idle connections are kept newest first, at most [`MAX_IDLE`] per upstream and for at most

@@ -28,8 +28,7 @@ pub struct SqliteStore {
 
 /// How often the WAL is copied back into the database file, off the writer's path. Often, so each
 /// copy (and the database fsync ending it) is short: an intake's commit that lands during one
-/// waits for the disk behind it (250 ms: intake p99 during a 1M-value sweep 2.6-5x idle; 50 ms:
-/// 2.1-2.5x, see BENCHMARKS.md).
+/// waits for the disk behind it, and during a sweep that wait is the intake's tail latency.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 impl SqliteStore {

@@ -3,7 +3,7 @@
 //!
 //! The crate's own `parse` and `is_valid` keep every pattern in one process-wide LRU of 100
 //! compiled regexes behind a mutex: each check takes the lock and, once more than 100 patterns
-//! have been touched, compiles them again — 12 µs a candidate on one core, and a lock every
+//! have been touched, compiles them again: a regex compilation per candidate, and a lock every
 //! proxy thread would queue on. This module reads the same metadata (the pattern sources, the
 //! possible lengths, the prefixes), compiles each country code's patterns on first use and keeps
 //! them, so a check is a few anchored regex matches on a short string.
