@@ -26,8 +26,8 @@
 #![forbid(unsafe_code)]
 
 pub use pdgate_core::{
-    actions, breach, consent, crypto, html, intake, now_millis, parse_time, policy, records,
-    rfc3339, utc_date, Millis,
+    actions, consent, crypto, html, intake, now_millis, parse_time, policy, records, rfc3339,
+    utc_date, Millis,
 };
 
 pub use pdgate_store as store;
@@ -35,6 +35,7 @@ pub use pdgate_store as store;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod breach;
 pub mod config;
 pub mod demo;
 pub mod discovery;

@@ -5,8 +5,11 @@
 use http::StatusCode;
 use pdgate_http::ApiError;
 
+use crate::breach::BreachError;
 use crate::purpose::DetokenizeError;
 use crate::requests::flow::FlowError;
+use crate::requests::links::LinkError;
+use crate::transfers::NotificationError;
 
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> Self {
@@ -41,6 +44,61 @@ impl From<DetokenizeError> for ApiError {
             ),
             DetokenizeError::Refused(r) => r.into(),
             DetokenizeError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<BreachError> for ApiError {
+    fn from(e: BreachError) -> Self {
+        match e {
+            BreachError::NotFound => ApiError::not_found("breach_not_found", "no such breach"),
+            BreachError::Unreadable => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the stored breach is unreadable",
+            ),
+            BreachError::Invalid(i) => i.into(),
+            BreachError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        let message = e.to_string();
+        match e {
+            LinkError::InvalidTtl { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_ttl", message)
+            }
+            LinkError::SubjectNotFound => ApiError::not_found("subject_not_found", &message),
+            LinkError::AmbiguousSubject => {
+                ApiError::new(StatusCode::CONFLICT, "ambiguous_subject", message)
+            }
+            LinkError::NotFound => ApiError::not_found("link_not_found", &message),
+            LinkError::AlreadyRevoked => {
+                ApiError::new(StatusCode::CONFLICT, "already_revoked", message)
+            }
+            LinkError::Subject(f) => f.into(),
+            LinkError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<NotificationError> for ApiError {
+    fn from(e: NotificationError) -> Self {
+        match e {
+            NotificationError::Invalid { code, message } => {
+                ApiError::new(StatusCode::BAD_REQUEST, code, message)
+            }
+            NotificationError::NotFound => {
+                ApiError::not_found("notification_not_found", "no such notification")
+            }
+            NotificationError::AlreadyWithdrawn => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_withdrawn",
+                "the notification is already withdrawn",
+            ),
+            NotificationError::Store(s) => s.into(),
         }
     }
 }

@@ -12,12 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Admin;
-use crate::audit::AuditEvent;
 use crate::auth::Principal;
 use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
-use crate::requests::flow::{lookup, SubjectRef};
-use crate::store::rights::{LinkRow, LinkWrite};
-use crate::store::{Backend, Change, Rights};
+use crate::requests::flow::SubjectRef;
+use crate::requests::links::{self, Minted};
+use crate::store::rights::LinkRow;
 use crate::Millis;
 use pdgate_http::respond;
 use pdgate_http::{ApiError, Body};
@@ -70,18 +69,14 @@ pub async fn handle(
         }
         Op::Get => Ok(respond::json(
             StatusCode::OK,
-            &view(&found(admin, id).await?, now),
+            &view(&links::find(&admin.store, id).await?, now),
         )),
-        Op::Revoke => revoke(admin, &principal, id, now).await,
+        Op::Revoke => {
+            let deps = (&admin.store, &admin.committer);
+            let row = links::revoke(deps, id, &principal.sub, now).await?;
+            Ok(respond::json(StatusCode::OK, &view(&row, now)))
+        }
     }
-}
-
-async fn found(admin: &Admin, id: &str) -> Result<LinkRow, ApiError> {
-    admin
-        .store
-        .link(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("link_not_found", "no such link"))
 }
 
 async fn mint(
@@ -90,63 +85,10 @@ async fn mint(
     input: NewLink,
     now: Millis,
 ) -> Result<Response<Body>, ApiError> {
-    let ttl_s = input.ttl_s.unwrap_or(admin.link_ttl_s);
-    if ttl_s < 60 || ttl_s > admin.link_ttl_s {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_ttl",
-            format!("ttl_s must be from 60 to {} seconds", admin.link_ttl_s),
-        ));
-    }
-    let (mac, _) = lookup(&admin.keys, &input.subject)?;
-    let subject_id = match admin.store.subjects_by_index(&mac).await?.as_slice() {
-        [one] => one.clone(),
-        [] => {
-            return Err(ApiError::not_found(
-                "subject_not_found",
-                "no subject is on record with this identifier",
-            ))
-        }
-        // A shared phone number names several people: a link must open one person's data.
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "ambiguous_subject",
-                "several subjects share this identifier; use another (their e-mail)",
-            ))
-        }
-    };
-    let row = LinkRow {
-        id: format!("lnk_{}", uuid::Uuid::new_v4().simple()),
-        subject_id,
-        created_at: now,
-        created_by: principal.sub.clone(),
-        expires_at: now.saturating_add(ttl_s.saturating_mul(1000)),
-        revoked_at: None,
-        revoked_by: None,
-    };
-    let subject = crate::intake::pseudonym(&row.subject_id);
-    admin
-        .committer
-        .apply(Change {
-            at: now,
-            audit: vec![AuditEvent::LinkMinted {
-                link_id: row.id.clone(),
-                subject: subject.clone(),
-                principal: principal.sub.clone(),
-                expires_at: row.expires_at,
-            }],
-            links: vec![LinkWrite::Mint(row.clone())],
-            ..Change::default()
-        })
-        .await?;
-    let token = crate::consent::issue_link_token(
-        &admin.keys,
-        &subject,
-        &row.id,
-        now / 1000,
-        row.expires_at / 1000,
-    );
+    let deps = (&admin.store, &admin.committer, &*admin.keys);
+    let who = (principal.sub.as_str(), now);
+    let Minted { row, token } =
+        links::mint(deps, &input.subject, input.ttl_s, admin.link_ttl_s, who).await?;
     let base = format!("{}{PREFIX}", admin.public_url.as_deref().unwrap_or(""));
     let mut out = view(&row, now);
     out["token"] = json!(token);
@@ -154,42 +96,5 @@ async fn mint(
     // a Referer: the link's secret stays out of access logs on the way.
     out["manage_url"] = json!(format!("{base}/manage#token={token}"));
     out["consents_url"] = json!(format!("{base}/consents"));
-    tracing::info!(link = %row.id, subject = %subject, "self-service link minted");
     Ok(respond::json(StatusCode::CREATED, &out))
-}
-
-async fn revoke(
-    admin: &Admin,
-    principal: &Principal,
-    id: &str,
-    now: Millis,
-) -> Result<Response<Body>, ApiError> {
-    let mut row = found(admin, id).await?;
-    if row.revoked_at.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_revoked",
-            "the link is already revoked",
-        ));
-    }
-    admin
-        .committer
-        .apply(Change {
-            at: now,
-            audit: vec![AuditEvent::LinkRevoked {
-                link_id: row.id.clone(),
-                subject: crate::intake::pseudonym(&row.subject_id),
-                principal: principal.sub.clone(),
-            }],
-            links: vec![LinkWrite::Revoke {
-                id: row.id.clone(),
-                at: now,
-                by: principal.sub.clone(),
-            }],
-            ..Change::default()
-        })
-        .await?;
-    row.revoked_at = Some(now);
-    row.revoked_by = Some(principal.sub.clone());
-    Ok(respond::json(StatusCode::OK, &view(&row, now)))
 }

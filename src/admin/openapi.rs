@@ -11,9 +11,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::detokenize::DetokenizeRequest;
 use super::links::NewLink;
 use super::requests::Extend;
-use super::transfers::NewNotification;
 use crate::breach::{NewBreach, StateChange, Window};
 use crate::requests::flow::{Correction, Fulfil, NewRequest, SubjectRef};
+use crate::transfers::NewNotification;
 
 /// Every error: `{"error": {"code": "...", "message": "..."}}` with a stable code.
 #[derive(ToSchema)]

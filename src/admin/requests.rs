@@ -150,9 +150,7 @@ async fn get(admin: &Admin, id: &str, now: Millis) -> Result<Response<Body>, Api
     Ok(respond::json(StatusCode::OK, &v))
 }
 
-/// A request's report. For access and portability it carries the subject's data in clear, so it
-/// is served only once the request is fulfilled (the data is then what the subject is given),
-/// and every rendering is an audit entry: who read which request's report, when, in what form.
+/// A request's report as JSON or HTML (`?format=`), in the subject's language for HTML.
 async fn report_of(
     admin: &Admin,
     principal: &Principal,
@@ -160,11 +158,6 @@ async fn report_of(
     id: &str,
     now: crate::Millis,
 ) -> Result<Response<Body>, ApiError> {
-    let row = admin
-        .store
-        .request(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
     let html = match respond::query_param(req.uri(), "format").as_deref() {
         None | Some("json") => false,
         Some("html") => true,
@@ -176,20 +169,8 @@ async fn report_of(
             ))
         }
     };
-    if row.kind.reports_data() && row.status != RequestStatus::Fulfilled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "report_not_ready",
-            "the report with the subject's data is served once the request is fulfilled",
-        ));
-    }
-    let rep = report::build(&admin.store, &admin.keys, &admin.policy, &row, now).await?;
-    let event = crate::audit::AuditEvent::ReportRendered {
-        request_id: row.id.clone(),
-        principal: principal.sub.clone(),
-        format: if html { "html" } else { "json" }.into(),
-    };
-    admin.committer.audit(now, event).await?;
+    let format = if html { "html" } else { "json" };
+    let (row, rep) = report::rendered(&ctx(admin), id, (&principal.sub, format), now).await?;
     if !html {
         return Ok(respond::json(StatusCode::OK, &rep));
     }

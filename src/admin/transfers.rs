@@ -4,34 +4,16 @@
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Admin;
-use crate::audit::AuditEvent;
 use crate::auth::Principal;
 use crate::store::oversight::NotificationRow;
-use crate::store::{Change, Oversight};
+use crate::store::Oversight;
+use crate::transfers::NewNotification;
 use crate::Millis;
 use pdgate_http::respond;
 use pdgate_http::{ApiError, Body};
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewNotification {
-    #[schema(pattern = "^[A-Za-z]{2}$")]
-    country: String,
-    purpose: String,
-    /// When the notification was sent to Roskomnadzor (RFC 3339 or Unix ms).
-    #[schema(value_type = String, format = DateTime)]
-    filed_at: Value,
-    #[serde(default)]
-    reference: Option<String>,
-}
-
-fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message)
-}
 
 fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
     let allowed_from = admin.transfers.allowed_from(&n.country, n.filed_at);
@@ -74,30 +56,6 @@ fn destinations(admin: &Admin, now: Millis) -> Vec<Value> {
     out
 }
 
-async fn record(admin: &Admin, n: NotificationRow, who: &str, now: Millis) -> Result<(), ApiError> {
-    admin
-        .committer
-        .apply(Change {
-            at: now,
-            audit: vec![AuditEvent::TransferNotification {
-                notification_id: n.id.clone(),
-                principal: who.into(),
-                country: n.country.clone(),
-                purpose: n.purpose.clone(),
-                filed_at: n.filed_at,
-                withdrawn: n.withdrawn_at.is_some(),
-            }],
-            notifications: vec![n],
-            ..Change::default()
-        })
-        .await?;
-    // This replica sees it at once; a failed re-read leaves the cache to age and fail closed.
-    if let Err(e) = admin.transfers.refresh(&admin.store, now).await {
-        tracing::warn!(error = %e, "cross-border notifications: refresh after a change failed");
-    }
-    Ok(())
-}
-
 /// The operations on transfers (the route table in `routes.rs` maps method and path to them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -120,8 +78,11 @@ pub async fn handle(
         Op::Create => {
             let input: NewNotification =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
-            let n = notification(&admin.policy, input, who, now)?;
-            record(admin, n.clone(), who, now).await?;
+            let deps = (&admin.store, &admin.committer);
+            let n = admin
+                .transfers
+                .file(deps, &admin.policy, input, who, now)
+                .await?;
             Ok(respond::json(StatusCode::CREATED, &view(admin, &n, now)))
         }
         Op::List => {
@@ -135,78 +96,9 @@ pub async fn handle(
             ))
         }
         Op::Withdraw => {
-            let rows = admin.store.notifications().await?;
-            let mut n = rows.into_iter().find(|n| n.id == *id).ok_or_else(|| {
-                ApiError::not_found("notification_not_found", "no such notification")
-            })?;
-            if n.withdrawn_at.is_some() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "already_withdrawn",
-                    "the notification is already withdrawn",
-                ));
-            }
-            n.withdrawn_at = Some(now);
-            record(admin, n.clone(), who, now).await?;
+            let deps = (&admin.store, &admin.committer);
+            let n = admin.transfers.withdraw(deps, id, who, now).await?;
             Ok(respond::json(StatusCode::OK, &view(admin, &n, now)))
         }
     }
-}
-
-/// The notification as recorded, once its fields are valid: a foreign ISO country, a declared
-/// purpose, a filing time not in the future, a short reference.
-fn notification(
-    policy: &crate::policy::Policy,
-    input: NewNotification,
-    who: &str,
-    now: Millis,
-) -> Result<NotificationRow, ApiError> {
-    let country = input.country.trim().to_ascii_uppercase();
-    if !crate::policy::is_country_code(&country) {
-        return Err(bad(
-            "invalid_country",
-            "country must be an ISO 3166-1 alpha-2 code",
-        ));
-    }
-    if !crate::transfers::is_foreign(&country) {
-        return Err(bad(
-            "not_cross_border",
-            "transfers within Russia need no Art. 12 notification",
-        ));
-    }
-    if policy.purpose_index(&input.purpose).is_none() {
-        return Err(bad(
-            "unknown_purpose",
-            format!("purpose `{}` is not declared", input.purpose),
-        ));
-    }
-    let filed_at = match &input.filed_at {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => crate::parse_time(s),
-        _ => None,
-    }
-    .ok_or_else(|| bad("invalid_time", "filed_at must be RFC 3339 or Unix ms"))?;
-    if filed_at > now + crate::breach::MAX_SKEW_MS {
-        return Err(bad("invalid_time", "filed_at is in the future"));
-    }
-    let reference = input
-        .reference
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty());
-    if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(bad(
-            "field_too_long",
-            "reference is longer than 200 characters",
-        ));
-    }
-    Ok(NotificationRow {
-        id: format!("ntf_{}", uuid::Uuid::now_v7().simple()),
-        country,
-        purpose: input.purpose,
-        filed_at,
-        reference,
-        recorded_by: who.into(),
-        recorded_at: now,
-        withdrawn_at: None,
-    })
 }

@@ -5,5 +5,6 @@
 pub use pdgate_core::requests::*;
 
 pub mod flow;
+pub mod links;
 pub mod outbox;
 pub mod report;

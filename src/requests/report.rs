@@ -4,6 +4,8 @@ pub use pdgate_core::requests::report::*;
 
 use crate::crypto::Keys;
 use crate::policy::Policy;
+use crate::records::rights::RequestStatus;
+use crate::requests::flow::{Ctx, FlowError};
 use crate::store::rights::RequestRow;
 use crate::store::{Backend, Rights, Store, StoreError};
 use crate::Millis;
@@ -44,4 +46,32 @@ async fn held(store: &Store, row: &RequestRow) -> Result<Vec<Held>, StoreError> 
         });
     }
     Ok(out)
+}
+
+/// A request's report, read by `who` as `format` (`"json"` or `"html"`). For access and
+/// portability it carries the subject's data in clear, so it is built only once the request is
+/// fulfilled (the data is then what the subject is given), and every rendering is an audit entry:
+/// who read which request's report, when, in what form.
+pub async fn rendered(
+    ctx: &Ctx<'_>,
+    id: &str,
+    (who, format): (&str, &'static str),
+    now: Millis,
+) -> Result<(RequestRow, serde_json::Value), FlowError> {
+    let row = ctx.store.request(id).await?.ok_or(FlowError::NotFound)?;
+    if row.kind.reports_data() && row.status != RequestStatus::Fulfilled {
+        return Err(FlowError::Conflict {
+            code: "report_not_ready",
+            message: "the report with the subject's data is served once the request is fulfilled"
+                .into(),
+        });
+    }
+    let report = build(ctx.store, ctx.keys, ctx.policy, &row, now).await?;
+    let event = crate::audit::AuditEvent::ReportRendered {
+        request_id: row.id.clone(),
+        principal: who.to_owned(),
+        format: format.into(),
+    };
+    ctx.committer.audit(now, event).await?;
+    Ok((row, report))
 }
