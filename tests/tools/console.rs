@@ -127,8 +127,10 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
     drop(up);
 }
 
-/// Runs `tests/console/<script>` with `args`, the screenshot folder and the system Chromium; its
-/// output, once it has exited successfully.
+/// Runs `tests/console/<script>` with `args`, the screenshot folder, the system Chromium and this
+/// process's now (faked by tests/at-date.sh or real); its output, once it has exited successfully.
+/// The browser is kept out of faketime, which slows Chromium many times over: the script sets
+/// its clock to that now instead.
 async fn browser_script(script: &str, args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/console")
@@ -139,14 +141,19 @@ async fn browser_script(script: &str, args: &[&str]) -> String {
     let chromium = chromium().expect("checked by missing()");
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let name = script.display().to_string();
+    let now = pdgate::now_millis().to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
             .arg(&script)
             .args(&args)
             .arg("--out")
             .arg(&shots)
             .arg("--chromium")
             .arg(&chromium)
+            .arg("--now-ms")
+            .arg(&now)
             .output()
             .unwrap()
     })
