@@ -23,7 +23,7 @@ pub fn writes(policy: &Policy, keys: &Keys, n: usize, seed: &mut u64) -> Vec<Int
             );
             let leaves = urlencoded::parse(form.as_bytes(), &limits()).unwrap();
             let eval = intake::evaluate(policy, route, &leaves).unwrap();
-            let id = uuid::Uuid::now_v7().into_bytes().to_vec();
+            let id = pdgate::records::SubjectId::new_v7();
             let (dek, wrapped) = keys.new_dek(&id);
             let key = eval.subject_key.as_ref().map(|(k, v)| pdgate::actions::blind_index(keys, *k, v));
             let subject = SubjectCtx { write: SubjectWrite::New { id, key, wrapped_dek: wrapped, kek_version: 1 }, dek };

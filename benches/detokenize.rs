@@ -42,7 +42,7 @@ fn detokenize(c: &mut Criterion) {
                     let form = format!("email=user{n}%40mail.ru&phone=%2B7916{n:07}&name=Ivan&address=Moscow&comment=hi&sku=A1&qty=2&total=1990&source=ads&subscribe=on");
                     let leaves = urlencoded::parse(form.as_bytes(), &limits).unwrap();
                     let eval = intake::evaluate(&policy, route, &leaves).unwrap();
-                    let id = uuid::Uuid::now_v7().into_bytes().to_vec();
+                    let id = pdgate::records::SubjectId::new_v7();
                     let (dek, wrapped) = keys.new_dek(&id);
                     let key = eval.subject_key.as_ref().map(|(k, v)| pdgate::actions::blind_index(&keys, *k, v));
                     let subject = SubjectCtx { write: SubjectWrite::New { id, key, wrapped_dek: wrapped, kek_version: 1 }, dek };

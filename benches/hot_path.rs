@@ -166,7 +166,7 @@ fn intake_decision(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let eval = intake::evaluate(&policy, route, &leaves).unwrap();
-                let id = b"0123456789abcdef".to_vec();
+                let id = pdgate::records::SubjectId::from(b"0123456789abcdef".to_vec());
                 let (dek, wrapped) = k.new_dek(&id);
                 let subject = SubjectCtx {
                     write: SubjectWrite::New {

@@ -150,8 +150,8 @@ async fn main() {
     loop {
         let page = store.subjects_page(&after, 500).await.unwrap();
         let Some(last) = page.last() else { break };
-        after = last.state.row.id.clone();
-        let ids: Vec<&[u8]> = page.iter().map(|s| s.state.row.id.as_slice()).collect();
+        after = last.state.row.id.to_vec();
+        let ids: Vec<&[u8]> = page.iter().map(|s| s.state.row.id.as_bytes()).collect();
         let vals = store.values_of_subjects(&ids).await.unwrap();
         let recs = store.consents_of_subjects(&ids).await.unwrap();
         let mut change = Change {
@@ -165,9 +165,9 @@ async fn main() {
         let planned: Vec<_> = page
             .iter()
             .map(|s| {
-                let id = s.state.row.id.as_slice();
-                let mine: Vec<&VaultValue> = vals.iter().filter(|v| v.subject_id == id).collect();
-                let r: Vec<_> = recs.iter().filter(|r| r.subject_id == id).collect();
+                let id = &s.state.row.id;
+                let mine: Vec<&VaultValue> = vals.iter().filter(|v| v.subject_id == *id).collect();
+                let r: Vec<_> = recs.iter().filter(|r| r.subject_id == *id).collect();
                 let target = erasure::Target {
                     id,
                     revision: s.revision,

@@ -17,7 +17,7 @@ use crate::forms::multipart::{self, FilePolicy};
 use crate::forms::{json, urlencoded, Codec, Encoded, Leaf};
 use crate::intake::{self, Evaluation, RequestFacts, SubjectCtx};
 use crate::policy::{Route, UnknownFields};
-use crate::store::{Backend, IntakeOutcome, StoreError, SubjectWrite};
+use crate::store::{Backend, IntakeOutcome, StoreError, SubjectId, SubjectWrite};
 use pdgate_http::headers::{
     X_PDGATE_CONSENT, X_PDGATE_PURPOSES, X_PDGATE_RECEIPT, X_PDGATE_REFS, X_PDGATE_REQUEST_ID,
     X_PDGATE_SUBJECT, X_PDGATE_SUBJECT_TOKEN,
@@ -413,10 +413,7 @@ async fn resolve_subject(gw: &Gateway, eval: &Evaluation<'_>) -> Result<SubjectC
             });
         }
     }
-    // Time-ordered (UUIDv7): every subject-keyed index then grows at its end instead of splitting
-    // random pages, which is most of an intake's write cost. The CRM learns nothing it did not
-    // already know: when it first heard of the subject.
-    let id = uuid::Uuid::now_v7().into_bytes().to_vec();
+    let id = SubjectId::new_v7();
     let (dek, wrapped) = gw.keys.new_dek(&id);
     let kek_version = i64::from(gw.keys.kek().version());
     Ok(SubjectCtx {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{ApiError, Body, Gateway};
 use crate::audit::AuditEvent;
 use crate::consent::{receipt, Grant};
-use crate::store::{Backend, ConsentRecord, ConsentStatus, Rights};
+use crate::store::{Backend, ConsentRecord, ConsentStatus, Rights, SubjectId};
 use pdgate_http::respond;
 
 pub use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
@@ -73,7 +73,7 @@ fn page(body: &'static str, content_type: &'static str) -> Response<Body> {
 /// The bearer of a valid subject token: whose consents, and which of them.
 struct Caller {
     name: String,
-    id: Vec<u8>,
+    id: SubjectId,
     grant: Grant,
 }
 

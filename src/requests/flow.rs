@@ -14,8 +14,12 @@ use crate::audit::AuditEvent;
 use crate::crypto::{Aad, Keys};
 use crate::intake::pseudonym;
 use crate::policy::{LegalBasis, Policy};
-use crate::store::rights::{Change, OutboxWrite, Reindex, RequestRow, RequestStatus};
-use crate::store::{Backend, Committer, ConsentRecord, ConsentStatus, Rights, Store, StoreError};
+use crate::store::rights::{
+    Change, OutboxWrite, Rectify, Reindex, RequestRow, RequestStatus, Restrict,
+};
+use crate::store::{
+    Backend, Committer, ConsentRecord, ConsentStatus, Rights, Store, StoreError, SubjectId,
+};
 use crate::Millis;
 
 /// What the request handlers need.
@@ -339,7 +343,10 @@ async fn prepare(
         }
         RequestType::Restriction => {
             for s in &subjects {
-                change.restrict.push((s.clone(), Some(now)));
+                change.restrict.push(Restrict {
+                    subject_id: s.clone(),
+                    since: Some(now),
+                });
                 change.audit.push(AuditEvent::Restriction {
                     request_id: row.id.clone(),
                     subject: pseudonym(s),
@@ -376,7 +383,7 @@ async fn prepare(
 async fn erase(
     ctx: &Ctx<'_>,
     row: &RequestRow,
-    subjects: &[Vec<u8>],
+    subjects: &[SubjectId],
     principal: &str,
     now: Millis,
     change: &mut Change,
@@ -388,7 +395,7 @@ async fn erase(
     };
     let mut planned = Vec::with_capacity(subjects.len());
     // Revisions first: whatever is added after them makes the commit refuse.
-    let ids: Vec<&[u8]> = subjects.iter().map(Vec::as_slice).collect();
+    let ids: Vec<&[u8]> = subjects.iter().map(SubjectId::as_bytes).collect();
     for (s, revision) in ctx.store.subject_revisions(&ids).await? {
         let vals = ctx.store.values_of(&s).await?;
         let recs = ctx.store.consents_of(&s).await?;
@@ -423,7 +430,7 @@ async fn end_purposes(
     ctx: &Ctx<'_>,
     row: &RequestRow,
     kind: RequestType,
-    subjects: &[Vec<u8>],
+    subjects: &[SubjectId],
     purposes: &[String],
     now: Millis,
     change: &mut Change,
@@ -509,7 +516,7 @@ fn ended_purposes(
 /// a withdrawal of every receipt still granted, or one objection unless one stands.
 fn end_records(
     kind: RequestType,
-    subject: &[u8],
+    subject: &SubjectId,
     purpose: &str,
     (records, last): (&[ConsentRecord], Option<&ConsentRecord>),
     row: &RequestRow,
@@ -523,7 +530,7 @@ fn end_records(
         (_, Some(l)) if l.state == ConsentStatus::Objected => Vec::new(),
         (_, last) => vec![ConsentRecord {
             receipt_id: last.map_or_else(|| row.id.clone(), |l| l.receipt_id.clone()),
-            subject_id: subject.to_vec(),
+            subject_id: subject.clone(),
             purpose: purpose.to_owned(),
             text_id: last.map(|l| l.text_id.clone()).unwrap_or_default(),
             text_version: last.map_or(0, |l| l.text_version),
@@ -567,7 +574,7 @@ type Corrected = HashMap<i64, String>;
 /// values. A value that no longer opens is left out of both.
 fn index_macs(
     keys: &Keys,
-    subject: &[u8],
+    subject: &SubjectId,
     dek: &crate::crypto::Dek,
     values: &[crate::store::VaultValue],
     corrected: &Corrected,
@@ -606,7 +613,7 @@ fn index_macs(
 /// What a subject's search index must lose and gain when its indexed values go from `before`
 /// to `after` (see [`index_macs`]), and where its key moves: from an old MAC no value has any
 /// more to the MAC of the value that replaced it. `None` when nothing changes.
-fn reindex(subject: &[u8], before: &[Indexed], after: &[Indexed]) -> Option<Reindex> {
+fn reindex(subject: &SubjectId, before: &[Indexed], after: &[Indexed]) -> Option<Reindex> {
     let removed = difference(before, after);
     let added = difference(after, before);
     if removed.is_empty() && added.is_empty() {
@@ -621,7 +628,7 @@ fn reindex(subject: &[u8], before: &[Indexed], after: &[Indexed]) -> Option<Rein
         })
         .collect();
     Some(Reindex {
-        subject_id: subject.to_vec(),
+        subject_id: subject.clone(),
         removed,
         added,
         key_moves,
@@ -643,7 +650,7 @@ fn difference(a: &[Indexed], b: &[Indexed]) -> Vec<[u8; 32]> {
 async fn rectify(
     ctx: &Ctx<'_>,
     row: &RequestRow,
-    subjects: &[Vec<u8>],
+    subjects: &[SubjectId],
     corrections: &[Correction],
     change: &mut Change,
     outcome: &mut BTreeMap<String, u32>,
@@ -697,11 +704,11 @@ fn key_unavailable() -> FlowError {
 #[derive(Default)]
 struct Rectified {
     /// Per subject: rows corrected and the tokens named.
-    per_subject: BTreeMap<Vec<u8>, (u32, Vec<String>)>,
+    per_subject: BTreeMap<SubjectId, (u32, Vec<String>)>,
     /// Per upstream: the tokens it holds whose values changed.
     upstream_tokens: BTreeMap<usize, Vec<String>>,
     /// Per subject: its wrapped key and the corrected (normalized) value of each rectified row.
-    corrected: BTreeMap<Vec<u8>, (Vec<u8>, Corrected)>,
+    corrected: BTreeMap<SubjectId, (Vec<u8>, Corrected)>,
 }
 
 impl Rectified {
@@ -709,7 +716,7 @@ impl Rectified {
     async fn correct(
         &mut self,
         ctx: &Ctx<'_>,
-        subjects: &[Vec<u8>],
+        subjects: &[SubjectId],
         c: &Correction,
         change: &mut Change,
     ) -> Result<(), FlowError> {
@@ -748,7 +755,11 @@ impl Rectified {
                 purpose: &v.purposes,
             };
             let sealed = dek.encrypt(c.value.trim().as_bytes(), aad);
-            change.rectify.push((v.id, sealed, mac));
+            change.rectify.push(Rectify {
+                value_id: v.id,
+                ciphertext: sealed,
+                value_mac: mac,
+            });
             self.corrected
                 .entry(subject.id.clone())
                 .or_insert_with(|| (subject.wrapped_dek.clone(), Corrected::new()))
@@ -822,7 +833,10 @@ pub async fn lift(
         ..Change::default()
     };
     for s in &subjects {
-        change.restrict.push((s.clone(), None));
+        change.restrict.push(Restrict {
+            subject_id: s.clone(),
+            since: None,
+        });
         change.audit.push(AuditEvent::Restriction {
             request_id: row.id.clone(),
             subject: pseudonym(s),
@@ -842,7 +856,7 @@ mod tests {
 
     #[test]
     fn the_index_and_the_key_follow_a_corrected_value() {
-        let sid = [1u8; 16];
+        let sid = SubjectId::from([1u8; 16]);
         // Row 1 (e-mail [1], also the key) corrected to [3]; row 2 (phone [2]) unchanged.
         let before = [(1, [1; 32]), (2, [2; 32])];
         let after = [(1, [3; 32]), (2, [2; 32])];

@@ -34,7 +34,7 @@ pub async fn build(
 /// The subjects found by the request's identifier, with their values and consent records.
 async fn held(store: &Store, row: &RequestRow) -> Result<Vec<Held>, StoreError> {
     let ids = store.subjects_by_index(&row.lookup_key()).await?;
-    let id_refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+    let id_refs: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
     let mut out = Vec::new();
     for state in store.subject_states(&id_refs).await? {
         let values = store.values_of(&state.row.id).await?;

@@ -269,32 +269,32 @@ async fn plan_page(
     let Some(last) = page.last() else {
         return Ok(None);
     };
-    let ids: Vec<&[u8]> = page.iter().map(|s| s.state.row.id.as_slice()).collect();
+    let ids: Vec<&[u8]> = page.iter().map(|s| s.state.row.id.as_bytes()).collect();
     let values = store.values_of_subjects(&ids).await?;
     let records = store.consents_of_subjects(&ids).await?;
     let mut values_by: HashMap<&[u8], Vec<&VaultValue>> = HashMap::new();
     for v in &values {
         values_by
-            .entry(v.subject_id.as_slice())
+            .entry(v.subject_id.as_bytes())
             .or_default()
             .push(v);
     }
     let mut records_by: HashMap<&[u8], Vec<&crate::store::ConsentRecord>> = HashMap::new();
     for r in &records {
         records_by
-            .entry(r.subject_id.as_slice())
+            .entry(r.subject_id.as_bytes())
             .or_default()
             .push(r);
     }
     let mut plan = PagePlan {
-        after: ((page.len() as i64) == PAGE).then(|| last.state.row.id.clone()),
+        after: ((page.len() as i64) == PAGE).then(|| last.state.row.id.to_vec()),
         ..PagePlan::default()
     };
     for s in &page {
         plan.seen += 1;
-        let id = s.state.row.id.as_slice();
-        let vals = values_by.remove(id).unwrap_or_default();
-        let recs = records_by.remove(id).unwrap_or_default();
+        let id = &s.state.row.id;
+        let vals = values_by.remove(id.as_bytes()).unwrap_or_default();
+        let recs = records_by.remove(id.as_bytes()).unwrap_or_default();
         let decision = super::decide(
             policy,
             s.state.last_activity_at,
@@ -553,7 +553,7 @@ mod tests {
         };
         for i in 1..=3u8 {
             let new = SubjectWrite::New {
-                id: vec![i; 16],
+                id: vec![i; 16].into(),
                 key: None,
                 wrapped_dek: vec![9; 60],
                 kek_version: 1,
@@ -567,7 +567,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(page.work.len(), 3);
-        let changed = vec![2u8; 16];
+        let changed = crate::store::SubjectId::from(vec![2u8; 16]);
         let again = SubjectWrite::Existing {
             id: changed.clone(),
         };

@@ -26,7 +26,7 @@ async fn open_at(db: Db) -> Option<(Store, String, pdgate_testkit::Scratch)> {
 /// The erasure of the whole subject `[sid; 16]`.
 fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::Erase {
     pdgate::store::rights::Erase {
-        subject_id: vec![sid; 16],
+        subject_id: vec![sid; 16].into(),
         revision: 0,
         values: None,
         keep_categories: Vec::new(),
@@ -66,7 +66,7 @@ fn tokens(t: &[&str]) -> IntakeOutcome {
 
 fn new_subject(id: u8, key: Option<u8>) -> SubjectWrite {
     SubjectWrite::New {
-        id: vec![id; 16],
+        id: vec![id; 16].into(),
         key: key.map(|k| [k; 32]),
         wrapped_dek: vec![9; 60],
         kek_version: 1,
@@ -83,7 +83,7 @@ fn intake(subject: SubjectWrite, values: Vec<ValueWrite>) -> IntakeWrite {
         values,
         consents: vec![ConsentRecord {
             receipt_id: format!("r-{}", sid[0]),
-            subject_id: sid,
+            subject_id: sid.into(),
             purpose: "marketing".into(),
             text_id: "consents/marketing.md".into(),
             text_version: 2,
@@ -138,7 +138,10 @@ async fn intake_commits_subject_values_consents_counters_and_audit(db: Db) {
         })]
     );
     let found = store.find_subject(&[1; 32]).await.unwrap().unwrap();
-    assert_eq!((found.id.clone(), found.kek_version), (vec![1; 16], 1));
+    assert_eq!(
+        (found.id.clone(), found.kek_version),
+        (vec![1u8; 16].into(), 1)
+    );
     assert_eq!(
         store.subjects_by_index(&[7; 32]).await.unwrap(),
         vec![vec![1u8; 16]]
@@ -173,7 +176,9 @@ async fn tokens_follow_their_candidates(db: Db, per_intake: bool) {
     };
     let mut chain = Chain::new("w1");
     let existing = |id: u8, values| IntakeWrite {
-        subject: Some(SubjectWrite::Existing { id: vec![id; 16] }),
+        subject: Some(SubjectWrite::Existing {
+            id: vec![id; 16].into(),
+        }),
         ..intake(new_subject(id, None), values)
     };
     let mut commit = async |w: IntakeWrite| {
@@ -322,7 +327,7 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
     );
     let mut chain = Chain::new("w1");
     let again = IntakeWrite {
-        subject: Some(SubjectWrite::Existing { id: vec![1; 16] }),
+        subject: Some(SubjectWrite::Existing { id: [1; 16].into() }),
         ..intake(new_subject(1, None), vec![value(10, &["tok_live"])])
     };
     let fresh = intake(
@@ -541,7 +546,9 @@ async fn failing_intake_rolls_back_alone(db: Db, per_intake: bool) {
     assert_eq!(verify_chain(&rows), Ok(()), "and the chain has no gap");
     // An existing subject that vanished (erased meanwhile) is a race too.
     let gone = IntakeWrite {
-        subject: Some(SubjectWrite::Existing { id: vec![99; 16] }),
+        subject: Some(SubjectWrite::Existing {
+            id: [99; 16].into(),
+        }),
         ..intake(new_subject(99, None), vec![])
     };
     assert_eq!(
@@ -602,7 +609,12 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
     assert!(!store.set_restricted(&[9; 16], Some(5)).await.unwrap());
 
     // Consent state is the newest record; a withdrawal appends.
-    let mut w = intake(SubjectWrite::Existing { id: ida.clone() }, vec![]);
+    let mut w = intake(
+        SubjectWrite::Existing {
+            id: ida.clone().into(),
+        },
+        vec![],
+    );
     w.consents[0].state = ConsentStatus::Withdrawn;
     w.consents[0].at = 1_700_000_000_500;
     w.at = 1_700_000_000_500;
@@ -611,7 +623,7 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
         .consent_states(&[&ida, &idb], "marketing")
         .await
         .unwrap();
-    let find = |id: &[u8]| states.iter().find(|c| c.subject_id == id).unwrap().state;
+    let find = |id: &[u8]| states.iter().find(|c| c.subject_id == *id).unwrap().state;
     assert_eq!(
         (find(&ida), find(&idb)),
         (ConsentStatus::Withdrawn, ConsentStatus::Granted)
@@ -965,7 +977,7 @@ async fn rectification_moves_index_entries_and_the_key(db: Db) {
     let change = |sid: u8, removed: u8, added: u8| Change {
         at: 1_700_000_000_001,
         reindex: vec![Reindex {
-            subject_id: vec![sid; 16],
+            subject_id: vec![sid; 16].into(),
             removed: vec![[removed; 32]],
             added: vec![[added; 32]],
             key_moves: vec![([removed; 32], [added; 32])],
@@ -1238,16 +1250,18 @@ async fn an_erasure_refuses_subjects_changed_since_planned(db: Db) {
     assert_eq!(
         revisions,
         [
-            (ids[0].clone(), 0),
-            (ids[1].clone(), 0),
-            (ids[2].clone(), 0)
+            (ids[0].clone().into(), 0),
+            (ids[1].clone().into(), 0),
+            (ids[2].clone().into(), 0)
         ],
         "a subject that does not exist has no revision"
     );
 
     // New values for subjects 1 (batch path) and 2 (savepoint path) after the plan was read.
     let more = |id: u8, mac: u8| IntakeWrite {
-        subject: Some(SubjectWrite::Existing { id: vec![id; 16] }),
+        subject: Some(SubjectWrite::Existing {
+            id: vec![id; 16].into(),
+        }),
         ..intake(
             new_subject(id, None),
             vec![value(mac, &[&format!("tok_{mac}")])],

@@ -50,7 +50,7 @@ pub fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
     for w in batch {
         match &w.subject {
             Some(SubjectWrite::New { key: Some(k), .. }) => keys.push(&k[..]),
-            Some(SubjectWrite::Existing { id }) => ids.push(id.as_slice()),
+            Some(SubjectWrite::Existing { id }) => ids.push(id.as_bytes()),
             _ => {}
         }
         for v in &w.values {
@@ -78,7 +78,7 @@ pub fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
             Some(SubjectWrite::New { key: Some(k), .. }) => {
                 known.subject_keys.contains(&k[..]) || keys_seen.contains(&k[..])
             }
-            Some(SubjectWrite::Existing { id }) => !known.subject_ids.contains(id),
+            Some(SubjectWrite::Existing { id }) => !known.subject_ids.contains(id.as_bytes()),
             _ => false,
         };
         if race {
@@ -164,7 +164,7 @@ mod tests {
     fn new(key: u8, values: Vec<ValueWrite>) -> IntakeWrite {
         IntakeWrite {
             subject: Some(SubjectWrite::New {
-                id: vec![key; 16],
+                id: vec![key; 16].into(),
                 key: Some([key; 32]),
                 wrapped_dek: vec![],
                 kek_version: 1,
@@ -197,12 +197,16 @@ mod tests {
             new(1, vec![]), // same key as item 0: race
             new(5, vec![]), // key already stored: race
             IntakeWrite {
-                subject: Some(SubjectWrite::Existing { id: vec![7; 16] }),
+                subject: Some(SubjectWrite::Existing {
+                    id: vec![7; 16].into(),
+                }),
                 values: vec![v(2, &["tok_z"])],
                 ..IntakeWrite::default()
             },
             IntakeWrite {
-                subject: Some(SubjectWrite::Existing { id: vec![8; 16] }),
+                subject: Some(SubjectWrite::Existing {
+                    id: vec![8; 16].into(),
+                }),
                 ..IntakeWrite::default()
             }, // erased: race
             new(9, vec![v(3, &["tok_b", "tok_taken"])]), // every candidate taken

@@ -1,7 +1,9 @@
 //! Decoding of result sets that a backend returns aggregated as one JSON row (see
 //! `values_with_subjects` in `sql/vault.rs`); blobs travel as hex.
 
-use super::{Cause, ConsentState, Result, StoreError, SubjectRow, SubjectState, VaultValue};
+use super::{
+    Cause, ConsentState, Result, StoreError, SubjectId, SubjectRow, SubjectState, VaultValue,
+};
 
 /// One aggregated row: a JSON array in this field order (serde reads structs from arrays).
 #[derive(serde::Deserialize)]
@@ -38,7 +40,7 @@ pub fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
     rows.sort_by_key(|r| r.id);
     rows.into_iter()
         .map(|r| {
-            let subject_id = hex(&r.subject_id)?;
+            let subject_id = SubjectId::from(hex(&r.subject_id)?);
             let consent = r
                 .consent_state
                 .zip(r.consent_at)

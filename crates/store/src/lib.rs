@@ -59,7 +59,7 @@ pub enum StoreError {
     /// nothing of the change was written. The ids are random, not personal data; the message
     /// gives only their number.
     #[error("conflict: {} subject(s) changed since the erasure was planned", .0.len())]
-    SubjectsMoved(Vec<Vec<u8>>),
+    SubjectsMoved(Vec<SubjectId>),
 }
 
 /// How the store is opened, beyond its URL.
@@ -198,8 +198,8 @@ impl WriteTx for sqlx::Postgres {
 }
 
 pub use pdgate_core::records::{
-    Committed, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome, IntakeWrite, SubjectRow,
-    SubjectState, SubjectWrite, ValueRow, ValueWrite, VaultValue,
+    Committed, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome, IntakeWrite, SubjectId,
+    SubjectRow, SubjectState, SubjectWrite, ValueRow, ValueWrite, VaultValue,
 };
 
 /// The storage contract both backends fulfil.
@@ -238,7 +238,7 @@ pub trait Backend: Send + Sync {
     fn subjects_by_index(
         &self,
         mac: &[u8; 32],
-    ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
+    ) -> impl Future<Output = Result<Vec<SubjectId>>> + Send;
     fn consents_of(
         &self,
         subject_id: &[u8],
@@ -443,7 +443,7 @@ impl Backend for Store {
     async fn subject(&self, subject_id: &[u8]) -> Result<Option<SubjectRow>> {
         delegate!(self, s => s.subject(subject_id))
     }
-    async fn subjects_by_index(&self, mac: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
+    async fn subjects_by_index(&self, mac: &[u8; 32]) -> Result<Vec<SubjectId>> {
         delegate!(self, s => s.subjects_by_index(mac))
     }
     async fn consents_of(&self, subject_id: &[u8]) -> Result<Vec<ConsentRecord>> {
@@ -553,7 +553,7 @@ impl Rights for Store {
     async fn subjects_page(&self, after: &[u8], limit: i64) -> Result<Vec<rights::SweepSubject>> {
         delegate!(self, s => s.subjects_page(after, limit))
     }
-    async fn subject_revisions(&self, ids: &[&[u8]]) -> Result<Vec<(Vec<u8>, i64)>> {
+    async fn subject_revisions(&self, ids: &[&[u8]]) -> Result<Vec<(SubjectId, i64)>> {
         delegate!(self, s => s.subject_revisions(ids))
     }
     async fn values_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<VaultValue>> {

@@ -9,7 +9,7 @@ use std::future::Future;
 
 use crate::audit::{AuditRow, Chain};
 use crate::Millis;
-use crate::{Cause, ConsentRecord, Result, StoreError, VaultValue};
+use crate::{Cause, ConsentRecord, Result, StoreError, SubjectId, VaultValue};
 
 pub use pdgate_core::records::rights::*;
 
@@ -82,7 +82,7 @@ pub trait Rights: Send + Sync {
     fn subject_revisions(
         &self,
         ids: &[&[u8]],
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, i64)>>> + Send;
+    ) -> impl Future<Output = Result<Vec<(SubjectId, i64)>>> + Send;
     fn values_of_subjects(
         &self,
         ids: &[&[u8]],

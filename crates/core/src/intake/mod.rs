@@ -16,7 +16,9 @@ use crate::crypto::{Aad, Dek, Keys};
 use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
 pub use crate::records::{pseudonym, subject_id_of};
-use crate::records::{ConsentRecord, ConsentStatus, IntakeWrite, SubjectWrite, ValueWrite};
+use crate::records::{
+    ConsentRecord, ConsentStatus, IntakeWrite, SubjectId, SubjectWrite, ValueWrite,
+};
 use crate::Millis;
 
 /// A refusal with its HTTP status and stable code. Messages name fields, never values.
@@ -229,7 +231,7 @@ pub struct SubjectCtx {
 }
 
 impl SubjectCtx {
-    pub fn id(&self) -> &[u8] {
+    pub fn id(&self) -> &SubjectId {
         self.write.id()
     }
 }
@@ -292,7 +294,7 @@ pub fn plan(
     subject: SubjectCtx,
     facts: RequestFacts<'_>,
 ) -> Plan {
-    let sid = subject.id().to_vec();
+    let sid = subject.id().clone();
     let mut vault = Vaulting {
         keys,
         sid: &sid,
@@ -514,7 +516,7 @@ fn consents_given(
     route: &Route,
     eval: &Evaluation<'_>,
     keys: &Keys,
-    sid: &[u8],
+    sid: &SubjectId,
     facts: &RequestFacts<'_>,
 ) -> Given {
     let subject_name = pseudonym(sid);
@@ -550,7 +552,7 @@ fn consents_given(
         });
         given.records.push(ConsentRecord {
             receipt_id: receipt.clone(),
-            subject_id: sid.to_vec(),
+            subject_id: sid.clone(),
             purpose: purpose.def.id.clone(),
             text_id: text.id.clone(),
             text_version: i64::from(text.version),

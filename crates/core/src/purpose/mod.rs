@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{Aad, Dek, Keys};
 use crate::policy::model::RetentionAnchor;
 use crate::policy::{LegalBasis, Policy};
-use crate::records::{ConsentState, ConsentStatus, SubjectState, ValueRow};
+use crate::records::{ConsentState, ConsentStatus, SubjectId, SubjectState, ValueRow};
 use crate::Millis;
 
 /// Why a token was not turned back into its value. The codes are part of the API.
@@ -191,10 +191,10 @@ pub struct Lookup {
     /// Vault tokens not found in `rows` that were erased.
     pub erased_tokens: HashSet<String>,
     /// The live subjects the envelopes name, by id.
-    pub envelope_subjects: HashMap<Vec<u8>, SubjectState>,
+    pub envelope_subjects: HashMap<SubjectId, SubjectState>,
     /// Their newest consent record for the purpose asked about (any basis: an objection is a
     /// ledger record too).
-    pub envelope_consents: HashMap<Vec<u8>, ConsentState>,
+    pub envelope_consents: HashMap<SubjectId, ConsentState>,
     /// Envelope subjects that were erased.
     pub erased_subjects: HashSet<Vec<u8>>,
 }
@@ -229,7 +229,7 @@ pub fn resolve(
             .push(row);
     }
     // A subject's key is unwrapped once, and only when one of its values is granted.
-    let mut deks: HashMap<Vec<u8>, Option<Dek>> = HashMap::new();
+    let mut deks: HashMap<SubjectId, Option<Dek>> = HashMap::new();
     let mut out = Vec::with_capacity(batch.tokens.len());
     for (token, parsed) in batch.tokens.iter().zip(&batch.parsed) {
         let outcome = match parsed {
@@ -238,7 +238,7 @@ pub fn resolve(
                 field,
                 purposes,
                 sealed,
-            } => match facts.envelope_subjects.get(subject) {
+            } => match facts.envelope_subjects.get(subject.as_slice()) {
                 None if facts.erased_subjects.contains(subject) => Outcome::Denied(Denial::Erased),
                 None => Outcome::Denied(Denial::UnknownToken),
                 Some(s) => {
@@ -247,7 +247,7 @@ pub fn resolve(
                         purposes,
                         at: None,
                     };
-                    let consent = facts.envelope_consents.get(subject);
+                    let consent = facts.envelope_consents.get(subject.as_slice());
                     match check(policy, purpose, value, s, consent, now) {
                         Err(d) => Outcome::Denied(d),
                         Ok(()) => open(dek(&mut deks, keys, s), sealed, subject, field, purposes),
@@ -268,7 +268,7 @@ pub fn resolve(
 /// The newest collection of a token that passes wins; otherwise the newest one's denial.
 fn newest_granted(
     found: &[&ValueRow],
-    deks: &mut HashMap<Vec<u8>, Option<Dek>>,
+    deks: &mut HashMap<SubjectId, Option<Dek>>,
     keys: &Keys,
     policy: &Policy,
     purpose: usize,
@@ -299,7 +299,7 @@ fn newest_granted(
 }
 
 fn dek<'m>(
-    deks: &'m mut HashMap<Vec<u8>, Option<Dek>>,
+    deks: &'m mut HashMap<SubjectId, Option<Dek>>,
     keys: &Keys,
     s: &SubjectState,
 ) -> Option<&'m Dek> {

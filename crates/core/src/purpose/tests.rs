@@ -16,7 +16,7 @@ const NOW: Millis = 1_800_000_000_000;
 fn subject(restricted: bool) -> SubjectState {
     SubjectState {
         row: SubjectRow {
-            id: b"s".to_vec(),
+            id: b"s".to_vec().into(),
             wrapped_dek: vec![],
             kek_version: 1,
         },
@@ -27,7 +27,7 @@ fn subject(restricted: bool) -> SubjectState {
 
 fn consent(state: &str, at: Millis) -> ConsentState {
     ConsentState {
-        subject_id: b"s".to_vec(),
+        subject_id: b"s".to_vec().into(),
         state: crate::records::ConsentStatus::parse(state).expect("a consent state"),
         at,
     }

@@ -11,7 +11,7 @@ use crate::Millis;
 /// A subject as stored: pseudonymous id and its wrapped data key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectRow {
-    pub id: Vec<u8>,
+    pub id: SubjectId,
     pub wrapped_dek: Vec<u8>,
     pub kek_version: i64,
 }
@@ -36,18 +36,18 @@ pub enum SubjectWrite {
     /// First sight of this subject: `key` is the blind index of the identifying field (absent when
     /// the route names no subject field — every post is then its own subject).
     New {
-        id: Vec<u8>,
+        id: SubjectId,
         key: Option<[u8; 32]>,
         wrapped_dek: Vec<u8>,
         kek_version: i64,
     },
     Existing {
-        id: Vec<u8>,
+        id: SubjectId,
     },
 }
 
 impl SubjectWrite {
-    pub fn id(&self) -> &[u8] {
+    pub fn id(&self) -> &SubjectId {
         match self {
             SubjectWrite::New { id, .. } | SubjectWrite::Existing { id } => id,
         }
@@ -106,7 +106,7 @@ impl ConsentStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRecord {
     pub receipt_id: String,
-    pub subject_id: Vec<u8>,
+    pub subject_id: SubjectId,
     pub purpose: String,
     pub text_id: String,
     pub text_version: i64,
@@ -143,7 +143,7 @@ pub enum IntakeOutcome {
 pub struct VaultValue {
     /// Row id: one collection of the value (the same token may be collected many times).
     pub id: i64,
-    pub subject_id: Vec<u8>,
+    pub subject_id: SubjectId,
     pub token: String,
     pub kind: String,
     pub action: String,
@@ -167,7 +167,7 @@ pub struct SubjectState {
 /// The newest consent record of one subject for one purpose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentState {
-    pub subject_id: Vec<u8>,
+    pub subject_id: SubjectId,
     pub state: ConsentStatus,
     pub at: Millis,
 }
@@ -181,18 +181,97 @@ pub struct ValueRow {
     pub consent: Option<ConsentState>,
 }
 
+/// A subject's id: random, time-ordered bytes that stand for one person in the vault, derived
+/// from nothing about them. Upstreams and tokens carry it only as its [`pseudonym`].
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubjectId(Vec<u8>);
+
+impl SubjectId {
+    /// A new id: a UUIDv7, so every subject-keyed index grows at its end instead of splitting
+    /// random pages. The CRM learns nothing it did not already know: when it first heard of the
+    /// subject.
+    pub fn new_v7() -> SubjectId {
+        SubjectId(uuid::Uuid::now_v7().into_bytes().to_vec())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// An id as stored.
+impl From<Vec<u8>> for SubjectId {
+    fn from(bytes: Vec<u8>) -> Self {
+        SubjectId(bytes)
+    }
+}
+
+/// A UUID's bytes.
+impl From<[u8; 16]> for SubjectId {
+    fn from(bytes: [u8; 16]) -> Self {
+        SubjectId(bytes.to_vec())
+    }
+}
+
+/// Compared with the bytes it is made of (the store's columns, a test's expectation).
+impl PartialEq<[u8]> for SubjectId {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.0 == other
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for SubjectId {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<Vec<u8>> for SubjectId {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        &self.0 == other
+    }
+}
+
+impl From<&[u8]> for SubjectId {
+    fn from(bytes: &[u8]) -> Self {
+        SubjectId(bytes.to_vec())
+    }
+}
+
+/// Found in maps by its bytes (the hash and order are the bytes').
+impl std::borrow::Borrow<[u8]> for SubjectId {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The bytes, for keys' associated data and the store's columns.
+impl std::ops::Deref for SubjectId {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Shown as its pseudonym: logs and test failures never print raw id bytes.
+impl std::fmt::Debug for SubjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SubjectId({})", pseudonym(self))
+    }
+}
+
 /// `sub_<base32>`: the pseudonym the upstream and the subject token carry.
-pub fn pseudonym(subject_id: &[u8]) -> String {
+pub fn pseudonym(subject_id: &SubjectId) -> String {
     format!(
         "sub_{}",
         data_encoding::BASE32_NOPAD
-            .encode(subject_id)
+            .encode(subject_id.as_bytes())
             .to_lowercase()
     )
 }
 
 /// The subject id behind a pseudonym.
-pub fn subject_id_of(pseudonym: &str) -> Option<Vec<u8>> {
+pub fn subject_id_of(pseudonym: &str) -> Option<SubjectId> {
     data_encoding::BASE32_NOPAD
         .decode(
             pseudonym
@@ -201,4 +280,5 @@ pub fn subject_id_of(pseudonym: &str) -> Option<Vec<u8>> {
                 .as_bytes(),
         )
         .ok()
+        .map(SubjectId)
 }

@@ -2,7 +2,7 @@
 //! [`Change`], the one write of the rights half: committed in one transaction with its audit entries.
 
 use crate::audit::AuditEvent;
-use crate::records::{ConsentRecord, SubjectState};
+use crate::records::{ConsentRecord, SubjectId, SubjectState};
 use crate::Millis;
 
 /// What a data subject asks for (SPEC 7).
@@ -182,7 +182,7 @@ pub struct Attempt {
 /// Destroying one subject's data: the whole subject (crypto-shredding), or some of its values.
 #[derive(Debug, Clone)]
 pub struct Erase {
-    pub subject_id: Vec<u8>,
+    pub subject_id: SubjectId,
     /// The subject's revision the erasure was planned on. If an intake has added to the subject
     /// since (or it is gone), the change is refused with
     /// the store's `SubjectsMoved`: what it would destroy is not what was planned,
@@ -267,9 +267,9 @@ impl SweepStatus {
 }
 
 /// A rectified subject's search index brought in line with its corrected values.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Reindex {
-    pub subject_id: Vec<u8>,
+    pub subject_id: SubjectId,
     /// Search-index MACs none of its values has any more, and new ones.
     pub removed: Vec<[u8; 32]>,
     pub added: Vec<[u8; 32]>,
@@ -284,11 +284,9 @@ pub struct Change {
     pub at: Millis,
     /// Inserted or updated by id.
     pub requests: Vec<RequestRow>,
-    /// `(subject, Some(since))` restricts, `None` lifts.
-    pub restrict: Vec<(Vec<u8>, Option<Millis>)>,
+    pub restrict: Vec<Restrict>,
     pub consents: Vec<ConsentRecord>,
-    /// `(value row id, new ciphertext, new value mac)`.
-    pub rectify: Vec<(i64, Vec<u8>, [u8; 32])>,
+    pub rectify: Vec<Rectify>,
     /// Search-index entries (and subject keys) that follow rectified values.
     pub reindex: Vec<Reindex>,
     pub erase: Vec<Erase>,
@@ -315,11 +313,27 @@ pub struct Change {
     pub audit: Vec<AuditEvent>,
 }
 
+/// A subject's processing restricted from `since`, or (`None`) no longer restricted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restrict {
+    pub subject_id: SubjectId,
+    pub since: Option<Millis>,
+}
+
+/// One stored value replaced by its correction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rectify {
+    /// The vault row corrected.
+    pub value_id: i64,
+    pub ciphertext: Vec<u8>,
+    pub value_mac: [u8; 32],
+}
+
 /// A self-service link's state; its id is the link token's `jti`. The token is never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRow {
     pub id: String,
-    pub subject_id: Vec<u8>,
+    pub subject_id: SubjectId,
     pub created_at: Millis,
     pub created_by: String,
     pub expires_at: Millis,
@@ -359,7 +373,7 @@ pub enum PurgeKey {
     Mac(Vec<u8>),
     /// A search-index entry, `(mac, subject)`: one MAC (a shared phone number) may have entries
     /// for many subjects, more than one step should hold.
-    Entry(Vec<u8>, Vec<u8>),
+    Entry(Vec<u8>, SubjectId),
 }
 
 /// One purge transaction, committed through the writer like any other change.

@@ -10,7 +10,7 @@ use crate::audit::AuditEvent;
 use crate::intake::pseudonym;
 use crate::policy::Policy;
 use crate::records::rights::{ActWrite, Change, Erase, OutboxWrite};
-use crate::records::{ConsentRecord, VaultValue};
+use crate::records::{ConsentRecord, SubjectId, VaultValue};
 use crate::Millis;
 
 /// How much of a subject goes.
@@ -71,7 +71,7 @@ impl Reason<'_> {
 /// consents were (the erasure commits only if it is still the same: see [`Erase::revision`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
-    pub id: &'a [u8],
+    pub id: &'a SubjectId,
     pub revision: i64,
 }
 
@@ -142,7 +142,7 @@ pub fn plan(
         values: gone.len(),
         tokens: tokens.len(),
         erase: Erase {
-            subject_id: subject.id.to_vec(),
+            subject_id: subject.id.clone(),
             revision: subject.revision,
             values: match scope {
                 Scope::Values(ids) => Some(ids),

@@ -11,7 +11,7 @@ const T0: Millis = 1_800_000_000_000;
 fn value(id: i64, category: &str, purposes: &str) -> VaultValue {
     VaultValue {
         id,
-        subject_id: b"s".to_vec(),
+        subject_id: b"s".to_vec().into(),
         token: format!("tok_{id}"),
         kind: "generic".into(),
         action: "tokenize".into(),
@@ -27,7 +27,7 @@ fn value(id: i64, category: &str, purposes: &str) -> VaultValue {
 fn record(purpose: &str, state: &str, at: Millis) -> ConsentRecord {
     ConsentRecord {
         receipt_id: "r".into(),
-        subject_id: b"s".to_vec(),
+        subject_id: b"s".to_vec().into(),
         purpose: purpose.into(),
         text_id: String::new(),
         text_version: 1,

@@ -369,7 +369,7 @@ async fn apply_links(tx: &mut sqlx::Transaction<'_, Db>, change: &Change) -> Res
                  VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
             )
             .bind(&r.id)
-            .bind(r.subject_id.as_slice())
+            .bind(r.subject_id.as_bytes())
             .bind(r.created_at)
             .bind(&r.created_by)
             .bind(r.expires_at)

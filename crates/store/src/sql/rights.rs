@@ -6,21 +6,21 @@ use sqlx::Row;
 use super::oversight::apply_oversight;
 use super::vault::{
     add_index_entry, consent_record, delete_by_subject, insert_audit, insert_consents,
-    pend_subjects, purge_subjects, push_in_list, remove_index_entry, select_in, tokens_of_values,
-    tombstone_orphans, unindex_subjects, vault_value, IN_LIST_MAX, ROWS_PER_STATEMENT,
-    STALE_KEY_UPSERT,
+    pend_subjects, purge_subjects, push_in_list, remove_index_entry, select_in, subject_id,
+    tokens_of_values, tombstone_orphans, unindex_subjects, vault_value, IN_LIST_MAX,
+    ROWS_PER_STATEMENT, STALE_KEY_UPSERT,
 };
 use super::{Db, Store, BY_SUBJECT_INDEXES, SKIP_LOCKED};
 use crate::audit::{AuditRow, Chain};
 use crate::policy::duration::IsoDuration;
 use crate::rights::{
     act_text, Attempt, Change, Erase, LinkRow, LogLine, OutboxRow, PurgeKey, PurgeProgress,
-    PurgeStep, PurgeTable, Regimes, RequestRow, RequestStatus, RequestType, Rights, SweepRow,
-    SweepStatus, SweepSubject,
+    PurgeStep, PurgeTable, Rectify, Regimes, RequestRow, RequestStatus, RequestType, Rights,
+    SweepRow, SweepStatus, SweepSubject,
 };
 use crate::{
-    now_millis, stored, ConsentRecord, Millis, Result, StoreError, SubjectRow, SubjectState,
-    VaultValue, WriteTx,
+    now_millis, stored, ConsentRecord, Millis, Result, StoreError, SubjectId, SubjectRow,
+    SubjectState, VaultValue, WriteTx,
 };
 
 impl Rights for Store {
@@ -169,7 +169,7 @@ impl Rights for Store {
                 Ok(SweepSubject {
                     state: SubjectState {
                         row: SubjectRow {
-                            id: r.try_get(0)?,
+                            id: subject_id(r, 0)?,
                             wrapped_dek: r.try_get(1)?,
                             kek_version: r.try_get(2)?,
                         },
@@ -184,11 +184,11 @@ impl Rights for Store {
             .collect()
     }
 
-    async fn subject_revisions(&self, ids: &[&[u8]]) -> Result<Vec<(Vec<u8>, i64)>> {
+    async fn subject_revisions(&self, ids: &[&[u8]]) -> Result<Vec<(SubjectId, i64)>> {
         let mut conn = self.pool.acquire().await?;
         let rows = select_in(&mut conn, REVISIONS, "", ids).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((subject_id(r, 0)?, r.try_get(1)?)))
             .collect()
     }
 
@@ -227,7 +227,7 @@ impl Rights for Store {
         row.map(|r| {
             Ok(LinkRow {
                 id: r.try_get(0)?,
-                subject_id: r.try_get(1)?,
+                subject_id: subject_id(&r, 1)?,
                 created_at: r.try_get(2)?,
                 created_by: r.try_get(3)?,
                 expires_at: r.try_get(4)?,
@@ -322,15 +322,15 @@ impl Rights for Store {
 async fn moved_subjects(
     tx: &mut sqlx::Transaction<'_, Db>,
     erase: &[Erase],
-) -> Result<Vec<Vec<u8>>> {
+) -> Result<Vec<SubjectId>> {
     if erase.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&[u8]> = erase.iter().map(|e| e.subject_id.as_slice()).collect();
-    let mut now: std::collections::HashMap<Vec<u8>, i64> =
+    let ids: Vec<&[u8]> = erase.iter().map(|e| e.subject_id.as_bytes()).collect();
+    let mut now: std::collections::HashMap<SubjectId, i64> =
         std::collections::HashMap::with_capacity(ids.len());
     for r in select_in(tx, REVISIONS, "", &ids).await? {
-        now.insert(r.try_get(0)?, r.try_get(1)?);
+        now.insert(subject_id(&r, 0)?, r.try_get(1)?);
     }
     Ok(erase
         .iter()
@@ -366,7 +366,7 @@ async fn purge_range(
                 qb.push("(")
                     .push_bind(m.as_slice())
                     .push(", ")
-                    .push_bind(s.as_slice())
+                    .push_bind(s.as_bytes())
                     .push(")");
             }
         }
@@ -383,7 +383,7 @@ async fn purge_range(
         None => None,
         Some(r) => Some(match table {
             PurgeTable::Tokens => PurgeKey::Token(r.try_get(0)?),
-            PurgeTable::SubjectIndex => PurgeKey::Entry(r.try_get(0)?, r.try_get(1)?),
+            PurgeTable::SubjectIndex => PurgeKey::Entry(r.try_get(0)?, subject_id(&r, 1)?),
             PurgeTable::SubjectKeys => PurgeKey::Mac(r.try_get(0)?),
         }),
     };
@@ -483,10 +483,10 @@ async fn apply(pool: &sqlx::Pool<Db>, change: &Change, chain: &mut Chain) -> Res
     let at = change.at;
     let mut tx = pool.begin_with(<Db as WriteTx>::BEGIN).await?;
     upsert_requests(&mut tx, &change.requests).await?;
-    for (id, since) in &change.restrict {
+    for r in &change.restrict {
         sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2")
-            .bind(*since)
-            .bind(id.as_slice())
+            .bind(r.since)
+            .bind(r.subject_id.as_bytes())
             .execute(&mut *tx)
             .await?;
     }
@@ -567,7 +567,12 @@ async fn upsert_requests(
 
 /// Corrected values re-encrypted in place, their tokens following them.
 async fn rectify(tx: &mut sqlx::Transaction<'_, Db>, change: &Change) -> Result<()> {
-    for (id, ciphertext, mac) in &change.rectify {
+    for Rectify {
+        value_id: id,
+        ciphertext,
+        value_mac: mac,
+    } in &change.rectify
+    {
         // The token keeps pointing at the corrected value (the CRM is told which token
         // changed) and no longer stands for the old one. A later intake of the corrected
         // value finds its own candidate tokens, not this one: it may get a new token.
@@ -589,7 +594,7 @@ async fn rectify(tx: &mut sqlx::Transaction<'_, Db>, change: &Change) -> Result<
 /// Subject keys and search-index entries following corrected e-mails and phones.
 async fn reindex(tx: &mut sqlx::Transaction<'_, Db>, change: &Change) -> Result<()> {
     for r in &change.reindex {
-        let sid = r.subject_id.as_slice();
+        let sid = r.subject_id.as_bytes();
         for (old, new) in &r.key_moves {
             let moved = sqlx::query("DELETE FROM subject_keys WHERE mac = $1 AND subject_id = $2")
                 .bind(&old[..])
@@ -632,7 +637,7 @@ async fn erase_whole(tx: &mut sqlx::Transaction<'_, Db>, change: &Change) -> Res
         .iter()
         .filter(|e| e.keep_categories.is_empty() && e.values.is_none())
         .collect();
-    let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_slice()).collect();
+    let full_ids: Vec<&[u8]> = full.iter().map(|e| e.subject_id.as_bytes()).collect();
     for chunk in full_ids.chunks(IN_LIST_MAX) {
         // A backend that keeps indexes by subject purges at once (see `if_orphans`).
         if change.defer_purge && !BY_SUBJECT_INDEXES {
@@ -655,7 +660,7 @@ async fn erase_whole(tx: &mut sqlx::Transaction<'_, Db>, change: &Change) -> Res
 
 /// Part of a subject erased: single values, or all but the categories a hold keeps.
 async fn erase_part(tx: &mut sqlx::Transaction<'_, Db>, e: &Erase, at: Millis) -> Result<()> {
-    let sid = e.subject_id.as_slice();
+    let sid = e.subject_id.as_bytes();
     if let Some(ids) = &e.values {
         let tokens = tokens_of_values(tx, sid, Some(ids)).await?;
         for chunk in ids.chunks(IN_LIST_MAX) {

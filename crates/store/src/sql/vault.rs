@@ -15,8 +15,8 @@ use crate::health::VaultIdentity;
 use crate::json_rows::values_with_subjects;
 use crate::{
     now_millis, stored, Backend, Cause, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome,
-    IntakeWrite, Millis, Result, StoreError, SubjectRow, SubjectState, SubjectWrite, ValueRow,
-    ValueWrite, VaultValue, WriteTx,
+    IntakeWrite, Millis, Result, StoreError, SubjectId, SubjectRow, SubjectState, SubjectWrite,
+    ValueRow, ValueWrite, VaultValue, WriteTx,
 };
 
 impl Backend for Store {
@@ -141,7 +141,7 @@ impl Backend for Store {
         rows.iter().map(vault_value).collect()
     }
 
-    async fn subjects_by_index(&self, mac: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
+    async fn subjects_by_index(&self, mac: &[u8; 32]) -> Result<Vec<SubjectId>> {
         let rows = sqlx::query(if_orphans(
             "SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id",
             "SELECT subject_id FROM subject_index WHERE mac = $1 ORDER BY subject_id",
@@ -149,9 +149,7 @@ impl Backend for Store {
             .bind(&mac[..])
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(Into::into))
-            .collect()
+        rows.iter().map(|r| subject_id(r, 0)).collect()
     }
 
     async fn consents_of(&self, subject_id: &[u8]) -> Result<Vec<ConsentRecord>> {
@@ -216,7 +214,7 @@ impl Backend for Store {
             .map(|r| {
                 Ok(SubjectState {
                     row: SubjectRow {
-                        id: r.try_get(0)?,
+                        id: subject_id(r, 0)?,
                         wrapped_dek: r.try_get(1)?,
                         kek_version: r.try_get(2)?,
                     },
@@ -243,7 +241,7 @@ impl Backend for Store {
             qb.push(" GROUP BY subject_id)");
             for r in qb.build().fetch_all(&mut *conn).await? {
                 out.push(ConsentState {
-                    subject_id: r.try_get(0)?,
+                    subject_id: subject_id(&r, 0)?,
                     state: stored(r.try_get(1)?, ConsentStatus::parse, "consent state")?,
                     at: r.try_get(2)?,
                 });
@@ -395,9 +393,14 @@ impl Backend for Store {
     }
 }
 
+/// A subject id read from column `i`.
+pub(super) fn subject_id(r: &<Db as sqlx::Database>::Row, i: usize) -> Result<SubjectId> {
+    Ok(SubjectId::from(r.try_get::<Vec<u8>, _>(i)?))
+}
+
 pub(super) fn vault_value(r: &<Db as sqlx::Database>::Row) -> Result<VaultValue> {
     Ok(VaultValue {
-        subject_id: r.try_get(0)?,
+        subject_id: subject_id(r, 0)?,
         token: r.try_get(1)?,
         kind: r.try_get(2)?,
         action: r.try_get(3)?,
@@ -414,7 +417,7 @@ pub(super) fn vault_value(r: &<Db as sqlx::Database>::Row) -> Result<VaultValue>
 pub(super) fn consent_record(r: &<Db as sqlx::Database>::Row) -> Result<ConsentRecord> {
     Ok(ConsentRecord {
         receipt_id: r.try_get(0)?,
-        subject_id: r.try_get(1)?,
+        subject_id: subject_id(r, 1)?,
         purpose: r.try_get(2)?,
         text_id: r.try_get(3)?,
         text_version: r.try_get(4)?,
@@ -445,7 +448,7 @@ fn audit_row(r: &<Db as sqlx::Database>::Row) -> Result<AuditRow> {
 
 fn subject_row(r: &<Db as sqlx::Database>::Row) -> Result<SubjectRow> {
     Ok(SubjectRow {
-        id: r.try_get(0)?,
+        id: subject_id(r, 0)?,
         wrapped_dek: r.try_get(1)?,
         kek_version: r.try_get(2)?,
     })
@@ -878,7 +881,7 @@ async fn insert_new_subjects(
     for chunk in new_subjects.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) ");
         qb.push_values(chunk, |mut b, (id, key, dek, ver, at)| {
-            b.push_bind(id.as_slice())
+            b.push_bind(id.as_bytes())
                 .push_bind(dek.as_slice())
                 .push_bind(*ver)
                 .push_bind(*at)
@@ -894,7 +897,7 @@ async fn insert_new_subjects(
     for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO subject_keys (mac, subject_id) ");
         qb.push_values(chunk, |mut b, (id, key)| {
-            b.push_bind(&key[..]).push_bind(id.as_slice());
+            b.push_bind(&key[..]).push_bind(id.as_bytes());
         });
         qb.push(STALE_KEY_UPSERT);
         if qb.build().execute(&mut **tx).await?.rows_affected() != chunk.len() as u64 {
@@ -912,7 +915,7 @@ async fn touch_existing(
     let mut existing: Vec<(&[u8], i64)> = accepted
         .iter()
         .filter_map(|(_, w)| match &w.subject {
-            Some(SubjectWrite::Existing { id }) => Some((id.as_slice(), w.at)),
+            Some(SubjectWrite::Existing { id }) => Some((id.as_bytes(), w.at)),
             _ => None,
         })
         .collect();
@@ -940,7 +943,7 @@ async fn insert_index(
 ) -> Result<()> {
     let index: Vec<(&[u8], &[u8])> = accepted
         .iter()
-        .filter_map(|(_, w)| w.subject.as_ref().map(|s| (s.id(), w)))
+        .filter_map(|(_, w)| w.subject.as_ref().map(|s| (s.id().as_bytes(), w)))
         .flat_map(|(sid, w)| w.index.iter().map(move |m| (&m[..], sid)))
         .collect();
     for chunk in index.chunks(ROWS_PER_STATEMENT) {
@@ -978,7 +981,7 @@ async fn insert_tokens(
             let v = &w.values[t.value];
             b.push_bind(t.token.as_str())
                 .push_bind(&v.value_mac[..])
-                .push_bind(w.subject.as_ref().map(|s| s.id()).unwrap_or_default())
+                .push_bind(w.subject.as_ref().map_or(&[][..], |s| s.id().as_bytes()))
                 .push_bind(v.shape.as_str())
                 .push_bind(w.at);
         });
@@ -1000,7 +1003,7 @@ async fn insert_values(
             "INSERT INTO vault_values (subject_id, value_mac, token, kind, action, category, field, purposes, route, ciphertext, collected_at) ",
         );
         qb.push_values(chunk, |mut b, (w, v, token)| {
-            b.push_bind(w.subject.as_ref().map(|s| s.id()).unwrap_or_default())
+            b.push_bind(w.subject.as_ref().map_or(&[][..], |s| s.id().as_bytes()))
                 .push_bind(&v.value_mac[..])
                 .push_bind(*token)
                 .push_bind(v.kind.as_str())
@@ -1029,7 +1032,7 @@ pub(super) async fn insert_consents(
         );
         qb.push_values(chunk, |mut b, c| {
             b.push_bind(c.receipt_id.as_str())
-                .push_bind(c.subject_id.as_slice())
+                .push_bind(c.subject_id.as_bytes())
                 .push_bind(c.purpose.as_str())
                 .push_bind(c.text_id.as_str())
                 .push_bind(c.text_version)
@@ -1266,7 +1269,7 @@ async fn write_subject(
             sqlx::query(
                 "INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) VALUES ($1, $2, $3, $4, $4, $5)",
             )
-            .bind(id)
+            .bind(id.as_bytes())
             .bind(wrapped_dek)
             .bind(kek_version)
             .bind(w.at)
@@ -1280,7 +1283,7 @@ async fn write_subject(
                 "INSERT INTO subject_keys (mac, subject_id) VALUES ($1, $2){STALE_KEY_UPSERT}"
             ))
             .bind(&key[..])
-            .bind(id)
+            .bind(id.as_bytes())
             .execute(&mut **tx)
             .await?;
             Ok(done.rows_affected() != 0)
@@ -1290,7 +1293,7 @@ async fn write_subject(
                 "UPDATE subjects SET last_activity_at = $1, revision = revision + 1 WHERE id = $2",
             )
             .bind(w.at)
-            .bind(id)
+            .bind(id.as_bytes())
             .execute(&mut **tx)
             .await?;
             Ok(done.rows_affected() != 0)
