@@ -18,7 +18,7 @@ use crate::store::rights::{
     Change, OutboxWrite, Rectify, Reindex, RequestRow, RequestStatus, Restrict,
 };
 use crate::store::{
-    Backend, Committer, ConsentRecord, ConsentStatus, Rights, Store, StoreError, SubjectId,
+    Backend, Committer, ConsentRecord, ConsentStatus, Mac, Rights, Store, StoreError, SubjectId,
 };
 use crate::Millis;
 
@@ -111,7 +111,7 @@ fn conflict(code: &'static str, message: impl Into<String>) -> FlowError {
 }
 
 /// The blind index of the identifier the subject gave (the only way requests find subjects).
-pub fn lookup(keys: &Keys, subject: &SubjectRef) -> Result<([u8; 32], Kind), FlowError> {
+pub fn lookup(keys: &Keys, subject: &SubjectRef) -> Result<(Mac, Kind), FlowError> {
     let (kind, raw) = match (&subject.email, &subject.phone) {
         (Some(e), None) => (Kind::Email, e),
         (None, Some(p)) => (Kind::Phone, p),
@@ -170,7 +170,7 @@ pub async fn create(
         && regime != Regimes::Gdpr
     {
         ctx.store
-            .requests_by_lookup(&mac, now - REPEAT_WINDOW_MS)
+            .requests_by_lookup(mac.as_bytes(), now - REPEAT_WINDOW_MS)
             .await?
             .into_iter()
             .find(|r| r.kind.reports_data())
@@ -565,7 +565,7 @@ fn stored_kind(name: &str) -> Kind {
 }
 
 /// A value row id and its search-index MAC.
-type Indexed = (i64, [u8; 32]);
+type Indexed = (i64, Mac);
 /// Value row id → its corrected normalized value.
 type Corrected = HashMap<i64, String>;
 
@@ -636,8 +636,8 @@ fn reindex(subject: &SubjectId, before: &[Indexed], after: &[Indexed]) -> Option
 }
 
 /// The MACs of `a` that `b` does not hold, each once.
-fn difference(a: &[Indexed], b: &[Indexed]) -> Vec<[u8; 32]> {
-    let mut out: Vec<[u8; 32]> = a
+fn difference(a: &[Indexed], b: &[Indexed]) -> Vec<Mac> {
+    let mut out: Vec<Mac> = a
         .iter()
         .map(|(_, m)| *m)
         .filter(|m| !b.iter().any(|(_, x)| x == m))
@@ -856,27 +856,28 @@ mod tests {
 
     #[test]
     fn the_index_and_the_key_follow_a_corrected_value() {
+        let mac = |b: u8| Mac::from([b; 32]);
         let sid = SubjectId::from([1u8; 16]);
         // Row 1 (e-mail [1], also the key) corrected to [3]; row 2 (phone [2]) unchanged.
-        let before = [(1, [1; 32]), (2, [2; 32])];
-        let after = [(1, [3; 32]), (2, [2; 32])];
+        let before = [(1, mac(1)), (2, mac(2))];
+        let after = [(1, mac(3)), (2, mac(2))];
         let r = reindex(&sid, &before, &after).unwrap();
-        assert_eq!(r.removed, [[1; 32]]);
-        assert_eq!(r.added, [[3; 32]]);
-        assert_eq!(r.key_moves, [([1; 32], [3; 32])]);
+        assert_eq!(r.removed, [mac(1)]);
+        assert_eq!(r.added, [mac(3)]);
+        assert_eq!(r.key_moves, [(mac(1), mac(3))]);
         // Nothing changes: nothing to write.
         assert!(reindex(&sid, &before, &before).is_none());
         // Another row still holds the old value: its entry (and a key on it) stays.
-        let before = [(1, [1; 32]), (2, [1; 32])];
-        let after = [(1, [3; 32]), (2, [1; 32])];
+        let before = [(1, mac(1)), (2, mac(1))];
+        let after = [(1, mac(3)), (2, mac(1))];
         let r = reindex(&sid, &before, &after).unwrap();
         assert!(r.removed.is_empty() && r.key_moves.is_empty());
-        assert_eq!(r.added, [[3; 32]]);
+        assert_eq!(r.added, [mac(3)]);
         // Two rows with the same value, both corrected: one entry out, one in, one key move each.
-        let before = [(1, [1; 32]), (2, [1; 32])];
-        let after = [(1, [3; 32]), (2, [3; 32])];
+        let before = [(1, mac(1)), (2, mac(1))];
+        let after = [(1, mac(3)), (2, mac(3))];
         let r = reindex(&sid, &before, &after).unwrap();
         assert_eq!((r.removed.len(), r.added.len()), (1, 1));
-        assert!(r.key_moves.iter().all(|m| *m == ([1; 32], [3; 32])));
+        assert!(r.key_moves.iter().all(|m| *m == (mac(1), mac(3))));
     }
 }

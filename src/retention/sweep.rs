@@ -534,7 +534,7 @@ mod tests {
             Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies"))
                 .unwrap();
         let value = |mac: u8| ValueWrite {
-            value_mac: [mac; 32],
+            value_mac: [mac; 32].into(),
             candidates: vec![format!("tok_{mac}")],
             shape: "generic".into(),
             kind: "generic".into(),

@@ -9,6 +9,11 @@ use pdgate::store::{
 };
 use pdgate_testkit::Db;
 
+/// A MAC made of one repeated byte, as the fixtures write them.
+fn mac(byte: u8) -> pdgate::store::Mac {
+    [byte; 32].into()
+}
+
 async fn open(db: Db) -> Option<(Store, pdgate_testkit::Scratch)> {
     open_at(db).await.map(|(store, _, tmp)| (store, tmp))
 }
@@ -45,7 +50,7 @@ fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::
 
 fn value(mac: u8, candidates: &[&str]) -> ValueWrite {
     ValueWrite {
-        value_mac: [mac; 32],
+        value_mac: [mac; 32].into(),
         candidates: candidates.iter().map(|c| (*c).to_owned()).collect(),
         shape: "email".into(),
         kind: "email".into(),
@@ -67,7 +72,7 @@ fn tokens(t: &[&str]) -> IntakeOutcome {
 fn new_subject(id: u8, key: Option<u8>) -> SubjectWrite {
     SubjectWrite::New {
         id: vec![id; 16].into(),
-        key: key.map(|k| [k; 32]),
+        key: key.map(|k| [k; 32].into()),
         wrapped_dek: vec![9; 60],
         kek_version: 1,
     }
@@ -79,7 +84,7 @@ fn intake(subject: SubjectWrite, values: Vec<ValueWrite>) -> IntakeWrite {
         at: 1_700_000_000_000,
         route: "checkout".into(),
         subject: Some(subject),
-        index: vec![[7; 32]],
+        index: vec![mac(7)],
         values,
         consents: vec![ConsentRecord {
             receipt_id: format!("r-{}", sid[0]),
@@ -137,13 +142,13 @@ async fn intake_commits_subject_values_consents_counters_and_audit(db: Db) {
             tokens: vec!["t-a@r".into()]
         })]
     );
-    let found = store.find_subject(&[1; 32]).await.unwrap().unwrap();
+    let found = store.find_subject(&mac(1)).await.unwrap().unwrap();
     assert_eq!(
         (found.id.clone(), found.kek_version),
         (vec![1u8; 16].into(), 1)
     );
     assert_eq!(
-        store.subjects_by_index(&[7; 32]).await.unwrap(),
+        store.subjects_by_index(&mac(7)).await.unwrap(),
         vec![vec![1u8; 16]]
     );
     let v = store.value_by_token("t-a@r").await.unwrap();
@@ -421,9 +426,9 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
 
     // Gone for every reader already.
     assert!(store.subject(&[1; 16]).await.unwrap().is_none());
-    assert!(store.find_subject(&[1; 32]).await.unwrap().is_none());
+    assert!(store.find_subject(&mac(1)).await.unwrap().is_none());
     assert_eq!(
-        store.subjects_by_index(&[7; 32]).await.unwrap(),
+        store.subjects_by_index(&mac(7)).await.unwrap(),
         [vec![2u8; 16]]
     );
     assert!(store.value_by_token("tok_a").await.unwrap().is_empty());
@@ -443,7 +448,7 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
     };
     assert_eq!(out.unwrap(), [tokens(&["tok_e"])]);
     assert_eq!(
-        store.find_subject(&[1; 32]).await.unwrap().unwrap().id,
+        store.find_subject(&mac(1)).await.unwrap().unwrap().id,
         [5; 16]
     );
 
@@ -490,11 +495,11 @@ async fn deferred_purge(db: Db, per_intake: bool, in_key_order: bool) {
         "nothing of subject 1 is left"
     );
     assert_eq!(
-        store.find_subject(&[1; 32]).await.unwrap().unwrap().id,
+        store.find_subject(&mac(1)).await.unwrap().unwrap().id,
         [5; 16],
         "the new owner keeps the key"
     );
-    let mut by_index = store.subjects_by_index(&[7; 32]).await.unwrap();
+    let mut by_index = store.subjects_by_index(&mac(7)).await.unwrap();
     by_index.sort();
     assert_eq!(by_index, [vec![2u8; 16], vec![5u8; 16]]);
     assert_eq!(
@@ -978,27 +983,27 @@ async fn rectification_moves_index_entries_and_the_key(db: Db) {
         at: 1_700_000_000_001,
         reindex: vec![Reindex {
             subject_id: vec![sid; 16].into(),
-            removed: vec![[removed; 32]],
-            added: vec![[added; 32]],
-            key_moves: vec![([removed; 32], [added; 32])],
+            removed: vec![mac(removed)],
+            added: vec![mac(added)],
+            key_moves: vec![(mac(removed), mac(added))],
         }],
         ..Change::default()
     };
     // Subject 1's key value [1] (also indexed as [7]) becomes [3].
     let mut c = change(1, 7, 3);
-    c.reindex[0].key_moves = vec![([1; 32], [3; 32])];
+    c.reindex[0].key_moves = vec![(mac(1), mac(3))];
     store.apply_change(&c, &mut chain).await.unwrap();
     assert_eq!(
-        store.subjects_by_index(&[3; 32]).await.unwrap(),
+        store.subjects_by_index(&mac(3)).await.unwrap(),
         [vec![1u8; 16]]
     );
     assert_eq!(
-        store.subjects_by_index(&[7; 32]).await.unwrap(),
+        store.subjects_by_index(&mac(7)).await.unwrap(),
         [vec![2u8; 16]]
     );
-    assert!(store.find_subject(&[1; 32]).await.unwrap().is_none());
+    assert!(store.find_subject(&mac(1)).await.unwrap().is_none());
     assert_eq!(
-        store.find_subject(&[3; 32]).await.unwrap().unwrap().id,
+        store.find_subject(&mac(3)).await.unwrap().unwrap().id,
         [1; 16]
     );
     // Subject 2's key becomes [3], which subject 1 holds: subject 1 keeps it, subject 2 has none.
@@ -1007,11 +1012,11 @@ async fn rectification_moves_index_entries_and_the_key(db: Db) {
         .await
         .unwrap();
     assert_eq!(
-        store.find_subject(&[3; 32]).await.unwrap().unwrap().id,
+        store.find_subject(&mac(3)).await.unwrap().unwrap().id,
         [1; 16]
     );
-    assert!(store.find_subject(&[2; 32]).await.unwrap().is_none());
-    let mut by_index = store.subjects_by_index(&[3; 32]).await.unwrap();
+    assert!(store.find_subject(&mac(2)).await.unwrap().is_none());
+    let mut by_index = store.subjects_by_index(&mac(3)).await.unwrap();
     by_index.sort();
     assert_eq!(by_index, [vec![1u8; 16], vec![2u8; 16]]);
     // Erasing subject 1 finds its moved entries: nothing of it is left in the search index.
@@ -1025,7 +1030,7 @@ async fn rectification_moves_index_entries_and_the_key(db: Db) {
                 + (SELECT count(*) FROM subject_keys WHERE subject_id = X'01010101010101010101010101010101')";
     assert_eq!(count(db, &url, left).await, 0, "nothing of subject 1 left");
     assert_eq!(
-        store.subjects_by_index(&[3; 32]).await.unwrap(),
+        store.subjects_by_index(&mac(3)).await.unwrap(),
         [vec![2u8; 16]]
     );
 }

@@ -149,7 +149,7 @@ mod tests {
 
     fn v(mac: u8, cands: &[&str]) -> ValueWrite {
         ValueWrite {
-            value_mac: [mac; 32],
+            value_mac: [mac; 32].into(),
             candidates: cands.iter().map(|c| (*c).to_owned()).collect(),
             shape: "generic".into(),
             kind: "text".into(),
@@ -165,7 +165,7 @@ mod tests {
         IntakeWrite {
             subject: Some(SubjectWrite::New {
                 id: vec![key; 16].into(),
-                key: Some([key; 32]),
+                key: Some([key; 32].into()),
                 wrapped_dek: vec![],
                 kek_version: 1,
             }),

@@ -198,8 +198,8 @@ impl WriteTx for sqlx::Postgres {
 }
 
 pub use pdgate_core::records::{
-    Committed, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome, IntakeWrite, SubjectId,
-    SubjectRow, SubjectState, SubjectWrite, ValueRow, ValueWrite, VaultValue,
+    Committed, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome, IntakeWrite, Mac,
+    SubjectId, SubjectRow, SubjectState, SubjectWrite, ValueRow, ValueWrite, VaultValue,
 };
 
 /// The storage contract both backends fulfil.
@@ -221,10 +221,7 @@ pub trait Backend: Send + Sync {
         &self,
         candidate: (i64, Vec<u8>),
     ) -> impl Future<Output = Result<(i64, Vec<u8>)>> + Send;
-    fn find_subject(
-        &self,
-        key: &[u8; 32],
-    ) -> impl Future<Output = Result<Option<SubjectRow>>> + Send;
+    fn find_subject(&self, key: &Mac) -> impl Future<Output = Result<Option<SubjectRow>>> + Send;
     /// Commits a batch in one transaction, a savepoint per intake, appending audit rows to `chain`.
     fn commit_batch<'a>(
         &'a self,
@@ -235,10 +232,7 @@ pub trait Backend: Send + Sync {
     fn values_of(&self, subject_id: &[u8]) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
     fn subject(&self, subject_id: &[u8])
         -> impl Future<Output = Result<Option<SubjectRow>>> + Send;
-    fn subjects_by_index(
-        &self,
-        mac: &[u8; 32],
-    ) -> impl Future<Output = Result<Vec<SubjectId>>> + Send;
+    fn subjects_by_index(&self, mac: &Mac) -> impl Future<Output = Result<Vec<SubjectId>>> + Send;
     fn consents_of(
         &self,
         subject_id: &[u8],
@@ -424,7 +418,7 @@ impl Backend for Store {
     async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> Result<(i64, Vec<u8>)> {
         delegate!(self, s => s.root_secret(candidate))
     }
-    async fn find_subject(&self, key: &[u8; 32]) -> Result<Option<SubjectRow>> {
+    async fn find_subject(&self, key: &Mac) -> Result<Option<SubjectRow>> {
         delegate!(self, s => s.find_subject(key))
     }
     async fn commit_batch<'a>(
@@ -443,7 +437,7 @@ impl Backend for Store {
     async fn subject(&self, subject_id: &[u8]) -> Result<Option<SubjectRow>> {
         delegate!(self, s => s.subject(subject_id))
     }
-    async fn subjects_by_index(&self, mac: &[u8; 32]) -> Result<Vec<SubjectId>> {
+    async fn subjects_by_index(&self, mac: &Mac) -> Result<Vec<SubjectId>> {
         delegate!(self, s => s.subjects_by_index(mac))
     }
     async fn consents_of(&self, subject_id: &[u8]) -> Result<Vec<ConsentRecord>> {

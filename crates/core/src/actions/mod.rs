@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::crypto::Keys;
+use crate::records::Mac;
 use detect::Detected;
 
 /// The seven actions of SPEC 3.
@@ -193,24 +194,26 @@ pub const TOKEN_CANDIDATES: u8 = 4;
 const B32: data_encoding::Encoding = data_encoding::BASE32_NOPAD;
 
 /// The identity of one value of one subject: keyed MAC over subject, shape and normalized value.
-pub fn value_mac(keys: &Keys, subject: &[u8], shape: TokenShape, normalized: &str) -> [u8; 32] {
-    keys.token
-        .mac(&[subject, shape.as_str().as_bytes(), normalized.as_bytes()])
+pub fn value_mac(keys: &Keys, subject: &[u8], shape: TokenShape, normalized: &str) -> Mac {
+    Mac::from(
+        keys.token
+            .mac(&[subject, shape.as_str().as_bytes(), normalized.as_bytes()]),
+    )
 }
 
 /// Candidate `attempt` (0-based) of the token for a value whose identity is `mac`.
 pub fn token_candidate(
     shape: TokenShape,
-    mac: &[u8; 32],
+    mac: &Mac,
     attempt: u8,
     normalized: &str,
     token_domain: &str,
 ) -> String {
     let bytes: [u8; 32] = if attempt == 0 {
-        *mac
+        *mac.as_bytes()
     } else {
         let mut h = Sha256::new();
-        h.update(mac);
+        h.update(mac.as_bytes());
         h.update([attempt]);
         h.finalize().into()
     };
@@ -273,9 +276,11 @@ pub fn hash_value(keys: &Keys, kind: Kind, normalized: &str) -> String {
 }
 
 /// Blind-index entry for finding a subject by an identifier without storing it.
-pub fn blind_index(keys: &Keys, kind: Kind, normalized: &str) -> [u8; 32] {
-    keys.blind_index
-        .mac(&[kind.as_str().as_bytes(), normalized.as_bytes()])
+pub fn blind_index(keys: &Keys, kind: Kind, normalized: &str) -> Mac {
+    Mac::from(
+        keys.blind_index
+            .mac(&[kind.as_str().as_bytes(), normalized.as_bytes()]),
+    )
 }
 
 /// `mask`: a partial value a human can recognise (`i***@mail.ru`, `+7 *** ***-**-67`).

@@ -17,7 +17,7 @@ use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
 pub use crate::records::{pseudonym, subject_id_of};
 use crate::records::{
-    ConsentRecord, ConsentStatus, IntakeWrite, SubjectId, SubjectWrite, ValueWrite,
+    ConsentRecord, ConsentStatus, IntakeWrite, Mac, SubjectId, SubjectWrite, ValueWrite,
 };
 use crate::Millis;
 
@@ -385,7 +385,7 @@ struct Vaulting<'a> {
     dek: &'a Dek,
     domain: &'a str,
     values: Vec<ValueWrite>,
-    index: Vec<[u8; 32]>,
+    index: Vec<Mac>,
     /// `(field path, value index)` of masked fields.
     mask_refs: Vec<(String, usize)>,
 }

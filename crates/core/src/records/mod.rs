@@ -24,7 +24,7 @@ pub struct IntakeWrite {
     /// `None` for a bare audit event.
     pub subject: Option<SubjectWrite>,
     /// Blind-index entries for searching the subject by e-mail or phone later.
-    pub index: Vec<[u8; 32]>,
+    pub index: Vec<Mac>,
     pub values: Vec<ValueWrite>,
     pub consents: Vec<ConsentRecord>,
     pub dropped_fields: u32,
@@ -37,7 +37,7 @@ pub enum SubjectWrite {
     /// the route names no subject field — every post is then its own subject).
     New {
         id: SubjectId,
-        key: Option<[u8; 32]>,
+        key: Option<Mac>,
         wrapped_dek: Vec<u8>,
         kek_version: i64,
     },
@@ -57,7 +57,7 @@ impl SubjectWrite {
 /// One value kept in the vault, with the token candidates to issue for it.
 #[derive(Debug, Clone)]
 pub struct ValueWrite {
-    pub value_mac: [u8; 32],
+    pub value_mac: Mac,
     pub candidates: Vec<String>,
     pub shape: String,
     pub kind: String,
@@ -257,6 +257,47 @@ impl std::ops::Deref for SubjectId {
 impl std::fmt::Debug for SubjectId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SubjectId({})", pseudonym(self))
+    }
+}
+
+/// An HMAC-SHA-256 under one of pdgate's derived keys, as the vault stores it: a blind index (a
+/// subject found by e-mail or phone), a value's MAC (its token found again), a request's lookup
+/// key. Without the key it reveals nothing and cannot be recomputed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac([u8; 32]);
+
+impl Mac {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl From<[u8; 32]> for Mac {
+    fn from(bytes: [u8; 32]) -> Self {
+        Mac(bytes)
+    }
+}
+
+/// The bytes, for the store's columns and the token derivation.
+impl std::ops::Deref for Mac {
+    type Target = [u8; 32];
+    fn deref(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Found in sets of stored MACs by its bytes.
+impl std::borrow::Borrow<[u8]> for Mac {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Its first bytes only: enough to tell two apart in a test failure.
+impl std::fmt::Debug for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d, ..] = self.0;
+        write!(f, "Mac({a:02x}{b:02x}{c:02x}{d:02x}…)")
     }
 }
 

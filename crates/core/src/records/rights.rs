@@ -2,7 +2,7 @@
 //! [`Change`], the one write of the rights half: committed in one transaction with its audit entries.
 
 use crate::audit::AuditEvent;
-use crate::records::{ConsentRecord, SubjectId, SubjectState};
+use crate::records::{ConsentRecord, Mac, SubjectId, SubjectState};
 use crate::Millis;
 
 /// What a data subject asks for (SPEC 7).
@@ -134,8 +134,8 @@ pub struct RequestRow {
 
 impl RequestRow {
     /// The blind index the request finds its subjects by.
-    pub fn lookup_key(&self) -> [u8; 32] {
-        self.lookup_mac.as_slice().try_into().unwrap_or([0; 32])
+    pub fn lookup_key(&self) -> Mac {
+        Mac::from(<[u8; 32]>::try_from(self.lookup_mac.as_slice()).unwrap_or([0; 32]))
     }
 }
 
@@ -271,11 +271,11 @@ impl SweepStatus {
 pub struct Reindex {
     pub subject_id: SubjectId,
     /// Search-index MACs none of its values has any more, and new ones.
-    pub removed: Vec<[u8; 32]>,
-    pub added: Vec<[u8; 32]>,
+    pub removed: Vec<Mac>,
+    pub added: Vec<Mac>,
     /// `(old, new)` index MAC of each corrected value: the subject key moves along with it when
     /// the key was the old value (and the new one is not another subject's key).
-    pub key_moves: Vec<([u8; 32], [u8; 32])>,
+    pub key_moves: Vec<(Mac, Mac)>,
 }
 
 /// Everything one request fulfilment or sweep batch writes, in one transaction.
@@ -326,7 +326,7 @@ pub struct Rectify {
     /// The vault row corrected.
     pub value_id: i64,
     pub ciphertext: Vec<u8>,
-    pub value_mac: [u8; 32],
+    pub value_mac: Mac,
 }
 
 /// A self-service link's state; its id is the link token's `jti`. The token is never stored.

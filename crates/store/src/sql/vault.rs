@@ -15,8 +15,8 @@ use crate::health::VaultIdentity;
 use crate::json_rows::values_with_subjects;
 use crate::{
     now_millis, stored, Backend, Cause, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome,
-    IntakeWrite, Millis, Result, StoreError, SubjectId, SubjectRow, SubjectState, SubjectWrite,
-    ValueRow, ValueWrite, VaultValue, WriteTx,
+    IntakeWrite, Mac, Millis, Result, StoreError, SubjectId, SubjectRow, SubjectState,
+    SubjectWrite, ValueRow, ValueWrite, VaultValue, WriteTx,
 };
 
 impl Backend for Store {
@@ -87,7 +87,7 @@ impl Backend for Store {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
-    async fn find_subject(&self, key: &[u8; 32]) -> Result<Option<SubjectRow>> {
+    async fn find_subject(&self, key: &Mac) -> Result<Option<SubjectRow>> {
         let row = sqlx::query(
             "SELECT s.id, s.wrapped_dek, s.kek_version FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac = $1",
         )
@@ -141,7 +141,7 @@ impl Backend for Store {
         rows.iter().map(vault_value).collect()
     }
 
-    async fn subjects_by_index(&self, mac: &[u8; 32]) -> Result<Vec<SubjectId>> {
+    async fn subjects_by_index(&self, mac: &Mac) -> Result<Vec<SubjectId>> {
         let rows = sqlx::query(if_orphans(
             "SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id",
             "SELECT subject_id FROM subject_index WHERE mac = $1 ORDER BY subject_id",
@@ -571,7 +571,7 @@ pub(super) async fn unindex_subjects(
 pub(super) async fn add_index_entry(
     tx: &mut sqlx::Transaction<'_, Db>,
     subject: &[u8],
-    mac: &[u8; 32],
+    mac: &Mac,
 ) -> Result<()> {
     sqlx::query("INSERT INTO subject_index (mac, subject_id) VALUES ($1, $2) ON CONFLICT (mac, subject_id) DO NOTHING")
         .bind(&mac[..])
@@ -592,7 +592,7 @@ pub(super) async fn add_index_entry(
 pub(super) async fn remove_index_entry(
     tx: &mut sqlx::Transaction<'_, Db>,
     subject: &[u8],
-    mac: &[u8; 32],
+    mac: &Mac,
 ) -> Result<()> {
     sqlx::query("DELETE FROM subject_index WHERE mac = $1 AND subject_id = $2")
         .bind(&mac[..])
