@@ -12,7 +12,7 @@ fn limits() -> CodecLimits {
     pdgate::config::Limits::default().codec()
 }
 
-pub fn writes(policy: &Policy, keys: &Keys, n: usize, seed: &mut u64) -> Vec<IntakeWrite> {
+pub(crate) fn writes(policy: &Policy, keys: &Keys, n: usize, seed: &mut u64) -> Vec<IntakeWrite> {
     let route = policy.routes.iter().find(|r| r.id == "bench_form").unwrap();
     (0..n)
         .map(|_| {

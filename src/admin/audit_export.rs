@@ -11,7 +11,7 @@ use crate::Millis;
 use pdgate_http::respond::query_param;
 use pdgate_http::{ApiError, Body};
 
-pub async fn handle<B>(
+pub(super) async fn handle<B>(
     admin: &Admin,
     principal: Principal,
     req: &Request<B>,

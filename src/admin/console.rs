@@ -17,7 +17,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// The response for a `/console…` path, or `None` for a path the console does not have.
-pub fn serve(path: &str) -> Option<Response<Body>> {
+pub(super) fn serve(path: &str) -> Option<Response<Body>> {
     let (body, content_type) = match path {
         // The admin root is where a person opens the listener's address: the console.
         "/" | "/console" => {

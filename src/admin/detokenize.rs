@@ -35,7 +35,7 @@ struct DetokenizeResponse<'a> {
     results: Vec<Item<'a>>,
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     admin: &Admin,
     principal: Principal,
     req: Request<Incoming>,

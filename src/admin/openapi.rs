@@ -17,12 +17,12 @@ use crate::transfers::NewNotification;
 
 /// Every error: `{"error": {"code": "...", "message": "..."}}` with a stable code.
 #[derive(ToSchema)]
-pub struct Error {
+pub(super) struct Error {
     pub error: ErrorBody,
 }
 
 #[derive(ToSchema)]
-pub struct ErrorBody {
+pub(super) struct ErrorBody {
     pub code: String,
     pub message: String,
 }
@@ -117,10 +117,10 @@ impl Modify for Bearer {
         (name = "retention", description = "Retention sweeps and their destruction acts"),
     )
 )]
-pub struct ApiDoc;
+pub(super) struct ApiDoc;
 
 /// The document as served (built once).
-pub fn json() -> &'static str {
+pub(super) fn json() -> &'static str {
     static DOC: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         // The paths are the route table's (each route names its `#[utoipa::path]` below).
         let mut api = ApiDoc::openapi();

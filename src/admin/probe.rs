@@ -8,7 +8,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The address to ask for a listener bound to `listen`: a wildcard is asked on loopback.
-pub fn probe_addr(listen: &str) -> String {
+pub(super) fn probe_addr(listen: &str) -> String {
     if let Some(port) = listen.strip_prefix("0.0.0.0:") {
         format!("127.0.0.1:{port}")
     } else if let Some(port) = listen.strip_prefix("[::]:") {

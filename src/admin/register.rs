@@ -10,7 +10,7 @@ use crate::register::{self as reg, Inputs, View};
 use pdgate_http::respond;
 use pdgate_http::{ApiError, Body};
 
-pub async fn handle<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Body>, ApiError> {
+pub(super) async fn handle<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Body>, ApiError> {
     let view = match respond::query_param(req.uri(), "view").as_deref() {
         None => View::Gdpr,
         Some(v) => View::parse(v).ok_or_else(|| {

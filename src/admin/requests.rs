@@ -44,7 +44,7 @@ pub(crate) enum Op {
 }
 
 /// Runs `op` on `/admin/v1/requests` (`id` is the path's id segment, empty when it has none).
-pub async fn handle(
+pub(super) async fn handle(
     admin: &Admin,
     principal: Principal,
     req: Request<Incoming>,

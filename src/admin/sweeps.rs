@@ -35,7 +35,7 @@ pub(crate) enum Op {
 }
 
 /// Runs `op` on `/admin/v1/sweeps` (`id` is the path's id segment, empty when it has none).
-pub async fn handle(
+pub(super) async fn handle(
     admin: &Admin,
     req: Request<Incoming>,
     op: Op,

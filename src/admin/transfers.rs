@@ -65,7 +65,7 @@ pub(crate) enum Op {
 }
 
 /// Runs `op` on `/admin/v1/transfers` (`id` is the path's id segment, empty when it has none).
-pub async fn handle(
+pub(super) async fn handle(
     admin: &Admin,
     principal: Principal,
     req: Request<Incoming>,

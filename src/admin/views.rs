@@ -15,7 +15,10 @@ const DAY_MS: i64 = 86_400_000;
 
 /// `GET /admin/v1/consents?days=N` (1–366, default 30): per purpose, consent records granted,
 /// withdrawn and objected per UTC day, zero days included so a chart needs no gap logic.
-pub async fn consents<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Body>, ApiError> {
+pub(super) async fn consents<B>(
+    admin: &Admin,
+    req: &Request<B>,
+) -> Result<Response<Body>, ApiError> {
     let days = match respond::query_param(req.uri(), "days") {
         None => 30,
         Some(d) => d
@@ -73,7 +76,7 @@ pub async fn consents<B>(admin: &Admin, req: &Request<B>) -> Result<Response<Bod
 }
 
 /// `GET /admin/v1/discovery`: undeclared flows found by discovery, most recent first.
-pub async fn discovery(admin: &Admin) -> Result<Response<Body>, ApiError> {
+pub(super) async fn discovery(admin: &Admin) -> Result<Response<Body>, ApiError> {
     let flows = admin.store.flows(1000).await?;
     let items: Vec<_> = flows
         .iter()

@@ -29,7 +29,7 @@ use pdgate_http::{Body, Lingering};
 const SUBJECT_RETRIES: usize = 3;
 
 /// An intake route's request; `upstream` is the route's (its [`crate::policy::RouteKind::Intake`]).
-pub async fn handle(
+pub(super) async fn handle(
     gw: &Arc<Gateway>,
     route: &Route,
     upstream: usize,

@@ -17,14 +17,14 @@ const BUILT_IN_EN: &str = include_str!("../../policies/pages/refusal.en.html");
 
 /// The languages refusal pages come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
+pub(super) enum Lang {
     Ru,
     En,
 }
 
 /// Whether the request is a browser's classic form post, and then the visitor's languages in
 /// order of preference (`Accept-Language`, q-values honoured).
-pub fn browser_form(headers: &HeaderMap) -> Option<Vec<Lang>> {
+pub(super) fn browser_form(headers: &HeaderMap) -> Option<Vec<Lang>> {
     let text = |name| {
         headers
             .get(name)
@@ -63,7 +63,11 @@ fn languages(accept_language: &str) -> Vec<Lang> {
 }
 
 /// The answer to a browser whose form post `e` refused, by the route's `on_refusal`.
-pub fn respond(on_refusal: Option<&OnRefusal>, e: &ApiError, langs: &[Lang]) -> Response<Body> {
+pub(super) fn respond(
+    on_refusal: Option<&OnRefusal>,
+    e: &ApiError,
+    langs: &[Lang],
+) -> Response<Body> {
     match on_refusal {
         Some(OnRefusal::Redirect(url)) => redirect(url, e),
         Some(OnRefusal::Page(pages)) => page(pages, e, langs),

@@ -21,9 +21,9 @@ use crate::policy::{Reveal, Route};
 use crate::purpose::{self, Outcome};
 
 /// Largest upstream response rewritten.
-pub const MAX_REVEAL_BYTES: usize = 8 << 20;
+pub(super) const MAX_REVEAL_BYTES: usize = 8 << 20;
 /// The cookie a staff UI behind a reveal route carries its JWT in (or `Authorization: Bearer`).
-pub const STAFF_COOKIE: &str = "pdgate_staff";
+pub(super) const STAFF_COOKIE: &str = "pdgate_staff";
 
 /// The staff member behind the request, if their token is valid and has a reveal role; and
 /// whether the token came in `Authorization` (then it is not passed upstream).
@@ -48,7 +48,7 @@ fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     gw: &Gateway,
     route: &Route,
     upstream: usize,

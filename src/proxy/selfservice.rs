@@ -15,9 +15,9 @@ use crate::consent::{receipt, Grant};
 use crate::store::{Backend, ConsentRecord, ConsentStatus, Rights, SubjectId};
 use pdgate_http::respond;
 
-pub use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
+pub(crate) use crate::consent::SELF_SERVICE_PREFIX as PREFIX;
 
-pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path()[PREFIX.len()..].to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let result = match (req.method(), segments.as_slice()) {

@@ -24,7 +24,7 @@ fn missing() -> Option<String> {
     (!ok).then(|| "schemathesis is not installed (pip install -r tests/requirements.txt)".into())
 }
 
-pub fn trial() -> libtest_mimic::Trial {
+pub(crate) fn trial() -> libtest_mimic::Trial {
     pdgate_testkit::tool_trial(
         "no_input_makes_the_admin_api_fail_with_5xx",
         missing(),

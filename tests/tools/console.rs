@@ -37,7 +37,7 @@ fn missing() -> Option<String> {
     }
 }
 
-pub fn trial() -> libtest_mimic::Trial {
+pub(crate) fn trial() -> libtest_mimic::Trial {
     pdgate_testkit::tool_trial(
         "a_dpo_works_through_the_console_in_headless_chromium",
         missing(),

@@ -23,7 +23,7 @@ const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const HOOK_SECRET: &str = "webhook-secret-0123456789abcdef-0123456789";
 const HOURS: i64 = 6;
 
-pub fn trial() -> libtest_mimic::Trial {
+pub(crate) fn trial() -> libtest_mimic::Trial {
     let missing = (!Path::new(LIBFAKETIME).exists())
         .then(|| format!("{LIBFAKETIME} is missing (apt-get install faketime)"));
     pdgate_testkit::tool_trial(

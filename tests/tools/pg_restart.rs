@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use pdgate_testkit::{get, post, Db, Gateway, Opts, Upstream};
 
-pub fn trial() -> libtest_mimic::Trial {
+pub(crate) fn trial() -> libtest_mimic::Trial {
     let missing = pg_bin().is_none().then(|| {
         "PostgreSQL's server binaries (initdb, pg_ctl) are missing (apt-get install postgresql)"
             .to_owned()

@@ -11,7 +11,7 @@ use super::{Committed, IntakeOutcome, IntakeWrite, SubjectWrite};
 
 /// What the database holds for the keys, subjects and values a batch mentions.
 #[derive(Debug, Default)]
-pub struct Known {
+pub(crate) struct Known {
     pub subject_keys: HashSet<Vec<u8>>,
     pub subject_ids: HashSet<Vec<u8>>,
     /// The stored tokens among the batch's candidates, with the value MAC each stands for.
@@ -20,21 +20,21 @@ pub struct Known {
 
 /// A token first issued in this batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewToken {
+pub(crate) struct NewToken {
     pub token: String,
     pub item: usize,
     pub value: usize,
 }
 
 #[derive(Debug, Default)]
-pub struct Decided {
+pub(crate) struct Decided {
     pub outcomes: Vec<IntakeOutcome>,
     pub new_tokens: Vec<NewToken>,
 }
 
 /// The facts a batch needs looked up.
 #[derive(Debug, Default)]
-pub struct Lookups<'a> {
+pub(crate) struct Lookups<'a> {
     pub keys: Vec<&'a [u8]>,
     pub ids: Vec<&'a [u8]>,
     pub candidates: Vec<&'a str>,
@@ -43,7 +43,7 @@ pub struct Lookups<'a> {
 /// The queries a batch needs answered: subject keys, subject ids, candidate tokens. A value's
 /// token, if it has one, is among its candidates (they derive from its MAC), so the rows found for
 /// the candidates tell both which value already has a token and which candidates are taken.
-pub fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
+pub(crate) fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
     let mut keys = Vec::new();
     let mut ids = Vec::new();
     let mut candidates = Vec::new();
@@ -65,7 +65,7 @@ pub fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
 }
 
 /// Decides every intake of the batch in order, as the per-intake path would.
-pub fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
+pub(crate) fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
     let mut keys_seen: HashSet<&[u8]> = HashSet::new();
     let mut by_mac: HashMap<&[u8], String> = HashMap::new();
     let mut taken: HashSet<&str> = HashSet::new();

@@ -34,7 +34,7 @@ fn hex(s: &str) -> Result<Vec<u8>> {
 }
 
 /// Rows in collection order (the aggregate's own order is not relied on).
-pub fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
+pub(crate) fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
     let mut rows: Vec<Row> =
         serde_json::from_str(json).map_err(|e| StoreError::Database(Cause::of(e)))?;
     rows.sort_by_key(|r| r.id);

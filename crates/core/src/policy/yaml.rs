@@ -9,14 +9,14 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A parsed document: the tree and the 1-based line of each path (`routes[0].fields.email`).
 #[derive(Debug, Default)]
-pub struct Doc {
+pub(super) struct Doc {
     pub root: Value,
     pub lines: HashMap<String, usize>,
 }
 
 impl Doc {
     /// The line of `path` or of its nearest ancestor that has one.
-    pub fn line(&self, path: &str) -> usize {
+    pub(super) fn line(&self, path: &str) -> usize {
         let mut p = path;
         loop {
             if let Some(&l) = self.lines.get(p) {
@@ -32,12 +32,12 @@ impl Doc {
 
 /// A YAML syntax error with its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
+pub(super) struct SyntaxError {
     pub line: usize,
     pub message: String,
 }
 
-pub fn parse(text: &str) -> Result<Doc, SyntaxError> {
+pub(super) fn parse(text: &str) -> Result<Doc, SyntaxError> {
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut b, false).map_err(|e| SyntaxError {
