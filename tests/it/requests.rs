@@ -199,436 +199,513 @@ async fn fulfil(gw: &Gateway, dpo: &str, id: &str, body: &str) -> pdgate_testkit
     .await
 }
 
+/// One subject's requests on one gateway, from receipt to erasure: each step below runs on what
+/// the ones before it left.
 async fn requests_lifecycle(db: Db) {
     let Some(env) = start(db, 0).await else {
         return;
     };
-    let gw = &env.gw;
-    let shop = checkout(&env, EMAIL).await;
-    let dpo = token(gw, "dpo", None);
-    let crm = token(gw, "service", Some("crm"));
+    let s = Lifecycle::begin(&env).await;
+    s.refuses_bad_requests().await;
+    let (id, received) = s.access_is_due_in_working_days().await;
+    s.the_report_waits_for_fulfilment(&id).await;
+    s.one_extension_then_fulfilled_once(&id, received).await;
+    s.the_report_is_complete_and_audited(&id).await;
+    s.restriction_holds_until_lifted().await;
+    s.objection_ends_marketing_only().await;
+    s.rectification_keeps_the_token().await;
+    let erid = s.erasure_keeps_the_held_category().await;
+    s.webhooks_arrive_signed(&erid).await;
+    s.a_new_access_finds_only_the_hold().await;
+    s.audited_without_planted_values().await;
+}
 
-    // Only DPOs and admins; a bad body or subject is a clear error and stores nothing.
-    let r = authed("GET", &gw.admin_url("/admin/v1/requests"), &crm, "").await;
-    assert_eq!(r.status, 403);
-    let r = authed(
-        "POST",
-        &gw.admin_url("/admin/v1/requests"),
-        &dpo,
-        r#"{"type":"forget","subject":{"email":"a@b.ru"}}"#,
-    )
-    .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (422, "invalid_request_type".to_owned())
-    );
-    let r = authed(
-        "POST",
-        &gw.admin_url("/admin/v1/requests"),
-        &dpo,
-        r#"{"type":"access","subject":{"email":"not-an-email"}}"#,
-    )
-    .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (422, "invalid_subject".to_owned())
-    );
-    let r = authed(
-        "POST",
-        &gw.admin_url("/admin/v1/requests"),
-        &dpo,
-        r#"{"type":"access","subject":{}}"#,
-    )
-    .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (422, "invalid_subject".to_owned())
-    );
+/// The gateway, the shopper's checkout and the tokens the lifecycle's steps share.
+struct Lifecycle<'a> {
+    env: &'a Env,
+    shop: Shop,
+    dpo: String,
+    crm: String,
+}
 
-    // Access: both regimes, so the 152-FZ 10 working days bind; a repeat within 30 days is flagged.
-    let a = create(gw, &dpo, "access", &EMAIL.to_uppercase()).await;
-    assert_eq!(a["status"], "open");
-    assert_eq!(a["regime"], "both");
-    let received = pdgate::parse_time(a["received_at"].as_str().unwrap()).unwrap();
-    let cal = pdgate::requests::calendar::Calendar::russia();
-    let want = pdgate::requests::deadline::due(
-        pdgate::requests::deadline::RequestType::Access,
-        pdgate::requests::deadline::Regimes::Both,
-        received,
-        &cal,
-    );
-    assert_eq!(a["due_at"], pdgate::rfc3339(want).as_str());
-    let id = a["id"].as_str().unwrap().to_owned();
-    let again = create(gw, &dpo, "access", EMAIL).await;
-    assert_eq!(again["repeat_of"], id.as_str());
-
-    // Before fulfilment the report, which holds the subject's data in clear, is not served.
-    let early = authed(
-        "GET",
-        &gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=json")),
-        &dpo,
-        "",
-    )
-    .await;
-    assert_eq!(
-        (early.status.as_u16(), early.code().as_str()),
-        (409, "report_not_ready")
-    );
-
-    // One extension, with a reason, before the due time; then fulfilled once.
-    let ext_url = gw.admin_url(&format!("/admin/v1/requests/{id}/extend"));
-    let ext = |body: &'static str| authed("POST", &ext_url, &dpo, body);
-    assert_eq!(ext(r#"{"reason":"  "}"#).await.code(), "reason_required");
-    let e = ext(r#"{"reason":"the archive is being searched"}"#).await;
-    assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
-    let want = pdgate::requests::deadline::extended_due(
-        pdgate::requests::deadline::RequestType::Access,
-        pdgate::requests::deadline::Regimes::Both,
-        received,
-        received,
-        &cal,
-    )
-    .unwrap();
-    assert_eq!(e.json()["due_at"], pdgate::rfc3339(want).as_str());
-    assert_eq!(
-        ext(r#"{"reason":"again"}"#).await.code(),
-        "already_extended"
-    );
-    let f = fulfil(gw, &dpo, &id, "").await;
-    assert_eq!(f.status, 200, "{}", String::from_utf8_lossy(&f.body));
-    assert_eq!(f.json()["status"], "fulfilled");
-    assert_eq!(f.json()["fulfilled_on_time"], true);
-    assert_eq!(fulfil(gw, &dpo, &id, "").await.code(), "request_closed");
-    // Fulfilled: the report, data decrypted with source and retention, consents with receipts,
-    // rights; each rendering is audited with who read it.
-    let rep = authed(
-        "GET",
-        &gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=json")),
-        &dpo,
-        "",
-    )
-    .await;
-    assert_eq!(rep.status, 200, "{}", String::from_utf8_lossy(&rep.body));
-    let j = rep.json();
-    assert_eq!(j["confirmation"]["processing"], true);
-    let subject = &j["subjects"][0];
-    assert_eq!(subject["pseudonym"], shop.subject.as_str());
-    let values: Vec<&str> = subject["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["value"].as_str().unwrap())
-        .collect();
-    assert!(
-        values.contains(&EMAIL) && values.contains(&PHONE) && values.contains(&CARD),
-        "{values:?}"
-    );
-    let email_item = subject["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["value"] == EMAIL)
-        .unwrap();
-    assert_eq!(email_item["source"]["route"], "checkout");
-    assert!(email_item["kept_until"].is_string());
-    assert_eq!(subject["consents"][0]["purpose"], "marketing");
-    assert!(subject["consents"][0]["receipt"]
-        .as_str()
-        .unwrap()
-        .contains("/receipts/"));
-    for key in [
-        "purposes",
-        "recipients",
-        "retention",
-        "cross_border_transfers",
-        "processors",
-        "rights",
-        "source",
-    ] {
-        assert!(!j[key].is_null(), "report lacks {key}");
+impl<'a> Lifecycle<'a> {
+    async fn begin(env: &'a Env) -> Lifecycle<'a> {
+        let shop = checkout(env, EMAIL).await;
+        let dpo = token(&env.gw, "dpo", None);
+        let crm = token(&env.gw, "service", Some("crm"));
+        Lifecycle {
+            env,
+            shop,
+            dpo,
+            crm,
+        }
     }
-    assert!(j["purposes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["legal_basis"] == "contract"));
-    let html = pdgate_testkit::send(
-        http::Request::get(gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=html")))
+
+    /// Only DPOs and admins; a bad body or subject is a clear error and stores nothing.
+    async fn refuses_bad_requests(&self) {
+        let (gw, dpo, crm) = (&self.env.gw, &self.dpo, &self.crm);
+        let r = authed("GET", &gw.admin_url("/admin/v1/requests"), crm, "").await;
+        assert_eq!(r.status, 403);
+        let r = authed(
+            "POST",
+            &gw.admin_url("/admin/v1/requests"),
+            dpo,
+            r#"{"type":"forget","subject":{"email":"a@b.ru"}}"#,
+        )
+        .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "invalid_request_type".to_owned())
+        );
+        let r = authed(
+            "POST",
+            &gw.admin_url("/admin/v1/requests"),
+            dpo,
+            r#"{"type":"access","subject":{"email":"not-an-email"}}"#,
+        )
+        .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "invalid_subject".to_owned())
+        );
+        let r = authed(
+            "POST",
+            &gw.admin_url("/admin/v1/requests"),
+            dpo,
+            r#"{"type":"access","subject":{}}"#,
+        )
+        .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "invalid_subject".to_owned())
+        );
+    }
+
+    /// Access: both regimes, so the 152-FZ 10 working days bind; a repeat within 30 days is flagged.
+    /// The request and when it was received.
+    async fn access_is_due_in_working_days(&self) -> (String, pdgate::Millis) {
+        let (gw, dpo) = (&self.env.gw, &self.dpo);
+        let a = create(gw, dpo, "access", &EMAIL.to_uppercase()).await;
+        assert_eq!(a["status"], "open");
+        assert_eq!(a["regime"], "both");
+        let received = pdgate::parse_time(a["received_at"].as_str().unwrap()).unwrap();
+        let cal = pdgate::requests::calendar::Calendar::russia();
+        let want = pdgate::requests::deadline::due(
+            pdgate::requests::deadline::RequestType::Access,
+            pdgate::requests::deadline::Regimes::Both,
+            received,
+            &cal,
+        );
+        assert_eq!(a["due_at"], pdgate::rfc3339(want).as_str());
+        let id = a["id"].as_str().unwrap().to_owned();
+        let again = create(gw, dpo, "access", EMAIL).await;
+        assert_eq!(again["repeat_of"], id.as_str());
+        (id, received)
+    }
+
+    /// Before fulfilment the report, which holds the subject's data in clear, is not served.
+    async fn the_report_waits_for_fulfilment(&self, id: &str) {
+        let (gw, dpo) = (&self.env.gw, &self.dpo);
+        let early = authed(
+            "GET",
+            &gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=json")),
+            dpo,
+            "",
+        )
+        .await;
+        assert_eq!(
+            (early.status.as_u16(), early.code().as_str()),
+            (409, "report_not_ready")
+        );
+    }
+
+    /// One extension, with a reason, before the due time; then fulfilled once.
+    async fn one_extension_then_fulfilled_once(&self, id: &str, received: pdgate::Millis) {
+        let cal = pdgate::requests::calendar::Calendar::russia();
+        let (gw, dpo) = (&self.env.gw, &self.dpo);
+        let ext_url = gw.admin_url(&format!("/admin/v1/requests/{id}/extend"));
+        let ext = |body: &'static str| authed("POST", &ext_url, dpo, body);
+        assert_eq!(ext(r#"{"reason":"  "}"#).await.code(), "reason_required");
+        let e = ext(r#"{"reason":"the archive is being searched"}"#).await;
+        assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
+        let want = pdgate::requests::deadline::extended_due(
+            pdgate::requests::deadline::RequestType::Access,
+            pdgate::requests::deadline::Regimes::Both,
+            received,
+            received,
+            &cal,
+        )
+        .unwrap();
+        assert_eq!(e.json()["due_at"], pdgate::rfc3339(want).as_str());
+        assert_eq!(
+            ext(r#"{"reason":"again"}"#).await.code(),
+            "already_extended"
+        );
+        let f = fulfil(gw, dpo, id, "").await;
+        assert_eq!(f.status, 200, "{}", String::from_utf8_lossy(&f.body));
+        assert_eq!(f.json()["status"], "fulfilled");
+        assert_eq!(f.json()["fulfilled_on_time"], true);
+    }
+
+    /// Fulfilled: the report, data decrypted with source and retention, consents with receipts,
+    /// rights; each rendering is audited with who read it.
+    async fn the_report_is_complete_and_audited(&self, id: &str) {
+        let (gw, shop, dpo) = (&self.env.gw, &self.shop, &self.dpo);
+        let rep = authed(
+            "GET",
+            &gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=json")),
+            dpo,
+            "",
+        )
+        .await;
+        assert_eq!(rep.status, 200, "{}", String::from_utf8_lossy(&rep.body));
+        let j = rep.json();
+        assert_eq!(j["confirmation"]["processing"], true);
+        let subject = &j["subjects"][0];
+        assert_eq!(subject["pseudonym"], shop.subject.as_str());
+        let values: Vec<&str> = subject["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["value"].as_str().unwrap())
+            .collect();
+        assert!(
+            values.contains(&EMAIL) && values.contains(&PHONE) && values.contains(&CARD),
+            "{values:?}"
+        );
+        let email_item = subject["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["value"] == EMAIL)
+            .unwrap();
+        assert_eq!(email_item["source"]["route"], "checkout");
+        assert!(email_item["kept_until"].is_string());
+        assert_eq!(subject["consents"][0]["purpose"], "marketing");
+        assert!(subject["consents"][0]["receipt"]
+            .as_str()
+            .unwrap()
+            .contains("/receipts/"));
+        for key in [
+            "purposes",
+            "recipients",
+            "retention",
+            "cross_border_transfers",
+            "processors",
+            "rights",
+            "source",
+        ] {
+            assert!(!j[key].is_null(), "report lacks {key}");
+        }
+        assert!(j["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["legal_basis"] == "contract"));
+        let html = pdgate_testkit::send(
+            http::Request::get(
+                gw.admin_url(&format!("/admin/v1/requests/{id}/report?format=html")),
+            )
             .header("authorization", format!("Bearer {dpo}"))
             .header("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")
             .body(Full::new(Bytes::new()))
             .unwrap(),
-    )
-    .await;
-    assert_eq!(html.status, 200);
-    let page = String::from_utf8(html.body.to_vec()).unwrap();
-    assert!(
-        page.contains("Отчёт по запросу") && page.contains(EMAIL) && page.contains("Ваши права")
-    );
+        )
+        .await;
+        assert_eq!(html.status, 200);
+        let page = String::from_utf8(html.body.to_vec()).unwrap();
+        assert!(
+            page.contains("Отчёт по запросу")
+                && page.contains(EMAIL)
+                && page.contains("Ваши права")
+        );
 
-    let audit = authed(
-        "GET",
-        &gw.admin_url("/admin/v1/audit"),
-        &token(gw, "auditor", None),
-        "",
-    )
-    .await;
-    let rendered = String::from_utf8_lossy(&audit.body)
-        .lines()
-        .filter(|l| l.contains("\"report_rendered\"") && l.contains(&id))
-        .count();
-    assert_eq!(rendered, 2, "the JSON and the HTML rendering");
+        let audit = authed(
+            "GET",
+            &gw.admin_url("/admin/v1/audit"),
+            &token(gw, "auditor", None),
+            "",
+        )
+        .await;
+        let rendered = String::from_utf8_lossy(&audit.body)
+            .lines()
+            .filter(|l| l.contains("\"report_rendered\"") && l.contains(id))
+            .count();
+        assert_eq!(rendered, 2, "the JSON and the HTML rendering");
 
-    let list = authed(
-        "GET",
-        &gw.admin_url("/admin/v1/requests?status=open"),
-        &dpo,
-        "",
-    )
-    .await;
-    assert_eq!(list.json()["count"], 1);
-    let overdue = authed(
-        "GET",
-        &gw.admin_url("/admin/v1/requests?overdue=true"),
-        &dpo,
-        "",
-    )
-    .await;
-    assert_eq!(overdue.json()["count"], 0);
+        let list = authed(
+            "GET",
+            &gw.admin_url("/admin/v1/requests?status=open"),
+            dpo,
+            "",
+        )
+        .await;
+        assert_eq!(list.json()["count"], 1);
+        let overdue = authed(
+            "GET",
+            &gw.admin_url("/admin/v1/requests?overdue=true"),
+            dpo,
+            "",
+        )
+        .await;
+        assert_eq!(overdue.json()["count"], 0);
+    }
 
-    // Restriction: nothing is detokenized until it is lifted.
-    let r = create(gw, &dpo, "restriction", EMAIL).await;
-    let rid = r["id"].as_str().unwrap().to_owned();
-    assert_eq!(fulfil(gw, &dpo, &rid, "").await.status, 200);
-    assert_eq!(
-        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email]).await),
-        ["restricted"]
-    );
-    let l = authed(
-        "POST",
-        &gw.admin_url(&format!("/admin/v1/requests/{rid}/lift")),
-        &dpo,
-        "",
-    )
-    .await;
-    assert_eq!(l.status, 200, "{}", String::from_utf8_lossy(&l.body));
-    assert_eq!(
-        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email]).await),
-        [EMAIL]
-    );
+    /// Restriction: nothing is detokenized until it is lifted.
+    async fn restriction_holds_until_lifted(&self) {
+        let (gw, shop, dpo, crm) = (&self.env.gw, &self.shop, &self.dpo, &self.crm);
+        let r = create(gw, dpo, "restriction", EMAIL).await;
+        let rid = r["id"].as_str().unwrap().to_owned();
+        assert_eq!(fulfil(gw, dpo, &rid, "").await.status, 200);
+        assert_eq!(
+            outcomes(&detokenize(gw, crm, "order_fulfilment", &[&shop.email]).await),
+            ["restricted"]
+        );
+        let l = authed(
+            "POST",
+            &gw.admin_url(&format!("/admin/v1/requests/{rid}/lift")),
+            dpo,
+            "",
+        )
+        .await;
+        assert_eq!(l.status, 200, "{}", String::from_utf8_lossy(&l.body));
+        assert_eq!(
+            outcomes(&detokenize(gw, crm, "order_fulfilment", &[&shop.email]).await),
+            [EMAIL]
+        );
+    }
 
-    // Objection to marketing ends it for the subject; the contract purpose is unaffected.
-    let o = create(gw, &dpo, "objection", EMAIL).await;
-    let r = fulfil(
-        gw,
-        &dpo,
-        o["id"].as_str().unwrap(),
-        r#"{"purposes":["marketing"]}"#,
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        outcomes(&detokenize(gw, &crm, "marketing", &[&shop.email]).await),
-        ["objected"]
-    );
-    assert_eq!(
-        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.email]).await),
-        [EMAIL]
-    );
-    let o2 = create(gw, &dpo, "objection", EMAIL).await;
-    let r = fulfil(
-        gw,
-        &dpo,
-        o2["id"].as_str().unwrap(),
-        r#"{"purposes":["order_fulfilment"]}"#,
-    )
-    .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (422, "not_applicable".to_owned())
-    );
+    /// Objection to marketing ends it for the subject; the contract purpose is unaffected.
+    async fn objection_ends_marketing_only(&self) {
+        let (gw, shop, dpo, crm) = (&self.env.gw, &self.shop, &self.dpo, &self.crm);
+        let o = create(gw, dpo, "objection", EMAIL).await;
+        let r = fulfil(
+            gw,
+            dpo,
+            o["id"].as_str().unwrap(),
+            r#"{"purposes":["marketing"]}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            outcomes(&detokenize(gw, crm, "marketing", &[&shop.email]).await),
+            ["objected"]
+        );
+        assert_eq!(
+            outcomes(&detokenize(gw, crm, "order_fulfilment", &[&shop.email]).await),
+            [EMAIL]
+        );
+        let o2 = create(gw, dpo, "objection", EMAIL).await;
+        let r = fulfil(
+            gw,
+            dpo,
+            o2["id"].as_str().unwrap(),
+            r#"{"purposes":["order_fulfilment"]}"#,
+        )
+        .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "not_applicable".to_owned())
+        );
+    }
 
-    // Rectification: the CRM keeps its token and reads the corrected value.
-    let rc = create(gw, &dpo, "rectification", EMAIL).await;
-    let rcid = rc["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        fulfil(gw, &dpo, &rcid, "").await.code(),
-        "corrections_required"
-    );
-    let body =
-        serde_json::json!({"corrections": [{"token": shop.phone, "value": NEW_PHONE}]}).to_string();
-    let r = fulfil(gw, &dpo, &rcid, &body).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.phone]).await),
-        [NEW_PHONE]
-    );
-    // The search index follows: found by the corrected phone, no longer by the old one.
-    assert_eq!(found_by(gw, &dpo, "phone", NEW_PHONE).await, 1);
-    assert_eq!(found_by(gw, &dpo, "phone", PHONE).await, 0);
+    /// Rectification: the CRM keeps its token and reads the corrected value; the search index
+    /// follows.
+    async fn rectification_keeps_the_token(&self) {
+        let (gw, shop, dpo, crm) = (&self.env.gw, &self.shop, &self.dpo, &self.crm);
+        let rc = create(gw, dpo, "rectification", EMAIL).await;
+        let rcid = rc["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            fulfil(gw, dpo, &rcid, "").await.code(),
+            "corrections_required"
+        );
+        let body = serde_json::json!({"corrections": [{"token": shop.phone, "value": NEW_PHONE}]})
+            .to_string();
+        let r = fulfil(gw, dpo, &rcid, &body).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            outcomes(&detokenize(gw, crm, "order_fulfilment", &[&shop.phone]).await),
+            [NEW_PHONE]
+        );
+        // The search index follows: found by the corrected phone, no longer by the old one.
+        assert_eq!(found_by(gw, dpo, "phone", NEW_PHONE).await, 1);
+        assert_eq!(found_by(gw, dpo, "phone", PHONE).await, 0);
+    }
 
-    // Erasure: crypto-shredded except the held payment category, with an act and a webhook.
-    let er = create(gw, &dpo, "erasure", EMAIL).await;
-    let erid = er["id"].as_str().unwrap().to_owned();
-    let ext = authed(
-        "POST",
-        &gw.admin_url(&format!("/admin/v1/requests/{erid}/extend")),
-        &dpo,
-        r#"{"reason":"x"}"#,
-    )
-    .await;
-    assert_eq!(ext.code(), "extension_not_provided");
-    let r = fulfil(gw, &dpo, &erid, "").await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        outcomes(
-            &detokenize(
-                gw,
-                &crm,
-                "order_fulfilment",
-                &[&shop.email, &shop.phone, &shop.card]
+    /// Erasure: crypto-shredded except the held payment category, with an act and a webhook.
+    /// The request's id.
+    async fn erasure_keeps_the_held_category(&self) -> String {
+        let (gw, shop, dpo, crm) = (&self.env.gw, &self.shop, &self.dpo, &self.crm);
+        let er = create(gw, dpo, "erasure", EMAIL).await;
+        let erid = er["id"].as_str().unwrap().to_owned();
+        let ext = authed(
+            "POST",
+            &gw.admin_url(&format!("/admin/v1/requests/{erid}/extend")),
+            dpo,
+            r#"{"reason":"x"}"#,
+        )
+        .await;
+        assert_eq!(ext.code(), "extension_not_provided");
+        let r = fulfil(gw, dpo, &erid, "").await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            outcomes(
+                &detokenize(
+                    gw,
+                    crm,
+                    "order_fulfilment",
+                    &[&shop.email, &shop.phone, &shop.card]
+                )
+                .await
+            ),
+            ["erased", "erased", "restricted"]
+        );
+        let rep = authed(
+            "GET",
+            &gw.admin_url(&format!("/admin/v1/requests/{erid}/report")),
+            dpo,
+            "",
+        )
+        .await;
+        let j = rep.json();
+        let act = &j["destruction_act"];
+        assert_eq!(act["operator"]["name"], "ООО «Ромашка»");
+        assert_eq!(act["subjects"][0]["pseudonym"], shop.subject.as_str());
+        assert_eq!(act["subjects"][0]["whole_subject"], false);
+        assert_eq!(act["held"][0]["subject"], shop.subject.as_str());
+        assert_eq!(act["held"][0]["category"], "payment");
+        assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");
+        assert!(act["held"][0]["until"].is_string());
+        assert!(act["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "contact"));
+        for key in [
+            "information_system",
+            "method",
+            "reason",
+            "destroyed_at",
+            "destroyed_by",
+        ] {
+            assert!(act[key].is_string(), "act lacks {key}");
+        }
+        let logged = &act["log_extract"][0]["entry"]["event"];
+        assert_eq!(logged["type"], "erasure");
+        assert_eq!(logged["act_id"], act["act_id"]);
+        assert_eq!(logged["held_categories"][0], "payment");
+        erid
+    }
+
+    /// The webhooks arrive signed: the rectification names the corrected token, the erasure the
+    /// destroyed ones (and not the held one).
+    async fn webhooks_arrive_signed(&self, erid: &str) {
+        let (env, gw, shop, dpo) = (self.env, &self.env.gw, &self.shop, &self.dpo);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while env.hook.got.lock().unwrap().len() < 2 {
+            assert!(Instant::now() < deadline, "webhooks not delivered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let got = env.hook.got.lock().unwrap().clone();
+        let (headers, body) = &got[0];
+        assert_signed(headers, body);
+        let p: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            (p["event"].as_str(), p["tokens"][0].as_str()),
+            (Some("rectification"), Some(shop.phone.as_str()))
+        );
+        let (headers, body) = got[1].clone();
+        assert_signed(&headers, &body);
+        let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(p["event"], "erasure");
+        assert_eq!(p["reference"], erid);
+        let toks: Vec<&str> = p["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(
+            toks.contains(&shop.email.as_str()) && !toks.contains(&shop.card.as_str()),
+            "{toks:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let st = authed(
+                "GET",
+                &gw.admin_url(&format!("/admin/v1/requests/{erid}")),
+                dpo,
+                "",
             )
             .await
-        ),
-        ["erased", "erased", "restricted"]
-    );
-    let rep = authed(
-        "GET",
-        &gw.admin_url(&format!("/admin/v1/requests/{erid}/report")),
-        &dpo,
-        "",
-    )
-    .await;
-    let j = rep.json();
-    let act = &j["destruction_act"];
-    assert_eq!(act["operator"]["name"], "ООО «Ромашка»");
-    assert_eq!(act["subjects"][0]["pseudonym"], shop.subject.as_str());
-    assert_eq!(act["subjects"][0]["whole_subject"], false);
-    assert_eq!(act["held"][0]["subject"], shop.subject.as_str());
-    assert_eq!(act["held"][0]["category"], "payment");
-    assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");
-    assert!(act["held"][0]["until"].is_string());
-    assert!(act["categories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| c["id"] == "contact"));
-    for key in [
-        "information_system",
-        "method",
-        "reason",
-        "destroyed_at",
-        "destroyed_by",
-    ] {
-        assert!(act[key].is_string(), "act lacks {key}");
+            .json();
+            if st["deliveries"]["delivered"] == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "delivery state never became delivered: {st}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
-    let logged = &act["log_extract"][0]["entry"]["event"];
-    assert_eq!(logged["type"], "erasure");
-    assert_eq!(logged["act_id"], act["act_id"]);
-    assert_eq!(logged["held_categories"][0], "payment");
 
-    // The webhooks arrive signed: the rectification names the corrected token, the erasure the
-    // destroyed ones (and not the held one).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while env.hook.got.lock().unwrap().len() < 2 {
-        assert!(Instant::now() < deadline, "webhooks not delivered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let got = env.hook.got.lock().unwrap().clone();
-    let (headers, body) = &got[0];
-    assert_signed(headers, body);
-    let p: serde_json::Value = serde_json::from_slice(body).unwrap();
-    assert_eq!(
-        (p["event"].as_str(), p["tokens"][0].as_str()),
-        (Some("rectification"), Some(shop.phone.as_str()))
-    );
-    let (headers, body) = got[1].clone();
-    assert_signed(&headers, &body);
-    let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(p["event"], "erasure");
-    assert_eq!(p["reference"], erid.as_str());
-    let toks: Vec<&str> = p["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
-    assert!(
-        toks.contains(&shop.email.as_str()) && !toks.contains(&shop.card.as_str()),
-        "{toks:?}"
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let st = authed(
+    /// A new access request finds only what the hold keeps, restricted.
+    async fn a_new_access_finds_only_the_hold(&self) {
+        let (gw, dpo) = (&self.env.gw, &self.dpo);
+        let a2 = create(gw, dpo, "access", EMAIL).await;
+        assert_eq!(
+            fulfil(gw, dpo, a2["id"].as_str().unwrap(), "").await.status,
+            200
+        );
+        let rep = authed(
             "GET",
-            &gw.admin_url(&format!("/admin/v1/requests/{erid}")),
-            &dpo,
+            &gw.admin_url(&format!(
+                "/admin/v1/requests/{}/report",
+                a2["id"].as_str().unwrap()
+            )),
+            dpo,
             "",
         )
         .await
         .json();
-        if st["deliveries"]["delivered"] == 1 {
-            break;
+        let data = rep["subjects"][0]["data"].as_array().unwrap();
+        assert_eq!(data.len(), 1, "{data:?}");
+        assert_eq!(data[0]["category"], "payment");
+        assert_eq!(rep["subjects"][0]["restricted"], true);
+    }
+
+    /// Audited, and no planted value anywhere in the log or the audit export.
+    async fn audited_without_planted_values(&self) {
+        let gw = &self.env.gw;
+        let audit = authed(
+            "GET",
+            &gw.admin_url("/admin/v1/audit"),
+            &token(gw, "auditor", None),
+            "",
+        )
+        .await;
+        let text = String::from_utf8(audit.body.to_vec()).unwrap();
+        for kind in [
+            "request_received",
+            "request_extended",
+            "request_fulfilled",
+            "restriction",
+            "purpose_objected",
+            "rectification",
+            "erasure",
+        ] {
+            assert!(
+                text.contains(&format!("\"type\":\"{kind}\"")),
+                "no {kind} in the audit log"
+            );
         }
-        assert!(
-            Instant::now() < deadline,
-            "delivery state never became delivered: {st}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // A new access request finds only what the hold keeps, restricted.
-    let a2 = create(gw, &dpo, "access", EMAIL).await;
-    assert_eq!(
-        fulfil(gw, &dpo, a2["id"].as_str().unwrap(), "")
-            .await
-            .status,
-        200
-    );
-    let rep = authed(
-        "GET",
-        &gw.admin_url(&format!(
-            "/admin/v1/requests/{}/report",
-            a2["id"].as_str().unwrap()
-        )),
-        &dpo,
-        "",
-    )
-    .await
-    .json();
-    let data = rep["subjects"][0]["data"].as_array().unwrap();
-    assert_eq!(data.len(), 1, "{data:?}");
-    assert_eq!(data[0]["category"], "payment");
-    assert_eq!(rep["subjects"][0]["restricted"], true);
-
-    // Audited, and no planted value anywhere in the log or the audit export.
-    let audit = authed(
-        "GET",
-        &gw.admin_url("/admin/v1/audit"),
-        &token(gw, "auditor", None),
-        "",
-    )
-    .await;
-    let text = String::from_utf8(audit.body.to_vec()).unwrap();
-    for kind in [
-        "request_received",
-        "request_extended",
-        "request_fulfilled",
-        "restriction",
-        "purpose_objected",
-        "rectification",
-        "erasure",
-    ] {
-        assert!(
-            text.contains(&format!("\"type\":\"{kind}\"")),
-            "no {kind} in the audit log"
-        );
-    }
-    for planted in [EMAIL, PHONE, NEW_PHONE, "Засадный"] {
-        assert!(
-            !text.contains(planted) && !gw.log().contains(planted),
-            "{planted} leaked"
-        );
+        for planted in [EMAIL, PHONE, NEW_PHONE, "Засадный"] {
+            assert!(
+                !text.contains(planted) && !gw.log().contains(planted),
+                "{planted} leaked"
+            );
+        }
     }
 }
 
