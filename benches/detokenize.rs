@@ -70,7 +70,10 @@ fn detokenize(c: &mut Criterion) {
     let mut at = 0usize;
     g.bench_function("resolve_100_tokens", |b| {
         b.iter(|| {
-            let batch: Vec<&str> = tokens[at..at + 100].iter().map(String::as_str).collect();
+            let batch: Vec<&str> = tokens[at..at + 100]
+                .iter()
+                .map(pdgate::records::Token::as_str)
+                .collect();
             at = (at + 100) % (tokens.len() - 100);
             let out = rt
                 .block_on(pdgate::purpose::resolve(

@@ -178,7 +178,7 @@ fn intake_decision(c: &mut Criterion) {
                     dek,
                 };
                 let plan = intake::plan(&policy, route, &eval, &leaves, &k, subject, facts);
-                let tokens: Vec<String> = plan
+                let tokens: Vec<pdgate::records::Token> = plan
                     .write
                     .values
                     .iter()

@@ -309,7 +309,7 @@ fn encode(parsed: Parsed, outputs: &[crate::forms::Output]) -> Result<(Body, u64
 /// consents, the request id, and which field each masked value's token belongs to.
 fn pdgate_headers(
     plan: &intake::Plan,
-    tokens: &[String],
+    tokens: &[crate::store::Token],
     request_id: &str,
 ) -> Vec<(&'static http::HeaderName, HeaderValue)> {
     let refs = plan.refs_header(tokens);

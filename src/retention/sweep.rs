@@ -535,7 +535,7 @@ mod tests {
                 .unwrap();
         let value = |mac: u8| ValueWrite {
             value_mac: [mac; 32].into(),
-            candidates: vec![format!("tok_{mac}")],
+            candidates: vec![format!("tok_{mac}").into()],
             shape: "generic".into(),
             kind: "generic".into(),
             action: "tokenize".into(),

@@ -51,7 +51,7 @@ fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::
 fn value(mac: u8, candidates: &[&str]) -> ValueWrite {
     ValueWrite {
         value_mac: [mac; 32].into(),
-        candidates: candidates.iter().map(|c| (*c).to_owned()).collect(),
+        candidates: candidates.iter().map(|c| (*c).into()).collect(),
         shape: "email".into(),
         kind: "email".into(),
         action: "tokenize".into(),
@@ -65,7 +65,7 @@ fn value(mac: u8, candidates: &[&str]) -> ValueWrite {
 /// The outcome of an intake committed with these tokens.
 fn tokens(t: &[&str]) -> IntakeOutcome {
     IntakeOutcome::Committed(pdgate::store::Committed {
-        tokens: t.iter().map(|s| (*s).to_owned()).collect(),
+        tokens: t.iter().map(|s| (*s).into()).collect(),
     })
 }
 

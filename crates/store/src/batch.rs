@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Committed, IntakeOutcome, IntakeWrite, SubjectWrite};
+use super::{Committed, IntakeOutcome, IntakeWrite, SubjectWrite, Token};
 
 /// What the database holds for the keys, subjects and values a batch mentions.
 #[derive(Debug, Default)]
@@ -21,7 +21,7 @@ pub(crate) struct Known {
 /// A token first issued in this batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NewToken {
-    pub token: String,
+    pub token: Token,
     pub item: usize,
     pub value: usize,
 }
@@ -54,7 +54,7 @@ pub(crate) fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
             _ => {}
         }
         for v in &w.values {
-            candidates.extend(v.candidates.iter().map(String::as_str));
+            candidates.extend(v.candidates.iter().map(Token::as_str));
         }
     }
     Lookups {
@@ -67,7 +67,7 @@ pub(crate) fn lookups(batch: &[IntakeWrite]) -> Lookups<'_> {
 /// Decides every intake of the batch in order, as the per-intake path would.
 pub(crate) fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
     let mut keys_seen: HashSet<&[u8]> = HashSet::new();
-    let mut by_mac: HashMap<&[u8], String> = HashMap::new();
+    let mut by_mac: HashMap<&[u8], &Token> = HashMap::new();
     let mut taken: HashSet<&str> = HashSet::new();
     let mut d = Decided {
         outcomes: Vec::with_capacity(batch.len()),
@@ -86,7 +86,7 @@ pub(crate) fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
             continue;
         }
         let mut tokens = Vec::with_capacity(w.values.len());
-        let mut issued: Vec<(usize, &str, &[u8])> = Vec::new();
+        let mut issued: Vec<(usize, &Token, &[u8])> = Vec::new();
         let mut exhausted = false;
         for (vi, v) in w.values.iter().enumerate() {
             let mac = &v.value_mac[..];
@@ -96,23 +96,23 @@ pub(crate) fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
                     .get(c.as_str())
                     .is_some_and(|m| m[..] == *mac)
             });
-            if let Some(t) = stored.or_else(|| by_mac.get(mac)) {
+            if let Some(t) = stored.or_else(|| by_mac.get(mac).copied()) {
                 tokens.push(t.clone());
                 continue;
             }
             if let Some((_, t, _)) = issued.iter().find(|(_, _, m)| *m == mac) {
-                tokens.push((*t).to_owned());
+                tokens.push((*t).clone());
                 continue;
             }
-            let free = v.candidates.iter().map(String::as_str).find(|c| {
-                !known.token_macs.contains_key(*c)
-                    && !taken.contains(c)
+            let free = v.candidates.iter().find(|c| {
+                !known.token_macs.contains_key(c.as_str())
+                    && !taken.contains(c.as_str())
                     && !issued.iter().any(|(_, t, _)| t == c)
             });
             match free {
                 Some(c) => {
                     issued.push((vi, c, mac));
-                    tokens.push(c.to_owned());
+                    tokens.push(c.clone());
                 }
                 None => {
                     exhausted = true;
@@ -128,10 +128,10 @@ pub(crate) fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
             keys_seen.insert(&k[..]);
         }
         for (vi, t, mac) in issued {
-            taken.insert(t);
-            by_mac.insert(mac, t.to_owned());
+            taken.insert(t.as_str());
+            by_mac.insert(mac, t);
             d.new_tokens.push(NewToken {
-                token: t.to_owned(),
+                token: t.clone(),
                 item: i,
                 value: vi,
             });
@@ -150,7 +150,7 @@ mod tests {
     fn v(mac: u8, cands: &[&str]) -> ValueWrite {
         ValueWrite {
             value_mac: [mac; 32].into(),
-            candidates: cands.iter().map(|c| (*c).to_owned()).collect(),
+            candidates: cands.iter().map(|c| Token::from(*c)).collect(),
             shape: "generic".into(),
             kind: "text".into(),
             action: "tokenize".into(),
@@ -215,7 +215,7 @@ mod tests {
         let d = decide(&batch, &known);
         let c = |t: &[&str]| {
             IntakeOutcome::Committed(Committed {
-                tokens: t.iter().map(|s| (*s).to_owned()).collect(),
+                tokens: t.iter().map(|s| Token::from(*s)).collect(),
             })
         };
         assert_eq!(

@@ -61,7 +61,7 @@ pub(crate) fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
             let value = VaultValue {
                 id: r.id,
                 subject_id,
-                token: r.token,
+                token: r.token.into(),
                 kind: r.kind,
                 action: r.action,
                 category: r.category,

@@ -199,7 +199,7 @@ impl WriteTx for sqlx::Postgres {
 
 pub use pdgate_core::records::{
     Committed, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome, IntakeWrite, Mac,
-    SubjectId, SubjectRow, SubjectState, SubjectWrite, ValueRow, ValueWrite, VaultValue,
+    SubjectId, SubjectRow, SubjectState, SubjectWrite, Token, ValueRow, ValueWrite, VaultValue,
 };
 
 /// The storage contract both backends fulfil.

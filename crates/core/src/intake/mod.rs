@@ -17,7 +17,7 @@ use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
 pub use crate::records::{pseudonym, subject_id_of};
 use crate::records::{
-    ConsentRecord, ConsentStatus, IntakeWrite, Mac, SubjectId, SubjectWrite, ValueWrite,
+    ConsentRecord, ConsentStatus, IntakeWrite, Mac, SubjectId, SubjectWrite, Token, ValueWrite,
 };
 use crate::Millis;
 
@@ -254,7 +254,7 @@ impl Plan {
     /// `X-Pdgate-Refs`: `path=token` for each masked field. A path is percent-encoded where it
     /// holds anything but plain ASCII, `,`, `=`, `;`, `%` or whitespace included, so that a field
     /// name can neither inject a pair nor make the header invalid (and so dropped).
-    pub fn refs_header(&self, tokens: &[String]) -> String {
+    pub fn refs_header(&self, tokens: &[Token]) -> String {
         const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
             .add(b' ')
             .add(b',')
@@ -416,6 +416,7 @@ impl Vaulting<'_> {
             value_mac: mac,
             candidates: (0..TOKEN_CANDIDATES)
                 .map(|a| actions::token_candidate(v.shape, &mac, a, v.normalized, self.domain))
+                .map(Token::from)
                 .collect(),
             shape: v.shape.as_str().to_owned(),
             kind: v.kind.as_str().to_owned(),
@@ -579,7 +580,7 @@ fn consents_given(
 }
 
 /// The body outputs once the store has issued a token for each vault value.
-pub fn render(plan: &Plan, tokens: &[String]) -> Vec<Output> {
+pub fn render(plan: &Plan, tokens: &[Token]) -> Vec<Output> {
     plan.renders
         .iter()
         .map(|r| match r {
@@ -591,7 +592,7 @@ pub fn render(plan: &Plan, tokens: &[String]) -> Vec<Output> {
                 for p in pieces {
                     match p {
                         Piece::Lit(l) => s.push_str(l),
-                        Piece::Token(i) => s.push_str(tokens.get(*i).map_or("", String::as_str)),
+                        Piece::Token(i) => s.push_str(tokens.get(*i).map_or("", Token::as_str)),
                     }
                 }
                 Output::Replace(s)

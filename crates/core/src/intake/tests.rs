@@ -49,7 +49,7 @@ fn run(p: &Policy, route: &str, ls: &[Leaf], keys: &Keys, sid: &[u8]) -> (Plan, 
     let r = p.routes.iter().find(|r| r.id == route).unwrap();
     let eval = evaluate(p, r, ls).unwrap();
     let plan = plan(p, r, &eval, ls, keys, new_subject(keys, sid), facts());
-    let tokens: Vec<String> = plan
+    let tokens: Vec<Token> = plan
         .write
         .values
         .iter()
@@ -287,7 +287,7 @@ fn refs_header_encodes_field_paths_it_cannot_carry_plainly() {
         ("agree", "on"),
     ]);
     let (mut plan, _) = run(&p, "contact", &ls, &keys(), &[7; 16]);
-    let tokens = vec!["tok_a".to_owned(), "tok_b".to_owned(), "tok_c".to_owned()];
+    let tokens: Vec<Token> = vec!["tok_a".into(), "tok_b".into(), "tok_c".into()];
     plan.mask_refs = vec![
         ("телефон".into(), 0),
         ("x=1, y".into(), 1),

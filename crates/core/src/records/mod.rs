@@ -58,7 +58,7 @@ impl SubjectWrite {
 #[derive(Debug, Clone)]
 pub struct ValueWrite {
     pub value_mac: Mac,
-    pub candidates: Vec<String>,
+    pub candidates: Vec<Token>,
     pub shape: String,
     pub kind: String,
     pub action: String,
@@ -125,7 +125,7 @@ pub struct ConsentRecord {
 /// What a committed intake got: the token issued for each [`ValueWrite`], in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Token>,
 }
 
 /// Per-intake outcome inside a batch.
@@ -144,7 +144,7 @@ pub struct VaultValue {
     /// Row id: one collection of the value (the same token may be collected many times).
     pub id: i64,
     pub subject_id: SubjectId,
-    pub token: String,
+    pub token: Token,
     pub kind: String,
     pub action: String,
     pub category: Option<String>,
@@ -298,6 +298,76 @@ impl std::fmt::Debug for Mac {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let [a, b, c, d, ..] = self.0;
         write!(f, "Mac({a:02x}{b:02x}{c:02x}{d:02x}…)")
+    }
+}
+
+/// A token pdgate issued for one value (`tok_…`, or a format-preserving one shaped like the
+/// value): what upstreams hold instead of it, and what detokenize and erasure find it by.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(String);
+
+impl Token {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Token {
+    fn from(s: String) -> Self {
+        Token(s)
+    }
+}
+
+impl From<&str> for Token {
+    fn from(s: &str) -> Self {
+        Token(s.to_owned())
+    }
+}
+
+/// The text, for bodies, columns and comparisons.
+impl std::ops::Deref for Token {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Found in maps of tokens by its text.
+impl std::borrow::Borrow<str> for Token {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Token {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Token {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A token stands for a value without revealing it: it may appear in test failures.
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({})", self.0)
+    }
+}
+
+/// As its text: reports list the tokens the subject's values went out as.
+impl serde::Serialize for Token {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 

@@ -2,7 +2,7 @@
 //! [`Change`], the one write of the rights half: committed in one transaction with its audit entries.
 
 use crate::audit::AuditEvent;
-use crate::records::{ConsentRecord, Mac, SubjectId, SubjectState};
+use crate::records::{ConsentRecord, Mac, SubjectId, SubjectState, Token};
 use crate::Millis;
 
 /// What a data subject asks for (SPEC 7).
@@ -369,7 +369,7 @@ impl PurgeTable {
 /// A position in a [`PurgeTable`]'s key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PurgeKey {
-    Token(String),
+    Token(Token),
     Mac(Vec<u8>),
     /// A search-index entry, `(mac, subject)`: one MAC (a shared phone number) may have entries
     /// for many subjects, more than one step should hold.

@@ -12,7 +12,7 @@ fn value(id: i64, category: &str, purposes: &str) -> VaultValue {
     VaultValue {
         id,
         subject_id: b"s".to_vec().into(),
-        token: format!("tok_{id}"),
+        token: format!("tok_{id}").into(),
         kind: "generic".into(),
         action: "tokenize".into(),
         category: Some(category.into()),

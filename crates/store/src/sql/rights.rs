@@ -20,7 +20,7 @@ use crate::rights::{
 };
 use crate::{
     now_millis, stored, ConsentRecord, Millis, Result, StoreError, SubjectId, SubjectRow,
-    SubjectState, VaultValue, WriteTx,
+    SubjectState, Token, VaultValue, WriteTx,
 };
 
 impl Rights for Store {
@@ -382,7 +382,7 @@ async fn purge_range(
     let upper = match qb.build().fetch_optional(&mut **tx).await? {
         None => None,
         Some(r) => Some(match table {
-            PurgeTable::Tokens => PurgeKey::Token(r.try_get(0)?),
+            PurgeTable::Tokens => PurgeKey::Token(Token::from(r.try_get::<String, _>(0)?)),
             PurgeTable::SubjectIndex => PurgeKey::Entry(r.try_get(0)?, subject_id(&r, 1)?),
             PurgeTable::SubjectKeys => PurgeKey::Mac(r.try_get(0)?),
         }),

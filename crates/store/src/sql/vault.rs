@@ -16,7 +16,7 @@ use crate::json_rows::values_with_subjects;
 use crate::{
     now_millis, stored, Backend, Cause, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome,
     IntakeWrite, Mac, Millis, Result, StoreError, SubjectId, SubjectRow, SubjectState,
-    SubjectWrite, ValueRow, ValueWrite, VaultValue, WriteTx,
+    SubjectWrite, Token, ValueRow, ValueWrite, VaultValue, WriteTx,
 };
 
 impl Backend for Store {
@@ -401,7 +401,7 @@ pub(super) fn subject_id(r: &<Db as sqlx::Database>::Row, i: usize) -> Result<Su
 pub(super) fn vault_value(r: &<Db as sqlx::Database>::Row) -> Result<VaultValue> {
     Ok(VaultValue {
         subject_id: subject_id(r, 0)?,
-        token: r.try_get(1)?,
+        token: Token::from(r.try_get::<String, _>(1)?),
         kind: r.try_get(2)?,
         action: r.try_get(3)?,
         category: r.try_get(4)?,
@@ -1183,21 +1183,25 @@ async fn token_for(
     w: &IntakeWrite,
     sid: &[u8],
     v: &ValueWrite,
-) -> Result<Option<String>> {
-    let candidates: Vec<&str> = v.candidates.iter().map(String::as_str).collect();
+) -> Result<Option<Token>> {
+    let candidates: Vec<&str> = v.candidates.iter().map(Token::as_str).collect();
     let taken = stored_tokens(tx, &candidates).await?;
-    if let Some(t) = v
-        .candidates
-        .iter()
-        .find(|c| taken.get(*c).is_some_and(|m| m[..] == v.value_mac[..]))
-    {
+    if let Some(t) = v.candidates.iter().find(|c| {
+        taken
+            .get(c.as_str())
+            .is_some_and(|m| m[..] == v.value_mac[..])
+    }) {
         return Ok(Some(t.clone()));
     }
-    for cand in v.candidates.iter().filter(|c| !taken.contains_key(*c)) {
+    for cand in v
+        .candidates
+        .iter()
+        .filter(|c| !taken.contains_key(c.as_str()))
+    {
         let done = sqlx::query(
             "INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
-        .bind(cand)
+        .bind(cand.as_str())
         .bind(&v.value_mac[..])
         .bind(sid)
         .bind(&v.shape)
@@ -1208,7 +1212,10 @@ async fn token_for(
             return Ok(Some(cand.clone()));
         }
         let now = stored_tokens(tx, &[cand.as_str()]).await?;
-        if now.get(cand).is_some_and(|m| m[..] == v.value_mac[..]) {
+        if now
+            .get(cand.as_str())
+            .is_some_and(|m| m[..] == v.value_mac[..])
+        {
             return Ok(Some(cand.clone()));
         }
     }
