@@ -6,31 +6,16 @@ fulfils a request and previews its report, exports the register, opens a breach,
 retention sweep's destruction act, searches the audit log, switches to Russian, and keeps a screenshot of every screen in --out.
 """
 import argparse
-import datetime
 import pathlib
 import re
 import sys
-import time
 
 from playwright.sync_api import expect, sync_playwright
 
+from browser_clock import CLOCK_IN_SANDBOX, set_clock
+
 WAIT_MS = 10_000
 expect.set_options(timeout=WAIT_MS)
-
-
-# What Chromium logs when Playwright's clock script meets a sandboxed frame (the report preview):
-# the script is the test's, not the console's.
-CLOCK_IN_SANDBOX = "Blocked script execution in 'about:"
-
-
-def set_clock(ctx, now_ms: int) -> bool:
-    """Under tests/at-date.sh the test and pdgate see a faked date, and Chromium, kept out of
-    faketime (it runs many times slower under it), is given the same moment through Playwright's
-    clock, which then runs on. On the real clock nothing is installed. Whether it was."""
-    if abs(now_ms - time.time() * 1000) < 60_000:
-        return False
-    ctx.clock.install(time=datetime.datetime.fromtimestamp(now_ms / 1000, tz=datetime.timezone.utc))
-    return True
 
 
 def main() -> int:

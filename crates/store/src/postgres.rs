@@ -107,19 +107,5 @@ const ROWS_AS_JSON: (&str, &str) = (
     clippy::duplicate_mod,
     reason = "one source compiled once per sqlx driver"
 )]
-#[path = "sql/vault.rs"]
-mod vault;
-
-#[expect(
-    clippy::duplicate_mod,
-    reason = "one source compiled once per sqlx driver"
-)]
-#[path = "sql/rights.rs"]
-mod rights;
-
-#[expect(
-    clippy::duplicate_mod,
-    reason = "one source compiled once per sqlx driver"
-)]
-#[path = "sql/oversight.rs"]
-mod oversight;
+#[path = "sql/mod.rs"]
+mod sql;

@@ -148,22 +148,8 @@ const ROWS_AS_JSON: (&str, &str) = (
     clippy::duplicate_mod,
     reason = "one source compiled once per sqlx driver"
 )]
-#[path = "sql/vault.rs"]
-mod vault;
-
-#[expect(
-    clippy::duplicate_mod,
-    reason = "one source compiled once per sqlx driver"
-)]
-#[path = "sql/rights.rs"]
-mod rights;
-
-#[expect(
-    clippy::duplicate_mod,
-    reason = "one source compiled once per sqlx driver"
-)]
-#[path = "sql/oversight.rs"]
-mod oversight;
+#[path = "sql/mod.rs"]
+mod sql;
 
 /// Copies committed WAL frames back into the database file from a connection of its own.
 ///

@@ -1,10 +1,4 @@
-//! The SQL of [`Backend`](crate::Backend), written once for both backends: SQLite (3.35+) and
-//! PostgreSQL accept the same statements here (`$n` parameters, `ON CONFLICT … DO`, `RETURNING`).
-//!
-//! This file is compiled twice, as a child module of `sqlite.rs` and of `postgres.rs` (`#[path]`),
-//! where `Db` and `Store` name that backend's driver and store, and the constants it imports from
-//! there say where the two differ. So it is plain Rust that rustfmt and clippy read, without the
-//! where-clauses sqlx's generic executor bounds would need on every function.
+//! The SQL of [`Backend`](crate::Backend): the vault's reads and the intake batch.
 
 use sqlx::Row;
 

@@ -1,0 +1,13 @@
+//! The SQL both backends share, written once: SQLite (3.35+) and PostgreSQL accept the same
+//! statements (`$n` parameters, `ON CONFLICT … DO`, `RETURNING`).
+//!
+//! This folder is compiled twice, as a child module of `sqlite.rs` and of `postgres.rs` (`#[path]`),
+//! where `Db` and `Store` name that backend's driver and store, and the constants it takes from
+//! there say where the two differ. So it is plain Rust that rustfmt and clippy read, without the
+//! where-clauses sqlx's generic executor bounds would need on every function.
+
+use super::{probe_headroom, Db, Store, BY_SUBJECT_INDEXES, ROWS_AS_JSON, SKIP_LOCKED, TOKEN_LIST};
+
+mod oversight;
+mod rights;
+mod vault;
