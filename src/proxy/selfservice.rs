@@ -117,7 +117,7 @@ async fn caller<B>(gw: &Gateway, req: &Request<B>, action: &str) -> Result<Calle
         }
         let used = AuditEvent::LinkUsed {
             link_id: link.clone(),
-            subject: access.sub.clone(),
+            subject: crate::intake::pseudonym(&id),
             action: action.to_owned(),
         };
         gw.committer.audit(now, used).await?;
@@ -189,7 +189,7 @@ async fn withdraw<B>(
     let who = caller(gw, req, &format!("withdraw:{purpose}")).await?;
     let records = who.visible(gw.store.consents_of(&who.id).await?);
     let now = crate::now_millis();
-    let Some(w) = receipt::withdraw(&records, &who.name, purpose, now, "self_service") else {
+    let Some(w) = receipt::withdraw(&records, &who.id, purpose, now, "self_service") else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_consent",

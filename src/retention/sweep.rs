@@ -120,7 +120,7 @@ impl Report {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
-    pub subject: String,
+    pub subject: crate::records::Pseudonym,
     pub action: &'static str,
     pub values: usize,
 }

@@ -104,7 +104,7 @@ async fn checkout_json_is_pseudonymized_stored_and_forwarded(db: Db) {
         dek.decrypt(&val.ciphertext, aad).unwrap().as_slice(),
         EMAIL.as_bytes()
     );
-    assert_eq!(pdgate::intake::pseudonym(&subj.id), subject);
+    assert_eq!(pdgate::intake::pseudonym(&subj.id), subject.as_str());
     let all = store.values_of(&subj.id).await.unwrap();
     assert_eq!(
         all.len(),

@@ -39,7 +39,7 @@ fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::
         audit: AuditEvent::Erasure {
             act_id: act_id.into(),
             reason: reason.into(),
-            subject: "s".into(),
+            subject: pdgate::records::pseudonym(&vec![7u8; 16].into()),
             categories: Vec::new(),
             values: 1,
             whole_subject: true,

@@ -154,7 +154,7 @@ mod tests {
             5,
             &crate::audit::AuditEvent::Restriction {
                 request_id: "r".into(),
-                subject: "s".into(),
+                subject: pdgate_core::records::pseudonym(&vec![7u8; 16].into()),
                 restricted: true,
             },
         );

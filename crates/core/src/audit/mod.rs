@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::records::Pseudonym;
 use crate::Millis;
 
 /// What happened. Each variant is one kind of processing operation.
@@ -27,7 +28,7 @@ pub enum AuditEvent {
     Intake {
         request_id: String,
         route: String,
-        subject: String,
+        subject: Pseudonym,
         purposes: Vec<String>,
         consents: Vec<String>,
         stored_values: u32,
@@ -43,7 +44,7 @@ pub enum AuditEvent {
     /// A consent was recorded at intake.
     ConsentGiven {
         receipt_id: String,
-        subject: String,
+        subject: Pseudonym,
         purpose: String,
         text_version: u32,
         method: String,
@@ -56,7 +57,7 @@ pub enum AuditEvent {
     /// A consent was withdrawn (the ledger appended a `withdrawn` record).
     ConsentWithdrawn {
         receipt_id: String,
-        subject: String,
+        subject: Pseudonym,
         purpose: String,
         channel: String,
     },
@@ -88,20 +89,20 @@ pub enum AuditEvent {
     /// phone, never recorded here).
     LinkMinted {
         link_id: String,
-        subject: String,
+        subject: Pseudonym,
         principal: String,
         expires_at: Millis,
     },
     /// A self-service link was revoked.
     LinkRevoked {
         link_id: String,
-        subject: String,
+        subject: Pseudonym,
         principal: String,
     },
     /// A self-service link was used: which link, for which subject, to do what.
     LinkUsed {
         link_id: String,
-        subject: String,
+        subject: Pseudonym,
         action: String,
     },
     /// Somebody exported the audit log.
@@ -137,19 +138,19 @@ pub enum AuditEvent {
     /// Processing of a subject restricted or the restriction lifted.
     Restriction {
         request_id: String,
-        subject: String,
+        subject: Pseudonym,
         restricted: bool,
     },
     /// The subject objected to a purpose: it ends for them (a ledger record says so).
     PurposeObjected {
         request_id: String,
-        subject: String,
+        subject: Pseudonym,
         purpose: String,
     },
     /// Stored values of a subject corrected (re-encrypted under its key).
     Rectification {
         request_id: String,
-        subject: String,
+        subject: Pseudonym,
         values: u32,
         tokens: u32,
     },
@@ -158,7 +159,7 @@ pub enum AuditEvent {
         act_id: String,
         /// A request id, or `sweep:<id>` for retention.
         reason: String,
-        subject: String,
+        subject: Pseudonym,
         categories: Vec<String>,
         values: u32,
         whole_subject: bool,
@@ -392,7 +393,7 @@ mod tests {
         AuditEvent::Intake {
             request_id: format!("r{n}"),
             route: "checkout".into(),
-            subject: "sub_x".into(),
+            subject: crate::records::pseudonym(&vec![7u8; 16].into()),
             purposes: vec!["order_fulfilment".into()],
             consents: vec![],
             stored_values: n,

@@ -8,7 +8,7 @@ use crate::policy::{LegalBasis, Policy};
 use std::collections::BTreeMap;
 
 use crate::audit::AuditEvent;
-use crate::records::{ConsentRecord, ConsentStatus, IntakeWrite};
+use crate::records::{pseudonym, ConsentRecord, ConsentStatus, IntakeWrite, Pseudonym, SubjectId};
 use crate::Millis;
 
 #[derive(Serialize)]
@@ -22,7 +22,7 @@ pub struct Receipt {
     #[serde(rename = "consentReceiptID")]
     pub consent_receipt_id: String,
     pub language: String,
-    pub pii_principal_id: String,
+    pub pii_principal_id: Pseudonym,
     pub pii_controllers: Vec<Controller>,
     pub policy_url: String,
     pub services: Vec<Service>,
@@ -103,7 +103,7 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
         language: text
             .and_then(|t| t.front.language.clone())
             .unwrap_or_else(|| "ru".into()),
-        pii_principal_id: crate::records::pseudonym(&first.subject_id),
+        pii_principal_id: pseudonym(&first.subject_id),
         pii_controllers: vec![Controller {
             pii_controller: c.name.clone(),
             on_behalf: false,
@@ -260,11 +260,11 @@ pub struct Withdrawal {
     pub withdrawn_at: Millis,
 }
 
-/// Withdraws consent to `purpose` from the subject's ledger `records` (`subject` is its
-/// pseudonym), through `channel`; `None` when no consent to it is on record.
+/// Withdraws consent to `purpose` from the subject's ledger `records`, through `channel`; `None`
+/// when no consent to it is on record.
 pub fn withdraw(
     records: &[ConsentRecord],
-    subject: &str,
+    subject: &SubjectId,
     purpose: &str,
     now: Millis,
     channel: &str,
@@ -277,7 +277,7 @@ pub fn withdraw(
         .iter()
         .map(|r| AuditEvent::ConsentWithdrawn {
             receipt_id: r.receipt_id.clone(),
-            subject: subject.to_owned(),
+            subject: pseudonym(subject),
             purpose: purpose.to_owned(),
             channel: channel.to_owned(),
         })

@@ -17,7 +17,8 @@ use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
 pub use crate::records::{pseudonym, subject_id_of};
 use crate::records::{
-    ConsentRecord, ConsentStatus, IntakeWrite, Mac, SubjectId, SubjectWrite, Token, ValueWrite,
+    ConsentRecord, ConsentStatus, IntakeWrite, Mac, Pseudonym, SubjectId, SubjectWrite, Token,
+    ValueWrite,
 };
 use crate::Millis;
 
@@ -241,7 +242,7 @@ pub struct Plan {
     pub write: IntakeWrite,
     renders: Vec<Render>,
     pub receipts: Vec<String>,
-    pub subject: String,
+    pub subject: Pseudonym,
     pub purposes_header: String,
     pub consent_header: String,
     /// `(field path, value index)` of masked fields: the mask is for display, the token (sent in

@@ -371,14 +371,58 @@ impl serde::Serialize for Token {
     }
 }
 
+/// `sub_<base32>` of a [`SubjectId`]: what upstreams, subject tokens, reports and the audit log
+/// call a subject.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Pseudonym(String);
+
+impl Pseudonym {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The text, for headers, claims and comparisons.
+impl std::ops::Deref for Pseudonym {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Pseudonym {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Pseudonym {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for Pseudonym {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Pseudonym {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// `sub_<base32>`: the pseudonym the upstream and the subject token carry.
-pub fn pseudonym(subject_id: &SubjectId) -> String {
-    format!(
+pub fn pseudonym(subject_id: &SubjectId) -> Pseudonym {
+    Pseudonym(format!(
         "sub_{}",
         data_encoding::BASE32_NOPAD
             .encode(subject_id.as_bytes())
             .to_lowercase()
-    )
+    ))
 }
 
 /// The subject id behind a pseudonym.
