@@ -244,6 +244,8 @@ fn entries<'a>(log: &'a [Value], kind: &str) -> Vec<&'a Value> {
     log.iter().filter(|l| l["kind"] == kind).collect()
 }
 
+/// A breach from opening to closing on one gateway: each step below runs on what the ones before
+/// it left.
 async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
     let Some(env) = start(db, unchanged).await else {
         return;
@@ -251,8 +253,19 @@ async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
     for i in 0..3 {
         assert_eq!(checkout(&env, &format!("b{i}@mail.ru")).await.status, 200);
     }
-    let url = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches{p}"));
     let now = pdgate::now_millis();
+    let id = a_breach_opens_with_its_estimate_and_clocks(&env, now).await;
+    what_is_outside_the_window_is_not_counted(&env, now).await;
+    bad_input_stores_no_breach(&env).await;
+    notices_and_states_in_order(&env, &id).await;
+    opening_and_moves_are_audited(&env).await;
+    drop(env.up);
+}
+
+/// Opened on the vault's estimate (the three buyers' e-mail and phone), with the 24 h and 72 h
+/// clocks from detection. The breach's id.
+async fn a_breach_opens_with_its_estimate_and_clocks(env: &Env, now: pdgate::Millis) -> String {
+    let url = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches{p}"));
     let detected = now - 3_600_000;
     let r = authed(
         "POST",
@@ -298,8 +311,12 @@ async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
     );
     let left = b["clocks"][0]["remaining_s"].as_i64().unwrap();
     assert!((82_700..=82_800).contains(&left), "about 23 h left: {left}");
+    id
+}
 
-    // Categories outside the window or others are not counted.
+/// Categories outside the window or others are not counted.
+async fn what_is_outside_the_window_is_not_counted(env: &Env, now: pdgate::Millis) {
+    let url = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches{p}"));
     let r = authed(
         "POST",
         &url(""),
@@ -308,8 +325,11 @@ async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
     )
     .await;
     assert_eq!(r.json()["estimate"], json!({"subjects": 0, "records": 0}));
+}
 
-    // Bad input: a code, nothing stored.
+/// Bad input: a code, nothing stored.
+async fn bad_input_stores_no_breach(env: &Env) {
+    let url = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches{p}"));
     for (body, code) in [
         (
             json!({"categories": ["dna"], "description": "x"}),
@@ -339,8 +359,12 @@ async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
             .len(),
         2
     );
+}
 
-    // The 24 h notice draft, then notified, then the 72 h follow-up with the investigation.
+/// The 24 h notice draft, then notified, then the 72 h follow-up with the investigation; the
+/// history names who moved it.
+async fn notices_and_states_in_order(env: &Env, id: &str) {
+    let url = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches{p}"));
     let n = authed(
         "GET",
         &url(&format!("/{id}/notice?regime=fz152&stage=24h")),
@@ -451,9 +475,11 @@ async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
     );
     let auditor = token(&env.gw, "auditor", None);
     assert_eq!(authed("GET", &url(""), &auditor, "").await.status, 403);
+}
 
-    // Audited: opening (counts, not the description) and each move.
-    let log = audit_kinds(&env).await;
+/// Audited: opening (counts, not the description) and each move.
+async fn opening_and_moves_are_audited(env: &Env) {
+    let log = audit_kinds(env).await;
     let opened = entries(&log, "breach_opened");
     assert_eq!(opened.len(), 2);
     assert!(
@@ -465,7 +491,6 @@ async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
         .map(|e| e["entry"]["event"]["to"].as_str().unwrap())
         .collect();
     assert_eq!(moves, ["notified-24h", "notified-72h", "closed"]);
-    drop(env.up);
 }
 
 /// The CRM runs in the US (not adequate), the detokenizing service in Germany (adequate).
