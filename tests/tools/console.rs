@@ -146,6 +146,8 @@ async fn browser_script(script: &str, args: &[&str]) -> String {
         Command::new("python3")
             .env_remove("LD_PRELOAD")
             .env_remove("FAKETIME")
+            // The scripts import browser_clock.py: no __pycache__ left in the source tree.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .arg(&script)
             .args(&args)
             .arg("--out")

@@ -24,6 +24,7 @@ pub mod consent;
 pub mod crypto;
 pub mod forms;
 pub mod html;
+pub mod ids;
 pub mod intake;
 pub mod policy;
 pub mod purpose;

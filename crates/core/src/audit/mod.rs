@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::records::Pseudonym;
+use crate::ids::Pseudonym;
 use crate::Millis;
 
 /// What happened. Each variant is one kind of processing operation.
