@@ -123,9 +123,7 @@ pub async fn detokenize(
     }
     let index = d
         .policy
-        .purposes
-        .iter()
-        .position(|p| p.def.id == purpose)
+        .purpose_index(purpose)
         .ok_or_else(|| DetokenizeError::UnknownPurpose(purpose.to_owned()))?;
     let service = caller.service;
     if let Some(s) = d.policy.services.iter().find(|s| s.id == service) {

@@ -53,12 +53,6 @@ impl PartialEq<Vec<u8>> for SubjectId {
     }
 }
 
-impl From<&[u8]> for SubjectId {
-    fn from(bytes: &[u8]) -> Self {
-        SubjectId(bytes.to_vec())
-    }
-}
-
 /// Found in maps by its bytes (the hash and order are the bytes').
 impl std::borrow::Borrow<[u8]> for SubjectId {
     fn borrow(&self) -> &[u8] {

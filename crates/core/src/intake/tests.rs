@@ -35,7 +35,7 @@ fn new_subject(keys: &Keys, id: &[u8]) -> SubjectCtx {
     let (dek, wrapped) = keys.new_dek(id);
     SubjectCtx {
         write: SubjectWrite::New {
-            id: id.into(),
+            id: id.to_vec().into(),
             key: None,
             wrapped_dek: wrapped,
             kek_version: 1,
