@@ -3,7 +3,8 @@
 
 - pdgate-core reaches no I/O crate (hyper, sqlx, tokio), not even through another dependency;
 - each workspace crate depends only on the workspace crates listed for it below, so the
-  dependencies point one way: core <- store <- http <- pdgate (the binary).
+  dependencies point one way: core <- store <- http <- app <- gateway, admin <- pdgate (the
+  binary); the gateway edge and the admin API never reach each other.
 """
 import json
 import subprocess
@@ -15,7 +16,11 @@ ALLOWED = {
     "pdgate-core": set(),
     "pdgate-store": {"pdgate-core"},
     "pdgate-http": {"pdgate-core", "pdgate-store"},
-    "pdgate": {"pdgate-core", "pdgate-store", "pdgate-http"},
+    "pdgate-app": {"pdgate-core", "pdgate-store", "pdgate-http"},
+    "pdgate-gateway": {"pdgate-core", "pdgate-store", "pdgate-http", "pdgate-app"},
+    "pdgate-admin": {"pdgate-core", "pdgate-store", "pdgate-http", "pdgate-app"},
+    "pdgate": {"pdgate-core", "pdgate-store", "pdgate-http", "pdgate-app", "pdgate-gateway",
+               "pdgate-admin"},
     # Dev-only: the integration tests' kit, on top of everything.
     "pdgate-testkit": {"pdgate", "pdgate-core", "pdgate-store", "pdgate-http"},
 }

@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Top-level module graph of a crate's `src/`, from `crate::` paths; exits 1 on an import cycle.
 
-Usage: modgraph.py SRC_DIR [--edges] [--apart A,B ...]. `--apart A,B`: neither module may reach
-the other, even through others (the gateway edge and the admin API, which share a crate). Test code (files named tests.rs, and `#[cfg(test)]` items to
+Usage: modgraph.py SRC_DIR [--edges]. Test code (files named tests.rs, and `#[cfg(test)]` items to
 the end of a file) is left out: a test may reach across modules without making production depend so.
 """
 import os
@@ -99,19 +98,6 @@ def cycles(edges):
     return out
 
 
-def reaches(edges, a, b):
-    """Whether `a` imports `b`, directly or through other modules."""
-    seen, todo = set(), [a]
-    while todo:
-        for w in edges.get(todo.pop(), ()):
-            if w == b:
-                return True
-            if w not in seen:
-                seen.add(w)
-                todo.append(w)
-    return False
-
-
 def main():
     src = sys.argv[1]
     edges = graph(src)
@@ -122,16 +108,6 @@ def main():
     for comp in found:
         pairs = [f"{a}->{b}" for a in comp for b in sorted(edges[a]) if b in comp]
         print(f"{src}: import cycle among {', '.join(comp)}: {'; '.join(pairs)}")
-    args = sys.argv[2:]
-    apart = [args[i + 1].split(",") for i, a in enumerate(args) if a == "--apart"]
-    for a, b in apart:
-        for x, y in ((a, b), (b, a)):
-            if x not in edges or y not in edges:
-                print(f"{src}: --apart names {x} or {y}, which is not a top-level module")
-                found.append([x, y])
-            elif reaches(edges, x, y):
-                print(f"{src}: {x} reaches {y}; they are to stay apart")
-                found.append([x, y])
     sys.exit(1 if found else 0)
 
 

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use pdgate_http::Limits;
+pub use pdgate_http::auth::Admin;
+pub use pdgate_http::{Limits, Tls};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,50 +77,6 @@ impl Config {
         crate::store::Options {
             sqlite_max_bytes: self.sqlite_max_bytes,
             pg_statement_timeout_ms: self.pg_statement_timeout_ms,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Tls {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Admin {
-    /// HS256 shared secret (at least 32 bytes) for admin, DPO, auditor and service tokens.
-    pub jwt_secret_file: Option<PathBuf>,
-    /// RS256/ES256 public keys (a JWKS document); tokens name their key by `kid`.
-    pub jwks_file: Option<PathBuf>,
-    /// Required `iss` of every token, when set.
-    pub issuer: Option<String>,
-    /// Required `aud` of every token, when set.
-    pub audience: Option<String>,
-    /// The `aud` of staff tokens for reveal routes; the admin API refuses tokens carrying it and
-    /// reveal routes accept no other.
-    pub staff_audience: String,
-    /// Clock skew tolerated on `exp`/`nbf`, in seconds (at most 60).
-    pub leeway_s: u64,
-    /// When set, `/metrics` answers only `Authorization: Bearer <this file's contents>`.
-    pub metrics_token_file: Option<PathBuf>,
-    /// TLS of the admin listener (`[admin.tls] cert`, `key`), separate from the proxy's.
-    pub tls: Option<Tls>,
-}
-
-impl Default for Admin {
-    fn default() -> Self {
-        Self {
-            jwt_secret_file: None,
-            jwks_file: None,
-            issuer: None,
-            audience: None,
-            staff_audience: "pdgate-staff".into(),
-            leeway_s: 5,
-            metrics_token_file: None,
-            tls: None,
         }
     }
 }

@@ -10,11 +10,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
-use crate::auth::{self, Role};
 use crate::config::{Config, Limits};
 use crate::crypto::Kek;
 use crate::policy::Policy;
 use crate::server::{self, ServeError};
+use pdgate_http::auth::{self, Role};
 use pdgate_http::{Body, ConnInfo, Handler};
 
 /// The sample CRM: answers 200 and prints each request with pdgate's headers. Its "staff page"

@@ -30,21 +30,14 @@ pub use pdgate_core::{
     utc_date, Millis,
 };
 
+pub use pdgate_admin as admin;
+pub use pdgate_app::{
+    audit, breach, discovery, forms, metrics, purpose, register, requests, retention, transfers,
+};
+pub use pdgate_gateway as proxy;
+pub use pdgate_http::auth;
 pub use pdgate_store as store;
 
-pub mod admin;
-pub mod audit;
-pub mod auth;
-pub mod breach;
 pub mod config;
 pub mod demo;
-pub mod discovery;
-pub mod forms;
-pub mod metrics;
-pub mod proxy;
-pub mod purpose;
-pub mod register;
-pub mod requests;
-pub mod retention;
 pub mod server;
-pub mod transfers;

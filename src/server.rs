@@ -53,7 +53,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error("admin auth: {0}")]
-    Auth(#[from] crate::auth::KeyError),
+    Auth(#[from] pdgate_http::auth::KeyError),
     /// A consent text edited in place: what subjects agreed to would no longer be provable.
     #[error(
         "consent text `{id}` version {version} differs from the text first shown under that version \
@@ -228,8 +228,9 @@ fn log_ready(store: &Store, committer: &Committer, policy: &Policy) {
 }
 
 /// The admin API's token verifier; without one the API refuses every call.
-fn verifier(config: &Config) -> Result<Option<Arc<crate::auth::Verifier>>, ServeError> {
-    let verifier = crate::auth::Verifier::from_config(&config.admin).map_err(ServeError::Auth)?;
+fn verifier(config: &Config) -> Result<Option<Arc<pdgate_http::auth::Verifier>>, ServeError> {
+    let verifier =
+        pdgate_http::auth::Verifier::from_config(&config.admin).map_err(ServeError::Auth)?;
     if verifier.is_none() {
         tracing::warn!("no [admin] jwt_secret_file or jwks_file: the admin API and detokenize refuse every call");
     }
@@ -251,7 +252,7 @@ fn webhook_secret(
 fn metrics_token(config: &Config) -> Result<Option<Arc<zeroize::Zeroizing<Vec<u8>>>>, ServeError> {
     match &config.admin.metrics_token_file {
         Some(p) => Ok(Some(Arc::new(
-            crate::auth::read_secret(p).map_err(ServeError::Auth)?,
+            pdgate_http::auth::read_secret(p).map_err(ServeError::Auth)?,
         ))),
         None => Ok(None),
     }

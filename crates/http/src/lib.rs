@@ -7,6 +7,7 @@
 //! and the shared client for TLS upstreams ([`upstream`]).
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod body;
 mod error;
 pub mod framing;
@@ -20,7 +21,7 @@ pub mod upstream;
 pub use body::{Body, Lingering};
 pub use error::ApiError;
 pub use limits::Limits;
-pub use listener::{serve, tls_acceptor, ConnInfo, Handler, TlsError};
+pub use listener::{serve, tls_acceptor, ConnInfo, Handler, Tls, TlsError};
 pub use upstream::{client, Client};
 
 /// The error type of bodies and upstream sends.

@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -313,6 +314,14 @@ pub enum TlsError {
     },
     #[error("TLS certificate and key do not fit: {0}")]
     Mismatch(#[source] rustls::Error),
+}
+
+/// A listener's certificate chain and private key, PEM files (`[tls]`, `[admin.tls]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A rustls acceptor for the proxy listener from PEM files, offering h2 and http/1.1.
