@@ -6,23 +6,18 @@
 //!
 //! # Layout
 //!
-//! The tree follows the request path of SPEC 2 (see `docs/ARCHITECTURE.md`):
+//! This crate is the binary's: [`config`], [`server`] (wiring a running gateway) and [`demo`].
+//! The rest lives in the workspace's crates (see `docs/ARCHITECTURE.md`), re-exported here under
+//! the names the integration tests use:
 //!
-//! - [`proxy`] — the HTTP edge: listeners, TLS, pass-through streaming, the intake pipeline for
-//!   matched routes, hop-by-hop headers, errors as JSON.
-//! - [`forms`] — body codecs (urlencoded, multipart, JSON) turning bodies into addressable leaves and back.
-//! - [`policy`] — the YAML policies, validated into an immutable [`policy::Policy`].
-//! - [`intake`] — the pure decision for one matched request: consent, minimization, field actions.
-//! - [`actions`] — the seven field actions and the identifier detectors with their checksums.
-//! - [`crypto`] — the key hierarchy (KEK, root secret, per-subject DEKs) and AES-256-GCM.
-//! - [`store`] — the vault behind one trait, SQLite and PostgreSQL backends, group commit.
-//! - [`consent`] — what counts as given consent and the subject token.
-//! - [`audit`] — typed, hash-chained audit entries.
-//! - [`requests`], [`retention`], [`purpose`] — subject requests, enforced retention, purpose limitation.
-//! - [`register`], [`breach`], [`transfers`], [`discovery`] — the DPO's oversight: the processing
-//!   register, breach clocks and notices, cross-border control, undeclared flows.
-//! - [`admin`], [`metrics`] — the admin listener (health, metrics, the admin API, the DPO console).
-//! - [`config`], [`server`], [`demo`] — configuration, wiring of a running gateway, the demo.
+//! - [`proxy`] — pdgate-gateway, the proxy listener: routing, forwarding, intake, reveal,
+//!   self-service.
+//! - [`admin`] — pdgate-admin, the admin listener: health, metrics, the admin API, the console.
+//! - [`requests`], [`retention`], [`purpose`], [`breach`], [`transfers`], [`register`],
+//!   [`discovery`], [`audit`], [`forms`], [`metrics`] — pdgate-app, the use cases on the store.
+//! - [`auth`] and the shared HTTP layer — pdgate-http; [`store`] — pdgate-store.
+//! - [`policy`], [`intake`], [`actions`], [`crypto`], [`consent`], [`records`] — pdgate-core, the
+//!   decisions without I/O.
 #![forbid(unsafe_code)]
 
 pub use pdgate_core::{
