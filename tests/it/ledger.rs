@@ -778,11 +778,12 @@ fn tamper_checks(text: &str, format: &str, dir: &Path, key: &str) {
     }
 }
 
+/// JWTs on the admin API with an ES256 and an RS256 key in a JWKS beside the HS256 secret, issuer
+/// and audience required. In five steps: each key under its own algorithm only, a named holder, a
+/// JWKS without issuer and audience refused at start, forged tokens, time and claims.
 async fn jwt_attacks_are_refused(db: Db) {
-    // An ES256 key in a JWKS beside the HS256 secret; issuer and audience required.
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let point = key.public_key_raw();
-    let b64 = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
     let rsa = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
     let (n, e) = rsa_public_numbers(rsa.public_key_raw());
     let jwks = serde_json::json!({"keys": [{
@@ -801,66 +802,105 @@ async fn jwt_attacks_are_refused(db: Db) {
     let Some(env) = start_with(db, &extra, |_, t| t.to_owned()).await else {
         return;
     };
-    let gw = &env.gw;
-    let url = gw.admin_url("/admin/v1/audit/key");
-    let now = pdgate::now_millis() / 1000;
-    let claims = |exp: i64, nbf: i64, iss: &str, aud: &str| serde_json::json!({"sub": "a", "roles": ["auditor"], "exp": exp, "nbf": nbf, "iss": iss, "aud": aud});
-    let good = claims(now + 600, now - 1, "https://id.example", "pdgate");
-    let hs = |c: &serde_json::Value, secret: &[u8]| {
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            c,
-            &jsonwebtoken::EncodingKey::from_secret(secret),
-        )
-        .unwrap()
+    let jwt = Jwt {
+        url: env.gw.admin_url("/admin/v1/audit/key"),
+        now: pdgate::now_millis() / 1000,
+        key,
+        rsa,
     };
-    let es = |c: &serde_json::Value, kid: Option<&str>| {
+    each_key_under_its_own_algorithm(&jwt, &env.gw).await;
+    a_token_names_its_holder(&jwt).await;
+    a_jwks_needs_issuer_and_audience(&env.gw);
+    forged_tokens(&jwt).await;
+    time_and_claims(&jwt).await;
+    let r = get(&jwt.url).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (401, "unauthorized")
+    );
+    assert!(!env.gw.log().contains(SECRET));
+}
+
+fn b64(b: &[u8]) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(b)
+}
+
+fn claims(exp: i64, nbf: i64, iss: &str, aud: &str) -> serde_json::Value {
+    serde_json::json!({"sub": "a", "roles": ["auditor"], "exp": exp, "nbf": nbf, "iss": iss, "aud": aud})
+}
+
+fn hs(c: &serde_json::Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        c,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+/// The keys of the JWKS, the endpoint tried and the time the claims are counted from.
+struct Jwt {
+    key: rcgen::KeyPair,
+    rsa: rcgen::KeyPair,
+    url: String,
+    now: i64,
+}
+
+impl Jwt {
+    fn good(&self) -> serde_json::Value {
+        claims(self.now + 600, self.now - 1, "https://id.example", "pdgate")
+    }
+
+    fn es(&self, c: &serde_json::Value, kid: Option<&str>) -> String {
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         h.kid = kid.map(str::to_owned);
-        jsonwebtoken::encode(
-            &h,
-            c,
-            &jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
-        )
-        .unwrap()
-    };
-    let status = |t: String| {
-        let url = url.clone();
-        async move { authed("GET", &url, &t, "").await.status.as_u16() }
-    };
-    let rs = |c: &serde_json::Value, kid: &str| {
+        let pem = self.key.serialize_pem();
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&h, c, &key).unwrap()
+    }
+
+    fn rs(&self, c: &serde_json::Value, kid: &str) -> String {
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         h.kid = Some(kid.to_owned());
-        jsonwebtoken::encode(
-            &h,
-            c,
-            &jsonwebtoken::EncodingKey::from_rsa_pem(rsa.serialize_pem().as_bytes()).unwrap(),
-        )
-        .unwrap()
-    };
-    // Every key kind works when everything is right; the CLI's token carries iss and aud too.
-    assert_eq!(status(hs(&good, SECRET.as_bytes())).await, 200);
-    assert_eq!(status(es(&good, Some("k1"))).await, 200);
-    assert_eq!(status(rs(&good, "r1")).await, 200);
-    // A key used with another algorithm than its own: refused.
-    assert_eq!(status(rs(&good, "k1")).await, 401);
-    assert_eq!(
-        status(hs(&good, rsa.public_key_pem().as_bytes())).await,
-        401
-    );
-    assert_eq!(status(token(gw, "auditor", None)).await, 200);
+        let pem = self.rsa.serialize_pem();
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&h, c, &key).unwrap()
+    }
 
-    // A token must name its holder: without `sub`, or with an empty one, refused.
-    let mut anonymous = good.clone();
+    async fn status(&self, t: String) -> u16 {
+        authed("GET", &self.url, &t, "").await.status.as_u16()
+    }
+}
+
+/// Every key kind works when everything is right (the CLI's token carries iss and aud too); a
+/// key used with another algorithm than its own is refused.
+async fn each_key_under_its_own_algorithm(jwt: &Jwt, gw: &Gateway) {
+    let good = jwt.good();
+    assert_eq!(jwt.status(hs(&good, SECRET.as_bytes())).await, 200);
+    assert_eq!(jwt.status(jwt.es(&good, Some("k1"))).await, 200);
+    assert_eq!(jwt.status(jwt.rs(&good, "r1")).await, 200);
+    assert_eq!(jwt.status(jwt.rs(&good, "k1")).await, 401);
+    let rsa_public = jwt.rsa.public_key_pem();
+    assert_eq!(jwt.status(hs(&good, rsa_public.as_bytes())).await, 401);
+    assert_eq!(jwt.status(token(gw, "auditor", None)).await, 200);
+}
+
+/// A token must name its holder: without `sub`, or with an empty one, refused.
+async fn a_token_names_its_holder(jwt: &Jwt) {
+    let mut anonymous = jwt.good();
     anonymous.as_object_mut().unwrap().remove("sub");
-    assert_eq!(status(es(&anonymous, Some("k1"))).await, 401, "no sub");
-    anonymous["sub"] = serde_json::json!(" ");
     assert_eq!(
-        status(hs(&anonymous, SECRET.as_bytes())).await,
+        jwt.status(jwt.es(&anonymous, Some("k1"))).await,
         401,
-        "empty sub"
+        "no sub"
     );
-    // A JWKS without both issuer and audience: serve refuses to start.
+    anonymous["sub"] = serde_json::json!(" ");
+    let empty = hs(&anonymous, SECRET.as_bytes());
+    assert_eq!(jwt.status(empty).await, 401, "empty sub");
+}
+
+/// A JWKS without both issuer and audience: serve refuses to start.
+fn a_jwks_needs_issuer_and_audience(gw: &Gateway) {
     let cfg = std::fs::read_to_string(&gw.config_path).unwrap();
     let open = gw.dir.join("open.toml");
     std::fs::write(&open, cfg.replace("audience = \"pdgate\"\n", "")).unwrap();
@@ -876,95 +916,59 @@ async fn jwt_attacks_are_refused(db: Db) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
 
-    // alg: none.
+/// `alg: none`, algorithm confusion (HS256 "signed" with public key material), a wrong secret,
+/// an unknown kid and tampered claims.
+async fn forged_tokens(jwt: &Jwt) {
+    let good = jwt.good();
     let none = format!(
         "{}.{}.",
         b64(br#"{"alg":"none","typ":"JWT"}"#),
         b64(good.to_string().as_bytes())
     );
-    assert_eq!(status(none).await, 401, "alg none");
-    // Algorithm confusion: HS256 "signed" with the public key material.
-    assert_eq!(
-        status(hs(&good, key.public_key_pem().as_bytes())).await,
-        401
-    );
-    assert_eq!(status(hs(&good, point)).await, 401);
-    // Wrong secret, unknown kid, tampered claims.
-    assert_eq!(
-        status(hs(&good, b"another-secret-0123456789abcdef-xx")).await,
-        401
-    );
-    assert_eq!(status(es(&good, Some("k2"))).await, 401);
+    assert_eq!(jwt.status(none).await, 401, "alg none");
+    let ec_public = jwt.key.public_key_pem();
+    assert_eq!(jwt.status(hs(&good, ec_public.as_bytes())).await, 401);
+    assert_eq!(jwt.status(hs(&good, jwt.key.public_key_raw())).await, 401);
+    let wrong = hs(&good, b"another-secret-0123456789abcdef-xx");
+    assert_eq!(jwt.status(wrong).await, 401);
+    assert_eq!(jwt.status(jwt.es(&good, Some("k2"))).await, 401);
     let t = hs(&good, SECRET.as_bytes());
     let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
     let mut c = good.clone();
     c["roles"] = serde_json::json!(["admin"]);
     parts[1] = b64(c.to_string().as_bytes());
-    assert_eq!(status(parts.join(".")).await, 401, "tampered claims");
-    // Expired and not yet valid, beyond the 5 s leeway.
+    assert_eq!(jwt.status(parts.join(".")).await, 401, "tampered claims");
+    assert_eq!(jwt.status("not-a-jwt".into()).await, 401);
+}
+
+/// Expired and not yet valid beyond the 5 s leeway, accepted within it; wrong issuer or
+/// audience; a checked claim missing; no exp; no role.
+async fn time_and_claims(jwt: &Jwt) {
+    let (now, iss) = (jwt.now, "https://id.example");
+    let status = |c: serde_json::Value| jwt.status(hs(&c, SECRET.as_bytes()));
     assert_eq!(
-        status(hs(
-            &claims(now - 60, now - 600, "https://id.example", "pdgate"),
-            SECRET.as_bytes()
-        ))
-        .await,
+        status(claims(now - 60, now - 600, iss, "pdgate")).await,
         401
     );
     assert_eq!(
-        status(hs(
-            &claims(now + 600, now + 60, "https://id.example", "pdgate"),
-            SECRET.as_bytes()
-        ))
-        .await,
+        status(claims(now + 600, now + 60, iss, "pdgate")).await,
         401
     );
-    // Within the leeway: accepted.
-    assert_eq!(
-        status(hs(
-            &claims(now - 2, now - 600, "https://id.example", "pdgate"),
-            SECRET.as_bytes()
-        ))
-        .await,
-        200
-    );
-    // Wrong issuer or audience; missing exp; no role.
-    assert_eq!(
-        status(hs(
-            &claims(now + 600, now, "https://evil.example", "pdgate"),
-            SECRET.as_bytes()
-        ))
-        .await,
-        401
-    );
-    assert_eq!(
-        status(hs(
-            &claims(now + 600, now, "https://id.example", "crm"),
-            SECRET.as_bytes()
-        ))
-        .await,
-        401
-    );
-    // A checked claim must be present: no `aud`, no `iss`, or no `sub` is refused too.
+    assert_eq!(status(claims(now - 2, now - 600, iss, "pdgate")).await, 200);
+    let evil = claims(now + 600, now, "https://evil.example", "pdgate");
+    assert_eq!(status(evil).await, 401);
+    assert_eq!(status(claims(now + 600, now, iss, "crm")).await, 401);
     for missing in ["aud", "iss", "sub"] {
-        let mut c = claims(now + 600, now, "https://id.example", "pdgate");
+        let mut c = claims(now + 600, now, iss, "pdgate");
         c.as_object_mut().unwrap().remove(missing);
-        assert_eq!(status(hs(&c, SECRET.as_bytes())).await, 401, "no {missing}");
+        assert_eq!(status(c).await, 401, "no {missing}");
     }
-    let no_exp =
-        serde_json::json!({"roles": ["auditor"], "iss": "https://id.example", "aud": "pdgate"});
-    assert_eq!(status(hs(&no_exp, SECRET.as_bytes())).await, 401);
-    let no_role =
-        serde_json::json!({"exp": now + 600, "iss": "https://id.example", "aud": "pdgate"});
-    assert_eq!(status(hs(&no_role, SECRET.as_bytes())).await, 401);
-    // Garbage.
-    assert_eq!(status("not-a-jwt".into()).await, 401);
-    let r = get(&url).await;
-    assert_eq!(
-        (r.status.as_u16(), r.code().as_str()),
-        (401, "unauthorized")
-    );
-    assert!(!gw.log().contains(SECRET));
+    let no_exp = serde_json::json!({"roles": ["auditor"], "iss": iss, "aud": "pdgate"});
+    assert_eq!(status(no_exp).await, 401);
+    let no_role = serde_json::json!({"exp": now + 600, "iss": iss, "aud": "pdgate"});
+    assert_eq!(status(no_role).await, 401);
 }
 
 /// `(n, e)` from a PKCS#1 RSAPublicKey (`SEQUENCE { INTEGER n, INTEGER e }`), leading zeros off.

@@ -518,15 +518,26 @@ async fn notify(env: &Env, country: &str, purpose: &str, filed_at: i64) -> pdgat
     .await
 }
 
+/// Cross-border transfers (152-FZ Art. 12) in five steps: a route abroad waits for the notice and
+/// its 10 working days, detokenize to an adequate country needs the notice only, withdrawing stops
+/// the route again, bad notices are named, and the register, audit log and metrics show it all.
 async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     let Some(env) = start(db, abroad).await else {
         return;
     };
     let now = pdgate::now_millis();
-    let month_ago = now - 30 * 86_400_000;
+    let email_token = refused_until_notified_and_waited(&env, now).await;
+    detokenize_abroad_needs_the_notice(&env, &email_token, now).await;
+    withdrawing_stops_the_route(&env).await;
+    bad_notifications_are_named(&env, now).await;
+    register_audit_and_metrics_show_transfers(&env).await;
+}
 
+/// Returns the email token of the checkout that went through once notified and waited.
+async fn refused_until_notified_and_waited(env: &Env, now: i64) -> String {
+    let month_ago = now - 30 * 86_400_000;
     // Nothing recorded: refused with 451, nothing forwarded or stored.
-    let r = checkout(&env, "abroad@mail.ru").await;
+    let r = checkout(env, "abroad@mail.ru").await;
     assert_eq!(
         (r.status.as_u16(), r.code()),
         (451, "cross_border_not_allowed".to_owned())
@@ -534,7 +545,7 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     assert!(env.up.requests().is_empty());
 
     // US is not adequate: filed today it must wait 10 working days.
-    let n = notify(&env, "US", "order_fulfilment", now).await;
+    let n = notify(env, "US", "order_fulfilment", now).await;
     assert_eq!(n.status, 201, "{}", String::from_utf8_lossy(&n.body));
     let n = n.json();
     assert_eq!(
@@ -552,42 +563,47 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     assert_eq!(n["allowed_from"], pdgate::rfc3339(expected));
     assert!(expected > now + 11 * 86_400_000);
     assert_eq!(
-        notify(&env, "us", "marketing", month_ago).await.json()["active"],
+        notify(env, "us", "marketing", month_ago).await.json()["active"],
         true
     );
-    let r = checkout(&env, "abroad@mail.ru").await;
+    let r = checkout(env, "abroad@mail.ru").await;
     assert_eq!(r.status, 451);
     assert!(r.json()["error"]["message"]
         .as_str()
         .unwrap()
         .contains("10 working days"));
-    let early = notify(&env, "US", "order_fulfilment", month_ago)
+    let early = notify(env, "US", "order_fulfilment", month_ago)
         .await
         .json();
     assert_eq!(early["active"], true);
-    let r = checkout(&env, "abroad@mail.ru").await;
+    let r = checkout(env, "abroad@mail.ru").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let got = env.up.requests().pop().unwrap();
     let email_token = serde_json::from_slice::<Value>(&got.body).unwrap()["email"]
         .as_str()
         .unwrap()
         .to_owned();
+    email_token
+}
 
+async fn detokenize_abroad_needs_the_notice(env: &Env, email_token: &str, now: i64) {
     // Detokenizing to the service in Germany: refused until notified, then at once (adequate).
     let svc = token(&env.gw, "service", Some("crm"));
-    let d = pdgate_testkit::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
+    let d = pdgate_testkit::detokenize(&env.gw, &svc, "order_fulfilment", &[email_token]).await;
     assert_eq!(
         (d.status.as_u16(), d.code()),
         (451, "cross_border_not_allowed".to_owned())
     );
-    let de = notify(&env, "DE", "order_fulfilment", now).await.json();
+    let de = notify(env, "DE", "order_fulfilment", now).await.json();
     assert_eq!(
         (de["adequate"].as_bool(), de["active"].as_bool()),
         (Some(true), Some(true))
     );
-    let d = pdgate_testkit::detokenize(&env.gw, &svc, "order_fulfilment", &[&email_token]).await;
+    let d = pdgate_testkit::detokenize(&env.gw, &svc, "order_fulfilment", &[email_token]).await;
     assert_eq!(pdgate_testkit::outcomes(&d), ["abroad@mail.ru"]);
+}
 
+async fn withdrawing_stops_the_route(env: &Env) {
     // Withdrawing the US notifications for order fulfilment stops the route again.
     let list = authed(
         "GET",
@@ -632,8 +648,10 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     )
     .await;
     assert_eq!(again.code(), "already_withdrawn");
-    assert_eq!(checkout(&env, "abroad@mail.ru").await.status, 451);
+    assert_eq!(checkout(env, "abroad@mail.ru").await.status, 451);
+}
 
+async fn bad_notifications_are_named(env: &Env, now: i64) {
     // Bad notifications are named.
     for (body, code) in [
         (
@@ -666,7 +684,9 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
             "{body}"
         );
     }
+}
 
+async fn register_audit_and_metrics_show_transfers(env: &Env) {
     // The register shows the transfer; the audit log every refusal and notification.
     let reg = authed(
         "GET",
@@ -677,7 +697,7 @@ async fn cross_border_needs_a_notification_and_the_wait(db: Db) {
     .await
     .json();
     assert_eq!(item(&reg, "cross_border")["present"], true);
-    let log = audit_kinds(&env).await;
+    let log = audit_kinds(env).await;
     let refused = entries(&log, "transfer_refused");
     let vias: Vec<String> = refused.iter().map(|e| e.to_string()).collect();
     assert_eq!(refused.len(), 4, "{vias:?}");
@@ -846,7 +866,9 @@ async fn metrics_count_what_happened(db: Db) {
     assert!(!text.contains("m@mail.ru"));
 }
 
-/// The document lists every endpoint the admin listener serves, and each answers.
+/// The document lists every endpoint the admin listener serves, and each answers. In four steps:
+/// other methods on a documented path are refused with the documented ones in `Allow`, the
+/// schemas are there, every documented operation answers with real ids, and the document is valid.
 async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
     let Some(env) = start(db, unchanged).await else {
         return;
@@ -864,16 +886,27 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         }
     }
     // The admin router's table is the only list of routes; from outside, the document and the
-    // router agree when every documented operation answers (below) and every other method on a
+    // router agree when every documented operation answers and every other method on a
     // documented path is refused with the documented ones in `Allow`.
     assert_eq!(listed.len(), 30, "{listed:?}");
-    for (path, ops) in paths {
+    other_methods_are_refused_with_allow(&env, &doc).await;
+    schemas_are_named(&doc);
+    let ids = Ids::create(&env).await;
+    for op in &listed {
+        each_operation_answers(&env, &ids, op).await;
+    }
+    the_document_is_valid(&env, &doc);
+}
+
+async fn other_methods_are_refused_with_allow(env: &Env, doc: &Value) {
+    for (path, ops) in doc["paths"].as_object().unwrap() {
         let mut documented: Vec<String> = ops
             .as_object()
             .unwrap()
             .keys()
             .map(|m| m.to_uppercase())
             .collect();
+        documented.sort();
         let concrete = path.replace("{id}", "x_1");
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             if documented.iter().any(|m| m == method) {
@@ -885,10 +918,12 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
             let allow = r.headers["allow"].to_str().unwrap();
             let mut allowed: Vec<String> = allow.split(", ").map(str::to_owned).collect();
             allowed.sort();
-            documented.sort();
             assert_eq!(allowed, documented, "{method} {path}: Allow: {allow}");
         }
     }
+}
+
+fn schemas_are_named(doc: &Value) {
     for schema in [
         "NewBreach",
         "NewRequest",
@@ -903,111 +938,127 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
         doc["components"]["schemas"]["NewBreach"]["additionalProperties"],
         false
     );
+}
 
-    // Real ids for the {id} paths.
-    let create = |path: &'static str, body: Value| {
-        let (gw, dpo) = (&env.gw, env.dpo.clone());
-        async move {
-            let r = authed("POST", &gw.admin_url(path), &dpo, body.to_string()).await;
-            assert_eq!(
-                r.status,
-                201,
-                "{path}: {}",
-                String::from_utf8_lossy(&r.body)
-            );
-            r.json()["id"].as_str().unwrap().to_owned()
+/// Real ids for the `{id}` paths, and the tokens and time the calls use.
+struct Ids {
+    request: String,
+    breach: String,
+    notification: String,
+    link: String,
+    sweep: String,
+    service: String,
+    now: i64,
+}
+
+impl Ids {
+    async fn create(env: &Env) -> Ids {
+        let now = pdgate::now_millis();
+        let request = json!({"type": "access", "subject": {"email": "o@mail.ru"}});
+        let breach = json!({"categories": ["contact"], "description": "x"});
+        let notification = json!({"country": "US", "purpose": "marketing", "filed_at": now});
+        let request = created(env, "/admin/v1/requests", request).await;
+        let breach = created(env, "/admin/v1/breaches", breach).await;
+        let notification = created(env, "/admin/v1/transfers", notification).await;
+        assert_eq!(checkout(env, "l@mail.ru").await.status, 200);
+        let link = created(env, "/admin/v1/subjects/links", Ids::subject()).await;
+        let sweep = pdgate_testkit::retention(&env.gw, &[])["sweep_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let service = token(&env.gw, "service", Some("crm"));
+        Ids {
+            request,
+            breach,
+            notification,
+            link,
+            sweep,
+            service,
+            now,
         }
-    };
-    let now = pdgate::now_millis();
-    let req = create(
-        "/admin/v1/requests",
-        json!({"type": "access", "subject": {"email": "o@mail.ru"}}),
-    )
-    .await;
-    let brc = create(
-        "/admin/v1/breaches",
-        json!({"categories": ["contact"], "description": "x"}),
-    )
-    .await;
-    let ntf = create(
-        "/admin/v1/transfers",
-        json!({"country": "US", "purpose": "marketing", "filed_at": now}),
-    )
-    .await;
-    assert_eq!(checkout(&env, "l@mail.ru").await.status, 200);
-    let subject = json!({"subject": {"email": "l@mail.ru"}});
-    let lnk = create("/admin/v1/subjects/links", subject.clone()).await;
-    let swp = pdgate_testkit::retention(&env.gw, &[])["sweep_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let svc = token(&env.gw, "service", Some("crm"));
-    for op in &listed {
-        let (method, template) = op.split_once(' ').unwrap();
-        let path = if template.starts_with("/admin/v1/requests/") {
-            template.replace("{id}", &req)
-        } else if template.starts_with("/admin/v1/breaches/") {
-            template.replace("{id}", &brc)
-        } else if template.starts_with("/admin/v1/sweeps/") {
-            template.replace("{id}", &swp)
-        } else if template.starts_with("/admin/v1/subjects/links/") {
-            template.replace("{id}", &lnk)
-        } else {
-            template.replace("{id}", &ntf)
-        };
-        let (query, body, bearer) = match (method, template) {
-            ("POST", "/v1/detokenize") => (
-                "",
-                json!({"purpose": "order_fulfilment", "tokens": []}),
-                &svc,
-            ),
-            ("POST", "/admin/v1/requests") => (
-                "",
-                json!({"type": "access", "subject": {"email": "p@mail.ru"}}),
-                &env.dpo,
-            ),
-            ("POST", "/admin/v1/requests/{id}/extend") => {
-                ("", json!({"reason": "archive search"}), &env.dpo)
-            }
-            ("POST", "/admin/v1/breaches") => (
-                "",
-                json!({"categories": ["identity"], "description": "y"}),
-                &env.dpo,
-            ),
-            ("POST", "/admin/v1/breaches/{id}/state") => {
-                ("", json!({"state": "notified-24h"}), &env.dpo)
-            }
-            ("POST", "/admin/v1/transfers") => (
-                "",
-                json!({"country": "DE", "purpose": "marketing", "filed_at": now}),
-                &env.dpo,
-            ),
-            ("GET", "/admin/v1/breaches/{id}/notice") => ("?regime=gdpr", Value::Null, &env.dpo),
-            ("POST", "/admin/v1/subjects/links") => ("", subject.clone(), &svc),
-            ("POST", _) => ("", json!({}), &env.dpo),
-            _ => ("", Value::Null, &env.dpo),
-        };
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let r = authed(
-            method,
-            &env.gw.admin_url(&format!("{path}{query}")),
-            bearer,
-            body,
-        )
-        .await;
-        let code = r.status.as_u16();
-        assert!(
-            (200..300).contains(&code) || (op.ends_with("/lift") && code == 409),
-            "{op}: {code} {}",
-            String::from_utf8_lossy(&r.body)
-        );
     }
 
-    // Where the OpenAPI validator is installed (CI installs it), it checks the document too.
+    fn subject() -> Value {
+        json!({"subject": {"email": "l@mail.ru"}})
+    }
+
+    fn path(&self, template: &str) -> String {
+        let id = if template.starts_with("/admin/v1/requests/") {
+            &self.request
+        } else if template.starts_with("/admin/v1/breaches/") {
+            &self.breach
+        } else if template.starts_with("/admin/v1/sweeps/") {
+            &self.sweep
+        } else if template.starts_with("/admin/v1/subjects/links/") {
+            &self.link
+        } else {
+            &self.notification
+        };
+        template.replace("{id}", id)
+    }
+}
+
+async fn created(env: &Env, path: &str, body: Value) -> String {
+    let r = authed("POST", &env.gw.admin_url(path), &env.dpo, body.to_string()).await;
+    let text = String::from_utf8_lossy(&r.body);
+    assert_eq!(r.status, 201, "{path}: {text}");
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// One documented operation (`METHOD /path`) answers 2xx (a lift of a request not restricted:
+/// 409).
+async fn each_operation_answers(env: &Env, ids: &Ids, op: &str) {
+    let (method, template) = op.split_once(' ').unwrap();
+    let now = ids.now;
+    let (query, body, bearer) = match (method, template) {
+        ("POST", "/v1/detokenize") => (
+            "",
+            json!({"purpose": "order_fulfilment", "tokens": []}),
+            &ids.service,
+        ),
+        ("POST", "/admin/v1/requests") => (
+            "",
+            json!({"type": "access", "subject": {"email": "p@mail.ru"}}),
+            &env.dpo,
+        ),
+        ("POST", "/admin/v1/requests/{id}/extend") => {
+            ("", json!({"reason": "archive search"}), &env.dpo)
+        }
+        ("POST", "/admin/v1/breaches") => (
+            "",
+            json!({"categories": ["identity"], "description": "y"}),
+            &env.dpo,
+        ),
+        ("POST", "/admin/v1/breaches/{id}/state") => {
+            ("", json!({"state": "notified-24h"}), &env.dpo)
+        }
+        ("POST", "/admin/v1/transfers") => (
+            "",
+            json!({"country": "DE", "purpose": "marketing", "filed_at": now}),
+            &env.dpo,
+        ),
+        ("GET", "/admin/v1/breaches/{id}/notice") => ("?regime=gdpr", Value::Null, &env.dpo),
+        ("POST", "/admin/v1/subjects/links") => ("", Ids::subject(), &ids.service),
+        ("POST", _) => ("", json!({}), &env.dpo),
+        _ => ("", Value::Null, &env.dpo),
+    };
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let url = env.gw.admin_url(&format!("{}{query}", ids.path(template)));
+    let r = authed(method, &url, bearer, body).await;
+    let code = r.status.as_u16();
+    assert!(
+        (200..300).contains(&code) || (op.ends_with("/lift") && code == 409),
+        "{op}: {code} {}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+/// Where the OpenAPI validator is installed (CI installs it), it checks the document too.
+fn the_document_is_valid(env: &Env, doc: &Value) {
     let file = env.gw.dir.join("openapi.json");
     std::fs::write(&file, doc.to_string()).unwrap();
     match Command::new("python3")

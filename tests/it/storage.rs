@@ -718,9 +718,9 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
     assert_eq!(late.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
 }
 
+/// The oversight reads on two intakes, in four steps: figures and consent trend, affected counts
+/// for a breach, breaches and notifications with their optimistic checks, discovered flows.
 async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
-    use pdgate::store::oversight::{Affected, BreachRow, Count, NotificationRow};
-    use pdgate::store::{Change, Oversight};
     let Some((store, _t)) = open(db).await else {
         return;
     };
@@ -733,6 +733,16 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
     store.commit_batch(&batch, &mut chain).await.unwrap();
     let at = 1_700_000_000_000;
 
+    figures_and_trend(&store, at).await;
+    affected_counts(&store, at).await;
+    breaches_and_notifications(&store, at).await;
+    flows_fold_by_method_and_path(&store, at).await;
+}
+
+/// The register's figures and the consent trend after two intakes at `at`.
+async fn figures_and_trend(store: &Store, at: i64) {
+    use pdgate::store::oversight::Count;
+    use pdgate::store::Oversight;
     let f = store
         .figures(&["order_fulfilment", "marketing"], at)
         .await
@@ -762,7 +772,12 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
         (at / 86_400_000, "marketing", "granted", 2)
     );
     assert!(store.consent_trend(at + 1).await.unwrap().is_empty());
+}
 
+/// How many subjects and records a breach of some categories in a window touches.
+async fn affected_counts(store: &Store, at: i64) {
+    use pdgate::store::oversight::Affected;
+    use pdgate::store::Oversight;
     let contact = ["contact".to_owned()];
     let hit = |subjects, records| Affected { subjects, records };
     assert_eq!(
@@ -795,7 +810,13 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
         store.affected(Some(&[]), None, at).await.unwrap(),
         hit(0, 0)
     );
+}
 
+/// Breaches and notifications through the committer: a stale writer and a second withdrawal lose
+/// and write nothing.
+async fn breaches_and_notifications(store: &Store, at: i64) {
+    use pdgate::store::oversight::{BreachRow, NotificationRow};
+    use pdgate::store::{Change, Oversight};
     let committer = Committer::start(store.clone(), Chain::new("w-ov2"), None).0;
     let breach = |id: &str, detected: i64, state: &str| BreachRow {
         id: id.into(),
@@ -883,7 +904,11 @@ async fn oversight_figures_breaches_notifications_and_flows(db: Db) {
         store.notifications().await.unwrap(),
         [note("n1", Some(at + 7))]
     );
+}
 
+/// Discovered flows fold by method and path, counting and widening their kinds.
+async fn flows_fold_by_method_and_path(store: &Store, at: i64) {
+    use pdgate::store::Oversight;
     store
         .record_flow("POST", "/feedback", &["phone".into()], 1, at)
         .await
@@ -1036,10 +1061,9 @@ async fn rectification_moves_index_entries_and_the_key(db: Db) {
 }
 
 /// Acts name several erasures with their audit entries, are found by request or sweep in pages,
-/// and expire after their three years; sweeps list newest first.
+/// and expire after their three years; sweeps list newest first. In four steps: a sweep's acts,
+/// a request's act and the sweep list, a running sweep, expiry.
 async fn acts_and_sweeps(db: Db) {
-    use pdgate::store::rights::{ActWrite, SweepRow};
-    use pdgate::store::{Change, Rights};
     let Some((store, _dir)) = open(db).await else {
         return;
     };
@@ -1054,12 +1078,25 @@ async fn acts_and_sweeps(db: Db) {
         .collect();
     store.commit_batch(&subjects, &mut chain).await.unwrap();
     let at = 1_700_000_000_000;
-    let act = |id: &str, request: Option<&str>, sweep: Option<&str>| ActWrite {
+    sweep_acts_in_pages(&store, &mut chain, at).await;
+    request_acts_and_sweep_list(&store, &mut chain, at).await;
+    running_sweep_then_interrupted(&store, &mut chain, at).await;
+    acts_expire_after_three_years(&store, &mut chain, at).await;
+}
+
+fn act(id: &str, request: Option<&str>, sweep: Option<&str>) -> pdgate::store::rights::ActWrite {
+    pdgate::store::rights::ActWrite {
         id: id.into(),
         request_id: request.map(str::to_owned),
         sweep_id: sweep.map(str::to_owned),
         act: serde_json::json!({"act_id": id}),
-    };
+    }
+}
+
+/// Two slices of one sweep, each under its act with the erasures' audit lines, read in pages.
+async fn sweep_acts_in_pages(store: &Store, chain: &mut Chain, at: i64) {
+    use pdgate::store::rights::SweepRow;
+    use pdgate::store::{Change, Rights};
     // A sweep slice: subjects 1 and 2 under one act; a second slice: subject 3.
     let slice = Change {
         at,
@@ -1070,7 +1107,7 @@ async fn acts_and_sweeps(db: Db) {
         acts: vec![act("act_a", None, Some("swp_1"))],
         ..Change::default()
     };
-    store.apply_change(&slice, &mut chain).await.unwrap();
+    store.apply_change(&slice, chain).await.unwrap();
     let next = Change {
         at: at + 1,
         erase: vec![whole_erasure(3, "act_b", "sweep:swp_1")],
@@ -1084,7 +1121,7 @@ async fn acts_and_sweeps(db: Db) {
         }),
         ..Change::default()
     };
-    store.apply_change(&next, &mut chain).await.unwrap();
+    store.apply_change(&next, chain).await.unwrap();
     let page = store.acts_of_sweep("swp_1", None, 1).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].0, "act_a");
@@ -1106,7 +1143,12 @@ async fn acts_and_sweeps(db: Db) {
         .unwrap()
         .is_empty());
     assert!(store.acts_of("swp_1").await.unwrap().is_empty());
+}
 
+/// A request's act is found by the request; sweeps list newest first and page from one on.
+async fn request_acts_and_sweep_list(store: &Store, chain: &mut Chain, at: i64) {
+    use pdgate::store::rights::SweepRow;
+    use pdgate::store::{Change, Rights};
     let request = Change {
         at: at + 3,
         acts: vec![act("act_c", Some("req_1"), None)],
@@ -1118,7 +1160,7 @@ async fn acts_and_sweeps(db: Db) {
         }),
         ..Change::default()
     };
-    store.apply_change(&request, &mut chain).await.unwrap();
+    store.apply_change(&request, chain).await.unwrap();
     assert_eq!(store.acts_of("req_1").await.unwrap().len(), 1);
     assert_eq!(
         store.sweeps(Some("swp_1"), None, 10, false).await.unwrap()[0].subjects_erased,
@@ -1146,10 +1188,13 @@ async fn acts_and_sweeps(db: Db) {
         .await
         .unwrap()
         .is_empty());
+}
 
+async fn running_sweep_then_interrupted(store: &Store, chain: &mut Chain, at: i64) {
+    use pdgate::store::rights::{SweepRow, SweepStatus};
+    use pdgate::store::{Change, Rights};
     // A running sweep is listed from its first write and brought up to date by each of its
     // transactions; finished-only readers (the register, /metrics) do not see it.
-    use pdgate::store::rights::SweepStatus;
     let running = |id: &str, start: i64, erased: i64, now: i64| SweepRow {
         id: id.into(),
         started_at: start,
@@ -1165,9 +1210,9 @@ async fn acts_and_sweeps(db: Db) {
         ..Change::default()
     };
     let first = write(running("swp_3", at + 10, 0, at + 10), true);
-    store.apply_change(&first, &mut chain).await.unwrap();
+    store.apply_change(&first, chain).await.unwrap();
     let progress = write(running("swp_3", at + 10, 7, at + 11), false);
-    store.apply_change(&progress, &mut chain).await.unwrap();
+    store.apply_change(&progress, chain).await.unwrap();
     let newest = &store.sweeps(None, None, 10, false).await.unwrap()[0];
     assert_eq!(
         (newest.id.as_str(), newest.status, newest.subjects_erased),
@@ -1180,7 +1225,7 @@ async fn acts_and_sweeps(db: Db) {
     );
     // The process stops; the next sweep marks the one it left as interrupted.
     let next_sweep = write(running("swp_4", at + 20, 0, at + 20), true);
-    store.apply_change(&next_sweep, &mut chain).await.unwrap();
+    store.apply_change(&next_sweep, chain).await.unwrap();
     let listed: Vec<(String, SweepStatus)> = store
         .sweeps(None, None, 2, false)
         .await
@@ -1202,7 +1247,7 @@ async fn acts_and_sweeps(db: Db) {
         ..running("swp_4", at + 20, 0, at + 21)
     };
     store
-        .apply_change(&write(done, false), &mut chain)
+        .apply_change(&write(done, false), chain)
         .await
         .unwrap();
     let last = &store.sweeps(None, None, 1, true).await.unwrap()[0];
@@ -1210,14 +1255,17 @@ async fn acts_and_sweeps(db: Db) {
         (last.id.as_str(), last.subjects_erased, last.acts_expired),
         ("swp_4", 2, 1)
     );
+}
 
+async fn acts_expire_after_three_years(store: &Store, chain: &mut Chain, at: i64) {
+    use pdgate::store::{Change, Rights};
     // Three years on, every act goes.
     let expire = Change {
         at: at + 4 * 365 * 86_400_000,
         expire_acts_before: Some(at + 4 * 365 * 86_400_000),
         ..Change::default()
     };
-    assert_eq!(store.apply_change(&expire, &mut chain).await.unwrap(), 3);
+    assert_eq!(store.apply_change(&expire, chain).await.unwrap(), 3);
     assert!(store
         .acts_of_sweep("swp_1", None, 10)
         .await
