@@ -95,17 +95,27 @@ async fn checkout(env: &Env, email: &str, subscribe: bool) -> Checkout {
     }
 }
 
+/// Consent from grant to withdrawal, in five steps: listed as granted, the receipt and its exact
+/// text, bad tokens change nothing, withdrawn in one call (by the intake's token, then by a link for
+/// the person), and the ledger keeps every grant and withdrawal.
 async fn consent_lifecycle(db: Db) {
     let Some(env) = start(db).await else { return };
-    let gw = &env.gw;
     // Two orders, two marketing receipts of one subject: a withdrawal must end both.
     let first = checkout(&env, EMAIL, true).await;
     let c = checkout(&env, EMAIL, true).await;
     assert_eq!(first.subject, c.subject);
     assert_ne!(first.receipt, c.receipt);
     let subject_token = c.subject_token.clone().unwrap();
-    let crm = token(gw, "service", Some("crm"));
+    let crm = token(&env.gw, "service", Some("crm"));
+    granted_and_listed(&env.gw, &c, &crm).await;
+    the_receipt_and_its_exact_text(&env.gw, &c).await;
+    bad_tokens_change_nothing(&env.gw, &subject_token).await;
+    withdrawn_in_one_call(&env.gw, [&first, &c], &crm).await;
+    the_ledger_is_append_only(&env.gw, &c).await;
+}
 
+async fn granted_and_listed(gw: &Gateway, c: &Checkout, crm: &str) {
+    let subject_token = c.subject_token.clone().unwrap();
     // Given: listed as granted, and the CRM may read the e-mail for marketing.
     let list = self_service(gw, "GET", "consents", &subject_token).await;
     assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
@@ -118,10 +128,12 @@ async fn consent_lifecycle(db: Db) {
     assert_eq!(marketing["text_version"], 2);
     assert_eq!(marketing["receipt_id"], c.receipt.clone().unwrap().as_str());
     assert_eq!(
-        outcomes(&detokenize(gw, &crm, "marketing", &[&c.email]).await),
+        outcomes(&detokenize(gw, crm, "marketing", &[&c.email]).await),
         [EMAIL]
     );
+}
 
+async fn the_receipt_and_its_exact_text(gw: &Gateway, c: &Checkout) {
     // The receipt: Kantara CR 1.1 fields, and the exact text it points to.
     let receipt = get(&gw.url(&format!(
         "/.well-known/pdgate/v1/receipts/{}",
@@ -184,14 +196,16 @@ async fn consent_lifecycle(db: Db) {
         text.header("x-pdgate-text-sha256").unwrap(),
         r["consentText"]["sha256"].as_str().unwrap()
     );
+}
 
+async fn bad_tokens_change_nothing(gw: &Gateway, subject_token: &str) {
     // No or bad token: 401, nothing changes.
     let none = get(&gw.url("/.well-known/pdgate/v1/consents")).await;
     assert_eq!(
         (none.status.as_u16(), none.code().as_str()),
         (401, "unauthorized")
     );
-    let mut forged = subject_token.clone();
+    let mut forged = subject_token.to_owned();
     forged.pop();
     let bad = self_service(gw, "POST", "consents/marketing/withdraw", &forged).await;
     assert_eq!(bad.status, 401);
@@ -201,18 +215,21 @@ async fn consent_lifecycle(db: Db) {
         wrong_kind.status, 401,
         "an admin token is not a subject token"
     );
+}
 
+async fn withdrawn_in_one_call(gw: &Gateway, [first, c]: [&Checkout; 2], crm: &str) {
+    let subject_token = c.subject_token.clone().unwrap();
     // Withdrawn in one call: detokenize for marketing stops at once; the contract purpose stays.
     // The intake's token ends what that intake recorded, not the other order's receipt.
     let w = self_service(gw, "POST", "consents/marketing/withdraw", &subject_token).await;
     assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
     assert_eq!(w.json()["state"], "withdrawn");
     assert_eq!(
-        outcomes(&detokenize(gw, &crm, "marketing", &[&c.email]).await),
+        outcomes(&detokenize(gw, crm, "marketing", &[&c.email]).await),
         ["consent_withdrawn"]
     );
     assert_eq!(
-        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&c.email]).await),
+        outcomes(&detokenize(gw, crm, "order_fulfilment", &[&c.email]).await),
         [EMAIL]
     );
     let j = self_service(gw, "GET", "consents", &subject_token)
@@ -247,7 +264,10 @@ async fn consent_lifecycle(db: Db) {
         assert_eq!(r["state"], "withdrawn", "{r}");
         assert_eq!(r["withdrawalChannel"], "self_service");
     }
+}
 
+async fn the_ledger_is_append_only(gw: &Gateway, c: &Checkout) {
+    let subject_token = c.subject_token.clone().unwrap();
     // The ledger is append-only: grants and withdrawals are all there.
     let (store, _) = gw.vault().await;
     let id = pdgate::intake::subject_id_of(&c.subject).unwrap();

@@ -56,6 +56,9 @@ fn item<'a>(doc: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no item {key} in {doc}"))
 }
 
+/// The register from a running gateway after three checkouts, in five steps: the 152-FZ view's
+/// items and live figures, the consent trend by day, the other formats, who may read it, and the
+/// CLI's export of the same document.
 async fn register_reflects_the_running_gateway(db: Db) {
     // The day the gateway started and the day the checks end: equal unless the test crosses
     // midnight (UTC), when "today" may be either.
@@ -67,16 +70,29 @@ async fn register_reflects_the_running_gateway(db: Db) {
         let r = checkout(&env, &format!("buyer{i}@mail.ru")).await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
-    let url = |q: &str| env.gw.admin_url(&format!("/admin/v1/register{q}"));
+    let refs = fz152_items_and_live_figures(&env, db, &first_day).await;
+    consent_trend_by_day(&env, &first_day).await;
+    register_formats(&env).await;
+    who_may_read_the_register(&env).await;
+    the_cli_exports_the_same_register(&env, &refs);
+    drop(env.up);
+}
 
+fn register_url(env: &Env, q: &str) -> String {
+    env.gw.admin_url(&format!("/admin/v1/register{q}"))
+}
+
+/// Returns the refs of the view's items.
+async fn fz152_items_and_live_figures(env: &Env, db: Db, first_day: &str) -> Vec<String> {
+    let url = |q: &str| register_url(env, q);
     let r = authed("GET", &url("?view=fz152&format=json"), &env.dpo, "").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let doc = r.json();
-    let refs: Vec<&str> = doc["sections"][0]["items"]
+    let refs: Vec<String> = doc["sections"][0]["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["ref"].as_str().unwrap())
+        .map(|i| i["ref"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(refs.len(), 13, "{refs:?}");
     assert_eq!(item(&doc, "subjects"), &json!(3));
@@ -88,40 +104,6 @@ async fn register_reflects_the_running_gateway(db: Db) {
         .unwrap()
         .clone();
     assert_eq!(marketing["figures"]["consents_granted"], 3);
-    let trend = authed(
-        "GET",
-        &env.gw.admin_url("/admin/v1/consents?days=7"),
-        &env.dpo,
-        "",
-    )
-    .await
-    .json();
-    let m = trend["purposes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["purpose"] == "marketing")
-        .unwrap()
-        .clone();
-    assert_eq!(
-        (m["granted"].as_i64(), m["daily"].as_array().unwrap().len()),
-        (Some(3), 7)
-    );
-    let same_day = first_day == pdgate::utc_date(pdgate::now_millis());
-    let last_two =
-        m["daily"][5]["granted"].as_i64().unwrap() + m["daily"][6]["granted"].as_i64().unwrap();
-    match same_day {
-        true => assert_eq!(m["daily"][6]["granted"], 3, "today is the last day"),
-        false => assert_eq!(last_two, 3, "yesterday and today"),
-    }
-    let bad = authed(
-        "GET",
-        &env.gw.admin_url("/admin/v1/consents?days=0"),
-        &env.dpo,
-        "",
-    )
-    .await;
-    assert_eq!(bad.code(), "invalid_days");
     assert_eq!(marketing["figures"]["subjects"], 3);
     let contact = item(&doc, "values_by_category")
         .as_array()
@@ -158,6 +140,48 @@ async fn register_reflects_the_running_gateway(db: Db) {
         })
     );
 
+    refs
+}
+
+async fn consent_trend_by_day(env: &Env, first_day: &str) {
+    let trend = authed(
+        "GET",
+        &env.gw.admin_url("/admin/v1/consents?days=7"),
+        &env.dpo,
+        "",
+    )
+    .await
+    .json();
+    let m = trend["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == "marketing")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (m["granted"].as_i64(), m["daily"].as_array().unwrap().len()),
+        (Some(3), 7)
+    );
+    let same_day = first_day == pdgate::utc_date(pdgate::now_millis());
+    let last_two =
+        m["daily"][5]["granted"].as_i64().unwrap() + m["daily"][6]["granted"].as_i64().unwrap();
+    match same_day {
+        true => assert_eq!(m["daily"][6]["granted"], 3, "today is the last day"),
+        false => assert_eq!(last_two, 3, "yesterday and today"),
+    }
+    let bad = authed(
+        "GET",
+        &env.gw.admin_url("/admin/v1/consents?days=0"),
+        &env.dpo,
+        "",
+    )
+    .await;
+    assert_eq!(bad.code(), "invalid_days");
+}
+
+async fn register_formats(env: &Env) {
+    let url = |q: &str| register_url(env, q);
     let csv = authed("GET", &url("?view=gdpr&format=csv"), &env.dpo, "").await;
     assert_eq!(csv.status, 200);
     assert_eq!(
@@ -182,8 +206,11 @@ async fn register_reflects_the_running_gateway(db: Db) {
     assert!(String::from_utf8_lossy(&html.body).contains("22(3)(10.1)"));
     let md = authed("GET", &url("?view=gdpr&format=md"), &env.dpo, "").await;
     assert!(String::from_utf8_lossy(&md.body).contains("### 30(1)(g) — "));
+}
 
-    // Auditors may read it; services may not; bad parameters are named.
+/// Auditors may read it; services may not; bad parameters are named.
+async fn who_may_read_the_register(env: &Env) {
+    let url = |q: &str| register_url(env, q);
     let auditor = token(&env.gw, "auditor", None);
     assert_eq!(authed("GET", &url(""), &auditor, "").await.status, 200);
     let service = token(&env.gw, "service", Some("crm"));
@@ -199,8 +226,10 @@ async fn register_reflects_the_running_gateway(db: Db) {
         (bad.status.as_u16(), bad.code()),
         (400, "invalid_format".to_owned())
     );
+}
 
-    // The CLI writes the same document from the same database.
+/// The CLI writes the same document from the same database.
+fn the_cli_exports_the_same_register(env: &Env, refs: &[String]) {
     let out_file = env.gw.dir.join("register.md");
     pdgate_testkit::cli(
         &env.gw,
@@ -221,7 +250,6 @@ async fn register_reflects_the_running_gateway(db: Db) {
     let out = pdgate_testkit::cli(&env.gw, &["register", "export"], &["--view", "fz152"]);
     let cli: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(item(&cli, "subjects"), &json!(3));
-    drop(env.up);
 }
 
 async fn audit_kinds(env: &Env) -> Vec<Value> {
