@@ -12,6 +12,7 @@
 mod batch;
 pub mod health;
 mod json_rows;
+mod migrations;
 pub mod oversight;
 mod postgres;
 pub mod rights;

@@ -59,7 +59,7 @@ impl PgStore {
     }
 
     fn migrator(&self) -> sqlx::migrate::Migrator {
-        sqlx::migrate!("../../migrations/postgres")
+        crate::migrations::migrator(crate::migrations::POSTGRES)
     }
 
     /// `pg_try_advisory_lock` on a connection taken out of the pool, so the lock lives exactly as

@@ -96,7 +96,7 @@ impl SqliteStore {
     }
 
     fn migrator(&self) -> sqlx::migrate::Migrator {
-        sqlx::migrate!("../../migrations/sqlite")
+        crate::migrations::migrator(crate::migrations::SQLITE)
     }
 }
 
