@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::legal_day::{LegalZone, UnknownZone};
+
 pub use pdgate_http::auth::Admin;
 pub use pdgate_http::{Limits, Tls};
 
@@ -29,6 +31,7 @@ pub struct Config {
     pub admin: Admin,
     pub audit: Audit,
     pub requests: Requests,
+    pub legal: Legal,
     pub retention: RetentionCfg,
     pub webhooks: Webhooks,
     pub transfers: TransfersCfg,
@@ -104,6 +107,30 @@ impl Default for Audit {
 pub struct Requests {
     /// A working-day calendar replacing the shipped Russian one (format of `calendars/ru.txt`).
     pub calendar_file: Option<PathBuf>,
+}
+
+/// `[legal]`: where the operator's legal days are counted.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Legal {
+    /// IANA time zone of the operator's place (152-FZ counts its days there): deadlines, the
+    /// Art. 12 wait, the dates of acts, reports and the console.
+    pub timezone: String,
+}
+
+impl Default for Legal {
+    fn default() -> Self {
+        Self {
+            timezone: crate::legal_day::DEFAULT.to_owned(),
+        }
+    }
+}
+
+impl Legal {
+    /// The configured zone (checked when the config is loaded).
+    pub fn zone(&self) -> LegalZone {
+        LegalZone::named(&self.timezone).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
@@ -214,6 +241,7 @@ impl Default for Config {
             admin: Admin::default(),
             audit: Audit::default(),
             requests: Requests::default(),
+            legal: Legal::default(),
             retention: RetentionCfg::default(),
             webhooks: Webhooks::default(),
             transfers: TransfersCfg::default(),
@@ -346,6 +374,7 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
         &["requests", "calendar_file"],
         false,
     ),
+    ("PDGATE_LEGAL_TIMEZONE", &["legal", "timezone"], false),
     (
         "PDGATE_RETENTION_INTERVAL_S",
         &["retention", "interval_s"],
@@ -398,6 +427,12 @@ pub enum ConfigError {
     },
     #[error("environment variable {name}: expected an integer")]
     EnvInteger { name: String },
+    #[error("config {path}: [legal] timezone: {source}")]
+    Zone {
+        path: String,
+        #[source]
+        source: UnknownZone,
+    },
 }
 
 impl Config {
@@ -460,6 +495,9 @@ impl Config {
                 value,
             }
         })?;
+        if let Err(source) = LegalZone::named(&config.legal.timezone) {
+            return Err(ConfigError::Zone { path: name, source });
+        }
         // One process, one configuration: the first one loaded sets it.
         crate::actions::detect::set_regions(regions);
         Ok(config)
@@ -570,6 +608,19 @@ mod tests {
         let e = Config::load(None, &env("Russia")).unwrap_err().to_string();
         assert!(
             e.contains("default_region `Russia` is not a region code"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_legal_timezone_must_be_a_zone() {
+        let env = |v: &str| BTreeMap::from([("PDGATE_LEGAL_TIMEZONE".to_owned(), v.to_owned())]);
+        assert_eq!(Config::default().legal.zone().name(), "Europe/Moscow");
+        let c = Config::load(None, &env("Asia/Yekaterinburg")).unwrap();
+        assert_eq!(c.legal.zone().name(), "Asia/Yekaterinburg");
+        let e = Config::load(None, &env("MSK")).unwrap_err().to_string();
+        assert!(
+            e.contains("[legal] timezone: `MSK` is not an IANA time zone"),
             "{e}"
         );
     }

@@ -298,15 +298,17 @@ impl Bound {
     }
 }
 
-/// The working-day calendar: `[requests] calendar_file`, or the shipped Russian one.
+/// The working-day calendar (`[requests] calendar_file`, or the shipped Russian one), counted in
+/// the operator's zone (`[legal] timezone`).
 pub fn calendar(config: &Config) -> Result<crate::requests::calendar::Calendar, ServeError> {
     use crate::requests::calendar::Calendar;
-    data_file(
+    let calendar = data_file(
         config.requests.calendar_file.as_deref(),
         "[requests] calendar_file",
         Calendar::russia,
         Calendar::parse,
-    )
+    )?;
+    Ok(calendar.in_zone(config.legal.zone()))
 }
 
 /// The adequate countries: `[transfers] adequacy_file`, or the shipped list.

@@ -61,8 +61,8 @@ fn item<'a>(doc: &'a Value, key: &str) -> &'a Value {
 /// CLI's export of the same document.
 async fn register_reflects_the_running_gateway(db: Db) {
     // The day the gateway started and the day the checks end: equal unless the test crosses
-    // midnight (UTC), when "today" may be either.
-    let first_day = pdgate::utc_date(pdgate::now_millis());
+    // midnight (Moscow time, the operator's legal day), when "today" may be either.
+    let first_day = legal_today();
     let Some(env) = start(db, unchanged).await else {
         return;
     };
@@ -76,6 +76,11 @@ async fn register_reflects_the_running_gateway(db: Db) {
     who_may_read_the_register(&env).await;
     the_cli_exports_the_same_register(&env, &refs);
     drop(env.up);
+}
+
+/// Today on the operator's calendar (the default `[legal] timezone`, Europe/Moscow).
+fn legal_today() -> String {
+    pdgate::legal_day::LegalZone::moscow().date_string(pdgate::now_millis())
 }
 
 fn register_url(env: &Env, q: &str) -> String {
@@ -117,7 +122,7 @@ async fn fz152_items_and_live_figures(env: &Env, db: Db, first_day: &str) -> Vec
         .as_str()
         .unwrap()
         .to_owned();
-    let last_day = pdgate::utc_date(pdgate::now_millis());
+    let last_day = legal_today();
     assert!(
         start_date == first_day || start_date == last_day,
         "the first audit entry: {start_date}"
@@ -163,7 +168,7 @@ async fn consent_trend_by_day(env: &Env, first_day: &str) {
         (m["granted"].as_i64(), m["daily"].as_array().unwrap().len()),
         (Some(3), 7)
     );
-    let same_day = first_day == pdgate::utc_date(pdgate::now_millis());
+    let same_day = first_day == legal_today();
     let last_two =
         m["daily"][5]["granted"].as_i64().unwrap() + m["daily"][6]["granted"].as_i64().unwrap();
     match same_day {

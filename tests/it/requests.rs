@@ -218,6 +218,7 @@ async fn requests_lifecycle(db: Db) {
     s.webhooks_arrive_signed(&erid).await;
     s.a_new_access_finds_only_the_hold().await;
     s.audited_without_planted_values().await;
+    s.a_letter_counts_from_its_receipt().await;
 }
 
 /// The gateway, the shopper's checkout and the tokens the lifecycle's steps share.
@@ -301,6 +302,53 @@ impl<'a> Lifecycle<'a> {
         let again = create(gw, dpo, "access", EMAIL).await;
         assert_eq!(again["repeat_of"], id.as_str());
         (id, received)
+    }
+
+    /// A request that arrived by letter three days before it is registered: its deadline runs
+    /// from the receipt, which the audit entry records beside the registration; a receipt in
+    /// the future, a year back or unreadable is refused.
+    async fn a_letter_counts_from_its_receipt(&self) {
+        let (gw, dpo) = (&self.env.gw, &self.dpo);
+        let now = pdgate::now_millis();
+        let received = now - 3 * 86_400_000;
+        let body = |at: &str| {
+            serde_json::json!({"type": "rectification", "subject": {"email": "letter@mail.ru"},
+                "received_at": at})
+            .to_string()
+        };
+        let url = gw.admin_url("/admin/v1/requests");
+        let r = authed("POST", &url, dpo, body(&pdgate::rfc3339(received))).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let r = r.json();
+        assert_eq!(r["received_at"], pdgate::rfc3339(received).as_str());
+        let want = pdgate::requests::deadline::due(
+            pdgate::requests::deadline::RequestType::Rectification,
+            pdgate::requests::deadline::Regimes::Both,
+            received,
+            &pdgate::requests::calendar::Calendar::russia(),
+        );
+        assert_eq!(r["due_at"], pdgate::rfc3339(want).as_str());
+        let auditor = token(gw, "auditor", None);
+        let audit = authed("GET", &gw.admin_url("/admin/v1/audit"), &auditor, "").await;
+        let entry = String::from_utf8(audit.body.to_vec())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|e| e["entry"]["event"]["request_id"] == r["id"])
+            .unwrap();
+        assert_eq!(entry["entry"]["event"]["received_at"], received);
+        for at in [
+            pdgate::rfc3339(now + 3_600_000),
+            pdgate::rfc3339(now - 400 * 86_400_000),
+            "yesterday".to_owned(),
+        ] {
+            let bad = authed("POST", &url, dpo, body(&at)).await;
+            assert_eq!(
+                (bad.status.as_u16(), bad.code().as_str()),
+                (422, "invalid_received_at"),
+                "{at}"
+            );
+        }
     }
 
     /// Before fulfilment the report, which holds the subject's data in clear, is not served.

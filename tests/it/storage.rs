@@ -764,12 +764,12 @@ async fn figures_and_trend(store: &Store, at: i64) {
     assert_eq!(trend.len(), 1);
     assert_eq!(
         (
-            trend[0].day,
+            trend[0].slot,
             trend[0].purpose.as_str(),
             trend[0].state.as_str(),
             trend[0].n
         ),
-        (at / 86_400_000, "marketing", "granted", 2)
+        (at / 900_000 * 900_000, "marketing", "granted", 2)
     );
     assert!(store.consent_trend(at + 1).await.unwrap().is_empty());
 }

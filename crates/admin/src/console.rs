@@ -16,8 +16,13 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
                    img-src 'self' data: blob:; connect-src 'self'; frame-src 'self' blob:; \
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// The response for a `/console…` path, or `None` for a path the console does not have.
-pub(super) fn serve(path: &str) -> Option<Response<Body>> {
+/// What the page says the operator's zone is (`[legal] timezone`): the console shows every time
+/// and date in it, whatever the DPO's own browser is set to.
+const ZONE_SLOT: &str = "{{legal_timezone}}";
+
+/// The response for a `/console…` path, or `None` for a path the console does not have. `zone`
+/// is an IANA name (checked at start), so it needs no escaping in the page.
+pub(super) fn serve(path: &str, zone: &str) -> Option<Response<Body>> {
     let (body, content_type) = match path {
         // The admin root is where a person opens the listener's address: the console.
         "/" | "/console" => {
@@ -27,9 +32,11 @@ pub(super) fn serve(path: &str) -> Option<Response<Body>> {
                 .insert(header::LOCATION, HeaderValue::from_static("/console/"));
             return Some(r);
         }
-        "/console/" | "/console/index.html" => (INDEX, "text/html; charset=utf-8"),
-        "/console/app.js" => (APP_JS, "text/javascript; charset=utf-8"),
-        "/console/app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "/console/" | "/console/index.html" => {
+            (INDEX.replace(ZONE_SLOT, zone), "text/html; charset=utf-8")
+        }
+        "/console/app.js" => (APP_JS.to_owned(), "text/javascript; charset=utf-8"),
+        "/console/app.css" => (APP_CSS.to_owned(), "text/css; charset=utf-8"),
         _ => return None,
     };
     let mut r = Response::new(Body::full(body));

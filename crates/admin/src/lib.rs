@@ -67,8 +67,10 @@ impl Handler for Admin {
         let result = match routes::find(req.method(), &path) {
             Matched::Route(route, id) => self.call(route.endpoint, req, id).await,
             Matched::WrongMethod(allow) => return pdgate_http::respond::method_not_allowed(&allow),
-            Matched::NotFound if is_console && req.method() == Method::GET => console::serve(&path)
-                .ok_or_else(|| ApiError::not_found("not_found", "no such console page")),
+            Matched::NotFound if is_console && req.method() == Method::GET => {
+                console::serve(&path, self.calendar.zone().name())
+                    .ok_or_else(|| ApiError::not_found("not_found", "no such console page"))
+            }
             Matched::NotFound => Err(ApiError::not_found("not_found", "no such admin endpoint")),
         };
         result.unwrap_or_else(respond::failure)
@@ -192,10 +194,16 @@ impl Admin {
         }
         // The key is loaded before the listener opens and never unloaded; that the database's
         // key ring is still the one it opened was checked above.
-        Ok(respond::json(
-            StatusCode::OK,
-            &serde_json::json!({"status": "ready", "database": "ok", "key": "ok", "writes": "ok"}),
-        ))
+        let mut body =
+            serde_json::json!({"status": "ready", "database": "ok", "key": "ok", "writes": "ok"});
+        if let Some(year) = self.calendar.next_year_missing(pdgate_core::now_millis()) {
+            // Ready still: deadlines into that year are flagged `calendar_unverified`.
+            body["warnings"] = serde_json::json!([{
+                "code": "calendar_next_year_missing",
+                "message": format!("the production calendar does not cover {year}: add its days off and `covers {year}` ([requests] calendar_file)"),
+            }]);
+        }
+        Ok(respond::json(StatusCode::OK, &body))
     }
 
     /// The Prometheus exposition; the store-backed gauges need the database, so an unreachable

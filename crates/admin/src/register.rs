@@ -48,7 +48,7 @@ pub(super) async fn handle<B>(admin: &Admin, req: &Request<B>) -> Result<Respons
     let name = format!(
         "register-{}-{}.{}",
         if view == View::Gdpr { "gdpr" } else { "fz152" },
-        pdgate_core::utc_date(now),
+        admin.calendar.zone().date_string(now),
         format.extension()
     );
     let download = matches!(format, Format::Csv | Format::Markdown).then_some(name.as_str());

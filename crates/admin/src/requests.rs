@@ -63,7 +63,7 @@ pub(super) async fn handle(
                 .map_err(IntoHttp::into_http)?;
             Ok(respond::created(
                 &format!("/admin/v1/requests/{}", row.id),
-                &report::request_json(&row, now),
+                &report::request_json(&row, now, &admin.calendar),
             ))
         }
         Op::List => list(admin, &req, now).await,
@@ -76,7 +76,7 @@ pub(super) async fn handle(
                 .map_err(IntoHttp::into_http)?;
             Ok(respond::json(
                 StatusCode::OK,
-                &report::request_json(&row, now),
+                &report::request_json(&row, now, &admin.calendar),
             ))
         }
         Op::Fulfil => {
@@ -88,7 +88,7 @@ pub(super) async fn handle(
                 .map_err(IntoHttp::into_http)?;
             Ok(respond::json(
                 StatusCode::OK,
-                &report::request_json(&row, now),
+                &report::request_json(&row, now, &admin.calendar),
             ))
         }
         Op::Lift => {
@@ -97,7 +97,7 @@ pub(super) async fn handle(
                 .map_err(IntoHttp::into_http)?;
             Ok(respond::json(
                 StatusCode::OK,
-                &report::request_json(&row, now),
+                &report::request_json(&row, now, &admin.calendar),
             ))
         }
         Op::Report => report_of(admin, &principal, &req, id, now).await,
@@ -135,7 +135,10 @@ async fn list(
         .store
         .requests(status.map(RequestStatus::as_str), overdue, 1000)
         .await?;
-    let items: Vec<_> = rows.iter().map(|r| report::request_json(r, now)).collect();
+    let items: Vec<_> = rows
+        .iter()
+        .map(|r| report::request_json(r, now, &admin.calendar))
+        .collect();
     Ok(respond::json(
         StatusCode::OK,
         &serde_json::json!({"requests": items, "count": items.len()}),
@@ -149,7 +152,7 @@ async fn get(admin: &Admin, id: &str, now: Millis) -> Result<Response<Body>, Api
         .request(id)
         .await?
         .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
-    let mut v = report::request_json(&row, now);
+    let mut v = report::request_json(&row, now, &admin.calendar);
     let deliveries = admin.store.outbox_of(id).await?;
     v["deliveries"] = serde_json::json!({
         "total": deliveries.len(),

@@ -11,8 +11,6 @@ use pdgate_http::respond;
 use pdgate_http::{ApiError, Body};
 use pdgate_store::Oversight;
 
-const DAY_MS: i64 = 86_400_000;
-
 /// `GET /admin/v1/consents?days=N` (1–366, default 30): per purpose, consent records granted,
 /// withdrawn and objected per UTC day, zero days included so a chart needs no gap logic.
 pub(super) async fn consents<B>(
@@ -33,29 +31,33 @@ pub(super) async fn consents<B>(
                 )
             })?,
     };
-    let now = pdgate_core::now_millis();
-    let today = now / DAY_MS;
-    let first = today - days + 1;
-    let rows = admin.store.consent_trend(first * DAY_MS).await?;
-    let mut by: BTreeMap<(&str, i64), [i64; 3]> = BTreeMap::new();
+    // Days of the operator's calendar (`[legal] timezone`), today the last.
+    let zone = admin.calendar.zone();
+    let today = zone.day_of(pdgate_core::now_millis());
+    let first = today - time::Duration::days(days - 1);
+    let rows = admin.store.consent_trend(zone.start_of(first)).await?;
+    let mut by: BTreeMap<(&str, time::Date), [i64; 3]> = BTreeMap::new();
     for r in &rows {
         let slot = match r.state.as_str() {
             "granted" => 0,
             "withdrawn" => 1,
             _ => 2,
         };
-        by.entry((r.purpose.as_str(), r.day)).or_default()[slot] += r.n;
+        by.entry((r.purpose.as_str(), zone.day_of(r.slot)))
+            .or_default()[slot] += r.n;
     }
+    let dates: Vec<time::Date> = (0..days).map(|i| first + time::Duration::days(i)).collect();
     let purposes: Vec<_> = admin
         .policy
         .purposes
         .iter()
         .map(|p| {
             let id = p.def.id.as_str();
-            let daily: Vec<_> = (first..=today)
-                .map(|d| {
+            let daily: Vec<_> = dates
+                .iter()
+                .map(|&d| {
                     let [g, w, o] = by.get(&(id, d)).copied().unwrap_or_default();
-                    json!({"date": pdgate_core::utc_date(d * DAY_MS), "granted": g, "withdrawn": w, "objected": o})
+                    json!({"date": zone.date_string(zone.start_of(d)), "granted": g, "withdrawn": w, "objected": o})
                 })
                 .collect();
             let total = |k: &str| daily.iter().map(|d| d[k].as_i64().unwrap_or(0)).sum::<i64>();

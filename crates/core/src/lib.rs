@@ -11,6 +11,7 @@
 //! - [`consent`] — what counts as given consent, the subject token, receipts.
 //! - [`audit`] — typed, hash-chained audit entries.
 //! - [`records`] — the rows the vault stores and returns, as the store's traits speak them.
+//! - [`legal_day`] — the operator's time zone: which day an instant falls on, when a day ends.
 //! - [`requests`], [`retention`], [`purpose`] — deadlines and calendar, erasure plans and acts,
 //!   reports, the retention rule, the purpose-limitation rule.
 //! - [`register`], [`breach`], [`transfers`], [`html`] — the processing register, breach clocks and
@@ -26,6 +27,7 @@ pub mod forms;
 pub mod html;
 pub mod ids;
 pub mod intake;
+pub mod legal_day;
 pub mod policy;
 pub mod purpose;
 pub mod records;
@@ -51,13 +53,6 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// The UTC calendar date (`2026-11-23`) of a stored time.
-pub fn utc_date(ms: Millis) -> String {
-    let mut s = rfc3339(ms);
-    s.truncate(10);
-    s
 }
 
 /// RFC 3339 (`2026-11-23T10:00:00Z`) or Unix milliseconds, as query parameters and CLI flags take.

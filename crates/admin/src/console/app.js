@@ -18,6 +18,7 @@ const I18N = {
     export_csv: 'Export CSV', col_time: 'Time', col_entry: 'Entry', col_method: 'Method', col_path: 'Path',
     col_kinds: 'Detected', col_count: 'Count', col_first: 'First seen', col_last: 'Last seen',
     fulfil: 'Fulfil', extend: 'Extend', report: 'Report', reason: 'Reason for the extension', overdue: 'overdue',
+    unverified: 'calendar not confirmed', unverified_hint: 'The period runs into a year the production calendar does not cover yet; it may end later once that year\'s transfer decree is added.',
     fulfilled: 'fulfilled', extended: 'extended', created: 'Request registered', done: 'Done',
     corrections: 'Corrections: token=new value, one per line', entries: 'entries', no_items: 'Nothing here yet',
     discovery_on: 'Discovery is on: bodies on unmatched routes are scanned.',
@@ -56,6 +57,7 @@ const I18N = {
     export_csv: 'Выгрузить CSV', col_time: 'Время', col_entry: 'Запись', col_method: 'Метод', col_path: 'Путь',
     col_kinds: 'Найдено', col_count: 'Число', col_first: 'Впервые', col_last: 'Последний раз',
     fulfil: 'Исполнить', extend: 'Продлить', report: 'Отчёт', reason: 'Причина продления', overdue: 'просрочен',
+    unverified: 'календарь не подтверждён', unverified_hint: 'Срок заходит в год, которого ещё нет в производственном календаре; после добавления постановления о переносе выходных он может сдвинуться.',
     fulfilled: 'исполнен', extended: 'продлён', created: 'Запрос зарегистрирован', done: 'Готово',
     corrections: 'Исправления: токен=новое значение, по одному в строке', entries: 'записей', no_items: 'Пока пусто',
     discovery_on: 'Обнаружение включено: тела запросов на необъявленных маршрутах проверяются.',
@@ -142,10 +144,15 @@ async function download(path, filename) {
 }
 
 // ---- time ---------------------------------------------------------------------------------
-// Times read in the DPO's own zone (the browser's), named, to the minute: "6 Dec 2026, 14:01 MSK".
+// Times read in the operator's legal zone (`[legal] timezone`, which the page names), whatever the
+// browser's own zone: deadlines end at 24:00 there. Named, to the minute: "6 Dec 2026, 14:01 MSK".
+const legalZone = document.querySelector('meta[name="pdgate-legal-timezone"]')?.content || 'Europe/Moscow';
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === 'ru' ? 'ru-RU' : 'en-GB', {
   day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+  timeZone: legalZone,
 }) : '—');
+// Today's date (YYYY-MM-DD) on the operator's calendar.
+const legalToday = () => new Intl.DateTimeFormat('en-CA', { timeZone: legalZone }).format(new Date());
 // "1 день", "2 дня", "5 дней"; English "1 day", "2 days".
 function plural(n, forms) {
   if (forms.length === 2) return n === 1 ? forms[0] : forms[1];
@@ -203,7 +210,8 @@ async function loadRequests() {
       el('td', {}, tv('type_', r.type), el('div', { class: 'muted' }, tv('regime_', r.regime) + (r.repeat_of ? ' · ' + t('repeat') : ''))),
       subject,
       el('td', {}, fmtTime(r.received_at)),
-      el('td', {}, fmtTime(r.due_at), r.extended_at ? el('div', { class: 'muted' }, t('extended')) : ''),
+      el('td', {}, fmtTime(r.due_at), r.extended_at ? el('div', { class: 'muted' }, t('extended')) : '',
+        r.calendar_unverified ? el('div', { class: 'unverified', title: t('unverified_hint') }, t('unverified')) : ''),
       open ? el('td', { class: 'countdown', 'data-due': r.due_at }) : el('td', { class: r.fulfilled_on_time === false ? 'overdue' : 'ok' }, fmtTime(r.fulfilled_at)),
       el('td', { class: 'status' }, tv('st_', r.status)),
       actions));
@@ -294,7 +302,7 @@ async function showRegister() {
 }
 async function exportRegister(format) {
   const view = $('#reg-view').value;
-  const day = new Date().toISOString().slice(0, 10);
+  const day = legalToday();
   await download('/admin/v1/register?view=' + view + '&format=' + format, 'register-' + view + '-' + day + '.' + format);
   status(t('done'));
 }

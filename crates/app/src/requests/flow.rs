@@ -48,6 +48,12 @@ pub struct NewRequest {
     pub regime: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+    /// When the request reached the operator (RFC 3339), where that was before it is registered
+    /// here — a letter, a form on paper; the deadline runs from it. Not in the future, not more
+    /// than a year back.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub received_at: Option<String>,
 }
 
 /// How the subject identified themselves: one e-mail address or phone number.
@@ -162,6 +168,7 @@ pub async fn create(
     if input.note.as_ref().is_some_and(|n| n.len() > 4000) {
         return Err(invalid("note_too_long", "note is limited to 4000 bytes"));
     }
+    let received = received_at(input.received_at.as_deref(), now)?;
     let (mac, lookup_kind) = lookup(ctx.keys, &input.subject)?;
     let subjects = ctx.store.subjects_by_index(&mac).await?;
     // Art. 14(4) 152-FZ: a repeat of an access request within 30 days is flagged (the DPO
@@ -178,7 +185,7 @@ pub async fn create(
     } else {
         None
     };
-    let due = deadline::due(kind, regime, now, ctx.calendar);
+    let due = deadline::due(kind, regime, received, ctx.calendar);
     let row = RequestRow {
         id: format!("req_{}", uuid::Uuid::now_v7().simple()),
         kind,
@@ -186,7 +193,7 @@ pub async fn create(
         lookup_mac: mac.to_vec(),
         lookup_kind: lookup_kind.as_str().into(),
         status: RequestStatus::Open,
-        received_at: now,
+        received_at: received,
         due_at: due,
         original_due_at: due,
         extension_reason: None,
@@ -210,11 +217,36 @@ pub async fn create(
                 principal: principal.into(),
                 subjects_found: u32::try_from(subjects.len()).unwrap_or(u32::MAX),
                 repeat_of,
+                received_at: (received != now).then_some(received),
             }],
             ..Change::default()
         })
         .await?;
     Ok(row)
+}
+
+/// How far back a request registered late may say it arrived.
+const RECEIVED_WINDOW_MS: Millis = 366 * 86_400_000;
+
+/// When the request was received: `received_at` as given (not later than `now`, not more than a
+/// year earlier), else `now`.
+fn received_at(given: Option<&str>, now: Millis) -> Result<Millis, FlowError> {
+    let Some(text) = given else {
+        return Ok(now);
+    };
+    let at = pdgate_core::parse_time(text).ok_or_else(|| {
+        invalid(
+            "invalid_received_at",
+            "received_at must be an RFC 3339 time, e.g. 2026-12-09T10:00:00+03:00",
+        )
+    })?;
+    if at > now || at < now - RECEIVED_WINDOW_MS {
+        return Err(invalid(
+            "invalid_received_at",
+            "received_at must be in the past year and not in the future",
+        ));
+    }
+    Ok(at)
 }
 
 async fn open_request(ctx: &Ctx<'_>, id: &str) -> Result<RequestRow, FlowError> {

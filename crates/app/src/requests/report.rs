@@ -3,8 +3,6 @@
 pub use pdgate_core::requests::report::*;
 
 use crate::requests::flow::{Ctx, FlowError};
-use pdgate_core::crypto::Keys;
-use pdgate_core::policy::Policy;
 use pdgate_core::records::rights::RequestStatus;
 use pdgate_core::Millis;
 use pdgate_store::rights::RequestRow;
@@ -12,12 +10,11 @@ use pdgate_store::{Backend, Rights, Store, StoreError};
 
 /// Builds the report for `row` at `now`.
 pub async fn build(
-    store: &Store,
-    keys: &Keys,
-    policy: &Policy,
+    ctx: &Ctx<'_>,
     row: &RequestRow,
     now: Millis,
 ) -> Result<serde_json::Value, StoreError> {
+    let store = ctx.store;
     let mut facts = Holdings {
         outbox: store.outbox_of(&row.id).await?,
         acts: store.acts_of(&row.id).await?,
@@ -27,7 +24,12 @@ pub async fn build(
         facts.subjects = held(store, row).await?;
     }
     Ok(pdgate_core::requests::report::build(
-        &facts, keys, policy, row, now,
+        &facts,
+        ctx.keys,
+        ctx.policy,
+        row,
+        now,
+        ctx.calendar,
     ))
 }
 
@@ -66,7 +68,7 @@ pub async fn rendered(
                 .into(),
         });
     }
-    let report = build(ctx.store, ctx.keys, ctx.policy, &row, now).await?;
+    let report = build(ctx, &row, now).await?;
     let event = crate::audit::AuditEvent::ReportRendered {
         request_id: row.id.clone(),
         principal: who.to_owned(),

@@ -121,6 +121,10 @@ pub enum AuditEvent {
         principal: String,
         subjects_found: u32,
         repeat_of: Option<String>,
+        /// When the request reached the operator, if earlier than its registration (a letter);
+        /// the entry's own time is the registration. Absent in entries written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_at: Option<Millis>,
     },
     /// The one extension of a request's deadline (the reason is in the request, not here).
     RequestExtended {

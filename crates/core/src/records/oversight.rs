@@ -85,8 +85,9 @@ pub struct Figures {
 /// Consent records of one purpose and state on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TrendRow {
-    /// Days since the Unix epoch.
-    pub day: i64,
+    /// Start of the quarter hour the records fall in (every zone's offset is a whole number of
+    /// quarter hours, so the reader can fold them into the operator's days).
+    pub slot: crate::Millis,
     pub purpose: String,
     pub state: String,
     pub n: i64,

@@ -292,7 +292,10 @@ fn start_date(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Value {
         inp.live.figures.first_entry_at,
     ) {
         (Some(d), _) => json!({"date": d, "source": "policy"}),
-        (None, Some(t)) => json!({"date": crate::utc_date(t), "source": "first audit entry"}),
+        (None, Some(t)) => {
+            let date = inp.calendar.zone().date_string(t);
+            json!({"date": date, "source": "first audit entry"})
+        }
         (None, None) => {
             gaps.push(Gap {
                 reference: "22(3)(8)",

@@ -3,20 +3,29 @@
 //! The calendar ships as data (`calendars/ru.txt`, embedded) and can be replaced by a file in the
 //! same format, because the next year's transfer decree is published only in the autumn.
 //!
-//! Format: `off <dates…>` lists weekdays that are days off, `working <dates…>` weekend days that
-//! are working days; `#` starts a comment.
+//! Format: `covers <years…>` names the years the file is complete for (their transfer decrees
+//! are in it), `off <dates…>` lists weekdays that are days off, `working <dates…>` weekend days
+//! that are working days; `#` starts a comment. A period that runs into a year not covered is
+//! counted as if that year had only its statutory holidays, and flagged `calendar_unverified`;
+//! a cross-border wait that would end there is not over (fail closed). Adding a year is adding its
+//! lines and its number to `covers`.
 
 use std::collections::BTreeSet;
 
 use time::{Date, Duration, Weekday};
 
+use crate::legal_day::LegalZone;
+
 /// The shipped Russian production calendar (2025–2027; see the file for sources and gaps).
 pub const RUSSIA: &str = include_str!("../../../../calendars/ru.txt");
 
+/// The working days of the operator's place, and the zone its days are counted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
     off: BTreeSet<Date>,
     working: BTreeSet<Date>,
+    covers: BTreeSet<i32>,
+    zone: LegalZone,
 }
 
 /// Why a calendar file does not parse; `line` counts from 1.
@@ -32,8 +41,12 @@ pub enum CalendarError {
     },
     #[error("line {line}: {date} is a weekday: list only weekend days under `working`")]
     WeekdayWorking { line: usize, date: String },
-    #[error("line {line}: `{word}`: a line starts with `off` or `working`")]
+    #[error("line {line}: `{word}`: a line starts with `covers`, `off` or `working`")]
     UnknownKind { line: usize, word: String },
+    #[error("line {line}: `{word}` is not a year (YYYY)")]
+    NotAYear { line: usize, word: String },
+    #[error("the calendar does not say which years it covers: add a line `covers 2026 2027`")]
+    NoCoverage,
 }
 
 impl Calendar {
@@ -48,6 +61,8 @@ impl Calendar {
         let mut cal = Calendar {
             off: BTreeSet::new(),
             working: BTreeSet::new(),
+            covers: BTreeSet::new(),
+            zone: LegalZone::moscow(),
         };
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or_default().trim();
@@ -58,6 +73,15 @@ impl Calendar {
             let kind = words.next().unwrap_or_default();
             for w in words {
                 let line = i + 1;
+                if kind == "covers" {
+                    let year = w.parse().ok().filter(|y| (2000..=9999).contains(y));
+                    let year = year.ok_or_else(|| CalendarError::NotAYear {
+                        line,
+                        word: w.to_owned(),
+                    })?;
+                    cal.covers.insert(year);
+                    continue;
+                }
                 let word = || w.to_owned();
                 let d = Date::parse(w, fmt)
                     .map_err(|_| CalendarError::NotADate { line, word: word() })?;
@@ -84,7 +108,38 @@ impl Calendar {
                 };
             }
         }
+        if cal.covers.is_empty() {
+            return Err(CalendarError::NoCoverage);
+        }
         Ok(cal)
+    }
+
+    /// Whether the file is complete for `year`.
+    pub fn covers(&self, year: i32) -> bool {
+        self.covers.contains(&year)
+    }
+
+    /// From 1 October (the operator's day) the next year's decree is usually out: the year it
+    /// would be time to add, if the file does not cover it yet.
+    pub fn next_year_missing(&self, now: crate::Millis) -> Option<i32> {
+        let today = self.zone.day_of(now);
+        let next = today.year() + 1;
+        (u8::from(today.month()) >= 10 && !self.covers(next)).then_some(next)
+    }
+
+    /// The first year from `from` to `to` (days of the operator) the file is not complete for.
+    pub fn uncovered(&self, from: Date, to: Date) -> Option<i32> {
+        (from.year()..=to.year()).find(|y| !self.covers(*y))
+    }
+
+    /// The same working days, counted in another zone (`[legal] timezone`; Moscow by default).
+    pub fn in_zone(self, zone: LegalZone) -> Calendar {
+        Calendar { zone, ..self }
+    }
+
+    /// The zone the operator's days are counted in.
+    pub fn zone(&self) -> &LegalZone {
+        &self.zone
     }
 
     pub fn is_working_day(&self, d: Date) -> bool {
@@ -154,6 +209,45 @@ mod tests {
             c.add_working_days(date!(2026 - 11 - 23), 0),
             date!(2026 - 11 - 23)
         );
+    }
+
+    #[test]
+    fn the_file_says_which_years_it_covers() {
+        let c = Calendar::russia();
+        assert!(c.covers(2025) && c.covers(2026));
+        assert!(
+            !c.covers(2027),
+            "the 2027 transfer decree is not in the file"
+        );
+        assert_eq!(
+            c.uncovered(date!(2026 - 12 - 20), date!(2027 - 01 - 15)),
+            Some(2027)
+        );
+        assert_eq!(
+            c.uncovered(date!(2026 - 01 - 20), date!(2026 - 02 - 15)),
+            None
+        );
+        let own = Calendar::parse(
+            "covers 2027
+off 2027-01-11
+",
+        )
+        .unwrap();
+        assert!(own.covers(2027) && !own.is_working_day(date!(2027 - 01 - 11)));
+        assert_eq!(
+            Calendar::parse(
+                "off 2027-01-11
+"
+            ),
+            Err(CalendarError::NoCoverage)
+        );
+        assert!(matches!(
+            Calendar::parse(
+                "covers 27
+"
+            ),
+            Err(CalendarError::NotAYear { line: 1, .. })
+        ));
     }
 
     #[test]

@@ -1,12 +1,10 @@
 //! When a subject request is due (SPEC 7): 152-FZ counts working days (or, for destruction after
 //! a withdrawal, calendar days), GDPR a calendar month; with both regimes the earlier time wins.
 //! One extension is allowed — 152-FZ +5 working days where the law provides it, GDPR +2 months —
-//! and only before the original due time.
-
-use time::{Date, OffsetDateTime, Time};
+//! and only before the original due time. Days are the operator's (`Calendar::zone`): a request
+//! received at 01:30 Moscow time was received that day, and its last day ends at 24:00 there.
 
 use super::calendar::Calendar;
-use crate::policy::duration::IsoDuration;
 use crate::Millis;
 
 pub use crate::records::rights::{Regimes, RequestType};
@@ -39,47 +37,51 @@ fn fz152_period(t: RequestType) -> Fz152Period {
     }
 }
 
-pub(crate) fn to_datetime(ms: Millis) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn to_millis(t: OffsetDateTime) -> Millis {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(Millis::MAX)
-}
-
-/// End of a day (23:59:59.999 UTC): a period in days ends when its last day does.
-pub(crate) fn end_of(d: Date) -> Millis {
-    to_millis(d.with_time(Time::MAX).assume_utc())
-}
-
 fn fz152_due(t: RequestType, received: Millis, cal: &Calendar, extended: bool) -> Millis {
-    let day = to_datetime(received).date();
+    let zone = cal.zone();
+    let day = zone.day_of(received);
     match fz152_period(t) {
         Fz152Period::WorkingDays { days, extension } => {
             let n = days + if extended { extension } else { 0 };
-            end_of(cal.add_working_days(day, n))
+            zone.end_of(cal.add_working_days(day, n))
         }
-        Fz152Period::CalendarDays(n) => end_of(day + time::Duration::days(n)),
+        Fz152Period::CalendarDays(n) => zone.end_of(day + time::Duration::days(n)),
     }
 }
 
-fn gdpr_due(received: Millis, extended: bool) -> Millis {
-    let months = if extended { 3 } else { 1 };
-    IsoDuration {
-        months,
-        ..IsoDuration::default()
-    }
-    .after(received)
+/// GDPR Art. 12(3): one month from receipt, three with the extension, on the operator's calendar.
+fn gdpr_due(received: Millis, cal: &Calendar, extended: bool) -> Millis {
+    cal.zone()
+        .add_months(received, if extended { 3 } else { 1 })
 }
 
 /// The due time of a request received at `received`.
 pub fn due(t: RequestType, regime: Regimes, received: Millis, cal: &Calendar) -> Millis {
     match regime {
         Regimes::Fz152 => fz152_due(t, received, cal, false),
-        Regimes::Gdpr => gdpr_due(received, false),
-        Regimes::Both => fz152_due(t, received, cal, false).min(gdpr_due(received, false)),
+        Regimes::Gdpr => gdpr_due(received, cal, false),
+        Regimes::Both => fz152_due(t, received, cal, false).min(gdpr_due(received, cal, false)),
     }
+}
+
+/// Whether a request's period was counted on years the calendar is complete for: a 152-FZ period
+/// in working days that runs into a year the file does not cover may end later than computed
+/// (a transfer decree adds days off), so it is shown as `calendar_unverified`. GDPR months and
+/// calendar days do not depend on the calendar.
+pub fn calendar_verified(
+    t: RequestType,
+    regime: Regimes,
+    received: Millis,
+    due: Millis,
+    cal: &Calendar,
+) -> bool {
+    let in_working_days = matches!(fz152_period(t), Fz152Period::WorkingDays { .. });
+    if regime == Regimes::Gdpr || !in_working_days {
+        return true;
+    }
+    let zone = cal.zone();
+    cal.uncovered(zone.day_of(received), zone.day_of(due))
+        .is_none()
 }
 
 /// Why an extension is refused.
@@ -107,10 +109,10 @@ pub fn extended_due(
         Fz152Period::WorkingDays { extension, .. } if extension > 0
     );
     match regime {
-        Regimes::Gdpr => Ok(gdpr_due(received, true)),
+        Regimes::Gdpr => Ok(gdpr_due(received, cal, true)),
         Regimes::Fz152 | Regimes::Both if !fz_extendable => Err(NoExtension::NotProvided),
         Regimes::Fz152 => Ok(fz152_due(t, received, cal, true)),
-        Regimes::Both => Ok(fz152_due(t, received, cal, true).min(gdpr_due(received, true))),
+        Regimes::Both => Ok(fz152_due(t, received, cal, true).min(gdpr_due(received, cal, true))),
     }
 }
 
@@ -118,9 +120,10 @@ pub fn extended_due(
 mod tests {
     use super::*;
     use time::macros::datetime;
+    use time::OffsetDateTime;
 
     fn ms(t: OffsetDateTime) -> Millis {
-        to_millis(t)
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap()
     }
 
     #[test]
@@ -128,7 +131,7 @@ mod tests {
         let cal = Calendar::russia();
         let received = ms(datetime!(2025-04-25 15:00 UTC));
         let d = due(RequestType::Access, Regimes::Fz152, received, &cal);
-        assert_eq!(d, ms(datetime!(2025-05-15 23:59:59.999 UTC)));
+        assert_eq!(d, ms(datetime!(2025-05-15 23:59:59.999 +03:00)));
         let e = extended_due(
             RequestType::Access,
             Regimes::Fz152,
@@ -138,11 +141,61 @@ mod tests {
         )
         .unwrap();
         // +5 working days: 16, 19, 20, 21, 22 May.
-        assert_eq!(e, ms(datetime!(2025-05-22 23:59:59.999 UTC)));
+        assert_eq!(e, ms(datetime!(2025-05-22 23:59:59.999 +03:00)));
         assert_eq!(
             extended_due(RequestType::Access, Regimes::Fz152, received, d + 1, &cal),
             Err(NoExtension::TooLate)
         );
+    }
+
+    #[test]
+    fn days_are_the_operators() {
+        let cal = Calendar::russia();
+        // 01:30 on Wednesday 9 December in Moscow, still Tuesday in UTC: received on Wednesday;
+        // ten working days later is Wednesday 23 December, which ends at 24:00 Moscow time.
+        let received = ms(datetime!(2026-12-08 22:30 UTC));
+        assert_eq!(
+            due(RequestType::Access, Regimes::Fz152, received, &cal),
+            ms(datetime!(2026-12-23 21:00 UTC)) - 1
+        );
+        // The same request for an operator counting in UTC was received on Tuesday.
+        let utc = cal
+            .clone()
+            .in_zone(crate::legal_day::LegalZone::named("UTC").unwrap());
+        assert_eq!(
+            due(RequestType::Access, Regimes::Fz152, received, &utc),
+            ms(datetime!(2026-12-23 00:00 UTC)) - 1
+        );
+    }
+
+    #[test]
+    fn periods_past_the_calendar_are_unverified() {
+        let cal = Calendar::russia();
+        let december = ms(datetime!(2026-12-21 10:00 UTC));
+        let due = due(RequestType::Access, Regimes::Fz152, december, &cal);
+        let verified = |t, regime| calendar_verified(t, regime, december, due, &cal);
+        assert!(
+            !verified(RequestType::Access, Regimes::Fz152),
+            "ends in 2027"
+        );
+        assert!(!verified(RequestType::Access, Regimes::Both));
+        assert!(
+            verified(RequestType::Access, Regimes::Gdpr),
+            "a month is a month"
+        );
+        assert!(
+            verified(RequestType::WithdrawConsent, Regimes::Fz152),
+            "calendar days"
+        );
+        let november = ms(datetime!(2026-11-02 10:00 UTC));
+        let early = super::due(RequestType::Access, Regimes::Fz152, november, &cal);
+        assert!(calendar_verified(
+            RequestType::Access,
+            Regimes::Fz152,
+            november,
+            early,
+            &cal
+        ));
     }
 
     #[test]
@@ -159,7 +212,7 @@ mod tests {
             both,
             due(RequestType::Access, Regimes::Fz152, received, &cal)
         );
-        assert_eq!(both, ms(datetime!(2026-02-13 23:59:59.999 UTC)));
+        assert_eq!(both, ms(datetime!(2026-02-13 23:59:59.999 +03:00)));
         // GDPR alone extends by two months; under both regimes the 152-FZ +5 binds.
         assert_eq!(
             extended_due(RequestType::Access, Regimes::Gdpr, received, received, &cal),
@@ -167,7 +220,7 @@ mod tests {
         );
         assert_eq!(
             extended_due(RequestType::Access, Regimes::Both, received, received, &cal),
-            Ok(ms(datetime!(2026-02-20 23:59:59.999 UTC)))
+            Ok(ms(datetime!(2026-02-20 23:59:59.999 +03:00)))
         );
     }
 
@@ -177,7 +230,7 @@ mod tests {
         let received = ms(datetime!(2026-11-23 09:00 UTC));
         assert_eq!(
             due(RequestType::Rectification, Regimes::Fz152, received, &cal),
-            ms(datetime!(2026-12-02 23:59:59.999 UTC))
+            ms(datetime!(2026-12-02 23:59:59.999 +03:00))
         );
         assert_eq!(
             extended_due(
@@ -191,11 +244,11 @@ mod tests {
         );
         assert_eq!(
             due(RequestType::WithdrawConsent, Regimes::Fz152, received, &cal),
-            ms(datetime!(2026-12-23 23:59:59.999 UTC))
+            ms(datetime!(2026-12-23 23:59:59.999 +03:00))
         );
         assert_eq!(
             due(RequestType::Objection, Regimes::Fz152, received, &cal),
-            ms(datetime!(2026-12-07 23:59:59.999 UTC))
+            ms(datetime!(2026-12-07 23:59:59.999 +03:00))
         );
     }
 }

@@ -17,7 +17,9 @@ use crate::retention::{cover, latest_records, Until};
 use crate::Millis;
 
 /// The request as the API shows it.
-pub fn request_json(r: &RequestRow, now: Millis) -> Value {
+pub fn request_json(r: &RequestRow, now: Millis, cal: &super::calendar::Calendar) -> Value {
+    let verified =
+        super::deadline::calendar_verified(r.kind, r.regime, r.received_at, r.due_at, cal);
     json!({
         "id": r.id,
         "type": r.kind,
@@ -28,6 +30,7 @@ pub fn request_json(r: &RequestRow, now: Millis) -> Value {
         "due_at": crate::rfc3339(r.due_at),
         "original_due_at": crate::rfc3339(r.original_due_at),
         "overdue": r.status == RequestStatus::Open && r.due_at < now,
+        "calendar_unverified": !verified,
         "extended_at": r.extended_at.map(crate::rfc3339),
         "extension_reason": r.extension_reason,
         "fulfilled_at": r.fulfilled_at.map(crate::rfc3339),
@@ -71,11 +74,12 @@ pub fn build(
     policy: &Policy,
     row: &RequestRow,
     now: Millis,
+    cal: &super::calendar::Calendar,
 ) -> Value {
     let mut report = json!({
         "report": row.kind,
         "generated_at": crate::rfc3339(now),
-        "request": request_json(row, now),
+        "request": request_json(row, now, cal),
         "controller": {
             "name": policy.controller.name,
             "address": policy.controller.address,

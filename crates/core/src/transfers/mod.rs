@@ -10,7 +10,6 @@ use std::sync::{Arc, RwLock};
 
 use crate::records::oversight::NotificationRow;
 use crate::requests::calendar::Calendar;
-use crate::requests::deadline::{end_of, to_datetime};
 use crate::Millis;
 
 /// The shipped list (Convention 108 parties and the Roskomnadzor list).
@@ -78,8 +77,10 @@ pub fn allowed_from(
     if adequacy.contains(country) {
         filed_at
     } else {
-        // The period ends with its tenth working day after the day of filing.
-        end_of(cal.add_working_days(to_datetime(filed_at).date(), WAIT_WORKING_DAYS)) + 1
+        // The period ends with its tenth working day after the day of filing, both days the
+        // operator's (152-FZ Art. 12(5) counts from receipt; see `received_by_authority_at`).
+        let zone = cal.zone();
+        zone.end_of(cal.add_working_days(zone.day_of(filed_at), WAIT_WORKING_DAYS)) + 1
     }
 }
 
@@ -92,6 +93,9 @@ pub enum Refusal {
     Waiting { allowed_from: Millis },
     /// The recorded notifications could not be read recently: nothing goes abroad.
     Unverified,
+    /// The 10 working days run into a year the production calendar does not cover: the wait
+    /// cannot be counted, so it is not over.
+    CalendarUncovered { year: i32 },
 }
 
 impl Refusal {
@@ -108,6 +112,9 @@ impl Refusal {
             Refusal::Unverified => {
                 "the recorded cross-border notifications cannot be read: transfers abroad are held".into()
             }
+            Refusal::CalendarUncovered { year } => format!(
+                "{country} is not on the adequate list and the production calendar does not cover {year}: the 10 working days cannot be counted, so transfers for `{purpose}` wait until `[requests] calendar_file` covers it"
+            ),
         }
     }
 
@@ -116,6 +123,7 @@ impl Refusal {
             Refusal::NotNotified => "not_notified",
             Refusal::Waiting { .. } => "waiting_period",
             Refusal::Unverified => "unverified",
+            Refusal::CalendarUncovered { .. } => "calendar_unverified",
         }
     }
 }
@@ -138,16 +146,30 @@ pub fn decide(
     if !is_foreign(country) {
         return Ok(());
     }
-    let earliest = notifications
+    let mut waiting: Option<Millis> = None;
+    let mut uncovered = None;
+    let live = notifications
         .iter()
         .filter(|n| n.country.eq_ignore_ascii_case(country) && n.purpose == purpose)
-        .filter(|n| n.withdrawn_at.is_none_or(|w| w > now))
-        .map(|n| allowed_from(country, n.filed_at, adequacy, cal))
-        .min();
-    match earliest {
-        None => Err(Refusal::NotNotified),
-        Some(t) if t > now => Err(Refusal::Waiting { allowed_from: t }),
-        Some(_) => Ok(()),
+        .filter(|n| n.withdrawn_at.is_none_or(|w| w > now));
+    for n in live {
+        let from = allowed_from(country, n.filed_at, adequacy, cal);
+        let zone = cal.zone();
+        let counted = adequacy.contains(country)
+            || cal
+                .uncovered(zone.day_of(n.filed_at), zone.day_of(from - 1))
+                .inspect(|y| uncovered = Some(*y))
+                .is_none();
+        match from <= now {
+            true if counted => return Ok(()),
+            true => {}
+            false => waiting = Some(waiting.map_or(from, |w| w.min(from))),
+        }
+    }
+    match (waiting, uncovered) {
+        (Some(t), _) => Err(Refusal::Waiting { allowed_from: t }),
+        (None, Some(year)) => Err(Refusal::CalendarUncovered { year }),
+        (None, None) => Err(Refusal::NotNotified),
     }
 }
 

@@ -104,16 +104,26 @@ fn an_adequate_country_is_allowed_from_filing() {
 #[test]
 fn a_non_adequate_country_waits_ten_working_days_across_the_may_holidays() {
     // Filed Wed 29 April 2026. Working days after it: 30 Apr (1); 1 May is a holiday; 4–8 May
-    // (2–6); 11 May is the transferred Victory Day holiday; 12–15 May (7–10).
+    // (2–6); 11 May is the transferred Victory Day holiday; 12–15 May (7–10). The wait ends at
+    // 24:00 Moscow time on 15 May, 21:00 UTC.
     let notes = [note("US", "marketing", "2026-04-29T10:00:00Z", None)];
-    let open = at("2026-05-16T00:00:00Z");
+    let open = at("2026-05-15T21:00:00Z");
     assert_eq!(
-        decide_at(&notes, "US", "marketing", "2026-05-15T23:59:59Z"),
+        decide_at(&notes, "US", "marketing", "2026-05-15T20:59:59Z"),
         Err(Refusal::Waiting { allowed_from: open })
     );
     assert_eq!(
-        decide_at(&notes, "US", "marketing", "2026-05-16T00:00:00Z"),
+        decide_at(&notes, "US", "marketing", "2026-05-15T21:00:00Z"),
         Ok(())
+    );
+    // Filed at 01:30 Moscow time on Thursday 30 April (still 29 April in UTC): counted from the
+    // 30th, so the tenth working day is 18 May.
+    let late = [note("US", "marketing", "2026-04-29T22:30:00Z", None)];
+    assert_eq!(
+        decide_at(&late, "US", "marketing", "2026-05-16T00:00:00Z"),
+        Err(Refusal::Waiting {
+            allowed_from: at("2026-05-18T21:00:00Z")
+        })
     );
 }
 
@@ -157,4 +167,27 @@ fn the_cache_fails_closed_when_it_was_never_read_or_has_gone_stale() {
         Err(Refusal::Unverified)
     );
     assert!(t.stale(now + STALE_AFTER_MS + 1));
+}
+
+#[test]
+fn a_wait_into_a_year_the_calendar_does_not_cover_is_not_over() {
+    let notes = [note("US", "marketing", "2026-12-21T10:00:00Z", None)];
+    let now = "2027-03-01T00:00:00Z";
+    assert_eq!(
+        decide_at(&notes, "US", "marketing", now),
+        Err(Refusal::CalendarUncovered { year: 2027 })
+    );
+    let covered = Calendar::parse("covers 2026 2027\noff 2026-12-31 2027-01-01\n").unwrap();
+    let ok = decide(
+        "US",
+        "marketing",
+        &notes,
+        &Adequacy::shipped(),
+        &covered,
+        at(now),
+    );
+    assert_eq!(ok, Ok(()));
+    // An adequate country needs no count of days.
+    let de = [note("DE", "marketing", "2026-12-21T10:00:00Z", None)];
+    assert_eq!(decide_at(&de, "DE", "marketing", now), Ok(()));
 }

@@ -82,8 +82,8 @@ impl Oversight for Store {
 
     async fn consent_trend(&self, since: Millis) -> Result<Vec<TrendRow>> {
         let rows = sqlx::query(
-            "SELECT at / 86400000, purpose, state, COUNT(*) FROM consent_records WHERE at >= $1 \
-             GROUP BY at / 86400000, purpose, state ORDER BY 1, 2, 3",
+            "SELECT at / 900000 * 900000, purpose, state, COUNT(*) FROM consent_records \
+             WHERE at >= $1 GROUP BY at / 900000, purpose, state ORDER BY 1, 2, 3",
         )
         .bind(since)
         .fetch_all(&self.pool)
@@ -91,7 +91,7 @@ impl Oversight for Store {
         rows.iter()
             .map(|r| {
                 Ok(TrendRow {
-                    day: r.try_get(0)?,
+                    slot: r.try_get(0)?,
                     purpose: r.try_get(1)?,
                     state: r.try_get(2)?,
                     n: r.try_get(3)?,
