@@ -212,6 +212,7 @@ async fn requests_lifecycle(db: Db) {
     s.one_extension_then_fulfilled_once(&id, received).await;
     s.the_report_is_complete_and_audited(&id).await;
     s.restriction_holds_until_lifted().await;
+    s.a_withdrawal_takes_effect_when_registered().await;
     s.objection_ends_marketing_only().await;
     s.rectification_keeps_the_token().await;
     let erid = s.erasure_keeps_the_held_category().await;
@@ -524,9 +525,35 @@ impl<'a> Lifecycle<'a> {
     }
 
     /// Objection to marketing ends it for the subject; the contract purpose is unaffected.
+    /// A consent withdrawal that came by letter ends the consent when the DPO registers it, in
+    /// the same transaction: the CRM is refused before anyone fulfils the request.
+    async fn a_withdrawal_takes_effect_when_registered(&self) {
+        let (gw, shop, dpo, crm) = (&self.env.gw, &self.shop, &self.dpo, &self.crm);
+        let body = serde_json::json!({"type": "withdraw_consent", "subject": {"email": EMAIL},
+            "purposes": ["marketing"]});
+        let url = gw.admin_url("/admin/v1/requests");
+        let w = authed("POST", &url, dpo, body.to_string()).await;
+        assert_eq!(w.status, 201, "{}", String::from_utf8_lossy(&w.body));
+        assert_eq!(w.json()["status"], "open");
+        assert_eq!(
+            outcomes(&detokenize(gw, crm, "marketing", &[&shop.email]).await),
+            ["consent_withdrawn"]
+        );
+        let bad = serde_json::json!({"type": "access", "subject": {"email": EMAIL},
+            "purposes": ["marketing"]});
+        let bad = authed("POST", &url, dpo, bad.to_string()).await;
+        assert_eq!(bad.code(), "purposes_not_applicable");
+    }
+
     async fn objection_ends_marketing_only(&self) {
         let (gw, shop, dpo, crm) = (&self.env.gw, &self.shop, &self.dpo, &self.crm);
         let o = create(gw, dpo, "objection", EMAIL).await;
+        // Marketing is direct marketing: the objection ends it when registered (152-FZ
+        // Art. 15(2)), before the DPO fulfils the request.
+        assert_eq!(
+            outcomes(&detokenize(gw, crm, "marketing", &[&shop.email]).await),
+            ["objected"]
+        );
         let r = fulfil(
             gw,
             dpo,

@@ -18,6 +18,7 @@ use pdgate_store::Oversight;
 
 fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
     let allowed_from = admin.transfers.allowed_from(&n.country, n.filed_at);
+    let uncovered = admin.transfers.uncovered_wait(&n.country, n.filed_at);
     json!({
         "id": n.id,
         "country": n.country,
@@ -29,7 +30,8 @@ fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
         "withdrawn_at": n.withdrawn_at.map(pdgate_core::rfc3339),
         "adequate": admin.transfers.adequacy.contains(&n.country),
         "allowed_from": pdgate_core::rfc3339(allowed_from),
-        "active": n.withdrawn_at.is_none_or(|w| w > now) && allowed_from <= now,
+        "calendar_unverified": uncovered.is_some(),
+        "active": n.withdrawn_at.is_none_or(|w| w > now) && allowed_from <= now && uncovered.is_none(),
     })
 }
 

@@ -54,6 +54,11 @@ pub struct NewRequest {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub received_at: Option<String>,
+    /// Objection / consent withdrawal: the purposes concerned (default: every purpose it can apply
+    /// to). A withdrawal, and an objection to direct marketing, end them when the request is
+    /// registered; other objections wait for the DPO's decision at fulfilment.
+    #[serde(default)]
+    pub purposes: Option<Vec<String>>,
 }
 
 /// How the subject identified themselves: one e-mail address or phone number.
@@ -169,6 +174,7 @@ pub async fn create(
         return Err(invalid("note_too_long", "note is limited to 4000 bytes"));
     }
     let received = received_at(input.received_at.as_deref(), now)?;
+    let at_receipt = ended_at_receipt(ctx.policy, kind, input.purposes.as_deref())?;
     let (mac, lookup_kind) = lookup(ctx.keys, &input.subject)?;
     let subjects = ctx.store.subjects_by_index(&mac).await?;
     // Art. 14(4) 152-FZ: a repeat of an access request within 30 days is flagged (the DPO
@@ -205,24 +211,51 @@ pub async fn create(
         fulfilled_by: None,
         result: None,
     };
-    ctx.committer
-        .apply(Change {
-            at: now,
-            requests: vec![row.clone()],
-            audit: vec![AuditEvent::RequestReceived {
-                request_id: row.id.clone(),
-                request_type: row.kind.as_str().to_owned(),
-                regime: row.regime.as_str().to_owned(),
-                due_at: due,
-                principal: principal.into(),
-                subjects_found: u32::try_from(subjects.len()).unwrap_or(u32::MAX),
-                repeat_of,
-                received_at: (received != now).then_some(received),
-            }],
-            ..Change::default()
-        })
-        .await?;
+    let mut change = Change {
+        at: now,
+        requests: vec![row.clone()],
+        audit: vec![AuditEvent::RequestReceived {
+            request_id: row.id.clone(),
+            request_type: row.kind.as_str().to_owned(),
+            regime: row.regime.as_str().to_owned(),
+            due_at: due,
+            principal: principal.into(),
+            subjects_found: u32::try_from(subjects.len()).unwrap_or(u32::MAX),
+            repeat_of,
+            received_at: (received != now).then_some(received),
+        }],
+        ..Change::default()
+    };
+    // The withdrawal or objection is in the ledger with the request, in one transaction.
+    end_purposes(ctx, &row, kind, &subjects, &at_receipt, now, &mut change).await?;
+    ctx.committer.apply(change).await?;
     Ok(row)
+}
+
+/// The purposes a request ends as soon as it is registered: a consent withdrawal's (152-FZ
+/// Art. 9(2), GDPR Art. 7(3)), and those of an objection that are direct marketing (152-FZ
+/// Art. 15(2): immediately; GDPR Art. 21(3)). Other objections are the DPO's to decide.
+fn ended_at_receipt(
+    policy: &Policy,
+    kind: RequestType,
+    named: Option<&[String]>,
+) -> Result<Vec<String>, FlowError> {
+    match kind {
+        RequestType::WithdrawConsent => ended_purposes(policy, kind, named),
+        RequestType::Objection => Ok(ended_purposes(policy, kind, named)?
+            .into_iter()
+            .filter(|id| {
+                policy
+                    .purpose_index(id)
+                    .is_some_and(|i| policy.purpose(i).def.direct_marketing)
+            })
+            .collect()),
+        _ if named.is_some() => Err(invalid(
+            "purposes_not_applicable",
+            "purposes are named only for an objection or a consent withdrawal",
+        )),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// How far back a request registered late may say it arrived.

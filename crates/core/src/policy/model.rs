@@ -124,6 +124,11 @@ pub struct Purpose {
     pub recipients: Vec<Recipient>,
     #[serde(default)]
     pub retention: Option<Retention>,
+    /// Promotion of goods or services by direct contact (152-FZ Art. 15, GDPR Art. 21(2)): an
+    /// objection ends it as soon as it is received, without the DPO's decision (Art. 15(2):
+    /// "immediately"; GDPR Art. 21(3)).
+    #[serde(default)]
+    pub direct_marketing: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

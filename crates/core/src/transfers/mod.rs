@@ -78,10 +78,26 @@ pub fn allowed_from(
         filed_at
     } else {
         // The period ends with its tenth working day after the day of filing, both days the
-        // operator's (152-FZ Art. 12(5) counts from receipt; see `received_by_authority_at`).
+        // operator's.
         let zone = cal.zone();
         zone.end_of(cal.add_working_days(zone.day_of(filed_at), WAIT_WORKING_DAYS)) + 1
     }
+}
+
+/// The first year of a notification's wait the production calendar does not cover: the wait
+/// cannot be counted there, so it is not over (fail closed). `None` for an adequate country.
+pub fn uncovered_wait(
+    country: &str,
+    filed_at: Millis,
+    adequacy: &Adequacy,
+    cal: &Calendar,
+) -> Option<i32> {
+    if adequacy.contains(country) {
+        return None;
+    }
+    let end = allowed_from(country, filed_at, adequacy, cal);
+    let zone = cal.zone();
+    cal.uncovered(zone.day_of(filed_at), zone.day_of(end - 1))
 }
 
 /// Why a transfer is refused.
@@ -154,12 +170,9 @@ pub fn decide(
         .filter(|n| n.withdrawn_at.is_none_or(|w| w > now));
     for n in live {
         let from = allowed_from(country, n.filed_at, adequacy, cal);
-        let zone = cal.zone();
-        let counted = adequacy.contains(country)
-            || cal
-                .uncovered(zone.day_of(n.filed_at), zone.day_of(from - 1))
-                .inspect(|y| uncovered = Some(*y))
-                .is_none();
+        let counted = uncovered_wait(country, n.filed_at, adequacy, cal)
+            .inspect(|y| uncovered = Some(*y))
+            .is_none();
         match from <= now {
             true if counted => return Ok(()),
             true => {}
@@ -240,6 +253,12 @@ impl Notified {
     /// When transfers under a notification may start.
     pub fn allowed_from(&self, country: &str, filed_at: Millis) -> Millis {
         allowed_from(country, filed_at, &self.adequacy, &self.calendar)
+    }
+
+    /// The year a notification's wait runs into that the calendar does not cover (see
+    /// [`uncovered_wait`]).
+    pub fn uncovered_wait(&self, country: &str, filed_at: Millis) -> Option<i32> {
+        uncovered_wait(country, filed_at, &self.adequacy, &self.calendar)
     }
 }
 
