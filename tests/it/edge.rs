@@ -551,7 +551,7 @@ fn policy_check_reports_every_error_with_file_and_line() {
         "a typo is reported once: {err}"
     );
     assert!(
-        err.contains("shop.yaml:39: cannot read consent text"),
+        err.contains("shop.yaml:40: cannot read consent text"),
         "consent texts are resolved against the checked directory: {err}"
     );
 
@@ -574,7 +574,7 @@ fn policy_check_reports_every_error_with_file_and_line() {
     assert!(
         err.contains("warning: ")
             && err
-                .contains("shop.yaml:60: upstream `crm` at `crm.example.com` declares no country"),
+                .contains("shop.yaml:61: upstream `crm` at `crm.example.com` declares no country"),
         "{err}"
     );
 }

@@ -676,20 +676,38 @@ impl<'a> Lifecycle<'a> {
     /// destroyed ones (and not the held one).
     async fn webhooks_arrive_signed(&self, erid: &str) {
         let (env, gw, shop, dpo) = (self.env, &self.env.gw, &self.shop, &self.dpo);
+        // Every change of the subject's rights reaches the upstream, signed, in the order made.
+        let events = [
+            "restricted",
+            "restriction_lifted",
+            "consent_withdrawn",
+            "objection",
+            "rectification",
+            "erasure",
+        ];
         let deadline = Instant::now() + Duration::from_secs(20);
-        while env.hook.got.lock().unwrap().len() < 2 {
+        while env.hook.got.lock().unwrap().len() < events.len() {
             assert!(Instant::now() < deadline, "webhooks not delivered");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let got = env.hook.got.lock().unwrap().clone();
-        let (headers, body) = &got[0];
-        assert_signed(headers, body);
-        let p: serde_json::Value = serde_json::from_slice(body).unwrap();
-        assert_eq!(
-            (p["event"].as_str(), p["tokens"][0].as_str()),
-            (Some("rectification"), Some(shop.phone.as_str()))
-        );
-        let (headers, body) = got[1].clone();
+        let payloads: Vec<serde_json::Value> = got
+            .iter()
+            .map(|(headers, body)| {
+                assert_signed(headers, body);
+                serde_json::from_slice(body).unwrap()
+            })
+            .collect();
+        let seen: Vec<&str> = payloads
+            .iter()
+            .map(|p| p["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(seen, events);
+        assert_eq!(payloads[2]["purposes"], serde_json::json!(["marketing"]));
+        assert!(payloads[0]["subject"].as_str().unwrap().starts_with("sub_"));
+        let p = &payloads[4];
+        assert_eq!(p["tokens"][0].as_str(), Some(shop.phone.as_str()));
+        let (headers, body) = got[5].clone();
         assert_signed(&headers, &body);
         let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(p["event"], "erasure");

@@ -2,13 +2,14 @@
 //! call. Each step is one [`Change`] committed with its audit entry; the legal arithmetic is in
 //! [`super::deadline`], what erasure destroys in [`super::erasure`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 
 use super::calendar::Calendar;
 use super::deadline::{self, NoExtension, Regimes, RequestType};
 use super::erasure::{self, Reason, Scope, Target};
+use super::notify::{self, RightsEvent};
 use crate::audit::AuditEvent;
 use pdgate_core::actions::{self, Kind, TokenShape};
 use pdgate_core::crypto::{Aad, Keys};
@@ -407,7 +408,14 @@ async fn prepare(
             outcome.extend(erased);
         }
         RequestType::Restriction => {
+            let told = Told {
+                row: &row,
+                event: RightsEvent::Restricted,
+                now,
+            };
             for s in &subjects {
+                let recs = ctx.store.consents_of(s).await?;
+                told.queue(ctx, s, &recs, &[], &mut change).await?;
                 change.restrict.push(Restrict {
                     subject_id: s.clone(),
                     since: Some(now),
@@ -504,9 +512,14 @@ async fn end_purposes(
     for s in subjects {
         let recs = ctx.store.consents_of(s).await?;
         let latest = pdgate_core::retention::latest_records(&recs);
+        let mut ended_here = Vec::new();
         for p in purposes {
             let last = latest.get(p.as_str()).copied();
-            for r in end_records(kind, s, p, (&recs, last), row, now) {
+            let records = end_records(kind, s, p, (&recs, last), row, now);
+            if !records.is_empty() {
+                ended_here.push(p.clone());
+            }
+            for r in records {
                 change.audit.push(match kind {
                     RequestType::Objection => AuditEvent::PurposeObjected {
                         request_id: row.id.clone(),
@@ -524,8 +537,52 @@ async fn end_purposes(
                 ended += 1;
             }
         }
+        if !ended_here.is_empty() {
+            let event = match kind {
+                RequestType::Objection => RightsEvent::Objection,
+                _ => RightsEvent::ConsentWithdrawn,
+            };
+            let told = Told { row, event, now };
+            told.queue(ctx, s, &recs, &ended_here, change).await?;
+        }
     }
     Ok(ended)
+}
+
+/// A rights change to tell the upstreams about, from one request.
+struct Told<'a> {
+    row: &'a RequestRow,
+    event: RightsEvent,
+    now: Millis,
+}
+
+impl Told<'_> {
+    /// Queues the webhooks for subject `s` (its consent records `recs`), to every upstream behind
+    /// a route it came through.
+    async fn queue(
+        &self,
+        ctx: &Ctx<'_>,
+        s: &SubjectId,
+        recs: &[ConsentRecord],
+        purposes: &[String],
+        change: &mut Change,
+    ) -> Result<(), FlowError> {
+        let values = ctx.store.values_of(s).await?;
+        let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
+        routes.extend(recs.iter().map(|r| r.route.as_str()));
+        let name = pseudonym(s);
+        let notice = notify::Notice {
+            event: self.event,
+            reference: &self.row.id,
+            pseudonym: name.as_str(),
+            purposes,
+            at: self.now,
+        };
+        change
+            .outbox
+            .extend(notify::webhooks(ctx.policy, &routes, &notice));
+        Ok(())
+    }
 }
 
 fn count(n: usize) -> u32 {
@@ -897,7 +954,14 @@ pub async fn lift(
         at: now,
         ..Change::default()
     };
+    let told = Told {
+        row: &row,
+        event: RightsEvent::RestrictionLifted,
+        now,
+    };
     for s in &subjects {
+        let recs = ctx.store.consents_of(s).await?;
+        told.queue(ctx, s, &recs, &[], &mut change).await?;
         change.restrict.push(Restrict {
             subject_id: s.clone(),
             since: None,

@@ -5,4 +5,5 @@
 pub mod calendar;
 pub mod deadline;
 pub mod erasure;
+pub mod notify;
 pub mod report;
