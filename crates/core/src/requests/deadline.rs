@@ -22,17 +22,18 @@ fn fz152_period(t: RequestType) -> Fz152Period {
             days: 10,
             extension: 5,
         },
-        // Art. 21 p.2–3: rectify, or destroy unlawfully held data, within 7 working days.
+        // Art. 20(3): rectify incomplete or inaccurate data (also 21(2)), or destroy data unlawfully
+        // obtained or not needed for the purpose, within 7 working days.
         RequestType::Rectification | RequestType::Erasure => Fz152Period::WorkingDays {
             days: 7,
             extension: 0,
         },
-        // Art. 21 p.5.1: stop processing within 10 working days, +5.
+        // Art. 21(5.1): stop processing on the subject's demand within 10 working days, +5.
         RequestType::Restriction | RequestType::Objection => Fz152Period::WorkingDays {
             days: 10,
             extension: 5,
         },
-        // Art. 21 p.5: destruction after consent is withdrawn, 30 days.
+        // Art. 21(5): destruction after consent is withdrawn, 30 days.
         RequestType::WithdrawConsent => Fz152Period::CalendarDays(30),
     }
 }
@@ -49,10 +50,17 @@ fn fz152_due(t: RequestType, received: Millis, cal: &Calendar, extended: bool) -
     }
 }
 
-/// GDPR Art. 12(3): one month from receipt, three with the extension, on the operator's calendar.
+/// GDPR Art. 12(3): one month from receipt, on the operator's calendar; extended "by two further
+/// months", read the way that cannot be later than either reading: the earlier of receipt + 3
+/// months and the original due time + 2 (they differ after a short month: 31 January is due
+/// 28 February, + 2 months is 28 April, not 30 April).
 fn gdpr_due(received: Millis, cal: &Calendar, extended: bool) -> Millis {
-    cal.zone()
-        .add_months(received, if extended { 3 } else { 1 })
+    let zone = cal.zone();
+    let due = zone.add_months(received, 1);
+    match extended {
+        false => due,
+        true => zone.add_months(received, 3).min(zone.add_months(due, 2)),
+    }
 }
 
 /// The due time of a request received at `received`.
@@ -213,14 +221,30 @@ mod tests {
             due(RequestType::Access, Regimes::Fz152, received, &cal)
         );
         assert_eq!(both, ms(datetime!(2026-02-13 23:59:59.999 +03:00)));
-        // GDPR alone extends by two months; under both regimes the 152-FZ +5 binds.
+        // GDPR alone extends by two months from the original due time (28 February + 2 months,
+        // earlier than 30 January + 3); under both regimes the 152-FZ +5 binds.
         assert_eq!(
             extended_due(RequestType::Access, Regimes::Gdpr, received, received, &cal),
-            Ok(ms(datetime!(2026-04-30 10:00 UTC)))
+            Ok(ms(datetime!(2026-04-28 10:00 UTC)))
         );
         assert_eq!(
             extended_due(RequestType::Access, Regimes::Both, received, received, &cal),
             Ok(ms(datetime!(2026-02-20 23:59:59.999 +03:00)))
+        );
+    }
+
+    #[test]
+    fn the_gdpr_extension_is_read_conservatively() {
+        let cal = Calendar::russia();
+        // 31 January 12:00 Moscow: due 28 February; extended to 28 April, not 30 April.
+        let received = ms(datetime!(2027-01-31 09:00 UTC));
+        assert_eq!(
+            due(RequestType::Access, Regimes::Gdpr, received, &cal),
+            ms(datetime!(2027-02-28 09:00 UTC))
+        );
+        assert_eq!(
+            extended_due(RequestType::Access, Regimes::Gdpr, received, received, &cal),
+            Ok(ms(datetime!(2027-04-28 09:00 UTC)))
         );
     }
 

@@ -56,7 +56,7 @@ impl Reason<'_> {
     fn text(&self) -> String {
         match self {
             Reason::Request { id, kind } => format!(
-                "data subject request {id} ({kind}): 152-FZ Art. 21, GDPR Art. 17 / Требование субъекта ПД"
+                "data subject request {id} ({kind}): 152-FZ Art. 20(3), GDPR Art. 17 / Требование субъекта ПД (ч. 3 ст. 20 152-ФЗ)"
             ),
             Reason::Retention { .. } => {
                 "retention period ended and no purpose or legal hold covers the data: 152-FZ Art. 5(7), \

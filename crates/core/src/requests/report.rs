@@ -287,9 +287,9 @@ fn access(held: &[Held], keys: &Keys, policy: &Policy, now: Millis, report: &mut
     report["automated_decisions"] = json!("none");
     report["rights"] = json!([
         {"right": "access", "law": "152-FZ Art. 14; GDPR Art. 15", "how": format!("request to {}", policy.controller.email)},
-        {"right": "rectification", "law": "152-FZ Art. 14(1), 21(2); GDPR Art. 16", "how": format!("request to {}", policy.controller.email)},
-        {"right": "erasure", "law": "152-FZ Art. 14(1), 21; GDPR Art. 17", "how": format!("request to {} or the self-service link", policy.controller.email)},
-        {"right": "restriction", "law": "GDPR Art. 18; 152-FZ Art. 21 (blocking)", "how": format!("request to {}", policy.controller.email)},
+        {"right": "rectification", "law": "152-FZ Art. 14(1), 20(3), 21(2); GDPR Art. 16", "how": format!("request to {}", policy.controller.email)},
+        {"right": "erasure", "law": "152-FZ Art. 14(1), 20(3), 21(3); GDPR Art. 17", "how": format!("request to {} or the self-service link", policy.controller.email)},
+        {"right": "restriction", "law": "GDPR Art. 18; 152-FZ Art. 20(3), 21(1) (blocking)", "how": format!("request to {}", policy.controller.email)},
         {"right": "portability", "law": "GDPR Art. 20", "how": "this report in JSON"},
         {"right": "objection", "law": "GDPR Art. 21; 152-FZ Art. 21(5.1)", "how": format!("request to {}", policy.controller.email)},
         {"right": "withdraw consent", "law": "152-FZ Art. 9(2); GDPR Art. 7(3)", "how": "the self-service link in every message (/.well-known/pdgate/v1/consents)"},
