@@ -25,7 +25,7 @@ async fn notice(
     let b = breach::load(&admin.store, id)
         .await
         .map_err(IntoHttp::into_http)?;
-    let n = notice::draft(&b, &admin.policy, kind, now)?;
+    let n = notice::draft(&b, &admin.policy, kind, (now, admin.calendar.zone()))?;
     match respond::query_param(req.uri(), "format").as_deref() {
         None | Some("json") => Ok(respond::json(StatusCode::OK, &n)),
         Some("html") => Ok(respond::document(

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::{Breach, Invalid, HOUR_MS};
 use crate::html::esc;
+use crate::legal_day::LegalZone;
 use crate::policy::{Policy, Regime};
 use crate::Millis;
 
@@ -49,7 +50,14 @@ fn field(key: &str, label: &str, value: Value) -> Value {
 }
 
 /// The draft as JSON: title, law, addressee, due time and the fields in the law's order.
-pub fn draft(b: &Breach, policy: &Policy, kind: NoticeKind, now: Millis) -> Result<Value, Invalid> {
+/// Times in the fields read as the operator's clock shows them (`zone`), offset included, as the
+/// authority's form asks for a date and time; `due_at` and `generated_at` stay RFC 3339.
+pub fn draft(
+    b: &Breach,
+    policy: &Policy,
+    kind: NoticeKind,
+    (now, zone): (Millis, &LegalZone),
+) -> Result<Value, Invalid> {
     if !b.body.regimes.iter().any(|r| r == kind.regime().as_str()) {
         return Err(Invalid {
             code: "regime_not_applicable",
@@ -59,7 +67,7 @@ pub fn draft(b: &Breach, policy: &Policy, kind: NoticeKind, now: Millis) -> Resu
             ),
         });
     }
-    let ctx = Ctx::of(b, policy);
+    let ctx = Ctx::of(b, policy, zone);
     let form = match kind {
         NoticeKind::Fz152Initial => fz152_initial(&ctx),
         NoticeKind::Fz152FollowUp => fz152_follow_up(&ctx),
@@ -77,6 +85,7 @@ pub fn draft(b: &Breach, policy: &Policy, kind: NoticeKind, now: Millis) -> Resu
         "law": form.law,
         "addressee": form.addressee,
         "due_at": crate::rfc3339(b.detected_at + form.hours * HOUR_MS),
+        "due_local": zone.readable(b.detected_at + form.hours * HOUR_MS),
         "generated_at": crate::rfc3339(now),
         "fields": form.fields,
         "missing": missing,
@@ -87,13 +96,14 @@ pub fn draft(b: &Breach, policy: &Policy, kind: NoticeKind, now: Millis) -> Resu
 struct Ctx<'a> {
     b: &'a Breach,
     policy: &'a Policy,
+    zone: &'a LegalZone,
     contact: Value,
     window: Value,
     estimate: Value,
 }
 
 impl<'a> Ctx<'a> {
-    fn of(b: &'a Breach, policy: &'a Policy) -> Ctx<'a> {
+    fn of(b: &'a Breach, policy: &'a Policy, zone: &'a LegalZone) -> Ctx<'a> {
         let c = &policy.controller;
         let contact = match &c.responsible {
             Some(r) => {
@@ -105,10 +115,11 @@ impl<'a> Ctx<'a> {
         Ctx {
             b,
             policy,
+            zone,
             contact,
             window: json!({
-                "from": body.window_from.map(crate::rfc3339),
-                "until": crate::rfc3339(body.window_until),
+                "from": body.window_from.map(|t| zone.readable(t)),
+                "until": zone.readable(body.window_until),
             }),
             estimate: json!({
                 "subjects_approx": body.estimate.subjects,
@@ -151,7 +162,7 @@ fn fz152_initial(x: &Ctx<'_>) -> Form {
             field(
                 "detected_at",
                 "Дата и время выявления / Detected at",
-                json!(crate::rfc3339(b.detected_at)),
+                json!(x.zone.readable(b.detected_at)),
             ),
             field(
                 "incident",
@@ -227,7 +238,7 @@ fn gdpr(x: &Ctx<'_>, late: bool) -> Form {
             "Nature of the breach, categories and approximate numbers (Art. 33(3)(a))",
             json!({
                 "description": body.description,
-                "detected_at": crate::rfc3339(b.detected_at),
+                "detected_at": x.zone.readable(b.detected_at),
                 "categories_of_data": body.categories,
                 "window": window,
                 "categories_of_subjects": policy.subjects.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),

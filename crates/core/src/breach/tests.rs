@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::notice::{self, NoticeKind};
 use super::*;
+use crate::legal_day::LegalZone;
 
 const T0: Millis = 1_780_000_000_000; // 2026-05-28T20:26:40Z
 
@@ -78,7 +79,7 @@ fn only_the_declared_regimes_have_clocks() {
     let ids: Vec<&str> = clocks(&b).iter().map(|c| c.id).collect();
     assert_eq!(ids, ["gdpr_72h"]);
     assert_eq!(
-        notice::draft(&b, &p, NoticeKind::Fz152Initial, T0)
+        notice::draft(&b, &p, NoticeKind::Fz152Initial, (T0, &LegalZone::moscow()))
             .unwrap_err()
             .code,
         "regime_not_applicable"
@@ -232,6 +233,25 @@ fn bad_breaches_are_refused_with_a_code() {
     );
 }
 
+/// A notice drafted for an operator in Moscow.
+fn draft(b: &Breach, p: &Policy, kind: NoticeKind, now: Millis) -> serde_json::Value {
+    notice::draft(b, p, kind, (now, &LegalZone::moscow())).unwrap()
+}
+
+#[test]
+fn the_notice_reads_the_operators_clock() {
+    let p = shop();
+    let b = opened(&p);
+    let n = draft(&b, &p, NoticeKind::Fz152Initial, T0);
+    // 20:26 UTC on 28 May is 23:26 in Moscow: the form reads the operator's clock.
+    let detected = &n["fields"][1]["value"];
+    assert_eq!(detected, "2026-05-28 23:26 (Europe/Moscow, UTC+03:00)");
+    assert_eq!(
+        n["due_local"],
+        "2026-05-29 23:26 (Europe/Moscow, UTC+03:00)"
+    );
+}
+
 #[test]
 fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
     let p = shop();
@@ -240,7 +260,7 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
         subjects: 120,
         records: 340,
     };
-    let n = notice::draft(&b, &p, NoticeKind::Fz152Initial, T0).unwrap();
+    let n = draft(&b, &p, NoticeKind::Fz152Initial, T0);
     let keys: Vec<&str> = n["fields"]
         .as_array()
         .unwrap()
@@ -260,6 +280,13 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
             "contact"
         ]
     );
+    // 20:26 UTC on 28 May is 23:26 in Moscow: the form reads the operator's clock.
+    let detected = &n["fields"][1]["value"];
+    assert_eq!(detected, "2026-05-28 23:26 (Europe/Moscow, UTC+03:00)");
+    assert_eq!(
+        n["due_local"],
+        "2026-05-29 23:26 (Europe/Moscow, UTC+03:00)"
+    );
     assert_eq!(n["missing"], json!(["causes", "harm", "measures"]));
     assert_eq!(n["due_at"], crate::rfc3339(T0 + 24 * HOUR_MS));
     assert_eq!(n["fields"][3]["value"]["estimate"]["subjects_approx"], 120);
@@ -274,14 +301,14 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
         reference: Some("RKN-2026-0001".into()),
     };
     advance(&mut b, c.clone(), "dpo", T0 + HOUR_MS).unwrap();
-    let n = notice::draft(&b, &p, NoticeKind::Fz152FollowUp, T0 + 2 * HOUR_MS).unwrap();
+    let n = draft(&b, &p, NoticeKind::Fz152FollowUp, T0 + 2 * HOUR_MS);
     assert_eq!(n["missing"], json!(["responsible_persons"]));
     assert_eq!(
         n["fields"][1]["value"]["references"],
         json!(["RKN-2026-0001"])
     );
 
-    let g = notice::draft(&b, &p, NoticeKind::Gdpr, T0 + 2 * HOUR_MS).unwrap();
+    let g = draft(&b, &p, NoticeKind::Gdpr, T0 + 2 * HOUR_MS);
     let keys: Vec<&str> = g["fields"]
         .as_array()
         .unwrap()
@@ -291,7 +318,7 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
     assert_eq!(keys, ["nature", "dpo", "consequences", "measures"]);
     assert_eq!(g["fields"][0]["value"]["estimate"]["records_approx"], 340);
     assert_eq!(g["missing"], json!(["consequences"]));
-    let late = notice::draft(&b, &p, NoticeKind::Gdpr, T0 + 73 * HOUR_MS).unwrap();
+    let late = draft(&b, &p, NoticeKind::Gdpr, T0 + 73 * HOUR_MS);
     assert_eq!(
         late["missing"],
         json!(["consequences", "delay"]),
@@ -301,7 +328,7 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
     let page = notice::html(&g);
     assert!(page.contains("Art. 33(3)(a)") && page.contains("[заполнить / to be completed]"));
     b.body.description = "<img src=x onerror=alert(1)>".into();
-    let page = notice::html(&notice::draft(&b, &p, NoticeKind::Gdpr, T0).unwrap());
+    let page = notice::html(&draft(&b, &p, NoticeKind::Gdpr, T0));
     assert!(!page.contains("<img") && page.contains("&lt;img"));
 }
 
