@@ -510,6 +510,16 @@ impl<'a> Lifecycle<'a> {
             outcomes(&detokenize(gw, crm, "order_fulfilment", &[&shop.email]).await),
             ["restricted"]
         );
+        // A new form from the restricted person is refused: nothing stored or forwarded.
+        let before = self.env.up.requests().len();
+        let body = serde_json::json!({"email": EMAIL, "phone": PHONE, "name": "Засадный Павел",
+            "address": "Тверь", "card_last4": CARD, "items": [], "total": 10});
+        let again = post(&gw.url("/api/checkout"), JSON, body.to_string()).await;
+        assert_eq!(
+            (again.status.as_u16(), again.code().as_str()),
+            (409, "subject_restricted")
+        );
+        assert_eq!(self.env.up.requests().len(), before);
         let l = authed(
             "POST",
             &gw.admin_url(&format!("/admin/v1/requests/{rid}/lift")),
@@ -524,7 +534,6 @@ impl<'a> Lifecycle<'a> {
         );
     }
 
-    /// Objection to marketing ends it for the subject; the contract purpose is unaffected.
     /// A consent withdrawal that came by letter ends the consent when the DPO registers it, in
     /// the same transaction: the CRM is refused before anyone fulfils the request.
     async fn a_withdrawal_takes_effect_when_registered(&self) {
@@ -545,6 +554,7 @@ impl<'a> Lifecycle<'a> {
         assert_eq!(bad.code(), "purposes_not_applicable");
     }
 
+    /// Objection to marketing ends it for the subject; the contract purpose is unaffected.
     async fn objection_ends_marketing_only(&self) {
         let (gw, shop, dpo, crm) = (&self.env.gw, &self.shop, &self.dpo, &self.crm);
         let o = create(gw, dpo, "objection", EMAIL).await;

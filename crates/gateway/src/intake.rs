@@ -399,7 +399,18 @@ async fn resolve_subject(gw: &Gateway, eval: &Evaluation<'_>) -> Result<SubjectC
         .as_ref()
         .map(|(kind, v)| actions::blind_index(&gw.keys, *kind, v));
     if let Some(k) = &key {
-        if let Some(row) = gw.store.find_subject(k).await.map_err(store_down)? {
+        if let Some(found) = gw.store.find_subject(k).await.map_err(store_down)? {
+            // A restricted subject's data is only stored, not used (GDPR Art. 18(2), 152-FZ
+            // blocking): a new intake would pass new data on to the upstream, so it is refused
+            // before anything is stored; the DPO lifts the restriction first.
+            if found.restricted_at.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "subject_restricted",
+                    "processing of this person's data is restricted; nothing was stored or forwarded",
+                ));
+            }
+            let row = found.row;
             let dek = gw.keys.unwrap_dek(&row.id, &row.wrapped_dek).map_err(|_| {
                 tracing::error!("a subject key does not unwrap under the configured KEK");
                 ApiError::unavailable(

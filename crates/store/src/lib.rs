@@ -222,7 +222,8 @@ pub trait Backend: Send + Sync {
         &self,
         candidate: (i64, Vec<u8>),
     ) -> impl Future<Output = Result<(i64, Vec<u8>)>> + Send;
-    fn find_subject(&self, key: &Mac) -> impl Future<Output = Result<Option<SubjectRow>>> + Send;
+    /// The subject a blind index names, with whether its processing is restricted.
+    fn find_subject(&self, key: &Mac) -> impl Future<Output = Result<Option<SubjectState>>> + Send;
     /// Commits a batch in one transaction, a savepoint per intake, appending audit rows to `chain`.
     fn commit_batch<'a>(
         &'a self,
@@ -419,7 +420,7 @@ impl Backend for Store {
     async fn root_secret(&self, candidate: (i64, Vec<u8>)) -> Result<(i64, Vec<u8>)> {
         delegate!(self, s => s.root_secret(candidate))
     }
-    async fn find_subject(&self, key: &Mac) -> Result<Option<SubjectRow>> {
+    async fn find_subject(&self, key: &Mac) -> Result<Option<SubjectState>> {
         delegate!(self, s => s.find_subject(key))
     }
     async fn commit_batch<'a>(

@@ -81,14 +81,15 @@ impl Backend for Store {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
-    async fn find_subject(&self, key: &Mac) -> Result<Option<SubjectRow>> {
+    async fn find_subject(&self, key: &Mac) -> Result<Option<SubjectState>> {
         let row = sqlx::query(
-            "SELECT s.id, s.wrapped_dek, s.kek_version FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac = $1",
+            "SELECT s.id, s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at \
+             FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE k.mac = $1",
         )
         .bind(&key[..])
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| subject_row(&r)).transpose()
+        row.map(|r| subject_state(&r)).transpose()
     }
 
     async fn subject(&self, id: &[u8]) -> Result<Option<SubjectRow>> {
@@ -204,19 +205,7 @@ impl Backend for Store {
             ids,
         )
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SubjectState {
-                    row: SubjectRow {
-                        id: subject_id(r, 0)?,
-                        wrapped_dek: r.try_get(1)?,
-                        kek_version: r.try_get(2)?,
-                    },
-                    restricted_at: r.try_get(3)?,
-                    last_activity_at: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(subject_state).collect()
     }
 
     async fn consent_states(&self, ids: &[&[u8]], purpose: &str) -> Result<Vec<ConsentState>> {
@@ -437,6 +426,15 @@ fn audit_row(r: &<Db as sqlx::Database>::Row) -> Result<AuditRow> {
         entry: r.try_get(4)?,
         prev_hash: r.try_get(5)?,
         hash: r.try_get(6)?,
+    })
+}
+
+/// `id, wrapped_dek, kek_version, restricted_at, last_activity_at`.
+fn subject_state(r: &<Db as sqlx::Database>::Row) -> Result<SubjectState> {
+    Ok(SubjectState {
+        row: subject_row(r)?,
+        restricted_at: r.try_get(3)?,
+        last_activity_at: r.try_get(4)?,
     })
 }
 
