@@ -1078,7 +1078,44 @@ async fn one_sweeper_at_a_time_on_postgres() {
     assert_eq!(rep["leader"], true, "{rep}");
 }
 
+/// A withdrawal through self-service reaches the upstreams the subject came through, like one
+/// the DPO registers: a signed `consent_withdrawn` webhook naming the receipt, no request.
+async fn a_self_service_withdrawal_reaches_the_upstreams(db: Db) {
+    let Some(env) = start(db, 0).await else {
+        return;
+    };
+    let body = serde_json::json!({
+        "email": "self@mail.ru", "phone": PHONE, "name": "Засадный Павел", "address": "Тверь",
+        "card_last4": CARD, "items": [], "total": 10, "subscribe": "on"
+    });
+    let resp = post(&env.gw.url("/api/checkout"), JSON, body.to_string()).await;
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let token = resp.header("x-pdgate-subject-token").unwrap();
+    let subject = env.up.requests().pop().unwrap().header("x-pdgate-subject");
+    let url = env
+        .gw
+        .url("/.well-known/pdgate/v1/consents/marketing/withdraw");
+    let w = authed("POST", &url, &token, "").await;
+    assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
+    let receipt = w.json()["receipt_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.hook.got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "webhook not delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (headers, body) = env.hook.got.lock().unwrap()[0].clone();
+    assert_signed(&headers, &body);
+    let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (p["event"].as_str(), p["reference"].as_str()),
+        (Some("consent_withdrawn"), Some(receipt.as_str()))
+    );
+    assert_eq!(p["purposes"], serde_json::json!(["marketing"]));
+    assert_eq!(p["subject"].as_str(), subject.as_deref());
+}
+
 both_backends! {
+    self_service_withdrawal_webhook => a_self_service_withdrawal_reaches_the_upstreams;
     requests_lifecycle => requests_lifecycle;
     webhook_retries_survive_restart => webhook_retries_survive_restart;
     retention_sweep => retention_sweep;

@@ -5,6 +5,8 @@
 //! opens all of the subject's, until it expires or is revoked, and each use is audited. Receipts
 //! and the exact consent texts are readable by their ids.
 
+use std::collections::BTreeSet;
+
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -12,8 +14,9 @@ use serde::Serialize;
 use super::{ApiError, Body, Gateway};
 use pdgate_app::audit::AuditEvent;
 use pdgate_core::consent::{receipt, Grant};
+use pdgate_core::requests::notify::{self, RightsEvent};
 use pdgate_http::respond;
-use pdgate_store::{Backend, ConsentRecord, ConsentStatus, Rights, SubjectId};
+use pdgate_store::{Backend, Change, ConsentRecord, ConsentStatus, Rights, SubjectId};
 
 pub(crate) use pdgate_core::consent::SELF_SERVICE_PREFIX as PREFIX;
 
@@ -199,7 +202,27 @@ async fn withdraw<B>(
         ));
     };
     if !w.write.consents.is_empty() {
-        gw.committer.commit(w.write).await?;
+        // Like a withdrawal the DPO registers, it is sent to the upstreams the subject came
+        // through, in the same transaction as the ledger records.
+        let values = gw.store.values_of(&who.id).await?;
+        let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
+        routes.extend(records.iter().map(|r| r.route.as_str()));
+        let notice = notify::Notice {
+            event: RightsEvent::ConsentWithdrawn,
+            reference: &w.receipt_id,
+            request: None,
+            pseudonym: who.name.as_str(),
+            purposes: &[purpose.to_owned()],
+            at: now,
+        };
+        let change = Change {
+            at: now,
+            outbox: notify::webhooks(&gw.policy, &routes, &notice),
+            consents: w.write.consents,
+            audit: w.write.audit,
+            ..Change::default()
+        };
+        gw.committer.apply(change).await?;
         tracing::info!(subject = %who.name, purpose, "consent withdrawn");
     }
     let (name, receipt_id, withdrawn_at) = (who.name, w.receipt_id, w.withdrawn_at);

@@ -574,6 +574,7 @@ impl Told<'_> {
         let notice = notify::Notice {
             event: self.event,
             reference: &self.row.id,
+            request: Some(&self.row.id),
             pseudonym: name.as_str(),
             purposes,
             at: self.now,

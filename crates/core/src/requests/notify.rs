@@ -50,8 +50,11 @@ impl RightsEvent {
 /// One subject's change, as its webhooks say it.
 pub struct Notice<'a> {
     pub event: RightsEvent,
-    /// The request it comes from.
+    /// What it comes from: the request's id, or for a withdrawal through self-service the
+    /// receipt withdrawn.
     pub reference: &'a str,
+    /// The request it comes from, if one.
+    pub request: Option<&'a str>,
     pub pseudonym: &'a str,
     /// The purposes concerned (empty for a restriction: all of them).
     pub purposes: &'a [String],
@@ -83,7 +86,7 @@ pub fn webhooks(policy: &Policy, routes: &BTreeSet<&str>, n: &Notice<'_>) -> Vec
             });
             Some(OutboxWrite {
                 event_id,
-                request_id: Some(n.reference.to_owned()),
+                request_id: n.request.map(str::to_owned),
                 upstream: up.id.clone(),
                 url: join_url(&up.url, hook),
                 event: n.event.as_str().into(),
