@@ -672,9 +672,13 @@ impl<'a> Lifecycle<'a> {
             "reason",
             "destroyed_at",
             "destroyed_by",
+            "responsible_person",
         ] {
             assert!(act[key].is_string(), "act lacks {key}");
         }
+        // An erasure request is 152-FZ Art. 20(3) (7 working days), not Art. 21.
+        let reason = act["reason"].as_str().unwrap();
+        assert!(reason.contains("152-FZ Art. 20(3)"), "{reason}");
         let logged = &act["log_extract"][0]["entry"]["event"];
         assert_eq!(logged["type"], "erasure");
         assert_eq!(logged["act_id"], act["act_id"]);

@@ -383,7 +383,9 @@ impl Act<'_> {
             })
             .collect();
         let controller = &self.policy.controller;
-        let shredded = "crypto-shredding: the subject's AES-256-GCM data key, search index and ciphertexts deleted; every copy (vault, upstream envelopes, backups) is unreadable / криптографическое уничтожение ключа";
+        // What crypto-shredding reaches, and no more: a backup of the vault taken before the act
+        // still holds the data key wrapped under the key-encryption key.
+        let shredded = "crypto-shredding: the subject's AES-256-GCM data key, search index and ciphertexts deleted from the vault, so the envelopes the upstreams hold under that key can no longer be opened; backups of the vault taken before this act still hold the wrapped key until they are destroyed / криптографическое уничтожение: ключ субъекта, поисковый индекс и шифртексты удалены из хранилища; резервные копии, сделанные до акта, содержат ключ до их уничтожения";
         let deleted = "deletion of the listed values' ciphertexts and tokens from the vault / удаление зашифрованных значений";
         let method = match whole {
             0 => deleted.to_owned(),
@@ -397,6 +399,7 @@ impl Act<'_> {
             "subjects_note": "subjects are named by their pseudonyms: the identifying data itself is what was destroyed",
             "subjects": subjects,
             "destroyed_by": self.principal,
+            "responsible_person": controller.responsible.as_ref().map_or(&controller.dpo.name, |r| &r.name),
             "categories": category_names,
             "values_destroyed": values,
             "tokens_destroyed": tokens,
