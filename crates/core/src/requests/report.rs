@@ -28,6 +28,9 @@ pub fn request_json(r: &RequestRow, now: Millis, cal: &super::calendar::Calendar
         "subject_identifier": r.lookup_kind,
         "received_at": crate::rfc3339(r.received_at),
         "due_at": crate::rfc3339(r.due_at),
+        // As a reader in the operator's place reads them (`[legal] timezone`).
+        "received_local": cal.zone().readable(r.received_at),
+        "due_local": cal.zone().readable(r.due_at),
         "original_due_at": crate::rfc3339(r.original_due_at),
         "overdue": r.status == RequestStatus::Open && r.due_at < now,
         "calendar_unverified": !verified,
@@ -408,9 +411,9 @@ fn html_request(h: &mut String, report: &Value, t: Lang) {
         t.t("type", "тип"),
         esc(&text(&req["type"])),
         t.t("received", "получен"),
-        esc(&text(&req["received_at"])),
+        esc(&text(local(req, "received"))),
         t.t("due", "срок"),
-        esc(&text(&req["due_at"])),
+        esc(&text(local(req, "due"))),
         t.t("status", "статус"),
         esc(&text(&req["status"])),
     ));
@@ -554,9 +557,51 @@ fn html_outcome(h: &mut String, report: &Value, t: Lang) {
     }
 }
 
+/// `<what>_local` of a request, or its RFC 3339 `<what>_at` in a report stored before it existed.
+fn local<'v>(req: &'v Value, what: &str) -> &'v Value {
+    match &req[format!("{what}_local")] {
+        Value::Null => &req[format!("{what}_at")],
+        v => v,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_reads_dates_on_the_operators_clock() {
+        use crate::records::rights::RequestType;
+        let row = RequestRow {
+            id: "req_1".into(),
+            kind: RequestType::Access,
+            regime: Regimes::Fz152,
+            lookup_mac: Vec::new(),
+            lookup_kind: "email".into(),
+            status: RequestStatus::Open,
+            // 22:30 UTC on Tuesday 8 December: 01:30 on Wednesday in Moscow.
+            received_at: 1_765_233_000_000 + 365 * 86_400_000,
+            due_at: 1_765_233_000_000 + 365 * 86_400_000,
+            original_due_at: 0,
+            extension_reason: None,
+            extended_at: None,
+            fulfilled_at: None,
+            repeat_of: None,
+            note: None,
+            created_by: "dpo".into(),
+            fulfilled_by: None,
+            result: None,
+        };
+        let cal = super::super::calendar::Calendar::russia();
+        let j = request_json(&row, 0, &cal);
+        assert_eq!(j["received_at"], "2026-12-08T22:30:00Z");
+        assert_eq!(
+            j["received_local"],
+            "2026-12-09 01:30 (Europe/Moscow, UTC+03:00)"
+        );
+        let page = html(&json!({"request": j, "controller": {}}), true);
+        assert!(page.contains("2026-12-09 01:30"), "{page}");
+    }
 
     #[test]
     fn language_follows_accept_language_weights() {
