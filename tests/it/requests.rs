@@ -544,6 +544,10 @@ impl<'a> Lifecycle<'a> {
         let w = authed("POST", &url, dpo, body.to_string()).await;
         assert_eq!(w.status, 201, "{}", String::from_utf8_lossy(&w.body));
         assert_eq!(w.json()["status"], "open");
+        // The purposes named are kept for its fulfilment.
+        let id = w.json()["id"].as_str().unwrap().to_owned();
+        let stored = authed("GET", &format!("{url}/{id}"), dpo, "").await.json();
+        assert_eq!(stored["purposes"], serde_json::json!(["marketing"]));
         assert_eq!(
             outcomes(&detokenize(gw, crm, "marketing", &[&shop.email]).await),
             ["consent_withdrawn"]

@@ -211,6 +211,7 @@ pub async fn create(
         created_by: principal.into(),
         fulfilled_by: None,
         result: None,
+        purposes: input.purposes,
     };
     let mut change = Change {
         at: now,
@@ -428,7 +429,9 @@ async fn prepare(
             }
         }
         RequestType::Objection | RequestType::WithdrawConsent => {
-            let purposes = ended_purposes(ctx.policy, kind, input.purposes.as_deref())?;
+            // Those named now, else those named when it was registered.
+            let named = input.purposes.as_deref().or(row.purposes.as_deref());
+            let purposes = ended_purposes(ctx.policy, kind, named)?;
             let ended = end_purposes(ctx, &row, kind, &subjects, &purposes, now, &mut change);
             outcome.insert("purposes_ended".into(), count(ended.await?));
         }

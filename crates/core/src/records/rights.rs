@@ -130,6 +130,8 @@ pub struct RequestRow {
     pub fulfilled_by: Option<String>,
     /// JSON summary of what fulfilment did.
     pub result: Option<String>,
+    /// The purposes an objection or a consent withdrawal named when it was registered.
+    pub purposes: Option<Vec<String>>,
 }
 
 impl RequestRow {

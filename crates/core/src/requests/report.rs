@@ -39,6 +39,7 @@ pub fn request_json(r: &RequestRow, now: Millis, cal: &super::calendar::Calendar
         "fulfilled_at": r.fulfilled_at.map(crate::rfc3339),
         "fulfilled_on_time": r.fulfilled_at.map(|f| f <= r.due_at),
         "repeat_of": r.repeat_of,
+        "purposes": r.purposes,
         "note": r.note,
         "created_by": r.created_by,
         "fulfilled_by": r.fulfilled_by,
@@ -591,6 +592,7 @@ mod tests {
             created_by: "dpo".into(),
             fulfilled_by: None,
             result: None,
+            purposes: None,
         };
         let cal = super::super::calendar::Calendar::russia();
         let j = request_json(&row, 0, &cal);
