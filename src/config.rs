@@ -114,7 +114,7 @@ pub struct Requests {
 #[serde(deny_unknown_fields, default)]
 pub struct Legal {
     /// IANA time zone of the operator's place (152-FZ counts its days there): deadlines, the
-    /// Art. 12 wait, the dates of acts, reports and the console.
+    /// Art. 12 wait, the times in breach notices, reports, the register and the console.
     pub timezone: String,
 }
 

@@ -2,6 +2,7 @@
 //! deploy beside pdgate) that call the admin API from the browser with the DPO's own token. The
 //! page itself is public; everything it shows comes through the API and its role checks.
 
+use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use pdgate_http::Body;
@@ -32,11 +33,18 @@ pub(super) fn serve(path: &str, zone: &str) -> Option<Response<Body>> {
                 .insert(header::LOCATION, HeaderValue::from_static("/console/"));
             return Some(r);
         }
-        "/console/" | "/console/index.html" => {
-            (INDEX.replace(ZONE_SLOT, zone), "text/html; charset=utf-8")
-        }
-        "/console/app.js" => (APP_JS.to_owned(), "text/javascript; charset=utf-8"),
-        "/console/app.css" => (APP_CSS.to_owned(), "text/css; charset=utf-8"),
+        "/console/" | "/console/index.html" => (
+            Bytes::from(INDEX.replace(ZONE_SLOT, zone)),
+            "text/html; charset=utf-8",
+        ),
+        "/console/app.js" => (
+            Bytes::from_static(APP_JS.as_bytes()),
+            "text/javascript; charset=utf-8",
+        ),
+        "/console/app.css" => (
+            Bytes::from_static(APP_CSS.as_bytes()),
+            "text/css; charset=utf-8",
+        ),
         _ => return None,
     };
     let mut r = Response::new(Body::full(body));

@@ -17,8 +17,7 @@ use pdgate_store::oversight::NotificationRow;
 use pdgate_store::Oversight;
 
 fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
-    let allowed_from = admin.transfers.allowed_from(&n.country, n.filed_at);
-    let uncovered = admin.transfers.uncovered_wait(&n.country, n.filed_at);
+    let wait = admin.transfers.wait(&n.country, n.filed_at);
     json!({
         "id": n.id,
         "country": n.country,
@@ -29,9 +28,9 @@ fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
         "recorded_at": pdgate_core::rfc3339(n.recorded_at),
         "withdrawn_at": n.withdrawn_at.map(pdgate_core::rfc3339),
         "adequate": admin.transfers.adequacy.contains(&n.country),
-        "allowed_from": pdgate_core::rfc3339(allowed_from),
-        "calendar_unverified": uncovered.is_some(),
-        "active": n.withdrawn_at.is_none_or(|w| w > now) && allowed_from <= now && uncovered.is_none(),
+        "allowed_from": pdgate_core::rfc3339(wait.allowed_from),
+        "calendar_unverified": wait.uncovered.is_some(),
+        "active": n.withdrawn_at.is_none_or(|w| w > now) && wait.over(now),
     })
 }
 

@@ -57,10 +57,15 @@ pub(super) async fn consents<B>(
                 .iter()
                 .map(|&d| {
                     let [g, w, o] = by.get(&(id, d)).copied().unwrap_or_default();
-                    json!({"date": zone.date_string(zone.start_of(d)), "granted": g, "withdrawn": w, "objected": o})
+                    json!({"date": d.to_string(), "granted": g, "withdrawn": w, "objected": o})
                 })
                 .collect();
-            let total = |k: &str| daily.iter().map(|d| d[k].as_i64().unwrap_or(0)).sum::<i64>();
+            let total = |k: &str| {
+                daily
+                    .iter()
+                    .map(|d| d[k].as_i64().unwrap_or(0))
+                    .sum::<i64>()
+            };
             json!({
                 "purpose": id,
                 "legal_basis": p.def.legal_basis.as_str(),

@@ -123,8 +123,7 @@ impl LegalZone {
 
     /// `2026-12-09` — the operator's date of an instant, as acts and reports print it.
     pub fn date_string(&self, at: Millis) -> String {
-        let d = self.day_of(at);
-        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        self.day_of(at).to_string()
     }
 
     /// `2026-12-09 01:30 (Europe/Moscow, UTC+03:00)` — an instant as a reader in the operator's

@@ -5,8 +5,6 @@
 //! opens all of the subject's, until it expires or is revoked, and each use is audited. Receipts
 //! and the exact consent texts are readable by their ids.
 
-use std::collections::BTreeSet;
-
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -205,8 +203,6 @@ async fn withdraw<B>(
         // Like a withdrawal the DPO registers, it is sent to the upstreams the subject came
         // through, in the same transaction as the ledger records.
         let values = gw.store.values_of(&who.id).await?;
-        let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
-        routes.extend(records.iter().map(|r| r.route.as_str()));
         let notice = notify::Notice {
             event: RightsEvent::ConsentWithdrawn,
             reference: &w.receipt_id,
@@ -217,7 +213,7 @@ async fn withdraw<B>(
         };
         let change = Change {
             at: now,
-            outbox: notify::webhooks(&gw.policy, &routes, &notice),
+            outbox: notify::webhooks(&gw.policy, (&values, &records), &notice),
             consents: w.write.consents,
             audit: w.write.audit,
             ..Change::default()

@@ -2,7 +2,7 @@
 //! call. Each step is one [`Change`] committed with its audit entry; the legal arithmetic is in
 //! [`super::deadline`], what erasure destroys in [`super::erasure`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -571,8 +571,6 @@ impl Told<'_> {
         change: &mut Change,
     ) -> Result<(), FlowError> {
         let values = ctx.store.values_of(s).await?;
-        let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
-        routes.extend(recs.iter().map(|r| r.route.as_str()));
         let name = pseudonym(s);
         let notice = notify::Notice {
             event: self.event,
@@ -584,7 +582,7 @@ impl Told<'_> {
         };
         change
             .outbox
-            .extend(notify::webhooks(ctx.policy, &routes, &notice));
+            .extend(notify::webhooks(ctx.policy, (&values, recs), &notice));
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use crate::policy::Policy;
 use crate::records::rights::OutboxWrite;
+use crate::records::{ConsentRecord, VaultValue};
 use crate::Millis;
 
 use super::erasure::join_url;
@@ -61,8 +62,15 @@ pub struct Notice<'a> {
     pub at: Millis,
 }
 
-/// One webhook per upstream with a webhook behind the `routes` the subject came through.
-pub fn webhooks(policy: &Policy, routes: &BTreeSet<&str>, n: &Notice<'_>) -> Vec<OutboxWrite> {
+/// One webhook per upstream with a webhook behind a route the subject came through: those of its
+/// `values` and its consent `records`.
+pub fn webhooks(
+    policy: &Policy,
+    (values, records): (&[VaultValue], &[ConsentRecord]),
+    n: &Notice<'_>,
+) -> Vec<OutboxWrite> {
+    let mut routes: BTreeSet<&str> = values.iter().map(|v| v.route.as_str()).collect();
+    routes.extend(records.iter().map(|r| r.route.as_str()));
     let upstreams: BTreeSet<usize> = policy
         .routes
         .iter()

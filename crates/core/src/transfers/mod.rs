@@ -67,6 +67,39 @@ pub fn is_foreign(country: &str) -> bool {
     !country.eq_ignore_ascii_case("RU")
 }
 
+/// When transfers under a notification may start, and whether the wait could be counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub allowed_from: Millis,
+    /// The first year of the wait the production calendar does not cover: the wait cannot be
+    /// counted there, so it is not over (fail closed).
+    pub uncovered: Option<i32>,
+}
+
+impl Wait {
+    pub fn over(&self, now: Millis) -> bool {
+        self.allowed_from <= now && self.uncovered.is_none()
+    }
+}
+
+/// The wait of a notification filed at `filed_at`: none for an adequate country, else until the
+/// end of the tenth working day after the day of filing, both days the operator's.
+pub fn wait(country: &str, filed_at: Millis, adequacy: &Adequacy, cal: &Calendar) -> Wait {
+    if adequacy.contains(country) {
+        return Wait {
+            allowed_from: filed_at,
+            uncovered: None,
+        };
+    }
+    let zone = cal.zone();
+    let filed = zone.day_of(filed_at);
+    let last = cal.add_working_days(filed, WAIT_WORKING_DAYS);
+    Wait {
+        allowed_from: zone.end_of(last) + 1,
+        uncovered: cal.uncovered(filed, last),
+    }
+}
+
 /// When transfers under a notification filed at `filed_at` may start.
 pub fn allowed_from(
     country: &str,
@@ -74,30 +107,7 @@ pub fn allowed_from(
     adequacy: &Adequacy,
     cal: &Calendar,
 ) -> Millis {
-    if adequacy.contains(country) {
-        filed_at
-    } else {
-        // The period ends with its tenth working day after the day of filing, both days the
-        // operator's.
-        let zone = cal.zone();
-        zone.end_of(cal.add_working_days(zone.day_of(filed_at), WAIT_WORKING_DAYS)) + 1
-    }
-}
-
-/// The first year of a notification's wait the production calendar does not cover: the wait
-/// cannot be counted there, so it is not over (fail closed). `None` for an adequate country.
-pub fn uncovered_wait(
-    country: &str,
-    filed_at: Millis,
-    adequacy: &Adequacy,
-    cal: &Calendar,
-) -> Option<i32> {
-    if adequacy.contains(country) {
-        return None;
-    }
-    let end = allowed_from(country, filed_at, adequacy, cal);
-    let zone = cal.zone();
-    cal.uncovered(zone.day_of(filed_at), zone.day_of(end - 1))
+    wait(country, filed_at, adequacy, cal).allowed_from
 }
 
 /// Why a transfer is refused.
@@ -169,14 +179,14 @@ pub fn decide(
         .filter(|n| n.country.eq_ignore_ascii_case(country) && n.purpose == purpose)
         .filter(|n| n.withdrawn_at.is_none_or(|w| w > now));
     for n in live {
-        let from = allowed_from(country, n.filed_at, adequacy, cal);
-        let counted = uncovered_wait(country, n.filed_at, adequacy, cal)
-            .inspect(|y| uncovered = Some(*y))
-            .is_none();
-        match from <= now {
-            true if counted => return Ok(()),
-            true => {}
-            false => waiting = Some(waiting.map_or(from, |w| w.min(from))),
+        let w = wait(country, n.filed_at, adequacy, cal);
+        if w.over(now) {
+            return Ok(());
+        }
+        if w.allowed_from > now {
+            waiting = Some(waiting.map_or(w.allowed_from, |t| t.min(w.allowed_from)));
+        } else {
+            uncovered = w.uncovered;
         }
     }
     match (waiting, uncovered) {
@@ -250,15 +260,9 @@ impl Notified {
         }
     }
 
-    /// When transfers under a notification may start.
-    pub fn allowed_from(&self, country: &str, filed_at: Millis) -> Millis {
-        allowed_from(country, filed_at, &self.adequacy, &self.calendar)
-    }
-
-    /// The year a notification's wait runs into that the calendar does not cover (see
-    /// [`uncovered_wait`]).
-    pub fn uncovered_wait(&self, country: &str, filed_at: Millis) -> Option<i32> {
-        uncovered_wait(country, filed_at, &self.adequacy, &self.calendar)
+    /// When transfers under a notification may start (see [`wait`]).
+    pub fn wait(&self, country: &str, filed_at: Millis) -> Wait {
+        wait(country, filed_at, &self.adequacy, &self.calendar)
     }
 }
 
