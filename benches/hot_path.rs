@@ -119,6 +119,7 @@ fn crypto(c: &mut Criterion) {
         subject: b"0123456789abcdef",
         field: "email",
         purpose: "order_fulfilment",
+        scope: Some((Some("contact"), 1_765_233_000_000)),
     };
     let ct = dek.encrypt(b"ivan.petrov@mail.ru", aad);
     let mut g = c.benchmark_group("crypto");

@@ -171,6 +171,9 @@ async fn main() {
                 let target = erasure::Target {
                     id,
                     revision: s.revision,
+                    keys: &keys,
+                    wrapped_dek: &s.state.row.wrapped_dek,
+                    seals_data: false,
                 };
                 erasure::plan(&policy, target, &mine, &r, Scope::All, reason, change.at)
             })
@@ -179,7 +182,8 @@ async fn main() {
             policy: &policy,
             backend: "sqlite",
             reason,
-            principal: "bench",
+            by: erasure::Destroyer::sweeper(),
+            zone: &pdgate::legal_day::LegalZone::default(),
             at: change.at,
         };
         act.add(&mut change, planned);
@@ -286,7 +290,9 @@ async fn main() {
     let cpu_before = cpu_seconds();
     eprintln!("sweep: starting");
     let started = Instant::now();
-    let sweep = pdgate::retention::sweep::run(&store, &committer, &policy, later, false);
+    let zone = pdgate::legal_day::LegalZone::default();
+    let sweep =
+        pdgate::retention::sweep::run(&store, &committer, &policy, &keys, &zone, later, false);
     let ((report, took), during) = {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let during = probe(&committer, &policy, &keys, (1, later), async {

@@ -217,7 +217,7 @@ SQLite and the examples' files in {d} (removed at exit), a throwaway key (DEV ON
 
 Try (each prints what the CRM received below):
 
-  # checkout (JSON): e-mail and phone become tokens, name and address pdg1. envelopes, the comment is redacted
+  # checkout (JSON): e-mail and phone become tokens, name and address pdg2. envelopes, the comment is redacted
   curl -si {p}/api/checkout -H 'content-type: application/json' \
     -d '{{"email":"ivan@mail.ru","phone":"+7 916 123-45-67","name":"Иван Петров","address":"Москва, ул. Ленина, 1","comment":"звоните 8 916 765-43-21","items":[{{"sku":"A1","qty":2}}],"subscribe":"on"}}'
 
@@ -238,7 +238,7 @@ After the checkout above (copy tokens from what the CRM printed):
 
   # the CRM asks for plaintext for a declared purpose (service JWT); denials carry a reason
   curl -s {a}/v1/detokenize -H 'authorization: Bearer {svc}' \
-    -d '{{"purpose":"marketing","tokens":["<t-…@relay.romashka.example>","<pdg1.… of the address>"]}}'
+    -d '{{"purpose":"marketing","tokens":["<t-…@relay.romashka.example>","<pdg2.… of the address>"]}}'
 
   # the subject manages consent with the X-Pdgate-Subject-Token from the checkout response
   curl -s {p}/.well-known/pdgate/v1/consents -H 'authorization: Bearer <subject token>'

@@ -114,6 +114,8 @@ struct Background {
     store: Store,
     committer: Committer,
     policy: Arc<Policy>,
+    /// The sweeper's: an erasure under a legal hold wraps the held categories' keys.
+    keys: Arc<Keys>,
     client: pdgate_http::Client,
     webhook_secret: Option<Arc<crate::requests::outbox::Secret>>,
     transfers: Arc<crate::transfers::Transfers>,
@@ -181,6 +183,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         store: store.clone(),
         committer: committer.clone(),
         policy: policy.clone(),
+        keys: keys.clone(),
         client: client.clone(),
         webhook_secret,
         transfers: transfers.clone(),
@@ -384,11 +387,13 @@ pub async fn retention_run(
     let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek).await?);
-    let (committer, task) = start_writer(&store, keys, config);
+    let (committer, task) = start_writer(&store, keys.clone(), config);
     if !dry_run {
         chain_started(&committer, &policy).await?;
     }
-    let report = crate::retention::sweep::run(&store, &committer, &policy, now, dry_run).await;
+    let zone = config.legal.zone();
+    let report =
+        crate::retention::sweep::run(&store, &committer, &policy, &keys, &zone, now, dry_run).await;
     drop(committer);
     let _ = task.await;
     store.close().await;
@@ -481,14 +486,20 @@ impl Background {
             stopped(rx.clone()),
         );
         let sweeper = {
-            let (store, committer, policy) =
-                (self.store.clone(), self.committer, self.policy.clone());
+            let (store, committer, policy, keys) = (
+                self.store.clone(),
+                self.committer,
+                self.policy.clone(),
+                self.keys.clone(),
+            );
             let interval = config.retention.interval_s;
+            let zone = config.legal.zone();
             let stop = stopped(rx.clone());
             async move {
                 if interval > 0 {
                     let every = Duration::from_secs(interval);
-                    crate::retention::sweep::every(store, committer, policy, every, stop).await;
+                    let sweep = (store, committer, policy, keys);
+                    crate::retention::sweep::every(sweep, zone, every, stop).await;
                 }
             }
         };

@@ -644,7 +644,7 @@ async fn demo_runs_the_shop_and_the_sample_crm_sees_tokens_only() {
         "{crm}"
     );
     assert!(
-        crm.contains("@relay.romashka.example") && crm.contains("pdg1."),
+        crm.contains("@relay.romashka.example") && crm.contains("pdg2."),
         "{crm}"
     );
     assert!(
@@ -675,7 +675,7 @@ async fn demo_runs_the_shop_and_the_sample_crm_sees_tokens_only() {
     );
     let tokens = String::from_utf8(staff(None).await.body.to_vec()).unwrap();
     assert!(
-        !tokens.contains("demo.person@") && tokens.contains("pdg1."),
+        !tokens.contains("demo.person@") && tokens.contains("pdg2."),
         "{tokens}"
     );
     let _ = child.kill();

@@ -65,7 +65,7 @@ async fn checkout_json_is_pseudonymized_stored_and_forwarded(db: Db) {
         .unwrap()
         .ends_with("@relay.romashka.example"));
     assert!(v["phone"].as_str().unwrap().starts_with("+70"));
-    assert!(v["name"].as_str().unwrap().starts_with("pdg1."));
+    assert!(v["name"].as_str().unwrap().starts_with("pdg2."));
     assert!(v["comment"].as_str().unwrap().starts_with("позвоните tok_"));
     assert_eq!(v["items"], serde_json::json!([{"sku": "A1", "qty": 2}]));
     assert_eq!(v["total"], 1990);
@@ -94,22 +94,33 @@ async fn checkout_json_is_pseudonymized_stored_and_forwarded(db: Db) {
     let val = &values[0];
     assert!(!String::from_utf8_lossy(&val.ciphertext).contains("ivan"));
     let subj = store.subject(&val.subject_id).await.unwrap().unwrap();
-    let dek = keys.unwrap_dek(&subj.id, &subj.wrapped_dek).unwrap();
-    let aad = pdgate::crypto::Aad {
-        subject: &subj.id,
-        field: "email",
-        purpose: &val.purposes,
-    };
+    let subject_keys =
+        pdgate::crypto::SubjectKeys::unwrap(&keys, &subj.id, &subj.wrapped_dek, &[]).unwrap();
+    assert_eq!(val.field, "email");
     assert_eq!(
-        dek.decrypt(&val.ciphertext, aad).unwrap().as_slice(),
+        subject_keys
+            .open(val.binding(), &val.ciphertext)
+            .unwrap()
+            .as_slice(),
         EMAIL.as_bytes()
     );
     assert_eq!(pdgate::intake::pseudonym(&subj.id), subject.as_str());
     let all = store.values_of(&subj.id).await.unwrap();
+    let kept: Vec<(&str, &str)> = all
+        .iter()
+        .map(|v| (v.field.as_str(), v.action.as_str()))
+        .collect();
     assert_eq!(
-        all.len(),
-        4,
-        "email, phone and two redacted identifiers: {all:?}"
+        kept,
+        [
+            ("email", "tokenize"),
+            ("phone", "tokenize"),
+            ("name", "encrypt"),
+            ("address", "encrypt"),
+            ("comment", "redact"),
+            ("comment", "redact"),
+        ],
+        "the vault keeps the encrypted values too: {all:?}"
     );
     let consents = store.consents_of(&subj.id).await.unwrap();
     assert_eq!(consents.len(), 1);
@@ -123,16 +134,17 @@ async fn checkout_json_is_pseudonymized_stored_and_forwarded(db: Db) {
     );
     assert_eq!(consents[0].text_sha256.len(), 64);
     assert!(consents[0].ip_hash.is_some());
-    // The encrypt envelope opens with the subject key.
-    let (sid, field, purposes, sealed) =
-        pdgate::intake::open_envelope(v["name"].as_str().unwrap()).unwrap();
-    let aad = pdgate::crypto::Aad {
-        subject: &sid,
-        field: &field,
-        purpose: &purposes,
-    };
+    // The encrypt envelope opens with the subject's key for its category, and carries the
+    // category and collection time it is bound to.
+    let env = pdgate::intake::Envelope::parse(v["name"].as_str().unwrap()).unwrap();
+    assert_eq!(env.subject, subj.id.as_bytes());
+    assert_eq!(env.category.as_deref(), Some("identity"));
+    assert_eq!(env.collected_at, Some(val.collected_at));
     assert_eq!(
-        dek.decrypt(&sealed, aad).unwrap().as_slice(),
+        subject_keys
+            .open(env.binding(), &env.sealed)
+            .unwrap()
+            .as_slice(),
         NAME.as_bytes()
     );
     assert_eq!(

@@ -101,6 +101,11 @@ async fn start(db: Db, fail: usize) -> Option<Env> {
 
 /// [`start`], the outbox polled every `poll_ms`.
 async fn start_polling(db: Db, fail: usize, poll_ms: u64) -> Option<Env> {
+    start_with(db, fail, poll_ms, "tokenize").await
+}
+
+/// [`start_polling`], the card's last digits given `card_action`.
+async fn start_with(db: Db, fail: usize, poll_ms: u64, card_action: &'static str) -> Option<Env> {
     let up = Upstream::start(Duration::ZERO).await;
     let hook = Hook::start(fail).await;
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +125,7 @@ async fn start_polling(db: Db, fail: usize, poll_ms: u64) -> Option<Env> {
     opts.policy_edit = Box::new(move |_, t| {
         t.replace(
             "card_last4: {category: payment, action: pass}",
-            "card_last4: {category: payment, action: tokenize}",
+            &format!("card_last4: {{category: payment, action: {card_action}}}"),
         )
         .replace(
             "erasure_webhook: \"/privacy/erase\"",
@@ -657,6 +662,11 @@ impl<'a> Lifecycle<'a> {
         )
         .await;
         let j = rep.json();
+        // GDPR Art. 19: the CRM was told by webhook; the courier must be told by hand.
+        let notified = &j["recipients_notified"];
+        assert_eq!(notified["by_webhook"], serde_json::json!(["crm"]), "{j}");
+        let by_hand = notified["by_hand"].as_array().unwrap();
+        assert!(by_hand.iter().any(|r| r["name"] == "Courier LLC"), "{j}");
         let act = &j["destruction_act"];
         assert_eq!(act["operator"]["name"], "ООО «Ромашка»");
         assert_eq!(act["subjects"][0]["pseudonym"], shop.subject.as_str());
@@ -1024,6 +1034,8 @@ async fn retention_sweep(db: Db) {
     let act = &page["acts"][0];
     assert_eq!(act["reference"], format!("sweep:{sweep}"));
     assert_eq!(act["destroyed_by"], "pdgate retention sweeper");
+    // The sweeper is nobody: the act names the policy's responsible person.
+    assert_eq!(act["destroyer"]["name"], "И. Иванов", "{act}");
     assert_eq!(act["subjects"][0]["pseudonym"], shop.subject.as_str());
     assert_eq!(act["held"][0]["category"], "payment");
     assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");
@@ -1120,9 +1132,209 @@ async fn a_self_service_withdrawal_reaches_the_upstreams(db: Db) {
     );
     assert_eq!(p["purposes"], serde_json::json!(["marketing"]));
     assert_eq!(p["subject"].as_str(), subject.as_deref());
+    withdrawals_start_destruction_clocks(&env, subject.as_deref().unwrap()).await;
+}
+
+/// 152-FZ Art. 21(5): each withdrawal starts a thirty-day clock, listed for the DPO. The
+/// customer's is met at once (the contract still covers every value); a newsletter subscriber's
+/// runs until the sweeper destroys what only marketing covered, and the subject drops off.
+async fn withdrawals_start_destruction_clocks(env: &Env, customer: &str) {
+    let gw = &env.gw;
+    let r = post(
+        &gw.url("/newsletter/subscribe"),
+        "application/x-www-form-urlencoded",
+        "email=news.reader%40mail.ru&name=Vera&consent=on",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let subject_token = r.header("x-pdgate-subject-token").unwrap();
+    let reader = env
+        .up
+        .requests()
+        .pop()
+        .unwrap()
+        .header("x-pdgate-subject")
+        .unwrap();
+    let url = gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw");
+    assert_eq!(authed("POST", &url, &subject_token, "").await.status, 200);
+    let auditor = token(gw, "auditor", None);
+    let list = || async {
+        let r = authed("GET", &gw.admin_url("/admin/v1/withdrawals"), &auditor, "").await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    let clocks = list().await;
+    let of = |j: &serde_json::Value, who: &str| {
+        j["clocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["subject"] == who)
+            .cloned()
+    };
+    let c = of(&clocks, &reader).expect("the reader's clock");
+    assert_eq!(
+        (c["state"].as_str(), c["values_left"].as_u64()),
+        (Some("running"), Some(2)),
+        "{clocks}"
+    );
+    assert_eq!(c["purpose"], "marketing");
+    assert!(
+        c["due_local"].as_str().unwrap().contains("Europe/Moscow"),
+        "{c}"
+    );
+    let c = of(&clocks, customer).expect("the customer's clock");
+    assert_eq!(
+        (c["state"].as_str(), c["values_left"].as_u64()),
+        (Some("met"), Some(0)),
+        "{c}"
+    );
+    // The sweeper meets the reader's clock: nothing of the reader is left.
+    let done = retention(gw, &[]);
+    assert_eq!(done["subjects_erased"], 1, "{done}");
+    let clocks = list().await;
+    assert!(of(&clocks, &reader).is_none(), "{clocks}");
+    assert!(of(&clocks, customer).is_some(), "{clocks}");
+}
+
+/// Erasure under a legal hold when the held category went to the CRM `encrypt`ed (an invoice
+/// line in the CRM): its envelope stays readable to pdgate, restricted, and the access report
+/// shows it decrypted; every other category's envelope is shredded at once; when the hold
+/// ends the sweeper shreds the rest. Before per-category keys, the one subject key went and the
+/// held invoice with it, and the report said nothing was held.
+async fn held_envelopes_survive_erasure(db: Db) {
+    let Some(env) = start_with(db, 0, 200, "encrypt").await else {
+        return;
+    };
+    let gw = &env.gw;
+    let crm = token(gw, "service", Some("crm"));
+    // The DPO signs in through the identity provider, whose token names the person.
+    let dpo = named(&token(gw, "dpo", None), "Анна Смирнова", "DPO");
+    let shop = checkout(&env, EMAIL).await;
+    assert!(shop.card.starts_with("pdg2."), "{}", shop.card);
+    let r = post(
+        &gw.url("/api/checkout"),
+        JSON,
+        serde_json::json!({"email": EMAIL, "name": "Засадный Павел", "card_last4": CARD, "items": [], "total": 1})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let body: serde_json::Value =
+        serde_json::from_slice(&env.up.requests().pop().unwrap().body).unwrap();
+    let name = body["name"].as_str().unwrap().to_owned();
+    let both = [name.as_str(), shop.card.as_str(), shop.email.as_str()];
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &both).await),
+        ["Засадный Павел", CARD, EMAIL]
+    );
+
+    let er = create(gw, &dpo, "erasure", EMAIL).await;
+    let r = fulfil(gw, &dpo, er["id"].as_str().unwrap(), "").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["result"]["subjects_held"], 1, "{}", r.json());
+    // The subject is blocked: pdgate refuses every envelope of it.
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &both).await),
+        ["restricted", "restricted", "erased"]
+    );
+    // Under the blocking, only the held category's key is left: the name's envelope in the CRM
+    // can no longer be opened by anyone, the invoice digits can.
+    let (store, keys) = gw.vault().await;
+    let name_env = pdgate::intake::Envelope::parse(&name).unwrap();
+    let card_env = pdgate::intake::Envelope::parse(&shop.card).unwrap();
+    let row = pdgate::store::Backend::subject(&store, &name_env.subject)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.wrapped_dek.is_empty(), "the data key is shredded");
+    let held = pdgate::store::Rights::key_states(&store, &[&name_env.subject[..]])
+        .await
+        .unwrap();
+    let sk = pdgate::crypto::SubjectKeys::unwrap(&keys, &row.id, &row.wrapped_dek, &held[0].held)
+        .unwrap();
+    assert!(sk.open(name_env.binding(), &name_env.sealed).is_err());
+    assert_eq!(
+        sk.open(card_env.binding(), &card_env.sealed)
+            .unwrap()
+            .as_slice(),
+        CARD.as_bytes()
+    );
+    store.close().await;
+    let url = gw.admin_url(&format!(
+        "/admin/v1/requests/{}/report",
+        er["id"].as_str().unwrap()
+    ));
+    let act = authed("GET", &url, &dpo, "").await.json()["destruction_act"].clone();
+    assert_eq!(act["held"][0]["category"], "payment", "{act}");
+    assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");
+    let key = act["held"][0]["key"].as_str().unwrap();
+    assert!(key.starts_with("the category's own key"), "{key}");
+    let method = act["method"].as_str().unwrap();
+    assert!(
+        method.contains("except the categories under a legal hold"),
+        "{method}"
+    );
+    // Order No. 179: who destroyed it, by name and position; when, on the operator's clock.
+    assert_eq!(act["destroyer"]["name"], "Анна Смирнова", "{act}");
+    assert_eq!(act["destroyer"]["position"], "DPO");
+    let local = act["destroyed_local"].as_str().unwrap();
+    assert!(local.contains("(Europe/Moscow, UTC+03:00)"), "{local}");
+
+    // The subject asks what is left: the held invoice digits, decrypted, restricted.
+    let a = create(gw, &dpo, "access", EMAIL).await;
+    let id = a["id"].as_str().unwrap();
+    assert_eq!(fulfil(gw, &dpo, id, "").await.status, 200);
+    let url = gw.admin_url(&format!("/admin/v1/requests/{id}/report"));
+    let rep = authed("GET", &url, &dpo, "").await.json();
+    let data = rep["subjects"][0]["data"].as_array().unwrap();
+    let held: Vec<(&str, &str, &str)> = data
+        .iter()
+        .map(|d| {
+            (
+                d["category"].as_str().unwrap(),
+                d["action"].as_str().unwrap(),
+                d["value"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [("payment", "encrypt", CARD), ("payment", "encrypt", CARD)],
+        "{rep}"
+    );
+    assert!(data[0]["legal_hold_until"].is_string(), "{rep}");
+    assert_eq!(rep["subjects"][0]["restricted"], true);
+
+    // Six years on the 402-FZ hold (five) is over: the sweeper shreds the held key too.
+    let at = (pdgate::now_millis() + 6 * 366 * 24 * 3600 * 1000).to_string();
+    let done = retention(gw, &["--now", &at]);
+    assert_eq!(done["subjects_erased"], 1, "{done}");
+    assert_eq!(
+        outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.card]).await),
+        ["erased"]
+    );
+}
+
+/// `token` re-signed with the person's `name` and `position` claims added.
+fn named(token: &str, name: &str, position: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let raw = data_encoding::BASE64URL_NOPAD
+        .decode(payload.as_bytes())
+        .unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    claims["name"] = name.into();
+    claims["position"] = position.into();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
 }
 
 both_backends! {
+    held_envelopes_survive_erasure => held_envelopes_survive_erasure;
     self_service_withdrawal_webhook => a_self_service_withdrawal_reaches_the_upstreams;
     requests_lifecycle => requests_lifecycle;
     webhook_retries_survive_restart => webhook_retries_survive_restart;

@@ -36,6 +36,8 @@ fn whole_erasure(sid: u8, act_id: &str, reason: &str) -> pdgate::store::rights::
         values: None,
         keep_categories: Vec::new(),
         hold_until: None,
+        held_keys: Vec::new(),
+        shred_data_key: false,
         audit: AuditEvent::Erasure {
             act_id: act_id.into(),
             reason: reason.into(),

@@ -313,6 +313,13 @@ async fn request_report() {}
         (status = 403, description = "Needs dpo, admin or auditor", body = Error)))]
 async fn sweeps_list() {}
 
+#[utoipa::path(get, path = "/admin/v1/withdrawals", tag = "retention", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The destruction clock of every consent withdrawal or objection received in the last 60 days (152-FZ Art. 21(5): what only the ended purpose covered is destroyed within 30 days of receipt): `overdue` first, then `running`, then `met`; each with `due_at`, `due_local` and the stored collections still waiting (`values_left`)", body = Object),
+        (status = 401, description = "No or bad token", body = Error),
+        (status = 403, description = "Needs dpo, admin or auditor", body = Error)))]
+async fn withdrawals_list() {}
+
 #[utoipa::path(get, path = "/admin/v1/sweeps/{id}/acts", tag = "retention", security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Sweep id"),

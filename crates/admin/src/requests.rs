@@ -83,9 +83,19 @@ pub(super) async fn handle(
             // The body is optional (most types need nothing but the request).
             let input: Fulfil =
                 respond::read_json_or_default(req.into_body(), admin.limits.max_body_bytes).await?;
-            let row = flow::fulfil(&ctx(admin), id, input, who, now)
-                .await
-                .map_err(IntoHttp::into_http)?;
+            let row = flow::fulfil(
+                &ctx(admin),
+                id,
+                input,
+                pdgate_core::requests::erasure::Destroyer {
+                    account: who,
+                    name: principal.name.as_deref(),
+                    position: principal.position.as_deref(),
+                },
+                now,
+            )
+            .await
+            .map_err(IntoHttp::into_http)?;
             Ok(respond::json(
                 StatusCode::OK,
                 &report::request_json(&row, now, &admin.calendar),

@@ -119,6 +119,7 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(DELETE "/admin/v1/subjects/links/{id}" => Endpoint::Api(LINKS, Api::Links(links::Op::Revoke)), doc::__path_link_revoke),
     route!(GET "/admin/v1/sweeps" => Endpoint::Api(READ, Api::Sweeps(sweeps::Op::List)), doc::__path_sweeps_list),
     route!(GET "/admin/v1/sweeps/{id}/acts" => Endpoint::Api(READ, Api::Sweeps(sweeps::Op::Acts)), doc::__path_sweep_acts),
+    route!(GET "/admin/v1/withdrawals" => Endpoint::Api(READ, Api::Sweeps(sweeps::Op::Withdrawals)), doc::__path_withdrawals_list),
 ];
 
 /// What the table says of a request's method and path.

@@ -32,6 +32,8 @@ struct ActsPage<'a> {
 pub(crate) enum Op {
     List,
     Acts,
+    /// The destruction clocks withdrawals started.
+    Withdrawals,
 }
 
 /// Runs `op` on `/admin/v1/sweeps` (`id` is the path's id segment, empty when it has none).
@@ -42,6 +44,30 @@ pub(super) async fn handle(
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     match op {
+        Op::Withdrawals => {
+            let now = pdgate_core::now_millis();
+            let clocks = pdgate_app::retention::clocks(&admin.store, &admin.policy, now).await?;
+            let zone = admin.calendar.zone();
+            let clocks: Vec<Value> = clocks
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "subject": c.subject,
+                        "purpose": c.purpose,
+                        "record": c.record,
+                        "ended_at": pdgate_core::rfc3339(c.ended_at),
+                        "due_at": pdgate_core::rfc3339(c.due_at),
+                        "due_local": zone.readable(c.due_at),
+                        "values_left": c.values_left,
+                        "state": c.state,
+                    })
+                })
+                .collect();
+            Ok(respond::json(
+                StatusCode::OK,
+                &serde_json::json!({"law": "152-FZ Art. 21(5)", "within_days": 30, "clocks": clocks}),
+            ))
+        }
         Op::List => {
             let (limit, after) = page(&req, DEFAULT_SWEEPS, MAX_SWEEPS)?;
             let mut sweeps = admin

@@ -65,6 +65,9 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// For the `service` role: the declared service the token speaks for.
     pub service: Option<String>,
+    /// The person's name and position (`name`, `position` claims), for the acts they sign.
+    pub name: Option<String>,
+    pub position: Option<String>,
 }
 
 impl Principal {
@@ -93,6 +96,11 @@ struct Claims {
     role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     service: Option<String>,
+    /// OpenID Connect's `name`: the person's full name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    position: Option<String>,
 }
 
 /// What a token is accepted for. Staff tokens (reveal routes on the proxy listener) carry their own
@@ -293,6 +301,8 @@ impl Verifier {
             sub: claims.sub.unwrap_or_default(),
             roles,
             service: claims.service,
+            name: claims.name.filter(|n| !n.trim().is_empty()),
+            position: claims.position.filter(|p| !p.trim().is_empty()),
         })
     }
 }
@@ -359,6 +369,8 @@ pub fn issue(
         roles: vec![role.as_str().to_owned()],
         role: None,
         service: service.map(str::to_owned),
+        name: None,
+        position: None,
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),

@@ -89,6 +89,11 @@ pub(crate) fn decide(batch: &[IntakeWrite], known: &Known) -> Decided {
         let mut issued: Vec<(usize, &Token, &[u8])> = Vec::new();
         let mut exhausted = false;
         for (vi, v) in w.values.iter().enumerate() {
+            if v.candidates.is_empty() {
+                // A collection without a token (`encrypt`, `hash`, `pass`).
+                tokens.push(Token::from(String::new()));
+                continue;
+            }
             let mac = &v.value_mac[..];
             let stored = v.candidates.iter().find(|c| {
                 known

@@ -25,6 +25,7 @@ struct Row {
     last_activity_at: i64,
     consent_state: Option<pdgate_core::records::ConsentStatus>,
     consent_at: Option<i64>,
+    sealing: i64,
 }
 
 fn hex(s: &str) -> Result<Vec<u8>> {
@@ -70,6 +71,7 @@ pub(crate) fn values_with_subjects(json: &str) -> Result<Vec<super::ValueRow>> {
                 route: r.route,
                 ciphertext: hex(&r.ciphertext)?,
                 collected_at: r.collected_at,
+                sealing: pdgate_core::crypto::Sealing::from_i64(r.sealing),
             };
             Ok(super::ValueRow {
                 value,

@@ -555,6 +555,12 @@ impl Rights for Store {
     async fn values_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<VaultValue>> {
         delegate!(self, s => s.values_of_subjects(ids))
     }
+    async fn withdrawn_since(&self, since: Millis, limit: i64) -> Result<Vec<SubjectId>> {
+        delegate!(self, s => s.withdrawn_since(since, limit))
+    }
+    async fn key_states(&self, ids: &[&[u8]]) -> Result<Vec<rights::KeyState>> {
+        delegate!(self, s => s.key_states(ids))
+    }
     async fn consents_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<ConsentRecord>> {
         delegate!(self, s => s.consents_of_subjects(ids))
     }

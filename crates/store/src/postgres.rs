@@ -98,7 +98,7 @@ type Store = PgStore;
 const ROWS_AS_JSON: (&str, &str) = (
     "SELECT json_agg(json_build_array(id, encode(subject_id, 'hex'), token, kind, action, category, field, purposes, route, \
      encode(ciphertext, 'hex'), collected_at, encode(wrapped_dek, 'hex'), kek_version, restricted_at, last_activity_at, \
-     cstate, cat) ORDER BY id)::text FROM (",
+     cstate, cat, sealing) ORDER BY id)::text FROM (",
     ") AS q"
 );
 

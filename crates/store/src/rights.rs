@@ -87,6 +87,14 @@ pub trait Rights: Send + Sync {
         &self,
         ids: &[&[u8]],
     ) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
+    /// The subjects with a consent withdrawn or objected to since `since`, at most `limit`.
+    fn withdrawn_since(
+        &self,
+        since: Millis,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<SubjectId>>> + Send;
+    /// How the subjects' keys stand (subjects not found are left out).
+    fn key_states(&self, ids: &[&[u8]]) -> impl Future<Output = Result<Vec<KeyState>>> + Send;
     fn consents_of_subjects(
         &self,
         ids: &[&[u8]],

@@ -139,7 +139,7 @@ type Store = SqliteStore;
 /// Opens and closes a query that returns the vault rows of its inner `SELECT` as one JSON array.
 const ROWS_AS_JSON: (&str, &str) = (
     "SELECT json_group_array(json_array(id, hex(subject_id), token, kind, action, category, field, purposes, route, \
-     hex(ciphertext), collected_at, hex(wrapped_dek), kek_version, restricted_at, last_activity_at, cstate, cat)) FROM (",
+     hex(ciphertext), collected_at, hex(wrapped_dek), kek_version, restricted_at, last_activity_at, cstate, cat, sealing)) FROM (",
     ") AS q"
 );
 

@@ -8,11 +8,11 @@ use serde::Deserialize;
 
 use super::calendar::Calendar;
 use super::deadline::{self, NoExtension, Regimes, RequestType};
-use super::erasure::{self, Reason, Scope, Target};
+use super::erasure::{self, Destroyer, Reason, Scope, Target};
 use super::notify::{self, RightsEvent};
 use crate::audit::AuditEvent;
 use pdgate_core::actions::{self, Kind, TokenShape};
-use pdgate_core::crypto::{Aad, Keys};
+use pdgate_core::crypto::{Keys, SubjectKeys};
 use pdgate_core::intake::pseudonym;
 use pdgate_core::policy::{LegalBasis, Policy};
 use pdgate_core::Millis;
@@ -364,12 +364,12 @@ pub async fn fulfil(
     ctx: &Ctx<'_>,
     id: &str,
     input: Fulfil,
-    principal: &str,
+    who: Destroyer<'_>,
     now: Millis,
 ) -> Result<RequestRow, FlowError> {
     let mut replans = 0;
     loop {
-        let (row, change) = prepare(ctx, id, &input, principal, now).await?;
+        let (row, change) = prepare(ctx, id, &input, who, now).await?;
         match ctx.committer.apply(change).await {
             Ok(_) => return Ok(row),
             // The data destroyed, acted and announced must be the data read: read it again.
@@ -384,9 +384,10 @@ async fn prepare(
     ctx: &Ctx<'_>,
     id: &str,
     input: &Fulfil,
-    principal: &str,
+    who: Destroyer<'_>,
     now: Millis,
 ) -> Result<(RequestRow, Change), FlowError> {
+    let principal = who.account;
     let mut row = open_request(ctx, id).await?;
     let (kind, _) = kind_of(&row);
     let subjects = ctx.store.subjects_by_index(&row.lookup_key()).await?;
@@ -405,7 +406,7 @@ async fn prepare(
             outcome.insert("values_reported".into(), count(n));
         }
         RequestType::Erasure => {
-            let erased = erase(ctx, &row, &subjects, principal, now, &mut change).await?;
+            let erased = erase(ctx, &row, &subjects, who, now, &mut change).await?;
             outcome.extend(erased);
         }
         RequestType::Restriction => {
@@ -460,7 +461,7 @@ async fn erase(
     ctx: &Ctx<'_>,
     row: &RequestRow,
     subjects: &[SubjectId],
-    principal: &str,
+    who: Destroyer<'_>,
     now: Millis,
     change: &mut Change,
 ) -> Result<[(String, u32); 3], FlowError> {
@@ -472,12 +473,23 @@ async fn erase(
     let mut planned = Vec::with_capacity(subjects.len());
     // Revisions first: whatever is added after them makes the commit refuse.
     let ids: Vec<&[u8]> = subjects.iter().map(SubjectId::as_bytes).collect();
+    let key_states = ctx.store.key_states(&ids).await?;
     for (s, revision) in ctx.store.subject_revisions(&ids).await? {
         let vals = ctx.store.values_of(&s).await?;
         let recs = ctx.store.consents_of(&s).await?;
         let refs: Vec<_> = vals.iter().collect();
         let recs: Vec<_> = recs.iter().collect();
-        let target = Target { id: &s, revision };
+        let row = ctx.store.subject(&s).await?;
+        let target = Target {
+            id: &s,
+            revision,
+            keys: ctx.keys,
+            wrapped_dek: row.as_ref().map_or(&[][..], |r| &r.wrapped_dek),
+            seals_data: key_states
+                .iter()
+                .find(|k| k.subject_id == s)
+                .is_none_or(|k| k.seals_data),
+        };
         let p = erasure::plan(ctx.policy, target, &refs, &recs, Scope::All, reason, now);
         values += p.values;
         tokens += p.tokens;
@@ -489,7 +501,8 @@ async fn erase(
         policy: ctx.policy,
         backend: ctx.store.backend_name(),
         reason,
-        principal,
+        by: who,
+        zone: ctx.calendar.zone(),
         at: now,
     };
     act.add(change, planned);
@@ -698,8 +711,7 @@ type Corrected = HashMap<i64, String>;
 /// values. A value that no longer opens is left out of both.
 fn index_macs(
     keys: &Keys,
-    subject: &SubjectId,
-    dek: &pdgate_core::crypto::Dek,
+    subject_keys: &SubjectKeys,
     values: &[pdgate_store::VaultValue],
     corrected: &Corrected,
 ) -> (Vec<Indexed>, Vec<Indexed>) {
@@ -710,13 +722,8 @@ fn index_macs(
         if !matches!(kind, Kind::Email | Kind::Phone) {
             continue;
         }
-        let aad = Aad {
-            subject,
-            field: &v.field,
-            purpose: &v.purposes,
-        };
-        let Some(old) = dek
-            .decrypt(&v.ciphertext, aad)
+        let Some(old) = subject_keys
+            .open(v.binding(), &v.ciphertext)
             .ok()
             .and_then(|p| kind.normalize(&String::from_utf8_lossy(&p)))
         else {
@@ -792,12 +799,10 @@ async fn rectify(
     // The search index (and the subject key, when it was a corrected value) follows the
     // corrections: the subject is found by its corrected e-mail or phone, no longer by the old one.
     for (sid, (wrapped, rows)) in &done.corrected {
-        let dek = ctx
-            .keys
-            .unwrap_dek(sid, wrapped)
-            .map_err(|_| key_unavailable())?;
+        let subject_keys =
+            SubjectKeys::unwrap(ctx.keys, sid, wrapped, &[]).map_err(|_| key_unavailable())?;
         let values = ctx.store.values_of(sid).await?;
-        let (before, after) = index_macs(ctx.keys, sid, &dek, &values, rows);
+        let (before, after) = index_macs(ctx.keys, &subject_keys, &values, rows);
         change.reindex.extend(reindex(sid, &before, &after));
     }
     for (sid, (values, tokens)) in &done.per_subject {
@@ -867,18 +872,14 @@ impl Rectified {
             .subject(&first.subject_id)
             .await?
             .ok_or_else(|| invalid("token_not_of_subject", "the subject is gone"))?;
-        let dek = ctx
-            .keys
-            .unwrap_dek(&subject.id, &subject.wrapped_dek)
+        let subject_keys = SubjectKeys::unwrap(ctx.keys, &subject.id, &subject.wrapped_dek, &[])
             .map_err(|_| key_unavailable())?;
         let mac = actions::value_mac(ctx.keys, &subject.id, shape_of(&c.token), &normalized);
         for v in &rows {
-            let aad = Aad {
-                subject: &subject.id,
-                field: &v.field,
-                purpose: &v.purposes,
-            };
-            let sealed = dek.encrypt(c.value.trim().as_bytes(), aad);
+            // Re-sealed under the category key, bound to the collection it corrects.
+            let sealed = subject_keys
+                .seal(v.binding(), c.value.trim().as_bytes())
+                .map_err(|_| key_unavailable())?;
             change.rectify.push(Rectify {
                 value_id: v.id,
                 ciphertext: sealed,

@@ -37,14 +37,21 @@ pub async fn build(
 async fn held(store: &Store, row: &RequestRow) -> Result<Vec<Held>, StoreError> {
     let ids = store.subjects_by_index(&row.lookup_key()).await?;
     let id_refs: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
+    let mut key_states = store.key_states(&id_refs).await?;
     let mut out = Vec::new();
     for state in store.subject_states(&id_refs).await? {
         let values = store.values_of(&state.row.id).await?;
         let records = store.consents_of(&state.row.id).await?;
+        let held_keys = key_states
+            .iter_mut()
+            .find(|k| k.subject_id == state.row.id)
+            .map(|k| std::mem::take(&mut k.held))
+            .unwrap_or_default();
         out.push(Held {
             state,
             values,
             records,
+            held_keys,
         });
     }
     Ok(out)

@@ -17,9 +17,11 @@ use serde::Serialize;
 
 use super::Decision;
 use crate::audit::AuditEvent;
+use pdgate_core::crypto::Keys;
 use pdgate_core::intake::pseudonym;
+use pdgate_core::legal_day::LegalZone;
 use pdgate_core::policy::Policy;
-use pdgate_core::requests::erasure::{self, Act, Planned, Reason, Scope, Target};
+use pdgate_core::requests::erasure::{self, Act, Destroyer, Planned, Reason, Scope, Target};
 use pdgate_core::Millis;
 use pdgate_store::rights::{Change, SweepRow, SweepStatus};
 use pdgate_store::{Committer, Rights, Store, StoreError, VaultValue};
@@ -130,6 +132,8 @@ pub async fn run(
     store: &Store,
     committer: &Committer,
     policy: &Policy,
+    keys: &Keys,
+    zone: &LegalZone,
     now: Millis,
     dry_run: bool,
 ) -> Result<Report, StoreError> {
@@ -150,7 +154,8 @@ pub async fn run(
         reason: Reason::Retention {
             sweep_id: &sweep_id,
         },
-        principal: "pdgate retention sweeper",
+        by: Destroyer::sweeper(),
+        zone,
         at: now,
     };
     let defer = store.defers_purge();
@@ -167,14 +172,14 @@ pub async fn run(
             .await?;
     }
     let mut slice = FIRST_SLICE;
-    let mut next = plan_page(store, policy, &sweep_id, Vec::new(), now).await?;
+    let mut next = plan_page(store, (policy, keys), &sweep_id, Vec::new(), now).await?;
     while let Some(page) = next {
         report.subjects_seen += page.seen;
         // The next page is read and decided while this one commits: the writer is kept busy
         // with erasures instead of waiting for the reads between pages.
         let following = async {
             match page.after {
-                Some(after) => plan_page(store, policy, &sweep_id, after, now).await,
+                Some(after) => plan_page(store, (policy, keys), &sweep_id, after, now).await,
                 None => Ok(None),
             }
         };
@@ -260,7 +265,7 @@ struct PagePlan {
 /// each; `None` when no subject is left.
 async fn plan_page(
     store: &Store,
-    policy: &Policy,
+    (policy, keys): (&Policy, &Keys),
     sweep_id: &str,
     after: Vec<u8>,
     now: Millis,
@@ -309,9 +314,22 @@ async fn plan_page(
             Decision::DropValues(ids) => (Scope::Values(ids), "erase_values"),
             Decision::Hold { drop, until } => (Scope::Hold { drop, until }, "restrict_held"),
         };
+        // A hold keeps the held categories' keys; whether the data key can go depends on
+        // whether it sealed data itself (read only for the rare subject a hold keeps).
+        let seals_data = match &scope {
+            Scope::Hold { .. } => store
+                .key_states(&[id.as_bytes()])
+                .await?
+                .first()
+                .is_none_or(|k| k.seals_data),
+            _ => true,
+        };
         let target = Target {
             id,
             revision: s.revision,
+            keys,
+            wrapped_dek: &s.state.row.wrapped_dek,
+            seals_data,
         };
         let planned = erasure::plan(
             policy,
@@ -462,9 +480,13 @@ fn to_u32(n: u64) -> u32 {
 /// Sweeps every `interval` until `stop` resolves (the `serve` loop); failures are logged and
 /// retried at the next tick.
 pub async fn every(
-    store: Store,
-    committer: Committer,
-    policy: std::sync::Arc<Policy>,
+    (store, committer, policy, keys): (
+        Store,
+        Committer,
+        std::sync::Arc<Policy>,
+        std::sync::Arc<Keys>,
+    ),
+    zone: LegalZone,
     interval: std::time::Duration,
     stop: impl std::future::Future<Output = ()>,
 ) {
@@ -481,6 +503,8 @@ pub async fn every(
             &store,
             &committer,
             &policy,
+            &keys,
+            &zone,
             pdgate_core::now_millis(),
             false,
         )
@@ -506,6 +530,11 @@ pub async fn every(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_keys() -> Keys {
+        use pdgate_core::crypto::{Kek, RootSecret};
+        Keys::derive(Kek::generate(1), &RootSecret::generate())
+    }
 
     #[test]
     fn slices_fit_the_budget_and_grow_gently() {
@@ -571,7 +600,8 @@ mod tests {
         }
         // Contact data for order fulfilment is kept 3 years from collection.
         let now = T0 + 4 * 366 * DAY;
-        let page = plan_page(&store, &policy, "swp_t", Vec::new(), now)
+        let keys = test_keys();
+        let page = plan_page(&store, (&policy, &keys), "swp_t", Vec::new(), now)
             .await
             .unwrap()
             .unwrap();
@@ -586,7 +616,8 @@ mod tests {
             policy: &policy,
             backend: store.backend_name(),
             reason: Reason::Retention { sweep_id: "swp_t" },
-            principal: "test",
+            by: Destroyer::sweeper(),
+            zone: &LegalZone::default(),
             at: now,
         };
         let mut report = Report {
@@ -618,7 +649,17 @@ mod tests {
         assert_eq!(listed["log_extract"].as_array().unwrap().len(), 2);
 
         // The next sweep sees the new value: the old one goes, the new one stays.
-        let next = run(&store, &committer, &policy, now, false).await.unwrap();
+        let next = run(
+            &store,
+            &committer,
+            &policy,
+            &test_keys(),
+            &LegalZone::default(),
+            now,
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!((next.subjects_changed, next.values_erased), (0, 1));
         let left = store.values_of(&changed).await.unwrap();
         assert_eq!(left.len(), 1);

@@ -325,7 +325,7 @@ pub fn mask(kind: Kind, value: &str) -> String {
 /// Every shape of token pdgate issues: envelopes, generic and e-mail tokens, phone tokens.
 pub fn token_pattern(token_domain: &str) -> regex::Regex {
     regex::Regex::new(&format!(
-        r"pdg1\.[A-Za-z0-9_-]{{20,}}|tok_[a-z2-7]{{16}}|t-[a-z2-7]{{16}}@{}|\+[1-9][0-9]{{0,2}}0[0-9]{{3,14}}",
+        r"pdg[12]\.[A-Za-z0-9_-]{{20,}}|tok_[a-z2-7]{{16}}|t-[a-z2-7]{{16}}@{}|\+[1-9][0-9]{{0,2}}0[0-9]{{3,14}}",
         regex::escape(token_domain)
     ))
     .expect("the token pattern is valid")

@@ -272,6 +272,39 @@ impl Keys {
     }
 }
 
+impl Keys {
+    /// A held category key wrapped on its own, bound to its subject and category.
+    pub fn wrap_held(&self, subject_id: &[u8], category: Option<&str>, key: &Dek) -> Vec<u8> {
+        self.kek
+            .wrap(key.0.as_ref(), &held_label(subject_id, category))
+    }
+
+    pub fn unwrap_held(
+        &self,
+        subject_id: &[u8],
+        category: Option<&str>,
+        wrapped: &[u8],
+    ) -> Result<Dek, KeyError> {
+        self.kek
+            .unwrap_key(wrapped, &held_label(subject_id, category))
+            .map(Dek)
+    }
+}
+
+fn held_label(subject_id: &[u8], category: Option<&str>) -> Vec<u8> {
+    let mut l = b"pdgate/v2/held/".to_vec();
+    l.extend_from_slice(&(subject_id.len() as u32).to_be_bytes());
+    l.extend_from_slice(subject_id);
+    match category {
+        Some(c) => {
+            l.push(1);
+            l.extend_from_slice(c.as_bytes());
+        }
+        None => l.push(0),
+    }
+    l
+}
+
 fn dek_label(subject_id: &[u8]) -> Vec<u8> {
     let mut l = b"pdgate/v1/dek/".to_vec();
     l.extend_from_slice(subject_id);
@@ -279,26 +312,41 @@ fn dek_label(subject_id: &[u8]) -> Vec<u8> {
 }
 
 /// Associated data binding a ciphertext to its subject, field and purpose: a value moved to
-/// another subject's row, field or purpose no longer decrypts.
+/// another subject's row, field or purpose no longer decrypts. Values sealed under a category
+/// key (see [`super::Sealing`]) also bind their category and collection time, so neither can be
+/// changed to escape a retention period or a legal hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Aad<'a> {
     pub subject: &'a [u8],
     pub field: &'a str,
     pub purpose: &'a str,
+    /// `(category, collected at)`: `None` for values sealed before category keys.
+    pub scope: Option<(Option<&'a str>, i64)>,
 }
 
 impl Aad<'_> {
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32 + self.field.len() + self.purpose.len());
-        for part in [self.subject, self.field.as_bytes(), self.purpose.as_bytes()] {
+        let mut out = Vec::with_capacity(48 + self.field.len() + self.purpose.len());
+        let mut push = |part: &[u8]| {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part);
+        };
+        for part in [self.subject, self.field.as_bytes(), self.purpose.as_bytes()] {
+            push(part);
+        }
+        if let Some((category, at)) = self.scope {
+            // A missing category and an empty one are told apart by a marker byte.
+            match category {
+                Some(c) => push(&[&[1u8][..], c.as_bytes()].concat()),
+                None => push(&[0u8]),
+            }
+            push(&at.to_be_bytes());
         }
         out
     }
 }
 
-/// A subject's data key.
+/// A subject's data key, or one of the category keys derived from it.
 pub struct Dek(Zeroizing<[u8; KEY_LEN]>);
 
 impl Dek {
@@ -306,6 +354,30 @@ impl Dek {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         OsRng.fill_bytes(key.as_mut());
         Self(key)
+    }
+
+    pub(super) fn duplicate(&self) -> Dek {
+        Dek(Zeroizing::new(*self.0))
+    }
+
+    /// The key of one category of the subject's data (`None`: identifiers found in free text),
+    /// HKDF-derived from this data key. Deriving keeps intake at one unwrap per subject; a
+    /// category key outlives the data key only when an erasure under a legal hold stores it
+    /// wrapped on its own ([`Keys::wrap_held`]).
+    pub fn for_category(&self, category: Option<&str>) -> Dek {
+        let hk = Hkdf::<Sha256>::new(Some(b"pdgate subject categories v2"), self.0.as_ref());
+        let mut info = b"pdgate/v2/category/".to_vec();
+        match category {
+            Some(c) => {
+                info.push(1);
+                info.extend_from_slice(c.as_bytes());
+            }
+            None => info.push(0),
+        }
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        hk.expand(&info, key.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        Dek(key)
     }
 
     /// `nonce || ciphertext || tag` with a random 96-bit nonce.
@@ -428,6 +500,7 @@ mod tests {
             subject: b"subject-a",
             field: "email",
             purpose: "marketing",
+            scope: None,
         };
         let ct = dek.encrypt(b"ivan@mail.ru", aad);
         assert_eq!(dek2.decrypt(&ct, aad).unwrap().as_slice(), b"ivan@mail.ru");
@@ -470,7 +543,7 @@ mod tests {
         fn encrypt_decrypt_round_trip(plain in proptest::collection::vec(any::<u8>(), 0..512), field in "[a-z.\\[\\]]{1,20}") {
             let k = keys();
             let (dek, _) = k.new_dek(b"s");
-            let aad = Aad { subject: b"s", field: &field, purpose: "p" };
+            let aad = Aad { subject: b"s", field: &field, purpose: "p", scope: None };
             let ct = dek.encrypt(&plain, aad);
             let back = dek.decrypt(&ct, aad).unwrap();
             prop_assert_eq!(back.as_slice(), plain.as_slice());
@@ -480,7 +553,7 @@ mod tests {
         fn any_flipped_bit_fails_authentication(plain in proptest::collection::vec(any::<u8>(), 1..64), pos in any::<usize>(), bit in 0u8..8) {
             let k = keys();
             let (dek, _) = k.new_dek(b"s");
-            let aad = Aad { subject: b"s", field: "f", purpose: "p" };
+            let aad = Aad { subject: b"s", field: "f", purpose: "p", scope: Some((Some("c"), 7)) };
             let mut ct = dek.encrypt(&plain, aad);
             let i = pos % ct.len();
             ct[i] ^= 1 << bit;

@@ -5,13 +5,18 @@
 //! - one random *root secret*, stored wrapped in the store's keyring; every keyed hash (blind index,
 //!   tokens, value hashes, client-IP hashes, subject-token signing) is HKDF-derived from it with its own
 //!   label, so tokens survive both restarts and KEK rotation, and no key serves two roles;
-//! - one random *data key* (DEK) per subject, stored wrapped; erasing it crypto-shreds every copy of the
-//!   subject's ciphertext, in the vault, in CRMs holding `pdg1.` envelopes and in backups.
+//! - one random *data key* (DEK) per subject, stored wrapped, and one key per category of its data
+//!   derived from it ([`SubjectKeys`]); erasing the data key crypto-shreds the subject's ciphertext in
+//!   the vault and in CRMs holding envelopes, except the categories a legal hold keeps (their keys are
+//!   then stored wrapped on their own until the hold ends). Backups taken before keep the wrapped key.
 //!
 //! Invariants: secrets live in `Zeroizing` buffers, MACs are compared with `subtle`, nothing here
 //! touches sockets, files or the database, and no error carries key or plaintext bytes.
 
 mod keys;
+mod subject;
+
+pub use subject::{hold_keys, Binding, HeldKey, Sealing, SubjectKeys};
 
 pub use keys::{
     Aad, AuditSigner, Dek, Kek, KeyError, Keys, MacKey, Purpose as KeyPurpose, RootSecret,

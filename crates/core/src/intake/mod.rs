@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use crate::actions::{self, detect, Action, Kind, TokenShape, TOKEN_CANDIDATES};
 use crate::audit::AuditEvent;
 use crate::consent::is_truthy;
-use crate::crypto::{Aad, Dek, Keys};
+use crate::crypto::{Aad, Binding, Dek, Keys, Sealing};
 use crate::forms::{covering_path, Leaf, Output};
 use crate::policy::{Field, LegalBasis, Policy, Route, UnknownFields};
 pub use crate::records::{pseudonym, subject_id_of};
@@ -65,6 +65,11 @@ pub struct Evaluation<'p> {
 enum Decision<'p> {
     Keep,
     Drop,
+    /// Forwarded as sent (`pass`), and noted in the vault by name and category so the access
+    /// report can say it was collected and where it went.
+    Note {
+        field: &'p Field,
+    },
     Act {
         field: &'p Field,
         normalized: String,
@@ -174,6 +179,9 @@ fn decide<'p, 'l>(
         })
     };
     Ok(match field.action {
+        Action::Pass if field.category.is_some() && !leaf.value.trim().is_empty() => {
+            Decision::Note { field }
+        }
         Action::Pass => Decision::Keep,
         Action::Drop => Decision::Drop,
         _ if field.category.as_deref().is_some_and(|c| !covered(c)) => Decision::Drop,
@@ -300,6 +308,8 @@ pub fn plan(
         keys,
         sid: &sid,
         dek: &subject.dek,
+        category_keys: Vec::new(),
+        at: facts.now,
         domain: policy.controller.token_domain.as_str(),
         values: Vec::new(),
         index: Vec::new(),
@@ -313,6 +323,11 @@ pub fn plan(
             Decision::Act { field, normalized } => {
                 let purposes = purposes_for(policy, eval, field.category.as_deref());
                 vault.render(field, leaf, normalized, &purposes)
+            }
+            Decision::Note { field } => {
+                let purposes = purposes_for(policy, eval, field.category.as_deref());
+                vault.note(field, leaf, &purposes);
+                Render::Keep
             }
         });
     }
@@ -384,6 +399,10 @@ struct Vaulting<'a> {
     keys: &'a Keys,
     sid: &'a [u8],
     dek: &'a Dek,
+    /// The category keys derived so far (a form has a handful of categories).
+    category_keys: Vec<(Option<String>, Dek)>,
+    /// The collection time, bound into every ciphertext and stored with every value.
+    at: Millis,
     domain: &'a str,
     values: Vec<ValueWrite>,
     index: Vec<Mac>,
@@ -400,19 +419,40 @@ struct Keep<'v> {
 }
 
 impl Vaulting<'_> {
-    /// Adds a value (encrypted under the subject's key, bound to field and purposes) and returns
-    /// its index, which the issued token replaces in the body.
+    /// Seals `plain` under the key of `field`'s category, bound to subject, field, purposes,
+    /// category and collection time.
+    fn seal(&mut self, field: &Field, path: &str, purposes: &str, plain: &str) -> Vec<u8> {
+        let category = field.category.as_deref();
+        let i = match self
+            .category_keys
+            .iter()
+            .position(|(c, _)| c.as_deref() == category)
+        {
+            Some(i) => i,
+            None => {
+                let key = self.dek.for_category(category);
+                self.category_keys.push((field.category.clone(), key));
+                self.category_keys.len() - 1
+            }
+        };
+        let aad = Aad {
+            subject: self.sid,
+            field: path,
+            purpose: purposes,
+            scope: Some((category, self.at)),
+        };
+        self.category_keys[i].1.encrypt(plain.as_bytes(), aad)
+    }
+
+    /// Adds a value (sealed under its category's key) and returns its index, which the issued
+    /// token replaces in the body.
     fn keep(&mut self, field: &Field, leaf: &Leaf, purposes: &str, v: Keep<'_>) -> usize {
         let mac = actions::value_mac(self.keys, self.sid, v.shape, v.normalized);
         if matches!(v.kind, Kind::Email | Kind::Phone) {
             self.index
                 .push(actions::blind_index(self.keys, v.kind, v.normalized));
         }
-        let aad = Aad {
-            subject: self.sid,
-            field: &leaf.path,
-            purpose: purposes,
-        };
+        let ciphertext = self.seal(field, &leaf.path, purposes, v.original.trim());
         self.values.push(ValueWrite {
             value_mac: mac,
             candidates: (0..TOKEN_CANDIDATES)
@@ -425,9 +465,46 @@ impl Vaulting<'_> {
             category: field.category.clone(),
             field: leaf.path.clone(),
             purposes: purposes.to_owned(),
-            ciphertext: self.dek.encrypt(v.original.trim().as_bytes(), aad),
+            ciphertext,
         });
         self.values.len() - 1
+    }
+
+    /// A collection without a token: an `encrypt` value (its ciphertext, the same the envelope
+    /// carries) or a `hash`/`pass` field (no ciphertext: pdgate does not keep the value).
+    fn untokened(&mut self, field: &Field, leaf: &Leaf, purposes: &str, ciphertext: Vec<u8>) {
+        self.values.push(ValueWrite {
+            value_mac: Mac::from([0; 32]),
+            candidates: Vec::new(),
+            shape: String::new(),
+            kind: field.kind.as_str().to_owned(),
+            action: field.action.as_str().to_owned(),
+            category: field.category.clone(),
+            field: leaf.path.clone(),
+            purposes: purposes.to_owned(),
+            ciphertext,
+        });
+    }
+
+    /// Notes a field forwarded as sent.
+    fn note(&mut self, field: &Field, leaf: &Leaf, purposes: &str) {
+        self.untokened(field, leaf, purposes, Vec::new());
+    }
+
+    /// The `encrypt` envelope of a field, kept in the vault too.
+    fn envelope(&mut self, field: &Field, leaf: &Leaf, purposes: &str) -> Render {
+        let sealed = self.seal(field, &leaf.path, purposes, leaf.value.trim());
+        let text = Envelope {
+            subject: self.sid.to_vec(),
+            field: leaf.path.clone(),
+            purposes: purposes.to_owned(),
+            category: field.category.clone(),
+            collected_at: Some(self.at),
+            sealed,
+        };
+        let encoded = text.encode();
+        self.untokened(field, leaf, purposes, text.sealed);
+        Render::Text(encoded)
     }
 
     /// What a declared field becomes in the forwarded body, keeping what the action stores.
@@ -451,14 +528,11 @@ impl Vaulting<'_> {
                 self.mask_refs.push((leaf.path.clone(), i));
                 Render::Text(actions::mask(field.kind, &leaf.value))
             }
-            Action::Encrypt => Render::Text(envelope(
-                self.sid,
-                &leaf.path,
-                purposes,
-                self.dek,
-                leaf.value.trim(),
-            )),
-            Action::Hash => Render::Text(actions::hash_value(self.keys, field.kind, normalized)),
+            Action::Encrypt => self.envelope(field, leaf, purposes),
+            Action::Hash => {
+                self.note(field, leaf, purposes);
+                Render::Text(actions::hash_value(self.keys, field.kind, normalized))
+            }
             Action::Redact => self.redact(field, leaf, purposes),
             Action::Pass => Render::Keep,
             Action::Drop => Render::Drop,
@@ -602,47 +676,105 @@ pub fn render(plan: &Plan, tokens: &[Token]) -> Vec<Output> {
         .collect()
 }
 
-/// `pdg1.<base64url(subject | field | purposes | nonce+ciphertext)>`: readable only by pdgate with
-/// the subject's key; unreadable everywhere once that key is erased.
-pub fn envelope(subject: &[u8], field: &str, purposes: &str, dek: &Dek, value: &str) -> String {
-    let sealed = dek.encrypt(
-        value.as_bytes(),
-        Aad {
-            subject,
-            field,
-            purpose: purposes,
-        },
-    );
-    let mut buf =
-        Vec::with_capacity(1 + subject.len() + 4 + field.len() + purposes.len() + sealed.len());
-    buf.push(u8::try_from(subject.len()).unwrap_or(u8::MAX));
-    buf.extend_from_slice(subject);
-    for part in [field, purposes] {
-        buf.extend_from_slice(&u16::try_from(part.len()).unwrap_or(u16::MAX).to_be_bytes());
-        buf.extend_from_slice(part.as_bytes());
-    }
-    buf.extend_from_slice(&sealed);
-    format!("pdg1.{}", data_encoding::BASE64URL_NOPAD.encode(&buf))
+/// An `encrypt` envelope: the value sealed under its subject's category key, with what the key
+/// and the associated data need to open it. Readable only by pdgate, and unreadable everywhere
+/// once the key of its category is shredded.
+///
+/// `pdg2.<base64url(subject | field | purposes | category | collected at | nonce+ciphertext)>`;
+/// `pdg1.` envelopes (before category keys) carry neither category nor time and open under the
+/// subject's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub subject: Vec<u8>,
+    pub field: String,
+    pub purposes: String,
+    pub category: Option<String>,
+    /// `None` for `pdg1.` envelopes.
+    pub collected_at: Option<Millis>,
+    pub sealed: Vec<u8>,
 }
 
-/// The parts of an envelope: `(subject id, field, purposes, sealed)`.
-pub fn open_envelope(s: &str) -> Option<(Vec<u8>, String, String, Vec<u8>)> {
-    let raw = data_encoding::BASE64URL_NOPAD
-        .decode(s.strip_prefix("pdg1.")?.as_bytes())
-        .ok()?;
-    let (&n, rest) = raw.split_first()?;
-    let (subject, mut rest) = rest.split_at_checked(usize::from(n))?;
-    let mut parts = Vec::new();
-    for _ in 0..2 {
-        let (len, r) = rest.split_at_checked(2)?;
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let (part, r) = r.split_at_checked(len)?;
-        parts.push(String::from_utf8(part.to_vec()).ok()?);
-        rest = r;
+impl Envelope {
+    pub fn encode(&self) -> String {
+        let category = self.category.as_deref().unwrap_or_default();
+        let mut buf = Vec::with_capacity(
+            1 + self.subject.len()
+                + 6
+                + self.field.len()
+                + self.purposes.len()
+                + category.len()
+                + 8
+                + self.sealed.len(),
+        );
+        buf.push(u8::try_from(self.subject.len()).unwrap_or(u8::MAX));
+        buf.extend_from_slice(&self.subject);
+        for part in [self.field.as_str(), self.purposes.as_str(), category] {
+            buf.extend_from_slice(&u16::try_from(part.len()).unwrap_or(u16::MAX).to_be_bytes());
+            buf.extend_from_slice(part.as_bytes());
+        }
+        buf.extend_from_slice(&self.collected_at.unwrap_or_default().to_be_bytes());
+        buf.extend_from_slice(&self.sealed);
+        format!("pdg2.{}", data_encoding::BASE64URL_NOPAD.encode(&buf))
     }
-    let purposes = parts.pop()?;
-    let field = parts.pop()?;
-    Some((subject.to_vec(), field, purposes, rest.to_vec()))
+
+    /// The envelope `s` is, `None` if it is none (or is damaged).
+    pub fn parse(s: &str) -> Option<Envelope> {
+        let (v2, body) = match (s.strip_prefix("pdg2."), s.strip_prefix("pdg1.")) {
+            (Some(b), _) => (true, b),
+            (None, Some(b)) => (false, b),
+            (None, None) => return None,
+        };
+        let raw = data_encoding::BASE64URL_NOPAD
+            .decode(body.as_bytes())
+            .ok()?;
+        let (&n, rest) = raw.split_first()?;
+        let (subject, mut rest) = rest.split_at_checked(usize::from(n))?;
+        let mut parts = Vec::new();
+        for _ in 0..(if v2 { 3 } else { 2 }) {
+            let (len, r) = rest.split_at_checked(2)?;
+            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+            let (part, r) = r.split_at_checked(len)?;
+            parts.push(String::from_utf8(part.to_vec()).ok()?);
+            rest = r;
+        }
+        let mut collected_at = None;
+        if v2 {
+            let (at, r) = rest.split_at_checked(8)?;
+            collected_at = Some(i64::from_be_bytes(at.try_into().ok()?));
+            rest = r;
+        }
+        let category = if v2 {
+            parts.pop().filter(|c| !c.is_empty())
+        } else {
+            None
+        };
+        let purposes = parts.pop()?;
+        let field = parts.pop()?;
+        Some(Envelope {
+            subject: subject.to_vec(),
+            field,
+            purposes,
+            category,
+            collected_at,
+            sealed: rest.to_vec(),
+        })
+    }
+
+    /// How it was sealed, and so what opens it.
+    pub fn binding(&self) -> Binding<'_> {
+        Binding {
+            subject: &self.subject,
+            field: &self.field,
+            purposes: &self.purposes,
+            category: self.category.as_deref(),
+            collected_at: self.collected_at.unwrap_or_default(),
+            sealing: if self.collected_at.is_some() {
+                Sealing::Category
+            } else {
+                Sealing::Subject
+            },
+        }
+    }
 }
 
 #[cfg(test)]

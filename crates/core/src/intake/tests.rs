@@ -53,7 +53,12 @@ fn run(p: &Policy, route: &str, ls: &[Leaf], keys: &Keys, sid: &[u8]) -> (Plan, 
         .write
         .values
         .iter()
-        .map(|v| v.candidates[0].clone())
+        .map(|v| {
+            v.candidates
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Token::from(""))
+        })
         .collect();
     let out = render(&plan, &tokens);
     (plan, out)
@@ -152,7 +157,7 @@ fn every_action_rewrites_as_declared() {
     };
     assert!(get(0).starts_with("t-") && get(0).ends_with("@relay.romashka.example"));
     assert_eq!(get(1), "+7 *** ***-**-67");
-    assert!(get(2).starts_with("pdg1."));
+    assert!(get(2).starts_with("pdg2."));
     let msg = get(3);
     assert!(
         msg.starts_with("Звоните tok_")
@@ -174,8 +179,32 @@ fn every_action_rewrites_as_declared() {
     assert_eq!(plan.consent_header, "enquiries=granted");
     // Redacted e-mail and the tokenized one are the same value of the same subject: same token.
     assert!(msg.contains(&get(0)), "{msg} should reuse {}", get(0));
-    // Vault: email, phone (mask), 3 redact findings; encrypt and hash keep nothing.
-    assert_eq!(plan.write.values.len(), 5);
+    // Vault: email, phone (mask), the encrypted name (the envelope's ciphertext, no token),
+    // 3 redact findings, and the hashed visitor id noted by name (no value, no token).
+    let kept: Vec<(&str, bool, bool)> = plan
+        .write
+        .values
+        .iter()
+        .map(|v| {
+            (
+                v.field.as_str(),
+                v.candidates.is_empty(),
+                v.ciphertext.is_empty(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("email", false, false),
+            ("phone", false, false),
+            ("name", true, false),
+            ("message", false, false),
+            ("message", false, false),
+            ("message", false, false),
+            ("visitor_id", true, true),
+        ]
+    );
     assert!(plan
         .write
         .values
@@ -232,30 +261,74 @@ fn optional_consent_absent_drops_fields_only_it_covers() {
 }
 
 #[test]
-fn envelope_round_trips_and_binds_field() {
+fn envelope_round_trips_and_binds_category_and_time() {
+    use crate::crypto::{Binding, SubjectKeys};
     let k = keys();
-    let (dek, _) = k.new_dek(b"sid");
-    let env = envelope(b"sid", "name", "order_fulfilment", &dek, "Иван");
-    let (sid, field, purposes, sealed) = open_envelope(&env).unwrap();
+    let (dek, wrapped) = k.new_dek(b"sid");
+    let sk = SubjectKeys::unwrap(&k, b"sid", &wrapped, &[]).unwrap();
+    let binding = Binding {
+        subject: b"sid",
+        field: "name",
+        purposes: "order_fulfilment",
+        category: Some("identity"),
+        collected_at: 1_765_233_000_000,
+        sealing: Sealing::Category,
+    };
+    let env = Envelope {
+        subject: b"sid".to_vec(),
+        field: "name".into(),
+        purposes: "order_fulfilment".into(),
+        category: Some("identity".into()),
+        collected_at: Some(1_765_233_000_000),
+        sealed: sk.seal(binding, "Иван".as_bytes()).unwrap(),
+    };
+    let text = env.encode();
+    assert!(text.starts_with("pdg2."));
+    let back = Envelope::parse(&text).unwrap();
+    assert_eq!(back, env);
     assert_eq!(
-        (sid.as_slice(), field.as_str(), purposes.as_str()),
-        (&b"sid"[..], "name", "order_fulfilment")
-    );
-    assert_eq!(
-        dek.decrypt(
-            &sealed,
-            Aad {
-                subject: &sid,
-                field: &field,
-                purpose: &purposes
-            }
-        )
-        .unwrap()
-        .as_slice(),
+        sk.open(back.binding(), &back.sealed).unwrap().as_slice(),
         "Иван".as_bytes()
     );
-    assert!(open_envelope("pdg1.!!").is_none());
-    assert!(open_envelope("pdg1.").is_none());
+    // Moving it to another time (to escape retention) or category breaks it.
+    let moved = Envelope {
+        collected_at: Some(1_765_233_000_001),
+        ..back.clone()
+    };
+    assert!(sk.open(moved.binding(), &moved.sealed).is_err());
+    let moved = Envelope {
+        category: Some("contact".into()),
+        ..back
+    };
+    assert!(sk.open(moved.binding(), &moved.sealed).is_err());
+
+    // A `pdg1.` envelope (before category keys) still opens under the data key.
+    let sealed = dek.encrypt(
+        "Иван".as_bytes(),
+        Aad {
+            subject: b"sid",
+            field: "name",
+            purpose: "order_fulfilment",
+            scope: None,
+        },
+    );
+    let mut raw = vec![3u8];
+    raw.extend_from_slice(b"sid");
+    for part in ["name", "order_fulfilment"] {
+        raw.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        raw.extend_from_slice(part.as_bytes());
+    }
+    raw.extend_from_slice(&sealed);
+    let old = format!("pdg1.{}", data_encoding::BASE64URL_NOPAD.encode(&raw));
+    let old = Envelope::parse(&old).unwrap();
+    assert_eq!((old.category.as_deref(), old.collected_at), (None, None));
+    assert_eq!(
+        sk.open(old.binding(), &old.sealed).unwrap().as_slice(),
+        "Иван".as_bytes()
+    );
+    for bad in ["pdg1.!!", "pdg1.", "pdg2.", "pdg2.AAAA"] {
+        assert!(Envelope::parse(bad).is_none(), "{bad}");
+    }
 }
 
 proptest! {

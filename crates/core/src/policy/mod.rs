@@ -78,6 +78,11 @@ impl fmt::Display for PolicyErrors {
 
 impl std::error::Error for PolicyErrors {}
 
+/// Whether a country is abroad from the operator's point of view (152-FZ: outside Russia).
+pub fn is_foreign(country: &str) -> bool {
+    !country.eq_ignore_ascii_case("RU")
+}
+
 /// The merged, validated policy set.
 #[derive(Debug)]
 pub struct Policy {

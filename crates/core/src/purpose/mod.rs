@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use zeroize::Zeroizing;
 
-use crate::crypto::{Aad, Dek, Keys};
+use crate::crypto::{Binding, Keys, SubjectKeys};
+use crate::intake::Envelope;
 use crate::policy::model::RetentionAnchor;
 use crate::policy::{LegalBasis, Policy};
 use crate::records::{ConsentState, ConsentStatus, SubjectId, SubjectState, ValueRow};
@@ -61,7 +62,7 @@ pub struct Collected<'a> {
     pub category: Option<&'a str>,
     /// The purposes the value was collected for (comma-separated, as stored).
     pub purposes: &'a str,
-    /// `None` when unknown (an `encrypt` envelope carries no time).
+    /// `None` when unknown (a `pdg1.` envelope, from before category keys, carries no time).
     pub at: Option<Millis>,
 }
 
@@ -122,12 +123,7 @@ pub enum Outcome {
 
 /// Which tokens look like what: envelopes carry their subject, the rest are looked up.
 enum Parsed {
-    Envelope {
-        subject: Vec<u8>,
-        field: String,
-        purposes: String,
-        sealed: Vec<u8>,
-    },
+    Envelope(Envelope),
     Vault,
 }
 
@@ -142,15 +138,7 @@ impl<'t> Batch<'t> {
     pub fn parse(tokens: &'t [&'t str]) -> Batch<'t> {
         let parsed = tokens
             .iter()
-            .map(|t| match crate::intake::open_envelope(t) {
-                Some((subject, field, purposes, sealed)) => Parsed::Envelope {
-                    subject,
-                    field,
-                    purposes,
-                    sealed,
-                },
-                None => Parsed::Vault,
-            })
+            .map(|t| Envelope::parse(t).map_or(Parsed::Vault, Parsed::Envelope))
             .collect();
         Batch { tokens, parsed }
     }
@@ -171,7 +159,7 @@ impl<'t> Batch<'t> {
             .parsed
             .iter()
             .filter_map(|p| match p {
-                Parsed::Envelope { subject, .. } => Some(subject.as_slice()),
+                Parsed::Envelope(e) => Some(e.subject.as_slice()),
                 Parsed::Vault => None,
             })
             .collect();
@@ -229,28 +217,27 @@ pub fn resolve(
             .push(row);
     }
     // A subject's key is unwrapped once, and only when one of its values is granted.
-    let mut deks: HashMap<SubjectId, Option<Dek>> = HashMap::new();
+    let mut deks: HashMap<SubjectId, Option<SubjectKeys>> = HashMap::new();
     let mut out = Vec::with_capacity(batch.tokens.len());
     for (token, parsed) in batch.tokens.iter().zip(&batch.parsed) {
         let outcome = match parsed {
-            Parsed::Envelope {
-                subject,
-                field,
-                purposes,
-                sealed,
-            } => match facts.envelope_subjects.get(subject.as_slice()) {
-                None if facts.erased_subjects.contains(subject) => Outcome::Denied(Denial::Erased),
+            Parsed::Envelope(e) => match facts.envelope_subjects.get(e.subject.as_slice()) {
+                None if facts.erased_subjects.contains(&e.subject) => {
+                    Outcome::Denied(Denial::Erased)
+                }
                 None => Outcome::Denied(Denial::UnknownToken),
                 Some(s) => {
+                    // A `pdg2.` envelope carries its category and collection time, so the
+                    // category rule and retention apply to it as to a vault value.
                     let value = Collected {
-                        category: None,
-                        purposes,
-                        at: None,
+                        category: e.category.as_deref(),
+                        purposes: &e.purposes,
+                        at: e.collected_at,
                     };
-                    let consent = facts.envelope_consents.get(subject.as_slice());
+                    let consent = facts.envelope_consents.get(e.subject.as_slice());
                     match check(policy, purpose, value, s, consent, now) {
                         Err(d) => Outcome::Denied(d),
-                        Ok(()) => open(dek(&mut deks, keys, s), sealed, subject, field, purposes),
+                        Ok(()) => open(dek(&mut deks, keys, s), e.binding(), &e.sealed),
                     }
                 }
             },
@@ -268,7 +255,7 @@ pub fn resolve(
 /// The newest collection of a token that passes wins; otherwise the newest one's denial.
 fn newest_granted(
     found: &[&ValueRow],
-    deks: &mut HashMap<SubjectId, Option<Dek>>,
+    deks: &mut HashMap<SubjectId, Option<SubjectKeys>>,
     keys: &Keys,
     policy: &Policy,
     purpose: usize,
@@ -287,8 +274,7 @@ fn newest_granted(
         };
         match check(policy, purpose, value, s, c, now) {
             Ok(()) => {
-                let dek = dek(deks, keys, s);
-                return open(dek, &v.ciphertext, &v.subject_id, &v.field, &v.purposes);
+                return open(dek(deks, keys, s), v.binding(), &v.ciphertext);
             }
             Err(d) => {
                 first_denial.get_or_insert(d);
@@ -298,28 +284,19 @@ fn newest_granted(
     Outcome::Denied(first_denial.unwrap_or(Denial::UnknownToken))
 }
 
+/// A live subject's keys (a restricted one is denied before its keys are wanted).
 fn dek<'m>(
-    deks: &'m mut HashMap<SubjectId, Option<Dek>>,
+    deks: &'m mut HashMap<SubjectId, Option<SubjectKeys>>,
     keys: &Keys,
     s: &SubjectState,
-) -> Option<&'m Dek> {
+) -> Option<&'m SubjectKeys> {
     deks.entry(s.row.id.clone())
-        .or_insert_with(|| keys.unwrap_dek(&s.row.id, &s.row.wrapped_dek).ok())
+        .or_insert_with(|| SubjectKeys::unwrap(keys, &s.row.id, &s.row.wrapped_dek, &[]).ok())
         .as_ref()
 }
 
-fn open(dek: Option<&Dek>, sealed: &[u8], subject: &[u8], field: &str, purposes: &str) -> Outcome {
-    let plain = dek.and_then(|d| {
-        d.decrypt(
-            sealed,
-            Aad {
-                subject,
-                field,
-                purpose: purposes,
-            },
-        )
-        .ok()
-    });
+fn open(keys: Option<&SubjectKeys>, binding: Binding<'_>, sealed: &[u8]) -> Outcome {
+    let plain = keys.and_then(|k| k.open(binding, sealed).ok());
     match plain.and_then(|p| String::from_utf8(p.to_vec()).ok()) {
         Some(s) => Outcome::Granted(Zeroizing::new(s)),
         // A value that no longer opens under its subject's key is as good as erased.

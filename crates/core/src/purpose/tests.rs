@@ -134,3 +134,56 @@ fn services_are_checked_against_the_policy() {
     assert!(!service_declared(&p, "crm", "analytics"));
     assert!(!service_declared(&p, "mailer", "marketing"));
 }
+
+/// A `pdg2.` envelope carries its category and collection time, so retention and the category
+/// rule reach values that live only in the upstream: one collected four years ago is past
+/// `order_fulfilment`'s three, one collected yesterday opens.
+#[test]
+fn envelopes_are_held_to_retention_by_the_time_they_carry() {
+    use crate::crypto::{Binding, Kek, RootSecret, Sealing, SubjectKeys};
+    let p = policy();
+    let keys = Keys::derive(Kek::generate(1), &RootSecret::generate());
+    let (_, wrapped) = keys.new_dek(b"s");
+    let sk = SubjectKeys::unwrap(&keys, b"s", &wrapped, &[]).unwrap();
+    let envelope = |category: &str, at: Millis| {
+        let b = Binding {
+            subject: b"s",
+            field: "name",
+            purposes: "order_fulfilment",
+            category: Some(category),
+            collected_at: at,
+            sealing: Sealing::Category,
+        };
+        Envelope {
+            subject: b"s".to_vec(),
+            field: "name".into(),
+            purposes: "order_fulfilment".into(),
+            category: Some(category.into()),
+            collected_at: Some(at),
+            sealed: sk.seal(b, "Иван".as_bytes()).unwrap(),
+        }
+        .encode()
+    };
+    let (fresh, old, other) = (
+        envelope("identity", NOW - DAY),
+        envelope("identity", NOW - 4 * 366 * DAY),
+        envelope("correspondence", NOW - DAY),
+    );
+    let tokens = [fresh.as_str(), old.as_str(), other.as_str()];
+    let batch = Batch::parse(&tokens);
+    let mut s = subject(false);
+    s.row.wrapped_dek = wrapped.clone();
+    let facts = Lookup {
+        envelope_subjects: [(SubjectId::from(b"s".to_vec()), s)].into(),
+        ..Lookup::default()
+    };
+    let of = idx(&p, "order_fulfilment");
+    let got: Vec<String> = resolve(&batch, &facts, &keys, &p, of, NOW)
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Granted(v) => v.to_string(),
+            Outcome::Denied(d) => d.code().to_owned(),
+        })
+        .collect();
+    assert_eq!(got, ["Иван", "expired", "category_not_in_purpose"]);
+}

@@ -155,6 +155,32 @@ pub struct VaultValue {
     pub route: String,
     pub ciphertext: Vec<u8>,
     pub collected_at: Millis,
+    pub sealing: crate::crypto::Sealing,
+}
+
+impl VaultValue {
+    /// What its ciphertext is bound to.
+    pub fn binding(&self) -> crate::crypto::Binding<'_> {
+        crate::crypto::Binding {
+            subject: self.subject_id.as_bytes(),
+            field: &self.field,
+            purposes: &self.purposes,
+            category: self.category.as_deref(),
+            collected_at: self.collected_at,
+            sealing: self.sealing,
+        }
+    }
+
+    /// Whether the upstream holds a token for it (`encrypt`, `hash` and `pass` collections have
+    /// none: the upstream holds an envelope, a hash or the value as sent).
+    pub fn has_token(&self) -> bool {
+        !self.token.as_str().is_empty()
+    }
+
+    /// Whether pdgate holds the value itself (`hash` and `pass` collections are noted by name).
+    pub fn is_kept(&self) -> bool {
+        !self.ciphertext.is_empty()
+    }
 }
 
 /// A subject's key and the states that gate any use of its data.

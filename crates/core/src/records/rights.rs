@@ -196,9 +196,24 @@ pub struct Erase {
     /// `hold_until`; everything else goes now.
     pub keep_categories: Vec<String>,
     pub hold_until: Option<Millis>,
+    /// The held categories' keys, wrapped on their own (stored with the hold).
+    pub held_keys: Vec<crate::crypto::HeldKey>,
+    /// Whether the data key goes now (the held categories stay readable through `held_keys`).
+    /// `false` for subjects whose data key sealed data itself before category keys existed:
+    /// their held `pdg1.` envelopes would become unreadable with it.
+    pub shred_data_key: bool,
     /// An [`AuditEvent::Erasure`]; its `act_id` names the destruction act (in the same change)
     /// whose log extract carries it.
     pub audit: AuditEvent,
+}
+
+/// How a subject's keys stand: whether its data key sealed data itself (a subject from before
+/// category keys), and the category keys a legal hold keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    pub subject_id: SubjectId,
+    pub seals_data: bool,
+    pub held: Vec<crate::crypto::HeldKey>,
 }
 
 impl Erase {

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::audit::AuditEvent;
+use crate::crypto::{HeldKey, Keys};
 use crate::intake::pseudonym;
 use crate::policy::Policy;
 use crate::records::rights::{ActWrite, Change, Erase, OutboxWrite};
@@ -67,12 +68,53 @@ impl Reason<'_> {
     }
 }
 
-/// A subject to plan an erasure for: its id, and its revision as read before its values and
-/// consents were (the erasure commits only if it is still the same: see [`Erase::revision`]).
-#[derive(Debug, Clone, Copy)]
+/// A subject to plan an erasure for: its id, its revision as read before its values and
+/// consents were (the erasure commits only if it is still the same: see [`Erase::revision`]),
+/// and its keys, which a legal hold needs to keep the held categories readable.
+#[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub id: &'a SubjectId,
     pub revision: i64,
+    pub keys: &'a Keys,
+    /// As stored: empty once an earlier hold shredded it.
+    pub wrapped_dek: &'a [u8],
+    /// Whether the data key sealed data itself (see [`crate::records::rights::KeyState`]).
+    pub seals_data: bool,
+}
+
+/// What happens to a subject's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Shred {
+    /// The data key goes: everything of the subject is unreadable.
+    Whole,
+    /// The data key goes; the held categories' keys are kept wrapped on their own.
+    AllButHeld,
+    /// The data key stays, restricted, for the held categories (a subject whose data key sealed
+    /// `pdg1.` envelopes itself, or whose key did not unwrap).
+    Kept,
+    /// Single values deleted; keys untouched.
+    Values,
+}
+
+/// The held categories' keys for an erasure under a hold, and whether the data key can go.
+fn hold_keys(target: &Target<'_>, keep: &[String], until: Option<Millis>) -> (Vec<HeldKey>, bool) {
+    let (Some(until), false) = (until, keep.is_empty()) else {
+        return (Vec::new(), false);
+    };
+    if target.wrapped_dek.is_empty() {
+        // An earlier hold already shredded the data key and stored the held keys.
+        return (Vec::new(), false);
+    }
+    let Ok(data) = target.keys.unwrap_dek(target.id, target.wrapped_dek) else {
+        // Fail toward the hold: nothing held becomes unreadable.
+        return (Vec::new(), false);
+    };
+    let categories: Vec<Option<&str>> = keep
+        .iter()
+        .map(|c| Some(c.as_str()).filter(|c| !c.is_empty()))
+        .collect();
+    let held = crate::crypto::hold_keys(target.keys, target.id, &data, &categories, until);
+    (held, !target.seals_data)
 }
 
 /// What one subject's erasure writes: the store operation, its webhooks and its part of the
@@ -84,6 +126,7 @@ pub struct Planned {
     pub values: usize,
     pub tokens: usize,
     pub whole_subject: bool,
+    shred: Shred,
     /// The subject's line in the act's `subjects`, and its held categories (`held`).
     part: serde_json::Value,
     held: Vec<serde_json::Value>,
@@ -112,7 +155,14 @@ pub fn plan(
     categories.dedup();
 
     let pseudo = pseudonym(subject.id);
-    let held = held_json(policy, &pseudo, &keep_categories, hold_until);
+    let (held_keys, shred_data_key) = hold_keys(&subject, &keep_categories, hold_until);
+    let shred = match (&scope, whole_subject) {
+        (Scope::Values(_), _) => Shred::Values,
+        (_, true) => Shred::Whole,
+        _ if shred_data_key => Shred::AllButHeld,
+        _ => Shred::Kept,
+    };
+    let held = held_json(policy, &pseudo, &keep_categories, hold_until, shred);
     let part = serde_json::json!({
         "pseudonym": pseudo,
         "categories": categories,
@@ -150,10 +200,13 @@ pub fn plan(
             },
             keep_categories,
             hold_until,
+            held_keys,
+            shred_data_key,
             audit,
         },
         outbox,
         whole_subject,
+        shred,
         part,
         held,
     }
@@ -240,7 +293,12 @@ fn held_json(
     pseudo: &str,
     keep: &[String],
     until: Option<Millis>,
+    shred: Shred,
 ) -> Vec<serde_json::Value> {
+    let key = match shred {
+        Shred::AllButHeld => "the category's own key, kept wrapped until the hold ends; the subject's data key and every other category's key destroyed / ключ категории хранится до окончания срока; ключи остальных категорий уничтожены",
+        _ => "the subject's data key, kept and blocked until the hold ends (data collected before per-category keys) / ключ субъекта заблокирован до окончания срока",
+    };
     keep.iter()
         .map(|c| {
             let basis = policy
@@ -256,6 +314,7 @@ fn held_json(
                 "basis": basis,
                 "until": until.map(crate::rfc3339),
                 "state": "restricted",
+                "key": key,
             })
         })
         .collect()
@@ -328,6 +387,44 @@ fn webhooks(
         .collect()
 }
 
+/// Who destroyed the data, as order No. 179 asks for it: the person's name and position (the
+/// token's `name` and `position` claims), else the policy's responsible person; and the account.
+#[derive(Debug, Clone, Copy)]
+pub struct Destroyer<'a> {
+    pub account: &'a str,
+    pub name: Option<&'a str>,
+    pub position: Option<&'a str>,
+}
+
+impl<'a> Destroyer<'a> {
+    /// pdgate's own sweeper: the act names the policy's responsible person.
+    pub fn sweeper() -> Destroyer<'static> {
+        Destroyer {
+            account: "pdgate retention sweeper",
+            name: None,
+            position: None,
+        }
+    }
+
+    fn person(&self, policy: &Policy) -> serde_json::Value {
+        let c = &policy.controller;
+        match self.name {
+            Some(name) => serde_json::json!({
+                "name": name,
+                "position": self.position,
+                "account": self.account,
+                "named_by": "the signed-in account's token",
+            }),
+            None => serde_json::json!({
+                "name": c.responsible.as_ref().map_or(&c.dpo.name, |r| &r.name),
+                "position": "responsible for organizing personal data processing / ответственный за организацию обработки персональных данных",
+                "account": self.account,
+                "named_by": "the policy's responsible person (the account carries no name)",
+            }),
+        }
+    }
+}
+
 /// What the destruction acts of one erasure request or one sweep share: who destroyed what,
 /// why, where and when. One act covers every subject a request found, or a sweep slice's
 /// subjects (order No. 179 lets one act list several subjects); its log extract has each one's
@@ -337,7 +434,9 @@ pub struct Act<'a> {
     /// The store's backend name, for the act's "information system".
     pub backend: &'a str,
     pub reason: Reason<'a>,
-    pub principal: &'a str,
+    pub by: Destroyer<'a>,
+    /// The operator's legal time zone: the act's date as the operator's clock reads it.
+    pub zone: &'a crate::legal_day::LegalZone,
     pub at: Millis,
 }
 
@@ -348,7 +447,8 @@ impl Act<'_> {
         let mut subjects = Vec::new();
         let mut held = Vec::new();
         let mut categories = BTreeSet::new();
-        let (mut values, mut tokens, mut whole) = (0, 0, 0);
+        let (mut values, mut tokens) = (0, 0);
+        let mut kinds = BTreeSet::new();
         for mut p in planned {
             if let AuditEvent::Erasure {
                 act_id,
@@ -361,7 +461,7 @@ impl Act<'_> {
             }
             values += p.values;
             tokens += p.tokens;
-            whole += usize::from(p.whole_subject);
+            kinds.insert(p.shred);
             subjects.push(p.part);
             held.extend(p.held);
             change.erase.push(p.erase);
@@ -383,22 +483,15 @@ impl Act<'_> {
             })
             .collect();
         let controller = &self.policy.controller;
-        // What crypto-shredding reaches, and no more: a backup of the vault taken before the act
-        // still holds the data key wrapped under the key-encryption key.
-        let shredded = "crypto-shredding: the subject's AES-256-GCM data key, search index and ciphertexts deleted from the vault, so the envelopes the upstreams hold under that key can no longer be opened; backups of the vault taken before this act still hold the wrapped key until they are destroyed / криптографическое уничтожение: ключ субъекта, поисковый индекс и шифртексты удалены из хранилища; резервные копии, сделанные до акта, содержат ключ до их уничтожения";
-        let deleted = "deletion of the listed values' ciphertexts and tokens from the vault / удаление зашифрованных значений";
-        let method = match whole {
-            0 => deleted.to_owned(),
-            w if w == subjects.len() => shredded.to_owned(),
-            _ => format!("whole subjects: {shredded}; the others: {deleted}"),
-        };
+        let method = method_text(&kinds);
         let act = serde_json::json!({
             "act_id": id,
             "form": "Act of destruction of personal data (Roskomnadzor order No. 179 of 28.10.2022) / Акт об уничтожении персональных данных",
             "operator": {"name": controller.name, "address": controller.address},
             "subjects_note": "subjects are named by their pseudonyms: the identifying data itself is what was destroyed",
             "subjects": subjects,
-            "destroyed_by": self.principal,
+            "destroyed_by": self.by.account,
+            "destroyer": self.by.person(self.policy),
             "responsible_person": controller.responsible.as_ref().map_or(&controller.dpo.name, |r| &r.name),
             "categories": category_names,
             "values_destroyed": values,
@@ -409,6 +502,7 @@ impl Act<'_> {
             "reference": self.reason.reference(),
             "held": held,
             "destroyed_at": crate::rfc3339(self.at),
+            "destroyed_local": self.zone.readable(self.at),
         });
         change.acts.push(ActWrite {
             id,
@@ -417,6 +511,23 @@ impl Act<'_> {
             act,
         });
     }
+}
+
+/// The act's method: what was done to each kind of subject it lists, and no more than that.
+/// What crypto-shredding reaches: the vault and the envelopes the upstreams hold; a backup of
+/// the vault taken before the act still holds the data key wrapped under the key-encryption key.
+fn method_text(kinds: &BTreeSet<Shred>) -> String {
+    let backups = "backups of the vault taken before this act still hold the wrapped key until they are destroyed / резервные копии, сделанные до акта, содержат ключ до их уничтожения";
+    kinds
+        .iter()
+        .map(|k| match k {
+            Shred::Whole => format!("crypto-shredding: the subject's AES-256-GCM data key, search index and ciphertexts deleted from the vault, so the envelopes the upstreams hold under it can no longer be opened; {backups} / криптографическое уничтожение: ключ субъекта, поисковый индекс и шифртексты удалены из хранилища"),
+            Shred::AllButHeld => format!("crypto-shredding except the categories under a legal hold: the subject's data key and the ciphertexts of the other categories deleted, so their envelopes upstream can no longer be opened; the held categories' keys kept, blocked, until the hold ends; {backups} / криптографическое уничтожение, кроме категорий, срок хранения которых установлен законом: ключ субъекта удалён, ключи этих категорий заблокированы до окончания срока"),
+            Shred::Kept => "deletion of the ciphertexts not under a legal hold; the subject's data key kept, blocked, until the hold ends, because data collected before per-category keys is sealed under it, so envelopes upstream stay readable to pdgate (which refuses to open them while blocked) / удаление шифртекстов, кроме удерживаемых по закону; ключ субъекта заблокирован до окончания срока".to_owned(),
+            Shred::Values => "deletion of the listed values' ciphertexts and tokens from the vault / удаление зашифрованных значений".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `base` (an upstream URL) with `path` (a webhook path, or a whole URL) appended.

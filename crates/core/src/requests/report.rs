@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::html::esc;
 use serde_json::{json, Value};
 
-use crate::crypto::{Aad, Keys};
+use crate::crypto::{HeldKey, Keys, SubjectKeys};
 use crate::intake::pseudonym;
 use crate::policy::Policy;
 use crate::records::rights::{OutboxRow, Regimes, RequestRow, RequestStatus};
@@ -64,6 +64,8 @@ pub struct Held {
     pub state: SubjectState,
     pub values: Vec<VaultValue>,
     pub records: Vec<ConsentRecord>,
+    /// The category keys a legal hold keeps (after an erasure, the data key is gone).
+    pub held_keys: Vec<HeldKey>,
 }
 
 /// Whether a request's report lists the data held (access and portability).
@@ -108,6 +110,9 @@ pub fn build(
             })
         })
         .collect();
+    if !lists_data(row) {
+        report["recipients_notified"] = recipients_notified(policy, row, &facts.outbox);
+    }
     let acts: Vec<Value> = facts
         .acts
         .iter()
@@ -131,6 +136,21 @@ pub fn build(
 struct Seen {
     purposes: BTreeSet<String>,
     retention_by_category: BTreeMap<String, Option<Millis>>,
+    /// The routes the subjects' data came through (their upstreams received it).
+    routes: BTreeSet<String>,
+}
+
+/// What an upstream received in place of a value, by the field's action.
+fn sent_as(action: &str) -> &'static str {
+    match action {
+        "tokenize" => "a token standing for the value / токен вместо значения",
+        "mask" => "a masked form and a token / маскированное значение и токен",
+        "encrypt" => "the value encrypted under a key only pdgate holds / значение, зашифрованное ключом, который хранится только в pdgate",
+        "hash" => "a keyed hash of the value / хеш значения",
+        "redact" => "the text with identifiers replaced by tokens / текст, в котором идентификаторы заменены токенами",
+        "pass" => "the value as given / значение в исходном виде",
+        _ => "—",
+    }
 }
 
 /// One held value as the report lists it.
@@ -157,12 +177,23 @@ fn value_json(
     for p in v.purposes.split(',').filter(|p| !p.is_empty()) {
         seen.purposes.insert(p.to_owned());
     }
+    seen.routes.insert(v.route.clone());
+    let upstream = policy
+        .routes
+        .iter()
+        .find(|r| r.id == v.route)
+        .and_then(|r| r.upstream())
+        .map(|u| policy.upstream(u));
     json!({
         "category": cat,
         "field": v.field,
         "kind": v.kind,
+        "action": v.action,
+        // `hash` and `pass` fields are listed by name: pdgate does not keep their values.
+        "value_kept": v.is_kept(),
         "value": plain,
-        "token": v.token,
+        "token": v.has_token().then_some(&v.token),
+        "sent_to": upstream.map(|u| json!({"upstream": u.id, "country": u.country, "as": sent_as(&v.action)})),
         "source": {"route": v.route, "collected_at": crate::rfc3339(v.collected_at), "from": "the data subject, through a web form"},
         "purposes": v.purposes.split(',').filter(|p| !p.is_empty()).collect::<Vec<_>>(),
         "kept_until": ends.millis().map(crate::rfc3339),
@@ -175,18 +206,14 @@ fn value_json(
 fn subject_json(held: &Held, keys: &Keys, policy: &Policy, now: Millis, seen: &mut Seen) -> Value {
     let s = &held.state;
     let latest = latest_records(&held.records);
-    let dek = keys.unwrap_dek(&s.row.id, &s.row.wrapped_dek).ok();
+    let subject_keys =
+        SubjectKeys::unwrap(keys, &s.row.id, &s.row.wrapped_dek, &held.held_keys).ok();
     let data: Vec<Value> = held
         .values
         .iter()
         .map(|v| {
-            let aad = Aad {
-                subject: &s.row.id,
-                field: &v.field,
-                purpose: &v.purposes,
-            };
-            let plain = dek.as_ref().and_then(|d| {
-                d.decrypt(&v.ciphertext, aad)
+            let plain = subject_keys.as_ref().filter(|_| v.is_kept()).and_then(|k| {
+                k.open(v.binding(), &v.ciphertext)
                     .ok()
                     .map(|p| String::from_utf8_lossy(&p).into_owned())
             });
@@ -195,6 +222,7 @@ fn subject_json(held: &Held, keys: &Keys, policy: &Policy, now: Millis, seen: &m
         .collect();
     for r in &held.records {
         seen.purposes.insert(r.purpose.clone());
+        seen.routes.insert(r.route.clone());
     }
     let consents: Vec<Value> = latest
         .values()
@@ -244,19 +272,13 @@ fn access(held: &[Held], keys: &Keys, policy: &Policy, now: Millis, report: &mut
             })
         })
         .collect();
-    let recipients: Vec<Value> = policy
-        .purposes
-        .iter()
-        .filter(|p| purposes_seen.contains(&p.def.id))
-        .flat_map(|p| p.def.recipients.iter())
-        .map(|r| json!({"name": r.name, "country": r.country, "purpose": r.purpose}))
-        .collect();
+    let recipients = recipients(policy, &seen);
     let transfers: Vec<&Value> = recipients
         .iter()
         .filter(|r| {
             r["country"]
                 .as_str()
-                .is_some_and(|c| !c.eq_ignore_ascii_case("RU"))
+                .is_some_and(crate::policy::is_foreign)
         })
         .collect();
     let mut processors: Vec<String> = policy
@@ -275,18 +297,8 @@ fn access(held: &[Held], keys: &Keys, policy: &Policy, now: Millis, report: &mut
     report["recipients"] = json!(recipients);
     report["cross_border_transfers"] = json!(transfers);
     report["processors"] = json!(processors);
-    report["retention"] = seen
-        .retention_by_category
-        .into_iter()
-        .map(|(c, until)| {
-            let hold = policy.legal_holds.iter().find(|h| h.def.category == c);
-            json!({
-                "category": c,
-                "kept_until": until.map(crate::rfc3339),
-                "legal_hold": hold.map(|h| json!({"basis": h.def.basis, "keep": h.def.keep})),
-            })
-        })
-        .collect();
+    report["retention"] = retention_json(policy, &seen);
+    operator_json(policy, report);
     report["source"] = json!("collected from the data subject through the controller's web forms (routes named per value)");
     report["automated_decisions"] = json!("none");
     report["rights"] = json!([
@@ -299,6 +311,113 @@ fn access(held: &[Held], keys: &Keys, policy: &Policy, now: Millis, report: &mut
         {"right": "withdraw consent", "law": "152-FZ Art. 9(2); GDPR Art. 7(3)", "how": "the self-service link in every message (/.well-known/pdgate/v1/consents)"},
         {"right": "complaint", "law": "152-FZ Art. 17; GDPR Art. 77", "how": "Roskomnadzor (rkn.gov.ru) or the EU supervisory authority"},
     ]);
+}
+
+/// Per category: the periods the policy sets for the purposes concerned, the date they give for
+/// the subject, and a legal hold (152-FZ Art. 14(7)(7), GDPR Art. 15(1)(d)).
+fn retention_json(policy: &Policy, seen: &Seen) -> Value {
+    seen
+        .retention_by_category
+        .iter()
+        .map(|(c, until)| {
+            let hold = policy.legal_holds.iter().find(|h| h.def.category == *c);
+            // The period the policy sets per purpose, and the date it gives for this subject.
+            let periods: Vec<Value> = policy
+                .purposes
+                .iter()
+                .filter(|p| seen.purposes.contains(&p.def.id) && p.def.categories.contains(c))
+                .map(|p| json!({"purpose": p.def.id, "retention": p.def.retention.as_ref().map(|r| json!({"keep": r.keep, "from": r.from}))}))
+                .collect();
+            json!({
+                "category": c,
+                "periods": periods,
+                "kept_until": until.map(crate::rfc3339),
+                "legal_hold": hold.map(|h| json!({"basis": h.def.basis, "keep": h.def.keep})),
+            })
+        })
+        .collect()
+}
+
+/// What 152-FZ Art. 14(7) asks about the operator beyond its name and address: where the
+/// database is, who is responsible, how the data is processed, and how Art. 18.1 is met.
+fn operator_json(policy: &Policy, report: &mut Value) {
+    let controller = &policy.controller;
+    report["controller"]["database_location"] = json!(controller.database_location);
+    report["controller"]["responsible_person"] =
+        json!(controller.responsible.as_ref().map(|r| &r.name));
+    report["processing_methods"] = json!("automated processing: collected through the controller's web forms by pdgate, which pseudonymizes or encrypts each field as listed before it reaches the controller's systems, and keeps the values in an encrypted vault / автоматизированная обработка");
+    // 152-FZ Art. 14(7)(10): how the operator meets its Art. 18.1 duties, as far as pdgate does.
+    report["art_18_1_measures"] = json!([
+        "a person responsible for organizing processing is appointed (named above) / назначено ответственное лицо",
+        "personal fields are tokenized or encrypted (AES-256-GCM) before they reach the controller's systems / псевдонимизация и шифрование",
+        "every access to the data is recorded in a tamper-evident audit log / журнал доступа",
+        "data is destroyed when its retention period ends, with a destruction act / уничтожение по истечении срока с актом",
+    ]);
+}
+
+/// Who learns of a rectification, erasure, restriction, objection or withdrawal (GDPR Art. 19;
+/// 152-FZ Art. 20(3), 21(2)–(5) oblige the operator to tell those it disclosed the data to):
+/// the upstreams told by signed webhook, and the recipients pdgate has no channel to, which the
+/// DPO must tell by hand — the policy's declared recipients of the purposes concerned, and
+/// upstreams without a webhook.
+fn recipients_notified(policy: &Policy, row: &RequestRow, outbox: &[OutboxRow]) -> Value {
+    let mut told: Vec<&str> = outbox.iter().map(|o| o.upstream.as_str()).collect();
+    told.sort_unstable();
+    told.dedup();
+    let concerned = |id: &str| {
+        row.purposes
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| p == id))
+    };
+    let mut by_hand: Vec<Value> = policy
+        .purposes
+        .iter()
+        .filter(|p| concerned(&p.def.id))
+        .flat_map(|p| p.def.recipients.iter().map(move |r| (p, r)))
+        .map(|(p, r)| json!({"name": r.name, "country": r.country.to_ascii_uppercase(), "purpose": p.def.id, "why": "a declared recipient: pdgate has no channel to it / получатель, указанный в политике: уведомить вручную"}))
+        .collect();
+    by_hand.extend(
+        policy
+            .upstreams
+            .iter()
+            .filter(|u| u.erasure_webhook.is_none() && !told.contains(&u.id.as_str()))
+            .map(|u| json!({"name": u.id, "country": u.country, "why": "an upstream without a webhook / система без вебхука: уведомить вручную"})),
+    );
+    json!({"by_webhook": told, "by_hand": by_hand})
+}
+
+/// Everyone the subjects' data went to or may be disclosed to: the recipients the seen purposes
+/// declare, the upstreams behind the routes it came through, and the services that may read it
+/// back for those purposes — with country and, for a transfer, its safeguards (GDPR Art. 15(2)).
+fn recipients(policy: &Policy, seen: &Seen) -> Vec<Value> {
+    let purposes = policy
+        .purposes
+        .iter()
+        .filter(|p| seen.purposes.contains(&p.def.id));
+    let mut out: Vec<Value> = purposes
+        .flat_map(|p| p.def.recipients.iter())
+        .map(|r| json!({"name": r.name, "country": r.country.to_ascii_uppercase(), "kind": "recipient", "purpose": r.purpose, "safeguards": r.safeguards}))
+        .collect();
+    let mut upstreams: Vec<usize> = policy
+        .routes
+        .iter()
+        .filter(|r| seen.routes.contains(&r.id))
+        .filter_map(|r| r.upstream())
+        .collect();
+    upstreams.sort_unstable();
+    upstreams.dedup();
+    out.extend(upstreams.into_iter().map(|u| {
+        let u = policy.upstream(u);
+        json!({"name": u.id, "country": u.country, "kind": "system the form posts to", "safeguards": u.safeguards})
+    }));
+    out.extend(
+        policy
+            .services
+            .iter()
+            .filter(|s| s.purposes.iter().any(|p| seen.purposes.contains(p)))
+            .map(|s| json!({"name": s.id, "country": s.country().to_ascii_uppercase(), "kind": "service reading the data back", "purposes": s.purposes, "safeguards": s.safeguards})),
+    );
+    out
 }
 
 /// The language a report of a request under `regime` is written in: the one asked for, else
@@ -434,28 +553,48 @@ fn html_request(h: &mut String, report: &Value, t: Lang) {
 /// Every value held, decrypted.
 fn html_data(h: &mut String, report: &Value, t: Lang) {
     h.push_str(&format!(
-        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
         t.t("Data we hold", "Обрабатываемые данные"),
         t.t("Category", "Категория"),
         t.t("Field", "Поле"),
         t.t("Value", "Значение"),
         t.t("Source", "Источник"),
+        t.t("Sent to", "Кому передано"),
         t.t("Purposes", "Цели"),
         t.t("Kept until", "Срок хранения"),
     ));
+    let not_kept = t.t(
+        "(not kept by us: see where it was sent)",
+        "(не хранится у нас: см. кому передано)",
+    );
     for s in report["subjects"].as_array().into_iter().flatten() {
         for d in s["data"].as_array().into_iter().flatten() {
             let purposes = d["purposes"]
                 .as_array()
                 .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
+            let value = match d["value_kept"] {
+                Value::Bool(false) => not_kept.to_owned(),
+                _ => text(&d["value"]),
+            };
+            let sent = &d["sent_to"];
+            let sent = match sent {
+                Value::Null => "—".to_owned(),
+                s => format!(
+                    "{} ({}): {}",
+                    text(&s["upstream"]),
+                    text(&s["country"]),
+                    text(&s["as"])
+                ),
+            };
             h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&text(&d["category"])),
                 esc(&text(&d["field"])),
-                esc(&text(&d["value"])),
+                esc(&value),
                 esc(&text(&d["source"]["route"])),
                 esc(&text(&d["source"]["collected_at"])),
+                esc(&sent),
                 esc(&purposes),
                 esc(&text(&d["kept_until"])),
             ));
@@ -552,6 +691,25 @@ fn html_outcome(h: &mut String, report: &Value, t: Lang) {
                 esc(&text(&x["upstream"])),
                 esc(&text(&x["event"])),
                 esc(&text(&x["state"]))
+            ));
+        }
+        h.push_str("</ul>");
+    }
+    let by_hand = &report["recipients_notified"]["by_hand"];
+    if let Some(d) = by_hand.as_array().filter(|a| !a.is_empty()) {
+        h.push_str(&format!(
+            "<h2>{}</h2><ul>",
+            t.t(
+                "Recipients to be told by hand",
+                "Получатели, которых нужно уведомить вручную"
+            )
+        ));
+        for x in d {
+            h.push_str(&format!(
+                "<li>{} ({}) · {}</li>",
+                esc(&text(&x["name"])),
+                esc(&text(&x["country"])),
+                esc(&text(&x["why"]))
             ));
         }
         h.push_str("</ul>");

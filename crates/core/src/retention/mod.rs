@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+pub mod clock;
+
 use crate::policy::model::RetentionAnchor;
 use crate::policy::{LegalBasis, Policy};
 use crate::records::{ConsentRecord, ConsentStatus, VaultValue};

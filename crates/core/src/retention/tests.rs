@@ -21,6 +21,7 @@ fn value(id: i64, category: &str, purposes: &str) -> VaultValue {
         route: "checkout".into(),
         ciphertext: vec![],
         collected_at: T0,
+        sealing: crate::crypto::Sealing::Category,
     }
 }
 
@@ -158,4 +159,55 @@ fn a_subject_with_nothing_recorded_keeps_its_key() {
         decide(&policy(), T0, None, &[], &[], T0 + 10_000 * DAY),
         Decision::Keep
     );
+}
+
+/// A withdrawal starts a thirty-day clock (152-FZ Art. 21(5)): running while data only the
+/// withdrawn purpose covered is stored, overdue after thirty days, met once it is gone; data
+/// another basis covers does not hold it open, and consent given again stops it.
+#[test]
+fn a_withdrawal_starts_a_thirty_day_destruction_clock() {
+    use crate::records::{SubjectRow, SubjectState};
+    use clock::{clocks, ClockState};
+    let p = policy();
+    let subject = SubjectState {
+        row: SubjectRow {
+            id: b"s".to_vec().into(),
+            wrapped_dek: vec![],
+            kek_version: 1,
+        },
+        restricted_at: None,
+        last_activity_at: T0,
+    };
+    let only_marketing = value(1, "contact", "marketing");
+    let also_contract = value(2, "contact", "order_fulfilment,marketing");
+    let withdrawn = T0 + 10 * DAY;
+    let records = [
+        record("marketing", "granted", T0),
+        record("marketing", "withdrawn", withdrawn),
+    ];
+    let both = [&only_marketing, &also_contract];
+    let at = |now: Millis, values: &[&VaultValue]| {
+        let c = clocks(&p, &subject, values, &refs(&records), now);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].purpose.as_str(), c[0].record),
+            ("marketing", "withdrawn")
+        );
+        assert_eq!(c[0].due_at, withdrawn + 30 * DAY);
+        (c[0].state, c[0].values_left)
+    };
+    assert_eq!(at(withdrawn + DAY, &both), (ClockState::Running, 1));
+    assert_eq!(at(withdrawn + 30 * DAY, &both), (ClockState::Overdue, 1));
+    // The sweeper (or the DPO) destroyed the marketing-only value; the contract keeps the other.
+    assert_eq!(
+        at(withdrawn + 31 * DAY, &[&also_contract]),
+        (ClockState::Met, 0)
+    );
+    // Consent given again: no clock.
+    let again = [
+        record("marketing", "granted", T0),
+        record("marketing", "withdrawn", withdrawn),
+        record("marketing", "granted", withdrawn + DAY),
+    ];
+    assert!(clocks(&p, &subject, &both, &refs(&again), withdrawn + 2 * DAY).is_empty());
 }

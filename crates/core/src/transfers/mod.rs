@@ -62,10 +62,7 @@ impl Adequacy {
     }
 }
 
-/// Whether a country is abroad from the operator's point of view (152-FZ: outside Russia).
-pub fn is_foreign(country: &str) -> bool {
-    !country.eq_ignore_ascii_case("RU")
-}
+pub use crate::policy::is_foreign;
 
 /// When transfers under a notification may start, and whether the wait could be counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,11 +12,12 @@ use super::vault::{
 };
 use super::{Db, Store, BY_SUBJECT_INDEXES, SKIP_LOCKED};
 use crate::audit::{AuditRow, Chain};
+use crate::crypto::HeldKey;
 use crate::policy::duration::IsoDuration;
 use crate::rights::{
-    act_text, Attempt, Change, Erase, LinkRow, LogLine, OutboxRow, PurgeKey, PurgeProgress,
-    PurgeStep, PurgeTable, Rectify, Regimes, RequestRow, RequestStatus, RequestType, Rights,
-    SweepRow, SweepStatus, SweepSubject,
+    act_text, Attempt, Change, Erase, KeyState, LinkRow, LogLine, OutboxRow, PurgeKey,
+    PurgeProgress, PurgeStep, PurgeTable, Rectify, Regimes, RequestRow, RequestStatus, RequestType,
+    Rights, SweepRow, SweepStatus, SweepSubject,
 };
 use crate::{
     now_millis, stored, ConsentRecord, Millis, Result, StoreError, SubjectId, SubjectRow,
@@ -196,12 +197,64 @@ impl Rights for Store {
         let mut conn = self.pool.acquire().await?;
         let rows = select_in(
             &mut conn,
-            "SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id FROM vault_values WHERE subject_id IN ",
+            "SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id, sealing FROM vault_values WHERE subject_id IN ",
             " ORDER BY id",
             ids,
         )
         .await?;
         rows.iter().map(vault_value).collect()
+    }
+
+    async fn withdrawn_since(&self, since: Millis, limit: i64) -> Result<Vec<SubjectId>> {
+        // A scan of the ledger: a DPO's page, not a request path.
+        let rows = sqlx::query(
+            "SELECT DISTINCT subject_id FROM consent_records WHERE state IN ('withdrawn', 'objected') AND at >= $1 \
+             ORDER BY subject_id LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| subject_id(r, 0)).collect()
+    }
+
+    async fn key_states(&self, ids: &[&[u8]]) -> Result<Vec<KeyState>> {
+        let mut conn = self.pool.acquire().await?;
+        let subjects = select_in(
+            &mut conn,
+            "SELECT id, key_scheme FROM subjects WHERE id IN ",
+            " ORDER BY id",
+            ids,
+        )
+        .await?;
+        let held = select_in(
+            &mut conn,
+            "SELECT subject_id, category, wrapped_key, until FROM held_keys WHERE subject_id IN ",
+            " ORDER BY subject_id, category",
+            ids,
+        )
+        .await?;
+        let mut out = Vec::with_capacity(subjects.len());
+        for r in &subjects {
+            let id = subject_id(r, 0)?;
+            let mut state = KeyState {
+                seals_data: r.try_get::<i64, _>(1)? == 1,
+                held: Vec::new(),
+                subject_id: id,
+            };
+            for h in &held {
+                if subject_id(h, 0)? == state.subject_id {
+                    let category: String = h.try_get(1)?;
+                    state.held.push(HeldKey {
+                        category: (!category.is_empty()).then_some(category),
+                        wrapped: h.try_get(2)?,
+                        until: h.try_get(3)?,
+                    });
+                }
+            }
+            out.push(state);
+        }
+        Ok(out)
     }
 
     async fn consents_of_subjects(&self, ids: &[&[u8]]) -> Result<Vec<ConsentRecord>> {
@@ -586,12 +639,14 @@ async fn rectify(tx: &mut sqlx::Transaction<'_, Db>, change: &Change) -> Result<
             .bind(*id)
             .execute(&mut **tx)
             .await?;
-        sqlx::query("UPDATE vault_values SET ciphertext = $1, value_mac = $2 WHERE id = $3")
-            .bind(ciphertext.as_slice())
-            .bind(&mac[..])
-            .bind(*id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE vault_values SET ciphertext = $1, value_mac = $2, sealing = 2 WHERE id = $3",
+        )
+        .bind(ciphertext.as_slice())
+        .bind(&mac[..])
+        .bind(*id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -702,6 +757,26 @@ async fn erase_part(tx: &mut sqlx::Transaction<'_, Db>, e: &Erase, at: Millis) -
         .bind(sid)
         .execute(&mut **tx)
         .await?;
+    for h in &e.held_keys {
+        sqlx::query(
+            "INSERT INTO held_keys (subject_id, category, wrapped_key, until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subject_id, category) DO UPDATE SET wrapped_key = excluded.wrapped_key, until = excluded.until",
+        )
+        .bind(sid)
+        .bind(h.category.as_deref().unwrap_or_default())
+        .bind(h.wrapped.as_slice())
+        .bind(h.until)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if e.shred_data_key {
+        // Crypto-shredding of every category not held: the data key they derive from goes.
+        sqlx::query("UPDATE subjects SET wrapped_dek = $1 WHERE id = $2")
+            .bind(&[][..] as &[u8])
+            .bind(sid)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::{
     IntakeWrite, Mac, Millis, Result, StoreError, SubjectId, SubjectRow, SubjectState,
     SubjectWrite, Token, ValueRow, ValueWrite, VaultValue, WriteTx,
 };
+use pdgate_core::crypto::Sealing;
 
 impl Backend for Store {
     async fn migrate(&self) -> Result<()> {
@@ -121,7 +122,7 @@ impl Backend for Store {
 
     async fn value_by_token(&self, token: &str) -> Result<Vec<VaultValue>> {
         let rows = sqlx::query(
-            "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, v.id \
+            "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, v.id, v.sealing \
              FROM tokens t JOIN vault_values v ON v.subject_id = t.subject_id AND v.token = t.token WHERE t.token = $1 ORDER BY v.id",
         )
         .bind(token)
@@ -132,7 +133,7 @@ impl Backend for Store {
 
     async fn values_of(&self, subject_id: &[u8]) -> Result<Vec<VaultValue>> {
         let rows =
-            sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id FROM vault_values WHERE subject_id = $1 ORDER BY id").bind(subject_id).fetch_all(&self.pool).await?;
+            sqlx::query("SELECT subject_id, token, kind, action, category, field, purposes, route, ciphertext, collected_at, id, sealing FROM vault_values WHERE subject_id = $1 ORDER BY id").bind(subject_id).fetch_all(&self.pool).await?;
         rows.iter().map(vault_value).collect()
     }
 
@@ -178,7 +179,7 @@ impl Backend for Store {
             let mut qb = sqlx::QueryBuilder::<Db>::new(open);
             qb.push(
                 "SELECT v.id, v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
-                 s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, c.state AS cstate, c.at AS cat \
+                 s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, c.state AS cstate, c.at AS cat, v.sealing \
                  FROM tokens t JOIN vault_values v ON v.subject_id = t.subject_id AND v.token = t.token \
                  JOIN subjects s ON s.id = v.subject_id \
                  LEFT JOIN consent_records c ON c.seq = \
@@ -394,6 +395,7 @@ pub(super) fn vault_value(r: &<Db as sqlx::Database>::Row) -> Result<VaultValue>
         ciphertext: r.try_get(8)?,
         collected_at: r.try_get(9)?,
         id: r.try_get(10)?,
+        sealing: Sealing::from_i64(r.try_get(11)?),
     })
 }
 
@@ -871,14 +873,15 @@ async fn insert_new_subjects(
         })
         .collect();
     for chunk in new_subjects.chunks(ROWS_PER_STATEMENT) {
-        let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) ");
+        let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac, key_scheme) ");
         qb.push_values(chunk, |mut b, (id, key, dek, ver, at)| {
             b.push_bind(id.as_bytes())
                 .push_bind(dek.as_slice())
                 .push_bind(*ver)
                 .push_bind(*at)
                 .push_bind(*at)
-                .push_bind(key.as_ref().map(|k| &k[..]));
+                .push_bind(key.as_ref().map(|k| &k[..]))
+                .push_bind(2_i64);
         });
         qb.build().execute(&mut **tx).await?;
     }
@@ -992,7 +995,7 @@ async fn insert_values(
 ) -> Result<()> {
     for chunk in values.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO vault_values (subject_id, value_mac, token, kind, action, category, field, purposes, route, ciphertext, collected_at) ",
+            "INSERT INTO vault_values (subject_id, value_mac, token, kind, action, category, field, purposes, route, ciphertext, collected_at, sealing) ",
         );
         qb.push_values(chunk, |mut b, (w, v, token)| {
             b.push_bind(w.subject.as_ref().map_or(&[][..], |s| s.id().as_bytes()))
@@ -1005,7 +1008,8 @@ async fn insert_values(
                 .push_bind(v.purposes.as_str())
                 .push_bind(w.route.as_str())
                 .push_bind(v.ciphertext.as_slice())
-                .push_bind(w.at);
+                .push_bind(w.at)
+                .push_bind(Sealing::Category.as_i64());
         });
         qb.build().execute(&mut **tx).await?;
     }
@@ -1176,6 +1180,10 @@ async fn token_for(
     sid: &[u8],
     v: &ValueWrite,
 ) -> Result<Option<Token>> {
+    if v.candidates.is_empty() {
+        // A collection without a token (`encrypt`, `hash`, `pass`).
+        return Ok(Some(Token::from(String::new())));
+    }
     let candidates: Vec<&str> = v.candidates.iter().map(Token::as_str).collect();
     let taken = stored_tokens(tx, &candidates).await?;
     if let Some(t) = v.candidates.iter().find(|c| {
@@ -1266,7 +1274,7 @@ async fn write_subject(
             kek_version,
         } => {
             sqlx::query(
-                "INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac) VALUES ($1, $2, $3, $4, $4, $5)",
+                "INSERT INTO subjects (id, wrapped_dek, kek_version, created_at, last_activity_at, key_mac, key_scheme) VALUES ($1, $2, $3, $4, $4, $5, 2)",
             )
             .bind(id.as_bytes())
             .bind(wrapped_dek)
