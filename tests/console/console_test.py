@@ -142,6 +142,10 @@ def main() -> int:
         expect(act.first).to_contain_text("Subjects erased: 1")
         act.first.locator("summary").click()
         expect(act.first.locator("pre")).to_contain_text("log_extract")
+        # The reader's withdrawal: its thirty days run while what only marketing covered is stored.
+        clock = page.locator('#withdrawal-table tbody tr[data-clock="running"]')
+        expect(clock).to_have_count(1)
+        expect(clock.first).to_contain_text("marketing")
         shot("10-retention")
 
         page.click('#tabs button[data-tab="discovery"]')

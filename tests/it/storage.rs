@@ -325,6 +325,8 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
     let live = store.value_by_token("tok_live").await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].subject_id, [1; 16]);
+    // Sealed before category keys: under the data key itself, which a hold must then keep.
+    assert_eq!(live[0].sealing, pdgate::crypto::Sealing::Subject);
     assert_eq!(
         store
             .erased_tokens(&["tok_gone", "tok_live"])
@@ -346,6 +348,16 @@ async fn an_older_vault_upgrades_in_place(db: Db) {
         .await
         .unwrap();
     assert_eq!(out, [tokens(&["tok_live"]), tokens(&["tok_new"])]);
+    let fresh = store.value_by_token("tok_new").await.unwrap();
+    assert_eq!(fresh[0].sealing, pdgate::crypto::Sealing::Category);
+    let ks = pdgate::store::Rights::key_states(&store, &[&[1u8; 16][..], &[2u8; 16][..]])
+        .await
+        .unwrap();
+    let seals: Vec<(Vec<u8>, bool)> = ks
+        .iter()
+        .map(|k| (k.subject_id.as_bytes().to_vec(), k.seals_data))
+        .collect();
+    assert_eq!(seals, [(vec![1; 16], true), (vec![2; 16], false)]);
     // Earlier acts are found by their sweep or request.
     use pdgate::store::Rights;
     let swept = store.acts_of_sweep("swp_old", None, 10).await.unwrap();

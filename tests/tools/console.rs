@@ -94,6 +94,17 @@ async fn a_dpo_works_through_the_console_in_headless_chromium() {
     let later = (pdgate::now_millis() + 400 * 86_400_000).to_string();
     let swept = pdgate_testkit::retention(&gw, &["--now", &later]);
     assert_eq!(swept["subjects_erased"], 1, "{swept}");
+    // A newsletter reader withdraws: a thirty-day destruction clock starts (152-FZ Art. 21(5)).
+    let reader = post(
+        &gw.url("/newsletter/subscribe"),
+        "application/x-www-form-urlencoded",
+        "email=reader%40mail.ru&name=Vera&consent=on",
+    )
+    .await;
+    assert_eq!(reader.status, 200);
+    let subject_token = reader.header("x-pdgate-subject-token").unwrap();
+    let url = gw.url("/.well-known/pdgate/v1/consents/marketing/withdraw");
+    assert_eq!(authed("POST", &url, &subject_token, "").await.status, 200);
     let dpo = token(&gw, "dpo", None);
     let r = authed(
         "POST",

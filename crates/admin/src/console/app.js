@@ -32,6 +32,9 @@ const I18N = {
     held: 'Held', act_json: 'The act (JSON)', no_acts: 'This sweep destroyed nothing.',
     sweep_running: 'Running', sweep_interrupted: 'Interrupted',
     retention_hint: 'Retention sweeps, newest first, and their destruction acts (Roskomnadzor order No. 179), one per transaction of a sweep.',
+    withdrawals: 'Withdrawals: 30 days to destroy (152-FZ Art. 21(5))', col_purpose: 'Purpose', col_withdrawn: 'Withdrawn',
+    col_destroy_by: 'Destroy by', col_values_left: 'Values left', col_state: 'State',
+    clock_running: 'running', clock_overdue: 'overdue', clock_met: 'met',
     col_subject: 'Subject', by_email: 'by e-mail', by_phone: 'by phone', by_token: 'by token',
     type_access: 'access', type_portability: 'portability', type_rectification: 'rectification',
     type_erasure: 'erasure', type_restriction: 'restriction', type_objection: 'objection',
@@ -71,6 +74,9 @@ const I18N = {
     held: 'Удерживается', act_json: 'Акт (JSON)', no_acts: 'Этот проход ничего не уничтожил.',
     sweep_running: 'Идёт', sweep_interrupted: 'Прерван',
     retention_hint: 'Проходы по срокам хранения, новые сверху, и их акты об уничтожении (приказ РКН № 179), по одному на транзакцию прохода.',
+    withdrawals: 'Отзывы согласия: уничтожить в течение 30 дней (ч. 5 ст. 21 152-ФЗ)', col_purpose: 'Цель', col_withdrawn: 'Отозвано',
+    col_destroy_by: 'Уничтожить до', col_values_left: 'Осталось значений', col_state: 'Состояние',
+    clock_running: 'идёт', clock_overdue: 'просрочено', clock_met: 'исполнено',
     col_subject: 'Субъект', by_email: 'по e-mail', by_phone: 'по телефону', by_token: 'по токену',
     type_access: 'доступ', type_portability: 'переносимость', type_rectification: 'уточнение',
     type_erasure: 'уничтожение', type_restriction: 'блокирование', type_objection: 'возражение',
@@ -413,6 +419,21 @@ async function loadSweeps() {
   }
   $('#act-list').replaceChildren();
   $('#acts-more').hidden = true;
+  await loadWithdrawals();
+}
+
+// The thirty-day clocks withdrawals started: overdue first.
+async function loadWithdrawals() {
+  const { clocks } = await getJson('/admin/v1/withdrawals');
+  const body = $('#withdrawal-table tbody');
+  body.replaceChildren();
+  if (!clocks.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, t('no_items'))));
+  for (const c of clocks) {
+    body.append(el('tr', { 'data-clock': c.state },
+      el('td', {}, c.subject), el('td', {}, c.purpose), el('td', {}, fmtTime(c.ended_at)),
+      el('td', {}, fmtTime(c.due_at)), el('td', {}, String(c.values_left)),
+      el('td', { class: c.state === 'overdue' ? 'overdue' : 'ok' }, t('clock_' + c.state))));
+  }
 }
 
 // One page of a sweep's acts; `more` appends the next page to the list.

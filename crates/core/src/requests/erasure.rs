@@ -542,3 +542,117 @@ pub fn join_url(base: &http::Uri, path: &str) -> String {
         path.trim_start_matches('/')
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Kek, RootSecret, Sealing, SubjectKeys};
+
+    fn policy() -> Policy {
+        Policy::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies"))
+            .unwrap()
+    }
+
+    fn value(id: i64, category: &str) -> VaultValue {
+        VaultValue {
+            id,
+            subject_id: b"s".to_vec().into(),
+            token: format!("tok_{id}").into(),
+            kind: "text".into(),
+            action: "encrypt".into(),
+            category: Some(category.into()),
+            field: category.into(),
+            purposes: "order_fulfilment".into(),
+            route: "checkout".into(),
+            ciphertext: vec![1],
+            collected_at: 1_800_000_000_000,
+            sealing: Sealing::Category,
+        }
+    }
+
+    /// Under a 402-FZ hold on `payment`, erasure keeps the payment key wrapped on its own and
+    /// shreds the data key — unless the data key sealed data itself (a subject from before
+    /// category keys), whose held `pdg1.` envelopes need it: then it stays, blocked, and the
+    /// act says so.
+    #[test]
+    fn a_hold_keeps_its_category_key_and_the_rest_is_shredded() {
+        let p = policy();
+        let keys = Keys::derive(Kek::generate(1), &RootSecret::generate());
+        let (_, wrapped) = keys.new_dek(b"s");
+        let (payment, contact) = (value(1, "payment"), value(2, "contact"));
+        let at = 1_800_000_000_000 + 86_400_000;
+        let sid: SubjectId = b"s".to_vec().into();
+        let plan_for = |seals_data: bool| {
+            let target = Target {
+                id: &sid,
+                revision: 0,
+                keys: &keys,
+                wrapped_dek: &wrapped,
+                seals_data,
+            };
+            let reason = Reason::Request {
+                id: "req_1",
+                kind: "erasure",
+            };
+            plan(
+                &p,
+                target,
+                &[&payment, &contact],
+                &[],
+                Scope::All,
+                reason,
+                at,
+            )
+        };
+        let new = plan_for(false);
+        assert_eq!(new.erase.keep_categories, ["payment"]);
+        assert!(new.erase.shred_data_key);
+        assert_eq!(new.shred, Shred::AllButHeld);
+        assert_eq!(new.erase.held_keys.len(), 1);
+        let held = SubjectKeys::unwrap(&keys, b"s", &[], &new.erase.held_keys).unwrap();
+        let line = |c| crate::crypto::Binding {
+            subject: b"s",
+            field: "f",
+            purposes: "order_fulfilment",
+            category: Some(c),
+            collected_at: 5,
+            sealing: Sealing::Category,
+        };
+        let live = SubjectKeys::unwrap(&keys, b"s", &wrapped, &[]).unwrap();
+        let invoice = live.seal(line("payment"), b"INV-1").unwrap();
+        assert_eq!(
+            held.open(line("payment"), &invoice).unwrap().as_slice(),
+            b"INV-1"
+        );
+        let old = plan_for(true);
+        assert!(!old.erase.shred_data_key);
+        assert_eq!(old.shred, Shred::Kept);
+        assert!(old.held[0]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("the subject's data key, kept"));
+        let mut change = Change::default();
+        let act = Act {
+            policy: &p,
+            backend: "sqlite",
+            reason: Reason::Request {
+                id: "req_1",
+                kind: "erasure",
+            },
+            by: Destroyer::sweeper(),
+            zone: &crate::legal_day::LegalZone::default(),
+            at,
+        };
+        act.add(&mut change, [new, old]);
+        let method = change.acts[0].act["method"].as_str().unwrap().to_owned();
+        assert!(
+            method.contains("except the categories under a legal hold"),
+            "{method}"
+        );
+        assert!(method.contains("data key kept, blocked"), "{method}");
+        assert!(
+            !method.contains("crypto-shredding: the subject's AES-256-GCM data key"),
+            "{method}"
+        );
+    }
+}

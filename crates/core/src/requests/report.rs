@@ -275,11 +275,7 @@ fn access(held: &[Held], keys: &Keys, policy: &Policy, now: Millis, report: &mut
     let recipients = recipients(policy, &seen);
     let transfers: Vec<&Value> = recipients
         .iter()
-        .filter(|r| {
-            r["country"]
-                .as_str()
-                .is_some_and(crate::policy::is_foreign)
-        })
+        .filter(|r| r["country"].as_str().is_some_and(crate::policy::is_foreign))
         .collect();
     let mut processors: Vec<String> = policy
         .consent_texts
