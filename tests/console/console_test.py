@@ -86,6 +86,17 @@ def main() -> int:
         row.locator(".countdown").evaluate("(n, d) => n.dataset.due = d", due)
         expect(row).not_to_have_class("overdue")
 
+        # Extended with a reason: the notice to the subject is drafted, then recorded as sent.
+        row.locator(f'input[data-reason="{a.request_id}"]').fill("the archive is being searched")
+        row.locator('button[data-action="extend"]').click()
+        expect(row.locator('[data-notice="due"]')).to_be_visible()
+        row.locator('button[data-action="notice"]').click()
+        expect(page.frame_locator("#report-frame").locator("body")).to_contain_text("Article 12(3)")
+        expect(page.frame_locator("#report-frame").locator("body")).to_contain_text("the archive is being searched")
+        row.locator('button[data-action="notice-sent"]').click()
+        expect(row.locator('[data-notice="sent"]')).to_be_visible()
+        shot("02b-extension-notice")
+
         row.locator('button[data-action="fulfil"]').click()
         expect(page.locator("#status")).to_contain_text(a.request_id)
         expect(page.locator("#report-box")).to_be_visible()

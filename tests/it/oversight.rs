@@ -939,7 +939,7 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
     // The admin router's table is the only list of routes; from outside, the document and the
     // router agree when every documented operation answers and every other method on a
     // documented path is refused with the documented ones in `Allow`.
-    assert_eq!(listed.len(), 30, "{listed:?}");
+    assert_eq!(listed.len(), 33, "{listed:?}");
     other_methods_are_refused_with_allow(&env, &doc).await;
     schemas_are_named(&doc);
     let ids = Ids::create(&env).await;

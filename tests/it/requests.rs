@@ -395,6 +395,31 @@ impl<'a> Lifecycle<'a> {
             ext(r#"{"reason":"again"}"#).await.code(),
             "already_extended"
         );
+        let notice = &e.json()["extension_notice"];
+        assert_eq!(notice["sent_at"], serde_json::Value::Null, "{notice}");
+        assert_eq!(notice["late"], false);
+        // The draft tells the subject why, in both languages (the request is under both laws).
+        let url = gw.admin_url(&format!("/admin/v1/requests/{id}/extension-notice"));
+        let draft = authed("GET", &url, dpo, "").await;
+        assert_eq!(draft.status, 200);
+        let page = String::from_utf8(draft.body.to_vec()).unwrap();
+        for part in [
+            "the archive is being searched",
+            "Article 12(3)",
+            "ч. 3 ст. 14",
+            "ООО «Ромашка»",
+        ] {
+            assert!(page.contains(part), "{part}: {page}");
+        }
+        let sent = authed("POST", &url, dpo, "").await;
+        assert_eq!(sent.status, 200, "{}", String::from_utf8_lossy(&sent.body));
+        let notice = &sent.json()["extension_notice"];
+        assert!(notice["sent_at"].is_string(), "{notice}");
+        assert_eq!(notice["late"], false);
+        assert_eq!(
+            authed("POST", &url, dpo, "").await.code(),
+            "notice_already_sent"
+        );
         let f = fulfil(gw, dpo, id, "").await;
         assert_eq!(f.status, 200, "{}", String::from_utf8_lossy(&f.body));
         assert_eq!(f.json()["status"], "fulfilled");
@@ -810,6 +835,7 @@ impl<'a> Lifecycle<'a> {
         for kind in [
             "request_received",
             "request_extended",
+            "extension_notice_sent",
             "request_fulfilled",
             "restriction",
             "purpose_objected",

@@ -302,6 +302,22 @@ async fn request_lift() {}
         (status = 409, description = "report_not_ready: an access or portability report (the subject's data in clear) is served once the request is fulfilled", body = Error)))]
 async fn request_report() {}
 
+#[utoipa::path(get, path = "/admin/v1/requests/{id}/extension-notice", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "The draft notice to the subject of an extended request, with its reasons (GDPR Art. 12(3): within one month of receipt; 152-FZ: a reasoned notice): Russian under 152-FZ, English under the GDPR, both when both apply", content_type = "text/html"),
+        (status = 404, description = "No such request", body = Error),
+        (status = 409, description = "not_extended", body = Error)))]
+async fn request_notice() {}
+
+#[utoipa::path(post, path = "/admin/v1/requests/{id}/extension-notice", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "The notice recorded as sent now (audited; `late` when after the original due time)", body = Object),
+        (status = 404, description = "No such request", body = Error),
+        (status = 409, description = "not_extended or notice_already_sent", body = Error)))]
+async fn request_notice_sent() {}
+
 #[utoipa::path(get, path = "/admin/v1/sweeps", tag = "retention", security(("bearer" = [])),
     params(
         ("after" = Option<String>, Query, description = "The `next` of the previous page"),

@@ -42,6 +42,9 @@ pub(crate) enum Op {
     Fulfil,
     Lift,
     Report,
+    /// The extension's notice to the subject: the draft (GET), recorded as sent (POST).
+    Notice,
+    NoticeSent,
 }
 
 /// Runs `op` on `/admin/v1/requests` (`id` is the path's id segment, empty when it has none).
@@ -111,6 +114,32 @@ pub(super) async fn handle(
             ))
         }
         Op::Report => report_of(admin, &principal, &req, id, now).await,
+        Op::Notice => {
+            let row = admin
+                .store
+                .request(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+            let zone = admin.calendar.zone();
+            let page = pdgate_core::requests::notice::extension_notice(&admin.policy, &row, zone)
+                .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_extended",
+                    "only an extended request has an extension notice",
+                )
+            })?;
+            Ok(respond::document("text/html; charset=utf-8", page, None))
+        }
+        Op::NoticeSent => {
+            let row = flow::notice_sent(&ctx(admin), id, who, now)
+                .await
+                .map_err(IntoHttp::into_http)?;
+            Ok(respond::json(
+                StatusCode::OK,
+                &report::request_json(&row, now, &admin.calendar),
+            ))
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub(crate) const SQLITE: Files = embedded!("sqlite":
         "20261206000003_keyring_root_id.sql",
     "20261207000001_request_purposes.sql",
     "20261207000002_category_keys.sql",
+    "20261207000003_extension_notice.sql",
 );
 
 pub(crate) const POSTGRES: Files = embedded!("postgres":
@@ -50,6 +51,7 @@ pub(crate) const POSTGRES: Files = embedded!("postgres":
         "20261206000003_keyring_root_id.sql",
     "20261207000001_request_purposes.sql",
     "20261207000002_category_keys.sql",
+    "20261207000003_extension_notice.sql",
 );
 
 /// The migrator for one backend's files, as `migrate!` would build it: the version and the

@@ -20,6 +20,7 @@ const I18N = {
     fulfil: 'Fulfil', extend: 'Extend', report: 'Report', reason: 'Reason for the extension', overdue: 'overdue',
     unverified: 'calendar not confirmed', unverified_hint: 'The period runs into a year the production calendar does not cover yet; it may end later once that year\'s transfer decree is added.',
     fulfilled: 'fulfilled', extended: 'extended', created: 'Request registered', done: 'Done',
+    notice: 'Notice', notice_sent: 'Mark notice sent', notice_due: 'notice to send by', notice_recorded: 'notice sent',
     corrections: 'Corrections: token=new value, one per line', entries: 'entries', no_items: 'Nothing here yet',
     discovery_on: 'Discovery is on: bodies on unmatched routes are scanned.',
     discovery_off: 'Discovery is off (discovery: true in the policies turns it on).',
@@ -62,6 +63,7 @@ const I18N = {
     fulfil: 'Исполнить', extend: 'Продлить', report: 'Отчёт', reason: 'Причина продления', overdue: 'просрочен',
     unverified: 'календарь не подтверждён', unverified_hint: 'Срок заходит в год, которого ещё нет в производственном календаре; после добавления постановления о переносе выходных он может сдвинуться.',
     fulfilled: 'исполнен', extended: 'продлён', created: 'Запрос зарегистрирован', done: 'Готово',
+    notice: 'Уведомление', notice_sent: 'Отметить отправку', notice_due: 'уведомить до', notice_recorded: 'уведомление отправлено',
     corrections: 'Исправления: токен=новое значение, по одному в строке', entries: 'записей', no_items: 'Пока пусто',
     discovery_on: 'Обнаружение включено: тела запросов на необъявленных маршрутах проверяются.',
     discovery_off: 'Обнаружение выключено (discovery: true в политиках включает его).',
@@ -207,6 +209,14 @@ async function loadRequests() {
         actions.append(' ', reason, el('button', { 'data-action': 'extend', 'data-id': r.id, onclick: guard(() => extend(r.id, reason.value)) }, t('extend')));
       }
     }
+    const notice = r.extension_notice;
+    if (notice) {
+      // The extension is lawful only with its notice to the subject, sent by the original due time.
+      actions.append(' ', el('button', { 'data-action': 'notice', 'data-id': r.id, onclick: guard(() => showNotice(r.id)) }, t('notice')));
+      if (!notice.sent_at) {
+        actions.append(' ', el('button', { 'data-action': 'notice-sent', 'data-id': r.id, onclick: guard(() => noticeSent(r.id)) }, t('notice_sent')));
+      }
+    }
     actions.append(' ', el('button', { 'data-action': 'report', 'data-id': r.id, onclick: guard(() => preview(r.id)) }, t('report')));
     // Who the request is about: pdgate keeps no identifier in clear, so the kind it was found by
     // and the DPO's note (e.g. the letter's reference).
@@ -217,6 +227,8 @@ async function loadRequests() {
       subject,
       el('td', {}, fmtTime(r.received_at)),
       el('td', {}, fmtTime(r.due_at), r.extended_at ? el('div', { class: 'muted' }, t('extended')) : '',
+        notice ? el('div', { class: notice.sent_at ? 'muted' : (notice.late ? 'overdue' : 'unverified'), 'data-notice': notice.sent_at ? 'sent' : 'due' },
+          notice.sent_at ? t('notice_recorded') + ' ' + fmtTime(notice.sent_at) : t('notice_due') + ' ' + fmtTime(notice.send_by)) : '',
         r.calendar_unverified ? el('div', { class: 'unverified', title: t('unverified_hint') }, t('unverified')) : ''),
       open ? el('td', { class: 'countdown', 'data-due': r.due_at }) : el('td', { class: r.fulfilled_on_time === false ? 'overdue' : 'ok' }, fmtTime(r.fulfilled_at)),
       el('td', { class: 'status' }, tv('st_', r.status)),
@@ -243,6 +255,18 @@ async function fulfil(r) {
 async function extend(id, reason) {
   await api('POST', '/admin/v1/requests/' + encodeURIComponent(id) + '/extend', { reason });
   status(t('extended') + ': ' + id);
+  await loadRequests();
+}
+
+async function showNotice(id) {
+  const html = await (await api('GET', '/admin/v1/requests/' + encodeURIComponent(id) + '/extension-notice')).text();
+  $('#report-box').hidden = false;
+  $('#report-frame').srcdoc = html;
+}
+
+async function noticeSent(id) {
+  await api('POST', '/admin/v1/requests/' + encodeURIComponent(id) + '/extension-notice');
+  status(t('notice_recorded') + ': ' + id);
   await loadRequests();
 }
 

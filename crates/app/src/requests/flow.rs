@@ -212,6 +212,8 @@ pub async fn create(
         fulfilled_by: None,
         result: None,
         purposes: input.purposes,
+        notice_sent_at: None,
+        notice_sent_by: None,
     };
     let mut change = Change {
         at: now,
@@ -347,6 +349,45 @@ pub async fn extend(
                 request_id: row.id.clone(),
                 due_at: due,
                 principal: principal.into(),
+            }],
+            ..Change::default()
+        })
+        .await?;
+    Ok(row)
+}
+
+/// Records the extension's notice to the subject as sent (GDPR Art. 12(3): within one month of
+/// receipt, with the reasons; 152-FZ Art. 20(3): a reasoned notice). Recorded once; a notice
+/// recorded after the original due time is kept and marked late in the audit entry.
+pub async fn notice_sent(
+    ctx: &Ctx<'_>,
+    id: &str,
+    principal: &str,
+    now: Millis,
+) -> Result<RequestRow, FlowError> {
+    let mut row = ctx.store.request(id).await?.ok_or(FlowError::NotFound)?;
+    if row.extended_at.is_none() {
+        return Err(conflict(
+            "not_extended",
+            "only an extended request has an extension notice",
+        ));
+    }
+    if row.notice_sent_at.is_some() {
+        return Err(conflict(
+            "notice_already_sent",
+            "the extension notice is already recorded as sent",
+        ));
+    }
+    row.notice_sent_at = Some(now);
+    row.notice_sent_by = Some(principal.to_owned());
+    ctx.committer
+        .apply(Change {
+            at: now,
+            requests: vec![row.clone()],
+            audit: vec![AuditEvent::ExtensionNoticeSent {
+                request_id: row.id.clone(),
+                principal: principal.into(),
+                on_time: now <= row.original_due_at,
             }],
             ..Change::default()
         })

@@ -132,6 +132,13 @@ pub enum AuditEvent {
         due_at: Millis,
         principal: String,
     },
+    /// The DPO recorded the extension's notice to the subject as sent; `on_time` whether before
+    /// the original due time, by which the law wants it.
+    ExtensionNoticeSent {
+        request_id: String,
+        principal: String,
+        on_time: bool,
+    },
     /// A request was fulfilled; `outcome` counts what was done.
     RequestFulfilled {
         request_id: String,
@@ -239,6 +246,7 @@ impl AuditEvent {
             AuditEvent::Checkpoint { .. } => "checkpoint",
             AuditEvent::RequestReceived { .. } => "request_received",
             AuditEvent::RequestExtended { .. } => "request_extended",
+            AuditEvent::ExtensionNoticeSent { .. } => "extension_notice_sent",
             AuditEvent::RequestFulfilled { .. } => "request_fulfilled",
             AuditEvent::Restriction { .. } => "restriction",
             AuditEvent::Rectification { .. } => "rectification",

@@ -132,6 +132,9 @@ pub struct RequestRow {
     pub result: Option<String>,
     /// The purposes an objection or a consent withdrawal named when it was registered.
     pub purposes: Option<Vec<String>>,
+    /// When the DPO recorded the extension's notice to the subject sent, and who.
+    pub notice_sent_at: Option<Millis>,
+    pub notice_sent_by: Option<String>,
 }
 
 impl RequestRow {

@@ -5,5 +5,6 @@
 pub mod calendar;
 pub mod deadline;
 pub mod erasure;
+pub mod notice;
 pub mod notify;
 pub mod report;

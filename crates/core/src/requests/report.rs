@@ -36,6 +36,15 @@ pub fn request_json(r: &RequestRow, now: Millis, cal: &super::calendar::Calendar
         "calendar_unverified": !verified,
         "extended_at": r.extended_at.map(crate::rfc3339),
         "extension_reason": r.extension_reason,
+        // The notice to the subject an extension needs, due by the original due time.
+        "extension_notice": r.extended_at.map(|_| json!({
+            "send_by": crate::rfc3339(r.original_due_at),
+            "send_by_local": cal.zone().readable(r.original_due_at),
+            "sent_at": r.notice_sent_at.map(crate::rfc3339),
+            "sent_by": r.notice_sent_by,
+            "late": r.notice_sent_at.map_or(now > r.original_due_at, |s| s > r.original_due_at),
+            "draft": format!("/admin/v1/requests/{}/extension-notice", r.id),
+        })),
         "fulfilled_at": r.fulfilled_at.map(crate::rfc3339),
         "fulfilled_on_time": r.fulfilled_at.map(|f| f <= r.due_at),
         "repeat_of": r.repeat_of,
@@ -747,6 +756,8 @@ mod tests {
             fulfilled_by: None,
             result: None,
             purposes: None,
+            notice_sent_at: None,
+            notice_sent_by: None,
         };
         let cal = super::super::calendar::Calendar::russia();
         let j = request_json(&row, 0, &cal);

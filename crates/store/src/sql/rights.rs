@@ -487,7 +487,7 @@ async fn first_pending(tx: &mut sqlx::Transaction<'_, Db>, limit: i64) -> Result
 const REVISIONS: &str = "SELECT id, revision FROM subjects WHERE id IN ";
 
 const REQUEST_COLUMNS: &str = "id, type, regime, lookup_mac, lookup_kind, status, received_at, due_at, original_due_at, extension_reason, \
-    extended_at, fulfilled_at, repeat_of, note, created_by, fulfilled_by, result, purposes";
+    extended_at, fulfilled_at, repeat_of, note, created_by, fulfilled_by, result, purposes, extension_notice_sent_at, extension_notice_sent_by";
 const OUTBOX_COLUMNS: &str = "id, event_id, request_id, upstream, url, event, payload, created_at, attempts, next_attempt_at, \
     delivered_at, last_status, last_error";
 
@@ -514,6 +514,8 @@ fn request_row(r: &<Db as sqlx::Database>::Row) -> Result<RequestRow> {
             .try_get::<Option<String>, _>(17)?
             .map(|s| stored(s, |t| serde_json::from_str(t).ok(), "request purposes"))
             .transpose()?,
+        notice_sent_at: r.try_get(18)?,
+        notice_sent_by: r.try_get(19)?,
     })
 }
 
@@ -595,9 +597,10 @@ async fn upsert_requests(
 ) -> Result<()> {
     for r in requests {
         sqlx::query(&format!(
-            "INSERT INTO dsr_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+            "INSERT INTO dsr_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at, extension_reason = excluded.extension_reason, \
-             extended_at = excluded.extended_at, fulfilled_at = excluded.fulfilled_at, fulfilled_by = excluded.fulfilled_by, result = excluded.result"
+             extended_at = excluded.extended_at, fulfilled_at = excluded.fulfilled_at, fulfilled_by = excluded.fulfilled_by, result = excluded.result, \
+             extension_notice_sent_at = excluded.extension_notice_sent_at, extension_notice_sent_by = excluded.extension_notice_sent_by"
         ))
         .bind(&r.id)
         .bind(r.kind.as_str())
@@ -617,6 +620,8 @@ async fn upsert_requests(
         .bind(&r.fulfilled_by)
         .bind(&r.result)
         .bind(r.purposes.as_ref().map(|p| serde_json::Value::from(p.clone()).to_string()))
+        .bind(r.notice_sent_at)
+        .bind(&r.notice_sent_by)
         .execute(&mut **tx)
         .await?;
     }
