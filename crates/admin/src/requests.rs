@@ -114,23 +114,7 @@ pub(super) async fn handle(
             ))
         }
         Op::Report => report_of(admin, &principal, &req, id, now).await,
-        Op::Notice => {
-            let row = admin
-                .store
-                .request(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
-            let zone = admin.calendar.zone();
-            let page = pdgate_core::requests::notice::extension_notice(&admin.policy, &row, zone)
-                .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "not_extended",
-                    "only an extended request has an extension notice",
-                )
-            })?;
-            Ok(respond::document("text/html; charset=utf-8", page, None))
-        }
+        Op::Notice => notice(admin, id).await,
         Op::NoticeSent => {
             let row = flow::notice_sent(&ctx(admin), id, who, now)
                 .await
@@ -141,6 +125,25 @@ pub(super) async fn handle(
             ))
         }
     }
+}
+
+/// `GET …/extension-notice`: the draft notice of an extended request.
+async fn notice(admin: &Admin, id: &str) -> Result<Response<Body>, ApiError> {
+    let row = admin
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request_not_found", "no such request"))?;
+    let zone = admin.calendar.zone();
+    let page = pdgate_core::requests::notice::extension_notice(&admin.policy, &row, zone)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "not_extended",
+                "only an extended request has an extension notice",
+            )
+        })?;
+    Ok(respond::document("text/html; charset=utf-8", page, None))
 }
 
 /// `GET /admin/v1/requests?status=&overdue=`.
