@@ -1255,6 +1255,7 @@ async fn held_envelopes_survive_erasure(db: Db) {
         ["Засадный Павел", CARD, EMAIL]
     );
 
+    let name = envelope_rectified(&env, &dpo, &crm, &name).await;
     let er = create(gw, &dpo, "erasure", EMAIL).await;
     let r = fulfil(gw, &dpo, er["id"].as_str().unwrap(), "").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -1306,6 +1307,24 @@ async fn held_envelopes_survive_erasure(db: Db) {
     assert_eq!(act["destroyer"]["position"], "DPO");
     let local = act["destroyed_local"].as_str().unwrap();
     assert!(local.contains("(Europe/Moscow, UTC+03:00)"), "{local}");
+    assert!(
+        act["held"][0]["until_local"]
+            .as_str()
+            .unwrap()
+            .contains("Europe/Moscow"),
+        "{act}"
+    );
+    // The act as a Roskomnadzor inspector reads it: in Russian, laid out as order No. 179 asks.
+    let page = authed("GET", &format!("{url}?format=html"), &dpo, "").await;
+    let page = String::from_utf8(page.body.to_vec()).unwrap();
+    for part in [
+        "Акт об уничтожении персональных данных (приказ Роскомнадзора № 179)",
+        "Анна Смирнова",
+        "402-FZ art. 29",
+        "криптографическое уничтожение, кроме категорий",
+    ] {
+        assert!(page.contains(part), "{part}: {page}");
+    }
 
     // The subject asks what is left: the held invoice digits, decrypted, restricted.
     let a = create(gw, &dpo, "access", EMAIL).await;
@@ -1340,6 +1359,40 @@ async fn held_envelopes_survive_erasure(db: Db) {
         outcomes(&detokenize(gw, &crm, "order_fulfilment", &[&shop.card]).await),
         ["erased"]
     );
+}
+
+/// Rectification reaches an `encrypt`ed value: the vault's copy is re-sealed with the correction,
+/// and the upstream gets the envelope that replaces its own in a signed webhook. Returns it.
+async fn envelope_rectified(env: &Env, dpo: &str, crm: &str, old: &str) -> String {
+    let gw = &env.gw;
+    let rc = create(gw, dpo, "rectification", EMAIL).await;
+    let body = serde_json::json!({"corrections": [{"token": old, "value": "Засадный Пётр"}]});
+    let r = fulfil(gw, dpo, rc["id"].as_str().unwrap(), &body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let payload = loop {
+        let got = env.hook.got.lock().unwrap().clone();
+        let found = got.iter().find_map(|(headers, body)| {
+            let p: serde_json::Value = serde_json::from_slice(body).ok()?;
+            (p["event"] == "rectification").then(|| {
+                assert_signed(headers, body);
+                p
+            })
+        });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no rectification webhook");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(payload["envelopes"][0]["old"], old, "{payload}");
+    let new = payload["envelopes"][0]["new"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(
+        outcomes(&detokenize(gw, crm, "order_fulfilment", &[&new]).await),
+        ["Засадный Пётр"]
+    );
+    new
 }
 
 /// `token` re-signed with the person's `name` and `position` claims added.

@@ -13,7 +13,7 @@ use super::notify::{self, RightsEvent};
 use crate::audit::AuditEvent;
 use pdgate_core::actions::{self, Kind, TokenShape};
 use pdgate_core::crypto::{Keys, SubjectKeys};
-use pdgate_core::intake::pseudonym;
+use pdgate_core::intake::{pseudonym, Envelope};
 use pdgate_core::policy::{LegalBasis, Policy};
 use pdgate_core::Millis;
 use pdgate_store::rights::{
@@ -857,7 +857,7 @@ async fn rectify(
     change.outbox.extend(rectification_webhooks(
         ctx.policy,
         row,
-        done.upstream_tokens,
+        (done.upstream_tokens, done.upstream_envelopes),
     ));
     outcome.insert(
         "values_rectified".into(),
@@ -870,6 +870,9 @@ fn key_unavailable() -> FlowError {
     FlowError::KeyUnavailable
 }
 
+/// An envelope an upstream holds and the one that replaces it: `(old, new)`.
+type Replaced = (String, String);
+
 /// What a rectification has corrected so far.
 #[derive(Default)]
 struct Rectified {
@@ -877,6 +880,8 @@ struct Rectified {
     per_subject: BTreeMap<SubjectId, (u32, Vec<String>)>,
     /// Per upstream: the tokens it holds whose values changed.
     upstream_tokens: BTreeMap<usize, Vec<String>>,
+    /// Per upstream: the `encrypt` envelopes it holds, each with its corrected replacement.
+    upstream_envelopes: BTreeMap<usize, Vec<Replaced>>,
     /// Per subject: its wrapped key and the corrected (normalized) value of each rectified row.
     corrected: BTreeMap<SubjectId, (Vec<u8>, Corrected)>,
 }
@@ -890,6 +895,11 @@ impl Rectified {
         c: &Correction,
         change: &mut Change,
     ) -> Result<(), FlowError> {
+        if let Some(envelope) = Envelope::parse(&c.token) {
+            return self
+                .correct_envelope(ctx, subjects, c, envelope, change)
+                .await;
+        }
         let not_of_subject = || {
             invalid(
                 "token_not_of_subject",
@@ -943,15 +953,80 @@ impl Rectified {
         e.1.push(c.token.clone());
         Ok(())
     }
+
+    /// Re-seals the vault's copy of an `encrypt` envelope with the corrected value and makes the
+    /// envelope that replaces it in the upstream. The vault keeps each envelope's ciphertext, so
+    /// the envelope finds its row; a `pdg1.` envelope (from before the vault kept them) has none.
+    async fn correct_envelope(
+        &mut self,
+        ctx: &Ctx<'_>,
+        subjects: &[SubjectId],
+        c: &Correction,
+        envelope: Envelope,
+        change: &mut Change,
+    ) -> Result<(), FlowError> {
+        let not_kept = || {
+            invalid(
+                "token_not_of_subject",
+                "a corrected envelope is not a stored value of this request's subject",
+            )
+        };
+        let sid = SubjectId::from(envelope.subject.clone());
+        if !subjects.contains(&sid) {
+            return Err(not_kept());
+        }
+        let values = ctx.store.values_of(&sid).await?;
+        let v = values
+            .iter()
+            .find(|v| {
+                v.ciphertext == envelope.sealed
+                    && v.field == envelope.field
+                    && Some(v.collected_at) == envelope.collected_at
+            })
+            .ok_or_else(not_kept)?;
+        let subject = ctx.store.subject(&sid).await?.ok_or_else(not_kept)?;
+        let keys = SubjectKeys::unwrap(ctx.keys, &sid, &subject.wrapped_dek, &[])
+            .map_err(|_| key_unavailable())?;
+        let sealed = keys
+            .seal(v.binding(), c.value.trim().as_bytes())
+            .map_err(|_| key_unavailable())?;
+        let replacement = Envelope {
+            sealed: sealed.clone(),
+            ..envelope
+        }
+        .encode();
+        change.rectify.push(Rectify {
+            value_id: v.id,
+            ciphertext: sealed,
+            value_mac: Mac::from([0; 32]),
+        });
+        let route = ctx.policy.routes.iter().find(|r| r.id == v.route);
+        if let Some(upstream) = route.and_then(pdgate_core::policy::Route::upstream) {
+            self.upstream_envelopes
+                .entry(upstream)
+                .or_default()
+                .push((c.token.clone(), replacement));
+        }
+        let e = self.per_subject.entry(sid).or_default();
+        e.0 += 1;
+        e.1.push(c.token.clone());
+        Ok(())
+    }
 }
 
 /// One `rectification` webhook per upstream that holds a corrected token.
 fn rectification_webhooks(
     policy: &Policy,
     row: &RequestRow,
-    upstream_tokens: BTreeMap<usize, Vec<String>>,
+    (mut upstream_tokens, upstream_envelopes): (
+        BTreeMap<usize, Vec<String>>,
+        BTreeMap<usize, Vec<Replaced>>,
+    ),
 ) -> Vec<OutboxWrite> {
     let mut out = Vec::new();
+    for u in upstream_envelopes.keys() {
+        upstream_tokens.entry(*u).or_default();
+    }
     for (u, mut tokens) in upstream_tokens {
         let up = policy.upstream(u);
         let Some(hook) = up.erasure_webhook.as_deref() else {
@@ -959,6 +1034,12 @@ fn rectification_webhooks(
         };
         tokens.sort();
         tokens.dedup();
+        let envelopes: Vec<serde_json::Value> = upstream_envelopes
+            .get(&u)
+            .into_iter()
+            .flatten()
+            .map(|(old, new)| serde_json::json!({"old": old, "new": new}))
+            .collect();
         let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
         out.push(OutboxWrite {
             payload: serde_json::json!({
@@ -966,7 +1047,9 @@ fn rectification_webhooks(
                 "event_id": event_id,
                 "reference": row.id,
                 "tokens": tokens,
-                "note": "the values behind these tokens were corrected; detokenize them again",
+                // An envelope carries its value: the CRM replaces the old one by the new.
+                "envelopes": envelopes,
+                "note": "the values behind these tokens were corrected; detokenize them again; replace each old envelope by its new one",
             })
             .to_string(),
             event_id,

@@ -463,7 +463,12 @@ impl Act<'_> {
             tokens += p.tokens;
             kinds.insert(p.shred);
             subjects.push(p.part);
-            held.extend(p.held);
+            // The hold's end also as the operator's clock reads it.
+            let until = p.erase.hold_until.map(|t| self.zone.readable(t));
+            held.extend(p.held.into_iter().map(|mut h| {
+                h["until_local"] = serde_json::json!(until);
+                h
+            }));
             change.erase.push(p.erase);
             change.outbox.extend(p.outbox);
         }

@@ -679,11 +679,12 @@ fn html_rights(h: &mut String, report: &Value, t: Lang) {
 /// What was done: the destruction act and the systems notified.
 fn html_outcome(h: &mut String, report: &Value, t: Lang) {
     if let Some(act) = report.get("destruction_act") {
-        h.push_str(&format!(
-            "<h2>{}</h2><pre>{}</pre>",
-            t.t("Destruction act", "Акт об уничтожении персональных данных"),
-            esc(&serde_json::to_string_pretty(act).unwrap_or_default())
-        ));
+        for a in act
+            .as_array()
+            .map_or(std::slice::from_ref(act), Vec::as_slice)
+        {
+            html_act(h, a, t);
+        }
     }
     if let Some(d) = report["deliveries"].as_array().filter(|a| !a.is_empty()) {
         h.push_str(&format!(
@@ -719,6 +720,123 @@ fn html_outcome(h: &mut String, report: &Value, t: Lang) {
         }
         h.push_str("</ul>");
     }
+}
+
+/// The half of a bilingual act text (`english / русский`) in the page's language.
+fn pick(v: &Value, t: Lang) -> String {
+    let s = text(v);
+    match s.split_once(" / ") {
+        Some((en, ru)) => if t.0 { ru } else { en }.to_owned(),
+        None => s,
+    }
+}
+
+/// An act's subjects (with their categories), the categories destroyed and what a hold keeps,
+/// each as a readable line.
+fn act_lists(a: &Value, t: Lang) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let subjects: Vec<String> = a["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let cats = s["categories"].as_array().map_or(String::new(), |c| {
+                c.iter().map(text).collect::<Vec<_>>().join(", ")
+            });
+            format!("{} ({cats})", text(&s["pseudonym"]))
+        })
+        .collect();
+    let categories: Vec<String> = a["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| text(&c["name"]))
+        .collect();
+    let held: Vec<String> = a["held"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            format!(
+                "{}: {} ({} {})",
+                text(&x["category"]),
+                text(&x["basis"]),
+                t.t("until", "до"),
+                text(&x["until_local"])
+            )
+        })
+        .collect();
+    (subjects, categories, held)
+}
+
+/// A destruction act as order No. 179 lays it out, in the page's language, the stored JSON
+/// (with its log extract) below it.
+fn html_act(h: &mut String, a: &Value, t: Lang) {
+    let (subjects, categories, held) = act_lists(a, t);
+    let by = &a["destroyer"];
+    let rows = [
+        (t.t("Act", "Акт"), text(&a["act_id"])),
+        (
+            t.t("Operator", "Оператор"),
+            format!(
+                "{}, {}",
+                text(&a["operator"]["name"]),
+                text(&a["operator"]["address"])
+            ),
+        ),
+        (
+            t.t(
+                "Data subjects (pseudonyms)",
+                "Субъекты персональных данных (псевдонимы)",
+            ),
+            subjects.join("; "),
+        ),
+        (
+            t.t("Categories destroyed", "Категории уничтоженных данных"),
+            categories.join(", "),
+        ),
+        (
+            t.t("Kept under a legal hold", "Сохранено в силу закона"),
+            if held.is_empty() {
+                "—".into()
+            } else {
+                held.join("; ")
+            },
+        ),
+        (
+            t.t("Information system", "Информационная система"),
+            text(&a["information_system"]),
+        ),
+        (t.t("Method", "Способ уничтожения"), pick(&a["method"], t)),
+        (t.t("Reason", "Причина уничтожения"), pick(&a["reason"], t)),
+        (
+            t.t("Destroyed by", "Уничтожил"),
+            format!(
+                "{}, {} ({})",
+                text(&by["name"]),
+                pick(&by["position"], t),
+                text(&a["destroyed_by"])
+            ),
+        ),
+        (t.t("Date", "Дата уничтожения"), text(local(a, "destroyed"))),
+    ];
+    h.push_str(&format!(
+        "<h2>{}</h2><table>",
+        t.t(
+            "Destruction act (Roskomnadzor order No. 179)",
+            "Акт об уничтожении персональных данных (приказ Роскомнадзора № 179)"
+        )
+    ));
+    for (k, v) in rows {
+        h.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v)));
+    }
+    h.push_str(&format!(
+        "</table><details><summary>{}</summary><pre>{}</pre></details>",
+        t.t(
+            "The act as stored, with its log extract",
+            "Акт в исходном виде, с выпиской из журнала"
+        ),
+        esc(&serde_json::to_string_pretty(a).unwrap_or_default())
+    ));
 }
 
 /// `<what>_local` of a request, or its RFC 3339 `<what>_at` in a report stored before it existed.
