@@ -273,7 +273,7 @@ fn gone<'v>(values: &[&'v VaultValue], scope: &Scope, keep: &[String]) -> Vec<&'
 }
 
 /// The tokens that no longer name anything once `gone` is: a token still carried by a kept
-/// collection stays.
+/// collection stays. Collections without a token (`encrypt`, `hash`, `pass`) have none to name.
 fn destroyed_tokens<'v>(values: &[&'v VaultValue], gone: &[&'v VaultValue]) -> BTreeSet<&'v str> {
     let gone_ids: BTreeSet<i64> = gone.iter().map(|v| v.id).collect();
     let kept_tokens: BTreeSet<&str> = values
@@ -282,6 +282,7 @@ fn destroyed_tokens<'v>(values: &[&'v VaultValue], gone: &[&'v VaultValue]) -> B
         .map(|v| v.token.as_str())
         .collect();
     gone.iter()
+        .filter(|v| v.has_token())
         .map(|v| v.token.as_str())
         .filter(|t| !kept_tokens.contains(t))
         .collect()
@@ -585,6 +586,13 @@ mod tests {
         let keys = Keys::derive(Kek::generate(1), &RootSecret::generate());
         let (_, wrapped) = keys.new_dek(b"s");
         let (payment, contact) = (value(1, "payment"), value(2, "contact"));
+        // A `hash`ed field, noted by name: no token to destroy or announce.
+        let noted = VaultValue {
+            token: "".into(),
+            action: "hash".into(),
+            ciphertext: Vec::new(),
+            ..value(3, "contact")
+        };
         let at = 1_800_000_000_000 + 86_400_000;
         let sid: SubjectId = b"s".to_vec().into();
         let plan_for = |seals_data: bool| {
@@ -602,7 +610,7 @@ mod tests {
             plan(
                 &p,
                 target,
-                &[&payment, &contact],
+                &[&payment, &contact, &noted],
                 &[],
                 Scope::All,
                 reason,
@@ -614,6 +622,7 @@ mod tests {
         assert!(new.erase.shred_data_key);
         assert_eq!(new.shred, Shred::AllButHeld);
         assert_eq!(new.erase.held_keys.len(), 1);
+        assert_eq!((new.values, new.tokens), (2, 1));
         let held = SubjectKeys::unwrap(&keys, b"s", &[], &new.erase.held_keys).unwrap();
         let line = |c| crate::crypto::Binding {
             subject: b"s",
