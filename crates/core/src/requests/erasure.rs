@@ -576,6 +576,24 @@ mod tests {
         }
     }
 
+    /// The method an act of `planned` states.
+    fn act_method(p: &Policy, planned: [Planned; 2], at: Millis) -> String {
+        let mut change = Change::default();
+        let act = Act {
+            policy: p,
+            backend: "sqlite",
+            reason: Reason::Request {
+                id: "req_1",
+                kind: "erasure",
+            },
+            by: Destroyer::sweeper(),
+            zone: &crate::legal_day::LegalZone::default(),
+            at,
+        };
+        act.add(&mut change, planned);
+        change.acts[0].act["method"].as_str().unwrap().to_owned()
+    }
+
     /// Under a 402-FZ hold on `payment`, erasure keeps the payment key wrapped on its own and
     /// shreds the data key — unless the data key sealed data itself (a subject from before
     /// category keys), whose held `pdg1.` envelopes need it: then it stays, blocked, and the
@@ -645,20 +663,7 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("the subject's data key, kept"));
-        let mut change = Change::default();
-        let act = Act {
-            policy: &p,
-            backend: "sqlite",
-            reason: Reason::Request {
-                id: "req_1",
-                kind: "erasure",
-            },
-            by: Destroyer::sweeper(),
-            zone: &crate::legal_day::LegalZone::default(),
-            at,
-        };
-        act.add(&mut change, [new, old]);
-        let method = change.acts[0].act["method"].as_str().unwrap().to_owned();
+        let method = act_method(&p, [new, old], at);
         assert!(
             method.contains("except the categories under a legal hold"),
             "{method}"
