@@ -357,7 +357,7 @@ pub async fn extend(
 }
 
 /// Records the extension's notice to the subject as sent (GDPR Art. 12(3): within one month of
-/// receipt, with the reasons; 152-FZ Art. 20(3): a reasoned notice). Recorded once; a notice
+/// receipt, with the reasons; 152-FZ Art. 20(1), 21(5.1): a reasoned notice). Recorded once; a notice
 /// recorded after the original due time is kept and marked late in the audit entry.
 pub async fn notice_sent(
     ctx: &Ctx<'_>,
