@@ -117,8 +117,15 @@ echo "|---|---|---|---|---|"
 [ -n "${ONLY_POST:-}" ] || run "nginx proxy, GET (unmatched)" "http://127.0.0.1:$NGX/static/page"
 [ -n "${ONLY_POST:-}" ] || run "pdgate pass-through, GET (unmatched)" "http://127.0.0.1:$PDG/static/page"
 [ -n "${ONLY_POST:-}" ] || run "nginx proxy, POST 10-field form" "http://127.0.0.1:$NGX/form" "$work/post.lua"
-run "pdgate intake, POST 10-field form (5 personal, consent, audit; $label)" "http://127.0.0.1:$PDG/form" "$work/post.lua"
+# pdgate's own CPU time (utime + stime, in clock ticks) and bytes written to storage, from /proc.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pdg_pid/stat"; }
+written() { awk '/^write_bytes/ {print $2}' "/proc/$pdg_pid/io"; }
+cpu0=$(cpu_ticks) io0=$(written)
+intake_line=$(run "pdgate intake, POST 10-field form (5 personal, consent, audit; $label)" "http://127.0.0.1:$PDG/form" "$work/post.lua")
+cpu1=$(cpu_ticks) io1=$(written)
+echo "$intake_line"
 intake_hwm=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pdg_pid/status)
+intake_count=$(awk -F'|' -v d="${DUR%s}" '{printf "%.0f", $3 * d}' <<<"$intake_line")
 
 # Detokenize: 100 tokens of the vault just filled per call, for the consent-based purpose, by the
 # declared service. Figures are calls/s; tokens/s is 100 times that.
@@ -140,5 +147,8 @@ echo "$line"
 echo "  = $(awk -F'|' '{printf "%.0f", $3 * 100}' <<<"$line") tokens/s"
 echo
 echo "pdgate peak RSS: $intake_hwm after the intake run, $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pdg_pid/status) after detokenize"
+tck=$(getconf CLK_TCK)
+awk -v c="$((cpu1 - cpu0))" -v t="$tck" -v b="$((io1 - io0))" -v n="$intake_count" 'BEGIN {
+  if (n > 0) printf "pdgate per intake over the run (/proc): %.0f µs CPU, %.0f bytes written\n", c * 1e6 / t / n, b / n }'
 [ -z "${PG:-}" ] && echo "vault intakes committed: $(sqlite3 "$work/bench.db" "SELECT value FROM route_counters WHERE route='bench_form' AND name='intakes'" 2>/dev/null || echo 'n/a (no sqlite3 CLI)')"
 exit 0
