@@ -1350,6 +1350,23 @@ async fn held_envelopes_survive_erasure(db: Db) {
     );
     assert!(data[0]["legal_hold_until"].is_string(), "{rep}");
     assert_eq!(rep["subjects"][0]["restricted"], true);
+    // A held value can still be corrected (GDPR Art. 16): re-sealed under the held key.
+    let rc = create(gw, &dpo, "rectification", EMAIL).await;
+    let body = serde_json::json!({"corrections": [{"token": shop.card, "value": "9999"}]});
+    let r = fulfil(gw, &dpo, rc["id"].as_str().unwrap(), &body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let a = create(gw, &dpo, "access", EMAIL).await;
+    let id = a["id"].as_str().unwrap();
+    assert_eq!(fulfil(gw, &dpo, id, "").await.status, 200);
+    let url = gw.admin_url(&format!("/admin/v1/requests/{id}/report"));
+    let rep = authed("GET", &url, &dpo, "").await.json();
+    let values: Vec<&str> = rep["subjects"][0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["value"].as_str().unwrap_or("-"))
+        .collect();
+    assert!(values.contains(&"9999") && values.contains(&CARD), "{rep}");
 
     // Six years on the 402-FZ hold (five) is over: the sweeper shreds the held key too.
     let at = (pdgate::now_millis() + 6 * 366 * 24 * 3600 * 1000).to_string();

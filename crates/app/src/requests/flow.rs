@@ -840,8 +840,7 @@ async fn rectify(
     // The search index (and the subject key, when it was a corrected value) follows the
     // corrections: the subject is found by its corrected e-mail or phone, no longer by the old one.
     for (sid, (wrapped, rows)) in &done.corrected {
-        let subject_keys =
-            SubjectKeys::unwrap(ctx.keys, sid, wrapped, &[]).map_err(|_| key_unavailable())?;
+        let subject_keys = subject_keys(ctx, sid, wrapped).await?;
         let values = ctx.store.values_of(sid).await?;
         let (before, after) = index_macs(ctx.keys, &subject_keys, &values, rows);
         change.reindex.extend(reindex(sid, &before, &after));
@@ -868,6 +867,18 @@ async fn rectify(
 
 fn key_unavailable() -> FlowError {
     FlowError::KeyUnavailable
+}
+
+/// A subject's keys as they stand: its data key, or after an erasure under a legal hold the held
+/// categories' keys (a held value can still be corrected: GDPR Art. 16, 152-FZ Art. 21(2)).
+async fn subject_keys(
+    ctx: &Ctx<'_>,
+    sid: &SubjectId,
+    wrapped: &[u8],
+) -> Result<SubjectKeys, FlowError> {
+    let states = ctx.store.key_states(&[sid.as_bytes()]).await?;
+    let held = states.first().map_or(&[][..], |k| k.held.as_slice());
+    SubjectKeys::unwrap(ctx.keys, sid, wrapped, held).map_err(|_| key_unavailable())
 }
 
 /// An envelope an upstream holds and the one that replaces it: `(old, new)`.
@@ -923,8 +934,7 @@ impl Rectified {
             .subject(&first.subject_id)
             .await?
             .ok_or_else(|| invalid("token_not_of_subject", "the subject is gone"))?;
-        let subject_keys = SubjectKeys::unwrap(ctx.keys, &subject.id, &subject.wrapped_dek, &[])
-            .map_err(|_| key_unavailable())?;
+        let subject_keys = subject_keys(ctx, &subject.id, &subject.wrapped_dek).await?;
         let mac = actions::value_mac(ctx.keys, &subject.id, shape_of(&c.token), &normalized);
         for v in &rows {
             // Re-sealed under the category key, bound to the collection it corrects.
@@ -985,8 +995,7 @@ impl Rectified {
             })
             .ok_or_else(not_kept)?;
         let subject = ctx.store.subject(&sid).await?.ok_or_else(not_kept)?;
-        let keys = SubjectKeys::unwrap(ctx.keys, &sid, &subject.wrapped_dek, &[])
-            .map_err(|_| key_unavailable())?;
+        let keys = subject_keys(ctx, &sid, &subject.wrapped_dek).await?;
         let sealed = keys
             .seal(v.binding(), c.value.trim().as_bytes())
             .map_err(|_| key_unavailable())?;
