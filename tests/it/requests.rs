@@ -1260,10 +1260,10 @@ async fn held_envelopes_survive_erasure(db: Db) {
     let r = fulfil(gw, &dpo, er["id"].as_str().unwrap(), "").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["result"]["subjects_held"], 1, "{}", r.json());
-    // The subject is blocked: pdgate refuses every envelope of it.
+    // The name is gone (its copy left the vault); the held card is there, blocked.
     assert_eq!(
         outcomes(&detokenize(gw, &crm, "order_fulfilment", &both).await),
-        ["restricted", "restricted", "erased"]
+        ["erased", "restricted", "erased"]
     );
     // Under the blocking, only the held category's key is left: the name's envelope in the CRM
     // can no longer be opened by anyone, the invoice digits can.
@@ -1405,9 +1405,10 @@ async fn envelope_rectified(env: &Env, dpo: &str, crm: &str, old: &str) -> Strin
     assert_eq!(payload["envelopes"][0]["old"], old, "{payload}");
     let new = payload["envelopes"][0]["new"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
+    // The old envelope no longer stands for a value: the CRM must not read the old name.
     assert_eq!(
-        outcomes(&detokenize(gw, crm, "order_fulfilment", &[&new]).await),
-        ["Засадный Пётр"]
+        outcomes(&detokenize(gw, crm, "order_fulfilment", &[&new, old]).await),
+        ["Засадный Пётр", "erased"]
     );
     new
 }

@@ -53,6 +53,13 @@ async fn lookup(store: &Store, batch: &Batch<'_>, purpose: &str) -> Result<Looku
         for c in store.consent_states(&live, purpose).await? {
             f.envelope_consents.insert(c.subject_id.clone(), c);
         }
+        let values = pdgate_store::Rights::values_of_subjects(store, &live).await?;
+        f.envelope_copies.extend(
+            values
+                .into_iter()
+                .filter(|v| v.action == "encrypt")
+                .map(|v| v.ciphertext),
+        );
     }
     if !gone.is_empty() {
         f.erased_subjects

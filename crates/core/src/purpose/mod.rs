@@ -185,6 +185,10 @@ pub struct Lookup {
     pub envelope_consents: HashMap<SubjectId, ConsentState>,
     /// Envelope subjects that were erased.
     pub erased_subjects: HashSet<Vec<u8>>,
+    /// The ciphertexts of the live envelope subjects' `encrypt` collections as the vault keeps
+    /// them: a `pdg2.` envelope whose ciphertext is not among them was rectified (replaced by
+    /// another) or its collection destroyed, and no longer stands for a value.
+    pub envelope_copies: HashSet<Vec<u8>>,
 }
 
 impl Lookup {
@@ -226,6 +230,11 @@ pub fn resolve(
                     Outcome::Denied(Denial::Erased)
                 }
                 None => Outcome::Denied(Denial::UnknownToken),
+                Some(_)
+                    if e.collected_at.is_some() && !facts.envelope_copies.contains(&e.sealed) =>
+                {
+                    Outcome::Denied(Denial::Erased)
+                }
                 Some(s) => {
                     // A `pdg2.` envelope carries its category and collection time, so the
                     // category rule and retention apply to it as to a vault value.

@@ -169,14 +169,23 @@ fn envelopes_are_held_to_retention_by_the_time_they_carry() {
         envelope("identity", NOW - 4 * 366 * DAY),
         envelope("correspondence", NOW - DAY),
     );
-    let tokens = [fresh.as_str(), old.as_str(), other.as_str()];
-    let batch = Batch::parse(&tokens);
+    let kept = [fresh.as_str(), old.as_str(), other.as_str()];
     let mut s = subject(false);
     s.row.wrapped_dek = wrapped.clone();
-    let facts = Lookup {
+    let mut facts = Lookup {
         envelope_subjects: [(SubjectId::from(b"s".to_vec()), s)].into(),
         ..Lookup::default()
     };
+    // The vault keeps each envelope's ciphertext; one it no longer keeps (rectified since, or
+    // destroyed) stands for nothing.
+    for t in kept {
+        facts
+            .envelope_copies
+            .insert(Envelope::parse(t).unwrap().sealed);
+    }
+    let replaced = envelope("identity", NOW - DAY);
+    let tokens = [kept[0], kept[1], kept[2], replaced.as_str()];
+    let batch = Batch::parse(&tokens);
     let of = idx(&p, "order_fulfilment");
     let got: Vec<String> = resolve(&batch, &facts, &keys, &p, of, NOW)
         .into_iter()
@@ -185,5 +194,8 @@ fn envelopes_are_held_to_retention_by_the_time_they_carry() {
             Outcome::Denied(d) => d.code().to_owned(),
         })
         .collect();
-    assert_eq!(got, ["Иван", "expired", "category_not_in_purpose"]);
+    assert_eq!(
+        got,
+        ["Иван", "expired", "category_not_in_purpose", "erased"]
+    );
 }
