@@ -100,7 +100,8 @@ def main() -> int:
         row.locator('button[data-action="fulfil"]').click()
         expect(page.locator("#status")).to_contain_text(a.request_id)
         expect(page.locator("#report-box")).to_be_visible()
-        expect(page.frame_locator("#report-frame").locator("h1")).to_contain_text("report")
+        # The frame still shows the notice until the report replaces it: wait for the report.
+        expect(page.frame_locator("#report-frame").locator("h1", has_text="report")).to_be_visible()
         expect(page.locator(f'tr[data-request="{a.request_id}"]')).to_have_count(0)
         shot("03-fulfilled-report")
 

@@ -1062,6 +1062,33 @@ async fn retention_sweep(db: Db) {
     assert_eq!(act["destroyed_by"], "pdgate retention sweeper");
     // The sweeper is nobody: the act names the policy's responsible person.
     assert_eq!(act["destroyer"]["name"], "И. Иванов", "{act}");
+    // Printed for an inspector: in Russian (the policy declares 152-FZ), or in English.
+    let html = |q: &str| {
+        let url = gw.admin_url(&format!("/admin/v1/sweeps/{sweep}/acts?{q}"));
+        let auditor = auditor.clone();
+        async move { authed("GET", &url, &auditor, "").await }
+    };
+    let ru = html("format=html").await;
+    assert_eq!(
+        ru.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    let ru = String::from_utf8(ru.body.to_vec()).unwrap();
+    for part in [
+        "приказ Роскомнадзора № 179",
+        "402-FZ art. 29",
+        "И. Иванов",
+        "Дата уничтожения",
+    ] {
+        assert!(ru.contains(part), "{part}: {ru}");
+    }
+    let en = String::from_utf8(html("format=html&lang=en").await.body.to_vec()).unwrap();
+    assert!(
+        en.contains("Destruction act (Roskomnadzor order No. 179)"),
+        "{en}"
+    );
+    assert_eq!(html("format=pdf").await.code(), "invalid_format");
+    assert_eq!(html("format=html&lang=de").await.code(), "invalid_lang");
     assert_eq!(act["subjects"][0]["pseudonym"], shop.subject.as_str());
     assert_eq!(act["held"][0]["category"], "payment");
     assert_eq!(act["held"][0]["basis"], "402-FZ art. 29");

@@ -340,10 +340,12 @@ async fn withdrawals_list() {}
     params(
         ("id" = String, Path, description = "Sweep id"),
         ("after" = Option<String>, Query, description = "The `next` of the previous page"),
-        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Acts per page (default 20)")),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Acts per page (default 20)"),
+        ("format" = Option<String>, Query, description = "json (default) or html: the page's acts laid out as order No. 179 asks, to print"),
+        ("lang" = Option<String>, Query, description = "With html: ru or en (default ru when the policy declares 152-FZ)")),
     responses(
-        (status = 200, description = "The sweep's destruction acts (order No. 179, one per slice of subjects, each with its log extract) and `next`", body = Object),
-        (status = 400, description = "Bad limit", body = Error),
+        (status = 200, description = "The sweep's destruction acts (order No. 179, one per slice of subjects, each with its log extract) and `next`; with format=html a printable page", body = Object),
+        (status = 400, description = "Bad limit, format or lang", body = Error),
         (status = 401, description = "No or bad token", body = Error),
         (status = 403, description = "Needs dpo, admin or auditor", body = Error),
         (status = 404, description = "No such sweep", body = Error)))]

@@ -94,6 +94,9 @@ pub(super) async fn handle(
             if rows.is_empty() && after.is_none() && !sweep_known(admin, id).await? {
                 return Err(ApiError::not_found("sweep_not_found", "no such sweep"));
             }
+            if let Some(russian) = html_language(admin, &req)? {
+                return acts_page(id, &rows, russian);
+            }
             // The acts go out as stored, without being parsed and printed again.
             let acts = rows
                 .into_iter()
@@ -157,6 +160,68 @@ fn sweep_json(s: &pdgate_store::rights::SweepRow) -> Value {
 }
 
 /// The page a request asks for: its `limit` (see [`page_limit`]) and the `after` cursor.
+/// `format=html`: the language the acts are printed in (`lang=ru|en`; Russian when the policy
+/// declares 152-FZ, the state language for Roskomnadzor-facing documents); `None` for JSON.
+fn html_language<B>(admin: &Admin, req: &Request<B>) -> Result<Option<bool>, ApiError> {
+    let bad = |what: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            if what == "format" {
+                "invalid_format"
+            } else {
+                "invalid_lang"
+            },
+            format!(
+                "{what} must be {}",
+                if what == "format" {
+                    "json or html"
+                } else {
+                    "ru or en"
+                }
+            ),
+        )
+    };
+    match respond::query_param(req.uri(), "format").as_deref() {
+        None | Some("json") => return Ok(None),
+        Some("html") => {}
+        Some(_) => return Err(bad("format")),
+    }
+    match respond::query_param(req.uri(), "lang").as_deref() {
+        None => Ok(Some(
+            admin.policy.has_regime(pdgate_core::policy::Regime::Fz152),
+        )),
+        Some("ru") => Ok(Some(true)),
+        Some("en") => Ok(Some(false)),
+        Some(_) => Err(bad("lang")),
+    }
+}
+
+/// One page of a sweep's acts as a printable document.
+fn acts_page(
+    sweep: &str,
+    rows: &[(String, String)],
+    russian: bool,
+) -> Result<Response<Body>, ApiError> {
+    let acts = rows
+        .iter()
+        .map(|(_, a)| serde_json::from_str::<Value>(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "act_unreadable",
+                "a stored destruction act is not JSON",
+            )
+        })?;
+    let title = if russian {
+        format!("Акты об уничтожении персональных данных: {sweep}")
+    } else {
+        format!("Destruction acts: {sweep}")
+    };
+    let page = pdgate_core::requests::report::acts_html(&title, &acts, russian);
+    Ok(respond::document("text/html; charset=utf-8", page, None))
+}
+
 fn page<B>(req: &Request<B>, default: i64, max: i64) -> Result<(i64, Option<String>), ApiError> {
     let limit = page_limit(
         respond::query_param(req.uri(), "limit").as_deref(),

@@ -731,6 +731,19 @@ fn pick(v: &Value, t: Lang) -> String {
     }
 }
 
+/// A page of destruction acts (a sweep's, for the DPO to print or hand to an inspector), each laid
+/// out as order No. 179 asks, in Russian or English.
+pub fn acts_html(title: &str, acts: &[Value], russian: bool) -> String {
+    let t = Lang(russian);
+    let mut h = crate::html::start(if russian { "ru" } else { "en" }, title);
+    h.push_str(&format!("<h1>{}</h1>", esc(title)));
+    for a in acts {
+        html_act(&mut h, a, t);
+    }
+    h.push_str(crate::html::END);
+    h
+}
+
 /// An act's subjects (with their categories), the categories destroyed and what a hold keeps,
 /// each as a readable line.
 fn act_lists(a: &Value, t: Lang) -> (Vec<String>, Vec<String>, Vec<String>) {
