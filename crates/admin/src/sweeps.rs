@@ -102,13 +102,7 @@ pub(super) async fn handle(
                 .into_iter()
                 .map(|(_, act)| RawValue::from_string(act))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "act_unreadable",
-                        "a stored destruction act is not JSON",
-                    )
-                })?;
+                .map_err(|_| act_unreadable())?;
             Ok(respond::json(
                 StatusCode::OK,
                 &ActsPage {
@@ -163,28 +157,16 @@ fn sweep_json(s: &pdgate_store::rights::SweepRow) -> Value {
 /// `format=html`: the language the acts are printed in (`lang=ru|en`; Russian when the policy
 /// declares 152-FZ, the state language for Roskomnadzor-facing documents); `None` for JSON.
 fn html_language<B>(admin: &Admin, req: &Request<B>) -> Result<Option<bool>, ApiError> {
-    let bad = |what: &str| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            if what == "format" {
-                "invalid_format"
-            } else {
-                "invalid_lang"
-            },
-            format!(
-                "{what} must be {}",
-                if what == "format" {
-                    "json or html"
-                } else {
-                    "ru or en"
-                }
-            ),
-        )
-    };
     match respond::query_param(req.uri(), "format").as_deref() {
         None | Some("json") => return Ok(None),
         Some("html") => {}
-        Some(_) => return Err(bad("format")),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_format",
+                "format must be json or html",
+            ))
+        }
     }
     match respond::query_param(req.uri(), "lang").as_deref() {
         None => Ok(Some(
@@ -192,8 +174,20 @@ fn html_language<B>(admin: &Admin, req: &Request<B>) -> Result<Option<bool>, Api
         )),
         Some("ru") => Ok(Some(true)),
         Some("en") => Ok(Some(false)),
-        Some(_) => Err(bad("lang")),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_lang",
+            "lang must be ru or en",
+        )),
     }
+}
+
+fn act_unreadable() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "act_unreadable",
+        "a stored destruction act is not JSON",
+    )
 }
 
 /// One page of a sweep's acts as a printable document.
@@ -206,13 +200,7 @@ fn acts_page(
         .iter()
         .map(|(_, a)| serde_json::from_str::<Value>(a))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "act_unreadable",
-                "a stored destruction act is not JSON",
-            )
-        })?;
+        .map_err(|_| act_unreadable())?;
     let title = if russian {
         format!("Акты об уничтожении персональных данных: {sweep}")
     } else {
