@@ -356,7 +356,8 @@ async fn register_export(
     use pdgate::register::{self, render};
     let cfg = Config::load(config, env)?;
     let view = register::View::parse(view).context("--view must be gdpr or fz152")?;
-    let format = render::Format::parse(format).context("--format must be json, csv, md or html")?;
+    let format =
+        render::Format::parse(format).context("--format must be json, csv, md, html or form")?;
     let policy = load_policy(&cfg, env)?;
     let store = Store::open(&cfg.database_url)
         .await
@@ -374,11 +375,12 @@ async fn register_export(
         calendar: &server::calendar(&cfg)?,
         now,
     };
-    let doc = register::build(view, &inputs);
-    let text = render::render(&doc, format);
+    let text = register::document(view, format, &inputs)
+        .context("--format form is Roskomnadzor's notification form: use it with --view fz152")?;
     match out {
         Some(p) => {
             std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+            let doc = register::build(view, &inputs);
             eprintln!(
                 "{} items, {} gaps",
                 doc.sections.iter().map(|s| s.items.len()).sum::<usize>(),

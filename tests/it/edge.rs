@@ -551,7 +551,7 @@ fn policy_check_reports_every_error_with_file_and_line() {
         "a typo is reported once: {err}"
     );
     assert!(
-        err.contains("shop.yaml:40: cannot read consent text"),
+        err.contains("shop.yaml:46: cannot read consent text"),
         "consent texts are resolved against the checked directory: {err}"
     );
 
@@ -574,8 +574,36 @@ fn policy_check_reports_every_error_with_file_and_line() {
     assert!(
         err.contains("warning: ")
             && err
-                .contains("shop.yaml:61: upstream `crm` at `crm.example.com` declares no country"),
+                .contains("shop.yaml:67: upstream `crm` at `crm.example.com` declares no country"),
         "{err}"
+    );
+
+    // The same CRM declared in the US: every readable personal field it would get is refused by
+    // its line, under 152-FZ Art. 18(5), and so is forwarding the rest to it untouched.
+    let us = std::fs::read_to_string(root.join("policies/shop.yaml"))
+        .unwrap()
+        .replace(
+            "safeguards: scc}\n\ndefault",
+            "safeguards: scc, country: US}\n\ndefault",
+        );
+    std::fs::write(dir.join("shop.yaml"), us).unwrap();
+    std::fs::copy(root.join("policies/routes.yaml"), dir.join("routes.yaml")).unwrap();
+    std::os::unix::fs::symlink(root.join("policies/pages"), dir.join("pages")).unwrap();
+    let out = pdgate(&["policy", "check", dir.to_str().unwrap()], root);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for line in [
+        "routes.yaml:13: 152-FZ Art. 18(5): route `checkout` sends `card_last4`",
+        "routes.yaml:28: 152-FZ Art. 18(5): route `newsletter` sends `name`",
+        "routes.yaml:45: 152-FZ Art. 18(5): route `contact` sends `phone`",
+        "routes.yaml:58: 152-FZ Art. 18(5): route `staff_orders` forwards its requests untouched",
+        "shop.yaml:69: 152-FZ Art. 18(5): the default upstream `crm` is in US",
+    ] {
+        assert!(err.contains(line), "{line} in {err}");
+    }
+    assert!(
+        !err.contains("visitor_id"),
+        "a field without a category is not declared personal"
     );
 }
 

@@ -211,6 +211,22 @@ async fn register_formats(env: &Env) {
     assert!(String::from_utf8_lossy(&html.body).contains("22(3)(10.1)"));
     let md = authed("GET", &url("?view=gdpr&format=md"), &env.dpo, "").await;
     assert!(String::from_utf8_lossy(&md.body).contains("### 30(1)(g) — "));
+    // Roskomnadzor's notification form, in Russian, field by field; only of the 152-FZ view.
+    let form = authed("GET", &url("?view=fz152&format=form"), &env.dpo, "").await;
+    let page = String::from_utf8_lossy(&form.body);
+    assert_eq!(form.status, 200);
+    for cell in [
+        "<th>ИНН</th><td>7707083893</td>",
+        "<h2>Цель обработки 3: Answer questions sent through the contact form</h2>",
+        "<th>Город</th><td>Moscow</td>",
+    ] {
+        assert!(page.contains(cell), "{cell} in {page}");
+    }
+    let bad = authed("GET", &url("?view=gdpr&format=form"), &env.dpo, "").await;
+    assert_eq!(
+        (bad.status.as_u16(), bad.code()),
+        (400, "invalid_format".to_owned())
+    );
 }
 
 /// Auditors may read it; services may not; bad parameters are named.
@@ -526,19 +542,38 @@ async fn opening_and_moves_are_audited(env: &Env) {
     assert_eq!(moves, ["notified-24h", "notified-72h", "closed"]);
 }
 
-/// The CRM runs in the US (not adequate), the detokenizing service in Germany (adequate).
+/// The CRM runs in the US (not adequate), the detokenizing service in Germany (adequate). Under
+/// 152-FZ Art. 18(5) the CRM may then receive tokens and envelopes only: the routes' readable
+/// personal fields are tokenized or encrypted instead, and the policies state that what no route
+/// declares carries nothing personal.
 fn abroad(name: &str, t: &str) -> String {
+    if name == "routes.yaml" {
+        return t
+            .replace(
+                "card_last4: {category: payment, action: pass}",
+                "card_last4: {category: payment, action: tokenize}",
+            )
+            .replace(
+                "name:  {category: identity, action: mask}",
+                "name:  {category: identity, action: encrypt}",
+            )
+            .replace(
+                "phone:      {category: contact, action: mask, kind: phone}",
+                "phone:      {category: contact, action: tokenize, kind: phone}",
+            );
+    }
     if name != "shop.yaml" {
         return t.to_owned();
     }
-    t.replace(
-        "erasure_webhook: \"/privacy/erase\"}",
-        "erasure_webhook: \"/privacy/erase\", country: US}",
-    )
-    .replace(
-        "{id: crm, purposes: [order_fulfilment, marketing, enquiries]}",
-        "{id: crm, purposes: [order_fulfilment, marketing, enquiries], country: DE}",
-    )
+    format!("{t}allow_unmatched_abroad: true\n")
+        .replace(
+            "erasure_webhook: \"/privacy/erase\", safeguards: scc}",
+            "erasure_webhook: \"/privacy/erase\", safeguards: scc, country: US}",
+        )
+        .replace(
+            "{id: crm, purposes: [order_fulfilment, marketing, enquiries], safeguards: scc}",
+            "{id: crm, purposes: [order_fulfilment, marketing, enquiries], country: DE}",
+        )
 }
 
 async fn notify(env: &Env, country: &str, purpose: &str, filed_at: i64) -> pdgate_testkit::Resp {
@@ -630,6 +665,14 @@ async fn refused_until_notified_and_waited(
     let r = checkout(env, "abroad@mail.ru").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let got = env.up.requests().pop().unwrap();
+    // Abroad goes nothing readable: every personal value of the form is a token or an envelope.
+    let body = got.body_str();
+    for raw in ["abroad@mail.ru", "555", "Павел", "Тверь", "4276"] {
+        assert!(
+            !body.contains(raw),
+            "{raw} reached the CRM in the US: {body}"
+        );
+    }
     let email_token = serde_json::from_slice::<Value>(&got.body).unwrap()["email"]
         .as_str()
         .unwrap()

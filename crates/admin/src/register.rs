@@ -1,11 +1,11 @@
-//! `GET /admin/v1/register?view=gdpr|fz152&format=json|csv|md|html` (SPEC 9) for DPOs, admins
+//! `GET /admin/v1/register?view=gdpr|fz152&format=json|csv|md|html|form` (SPEC 9) for DPOs, admins
 //! and auditors: the live register, built on each call from the policies, the running
 //! configuration and the store's figures.
 
 use http::{Request, Response, StatusCode};
 
 use super::Admin;
-use pdgate_app::register::render::{self, Format};
+use pdgate_app::register::render::Format;
 use pdgate_app::register::{self as reg, Inputs, View};
 use pdgate_http::respond;
 use pdgate_http::{ApiError, Body};
@@ -27,24 +27,27 @@ pub(super) async fn handle<B>(admin: &Admin, req: &Request<B>) -> Result<Respons
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_format",
-                "format must be json, csv, md or html",
+                "format must be json, csv, md, html or form",
             )
         })?,
     };
     let now = pdgate_core::now_millis();
     let live = reg::read_live(&admin.store, &admin.policy, now).await?;
-    let doc = reg::build(
-        view,
-        &Inputs {
-            policy: &admin.policy,
-            facts: &admin.facts,
-            live: &live,
-            adequacy: &admin.transfers.adequacy,
-            calendar: &admin.calendar,
-            now,
-        },
-    );
-    let body = render::render(&doc, format);
+    let inputs = Inputs {
+        policy: &admin.policy,
+        facts: &admin.facts,
+        live: &live,
+        adequacy: &admin.transfers.adequacy,
+        calendar: &admin.calendar,
+        now,
+    };
+    let body = reg::document(view, format, &inputs).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_format",
+            "format=form is Roskomnadzor's notification form: ask it of view=fz152",
+        )
+    })?;
     let name = format!(
         "register-{}-{}.{}",
         if view == View::Gdpr { "gdpr" } else { "fz152" },

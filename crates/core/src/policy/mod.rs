@@ -7,6 +7,7 @@
 
 pub mod canonical;
 pub mod duration;
+pub mod law;
 pub mod model;
 mod role;
 mod route;
@@ -21,6 +22,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::actions::{Action, Kind};
+pub use law::{chapter_v_refusal, EuAdequacy, EuStatus};
 pub use model::{ConsentMethod, LegalBasis, Regime, UnknownFields};
 pub use role::Role;
 pub use route::PathMatcher;
@@ -96,6 +98,9 @@ pub struct Policy {
     pub default_upstream: Option<usize>,
     /// Scan bodies on unmatched routes for personal data and list the flows found.
     pub discovery: bool,
+    /// The policies state that requests no route declares, and pass routes, carry no personal
+    /// data, so they may go untouched to an upstream abroad (152-FZ Art. 18(5)).
+    pub allow_unmatched_abroad: bool,
     pub routes: Vec<Route>,
     pub consent_texts: Vec<ConsentText>,
     /// Where the policies came from (consent texts are resolved against it).
@@ -121,7 +126,7 @@ pub struct Upstream {
     pub erasure_webhook: Option<String>,
     /// ISO 3166-1 alpha-2, upper case; `RU` when the policy names none.
     pub country: String,
-    pub safeguards: Option<String>,
+    pub safeguards: Option<model::Safeguards>,
 }
 
 /// A canonical path lower-cased for the routes that ignore case (it is ASCII: anything else is
@@ -251,7 +256,7 @@ pub struct Destination<'a> {
     /// ISO 3166-1 alpha-2, upper case.
     pub country: &'a str,
     pub purposes: Vec<&'a str>,
-    pub safeguards: Option<&'a str>,
+    pub safeguards: Option<model::Safeguards>,
     /// A recipient's own description of what it does with the data.
     pub detail: Option<&'a str>,
 }
@@ -268,7 +273,7 @@ impl Policy {
                     name: &r.name,
                     country: &r.country,
                     purposes: vec![p.def.id.as_str()],
-                    safeguards: r.safeguards.as_deref(),
+                    safeguards: r.safeguards,
                     detail: r.purpose.as_deref(),
                 });
             }
@@ -287,7 +292,7 @@ impl Policy {
                 name: &u.id,
                 country: &u.country,
                 purposes,
-                safeguards: u.safeguards.as_deref(),
+                safeguards: u.safeguards,
                 detail: None,
             });
         }
@@ -297,7 +302,7 @@ impl Policy {
                 name: &s.id,
                 country: s.country(),
                 purposes: s.purposes.iter().map(String::as_str).collect(),
-                safeguards: s.safeguards.as_deref(),
+                safeguards: s.safeguards,
                 detail: None,
             });
         }
@@ -520,6 +525,7 @@ struct Raw {
     upstreams: Vec<(Loc, model::Upstream)>,
     default_upstream: Vec<(Loc, String)>,
     discovery: Vec<(Loc, bool)>,
+    allow_unmatched_abroad: Vec<(Loc, bool)>,
     routes: Vec<(Loc, model::Route)>,
 }
 
@@ -546,6 +552,7 @@ const SECTIONS: &[&str] = &[
     "upstreams",
     "default_upstream",
     "discovery",
+    "allow_unmatched_abroad",
     "routes",
 ];
 
@@ -622,6 +629,9 @@ impl Compiler {
                     "controller" => self.item(docs, &loc, value, &mut raw.controller),
                     "default_upstream" => self.item(docs, &loc, value, &mut raw.default_upstream),
                     "discovery" => self.item(docs, &loc, value, &mut raw.discovery),
+                    "allow_unmatched_abroad" => {
+                        self.item(docs, &loc, value, &mut raw.allow_unmatched_abroad)
+                    }
                     "categories" => self.list(docs, &loc, value, &mut raw.categories),
                     "subjects" => self.list(docs, &loc, value, &mut raw.subjects),
                     "purposes" => self.list(docs, &loc, value, &mut raw.purposes),
@@ -738,23 +748,27 @@ impl Compiler {
         if !self.errors.is_empty() {
             return None;
         }
-        Some(Policy {
+        let policy = Policy {
             controller,
-            categories: raw.categories.into_iter().map(|(_, c)| c).collect(),
-            subjects: raw.subjects.into_iter().map(|(_, c)| c).collect(),
+            categories: raw.categories.iter().map(|(_, c)| c.clone()).collect(),
+            subjects: raw.subjects.iter().map(|(_, c)| c.clone()).collect(),
             purposes,
             legal_holds: raw
                 .legal_holds
-                .into_iter()
+                .iter()
                 .filter_map(|(_, def)| {
                     let keep = duration::IsoDuration::parse(&def.keep).ok()?;
-                    Some(LegalHold { def, keep })
+                    Some(LegalHold {
+                        def: def.clone(),
+                        keep,
+                    })
                 })
                 .collect(),
             services: raw
                 .services
-                .into_iter()
-                .map(|(_, mut s)| {
+                .iter()
+                .map(|(_, s)| {
+                    let mut s = s.clone();
                     s.country = Some(s.country().to_ascii_uppercase());
                     s
                 })
@@ -762,12 +776,15 @@ impl Compiler {
             upstreams,
             default_upstream,
             discovery: raw.discovery.iter().any(|(_, on)| *on),
+            allow_unmatched_abroad: raw.allow_unmatched_abroad.iter().any(|(_, on)| *on),
             routes,
             consent_texts,
             dir: self.dir.clone(),
             sha256: String::new(),
             warnings: Vec::new(),
-        })
+        };
+        self.law(&policy, &raw, docs);
+        self.errors.is_empty().then_some(policy)
     }
 
     /// Ids are unique per section, across files.
@@ -822,6 +839,26 @@ impl Compiler {
             let msg = "protection_level is 1, 2, 3 or 4 (Government Decree No. 1119)";
             self.at(docs, loc, "protection_level", msg);
         }
+        if let Some(model::LocationDef::Text(t)) = &c.database_location {
+            let msg = format!("database_location `{t}` must be structured: `{{country: RU, city: …, address: …, hosting: …}}` (152-FZ Art. 18(5), 22(3)(10.1))");
+            self.at(docs, loc, "database_location", msg);
+        }
+        if let Some(model::LocationDef::Place(l)) = &c.database_location {
+            self.country(docs, loc, "database_location.country", &l.country);
+        }
+        for (i, j) in c.joint_controllers.iter().enumerate() {
+            if let Some(cc) = &j.country {
+                self.country(docs, loc, &format!("joint_controllers[{i}].country"), cc);
+            }
+        }
+        if let Some(cc) = c
+            .eu_representative
+            .as_ref()
+            .and_then(|r| r.country.as_ref())
+        {
+            self.country(docs, loc, "eu_representative.country", cc);
+        }
+        self.identifiers(docs, loc, c);
         if c.regimes.is_empty() {
             let msg = "regimes is empty: write [fz152], [gdpr] or [fz152, gdpr]";
             self.at(docs, loc, "regimes", msg);
@@ -983,7 +1020,7 @@ impl Compiler {
                 url: uri,
                 erasure_webhook: u.erasure_webhook.clone(),
                 country,
-                safeguards: u.safeguards.clone(),
+                safeguards: u.safeguards,
             });
         }
         upstreams

@@ -16,8 +16,26 @@ pub struct Controller {
     pub phone: Option<String>,
     pub dpo: Dpo,
     pub regimes: Vec<Regime>,
-    pub database_location: String,
+    /// Where the vault's database is (152-FZ Art. 18(5), Art. 22(3)(10.1)); required under 152-FZ,
+    /// and then in Russia.
+    #[serde(default)]
+    pub database_location: Option<LocationDef>,
     pub token_domain: String,
+    /// Taxpayer identification number (ИНН): 10 digits for an organisation, 12 for a person.
+    #[serde(default)]
+    pub inn: Option<String>,
+    /// Primary state registration number (ОГРН, 13 digits; ОГРНИП, 15).
+    #[serde(default)]
+    pub ogrn: Option<String>,
+    /// The operator's number in Roskomnadzor's register of operators, once entered.
+    #[serde(default)]
+    pub rkn_registry_number: Option<String>,
+    /// The representative in the Union (GDPR Art. 27) of a controller established outside it.
+    #[serde(default)]
+    pub eu_representative: Option<Representative>,
+    /// Joint controllers (GDPR Art. 26, 30(1)(a)).
+    #[serde(default)]
+    pub joint_controllers: Vec<Representative>,
     /// The person responsible for organizing processing (152-FZ Art. 22(3)(7.1)); the DPO when
     /// not given.
     #[serde(default)]
@@ -30,6 +48,72 @@ pub struct Controller {
     /// model set (152-FZ Art. 22(3)(11)).
     #[serde(default)]
     pub protection_level: Option<u8>,
+}
+
+/// `database_location` as written: the structured place, or the free text of older policies,
+/// which is refused with the form to write instead.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum LocationDef {
+    Place(DatabaseLocation),
+    Text(String),
+}
+
+/// Where the database that records and stores the data is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseLocation {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub city: String,
+    /// The data centre's address.
+    pub address: String,
+    /// Who runs the data centre or hosting, when not the operator.
+    #[serde(default)]
+    pub hosting: Option<String>,
+}
+
+impl DatabaseLocation {
+    /// One line: `RU, Moscow, <address> (hosting: …)`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}, {}, {}", self.country, self.city, self.address);
+        if let Some(h) = &self.hosting {
+            s.push_str(&format!(" (hosting: {h})"));
+        }
+        s
+    }
+}
+
+/// Another organisation named in the register: the EU representative or a joint controller.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Representative {
+    pub name: String,
+    pub address: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// For a joint controller: what the arrangement of Art. 26 assigns to it.
+    #[serde(default)]
+    pub responsibilities: Option<String>,
+}
+
+impl Controller {
+    /// The structured database location (free text is refused when the policies compile).
+    pub fn location(&self) -> Option<&DatabaseLocation> {
+        match &self.database_location {
+            Some(LocationDef::Place(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The location on one line, or `not declared`.
+    pub fn location_line(&self) -> String {
+        self.location()
+            .map_or_else(|| "not declared".to_owned(), DatabaseLocation::describe)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -72,8 +156,14 @@ impl Regime {
 pub struct Category {
     pub id: String,
     pub name: String,
+    /// Special categories (152-FZ Art. 10(1), GDPR Art. 9(1)): race, nationality, political views,
+    /// religious or philosophical beliefs, health, intimate life; under the GDPR also trade-union
+    /// membership, genetic data and sexual orientation.
     #[serde(default)]
     pub special: bool,
+    /// Biometric data (152-FZ Art. 11(1); under the GDPR special when used to identify, Art. 9(1)).
+    #[serde(default)]
+    pub biometric: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -129,6 +219,21 @@ pub struct Purpose {
     /// "immediately"; GDPR Art. 21(3)).
     #[serde(default)]
     pub direct_marketing: bool,
+    /// For special or biometric categories collected without written consent: the ground of
+    /// 152-FZ Art. 10(2) / 11(2) and of GDPR Art. 9(2) the processing rests on.
+    #[serde(default)]
+    pub special_grounds: Option<SpecialGrounds>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialGrounds {
+    /// `10(2)(N)` (special categories) or `11(2)` (biometrics).
+    #[serde(default)]
+    pub fz152: Option<String>,
+    /// `9(2)(b)` … `9(2)(j)`; `9(2)(a)` is explicit consent, written as `consent: {written: true}`.
+    #[serde(default)]
+    pub gdpr: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -136,6 +241,12 @@ pub struct Purpose {
 pub struct ConsentRef {
     pub text: String,
     pub version: u32,
+    /// Consent in writing (152-FZ Art. 9(4): on paper or an electronic document with an
+    /// electronic signature), as special categories and biometrics need without another ground.
+    /// A checkbox is not written: routes record it with `method: api` from the system that holds
+    /// the signed document.
+    #[serde(default)]
+    pub written: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -145,9 +256,45 @@ pub struct Recipient {
     pub country: String,
     #[serde(default)]
     pub purpose: Option<String>,
-    /// For a transfer outside the EEA under GDPR: the Art. 45/46 ground (adequacy decision, SCCs…).
+    /// For a transfer outside the EEA under GDPR: the Chapter V ground.
     #[serde(default)]
-    pub safeguards: Option<String>,
+    pub safeguards: Option<Safeguards>,
+}
+
+/// The ground for a transfer of GDPR-regime data to a third country (GDPR Chapter V).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Safeguards {
+    /// The Commission's standard contractual clauses (Art. 46(2)(c)).
+    Scc,
+    /// Binding corporate rules (Art. 46(2)(b), 47).
+    Bcr,
+    /// A derogation for a specific situation (Art. 49(1)).
+    Derogation,
+    /// An adequacy decision that covers this recipient where it covers only some (Art. 45(1)):
+    /// a US organisation certified under the Data Privacy Framework, a Canadian one under PIPEDA.
+    Adequacy,
+}
+
+impl Safeguards {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Safeguards::Scc => "scc",
+            Safeguards::Bcr => "bcr",
+            Safeguards::Derogation => "derogation",
+            Safeguards::Adequacy => "adequacy",
+        }
+    }
+
+    /// The article the ground rests on.
+    pub fn article(self) -> &'static str {
+        match self {
+            Safeguards::Scc => "GDPR Art. 46(2)(c)",
+            Safeguards::Bcr => "GDPR Art. 46(2)(b), 47",
+            Safeguards::Derogation => "GDPR Art. 49(1)",
+            Safeguards::Adequacy => "GDPR Art. 45(1)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -182,9 +329,9 @@ pub struct Service {
     /// ISO 3166-1 alpha-2 country the service runs in; `RU` when not given.
     #[serde(default)]
     pub country: Option<String>,
-    /// For a transfer outside the EEA under GDPR: the Art. 45/46 ground.
+    /// For a transfer outside the EEA under GDPR: the Chapter V ground.
     #[serde(default)]
-    pub safeguards: Option<String>,
+    pub safeguards: Option<Safeguards>,
 }
 
 impl Service {
@@ -204,9 +351,9 @@ pub struct Upstream {
     /// ISO 3166-1 alpha-2 country the upstream runs in; `RU` when not given.
     #[serde(default)]
     pub country: Option<String>,
-    /// For a transfer outside the EEA under GDPR: the Art. 45/46 ground.
+    /// For a transfer outside the EEA under GDPR: the Chapter V ground.
     #[serde(default)]
-    pub safeguards: Option<String>,
+    pub safeguards: Option<Safeguards>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

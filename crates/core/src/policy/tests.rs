@@ -18,7 +18,7 @@ const BASE: &str = r#"controller:
   email: privacy@acme.example
   dpo: {name: "D", email: dpo@acme.example}
   regimes: [fz152]
-  database_location: "RU"
+  database_location: {country: RU, city: Moscow, address: "Red Square, 1"}
   token_domain: relay.acme.example
 categories:
   - {id: contact, name: "Contact"}
@@ -361,4 +361,273 @@ fn on_refusal_takes_a_site_url_or_a_page_that_exists() {
         let e = ok(on).unwrap_err().to_string();
         assert!(e.contains(says), "{on}: {e}");
     }
+}
+
+/// The messages of a refused policy set, or an empty list if it compiles.
+fn refusals(files: &[(&str, &str)]) -> Vec<String> {
+    match check(files) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(|e| e.message.clone()).collect(),
+    }
+}
+
+const ABROAD: &str = "upstreams:\n  - {id: us, url: \"https://crm.example.com\", country: US}\n";
+
+fn foreign_route(field: &str) -> String {
+    format!("routes:\n  - id: signup\n    match: {{method: POST, path: /signup}}\n    upstream: us\n    purposes: [sales]\n    subject: {{field: email}}\n    fields:\n      email: {{category: contact, action: tokenize, kind: email}}\n      {field}\n      total: {{action: pass}}\n")
+}
+
+#[test]
+fn the_database_is_named_structured_and_in_russia_under_152_fz() {
+    let none = BASE.replace(
+        "  database_location: {country: RU, city: Moscow, address: \"Red Square, 1\"}\n",
+        "",
+    );
+    let m = refusals(&[("a.yaml", &none)]);
+    assert!(m.len() == 1 && m[0].contains("Art. 18(5)"), "{m:?}");
+    let gdpr_only = none
+        .replace("regimes: [fz152]", "regimes: [gdpr]")
+        .replace("9000\"}", "9000\", safeguards: scc}");
+    assert_eq!(
+        refusals(&[("a.yaml", &gdpr_only)]),
+        Vec::<String>::new(),
+        "only 152-FZ asks"
+    );
+
+    let text = BASE.replace(
+        "{country: RU, city: Moscow, address: \"Red Square, 1\"}",
+        "\"RU, Moscow\"",
+    );
+    let m = refusals(&[("a.yaml", &text)]);
+    assert!(m.len() == 1 && m[0].contains("must be structured"), "{m:?}");
+    let abroad = BASE.replace("country: RU, city: Moscow", "country: DE, city: Frankfurt");
+    let m = refusals(&[("a.yaml", &abroad)]);
+    assert!(
+        m.len() == 1 && m[0].contains("Art. 18(5)") && m[0].contains("DE"),
+        "{m:?}"
+    );
+    let p = check(&[("a.yaml", BASE)]).unwrap();
+    assert_eq!(p.controller.location_line(), "RU, Moscow, Red Square, 1");
+}
+
+#[test]
+fn readable_personal_fields_never_go_to_an_upstream_abroad() {
+    // Tokens and envelopes may go; a field without a category is not declared personal.
+    let fine = foreign_route("name: {category: identity, action: encrypt}");
+    let base = BASE.replace("categories: [contact]", "categories: [contact, identity]");
+    assert_eq!(
+        refusals(&[("a.yaml", &base), ("b.yaml", ABROAD), ("c.yaml", &fine)]),
+        Vec::<String>::new()
+    );
+    for action in ["pass", "mask", "hash"] {
+        let r = foreign_route(&format!("name: {{category: identity, action: {action}}}"));
+        let errs = check(&[("a.yaml", &base), ("b.yaml", ABROAD), ("c.yaml", &r)])
+            .unwrap_err()
+            .0;
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let e = &errs[0];
+        assert_eq!(
+            (e.file.to_str(), e.line),
+            (Some("c.yaml"), 9),
+            "at the field"
+        );
+        for part in [
+            "Art. 18(5)",
+            "route `signup`",
+            "`name`",
+            "in US",
+            &format!("as `{action}`"),
+        ] {
+            assert!(
+                e.message.contains(part),
+                "{action}: {part} in {}",
+                e.message
+            );
+        }
+    }
+    // The same route to a Russian upstream is fine; under the GDPR alone, too.
+    let home = foreign_route("name: {category: identity, action: pass}")
+        .replace("upstream: us", "upstream: crm");
+    assert_eq!(
+        refusals(&[("a.yaml", &base), ("b.yaml", ABROAD), ("c.yaml", &home)]),
+        Vec::<String>::new()
+    );
+    let unknown = format!(
+        "{}    unknown_fields: pass\n",
+        foreign_route("name: {category: identity, action: encrypt}")
+    );
+    let m = refusals(&[("a.yaml", &base), ("b.yaml", ABROAD), ("c.yaml", &unknown)]);
+    assert!(m.len() == 1 && m[0].contains("undeclared fields"), "{m:?}");
+}
+
+#[test]
+fn untouched_forwarding_abroad_needs_the_policies_to_say_it_carries_nothing_personal() {
+    let default = format!("{ABROAD}default_upstream: us\n");
+    let m = refusals(&[("a.yaml", BASE), ("b.yaml", &default)]);
+    assert!(
+        m.len() == 1
+            && m[0].contains("default upstream `us` is in US")
+            && m[0].contains("allow_unmatched_abroad"),
+        "{m:?}"
+    );
+    let pass =
+        "routes:\n  - id: assets\n    match: {method: GET, prefix: /assets/}\n    upstream: us\n";
+    let m = refusals(&[("a.yaml", BASE), ("b.yaml", ABROAD), ("c.yaml", pass)]);
+    assert!(
+        m.len() == 1 && m[0].contains("route `assets` forwards"),
+        "{m:?}"
+    );
+    let allowed = format!("{default}allow_unmatched_abroad: true\n");
+    let p = check(&[("a.yaml", BASE), ("b.yaml", &allowed), ("c.yaml", pass)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.allow_unmatched_abroad);
+    let warned: Vec<&str> = p
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .filter(|m| m.contains("leaves Russia unrecorded"))
+        .collect();
+    assert_eq!(warned.len(), 2, "{:?}", p.warnings);
+}
+
+#[test]
+fn gdpr_transfers_out_of_the_eea_name_their_ground_russia_included() {
+    let gdpr = BASE.replace("regimes: [fz152]", "regimes: [fz152, gdpr]");
+    // The RU upstream of BASE is a GDPR transfer: refused without safeguards.
+    let m = refusals(&[("a.yaml", &gdpr)]);
+    assert!(
+        m.len() == 1
+            && m[0].contains("upstream `crm`")
+            && m[0].contains("RU is a third country")
+            && m[0].contains("Art. 46(2)(c)"),
+        "{m:?}"
+    );
+    let scc = gdpr.replace(
+        "url: \"http://127.0.0.1:9000\"}",
+        "url: \"http://127.0.0.1:9000\", safeguards: scc}",
+    );
+    assert_eq!(refusals(&[("a.yaml", &scc)]), Vec::<String>::new());
+    let claimed = scc.replace("safeguards: scc", "safeguards: adequacy");
+    let m = refusals(&[("a.yaml", &claimed)]);
+    assert!(
+        m.len() == 1 && m[0].contains("without an adequacy decision"),
+        "no decision covers RU: {m:?}"
+    );
+    // Recipients and services too; the EEA and full decisions need nothing, partial ones a word.
+    let more = "services:\n  - {id: bi, purposes: [sales], country: DE}\n  - {id: ca, purposes: [sales], country: CA}\n  - {id: jp, purposes: [sales], country: JP}\n  - {id: kz, purposes: [sales], country: KZ}\n";
+    let m = refusals(&[("a.yaml", &scc), ("b.yaml", more)]);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(
+        m[0].contains("service `ca`") && m[0].contains("safeguards: adequacy"),
+        "{m:?}"
+    );
+    assert!(
+        m[1].contains("service `kz`") && m[1].contains("KZ is a third country"),
+        "{m:?}"
+    );
+    let rec = scc.replace("retention: {keep: P1Y, from: collected}", "retention: {keep: P1Y, from: collected}\n    recipients: [{name: \"Courier\", country: RU}]");
+    let m = refusals(&[("a.yaml", &rec)]);
+    assert!(
+        m.len() == 1 && m[0].contains("recipient `Courier` of `sales`"),
+        "{m:?}"
+    );
+    // Without the GDPR, none of this applies.
+    assert_eq!(
+        refusals(&[("a.yaml", BASE), ("b.yaml", more)]),
+        Vec::<String>::new()
+    );
+    let eu = EuAdequacy::shipped();
+    assert_eq!(
+        ["DE", "NO", "GB", "US", "RU", "BY"].map(|c| eu.status(c)),
+        [
+            EuStatus::Eea,
+            EuStatus::Eea,
+            EuStatus::Adequate,
+            EuStatus::Partial,
+            EuStatus::ThirdCountry,
+            EuStatus::ThirdCountry
+        ]
+    );
+}
+
+fn special(basis: &str, extra: &str) -> String {
+    BASE.replace("  - {id: identity, name: \"Name\"}\n", "  - {id: identity, name: \"Name\"}\n  - {id: health, name: \"Health\", special: true}\n  - {id: face, name: \"Face geometry\", biometric: true}\n")
+        .replace("regimes: [fz152]", "regimes: [fz152, gdpr]")
+        .replace("url: \"http://127.0.0.1:9000\"}", "url: \"http://127.0.0.1:9000\", safeguards: scc}")
+        .replace("upstreams:\n", &format!("  - id: care\n    description: \"Care\"\n    {basis}\n    categories: [health]\n    retention: {{keep: P1Y, from: collected}}\n{extra}upstreams:\n"))
+}
+
+#[test]
+fn special_categories_and_biometrics_need_written_consent_or_a_declared_ground() {
+    let m = refusals(&[("a.yaml", &special("legal_basis: contract", ""))]);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(
+        m[0].contains("152-FZ Art. 10(2)") && m[1].contains("GDPR Art. 9(1)"),
+        "{m:?}"
+    );
+    let grounds = "    special_grounds: {fz152: \"10(2)(4)\", gdpr: \"9(2)(h)\"}\n";
+    assert_eq!(
+        refusals(&[("a.yaml", &special("legal_basis: contract", grounds))]),
+        Vec::<String>::new()
+    );
+    for bad in [
+        "{fz152: \"10(2)(1)\", gdpr: \"9(2)(h)\"}",
+        "{fz152: \"10(2)(4)\", gdpr: \"9(2)(a)\"}",
+        "{fz152: \"11(2)\", gdpr: \"9(2)(k)\"}",
+    ] {
+        let m = refusals(&[(
+            "a.yaml",
+            &special(
+                "legal_basis: contract",
+                &format!("    special_grounds: {bad}\n"),
+            ),
+        )]);
+        assert!(!m.is_empty(), "{bad} is not a ground");
+    }
+    // Biometrics: Art. 11(2), not 10(2).
+    let bio = special(
+        "legal_basis: contract",
+        "    special_grounds: {fz152: \"11(2)\", gdpr: \"9(2)(b)\"}\n",
+    )
+    .replace("categories: [health]", "categories: [face]");
+    assert_eq!(refusals(&[("a.yaml", &bio)]), Vec::<String>::new());
+    let m = refusals(&[("a.yaml", &bio.replace("\"11(2)\"", "\"10(2)(4)\""))]);
+    assert!(m.len() == 1 && m[0].contains("Art. 11"), "{m:?}");
+    // Consent that is not written is not enough; written consent is, recorded by API.
+    let plain = special(
+        "legal_basis: consent\n    consent: {text: consents/marketing.md, version: 2}",
+        "",
+    );
+    assert_eq!(refusals(&[("a.yaml", &plain)]).len(), 2);
+    let written = special("legal_basis: consent\n    consent: {text: consents/marketing.md, version: 2, written: true}", "");
+    assert_eq!(refusals(&[("a.yaml", &written)]), Vec::<String>::new());
+    let route = |method: &str| {
+        format!("routes:\n  - id: care\n    match: {{method: POST, path: /care}}\n    upstream: crm\n    purposes: [care]\n    subject: {{field: email}}\n    fields:\n      email: {{category: health, action: tokenize}}\n    consents:\n      care: {{field: agree, method: {method}}}\n")
+    };
+    let m = refusals(&[("a.yaml", &written), ("b.yaml", &route("checkbox"))]);
+    assert!(
+        m.len() == 1 && m[0].contains("Art. 9(4)") && m[0].contains("method: api"),
+        "{m:?}"
+    );
+    assert_eq!(
+        refusals(&[("a.yaml", &written), ("b.yaml", &route("api"))]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn state_identifiers_are_checked_by_their_check_digits() {
+    assert!(law::inn_ok("7707083893") && law::inn_ok("500100732259"));
+    assert!(!law::inn_ok("7707083894") && !law::inn_ok("500100732258") && !law::inn_ok("77070838"));
+    assert!(law::ogrn_ok("1027700132195") && law::ogrn_ok("304500116000157"));
+    assert!(!law::ogrn_ok("1027700132196") && !law::ogrn_ok("304500116000158"));
+    let c = BASE.replace(
+        "  token_domain:",
+        "  inn: \"7707083894\"\n  ogrn: \"1027700132196\"\n  token_domain:",
+    );
+    let m = refusals(&[("a.yaml", &c)]);
+    assert!(
+        m.len() == 2 && m[0].contains("inn") && m[1].contains("ogrn"),
+        "{m:?}"
+    );
 }

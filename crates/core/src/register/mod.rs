@@ -8,12 +8,13 @@
 //! check the document against the legal list line by line. What the policies do not say and the
 //! law asks for is listed under `gaps` instead of being invented.
 
+pub mod form_ru;
 pub mod render;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::policy::{DestinationKind, LegalBasis, Policy};
+use crate::policy::{chapter_v_refusal, DestinationKind, EuAdequacy, EuStatus, LegalBasis, Policy};
 use crate::records::oversight::{Figures, FlowRow, NotificationRow};
 use crate::records::rights::SweepRow;
 use crate::transfers::{self, Adequacy};
@@ -137,6 +138,19 @@ fn item(reference: &'static str, key: &'static str, label: &'static str, value: 
     }
 }
 
+/// The register in `view` and `format`; `None` for the notification form asked of the GDPR view
+/// (the form is Roskomnadzor's).
+pub fn document(view: View, format: render::Format, inp: &Inputs<'_>) -> Option<String> {
+    match (view, format) {
+        (View::Fz152, render::Format::Form) => Some(form_ru::html(
+            &form_ru::fields(inp),
+            &inp.policy.controller.name,
+        )),
+        (View::Gdpr, render::Format::Form) => None,
+        _ => Some(render::render(&build(view, inp), format)),
+    }
+}
+
 /// The register in one view.
 pub fn build(view: View, inp: &Inputs<'_>) -> Register {
     let mut gaps = Vec::new();
@@ -190,17 +204,24 @@ fn gdpr_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
     let p = inp.policy;
     let c = &p.controller;
     let transfers = transfer_list(inp);
-    for t in &transfers {
-        if t["gdpr_third_country"] == json!(true) && t["safeguards"].is_null() {
+    let eu = EuAdequacy::shipped();
+    for d in p.destinations() {
+        // `policy check` refuses these; a register built from a policy changed since says so too.
+        if let Some(why) = chapter_v_refusal(eu.status(d.country), d.country, d.safeguards) {
             gaps.push(Gap {
                 reference: "30(1)(e)",
-                message: format!(
-                    "{} in {} is outside the EEA and names no safeguards: add `safeguards:` (adequacy decision, SCCs, BCRs)",
-                    t["recipient"].as_str().unwrap_or_default(),
-                    t["country"].as_str().unwrap_or_default()
-                ),
+                message: format!("{}: {why}", d.name),
             });
         }
+    }
+    let established_in_eea = c
+        .location()
+        .is_some_and(|l| eu.status(&l.country) == EuStatus::Eea);
+    if !established_in_eea && c.eu_representative.is_none() {
+        gaps.push(Gap {
+            reference: "30(1)(a)",
+            message: "the database is outside the EEA: a controller not established in the Union names its representative there (GDPR Art. 27(1)) unless Art. 27(2) exempts it; add `eu_representative: {name, address, email, country}`".into(),
+        });
     }
     vec![
         item("30(1)(a)", "controller", "Оператор, его представитель и DPO / Controller, representative and DPO", json!({
@@ -209,6 +230,8 @@ fn gdpr_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
             "email": c.email,
             "phone": c.phone,
             "dpo": {"name": c.dpo.name, "email": c.dpo.email},
+            "eu_representative": c.eu_representative,
+            "joint_controllers": c.joint_controllers,
         })),
         item("30(1)(b)", "purposes", "Цели обработки / Purposes of the processing", purposes(inp, false)),
         item("30(1)(c)", "categories", "Категории субъектов и персональных данных / Categories of data subjects and of personal data", json!({
@@ -229,9 +252,18 @@ fn fz152_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
     let started = start_date(inp, gaps);
     let level = protection_level(p, gaps);
     let foreign = foreign_transfers(inp, gaps);
+    for (id, v) in [("inn", &c.inn), ("ogrn", &c.ogrn)] {
+        if v.is_none() {
+            gaps.push(Gap {
+                reference: "22(3)(1)",
+                message: format!("the notification form asks for the operator's {} (ИНН, ОГРН): add `{id}:` to `controller`", id.to_uppercase()),
+            });
+        }
+    }
     vec![
         item("22(3)(1)", "operator", "Наименование и адрес оператора / Operator name and address", json!({
             "name": c.name, "address": c.address, "email": c.email, "phone": c.phone,
+            "inn": c.inn, "ogrn": c.ogrn, "rkn_registry_number": c.rkn_registry_number,
         })),
         item("22(3)(2)", "purposes", "Цели обработки / Purposes of processing", purposes(inp, true)),
         item("22(3)(3)", "data_categories", "Категории персональных данных / Categories of personal data", data_categories(p)),
@@ -254,7 +286,7 @@ fn fz152_items(inp: &Inputs<'_>, gaps: &mut Vec<Gap>) -> Vec<Item> {
             "transfers": foreign,
         })),
         item("22(3)(10.1)", "database_location", "Место нахождения базы данных / Location of the database", json!({
-            "location": c.database_location,
+            "location": c.location(),
             "database": format!("{} ({})", inp.facts.backend, inp.facts.database),
         })),
         item("22(3)(11)", "security", "Обеспечение безопасности по требованиям Правительства РФ / Security under the Government's requirements", json!({
@@ -435,17 +467,13 @@ fn recipients(inp: &Inputs<'_>) -> Value {
         .collect::<Vec<_>>())
 }
 
-/// EU/EEA members: transfers elsewhere need a GDPR Chapter V ground.
-const EEA: &[&str] = &[
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IS",
-    "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK",
-];
-
-/// Every recipient, upstream and service with its country, under both laws' eyes. The operator
-/// is taken to be in Russia (152-FZ's home): a GDPR third country is one outside both the EEA
-/// and Russia.
+/// Every recipient, upstream and service with its country, under both laws' eyes: for 152-FZ a
+/// transfer is one outside Russia; for the GDPR, one outside the EEA, and Russia has no adequacy
+/// decision, so a Russian recipient of GDPR-regime data is a third-country transfer with its
+/// Chapter V ground.
 fn transfer_list(inp: &Inputs<'_>) -> Vec<Value> {
     let notes = &inp.live.notifications;
+    let eu = EuAdequacy::shipped();
     inp.policy
         .destinations()
         .iter()
@@ -493,8 +521,10 @@ fn transfer_list(inp: &Inputs<'_>) -> Vec<Value> {
                 "recipient": d.name,
                 "country": country,
                 "adequate_152fz": !foreign || inp.adequacy.contains(country),
-                "gdpr_third_country": foreign && !EEA.contains(&country),
-                "safeguards": d.safeguards,
+                "gdpr_third_country": eu.status(country) != EuStatus::Eea,
+                "gdpr_status": eu.status(country).as_str(),
+                "safeguards": d.safeguards.map(|s| s.as_str()),
+                "safeguards_article": d.safeguards.map(|s| s.article()),
                 "notification": notification,
                 "purposes": per_purpose,
             })
@@ -524,27 +554,36 @@ fn time_limits(inp: &Inputs<'_>) -> Value {
     })
 }
 
+/// 22(3)(6): per purpose, as the notification form asks: its actions, and its methods with
+/// what the gateway does to each field collected for it.
 fn actions_and_methods(p: &Policy) -> Value {
-    let mut actions: Vec<&str> = p
+    json!(p
         .purposes
         .iter()
-        .flat_map(|x| x.def.actions.iter().map(String::as_str))
-        .collect();
-    actions.sort_unstable();
-    actions.dedup();
-    let mut field_actions: Vec<&'static str> = p
-        .routes
-        .iter()
-        .flat_map(|r| r.fields.values().map(|f| f.action.as_str()))
-        .collect();
-    field_actions.sort_unstable();
-    field_actions.dedup();
-    json!({
-        "actions": actions.iter().map(|a| json!({"action": a, "ru": action_ru(a)})).collect::<Vec<_>>(),
-        "method": "автоматизированная обработка с передачей по внутренней сети и сети Интернет / automated processing with transfer over internal networks and the Internet",
-        "field_treatments": field_actions,
-    })
+        .enumerate()
+        .map(|(ix, x)| {
+            let mut treatments: Vec<&'static str> = p
+                .routes
+                .iter()
+                .filter(|r| r.purposes.contains(&ix))
+                .flat_map(|r| r.fields.values().map(|f| f.action.as_str()))
+                .collect();
+            treatments.sort_unstable();
+            treatments.dedup();
+            json!({
+                "purpose": x.def.id,
+                "actions": x.def.actions.iter().map(|a| json!({"action": a, "ru": action_ru(a)})).collect::<Vec<_>>(),
+                "method": METHOD,
+                "field_treatments": treatments,
+            })
+        })
+        .collect::<Vec<_>>())
 }
+
+/// How pdgate processes: by automated means, over networks.
+const METHOD_RU: &str =
+    "автоматизированная обработка с передачей по внутренней сети оператора и по сети Интернет";
+const METHOD: &str = "автоматизированная обработка с передачей по внутренней сети оператора и по сети Интернет / automated processing with transfer over the operator's internal network and the Internet";
 
 fn action_ru(a: &str) -> &'static str {
     match a {

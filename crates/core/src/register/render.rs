@@ -13,6 +13,8 @@ pub enum Format {
     Csv,
     Markdown,
     Html,
+    /// The 152-FZ view as Roskomnadzor's notification form, in Russian (see [`super::form_ru`]).
+    Form,
 }
 
 impl Format {
@@ -22,6 +24,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             "md" | "markdown" => Some(Format::Markdown),
             "html" => Some(Format::Html),
+            "form" => Some(Format::Form),
             _ => None,
         }
     }
@@ -31,7 +34,7 @@ impl Format {
             Format::Json => "application/json",
             Format::Csv => "text/csv; charset=utf-8",
             Format::Markdown => "text/markdown; charset=utf-8",
-            Format::Html => "text/html; charset=utf-8",
+            Format::Html | Format::Form => "text/html; charset=utf-8",
         }
     }
 
@@ -40,7 +43,7 @@ impl Format {
             Format::Json => "json",
             Format::Csv => "csv",
             Format::Markdown => "md",
-            Format::Html => "html",
+            Format::Html | Format::Form => "html",
         }
     }
 }
@@ -54,7 +57,8 @@ pub fn render(r: &Register, format: Format) -> String {
         }
         Format::Csv => csv(r),
         Format::Markdown => markdown(r),
-        Format::Html => html(r),
+        // The form is built from the inputs (`super::document`); from a register, the page.
+        Format::Html | Format::Form => html(r),
     }
 }
 

@@ -150,9 +150,21 @@ fn gdpr_view_has_every_item_of_art_30_1() {
         names.contains(&"Courier LLC") && names.contains(&"crm"),
         "{names:?}"
     );
-    // (e) no third country in the example: the courier and the CRM are in Russia
+    // (e) Russia has no EU adequacy decision: the courier and the CRM are third-country
+    // transfers, each under the standard contractual clauses the example names.
     let t = value(&r, "transfers").as_array().unwrap();
-    assert!(t.iter().all(|x| x["gdpr_third_country"] == false), "{t:?}");
+    assert!(
+        t.iter().all(|x| x["gdpr_third_country"] == true
+            && x["gdpr_status"] == "third_country"
+            && x["safeguards"] == "scc"
+            && x["safeguards_article"] == "GDPR Art. 46(2)(c)"),
+        "{t:?}"
+    );
+    // (a) a controller whose database is outside the EEA names its EU representative (Art. 27)
+    assert!(r
+        .gaps
+        .iter()
+        .any(|g| g.reference == "30(1)(a)" && g.message.contains("Art. 27")));
     // (f) erasure time limits per purpose and the legal hold
     let limits = value(&r, "erasure_time_limits");
     assert!(limits["purposes"]
@@ -203,7 +215,12 @@ fn fz152_view_has_every_item_of_art_22_3() {
             "22(3)(11)"
         ]
     );
-    assert_eq!(value(&r, "operator")["address"], "Москва, ул. Примерная, 1");
+    let op = value(&r, "operator");
+    assert_eq!(op["address"], "Москва, ул. Примерная, 1");
+    assert_eq!(
+        (op["inn"].as_str(), op["ogrn"].as_str()),
+        (Some("7707083893"), Some("1027700132195"))
+    );
     assert_eq!(value(&r, "purposes").as_array().unwrap().len(), 3);
     assert_eq!(value(&r, "data_categories").as_array().unwrap().len(), 5);
     assert_eq!(value(&r, "subject_categories").as_array().unwrap().len(), 2);
@@ -217,15 +234,26 @@ fn fz152_view_has_every_item_of_art_22_3() {
         of("marketing"),
         "152-ФЗ ст. 6 ч. 1 п. 1 (согласие субъекта)"
     );
-    let am = value(&r, "actions_and_methods");
-    assert!(am["actions"]
+    // 6: actions and methods per purpose, as the form asks, not merged
+    let am = value(&r, "actions_and_methods").as_array().unwrap();
+    assert_eq!(am.len(), 3);
+    let of = |id: &str| am.iter().find(|x| x["purpose"] == id).unwrap();
+    assert!(of("order_fulfilment")["actions"]
         .as_array()
         .unwrap()
-        .contains(&json!({"action": "destroy", "ru": "уничтожение"})));
-    assert!(am["field_treatments"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("tokenize")));
+        .contains(&json!({"action": "transfer", "ru": "передача (предоставление, доступ)"})));
+    assert!(
+        !of("marketing")["actions"].to_string().contains("transfer"),
+        "marketing transfers nothing"
+    );
+    assert_eq!(
+        of("enquiries")["field_treatments"],
+        json!(["drop", "encrypt", "hash", "mask", "pass", "redact", "tokenize"])
+    );
+    assert_eq!(
+        of("marketing")["field_treatments"],
+        json!(["encrypt", "mask", "pass", "redact", "tokenize"])
+    );
     // 7: the cryptographic means actually in use, named, and honestly not FSB-certified
     let means = &value(&r, "measures")["cryptographic_means"];
     assert!(means[0]["name"].as_str().unwrap().contains("AES-256-GCM"));
@@ -259,7 +287,7 @@ fn fz152_view_has_every_item_of_art_22_3() {
     );
     assert_eq!(
         value(&r, "database_location"),
-        &json!({"location": "RU, Moscow", "database": "PostgreSQL (db.internal:5432/pdgate)"})
+        &json!({"location": {"country": "RU", "city": "Moscow", "address": "ул. Примерная, 1, стр. 2 (ЦОД)", "hosting": "ООО «Хостинг»"}, "database": "PostgreSQL (db.internal:5432/pdgate)"})
     );
     assert_eq!(value(&r, "security")["protection_level"], Value::Null);
     assert!(r.gaps.iter().any(|g| g.reference == "22(3)(11)"));
@@ -284,6 +312,12 @@ fn declared_fields_fill_the_gaps() {
     });
     let r = doc(View::Fz152, &p, &facts(false), &live());
     assert!(r.gaps.is_empty(), "{:?}", r.gaps);
+    p.controller.inn = None;
+    let r = doc(View::Fz152, &p, &facts(false), &live());
+    assert!(r
+        .gaps
+        .iter()
+        .any(|g| g.reference == "22(3)(1)" && g.message.contains("INN")));
     assert_eq!(value(&r, "start_date")["date"], "2025-03-01");
     assert_eq!(value(&r, "security")["protection_level"], 3);
 }
@@ -304,10 +338,14 @@ fn a_foreign_upstream_is_a_cross_border_transfer_until_notified() {
     assert_eq!(t["adequate_152fz"], false);
     assert!(t["notification"].is_null());
     assert!(r.gaps.iter().any(|g| g.reference == "22(3)(10)"));
+    p.upstreams[0].safeguards = None;
     let g = doc(View::Gdpr, &p, &facts(false), &l);
     assert!(
-        g.gaps.iter().any(|x| x.reference == "30(1)(e)"),
-        "no safeguards named"
+        g.gaps.iter().any(|x| x.reference == "30(1)(e)"
+            && x.message
+                .contains("US's adequacy decision covers only some")),
+        "no safeguards named: {:?}",
+        g.gaps
     );
 
     // Notified for every purpose of the CRM's routes, filed long enough ago.
@@ -384,5 +422,86 @@ fn csv_cells_cannot_become_formulas() {
     assert!(
         csv.contains(",\"'=HYPERLINK(\"\"http://evil\"\")\"\r\n"),
         "{csv}"
+    );
+}
+
+#[test]
+fn the_notification_form_lays_out_each_purpose_in_russian_field_by_field() {
+    let p = shop();
+    let (f, l) = (facts(false), live());
+    let cal = Calendar::russia();
+    let adequacy = Adequacy::shipped();
+    let inp = Inputs {
+        policy: &p,
+        facts: &f,
+        live: &l,
+        adequacy: &adequacy,
+        calendar: &cal,
+        now: NOW,
+    };
+    let fields = form_ru::fields(&inp);
+    let get = |block: &str, label: &str| {
+        fields
+            .iter()
+            .find(|x| x.block.starts_with(block) && x.label == label)
+            .map(|x| x.value.as_str())
+            .unwrap_or_else(|| panic!("{block} / {label}"))
+    };
+    assert_eq!(get("Сведения об операторе", "ИНН"), "7707083893");
+    assert_eq!(
+        get("Сведения об операторе", "ОГРН (ОГРНИП)"),
+        "1027700132195"
+    );
+    // One block per purpose, each with its own categories, basis, actions and term.
+    let first = "Цель обработки 1: Deliver orders";
+    assert_eq!(
+        get(first, "Категории персональных данных"),
+        "Name; Contact details; Postal address; Payment details"
+    );
+    assert_eq!(
+        get(first, "Правовое основание обработки"),
+        "152-ФЗ ст. 6 ч. 1 п. 5 (договор с субъектом)"
+    );
+    assert_eq!(
+        get(first, "Перечень действий с персональными данными"),
+        "сбор; запись; хранение; использование; передача (предоставление, доступ); уничтожение"
+    );
+    assert_eq!(
+        get(first, "Срок обработки (хранения)"),
+        "3 года с момента сбора"
+    );
+    assert_eq!(
+        get("Цель обработки 2", "Срок обработки (хранения)"),
+        "2 года с момента получения согласия"
+    );
+    assert_eq!(
+        get("Общие сведения", "Страна места нахождения базы данных"),
+        "Российская Федерация"
+    );
+    assert_eq!(
+        get(
+            "Общие сведения",
+            "Наименование организации, предоставляющей хостинг"
+        ),
+        "ООО «Хостинг»"
+    );
+    assert_eq!(
+        get("Общие сведения", "Осуществление трансграничной передачи"),
+        "не осуществляется"
+    );
+    assert_eq!(
+        get(
+            "Общие сведения",
+            "Уровень защищенности персональных данных (ПП РФ № 1119)"
+        ),
+        "УЗ-4"
+    );
+    let page = document(View::Fz152, render::Format::Form, &inp).unwrap();
+    assert!(
+        page.contains("<th>ИНН</th><td>7707083893</td>") && page.contains("<html lang=\"ru\">")
+    );
+    assert!(
+        document(View::Gdpr, render::Format::Form, &inp).is_none(),
+        "the form is Roskomnadzor's"
     );
 }

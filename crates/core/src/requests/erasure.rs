@@ -502,7 +502,7 @@ impl Act<'_> {
             "categories": category_names,
             "values_destroyed": values,
             "tokens_destroyed": tokens,
-            "information_system": format!("pdgate personal data vault ({}), {}", self.backend, controller.database_location),
+            "information_system": format!("pdgate personal data vault ({}), {}", self.backend, controller.location_line()),
             "method": method,
             "reason": self.reason.text(),
             "reference": self.reason.reference(),

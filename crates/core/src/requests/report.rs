@@ -347,7 +347,7 @@ fn retention_json(policy: &Policy, seen: &Seen) -> Value {
 /// database is, who is responsible, how the data is processed, and how Art. 18.1 is met.
 fn operator_json(policy: &Policy, report: &mut Value) {
     let controller = &policy.controller;
-    report["controller"]["database_location"] = json!(controller.database_location);
+    report["controller"]["database_location"] = json!(controller.location());
     report["controller"]["responsible_person"] =
         json!(controller.responsible.as_ref().map(|r| &r.name));
     report["processing_methods"] = json!("automated processing: collected through the controller's web forms by pdgate, which pseudonymizes or encrypts each field as listed before it reaches the controller's systems, and keeps the values in an encrypted vault / автоматизированная обработка");
