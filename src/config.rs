@@ -191,6 +191,9 @@ pub struct TransfersCfg {
     /// Seconds between re-reads of the recorded cross-border notifications (other replicas'
     /// changes reach this one within that time).
     pub refresh_s: u64,
+    /// Calendar days a notification is assumed to take to reach Roskomnadzor while its receipt
+    /// is not recorded (the 152-FZ Art. 12 wait runs from the receipt).
+    pub delivery_days: u32,
 }
 
 impl Default for TransfersCfg {
@@ -198,6 +201,7 @@ impl Default for TransfersCfg {
         Self {
             adequacy_file: None,
             refresh_s: 10,
+            delivery_days: pdgate_core::transfers::DEFAULT_DELIVERY_DAYS,
         }
     }
 }
@@ -334,6 +338,11 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     (
         "PDGATE_TRANSFERS_REFRESH_S",
         &["transfers", "refresh_s"],
+        true,
+    ),
+    (
+        "PDGATE_TRANSFERS_DELIVERY_DAYS",
+        &["transfers", "delivery_days"],
         true,
     ),
     (

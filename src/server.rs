@@ -314,15 +314,17 @@ pub fn calendar(config: &Config) -> Result<crate::requests::calendar::Calendar, 
     Ok(calendar.in_zone(config.legal.zone()))
 }
 
-/// The adequate countries: `[transfers] adequacy_file`, or the shipped list.
+/// The Art. 12 rule's parameters: the adequate countries (`[transfers] adequacy_file`, or the
+/// shipped list) and `[transfers] delivery_days`.
 pub fn adequacy(config: &Config) -> Result<crate::transfers::Adequacy, ServeError> {
     use crate::transfers::Adequacy;
-    data_file(
+    let list = data_file(
         config.transfers.adequacy_file.as_deref(),
         "[transfers] adequacy_file",
         Adequacy::shipped,
         Adequacy::parse,
-    )
+    )?;
+    Ok(list.with_delivery_days(config.transfers.delivery_days))
 }
 
 /// Data pdgate ships (calendar, country list), or the operator's replacement read from `path`.

@@ -638,16 +638,67 @@ async fn refused_until_notified_and_waited(
     let n = notify(env, "US", "order_fulfilment", now).await;
     assert_eq!(n.status, 201, "{}", String::from_utf8_lossy(&n.body));
     let n = n.json();
+    let n = &n;
     assert_eq!(
         (n["adequate"].as_bool(), n["active"].as_bool()),
         (Some(false), Some(false))
     );
     // The expectation comes from the same production calendar, not from "about two weeks": ten
     // working days are 12 calendar days from a Sunday, 14 from a weekday, more across holidays.
-    let expected =
-        pdgate::transfers::allowed_from("US", now, &pdgate::transfers::Adequacy::shipped(), cal);
+    // The wait runs from Roskomnadzor's receipt (152-FZ Art. 12): not recorded yet, it is
+    // assumed `[transfers] delivery_days` (7) after the filing day.
+    use pdgate::transfers::{allowed_from, Adequacy, Receipt};
+    let adequacy = Adequacy::shipped();
+    let receipt = |received_at| Receipt {
+        filed_at: now,
+        received_at,
+        delivery_days: 7,
+    };
+    let expected = allowed_from("US", receipt(None), &adequacy, cal);
     assert_eq!(n["allowed_from"], pdgate::rfc3339(expected));
+    assert_eq!(n["receipt_assumed"], true);
+    assert!(expected > now + 18 * 86_400_000);
+    // Recorded as received today, the wait is counted from today.
+    let id = n["id"].as_str().unwrap();
+    let received_url = env
+        .gw
+        .admin_url(&format!("/admin/v1/transfers/{id}/received"));
+    let r = authed(
+        "POST",
+        &received_url,
+        &env.dpo,
+        json!({"received_by_authority_at": pdgate::rfc3339(now)}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = r.json();
+    let expected = allowed_from("US", receipt(Some(now)), &adequacy, cal);
+    assert_eq!(r["allowed_from"], pdgate::rfc3339(expected));
+    assert_eq!(
+        (
+            r["receipt_assumed"].as_bool(),
+            r["received_by_authority_at"].as_str()
+        ),
+        (Some(false), Some(pdgate::rfc3339(now).as_str()))
+    );
     assert!(expected > now + 11 * 86_400_000);
+    for (at, why) in [
+        (now - 86_400_000, "before filed_at"),
+        (now + 86_400_000, "in the future"),
+    ] {
+        let bad = authed(
+            "POST",
+            &received_url,
+            &env.dpo,
+            json!({"received_by_authority_at": pdgate::rfc3339(at)}).to_string(),
+        )
+        .await;
+        assert_eq!(
+            (bad.status.as_u16(), bad.code()),
+            (400, "invalid_time".to_owned()),
+            "{why}"
+        );
+    }
     assert_eq!(
         notify(env, "us", "marketing", month_ago).await.json()["active"],
         true
@@ -796,7 +847,8 @@ async fn register_audit_and_metrics_show_transfers(env: &Env) {
     let vias: Vec<String> = refused.iter().map(|e| e.to_string()).collect();
     assert_eq!(refused.len(), 4, "{vias:?}");
     assert!(vias.iter().any(|v| v.contains("\"detokenize\"")));
-    assert_eq!(entries(&log, "transfer_notification").len(), 6);
+    // Six notifications recorded or withdrawn, one receipt.
+    assert_eq!(entries(&log, "transfer_notification").len(), 7);
     let m = pdgate_testkit::get(&env.gw.admin_url("/metrics")).await;
     let text = String::from_utf8(m.body.to_vec()).unwrap();
     assert!(
@@ -982,7 +1034,7 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
     // The admin router's table is the only list of routes; from outside, the document and the
     // router agree when every documented operation answers and every other method on a
     // documented path is refused with the documented ones in `Allow`.
-    assert_eq!(listed.len(), 33, "{listed:?}");
+    assert_eq!(listed.len(), 34, "{listed:?}");
     other_methods_are_refused_with_allow(&env, &doc).await;
     schemas_are_named(&doc);
     let ids = Ids::create(&env).await;
@@ -1131,6 +1183,9 @@ async fn each_operation_answers(env: &Env, ids: &Ids, op: &str) {
             json!({"country": "DE", "purpose": "marketing", "filed_at": now}),
             &env.dpo,
         ),
+        ("POST", "/admin/v1/transfers/{id}/received") => {
+            ("", json!({"received_by_authority_at": now}), &env.dpo)
+        }
         ("GET", "/admin/v1/breaches/{id}/notice") => ("?regime=gdpr", Value::Null, &env.dpo),
         ("POST", "/admin/v1/subjects/links") => ("", Ids::subject(), &ids.service),
         ("POST", _) => ("", json!({}), &env.dpo),

@@ -851,10 +851,15 @@ async fn breaches_and_notifications(store: &Store, at: i64) {
         country: "US".into(),
         purpose: "marketing".into(),
         filed_at: at,
+        received_at: None,
         reference: Some("RKN-1".into()),
         recorded_by: "dpo".into(),
         recorded_at: at,
         withdrawn_at: withdrawn,
+    };
+    let received = |withdrawn: Option<i64>| NotificationRow {
+        received_at: Some(at + 3),
+        ..note("n1", withdrawn)
     };
     committer
         .apply(Change {
@@ -865,6 +870,14 @@ async fn breaches_and_notifications(store: &Store, at: i64) {
         })
         .await
         .unwrap();
+    // Roskomnadzor's receipt, recorded later on the same notification.
+    let receipt = Change {
+        at,
+        notifications: vec![received(None)],
+        ..Change::default()
+    };
+    committer.apply(receipt).await.unwrap();
+    assert_eq!(store.notifications().await.unwrap(), [received(None)]);
     let mut moved = breach("b1", at, "closed");
     moved.history = "[1]".into();
     moved.updated_at = at + 99;
@@ -906,6 +919,16 @@ async fn breaches_and_notifications(store: &Store, at: i64) {
         matches!(err, pdgate::store::StoreError::Conflict(_)),
         "withdrawn twice: {err}"
     );
+    let late = Change {
+        at,
+        notifications: vec![received(None)],
+        ..Change::default()
+    };
+    let err = committer.apply(late).await.unwrap_err();
+    assert!(
+        matches!(err, pdgate::store::StoreError::Conflict(_)),
+        "a withdrawn notification takes no receipt: {err}"
+    );
     moved.expected_updated_at = None;
     assert_eq!(store.breach("b1").await.unwrap(), Some(moved));
     assert_eq!(store.breach("nope").await.unwrap(), None);
@@ -919,7 +942,7 @@ async fn breaches_and_notifications(store: &Store, at: i64) {
     assert_eq!(ids, ["b2", "b1"], "latest detection first");
     assert_eq!(
         store.notifications().await.unwrap(),
-        [note("n1", Some(at + 7))]
+        [received(Some(at + 7))]
     );
 }
 

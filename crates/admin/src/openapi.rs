@@ -52,7 +52,10 @@ impl Modify for Links {
                 "/admin/v1/breaches",
                 &["breach_get", "breach_state", "breach_notice"],
             ),
-            ("/admin/v1/transfers", &["transfer_withdraw"]),
+            (
+                "/admin/v1/transfers",
+                &["transfer_received", "transfer_withdraw"],
+            ),
             ("/admin/v1/subjects/links", &["link_get", "link_revoke"]),
         ];
         for (path, ops) in follow {
@@ -409,6 +412,16 @@ async fn transfers_create() {}
         (status = 200, description = "Notifications and every foreign destination with whether it may receive data now", body = Object),
         (status = 401, description = "No or bad token", body = Error)))]
 async fn transfers_list() {}
+
+#[utoipa::path(post, path = "/admin/v1/transfers/{id}/received", tag = "transfers", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification id")),
+    request_body = pdgate_app::transfers::NewReceipt,
+    responses(
+        (status = 200, description = "Receipt recorded; audited; the wait runs from it", body = Object),
+        (status = 400, description = "Bad time", body = Error),
+        (status = 404, description = "No such notification", body = Error),
+        (status = 409, description = "Already withdrawn", body = Error)))]
+async fn transfer_received() {}
 
 #[utoipa::path(post, path = "/admin/v1/transfers/{id}/withdraw", tag = "transfers", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),

@@ -115,6 +115,7 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(GET "/admin/v1/breaches/{id}/notice" => Endpoint::Api(DPO, Api::Breaches(breaches::Op::Notice)), doc::__path_breach_notice),
     route!(POST "/admin/v1/transfers" => Endpoint::Api(DPO, Api::Transfers(transfers::Op::Create)), doc::__path_transfers_create),
     route!(GET "/admin/v1/transfers" => Endpoint::Api(DPO, Api::Transfers(transfers::Op::List)), doc::__path_transfers_list),
+    route!(POST "/admin/v1/transfers/{id}/received" => Endpoint::Api(DPO, Api::Transfers(transfers::Op::Received)), doc::__path_transfer_received),
     route!(POST "/admin/v1/transfers/{id}/withdraw" => Endpoint::Api(DPO, Api::Transfers(transfers::Op::Withdraw)), doc::__path_transfer_withdraw),
     route!(POST "/admin/v1/subjects/links" => Endpoint::Api(LINKS, Api::Links(links::Op::Create)), doc::__path_links_create),
     route!(GET "/admin/v1/subjects/links/{id}" => Endpoint::Api(LINKS, Api::Links(links::Op::Get)), doc::__path_link_get),

@@ -17,12 +17,18 @@ use pdgate_store::oversight::NotificationRow;
 use pdgate_store::Oversight;
 
 fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
-    let wait = admin.transfers.wait(&n.country, n.filed_at);
+    let wait = admin.transfers.wait(n);
+    let receipt = admin.transfers.receipt(n);
+    let zone = admin.transfers.zone();
     json!({
         "id": n.id,
         "country": n.country,
         "purpose": n.purpose,
         "filed_at": pdgate_core::rfc3339(n.filed_at),
+        "received_by_authority_at": n.received_at.map(pdgate_core::rfc3339),
+        // The operator's day the wait counts from: recorded, or assumed from the filing.
+        "received_on": zone.date_string(zone.start_of(receipt.day(zone))),
+        "receipt_assumed": n.received_at.is_none(),
         "reference": n.reference,
         "recorded_by": n.recorded_by,
         "recorded_at": pdgate_core::rfc3339(n.recorded_at),
@@ -63,6 +69,7 @@ fn destinations(admin: &Admin, now: Millis) -> Vec<Value> {
 pub(crate) enum Op {
     Create,
     List,
+    Received,
     Withdraw,
 }
 
@@ -97,6 +104,17 @@ pub(super) async fn handle(
                     "destinations": destinations(admin, now),
                 }),
             ))
+        }
+        Op::Received => {
+            let input: pdgate_app::transfers::NewReceipt =
+                respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
+            let deps = (&admin.store, &admin.committer);
+            let n = admin
+                .transfers
+                .received(deps, id, input, who, now)
+                .await
+                .map_err(IntoHttp::into_http)?;
+            Ok(respond::json(StatusCode::OK, &view(admin, &n, now)))
         }
         Op::Withdraw => {
             let deps = (&admin.store, &admin.committer);

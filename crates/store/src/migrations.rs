@@ -33,6 +33,7 @@ pub(crate) const SQLITE: Files = embedded!("sqlite":
     "20261207000001_request_purposes.sql",
     "20261207000002_category_keys.sql",
     "20261207000003_extension_notice.sql",
+    "20261207000004_authority_receipt.sql",
 );
 
 pub(crate) const POSTGRES: Files = embedded!("postgres":
@@ -52,6 +53,7 @@ pub(crate) const POSTGRES: Files = embedded!("postgres":
     "20261207000001_request_purposes.sql",
     "20261207000002_category_keys.sql",
     "20261207000003_extension_notice.sql",
+    "20261207000004_authority_receipt.sql",
 );
 
 /// The migrator for one backend's files, as `migrate!` would build it: the version and the

@@ -97,6 +97,32 @@ impl Transfers {
         Ok(n)
     }
 
+    /// Records when Roskomnadzor received a notification (the Art. 12 wait runs from it).
+    pub async fn received(
+        &self,
+        (store, committer): (&Store, &Committer),
+        id: &str,
+        input: NewReceipt,
+        who: &str,
+        now: Millis,
+    ) -> Result<NotificationRow, NotificationError> {
+        let rows = store.notifications().await?;
+        let mut n = rows
+            .into_iter()
+            .find(|n| n.id == *id)
+            .ok_or(NotificationError::NotFound)?;
+        if n.withdrawn_at.is_some() {
+            return Err(NotificationError::AlreadyWithdrawn);
+        }
+        n.received_at = Some(received_at(
+            &input.received_by_authority_at,
+            n.filed_at,
+            now,
+        )?);
+        self.record((store, committer), n.clone(), who, now).await?;
+        Ok(n)
+    }
+
     /// Withdraws a recorded notification: transfers it allowed stop.
     pub async fn withdraw(
         &self,
@@ -132,6 +158,7 @@ impl Transfers {
             country: n.country.clone(),
             purpose: n.purpose.clone(),
             filed_at: n.filed_at,
+            received_at: n.received_at,
             withdrawn: n.withdrawn_at.is_some(),
         };
         committer
@@ -179,8 +206,55 @@ pub struct NewNotification {
     /// When the notification was sent to Roskomnadzor (RFC 3339 or Unix ms).
     #[schema(value_type = String, format = DateTime)]
     pub filed_at: Value,
+    /// When Roskomnadzor received it (RFC 3339 or Unix ms), if known: the 10 working days run
+    /// from that day; otherwise from the filing day plus `[transfers] delivery_days`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub received_by_authority_at: Option<Value>,
     #[serde(default)]
     pub reference: Option<String>,
+}
+
+/// The receipt of a recorded notification, once known.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReceipt {
+    /// When Roskomnadzor received it (RFC 3339 or Unix ms): not before the filing, not in the
+    /// future.
+    #[schema(value_type = String, format = DateTime)]
+    pub received_by_authority_at: Value,
+}
+
+/// A time given as RFC 3339 or Unix ms.
+fn time_of(v: &Value) -> Option<Millis> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => pdgate_core::parse_time(s),
+        _ => None,
+    }
+}
+
+/// A receipt time: valid, not before the filing, not in the future.
+fn received_at(v: &Value, filed_at: Millis, now: Millis) -> Result<Millis, NotificationError> {
+    let at = time_of(v).ok_or_else(|| {
+        bad(
+            "invalid_time",
+            "received_by_authority_at must be RFC 3339 or Unix ms",
+        )
+    })?;
+    if at > now + crate::breach::MAX_SKEW_MS {
+        return Err(bad(
+            "invalid_time",
+            "received_by_authority_at is in the future",
+        ));
+    }
+    if at < filed_at {
+        return Err(bad(
+            "invalid_time",
+            "received_by_authority_at is before filed_at",
+        ));
+    }
+    Ok(at)
 }
 
 /// Why a notification was not recorded or withdrawn.
@@ -230,15 +304,16 @@ fn notification(
             format!("purpose `{}` is not declared", input.purpose),
         ));
     }
-    let filed_at = match &input.filed_at {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => pdgate_core::parse_time(s),
-        _ => None,
-    }
-    .ok_or_else(|| bad("invalid_time", "filed_at must be RFC 3339 or Unix ms"))?;
+    let filed_at = time_of(&input.filed_at)
+        .ok_or_else(|| bad("invalid_time", "filed_at must be RFC 3339 or Unix ms"))?;
     if filed_at > now + crate::breach::MAX_SKEW_MS {
         return Err(bad("invalid_time", "filed_at is in the future"));
     }
+    let received_at = input
+        .received_by_authority_at
+        .as_ref()
+        .map(|v| received_at(v, filed_at, now))
+        .transpose()?;
     let reference = input
         .reference
         .map(|r| r.trim().to_owned())
@@ -254,6 +329,7 @@ fn notification(
         country,
         purpose: input.purpose,
         filed_at,
+        received_at,
         reference,
         recorded_by: who.into(),
         recorded_at: now,

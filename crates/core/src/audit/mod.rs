@@ -208,6 +208,9 @@ pub enum AuditEvent {
         country: String,
         purpose: String,
         filed_at: Millis,
+        /// When Roskomnadzor received it, once recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_at: Option<Millis>,
         withdrawn: bool,
     },
     /// Data for `purpose` was not sent to `recipient` abroad (route or detokenizing service).

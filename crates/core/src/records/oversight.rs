@@ -29,6 +29,8 @@ pub struct NotificationRow {
     pub country: String,
     pub purpose: String,
     pub filed_at: Millis,
+    /// When Roskomnadzor received it (`received_by_authority_at`), once the DPO knows.
+    pub received_at: Option<Millis>,
     pub reference: Option<String>,
     pub recorded_by: String,
     pub recorded_at: Millis,

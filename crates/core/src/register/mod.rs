@@ -503,6 +503,7 @@ fn transfer_list(inp: &Inputs<'_>) -> Vec<Value> {
                     json!({
                         "purpose": purpose,
                         "notification_filed_at": filed.map(|n| crate::rfc3339(n.filed_at)),
+                        "received_by_authority_at": filed.and_then(|n| n.received_at).map(crate::rfc3339),
                         "reference": filed.and_then(|n| n.reference.clone()),
                         "allowed": ok.is_ok(),
                         "reason": ok.err().map(|r| r.reason()),

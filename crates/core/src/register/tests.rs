@@ -355,6 +355,7 @@ fn a_foreign_upstream_is_a_cross_border_transfer_until_notified() {
             country: "US".into(),
             purpose: purpose.into(),
             filed_at: NOW - 30 * 86_400_000,
+            received_at: None,
             reference: Some("RKN-1".into()),
             recorded_by: "dpo".into(),
             recorded_at: NOW,

@@ -1,7 +1,7 @@
 //! Cross-border transfers (SPEC 10a, 152-FZ Art. 12). Data sent to an upstream or a detokenizing
 //! service in another country than RU is a transfer, allowed only under a recorded notification to
 //! Roskomnadzor for that country and purpose; for a country outside the adequate list (shipped as
-//! data) transfers may start only after 10 working days from filing. The rule is [`decide`], a
+//! data) transfers may start only after 10 working days from Roskomnadzor's receipt of the notice. The rule is [`decide`], a
 //! plain function; [`Notified`] keeps the recorded notifications in memory for the hot path and
 //! refuses every foreign transfer when it cannot vouch for them (fail closed).
 
@@ -29,11 +29,25 @@ pub struct NotACountryCode {
     pub code: String,
 }
 
-/// Countries with adequate protection, by ISO 3166-1 alpha-2 code.
+/// Calendar days a notice is assumed to take to reach Roskomnadzor when its receipt is not
+/// recorded (`[transfers] delivery_days`).
+pub const DEFAULT_DELIVERY_DAYS: u32 = 7;
+
+/// The parameters of the Art. 12 rule: the countries with adequate protection (ISO 3166-1
+/// alpha-2), and how long a notice is assumed to take to reach Roskomnadzor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Adequacy(BTreeSet<String>);
+pub struct Adequacy {
+    countries: BTreeSet<String>,
+    pub delivery_days: u32,
+}
 
 impl Adequacy {
+    /// The same list with another assumed delivery time.
+    pub fn with_delivery_days(mut self, days: u32) -> Adequacy {
+        self.delivery_days = days;
+        self
+    }
+
     pub fn shipped() -> Adequacy {
         Adequacy::parse(SHIPPED).expect("the shipped adequacy list parses")
     }
@@ -54,11 +68,14 @@ impl Adequacy {
             }
             set.insert(code.to_ascii_uppercase());
         }
-        Ok(Adequacy(set))
+        Ok(Adequacy {
+            countries: set,
+            delivery_days: DEFAULT_DELIVERY_DAYS,
+        })
     }
 
     pub fn contains(&self, country: &str) -> bool {
-        self.0.contains(&country.to_ascii_uppercase())
+        self.countries.contains(&country.to_ascii_uppercase())
     }
 }
 
@@ -79,32 +96,63 @@ impl Wait {
     }
 }
 
-/// The wait of a notification filed at `filed_at`: none for an adequate country, else until the
-/// end of the tenth working day after the day of filing, both days the operator's.
-pub fn wait(country: &str, filed_at: Millis, adequacy: &Adequacy, cal: &Calendar) -> Wait {
+/// When Roskomnadzor received a notification: the day recorded, or the filing day plus the
+/// assumed delivery time (calendar days), both on the operator's calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub filed_at: Millis,
+    /// `received_by_authority_at`, when the DPO recorded it.
+    pub received_at: Option<Millis>,
+    pub delivery_days: u32,
+}
+
+impl Receipt {
+    pub fn of(n: &NotificationRow, adequacy: &Adequacy) -> Receipt {
+        Receipt {
+            filed_at: n.filed_at,
+            received_at: n.received_at,
+            delivery_days: adequacy.delivery_days,
+        }
+    }
+
+    /// The operator's day of receipt.
+    pub fn day(&self, zone: &crate::legal_day::LegalZone) -> time::Date {
+        match self.received_at {
+            Some(t) => zone.day_of(t),
+            None => zone
+                .day_of(self.filed_at)
+                .saturating_add(time::Duration::days(i64::from(self.delivery_days))),
+        }
+    }
+}
+
+/// The wait of a notification: none for an adequate country (transfers may start once it is
+/// filed), else until the end of the tenth working day after the day Roskomnadzor received it
+/// (152-FZ Art. 12(6), (10)), both days the operator's.
+pub fn wait(country: &str, receipt: Receipt, adequacy: &Adequacy, cal: &Calendar) -> Wait {
     if adequacy.contains(country) {
         return Wait {
-            allowed_from: filed_at,
+            allowed_from: receipt.filed_at,
             uncovered: None,
         };
     }
     let zone = cal.zone();
-    let filed = zone.day_of(filed_at);
-    let last = cal.add_working_days(filed, WAIT_WORKING_DAYS);
+    let received = receipt.day(zone);
+    let last = cal.add_working_days(received, WAIT_WORKING_DAYS);
     Wait {
         allowed_from: zone.end_of(last) + 1,
-        uncovered: cal.uncovered(filed, last),
+        uncovered: cal.uncovered(received, last),
     }
 }
 
-/// When transfers under a notification filed at `filed_at` may start.
+/// When transfers under a notification may start.
 pub fn allowed_from(
     country: &str,
-    filed_at: Millis,
+    receipt: Receipt,
     adequacy: &Adequacy,
     cal: &Calendar,
 ) -> Millis {
-    wait(country, filed_at, adequacy, cal).allowed_from
+    wait(country, receipt, adequacy, cal).allowed_from
 }
 
 /// Why a transfer is refused.
@@ -176,7 +224,7 @@ pub fn decide(
         .filter(|n| n.country.eq_ignore_ascii_case(country) && n.purpose == purpose)
         .filter(|n| n.withdrawn_at.is_none_or(|w| w > now));
     for n in live {
-        let w = wait(country, n.filed_at, adequacy, cal);
+        let w = wait(country, Receipt::of(n, adequacy), adequacy, cal);
         if w.over(now) {
             return Ok(());
         }
@@ -258,8 +306,22 @@ impl Notified {
     }
 
     /// When transfers under a notification may start (see [`wait`]).
-    pub fn wait(&self, country: &str, filed_at: Millis) -> Wait {
-        wait(country, filed_at, &self.adequacy, &self.calendar)
+    pub fn wait(&self, n: &NotificationRow) -> Wait {
+        wait(
+            &n.country,
+            Receipt::of(n, &self.adequacy),
+            &self.adequacy,
+            &self.calendar,
+        )
+    }
+
+    /// The notification's receipt by Roskomnadzor, recorded or assumed.
+    pub fn receipt(&self, n: &NotificationRow) -> Receipt {
+        Receipt::of(n, &self.adequacy)
+    }
+
+    pub fn zone(&self) -> &crate::legal_day::LegalZone {
+        self.calendar.zone()
     }
 }
 

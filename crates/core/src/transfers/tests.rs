@@ -10,6 +10,8 @@ fn note(country: &str, purpose: &str, filed: &str, withdrawn: Option<&str>) -> N
         country: country.into(),
         purpose: purpose.into(),
         filed_at: at(filed),
+        // Received the moment it was filed, unless a test says otherwise.
+        received_at: Some(at(filed)),
         reference: None,
         recorded_by: "dpo".into(),
         recorded_at: at(filed),
@@ -124,6 +126,60 @@ fn a_non_adequate_country_waits_ten_working_days_across_the_may_holidays() {
         Err(Refusal::Waiting {
             allowed_from: at("2026-05-18T21:00:00Z")
         })
+    );
+}
+
+#[test]
+fn the_wait_runs_from_roskomnadzors_receipt_recorded_or_assumed() {
+    // Filed Wed 22 April 2026, receipt not recorded: assumed 7 calendar days later, Wed 29 April,
+    // so the wait ends as in the test above, at 24:00 Moscow time on 15 May.
+    let mut n = note("US", "marketing", "2026-04-22T10:00:00Z", None);
+    n.received_at = None;
+    assert_eq!(
+        decide_at(
+            std::slice::from_ref(&n),
+            "US",
+            "marketing",
+            "2026-05-15T20:59:59Z"
+        ),
+        Err(Refusal::Waiting {
+            allowed_from: at("2026-05-15T21:00:00Z")
+        })
+    );
+    // `[transfers] delivery_days = 0`: from the filing day, the tenth working day is 7 May.
+    let same_day = Adequacy::shipped().with_delivery_days(0);
+    let cal = Calendar::russia();
+    let now = at("2026-05-07T00:00:00Z");
+    assert_eq!(
+        decide(
+            "US",
+            "marketing",
+            std::slice::from_ref(&n),
+            &same_day,
+            &cal,
+            now
+        ),
+        Err(Refusal::Waiting {
+            allowed_from: at("2026-05-07T21:00:00Z")
+        })
+    );
+    // Recorded as received at 23:30 Moscow time on Thursday 23 April (20:30 UTC): the operator's
+    // day is the 23rd, and ten working days after it end on 8 May (1 May is a holiday).
+    n.received_at = Some(at("2026-04-23T20:30:00Z"));
+    assert_eq!(
+        decide_at(
+            std::slice::from_ref(&n),
+            "US",
+            "marketing",
+            "2026-05-08T20:59:59Z"
+        ),
+        Err(Refusal::Waiting {
+            allowed_from: at("2026-05-08T21:00:00Z")
+        })
+    );
+    assert_eq!(
+        decide_at(&[n], "US", "marketing", "2026-05-08T21:00:00Z"),
+        Ok(())
     );
 }
 

@@ -176,7 +176,7 @@ impl Oversight for Store {
 
     async fn notifications(&self) -> Result<Vec<NotificationRow>> {
         let rows = sqlx::query(
-            "SELECT id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at FROM transfer_notifications \
+            "SELECT id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at, received_at FROM transfer_notifications \
              ORDER BY recorded_at, id",
         )
         .fetch_all(&self.pool)
@@ -192,6 +192,7 @@ impl Oversight for Store {
                     recorded_by: r.try_get(5)?,
                     recorded_at: r.try_get(6)?,
                     withdrawn_at: r.try_get(7)?,
+                    received_at: r.try_get(8)?,
                 })
             })
             .collect()
@@ -330,10 +331,12 @@ pub(super) async fn apply_oversight(
         }
     }
     for n in &change.notifications {
+        // A new notification, or the receipt of one recorded later; nothing changes a withdrawn one.
         let done = match n.withdrawn_at {
             None => sqlx::query(
-                "INSERT INTO transfer_notifications (id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+                "INSERT INTO transfer_notifications (id, country, purpose, filed_at, reference, recorded_by, recorded_at, withdrawn_at, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
+                 ON CONFLICT (id) DO UPDATE SET received_at = excluded.received_at WHERE transfer_notifications.withdrawn_at IS NULL",
             )
             .bind(&n.id)
             .bind(&n.country)
@@ -342,6 +345,7 @@ pub(super) async fn apply_oversight(
             .bind(&n.reference)
             .bind(&n.recorded_by)
             .bind(n.recorded_at)
+            .bind(n.received_at)
             .execute(&mut **tx)
             .await?,
             Some(at) => sqlx::query("UPDATE transfer_notifications SET withdrawn_at = $1 WHERE id = $2 AND withdrawn_at IS NULL")
