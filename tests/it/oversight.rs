@@ -306,6 +306,7 @@ async fn breaches_have_clocks_estimates_notices_and_history(db: Db) {
     let id = a_breach_opens_with_its_estimate_and_clocks(&env, now).await;
     what_is_outside_the_window_is_not_counted(&env, now).await;
     bad_input_stores_no_breach(&env).await;
+    gossopka_and_the_subjects_are_told_apart(&env, &id).await;
     notices_and_states_in_order(&env, &id).await;
     opening_and_moves_are_audited(&env).await;
     drop(env.up);
@@ -354,13 +355,109 @@ async fn a_breach_opens_with_its_estimate_and_clocks(env: &Env, now: pdgate::Mil
         clocks,
         [
             ("fz152_24h", due(24).as_str()),
+            ("gossopka_24h", due(24).as_str()),
             ("fz152_72h", due(72).as_str()),
+            ("gossopka_72h", due(72).as_str()),
             ("gdpr_72h", due(72).as_str())
-        ]
+        ],
+        "a computer incident unless said otherwise: GosSOPKA's clocks too"
     );
     let left = b["clocks"][0]["remaining_s"].as_i64().unwrap();
     assert!((82_700..=82_800).contains(&left), "about 23 h left: {left}");
     id
+}
+
+/// The GosSOPKA notice (152-FZ Art. 19(12)) and, once the breach is assessed as high risk, the
+/// communication to the subjects (GDPR Art. 34): drafted, recorded as sent, audited.
+async fn gossopka_and_the_subjects_are_told_apart(env: &Env, id: &str) {
+    let url = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches/{id}{p}"));
+    let n = authed(
+        "GET",
+        &url("/notice?regime=gossopka&stage=24h"),
+        &env.dpo,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(n["addressee"], "НКЦКИ (ГосСОПКА)");
+    assert_eq!(n["missing"], json!(["consequences", "measures"]));
+    let sent_url = url("/sent");
+    let sent = |body: Value| authed("POST", &sent_url, &env.dpo, body.to_string());
+    let r = sent(json!({"notice": "gossopka_24h", "reference": "NCCCI-77"})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let b = r.json();
+    let met = b["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "gossopka_24h")
+        .unwrap()
+        .clone();
+    assert!(met["met_at"].is_string() && met["late"] == false, "{met}");
+    let again = sent(json!({"notice": "gossopka_24h"})).await;
+    assert_eq!(
+        (again.status.as_u16(), again.code()),
+        (409, "already_recorded".to_owned())
+    );
+    assert_eq!(b["subjects_notice"]["required"], false);
+    // A breach opened as high risk: the subjects are to be told, without undue delay.
+    let r = authed(
+        "POST",
+        &env.gw.admin_url("/admin/v1/breaches"),
+        &env.dpo,
+        json!({"categories": ["contact"], "description": "stolen laptop", "high_risk": true, "computer_incident": false, "measures": "disk wiped remotely"}).to_string(),
+    )
+    .await
+    .json();
+    assert_eq!(r["subjects_notice"]["pending"], true);
+    assert!(
+        !r["clocks"].to_string().contains("gossopka"),
+        "not a computer incident"
+    );
+    let other = r["id"].as_str().unwrap();
+    let url2 = |p: &str| env.gw.admin_url(&format!("/admin/v1/breaches/{other}{p}"));
+    let d = authed(
+        "GET",
+        &url2("/notice?regime=gdpr&stage=subjects&format=html"),
+        &env.dpo,
+        "",
+    )
+    .await;
+    let page = String::from_utf8_lossy(&d.body);
+    assert!(
+        page.contains("What happened") && page.contains("without undue delay"),
+        "{page}"
+    );
+    let r = authed(
+        "POST",
+        &url2("/sent"),
+        &env.dpo,
+        json!({"notice": "subjects", "channel": "email", "recipients": 3}).to_string(),
+    )
+    .await;
+    assert_eq!(r.json()["subjects_notice"]["pending"], false);
+    let bad = sent(json!({"notice": "pigeon"})).await;
+    assert_eq!(
+        (bad.status.as_u16(), bad.code()),
+        (400, "invalid_notice".to_owned())
+    );
+    let log = audit_kinds(env).await;
+    let notes: Vec<(String, bool)> = entries(&log, "breach_notice_sent")
+        .iter()
+        .map(|e| {
+            (
+                e["entry"]["event"]["notice"].as_str().unwrap().to_owned(),
+                e["entry"]["event"]["late"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            ("gossopka_24h".to_owned(), false),
+            ("subjects".to_owned(), false)
+        ]
+    );
 }
 
 /// Categories outside the window or others are not counted.
@@ -530,7 +627,7 @@ async fn notices_and_states_in_order(env: &Env, id: &str) {
 async fn opening_and_moves_are_audited(env: &Env) {
     let log = audit_kinds(env).await;
     let opened = entries(&log, "breach_opened");
-    assert_eq!(opened.len(), 2);
+    assert_eq!(opened.len(), 3);
     assert!(
         !opened[0].to_string().contains("public share"),
         "no free text in the audit log"
@@ -1034,7 +1131,7 @@ async fn openapi_lists_every_endpoint_and_each_answers(db: Db) {
     // The admin router's table is the only list of routes; from outside, the document and the
     // router agree when every documented operation answers and every other method on a
     // documented path is refused with the documented ones in `Allow`.
-    assert_eq!(listed.len(), 34, "{listed:?}");
+    assert_eq!(listed.len(), 35, "{listed:?}");
     other_methods_are_refused_with_allow(&env, &doc).await;
     schemas_are_named(&doc);
     let ids = Ids::create(&env).await;
@@ -1175,6 +1272,9 @@ async fn each_operation_answers(env: &Env, ids: &Ids, op: &str) {
             json!({"categories": ["identity"], "description": "y"}),
             &env.dpo,
         ),
+        ("POST", "/admin/v1/breaches/{id}/sent") => {
+            ("", json!({"notice": "gossopka_24h"}), &env.dpo)
+        }
         ("POST", "/admin/v1/breaches/{id}/state") => {
             ("", json!({"state": "notified-24h"}), &env.dpo)
         }

@@ -48,6 +48,7 @@ pub(crate) enum Op {
     List,
     Get,
     State,
+    Sent,
     Notice,
 }
 
@@ -97,6 +98,14 @@ pub(super) async fn handle(
             let change: StateChange =
                 respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
             let b = breach::advance(&admin.store, &admin.committer, id, change, who, now)
+                .await
+                .map_err(IntoHttp::into_http)?;
+            Ok(respond::json(StatusCode::OK, &b.to_json(now)))
+        }
+        Op::Sent => {
+            let input: breach::NoticeSent =
+                respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
+            let b = breach::sent(&admin.store, &admin.committer, id, input, who, now)
                 .await
                 .map_err(IntoHttp::into_http)?;
             Ok(respond::json(StatusCode::OK, &b.to_json(now)))

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::detokenize::DetokenizeRequest;
 use super::links::NewLink;
 use super::requests::Extend;
-use pdgate_app::breach::{NewBreach, StateChange, Window};
+use pdgate_app::breach::{NewBreach, NoticeSent, StateChange, Window};
 use pdgate_app::requests::flow::{Correction, Fulfil, NewRequest, SubjectRef};
 use pdgate_app::transfers::NewNotification;
 
@@ -50,7 +50,7 @@ impl Modify for Links {
             ),
             (
                 "/admin/v1/breaches",
-                &["breach_get", "breach_state", "breach_notice"],
+                &["breach_get", "breach_state", "breach_sent", "breach_notice"],
             ),
             (
                 "/admin/v1/transfers",
@@ -105,6 +105,7 @@ impl Modify for Bearer {
     ),
     components(schemas(
         Error, ErrorBody, DetokenizeRequest, Extend, NewNotification, NewBreach, StateChange, Window,
+        NoticeSent,
         NewRequest, SubjectRef, Fulfil, Correction, NewLink
     )),
     modifiers(&Bearer),
@@ -386,11 +387,21 @@ async fn breach_get() {}
         (status = 409, description = "Backwards, or already closed", body = Error)))]
 async fn breach_state() {}
 
+#[utoipa::path(post, path = "/admin/v1/breaches/{id}/sent", tag = "breaches", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Breach id")),
+    request_body = NoticeSent,
+    responses(
+        (status = 200, description = "Recorded as sent; audited (late or not)", body = Object),
+        (status = 400, description = "A notice this breach does not call for, or a bad time", body = Error),
+        (status = 404, description = "No such breach", body = Error),
+        (status = 409, description = "Already recorded", body = Error)))]
+async fn breach_sent() {}
+
 #[utoipa::path(get, path = "/admin/v1/breaches/{id}/notice", tag = "breaches", security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Breach id"),
-        ("regime" = String, Query, description = "fz152 or gdpr"),
-        ("stage" = Option<String>, Query, description = "24h or 72h (fz152)"),
+        ("regime" = String, Query, description = "fz152, gossopka or gdpr"),
+        ("stage" = Option<String>, Query, description = "24h or 72h (fz152, gossopka); 72h or subjects (gdpr)"),
         ("format" = Option<String>, Query, description = "json (default) or html")),
     responses(
         (status = 200, description = "The draft notice, with what is still missing", body = Object),

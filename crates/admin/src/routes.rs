@@ -112,6 +112,7 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(GET "/admin/v1/breaches" => Endpoint::Api(DPO, Api::Breaches(breaches::Op::List)), doc::__path_breaches_list),
     route!(GET "/admin/v1/breaches/{id}" => Endpoint::Api(DPO, Api::Breaches(breaches::Op::Get)), doc::__path_breach_get),
     route!(POST "/admin/v1/breaches/{id}/state" => Endpoint::Api(DPO, Api::Breaches(breaches::Op::State)), doc::__path_breach_state),
+    route!(POST "/admin/v1/breaches/{id}/sent" => Endpoint::Api(DPO, Api::Breaches(breaches::Op::Sent)), doc::__path_breach_sent),
     route!(GET "/admin/v1/breaches/{id}/notice" => Endpoint::Api(DPO, Api::Breaches(breaches::Op::Notice)), doc::__path_breach_notice),
     route!(POST "/admin/v1/transfers" => Endpoint::Api(DPO, Api::Transfers(transfers::Op::Create)), doc::__path_transfers_create),
     route!(GET "/admin/v1/transfers" => Endpoint::Api(DPO, Api::Transfers(transfers::Op::List)), doc::__path_transfers_list),

@@ -93,6 +93,38 @@ pub async fn advance(
     Ok(b)
 }
 
+/// Records a GosSOPKA notice or the communication to the subjects as sent, refused if another
+/// change was recorded since the breach was read.
+pub async fn sent(
+    store: &Store,
+    committer: &Committer,
+    id: &str,
+    input: NoticeSent,
+    who: &str,
+    now: Millis,
+) -> Result<Breach, BreachError> {
+    let mut b = load(store, id).await?;
+    let read_at = b.updated_at;
+    let notice = input.notice.clone();
+    let late = record_sent(&mut b, input, who, now)?;
+    let mut row = b.to_row();
+    row.expected_updated_at = Some(read_at);
+    let audit = AuditEvent::BreachNoticeSent {
+        breach_id: b.id.clone(),
+        principal: who.into(),
+        notice,
+        late,
+    };
+    let change = Change {
+        at: now,
+        breaches: vec![row],
+        audit: vec![audit],
+        ..Change::default()
+    };
+    committer.apply(change).await?;
+    Ok(b)
+}
+
 /// One breach as stored.
 pub async fn load(store: &Store, id: &str) -> Result<Breach, BreachError> {
     let row = store.breach(id).await?.ok_or(BreachError::NotFound)?;

@@ -193,11 +193,12 @@ impl From<pdgate_core::forms::FormError> for ApiError {
     }
 }
 
-/// A breach record or state change the rules refuse: 409 for a closed breach or a transition
-/// its state does not allow, 400 for the rest.
+/// A breach record or state change the rules refuse: 409 for a closed breach, a transition its
+/// state does not allow or a notice already recorded, 400 for the rest.
 impl From<pdgate_core::breach::Invalid> for ApiError {
     fn from(e: pdgate_core::breach::Invalid) -> Self {
-        let status = if e.code == "breach_closed" || e.code == "invalid_transition" {
+        let conflict = ["breach_closed", "invalid_transition", "already_recorded"];
+        let status = if conflict.contains(&e.code) {
             StatusCode::CONFLICT
         } else {
             StatusCode::BAD_REQUEST

@@ -201,6 +201,13 @@ pub enum AuditEvent {
         from: String,
         to: String,
     },
+    /// A breach's notice outside the state moves was sent: to GosSOPKA or to the subjects.
+    BreachNoticeSent {
+        breach_id: String,
+        principal: String,
+        notice: String,
+        late: bool,
+    },
     /// A 152-FZ Art. 12 cross-border notification was recorded or withdrawn.
     TransferNotification {
         notification_id: String,
@@ -258,6 +265,7 @@ impl AuditEvent {
             AuditEvent::RetentionSweep { .. } => "retention_sweep",
             AuditEvent::BreachOpened { .. } => "breach_opened",
             AuditEvent::BreachState { .. } => "breach_state",
+            AuditEvent::BreachNoticeSent { .. } => "breach_notice_sent",
             AuditEvent::TransferNotification { .. } => "transfer_notification",
             AuditEvent::TransferRefused { .. } => "transfer_refused",
         }

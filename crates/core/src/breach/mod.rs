@@ -1,6 +1,9 @@
 //! Personal-data breaches (SPEC 10a): the incident as the DPO records it, the legal clocks that
-//! start at detection — 152-FZ Art. 21(3.1) 24 h initial notice and 72 h follow-up, GDPR Art. 33
-//! 72 h — and the drafts of each notice. Everything here is plain functions over a [`Breach`];
+//! start at detection — 152-FZ Art. 21(3.1) 24 h initial notice and 72 h follow-up to
+//! Roskomnadzor, for a computer incident 152-FZ Art. 19(12) notices to the state system for
+//! detecting computer attacks (GosSOPKA, through the NCCCI: 24 h and 72 h as FSB Order No. 77 of
+//! 13.02.2023 sets them), GDPR Art. 33 72 h — the GDPR Art. 34 communication to the subjects of a
+//! high-risk breach, and the drafts of each notice. Everything here is plain functions over a [`Breach`];
 //! storage and HTTP are in `admin::breaches`.
 //!
 //! States only move forward: `open` → `notified-24h` → `notified-72h` → `closed` (steps may be
@@ -78,6 +81,53 @@ pub struct NewBreach {
     /// Likely consequences (GDPR Art. 33(3)(c)).
     #[serde(default)]
     pub consequences: Option<String>,
+    /// Likely to result in a high risk to the subjects' rights and freedoms (GDPR Art. 34(1)):
+    /// they are then told, without undue delay.
+    #[serde(default)]
+    pub high_risk: bool,
+    /// A computer incident (an attack, not e.g. a lost paper file): 152-FZ Art. 19(12) asks for
+    /// notices to GosSOPKA too. True unless said otherwise.
+    #[serde(default)]
+    pub computer_incident: Option<bool>,
+    /// What the subjects can do to protect themselves, for the Art. 34 communication.
+    #[serde(default)]
+    pub advice: Option<String>,
+}
+
+/// A notice sent outside the state moves: to GosSOPKA (`gossopka_24h`, `gossopka_72h`) or to
+/// the subjects (`subjects`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeSent {
+    #[schema(pattern = "^(gossopka_24h|gossopka_72h|subjects)$")]
+    pub notice: String,
+    /// When it was sent (RFC 3339 or Unix ms); now when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sent_at: Option<Value>,
+    /// The recipient's reference (the NCCCI's incident number).
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// How the subjects were told (`email`, `letter`, `public`: Art. 34(3)(c)).
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// How many subjects were told.
+    #[serde(default)]
+    pub recipients: Option<i64>,
+}
+
+/// A notice recorded as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    pub notice: String,
+    pub at: Millis,
+    pub by: String,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub recipients: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
@@ -111,6 +161,9 @@ pub struct StateChange {
     /// A reference of the authority (e.g. the Roskomnadzor or supervisory authority case number).
     #[serde(default)]
     pub reference: Option<String>,
+    /// The risk to the subjects as now assessed (GDPR Art. 34(1)).
+    #[serde(default)]
+    pub high_risk: Option<bool>,
 }
 
 /// The stored description of a breach (the `body` JSON of [`BreachRow`]).
@@ -129,6 +182,20 @@ pub struct Body {
     pub references: Vec<String>,
     pub regimes: Vec<String>,
     pub estimate: Affected,
+    #[serde(default)]
+    pub high_risk: bool,
+    /// Breaches recorded before this was asked count as computer incidents (the reading that
+    /// asks for more notices, not fewer).
+    #[serde(default = "yes")]
+    pub computer_incident: bool,
+    #[serde(default)]
+    pub advice: Option<String>,
+    #[serde(default)]
+    pub sent: Vec<Sent>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One state change in the history.
@@ -269,6 +336,10 @@ pub fn validate(input: NewBreach, policy: &Policy, now: Millis) -> Result<(Milli
             references: Vec::new(),
             regimes,
             estimate: Affected::default(),
+            high_risk: input.high_risk,
+            computer_incident: input.computer_incident.unwrap_or(true),
+            advice: text("advice", input.advice, MAX_TEXT)?,
+            sent: Vec::new(),
         },
     ))
 }
@@ -338,6 +409,9 @@ pub fn advance(
     if let Some(v) = text("reference", change.reference, 200)? {
         b.body.references.push(v);
     }
+    if let Some(h) = change.high_risk {
+        b.body.high_risk = h;
+    }
     b.state = to;
     // Strictly later than what was read: it is the version a concurrent change is checked against.
     b.updated_at = now.max(b.updated_at + 1);
@@ -348,6 +422,75 @@ pub fn advance(
         note,
     });
     Ok(from)
+}
+
+/// The notices of [`NoticeSent`] that apply to `b`.
+pub fn notices_due(b: &Breach) -> Vec<&'static str> {
+    let has = |r: Regime| b.body.regimes.iter().any(|x| x == r.as_str());
+    let mut out = Vec::new();
+    if has(Regime::Fz152) && b.body.computer_incident {
+        out.extend(["gossopka_24h", "gossopka_72h"]);
+    }
+    if has(Regime::Gdpr) {
+        out.push("subjects");
+    }
+    out
+}
+
+/// Records a notice as sent (once each); returns whether it was sent after its clock ran out.
+pub fn record_sent(
+    b: &mut Breach,
+    input: NoticeSent,
+    by: &str,
+    now: Millis,
+) -> Result<bool, Invalid> {
+    let Some(notice) = notices_due(b).into_iter().find(|n| *n == input.notice) else {
+        let allowed = notices_due(b).join(", ");
+        return Err(invalid(
+            "invalid_notice",
+            format!("notice must be one of: {allowed} (for this breach's regimes)"),
+        ));
+    };
+    if b.body.sent.iter().any(|s| s.notice == notice) {
+        return Err(invalid(
+            "already_recorded",
+            format!("{notice} is already recorded as sent"),
+        ));
+    }
+    let at = match &input.sent_at {
+        None => now,
+        Some(v) => time_of(v, "sent_at")?,
+    };
+    if at > now + MAX_SKEW_MS || at < b.detected_at {
+        return Err(invalid(
+            "invalid_time",
+            "sent_at is in the future or before the detection",
+        ));
+    }
+    if input.recipients.is_some_and(|n| n < 0) {
+        return Err(invalid("invalid_recipients", "recipients is a count"));
+    }
+    b.body.sent.push(Sent {
+        notice: notice.to_owned(),
+        at,
+        by: by.to_owned(),
+        reference: text("reference", input.reference, 200)?,
+        channel: text("channel", input.channel, 200)?,
+        recipients: input.recipients,
+    });
+    b.updated_at = now.max(b.updated_at + 1);
+    let late = clocks(b)
+        .iter()
+        .find(|c| c.id == notice)
+        .is_some_and(|c| c.late);
+    Ok(late)
+}
+
+/// What meets a clock: the breach reaching a state, or a notice recorded as sent.
+#[derive(Clone, Copy)]
+enum Meets {
+    State(State),
+    Sent(&'static str),
 }
 
 /// One legal clock of a breach.
@@ -365,59 +508,100 @@ pub struct Clock {
 
 /// The clocks that apply under the breach's regimes, earliest first.
 pub fn clocks(b: &Breach) -> Vec<Clock> {
-    let reached = |s: State| -> Option<Millis> {
-        b.history
-            .iter()
-            .find(|h| State::parse(&h.state).is_some_and(|x| x >= s && x != State::Closed))
-            .map(|h| h.at)
+    let reached = |m: Meets| -> Option<Millis> {
+        match m {
+            Meets::State(s) => b
+                .history
+                .iter()
+                .find(|h| State::parse(&h.state).is_some_and(|x| x >= s && x != State::Closed))
+                .map(|h| h.at),
+            Meets::Sent(n) => b.body.sent.iter().find(|x| x.notice == n).map(|x| x.at),
+        }
     };
     let has = |r: Regime| b.body.regimes.iter().any(|x| x == r.as_str());
     let mut out = Vec::new();
-    let mut push = |id, regime, law, what, hours: Millis, meets: State| {
-        let due_at = b.detected_at + hours * HOUR_MS;
-        let met_at = reached(meets);
-        out.push(Clock {
-            id,
-            regime,
-            law,
-            what,
-            due_at,
-            met_at,
-            late: met_at.is_some_and(|m| m > due_at),
-        });
-    };
+    let mut push =
+        |(id, regime, law, what): (&'static str, &'static str, &'static str, &'static str),
+         hours: Millis,
+         meets| {
+            let due_at = b.detected_at + hours * HOUR_MS;
+            let met_at = reached(meets);
+            out.push(Clock {
+                id,
+                regime,
+                law,
+                what,
+                due_at,
+                met_at,
+                late: met_at.is_some_and(|m| m > due_at),
+            });
+        };
     if has(Regime::Fz152) {
+        let rkn = "initial notice to Roskomnadzor";
         push(
-            "fz152_24h",
-            "fz152",
-            "152-FZ Art. 21(3.1)(1)",
-            "initial notice to Roskomnadzor",
+            ("fz152_24h", "fz152", "152-FZ Art. 21(3.1)(1)", rkn),
             24,
-            State::Notified24h,
+            Meets::State(State::Notified24h),
+        );
+        let results = "investigation results to Roskomnadzor";
+        push(
+            ("fz152_72h", "fz152", "152-FZ Art. 21(3.1)(2)", results),
+            72,
+            Meets::State(State::Notified72h),
+        );
+    }
+    if has(Regime::Fz152) && b.body.computer_incident {
+        let law = "152-FZ Art. 19(12); FSB Order No. 77 of 13.02.2023";
+        push(
+            (
+                "gossopka_24h",
+                "fz152",
+                law,
+                "computer incident notice to GosSOPKA (NCCCI)",
+            ),
+            24,
+            Meets::Sent("gossopka_24h"),
         );
         push(
-            "fz152_72h",
-            "fz152",
-            "152-FZ Art. 21(3.1)(2)",
-            "investigation results to Roskomnadzor",
+            (
+                "gossopka_72h",
+                "fz152",
+                law,
+                "investigation results to GosSOPKA (NCCCI)",
+            ),
             72,
-            State::Notified72h,
+            Meets::Sent("gossopka_72h"),
         );
     }
     if has(Regime::Gdpr) {
+        let what = "notification to the supervisory authority";
         push(
-            "gdpr_72h",
-            "gdpr",
-            "GDPR Art. 33(1)",
-            "notification to the supervisory authority",
+            ("gdpr_72h", "gdpr", "GDPR Art. 33(1)", what),
             72,
-            State::Notified72h,
+            Meets::State(State::Notified72h),
         );
     }
+    out.sort_by_key(|c| c.due_at);
     out
 }
 
 impl Breach {
+    /// GDPR Art. 34: whether the subjects must be told, and whether they were. It has no clock
+    /// in hours: "without undue delay".
+    fn subjects_notice(&self) -> Value {
+        let gdpr = self.body.regimes.iter().any(|r| r == Regime::Gdpr.as_str());
+        let sent = self.body.sent.iter().find(|x| x.notice == "subjects");
+        json!({
+            "required": gdpr && self.body.high_risk,
+            "law": "GDPR Art. 34(1)",
+            "due": "without undue delay",
+            "sent_at": sent.map(|x| crate::rfc3339(x.at)),
+            "channel": sent.and_then(|x| x.channel.clone()),
+            "recipients": sent.and_then(|x| x.recipients),
+            "pending": gdpr && self.body.high_risk && sent.is_none(),
+        })
+    }
+
     pub fn from_row(r: &BreachRow) -> Result<Breach, serde_json::Error> {
         Ok(Breach {
             id: r.id.clone(),
@@ -483,7 +667,15 @@ impl Breach {
             "responsible_persons": b.responsible_persons,
             "references": b.references,
             "estimate": {"subjects": b.estimate.subjects, "records": b.estimate.records},
+            "high_risk": b.high_risk,
+            "computer_incident": b.computer_incident,
+            "advice": b.advice,
             "clocks": clocks,
+            "subjects_notice": self.subjects_notice(),
+            "sent": b.sent.iter().map(|x| json!({
+                "notice": x.notice, "at": crate::rfc3339(x.at), "by": x.by, "reference": x.reference,
+                "channel": x.channel, "recipients": x.recipients,
+            })).collect::<Vec<_>>(),
             "history": self.history.iter().map(|h| json!({
                 "state": h.state, "at": crate::rfc3339(h.at), "by": h.by, "note": h.note,
             })).collect::<Vec<_>>(),

@@ -17,6 +17,8 @@ fn new_breach(v: serde_json::Value) -> NewBreach {
     serde_json::from_value(v).unwrap()
 }
 
+/// A breach that is not a computer incident (no GosSOPKA clocks), for the Roskomnadzor and
+/// GDPR clocks alone.
 fn opened(policy: &Policy) -> Breach {
     let (at, body) = validate(
         new_breach(json!({
@@ -24,6 +26,7 @@ fn opened(policy: &Policy) -> Breach {
             "categories": ["contact", "identity"],
             "window": {"from": T0 - 86_400_000},
             "description": "CRM export left on a public share",
+            "computer_incident": false,
         })),
         policy,
         T0 + 60_000,
@@ -42,6 +45,7 @@ fn step(b: &mut Breach, state: &str, note: Option<&str>, at: Millis) -> Result<S
             responsible_persons: None,
             measures: None,
             reference: None,
+            high_risk: None,
         },
         "dpo2",
         at,
@@ -299,6 +303,7 @@ fn notices_carry_what_each_law_asks_and_name_what_is_missing() {
         responsible_persons: None,
         measures: Some("Share removed, keys rotated".into()),
         reference: Some("RKN-2026-0001".into()),
+        high_risk: None,
     };
     advance(&mut b, c.clone(), "dpo", T0 + HOUR_MS).unwrap();
     let n = draft(&b, &p, NoticeKind::Fz152FollowUp, T0 + 2 * HOUR_MS);
@@ -357,4 +362,203 @@ fn kinds_from_query_parameters() {
 fn rows_round_trip() {
     let b = opened(&shop());
     assert_eq!(Breach::from_row(&b.to_row()).unwrap(), b);
+}
+
+fn sent(notice: &str, at: Millis) -> NoticeSent {
+    serde_json::from_value(json!({"notice": notice, "sent_at": at, "reference": "NCCCI-1", "channel": "email", "recipients": 120})).unwrap()
+}
+
+#[test]
+fn a_computer_incident_has_gossopka_clocks_met_by_the_notices_sent() {
+    let p = shop();
+    let (at, body) = validate(
+        new_breach(json!({"detected_at": T0, "categories": ["contact"], "description": "SQL injection on the shop", "causes": "unpatched plugin"})),
+        &p,
+        T0,
+    )
+    .unwrap();
+    let mut b = open("b-2".into(), at, body, "dpo", T0);
+    let ids: Vec<(&str, Millis)> = clocks(&b).iter().map(|c| (c.id, c.due_at - T0)).collect();
+    assert_eq!(
+        ids,
+        [
+            ("fz152_24h", 24 * HOUR_MS),
+            ("gossopka_24h", 24 * HOUR_MS),
+            ("fz152_72h", 72 * HOUR_MS),
+            ("gossopka_72h", 72 * HOUR_MS),
+            ("gdpr_72h", 72 * HOUR_MS)
+        ],
+        "a computer incident unless said otherwise"
+    );
+    assert_eq!(
+        record_sent(
+            &mut b,
+            sent("gossopka_24h", T0 + 2 * HOUR_MS),
+            "dpo",
+            T0 + 3 * HOUR_MS
+        ),
+        Ok(false)
+    );
+    assert_eq!(
+        record_sent(
+            &mut b,
+            sent("gossopka_72h", T0 + 80 * HOUR_MS),
+            "dpo",
+            T0 + 80 * HOUR_MS
+        ),
+        Ok(true),
+        "late"
+    );
+    let c = clocks(&b);
+    let of = |id: &str| c.iter().find(|x| x.id == id).unwrap().clone();
+    assert_eq!(of("gossopka_24h").met_at, Some(T0 + 2 * HOUR_MS));
+    assert!(of("gossopka_72h").late);
+    assert!(
+        of("fz152_24h").met_at.is_none(),
+        "Roskomnadzor is told apart"
+    );
+    for (notice, code) in [
+        ("gossopka_24h", "already_recorded"),
+        ("fax", "invalid_notice"),
+    ] {
+        assert_eq!(
+            record_sent(
+                &mut b,
+                sent(notice, T0 + 90 * HOUR_MS),
+                "dpo",
+                T0 + 90 * HOUR_MS
+            )
+            .unwrap_err()
+            .code,
+            code
+        );
+    }
+    assert_eq!(
+        record_sent(&mut b, sent("subjects", T0 - 1), "dpo", T0)
+            .unwrap_err()
+            .code,
+        "invalid_time"
+    );
+    let n = notice::draft(
+        &b,
+        &p,
+        NoticeKind::GosSopkaInitial,
+        (T0, &LegalZone::moscow()),
+    )
+    .unwrap();
+    assert_eq!(
+        n["law"],
+        "152-ФЗ ст. 19 ч. 12; приказ ФСБ России от 13.02.2023 № 77"
+    );
+    assert_eq!(n["fields"][0]["value"]["inn"], "7707083893");
+    assert_eq!(n["due_at"], crate::rfc3339(T0 + 24 * HOUR_MS));
+    // Not a computer incident: no GosSOPKA clock, notice or record.
+    let mut paper = opened(&p);
+    assert!(!clocks(&paper).iter().any(|c| c.id.starts_with("gossopka")));
+    assert_eq!(
+        notice::draft(
+            &paper,
+            &p,
+            NoticeKind::GosSopkaInitial,
+            (T0, &LegalZone::moscow())
+        )
+        .unwrap_err()
+        .code,
+        "not_a_computer_incident"
+    );
+    assert_eq!(
+        record_sent(
+            &mut paper,
+            sent("gossopka_24h", T0 + HOUR_MS),
+            "dpo",
+            T0 + HOUR_MS
+        )
+        .unwrap_err()
+        .code,
+        "invalid_notice"
+    );
+}
+
+#[test]
+fn a_high_risk_breach_is_communicated_to_the_subjects_in_plain_language() {
+    let p = shop();
+    let mut b = opened(&p);
+    let v = b.to_json(T0);
+    assert_eq!(
+        (
+            v["subjects_notice"]["required"].as_bool(),
+            v["subjects_notice"]["pending"].as_bool()
+        ),
+        (Some(false), Some(false))
+    );
+    // Assessed later as high risk: the communication is now due, without undue delay.
+    let c: StateChange = serde_json::from_value(
+        json!({"state": "notified-24h", "high_risk": true, "measures": "Share removed"}),
+    )
+    .unwrap();
+    advance(&mut b, c, "dpo", T0 + HOUR_MS).unwrap();
+    b.body.consequences = Some("Your e-mail address may receive phishing".into());
+    b.body.advice = Some("Do not open links in messages that claim to be from us".into());
+    let v = b.to_json(T0 + 2 * HOUR_MS);
+    assert_eq!(v["subjects_notice"]["pending"], true);
+    assert_eq!(v["subjects_notice"]["law"], "GDPR Art. 34(1)");
+    let n = notice::draft(
+        &b,
+        &p,
+        NoticeKind::GdprSubjects,
+        (T0 + 2 * HOUR_MS, &LegalZone::moscow()),
+    )
+    .unwrap();
+    assert_eq!(n["due_at"], Value::Null);
+    assert_eq!(n["due_local"], "without undue delay");
+    let labels: Vec<&str> = n["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "What happened",
+            "What this may mean for you",
+            "What we have done and are doing about it",
+            "What you can do",
+            "Who to contact"
+        ]
+    );
+    assert!(
+        n["fields"][0]["value"]
+            .as_str()
+            .unwrap()
+            .contains("Contact details, Name"),
+        "{n}"
+    );
+    assert_eq!(n["missing"], json!([]));
+    assert!(notice::html(&n).contains("<html lang=\"en\""));
+    assert_eq!(
+        record_sent(
+            &mut b,
+            sent("subjects", T0 + 5 * HOUR_MS),
+            "dpo",
+            T0 + 5 * HOUR_MS
+        ),
+        Ok(false)
+    );
+    let v = b.to_json(T0 + 6 * HOUR_MS);
+    assert_eq!(
+        (
+            v["subjects_notice"]["pending"].as_bool(),
+            v["subjects_notice"]["recipients"].as_i64()
+        ),
+        (Some(false), Some(120))
+    );
+    assert_eq!(
+        NoticeKind::parse("gdpr", Some("subjects")),
+        Ok(NoticeKind::GdprSubjects)
+    );
+    assert_eq!(
+        NoticeKind::parse("gossopka", Some("48h")).unwrap_err().code,
+        "invalid_stage"
+    );
 }
