@@ -692,3 +692,95 @@ both_backends! {
     kill_9 => commit_survives_kill_9_right_after_the_response;
     no_personal_data_in_logs => logs_never_hold_planted_personal_data;
 }
+
+/// A minor's consent (GDPR Art. 8; 152-FZ with Civil Code Art. 26, 28): the newsletter form
+/// learns age from a birth date; under 16 (both regimes: the higher age) its consent counts only
+/// with a parent's, whose name the form carries. Refused: 422, nothing stored or forwarded.
+/// Accepted: the parent's name reaches the CRM as an envelope, and the consent record says a
+/// guardian consented. Birth dates are counted back from the operator's day, far from the
+/// threshold, so the test holds on any date.
+#[tokio::test]
+async fn a_minors_consent_counts_only_with_a_guardians() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.policy_edit = Box::new(|name, t| {
+        match name {
+        "routes.yaml" => t.replacen(
+            "      source: {action: pass}\n",
+            "      source: {action: pass}\n      birth_date: {category: identity, action: encrypt}\n      parent_name: {category: identity, action: encrypt}\n    age: {field: birth_date}\n    guardian: {consent: parent_agrees, fields: [parent_name]}\n",
+            1,
+        ),
+        _ => t.to_owned(),
+    }
+    });
+    let gw = Gateway::start(opts, &up.url()).await.unwrap();
+    let zone = pdgate::legal_day::LegalZone::moscow();
+    let today = zone.day_of(pdgate::now_millis());
+    // The first of this month, `years` back: exactly that old today, 29 February included.
+    let born = |years: i32| {
+        let first = today.replace_day(1).unwrap();
+        let d = first.replace_year(today.year() - years).unwrap();
+        format!("{d}")
+    };
+    let form = |extra: &str| {
+        format!(
+            "email=kid@mail.ru&name=Petya&consent=on&birth_date={}{extra}",
+            born(10)
+        )
+    };
+    let r = post(&gw.url("/newsletter/subscribe"), FORM, form("")).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (422, "guardian_consent_required")
+    );
+    let r = post(
+        &gw.url("/newsletter/subscribe"),
+        FORM,
+        form("&parent_agrees=on"),
+    )
+    .await;
+    assert_eq!(
+        r.code(),
+        "guardian_consent_required",
+        "the guardian's identity is asked for too"
+    );
+    assert!(up.requests().is_empty(), "nothing forwarded");
+    let (store, keys) = gw.vault().await;
+    let key = pdgate::actions::blind_index(&keys, pdgate::actions::Kind::Email, "kid@mail.ru");
+    assert!(
+        store.find_subject(&key).await.unwrap().is_none(),
+        "nothing stored"
+    );
+
+    let r = post(
+        &gw.url("/newsletter/subscribe"),
+        FORM,
+        form("&parent_agrees=on&parent_name=Anna+Petrova"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = up.requests()[0].body_str();
+    assert!(
+        !body.contains("Anna") && !body.contains("Petrova") && body.contains("parent_agrees=on"),
+        "{body}"
+    );
+    let receipt = r.header("x-pdgate-receipt").unwrap();
+    let records = store.consents_by_receipt(&receipt).await.unwrap();
+    let details: serde_json::Value =
+        serde_json::from_str(records[0].details.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        details["guardian"],
+        serde_json::json!({"fields": ["parent_name"], "age_known_by": "birth_date", "age_of_consent": 16})
+    );
+    // An adult consents alone.
+    let adult = format!(
+        "email=mum@mail.ru&name=Anna&consent=on&birth_date={}",
+        born(30)
+    );
+    assert_eq!(
+        post(&gw.url("/newsletter/subscribe"), FORM, adult)
+            .await
+            .status,
+        200
+    );
+}

@@ -104,6 +104,7 @@ fn intake(subject: SubjectWrite, values: Vec<ValueWrite>) -> IntakeWrite {
             origin: Some("https://shop.example".into()),
             state: ConsentStatus::Granted,
             channel: None,
+            details: Some(r#"{"guardian":{"fields":["parent_name"]}}"#.into()),
         }],
         dropped_fields: 2,
         audit: vec![AuditEvent::ChainStarted {
@@ -668,7 +669,13 @@ async fn restriction_erasure_consent_states_texts_and_audit_pages(db: Db) {
         .await
         .unwrap();
     assert!(rows[0].consent.is_none());
-    assert_eq!(store.consents_by_receipt("r-1").await.unwrap().len(), 2);
+    let by_receipt = store.consents_by_receipt("r-1").await.unwrap();
+    assert_eq!(by_receipt.len(), 2);
+    assert_eq!(
+        by_receipt[0].details.as_deref(),
+        Some(r#"{"guardian":{"fields":["parent_name"]}}"#),
+        "what a consent keeps beside the grant reads back"
+    );
 
     // Erasure: values and keys go, tombstones answer for the tokens and the subject.
     assert!(store.erase_subject(&ida, 9).await.unwrap());

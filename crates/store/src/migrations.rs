@@ -34,6 +34,7 @@ pub(crate) const SQLITE: Files = embedded!("sqlite":
     "20261207000002_category_keys.sql",
     "20261207000003_extension_notice.sql",
     "20261207000004_authority_receipt.sql",
+    "20261207000005_consent_details.sql",
 );
 
 pub(crate) const POSTGRES: Files = embedded!("postgres":
@@ -54,6 +55,7 @@ pub(crate) const POSTGRES: Files = embedded!("postgres":
     "20261207000002_category_keys.sql",
     "20261207000003_extension_notice.sql",
     "20261207000004_authority_receipt.sql",
+    "20261207000005_consent_details.sql",
 );
 
 /// The migrator for one backend's files, as `migrate!` would build it: the version and the

@@ -722,6 +722,7 @@ fn end_records(
             origin: None,
             state: ConsentStatus::Objected,
             channel: Some(channel),
+            details: None,
         }],
     }
 }

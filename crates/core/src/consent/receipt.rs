@@ -35,6 +35,10 @@ pub struct Receipt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withdrawal_channel: Option<String>,
     pub consent_text: TextRef,
+    /// The guardian who consented for a minor; the conditions and bans of a consent to
+    /// distribution (where they are kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -138,6 +142,10 @@ pub fn build(policy: &Policy, records: &[ConsentRecord], base: &str) -> Option<R
             sha256: first.text_sha256.clone(),
             url: text_url,
         },
+        details: first
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok()),
     })
 }
 
@@ -327,6 +335,7 @@ pub fn withdrawal(grant: &ConsentRecord, at: crate::Millis, channel: &str) -> Co
         ip_hash: None,
         ua_hash: None,
         origin: None,
+        details: None,
         ..grant.clone()
     }
 }

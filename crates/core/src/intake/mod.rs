@@ -6,6 +6,8 @@
 //! are filled in by [`render`] once the store has said which token each value got. The proxy does
 //! the I/O in between; nothing here can block or fail on the network.
 
+pub mod minor;
+
 use std::collections::HashSet;
 use std::net::IpAddr;
 
@@ -59,6 +61,38 @@ pub struct Evaluation<'p> {
     pub dropped: u32,
     /// The identifying field's kind and normalized value.
     pub subject_key: Option<(Kind, String)>,
+    /// Set by the caller from [`minor::check`], on the operator's day: a minor's consents were
+    /// given with a guardian's.
+    pub guardian: Option<minor::Guardian>,
+    /// For each distribution consent (152-FZ Art. 10.1(9)): the purpose and where the subject's
+    /// conditions and bans are, and whether given. Their values are declared fields, kept in the
+    /// vault like any other and erased with it; the consent record names them.
+    pub terms: Vec<(usize, serde_json::Value)>,
+}
+
+/// Where each distribution consent's conditions and bans are in this form.
+fn distribution_terms(route: &Route, leaves: &[Leaf]) -> Vec<(usize, serde_json::Value)> {
+    let given = |f: &Option<String>| {
+        f.as_ref().is_some_and(|f| {
+            leaves
+                .iter()
+                .any(|l| &l.path == f && !l.value.trim().is_empty())
+        })
+    };
+    route
+        .consents
+        .iter()
+        .filter(|rc| rc.conditions_field.is_some() || rc.bans_field.is_some())
+        .map(|rc| {
+            let terms = serde_json::json!({
+                "conditions_field": rc.conditions_field,
+                "conditions_given": given(&rc.conditions_field),
+                "bans_field": rc.bans_field,
+                "bans_given": given(&rc.bans_field),
+            });
+            (rc.purpose, terms)
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -107,6 +141,8 @@ pub fn evaluate<'p>(
         active,
         dropped,
         subject_key: subject_key(route, leaves)?,
+        guardian: None,
+        terms: distribution_terms(route, leaves),
     })
 }
 
@@ -143,7 +179,7 @@ fn decide<'p, 'l>(
     leaf: &'l Leaf,
     seen: &mut HashSet<&'l str>,
 ) -> Result<Decision<'p>, Refusal> {
-    if route.consents.iter().any(|rc| rc.field == leaf.path) {
+    if route.is_control(&leaf.path) {
         return Ok(Decision::Keep);
     }
     let Some(name) = covering_path(&leaf.path, |p| route.fields.contains_key(p)) else {
@@ -648,10 +684,28 @@ fn consents_given(
             origin: facts.origin.map(str::to_owned),
             state: ConsentStatus::Granted,
             channel: None,
+            details: consent_details(eval, *p),
         });
         given.receipts.push(receipt);
     }
     given
+}
+
+/// What a consent record keeps beside the grant: the guardian who consented for a minor, where
+/// the subject's conditions and bans on data made public are.
+fn consent_details(eval: &Evaluation<'_>, purpose: usize) -> Option<String> {
+    let terms = eval.terms.iter().find(|(p, _)| *p == purpose);
+    if eval.guardian.is_none() && terms.is_none() {
+        return None;
+    }
+    let mut d = serde_json::Map::new();
+    if let Some(g) = &eval.guardian {
+        d.insert("guardian".into(), g.to_json());
+    }
+    if let Some((_, t)) = terms {
+        d.insert("distribution".into(), t.clone());
+    }
+    Some(serde_json::Value::Object(d).to_string())
 }
 
 /// The body outputs once the store has issued a token for each vault value.

@@ -213,6 +213,139 @@ impl Compiler {
             self.chapter_v(p, raw, docs);
         }
         self.special_categories(p, raw, docs);
+        self.minors(p, raw, docs);
+        self.distribution(p, raw, docs);
+    }
+
+    /// The ages of consent, and each route's way of knowing age and taking a guardian's consent.
+    fn minors(&mut self, p: &Policy, raw: &Raw, docs: &Docs) {
+        let a = p.controller.age_of_consent;
+        if let Some((loc, _)) = raw.controller.first() {
+            if !(14..=18).contains(&a.fz152) {
+                self.at(
+                    docs,
+                    loc,
+                    "age_of_consent.fz152",
+                    "age_of_consent.fz152 is 14 to 18",
+                );
+            }
+            if !(13..=16).contains(&a.gdpr) {
+                self.at(
+                    docs,
+                    loc,
+                    "age_of_consent.gdpr",
+                    "age_of_consent.gdpr is 13 to 16 (GDPR Art. 8(1))",
+                );
+            }
+        }
+        for (loc, r) in &raw.routes {
+            if let Some(age) = &r.age {
+                match (&age.field, &age.confirm) {
+                    (Some(f), None) if r.fields.get(f).is_none_or(|x| x.category.is_none()) => {
+                        let msg = format!("age.field `{f}` must be one of this route's fields, with a category (the birth date is personal data)");
+                        self.at(docs, loc, "age.field", msg);
+                    }
+                    (None, Some(c)) if r.fields.contains_key(c) => {
+                        let msg = format!("age.confirm `{c}` is a checkbox, not a declared field");
+                        self.at(docs, loc, "age.confirm", msg);
+                    }
+                    (Some(_), None) | (None, Some(_)) => {}
+                    _ => self.at(
+                        docs,
+                        loc,
+                        "age",
+                        "age: write either `field: <birth date field>` or `confirm: <checkbox>`",
+                    ),
+                }
+            }
+            let Some(g) = &r.guardian else { continue };
+            if r.age.is_none() {
+                self.at(
+                    docs,
+                    loc,
+                    "guardian",
+                    "guardian needs `age:` to say how a minor is known",
+                );
+            }
+            if r.fields.contains_key(&g.consent) {
+                let msg = format!(
+                    "guardian.consent `{}` is a checkbox, not a declared field",
+                    g.consent
+                );
+                self.at(docs, loc, "guardian.consent", msg);
+            }
+            if g.fields.is_empty() {
+                self.at(
+                    docs,
+                    loc,
+                    "guardian.fields",
+                    "name the fields that identify the parent or guardian",
+                );
+            }
+            for (i, f) in g.fields.iter().enumerate() {
+                let kept = r.fields.get(f).is_some_and(|x| {
+                    x.category.is_some() && matches!(x.action, Action::Tokenize | Action::Encrypt)
+                });
+                if !kept {
+                    let msg = format!("guardian field `{f}` must be one of this route's fields with a category and `tokenize` or `encrypt`, so that the vault keeps who consented");
+                    self.at(docs, loc, &format!("guardian.fields[{i}]"), msg);
+                }
+            }
+        }
+    }
+
+    /// 152-FZ Art. 10.1: data made public only under a consent of its own.
+    fn distribution(&mut self, p: &Policy, raw: &Raw, docs: &Docs) {
+        for (loc, purpose) in raw.purposes.iter().filter(|(_, x)| x.distribution) {
+            let Some(text) = purpose
+                .consent
+                .as_ref()
+                .filter(|_| purpose.legal_basis == LegalBasis::Consent)
+            else {
+                let msg = format!("152-FZ Art. 10.1(1): purpose `{}` makes data public: it rests on the subject's consent to distribution, `legal_basis: consent`", purpose.id);
+                self.at(docs, loc, "distribution", msg);
+                continue;
+            };
+            let shared = raw.purposes.iter().find(|(_, o)| {
+                o.id != purpose.id && o.consent.as_ref().is_some_and(|c| c.text == text.text)
+            });
+            if let Some((_, o)) = shared {
+                let msg = format!("152-FZ Art. 10.1(1): the consent to distribution is given separately from other consents; `{}` shares its text with `{}`", purpose.id, o.id);
+                self.at(docs, loc, "consent.text", msg);
+            }
+        }
+        for route in &p.routes {
+            let Some(loc) = loc_of(&raw.routes, |r| r.id == route.id) else {
+                continue;
+            };
+            for rc in &route.consents {
+                let id = &p.purpose(rc.purpose).def.id;
+                let public = p.purpose(rc.purpose).def.distribution;
+                let terms = rc.conditions_field.is_some() || rc.bans_field.is_some();
+                if terms && !public {
+                    let msg = format!("conditions_field and bans_field belong to a distribution purpose (152-FZ Art. 10.1(9)); `{id}` is not one");
+                    self.at(docs, loc, &format!("consents.{id}"), msg);
+                }
+                let bundled = route
+                    .consents
+                    .iter()
+                    .any(|o| o.purpose != rc.purpose && o.field == rc.field);
+                if public && bundled {
+                    let msg = format!("152-FZ Art. 10.1(1): the consent to distribution has a checkbox of its own; `{}` also gives another consent", rc.field);
+                    self.at(docs, loc, &format!("consents.{id}.field"), msg);
+                }
+                for f in [&rc.conditions_field, &rc.bans_field].into_iter().flatten() {
+                    let kept = route.fields.get(f).is_some_and(|x| {
+                        x.category.is_some()
+                            && matches!(x.action, Action::Tokenize | Action::Encrypt)
+                    });
+                    if !kept {
+                        let msg = format!("`{f}` (the subject's conditions or bans) must be one of this route's fields with a category and `tokenize` or `encrypt`: kept in the vault, erased with the subject");
+                        self.at(docs, loc, &format!("consents.{id}"), msg);
+                    }
+                }
+            }
+        }
     }
 
     /// 152-FZ Art. 18(5): the database is in Russia, and nothing leaves it in a readable form

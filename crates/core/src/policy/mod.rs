@@ -188,6 +188,8 @@ pub struct Route {
     pub unknown_fields: UnknownFields,
     /// For a browser's form post that is refused; `None`: the built-in page.
     pub on_refusal: Option<OnRefusal>,
+    pub age: Option<Age>,
+    pub guardian: Option<model::GuardianDef>,
 }
 
 /// A route's kind; `upstream` is an index into [`Policy::upstreams`].
@@ -218,6 +220,15 @@ impl Route {
 
     pub fn is_blocked(&self) -> bool {
         matches!(self.kind, RouteKind::Blocked { .. })
+    }
+
+    /// Whether `path` is one of the form's own controls rather than data: a consent box, the
+    /// age confirmation, the guardian's box. They are forwarded as sent and never treated as
+    /// undeclared fields.
+    pub fn is_control(&self, path: &str) -> bool {
+        self.consents.iter().any(|rc| rc.field == path)
+            || matches!(&self.age, Some(Age::Confirm(f)) if f == path)
+            || self.guardian.as_ref().is_some_and(|g| g.consent == path)
     }
 }
 
@@ -330,6 +341,18 @@ pub struct RouteConsent {
     pub field: String,
     pub required: bool,
     pub method: ConsentMethod,
+    /// The subject's conditions and bans on data made public (152-FZ Art. 10.1(9)).
+    pub conditions_field: Option<String>,
+    pub bans_field: Option<String>,
+}
+
+/// How a route learns the subject's age.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Age {
+    /// A declared field with the birth date.
+    BirthDate(String),
+    /// A checkbox: "I am at least N years old".
+    Confirm(String),
 }
 
 impl Policy {
@@ -1254,6 +1277,8 @@ impl Compiler {
                         field: cf.field.clone(),
                         required: cf.required,
                         method: cf.method,
+                        conditions_field: cf.conditions_field.clone(),
+                        bans_field: cf.bans_field.clone(),
                     });
                 }
                 _ => self.at(
@@ -1350,6 +1375,12 @@ impl Compiler {
             fields,
             consents,
             unknown_fields: r.unknown_fields,
+            age: r.age.as_ref().and_then(|a| match (&a.field, &a.confirm) {
+                (Some(f), None) => Some(Age::BirthDate(f.clone())),
+                (None, Some(c)) => Some(Age::Confirm(c.clone())),
+                _ => None,
+            }),
+            guardian: r.guardian.clone(),
         })
     }
 

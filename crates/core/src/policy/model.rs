@@ -36,6 +36,9 @@ pub struct Controller {
     /// Joint controllers (GDPR Art. 26, 30(1)(a)).
     #[serde(default)]
     pub joint_controllers: Vec<Representative>,
+    /// Below these ages a consent-based purpose needs a parent's or guardian's consent.
+    #[serde(default)]
+    pub age_of_consent: AgeOfConsent,
     /// The person responsible for organizing processing (152-FZ Art. 22(3)(7.1)); the DPO when
     /// not given.
     #[serde(default)]
@@ -81,6 +84,26 @@ impl DatabaseLocation {
             s.push_str(&format!(" (hosting: {h})"));
         }
         s
+    }
+}
+
+/// The age from which a person consents alone, per regime.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgeOfConsent {
+    /// 14 in Russian practice (Civil Code Art. 26: from 14 a minor acts with a parent's consent,
+    /// which pdgate asks for below 14 too); 14–18.
+    pub fz152: u8,
+    /// GDPR Art. 8(1): 16, or a member state's lower age, not below 13.
+    pub gdpr: u8,
+}
+
+impl Default for AgeOfConsent {
+    fn default() -> Self {
+        AgeOfConsent {
+            fz152: 14,
+            gdpr: 16,
+        }
     }
 }
 
@@ -223,6 +246,10 @@ pub struct Purpose {
     /// 152-FZ Art. 10(2) / 11(2) and of GDPR Art. 9(2) the processing rests on.
     #[serde(default)]
     pub special_grounds: Option<SpecialGrounds>,
+    /// Makes data publicly accessible (152-FZ Art. 10.1): consent-based, with a consent text of
+    /// its own and a consent field of its own, the subject's conditions and bans recorded.
+    #[serde(default)]
+    pub distribution: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -385,6 +412,31 @@ pub struct Route {
     /// What a browser's classic form post gets when it is refused (API clients get JSON).
     #[serde(default)]
     pub on_refusal: Option<OnRefusalDef>,
+    /// How the subject's age is known: a birth date field or a confirmation checkbox.
+    #[serde(default)]
+    pub age: Option<AgeDef>,
+    /// Where a parent's or guardian's consent and identity come in for a minor.
+    #[serde(default)]
+    pub guardian: Option<GuardianDef>,
+}
+
+/// One of `field` (a declared field holding the birth date, `YYYY-MM-DD` or `DD.MM.YYYY`) or
+/// `confirm` (a checkbox: "I am at least N years old"; unchecked counts as a minor).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeDef {
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+/// The guardian's consent checkbox and the declared fields that identify the guardian.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianDef {
+    pub consent: String,
+    pub fields: Vec<String>,
 }
 
 /// One of: `redirect` (a URL of the site; `error=<code>&field=<name>` is appended) or `page` (a
@@ -445,6 +497,12 @@ pub struct ConsentField {
     pub required: bool,
     #[serde(default)]
     pub method: ConsentMethod,
+    /// For a distribution purpose (152-FZ Art. 10.1(9)): the declared field with the subject's
+    /// conditions on the data made public, and the one with the subject's bans.
+    #[serde(default)]
+    pub conditions_field: Option<String>,
+    #[serde(default)]
+    pub bans_field: Option<String>,
 }
 
 fn yes() -> bool {

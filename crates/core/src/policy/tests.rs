@@ -631,3 +631,82 @@ fn state_identifiers_are_checked_by_their_check_digits() {
         "{m:?}"
     );
 }
+
+fn with_route(route: &str) -> Vec<String> {
+    let base = BASE
+        .replace("  - {id: identity, name: \"Name\"}\n", "  - {id: identity, name: \"Name\"}\n  - {id: guardian, name: \"Guardian\"}\n  - {id: terms, name: \"Publication terms\"}\n")
+        .replace("categories: [contact]", "categories: [contact, identity, guardian, terms]");
+    refusals(&[("a.yaml", &base), ("b.yaml", route)])
+}
+
+const ROUTE: &str = "routes:\n  - id: r\n    match: {method: POST, path: /r}\n    upstream: crm\n    purposes: [sales]\n    subject: {field: email}\n    fields:\n      email: {category: contact, action: tokenize, kind: email}\n      born: {category: identity, action: encrypt}\n      parent: {category: guardian, action: encrypt}\n";
+
+#[test]
+fn a_route_that_knows_age_names_how_and_keeps_the_guardian_in_the_vault() {
+    let ok = format!(
+        "{ROUTE}    age: {{field: born}}\n    guardian: {{consent: parent_ok, fields: [parent]}}\n"
+    );
+    assert_eq!(with_route(&ok), Vec::<String>::new());
+    let confirm = format!("{ROUTE}    age: {{confirm: over_14}}\n");
+    assert_eq!(with_route(&confirm), Vec::<String>::new());
+    for (bad, needle) in [
+        ("    age: {field: born, confirm: x}\n", "either `field:"),
+        ("    age: {field: birthday}\n", "age.field `birthday`"),
+        ("    age: {confirm: born}\n", "is a checkbox"),
+        (
+            "    guardian: {consent: ok, fields: [parent]}\n",
+            "needs `age:`",
+        ),
+        (
+            "    age: {field: born}\n    guardian: {consent: ok, fields: [mum]}\n",
+            "guardian field `mum`",
+        ),
+        (
+            "    age: {field: born}\n    guardian: {consent: ok, fields: []}\n",
+            "name the fields",
+        ),
+    ] {
+        let m = with_route(&format!("{ROUTE}{bad}"));
+        assert!(m.len() == 1 && m[0].contains(needle), "{bad}: {m:?}");
+    }
+    let young = BASE.replace(
+        "  token_domain:",
+        "  age_of_consent: {gdpr: 12}\n  token_domain:",
+    );
+    let m = refusals(&[("a.yaml", &young)]);
+    assert!(m.len() == 1 && m[0].contains("GDPR Art. 8(1)"), "{m:?}");
+}
+
+fn distribution(purpose_extra: &str, consents: &str) -> Vec<String> {
+    let base = BASE
+        .replace("  - {id: identity, name: \"Name\"}\n", "  - {id: identity, name: \"Name\"}\n  - {id: terms, name: \"Publication terms\"}\n")
+        .replace("upstreams:\n", &format!("  - id: wall\n    description: \"Publish the winners\"\n    legal_basis: consent\n    distribution: true\n    consent: {{text: consents/contact.md, version: 1}}\n    categories: [identity, terms]\n    retention: {{keep: P1Y, from: consent}}\n{purpose_extra}upstreams:\n"));
+    let route = format!("routes:\n  - id: r\n    match: {{method: POST, path: /r}}\n    upstream: crm\n    purposes: [wall]\n    fields:\n      name: {{category: identity, action: encrypt}}\n      publish_terms: {{category: terms, action: encrypt}}\n    consents:\n{consents}");
+    refusals(&[("a.yaml", &base), ("b.yaml", &route)])
+}
+
+#[test]
+fn data_made_public_rests_on_a_consent_of_its_own() {
+    let own = "      wall: {field: publish_ok, conditions_field: publish_terms}\n";
+    assert_eq!(distribution("", own), Vec::<String>::new());
+    // The same text as another purpose's consent: bundled.
+    let shared = "  - id: other\n    description: \"x\"\n    legal_basis: consent\n    consent: {text: consents/contact.md, version: 1}\n    categories: [identity]\n    retention: {keep: P1Y, from: consent}\n";
+    let m = distribution(shared, own);
+    assert!(
+        m.iter()
+            .any(|x| x.contains("Art. 10.1(1)") && x.contains("shares its text")),
+        "{m:?}"
+    );
+    // The subject's conditions are kept in the vault, not forwarded in clear.
+    let m = distribution(
+        "",
+        "      wall: {field: publish_ok, conditions_field: notes}\n",
+    );
+    assert!(m.len() == 1 && m[0].contains("`notes`"), "{m:?}");
+    let not_consent = BASE.replace(
+        "legal_basis: contract",
+        "legal_basis: contract\n    distribution: true",
+    );
+    let m = refusals(&[("a.yaml", &not_consent)]);
+    assert!(m.len() == 1 && m[0].contains("Art. 10.1(1)"), "{m:?}");
+}

@@ -122,6 +122,9 @@ pub struct ConsentRecord {
     pub origin: Option<String>,
     pub state: ConsentStatus,
     pub channel: Option<String>,
+    /// JSON: `guardian` (who consented for a minor: the fields that identify them, how the age
+    /// was known) and the `conditions` and `bans` of a consent to distribution.
+    pub details: Option<String>,
 }
 
 /// What a committed intake got: the token issued for each [`ValueWrite`], in order.

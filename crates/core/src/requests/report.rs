@@ -245,6 +245,11 @@ fn subject_json(held: &Held, keys: &Keys, policy: &Policy, now: Millis, seen: &m
                 "text_id": r.text_id,
                 "text_version": r.text_version,
                 "text_sha256": r.text_sha256,
+                // A guardian who consented for a minor; where the conditions and bans of a
+                // consent to distribution are.
+                "details": held.records.iter()
+                    .find(|g| g.receipt_id == r.receipt_id && g.details.is_some())
+                    .and_then(|g| serde_json::from_str::<Value>(g.details.as_deref()?).ok()),
             })
         })
         .collect();

@@ -42,6 +42,7 @@ fn record(purpose: &str, state: &str, at: Millis) -> ConsentRecord {
         origin: None,
         state: crate::records::ConsentStatus::parse(state).expect("a consent state"),
         channel: None,
+        details: None,
     }
 }
 

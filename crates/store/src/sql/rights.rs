@@ -262,7 +262,7 @@ impl Rights for Store {
         let rows = select_in(
             &mut conn,
             "SELECT receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
-             ip_hash, ua_hash, origin, state, channel FROM consent_records WHERE subject_id IN ",
+             ip_hash, ua_hash, origin, state, channel, details FROM consent_records WHERE subject_id IN ",
             " ORDER BY seq",
             ids,
         )

@@ -151,7 +151,7 @@ impl Backend for Store {
     async fn consents_of(&self, subject_id: &[u8]) -> Result<Vec<ConsentRecord>> {
         let rows = sqlx::query(
             "SELECT receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
-             ip_hash, ua_hash, origin, state, channel FROM consent_records WHERE subject_id = $1 ORDER BY seq",
+             ip_hash, ua_hash, origin, state, channel, details FROM consent_records WHERE subject_id = $1 ORDER BY seq",
         )
         .bind(subject_id)
         .fetch_all(&self.pool)
@@ -356,7 +356,7 @@ impl Backend for Store {
     async fn consents_by_receipt(&self, receipt_id: &str) -> Result<Vec<ConsentRecord>> {
         let rows = sqlx::query(
             "SELECT receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
-             ip_hash, ua_hash, origin, state, channel FROM consent_records WHERE receipt_id = $1 ORDER BY seq",
+             ip_hash, ua_hash, origin, state, channel, details FROM consent_records WHERE receipt_id = $1 ORDER BY seq",
         )
         .bind(receipt_id)
         .fetch_all(&self.pool)
@@ -416,6 +416,7 @@ pub(super) fn consent_record(r: &<Db as sqlx::Database>::Row) -> Result<ConsentR
         origin: r.try_get(12)?,
         state: stored(r.try_get(13)?, ConsentStatus::parse, "consent state")?,
         channel: r.try_get(14)?,
+        details: r.try_get(15)?,
     })
 }
 
@@ -1024,7 +1025,7 @@ pub(super) async fn insert_consents(
     for chunk in consents.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO consent_records (receipt_id, subject_id, purpose, text_id, text_version, text_sha256, regimes, method, route, at, \
-             ip_hash, ua_hash, origin, state, channel) ",
+             ip_hash, ua_hash, origin, state, channel, details) ",
         );
         qb.push_values(chunk, |mut b, c| {
             b.push_bind(c.receipt_id.as_str())
@@ -1041,7 +1042,8 @@ pub(super) async fn insert_consents(
                 .push_bind(c.ua_hash.as_deref())
                 .push_bind(c.origin.as_deref())
                 .push_bind(c.state.as_str())
-                .push_bind(c.channel.as_deref());
+                .push_bind(c.channel.as_deref())
+                .push_bind(c.details.as_deref());
         });
         qb.build().execute(&mut **tx).await?;
     }
