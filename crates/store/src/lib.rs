@@ -240,6 +240,9 @@ pub trait Backend: Send + Sync {
         subject_id: &[u8],
     ) -> impl Future<Output = Result<Vec<ConsentRecord>>> + Send;
     fn audit_rows(&self, writer: &str) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
+    /// The last entry `writer` has in the log.
+    fn last_audit_row(&self, writer: &str)
+        -> impl Future<Output = Result<Option<AuditRow>>> + Send;
     fn counter(&self, route: &str, name: &str) -> impl Future<Output = Result<i64>> + Send;
     fn subject_states(
         &self,
@@ -447,6 +450,9 @@ impl Backend for Store {
     }
     async fn audit_rows(&self, writer: &str) -> Result<Vec<AuditRow>> {
         delegate!(self, s => s.audit_rows(writer))
+    }
+    async fn last_audit_row(&self, writer: &str) -> Result<Option<AuditRow>> {
+        delegate!(self, s => s.last_audit_row(writer))
     }
     async fn counter(&self, route: &str, name: &str) -> Result<i64> {
         delegate!(self, s => s.counter(route, name))
@@ -673,6 +679,7 @@ impl Committer {
             store,
             chain,
             health: health.clone(),
+            unsure: false,
         };
         let task = tokio::spawn(run(w, rx, checkpoints));
         (Committer { tx, writer, health }, task)
@@ -793,9 +800,33 @@ struct Writer {
     store: Store,
     chain: Chain,
     health: Arc<health::WriterHealth>,
+    /// A write failed: its `COMMIT` may still have reached the database (the connection broke
+    /// after the server made it durable, before the answer came back). Before the next write the
+    /// chain is read back from the log, or every later entry would collide with the one that
+    /// landed and no write would ever commit again.
+    unsure: bool,
 }
 
 impl Writer {
+    /// After a failed write, takes the chain's head from the log when the log is ahead of it.
+    async fn resync(&mut self) {
+        if !self.unsure {
+            return;
+        }
+        // Still unreachable: the next write fails too, and this is tried again before it.
+        if let Ok(last) = self.store.last_audit_row(self.chain.writer()).await {
+            if let Some(row) = last.filter(|r| r.seq > self.chain.seq()) {
+                tracing::warn!(
+                    from = self.chain.seq(),
+                    to = row.seq,
+                    "a write reported as failed had committed; the audit chain goes on from the log"
+                );
+                self.chain = Chain::resume(&row);
+            }
+            self.unsure = false;
+        }
+    }
+
     /// Notes the outcome of a write transaction for readiness, the metric and the log.
     fn outcome<T>(&self, r: &Result<T>) {
         match r {
@@ -803,6 +834,15 @@ impl Writer {
             // A conflict is an answer (the data moved on; the caller retries), not a failed write.
             Err(StoreError::Conflict(_) | StoreError::SubjectsMoved(_)) => {}
             Err(e) => self.health.failed(e, crate::now_millis()),
+        }
+    }
+
+    /// [`Writer::outcome`], and after a failure the chain is checked before the next write.
+    fn settle<T>(&mut self, r: &Result<T>) {
+        self.outcome(r);
+        if matches!(r, Err(e) if !matches!(e, StoreError::Conflict(_) | StoreError::SubjectsMoved(_)))
+        {
+            self.unsure = true;
         }
     }
 }
@@ -832,11 +872,13 @@ async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Che
         // A panic inside a batch drops its transaction (rolled back; the pool replaces a
         // connection left inside one) and its callers' replies (they get 503); the writer and
         // its chain go on from before the batch instead of stopping every later write.
+        w.resync().await;
         let snapshot = w.chain.clone();
         let batch = std::panic::AssertUnwindSafe(process(&mut w, &mut jobs));
         if futures_util::FutureExt::catch_unwind(batch).await.is_err() {
             jobs.clear();
             w.chain = snapshot;
+            w.unsure = true;
             let e = StoreError::Database(Cause::says("a write batch panicked"));
             w.health.failed(&e, crate::now_millis());
             tracing::error!(
@@ -892,17 +934,17 @@ async fn run_one(w: &mut Writer, job: Job) {
     match job {
         Job::Change(c, reply) => {
             let done = w.store.apply_change(&c, &mut w.chain).await;
-            w.outcome(&done);
+            w.settle(&done);
             let _ = reply.send(done.map(|n| (n, started.elapsed())));
         }
         Job::Purge(step, at, reply) => {
             let done = w.store.purge_step(&step, at).await;
-            w.outcome(&done);
+            w.settle(&done);
             let _ = reply.send(done.map(|p| (p, started.elapsed())));
         }
         Job::Probe(reply) => {
             let done = w.store.probe_write(crate::now_millis()).await;
-            w.outcome(&done);
+            w.settle(&done);
             let _ = reply.send(done);
         }
         #[cfg(test)]
@@ -924,7 +966,7 @@ async fn checkpoint(w: &mut Writer, keys: &crate::crypto::Keys) -> Option<i64> {
         .store
         .commit_batch(std::slice::from_ref(&write), &mut w.chain)
         .await;
-    w.outcome(&done);
+    w.settle(&done);
     match done {
         Ok(_) => Some(w.chain.seq()),
         Err(e) => {
@@ -946,7 +988,7 @@ async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
     let snapshot = w.chain.clone();
     let started = std::time::Instant::now();
     let done = w.store.commit_batch(&writes, &mut w.chain).await;
-    w.outcome(&done);
+    w.settle(&done);
     match done {
         Ok(outcomes) => {
             tracing::debug!(
@@ -995,5 +1037,40 @@ mod tests {
         committer.audit(2_000, event()).await.unwrap();
         assert_eq!(committer.health().failing(), None);
         committer.probe().await.unwrap();
+    }
+
+    /// A write reported as failed may have committed (the connection broke after the database
+    /// made it durable): the writer reads the chain back before its next write instead of
+    /// reusing the sequence number, which would fail every write from then on.
+    #[tokio::test]
+    async fn a_write_that_committed_unseen_does_not_stop_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pdgate.db").display());
+        let store = Store::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let (committer, _task) = Committer::start(store.clone(), Chain::new("w"), None);
+        let event = || crate::audit::AuditEvent::ChainStarted {
+            version: "test".into(),
+            policy_sha256: "0".repeat(64),
+        };
+        committer.audit(1_000, event()).await.unwrap();
+        // The unseen commit: entry 2 of writer `w`, written past the committer.
+        let last = store.last_audit_row("w").await.unwrap().unwrap();
+        let mut ghost = Chain::resume(&last);
+        let write = IntakeWrite {
+            at: 1_500,
+            audit: vec![event()],
+            ..IntakeWrite::default()
+        };
+        store.commit_batch(&[write], &mut ghost).await.unwrap();
+        // Then a failure, as the broken connection gave; the next write goes on from entry 2.
+        let _ = committer.panic_in_batch().await;
+        committer.audit(2_000, event()).await.unwrap();
+        let rows = store.audit_rows("w").await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            rows[2].prev_hash, rows[1].hash,
+            "the chain links through the unseen entry"
+        );
     }
 }

@@ -26,6 +26,7 @@ const I18N = {
     discovery_off: 'Discovery is off (discovery: true in the policies turns it on).',
     estimate: 'Estimated', subjects: 'subjects', records: 'records', notice: 'Notice', next_state: 'Mark',
     note: 'Note (required to close)', clock_met: 'met', clock_late: 'late', left: 'left',
+    record_sent: 'Record sent', subjects_pending: 'High risk: tell the subjects without undue delay (GDPR Art. 34)',
     flow_undeclared: 'undeclared', flow_declared: 'declared', flow_blocked: 'blocked',
     discovery_hint: 'Declare a flow with a route and its fields, or close it with `block: true`, in the policies.',
     tab_retention: 'Retention', col_finished: 'Finished', col_subjects_erased: 'Subjects erased',
@@ -69,6 +70,7 @@ const I18N = {
     discovery_off: 'Обнаружение выключено (discovery: true в политиках включает его).',
     estimate: 'Оценка', subjects: 'субъектов', records: 'записей', notice: 'Уведомление', next_state: 'Отметить',
     note: 'Комментарий (нужен для закрытия)', clock_met: 'выполнено', clock_late: 'с опозданием', left: 'осталось',
+    record_sent: 'Отметить отправку', subjects_pending: 'Высокий риск: уведомить субъектов без неоправданной задержки (GDPR ст. 34)',
     flow_undeclared: 'не объявлен', flow_declared: 'объявлен', flow_blocked: 'закрыт',
     discovery_hint: 'Объявите поток маршрутом с полями или закройте его (`block: true`) в политиках.',
     tab_retention: 'Сроки хранения', col_finished: 'Завершён', col_subjects_erased: 'Субъектов уничтожено',
@@ -358,19 +360,29 @@ async function loadBreaches() {
       await api('POST', '/admin/v1/breaches/' + encodeURIComponent(b.id) + '/state', note.value ? { state: s, note: note.value } : { state: s });
       await loadBreaches();
     }) }, t('next_state') + ': ' + tv('bst_', s)));
-    const notices = [['fz152', '24h'], ['fz152', '72h'], ['gdpr', '72h']]
-      .filter(([r]) => b.clocks.some((c) => c.regime === r))
+    const has = (prefix) => b.clocks.some((c) => c.id.startsWith(prefix));
+    const notices = [['fz152', '24h', 'fz152_'], ['fz152', '72h', 'fz152_'], ['gossopka', '24h', 'gossopka_'], ['gossopka', '72h', 'gossopka_'], ['gdpr', '72h', 'gdpr_']]
+      .filter(([, , prefix]) => has(prefix))
+      .concat(b.subjects_notice.required ? [['gdpr', 'subjects']] : [])
       .map(([r, s]) => el('button', { onclick: guard(async () => {
         const html = await (await api('GET', '/admin/v1/breaches/' + encodeURIComponent(b.id) + '/notice?format=html&regime=' + r + '&stage=' + s)).text();
         const f = $('#notice-frame'); f.hidden = false; f.srcdoc = html;
       }) }, t('notice') + ' ' + r + ' ' + s));
+    // GosSOPKA's notices and the subjects' letter are recorded apart from the state moves.
+    const unsent = b.clocks.filter((c) => c.id.startsWith('gossopka_') && !c.met_at).map((c) => c.id)
+      .concat(b.subjects_notice.pending ? ['subjects'] : []);
+    const sends = unsent.map((n) => el('button', { 'data-breach-sent': n, onclick: guard(async () => {
+      await api('POST', '/admin/v1/breaches/' + encodeURIComponent(b.id) + '/sent', { notice: n });
+      await loadBreaches();
+    }) }, t('record_sent') + ': ' + n.replace('_', ' ')));
     list.append(el('div', { class: 'card', 'data-breach': b.id },
       el('b', { class: 'state' }, tv('bst_', b.state)), ' · ', fmtTime(b.detected_at), ' · ', b.categories.join(', '),
       el('div', {}, b.description),
       el('div', { class: 'muted' }, t('estimate') + ': ' + b.estimate.subjects + ' ' + t('subjects') + ', ' + b.estimate.records + ' ' + t('records')),
       el('div', {}, clocks),
+      b.subjects_notice.pending ? el('div', { class: 'clock overdue' }, t('subjects_pending')) : '',
       b.state === 'closed' ? '' : el('div', { class: 'inline' }, note, moves),
-      el('div', { class: 'inline' }, notices)));
+      el('div', { class: 'inline' }, notices, sends)));
   }
   tick();
 }

@@ -312,6 +312,21 @@ impl Chain {
         }
     }
 
+    /// The chain as the log holds it, from its last entry: after a write whose outcome was not
+    /// known turned out to have committed.
+    pub fn resume(last: &AuditRow) -> Self {
+        let mut head = [0; 32];
+        if last.hash.len() == 32 {
+            head.copy_from_slice(&last.hash);
+        }
+        Self {
+            writer: last.writer.clone(),
+            seq: last.seq,
+            head,
+            last_at: last.at,
+        }
+    }
+
     /// Sequence number of the last entry (0 before the first).
     pub fn seq(&self) -> i64 {
         self.seq

@@ -167,6 +167,14 @@ impl Backend for Store {
         rows.iter().map(audit_row).collect()
     }
 
+    async fn last_audit_row(&self, writer: &str) -> Result<Option<AuditRow>> {
+        let row = sqlx::query("SELECT writer, seq, at, kind, entry, prev_hash, hash FROM audit_log WHERE writer = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(writer)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(audit_row).transpose()
+    }
+
     async fn values_with_subjects(&self, tokens: &[&str], purpose: &str) -> Result<Vec<ValueRow>> {
         let mut conn = self.pool.acquire().await?;
         let mut out = Vec::with_capacity(tokens.len());
