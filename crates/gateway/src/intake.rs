@@ -101,9 +101,11 @@ async fn run(
     };
     let policy = &gw.policy;
     let mut eval = intake::evaluate(policy, route, &leaves)?;
-    // A minor's consent counts with a guardian's, on the operator's day.
-    let today = gw.transfers.zone().day_of(pdgate_core::now_millis());
-    eval.guardian = intake::minor::check(policy, route, &leaves, &eval, today)?;
+    if route.age.is_some() {
+        // A minor's consent counts with a guardian's, on the operator's day.
+        let today = gw.transfers.zone().day_of(pdgate_core::now_millis());
+        eval.guardian = intake::minor::check(policy, route, &leaves, &eval, today)?;
+    }
     let upstream = policy.upstream(upstream);
     for &p in &eval.active {
         let purpose = &policy.purpose(p).def.id;

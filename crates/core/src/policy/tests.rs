@@ -678,10 +678,14 @@ fn a_route_that_knows_age_names_how_and_keeps_the_guardian_in_the_vault() {
 }
 
 fn distribution(purpose_extra: &str, consents: &str) -> Vec<String> {
+    distribution_on("[wall]", purpose_extra, consents)
+}
+
+fn distribution_on(purposes: &str, purpose_extra: &str, consents: &str) -> Vec<String> {
     let base = BASE
         .replace("  - {id: identity, name: \"Name\"}\n", "  - {id: identity, name: \"Name\"}\n  - {id: terms, name: \"Publication terms\"}\n")
         .replace("upstreams:\n", &format!("  - id: wall\n    description: \"Publish the winners\"\n    legal_basis: consent\n    distribution: true\n    consent: {{text: consents/contact.md, version: 1}}\n    categories: [identity, terms]\n    retention: {{keep: P1Y, from: consent}}\n{purpose_extra}upstreams:\n"));
-    let route = format!("routes:\n  - id: r\n    match: {{method: POST, path: /r}}\n    upstream: crm\n    purposes: [wall]\n    fields:\n      name: {{category: identity, action: encrypt}}\n      publish_terms: {{category: terms, action: encrypt}}\n    consents:\n{consents}");
+    let route = format!("routes:\n  - id: r\n    match: {{method: POST, path: /r}}\n    upstream: crm\n    purposes: {purposes}\n    fields:\n      name: {{category: identity, action: encrypt}}\n      publish_terms: {{category: terms, action: encrypt}}\n    consents:\n{consents}");
     refusals(&[("a.yaml", &base), ("b.yaml", &route)])
 }
 

@@ -455,7 +455,7 @@ fn recipients(inp: &Inputs<'_>) -> Value {
                 DestinationKind::Recipient => ("recipient", d.detail.unwrap_or("")),
                 DestinationKind::Upstream => (
                     "system behind the gateway",
-                    "tokens, pseudonyms and ciphertext; plaintext only where a field's action is `pass`",
+                    "tokens, pseudonyms and ciphertext; plaintext where a field's action is `pass`, in part where it is `mask`",
                 ),
                 DestinationKind::Service => (
                     "detokenizing service",
