@@ -75,22 +75,33 @@ pub async fn advance(
     let mut b = load(store, id).await?;
     let read_at = b.updated_at;
     let from = pdgate_core::breach::advance(&mut b, change, who, now)?;
-    let mut row = b.to_row();
-    row.expected_updated_at = Some(read_at);
     let audit = AuditEvent::BreachState {
         breach_id: b.id.clone(),
         principal: who.into(),
         from: from.as_str().into(),
         to: b.state.as_str().into(),
     };
+    save(committer, &b, read_at, audit, now).await?;
+    Ok(b)
+}
+
+/// Writes a changed breach with its audit entry, refused if the stored one moved since `read_at`.
+async fn save(
+    committer: &Committer,
+    b: &Breach,
+    read_at: Millis,
+    audit: AuditEvent,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let mut row = b.to_row();
+    row.expected_updated_at = Some(read_at);
     let change = Change {
         at: now,
         breaches: vec![row],
         audit: vec![audit],
         ..Change::default()
     };
-    committer.apply(change).await?;
-    Ok(b)
+    committer.apply(change).await.map(|_| ())
 }
 
 /// Records a GosSOPKA notice or the communication to the subjects as sent, refused if another
@@ -107,21 +118,13 @@ pub async fn sent(
     let read_at = b.updated_at;
     let notice = input.notice.clone();
     let late = record_sent(&mut b, input, who, now)?;
-    let mut row = b.to_row();
-    row.expected_updated_at = Some(read_at);
     let audit = AuditEvent::BreachNoticeSent {
         breach_id: b.id.clone(),
         principal: who.into(),
         notice,
         late,
     };
-    let change = Change {
-        at: now,
-        breaches: vec![row],
-        audit: vec![audit],
-        ..Change::default()
-    };
-    committer.apply(change).await?;
+    save(committer, &b, read_at, audit, now).await?;
     Ok(b)
 }
 

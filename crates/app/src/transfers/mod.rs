@@ -106,14 +106,7 @@ impl Transfers {
         who: &str,
         now: Millis,
     ) -> Result<NotificationRow, NotificationError> {
-        let rows = store.notifications().await?;
-        let mut n = rows
-            .into_iter()
-            .find(|n| n.id == *id)
-            .ok_or(NotificationError::NotFound)?;
-        if n.withdrawn_at.is_some() {
-            return Err(NotificationError::AlreadyWithdrawn);
-        }
+        let mut n = in_force(store, id).await?;
         n.received_at = Some(received_at(
             &input.received_by_authority_at,
             n.filed_at,
@@ -131,14 +124,7 @@ impl Transfers {
         who: &str,
         now: Millis,
     ) -> Result<NotificationRow, NotificationError> {
-        let rows = store.notifications().await?;
-        let mut n = rows
-            .into_iter()
-            .find(|n| n.id == *id)
-            .ok_or(NotificationError::NotFound)?;
-        if n.withdrawn_at.is_some() {
-            return Err(NotificationError::AlreadyWithdrawn);
-        }
+        let mut n = in_force(store, id).await?;
         n.withdrawn_at = Some(now);
         self.record((store, committer), n.clone(), who, now).await?;
         Ok(n)
@@ -193,6 +179,19 @@ impl Transfers {
                 tracing::warn!(error = %e, "cross-border notifications: refresh failed");
             }
         }
+    }
+}
+
+/// A recorded notification not withdrawn.
+async fn in_force(store: &Store, id: &str) -> Result<NotificationRow, NotificationError> {
+    let rows = store.notifications().await?;
+    let n = rows
+        .into_iter()
+        .find(|n| n.id == *id)
+        .ok_or(NotificationError::NotFound)?;
+    match n.withdrawn_at {
+        Some(_) => Err(NotificationError::AlreadyWithdrawn),
+        None => Ok(n),
     }
 }
 
