@@ -371,13 +371,7 @@ fn sent(notice: &str, at: Millis) -> NoticeSent {
 #[test]
 fn a_computer_incident_has_gossopka_clocks_met_by_the_notices_sent() {
     let p = shop();
-    let (at, body) = validate(
-        new_breach(json!({"detected_at": T0, "categories": ["contact"], "description": "SQL injection on the shop", "causes": "unpatched plugin"})),
-        &p,
-        T0,
-    )
-    .unwrap();
-    let mut b = open("b-2".into(), at, body, "dpo", T0);
+    let mut b = incident(&p);
     let ids: Vec<(&str, Millis)> = clocks(&b).iter().map(|c| (c.id, c.due_at - T0)).collect();
     assert_eq!(
         ids,
@@ -390,24 +384,18 @@ fn a_computer_incident_has_gossopka_clocks_met_by_the_notices_sent() {
         ],
         "a computer incident unless said otherwise"
     );
+    let mut at = |notice: &str, h: Millis| {
+        let t = T0 + h * HOUR_MS;
+        record_sent(&mut b, sent(notice, t), "dpo", t).map_err(|e| e.code)
+    };
+    assert_eq!(at("gossopka_24h", 2), Ok(false));
+    assert_eq!(at("gossopka_72h", 80), Ok(true), "late");
+    assert_eq!(at("gossopka_24h", 90), Err("already_recorded"));
+    assert_eq!(at("fax", 90), Err("invalid_notice"));
     assert_eq!(
-        record_sent(
-            &mut b,
-            sent("gossopka_24h", T0 + 2 * HOUR_MS),
-            "dpo",
-            T0 + 3 * HOUR_MS
-        ),
-        Ok(false)
-    );
-    assert_eq!(
-        record_sent(
-            &mut b,
-            sent("gossopka_72h", T0 + 80 * HOUR_MS),
-            "dpo",
-            T0 + 80 * HOUR_MS
-        ),
-        Ok(true),
-        "late"
+        at("subjects", -1),
+        Err("invalid_time"),
+        "before the detection"
     );
     let c = clocks(&b);
     let of = |id: &str| c.iter().find(|x| x.id == id).unwrap().clone();
@@ -417,42 +405,30 @@ fn a_computer_incident_has_gossopka_clocks_met_by_the_notices_sent() {
         of("fz152_24h").met_at.is_none(),
         "Roskomnadzor is told apart"
     );
-    for (notice, code) in [
-        ("gossopka_24h", "already_recorded"),
-        ("fax", "invalid_notice"),
-    ] {
-        assert_eq!(
-            record_sent(
-                &mut b,
-                sent(notice, T0 + 90 * HOUR_MS),
-                "dpo",
-                T0 + 90 * HOUR_MS
-            )
-            .unwrap_err()
-            .code,
-            code
-        );
-    }
-    assert_eq!(
-        record_sent(&mut b, sent("subjects", T0 - 1), "dpo", T0)
-            .unwrap_err()
-            .code,
-        "invalid_time"
-    );
-    let n = notice::draft(
-        &b,
-        &p,
-        NoticeKind::GosSopkaInitial,
-        (T0, &LegalZone::moscow()),
-    )
-    .unwrap();
+    let zone = LegalZone::moscow();
+    let n = notice::draft(&b, &p, NoticeKind::GosSopkaInitial, (T0, &zone)).unwrap();
     assert_eq!(
         n["law"],
         "152-ФЗ ст. 19 ч. 12; приказ ФСБ России от 13.02.2023 № 77"
     );
     assert_eq!(n["fields"][0]["value"]["inn"], "7707083893");
     assert_eq!(n["due_at"], crate::rfc3339(T0 + 24 * HOUR_MS));
-    // Not a computer incident: no GosSOPKA clock, notice or record.
+}
+
+/// A breach opened without saying what kind: a computer incident.
+fn incident(p: &Policy) -> Breach {
+    let (at, body) = validate(
+        new_breach(json!({"detected_at": T0, "categories": ["contact"], "description": "SQL injection on the shop", "causes": "unpatched plugin"})),
+        p,
+        T0,
+    )
+    .unwrap();
+    open("b-2".into(), at, body, "dpo", T0)
+}
+
+#[test]
+fn a_breach_that_is_not_a_computer_incident_asks_nothing_of_gossopka() {
+    let p = shop();
     let mut paper = opened(&p);
     assert!(!clocks(&paper).iter().any(|c| c.id.starts_with("gossopka")));
     assert_eq!(
