@@ -141,7 +141,11 @@ fn wording(code: &str, field: Option<&str>, lang: Lang) -> (String, String) {
             ("Нужно ваше согласие", format!("Чтобы отправить форму, отметьте согласие (поле «{f}»). Без него мы не обрабатываем ваши данные: ничего не сохранено и не передано.")),
             ("Your consent is needed", format!("To send the form, tick the consent box (field «{f}»). Without it your data is not processed: nothing was stored or passed on.")),
         ),
-        "invalid_field" | "subject_required" => (
+        "guardian_consent_required" => (
+            ("Нужно согласие родителя", format!("До достижения возраста согласия форму отправляют вместе с согласием родителя или законного представителя и его данными (поле «{f}»). Ничего не сохранено и не передано.")),
+            ("A parent's consent is needed", format!("Below the age of consent the form is sent with a parent's or guardian's consent and their details (field «{f}»). Nothing was stored or passed on.")),
+        ),
+        "invalid_field" | "subject_required" | "invalid_birth_date" => (
             ("Проверьте форму", format!("Поле «{f}» не заполнено или заполнено неверно. Ничего не сохранено и не передано.")),
             ("Please check the form", format!("The field «{f}» is empty or not valid. Nothing was stored or passed on.")),
         ),
@@ -183,6 +187,15 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_minor_sent_without_a_parent_is_told_what_is_missing() {
+        let (title, message) = wording("guardian_consent_required", Some("parent_name"), Lang::Ru);
+        assert_eq!(title, "Нужно согласие родителя");
+        assert!(message.contains("«parent_name»") && message.contains("Ничего не сохранено"));
+        let (title, _) = wording("invalid_birth_date", Some("birth_date"), Lang::En);
+        assert_eq!(title, "Please check the form");
     }
 
     #[test]
