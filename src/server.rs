@@ -148,12 +148,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     let metrics = Arc::new(crate::metrics::Metrics::new(
         policy.routes.iter().map(|r| r.id.as_str()),
     ));
-    let transfers = Arc::new(crate::transfers::Transfers::new(
-        adequacy(&config)?,
-        calendar.clone(),
-        metrics.clone(),
-    ));
-    transfers.refresh(&store, crate::now_millis()).await?;
+    let transfers = transfers(&config, &store, calendar.clone(), metrics.clone()).await?;
     let webhook_secret = webhook_secret(&config)?;
     let bound = Bound::bind(&config).await?;
     log_ready(&store, &committer, &policy);
@@ -173,6 +168,7 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         public_url: public_url(config.public_url.as_deref())?,
         link_ttl_s: i64::try_from(config.subject_link_ttl_s).unwrap_or(i64::MAX),
         metrics_token: metrics_token(&config)?,
+        detokenize_slots: pdgate_admin::detokenize_slots(),
     });
     let client = pdgate_http::client();
     let (discovery, samples) = policy
@@ -215,6 +211,18 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
         bound,
         config,
     })
+}
+
+/// The Art. 12 notifications, read once before the listeners open.
+async fn transfers(
+    config: &Config,
+    store: &Store,
+    calendar: Arc<crate::requests::calendar::Calendar>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Result<Arc<crate::transfers::Transfers>, ServeError> {
+    let t = crate::transfers::Transfers::new(adequacy(config)?, calendar, metrics);
+    t.refresh(store, crate::now_millis()).await?;
+    Ok(Arc::new(t))
 }
 
 fn log_ready(store: &Store, committer: &Committer, policy: &Policy) {

@@ -41,6 +41,8 @@ pub(super) async fn handle(
     principal: Principal,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    // Never closed, so `acquire` only waits.
+    let _slot = admin.detokenize_slots.acquire().await.ok();
     let body: DetokenizeRequest =
         respond::read_json(req.into_body(), admin.limits.max_body_bytes).await?;
     let tokens: Vec<&str> = body.tokens.iter().map(String::as_str).collect();
