@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -539,6 +540,78 @@ async fn commit_survives_kill_9_right_after_the_response(db: Db) {
     assert_eq!(pdgate::audit::verify_chain(&rows), Ok(()));
 }
 
+/// kill -9 under intake load loses nothing: eight clients post checkouts without pause, pdgate is
+/// killed in the middle, and after a restart every e-mail token the upstream received detokenizes
+/// to the address sent with it (each order's `total` says which). What the upstream got was
+/// committed first, whatever was in flight when the process died.
+async fn kill_9_under_intake_load_loses_nothing_the_upstream_got(db: Db) {
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(mut gw) = Gateway::start(Opts::new(db).with_admin_tokens(), &up.url()).await else {
+        return;
+    };
+    let url = gw.url("/api/checkout");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (url, stop) = (url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let order = c * 1_000_000 + n;
+                    let body = serde_json::json!({
+                        "email": format!("load{order}@mail.ru"), "phone": PHONE, "name": NAME,
+                        "address": ADDRESS, "items": [], "total": order, "subscribe": "on",
+                    });
+                    // Refused or cut off once pdgate is gone: the clients only need to keep it busy.
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        post(&url, JSON, body.to_string()),
+                    )
+                    .await;
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gw.kill9();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    let got: Vec<(String, u64)> = up
+        .requests()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .map(|b| {
+            (
+                b["email"].as_str().unwrap().to_owned(),
+                b["total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        got.len() > 50,
+        "the load reached the upstream: {}",
+        got.len()
+    );
+    gw.spawn().await;
+    let svc = pdgate_testkit::token(&gw, "service", Some("crm"));
+    for chunk in got.chunks(1000) {
+        let tokens: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
+        let d = pdgate_testkit::detokenize(&gw, &svc, "order_fulfilment", &tokens).await;
+        let values = pdgate_testkit::outcomes(&d);
+        let expected: Vec<String> = chunk
+            .iter()
+            .map(|(_, n)| format!("load{n}@mail.ru"))
+            .collect();
+        assert_eq!(
+            values, expected,
+            "every value the upstream got is in the vault"
+        );
+    }
+}
+
 fn writer_of(log: &str) -> String {
     log.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -690,6 +763,7 @@ both_backends! {
     pass_through => pass_through_streams_untouched_with_proxy_headers;
     health => health_and_readiness;
     kill_9 => commit_survives_kill_9_right_after_the_response;
+    kill_9_under_load => kill_9_under_intake_load_loses_nothing_the_upstream_got;
     no_personal_data_in_logs => logs_never_hold_planted_personal_data;
 }
 
