@@ -27,7 +27,7 @@ fn view(admin: &Admin, n: &NotificationRow, now: Millis) -> Value {
         "filed_at": pdgate_core::rfc3339(n.filed_at),
         "received_by_authority_at": n.received_at.map(pdgate_core::rfc3339),
         // The operator's day the wait counts from: recorded, or assumed from the filing.
-        "received_on": zone.date_string(zone.start_of(receipt.day(zone))),
+        "received_on": receipt.day(zone).to_string(),
         "receipt_assumed": n.received_at.is_none(),
         "reference": n.reference,
         "recorded_by": n.recorded_by,

@@ -55,6 +55,15 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
+/// [`parse_time`] of a JSON body's value: an RFC 3339 string or a number of Unix milliseconds.
+pub fn time_value(v: &serde_json::Value) -> Option<Millis> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => parse_time(s),
+        _ => None,
+    }
+}
+
 /// RFC 3339 (`2026-11-23T10:00:00Z`) or Unix milliseconds, as query parameters and CLI flags take.
 pub fn parse_time(s: &str) -> Option<Millis> {
     if let Ok(ms) = s.parse::<i64>() {

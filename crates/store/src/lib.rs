@@ -1014,19 +1014,29 @@ async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
 mod tests {
     use super::*;
 
-    /// A panic inside a write batch refuses that batch's callers and leaves the writer running:
-    /// the next write commits and extends the audit chain from where it stood.
-    #[tokio::test]
-    async fn the_writer_survives_a_panic_in_a_batch() {
+    /// A migrated SQLite store in a temporary directory (kept while the result lives) and a
+    /// committer writing as `w`.
+    async fn writer_w() -> (tempfile::TempDir, Store, Committer) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("pdgate.db").display());
         let store = Store::open(&url).await.unwrap();
         store.migrate().await.unwrap();
         let (committer, _task) = Committer::start(store.clone(), Chain::new("w"), None);
-        let event = || crate::audit::AuditEvent::ChainStarted {
+        (dir, store, committer)
+    }
+
+    fn event() -> crate::audit::AuditEvent {
+        crate::audit::AuditEvent::ChainStarted {
             version: "test".into(),
             policy_sha256: "0".repeat(64),
-        };
+        }
+    }
+
+    /// A panic inside a write batch refuses that batch's callers and leaves the writer running:
+    /// the next write commits and extends the audit chain from where it stood.
+    #[tokio::test]
+    async fn the_writer_survives_a_panic_in_a_batch() {
+        let (_dir, _store, committer) = writer_w().await;
         committer.audit(1_000, event()).await.unwrap();
         let refused = committer.panic_in_batch().await;
         assert!(
@@ -1044,15 +1054,7 @@ mod tests {
     /// reusing the sequence number, which would fail every write from then on.
     #[tokio::test]
     async fn a_write_that_committed_unseen_does_not_stop_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("pdgate.db").display());
-        let store = Store::open(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let (committer, _task) = Committer::start(store.clone(), Chain::new("w"), None);
-        let event = || crate::audit::AuditEvent::ChainStarted {
-            version: "test".into(),
-            policy_sha256: "0".repeat(64),
-        };
+        let (_dir, store, committer) = writer_w().await;
         committer.audit(1_000, event()).await.unwrap();
         // The unseen commit: entry 2 of writer `w`, written past the committer.
         let last = store.last_audit_row("w").await.unwrap().unwrap();

@@ -224,18 +224,9 @@ pub struct NewReceipt {
     pub received_by_authority_at: Value,
 }
 
-/// A time given as RFC 3339 or Unix ms.
-fn time_of(v: &Value) -> Option<Millis> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => pdgate_core::parse_time(s),
-        _ => None,
-    }
-}
-
 /// A receipt time: valid, not before the filing, not in the future.
 fn received_at(v: &Value, filed_at: Millis, now: Millis) -> Result<Millis, NotificationError> {
-    let at = time_of(v).ok_or_else(|| {
+    let at = pdgate_core::time_value(v).ok_or_else(|| {
         bad(
             "invalid_time",
             "received_by_authority_at must be RFC 3339 or Unix ms",
@@ -303,7 +294,7 @@ fn notification(
             format!("purpose `{}` is not declared", input.purpose),
         ));
     }
-    let filed_at = time_of(&input.filed_at)
+    let filed_at = pdgate_core::time_value(&input.filed_at)
         .ok_or_else(|| bad("invalid_time", "filed_at must be RFC 3339 or Unix ms"))?;
     if filed_at > now + crate::breach::MAX_SKEW_MS {
         return Err(bad("invalid_time", "filed_at is in the future"));

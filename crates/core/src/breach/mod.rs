@@ -237,12 +237,7 @@ fn invalid(code: &'static str, message: impl Into<String>) -> Invalid {
 
 /// RFC 3339 or Unix milliseconds in a JSON value.
 fn time_of(v: &Value, field: &str) -> Result<Millis, Invalid> {
-    let parsed = match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => crate::parse_time(s),
-        _ => None,
-    };
-    parsed.ok_or_else(|| {
+    crate::time_value(v).ok_or_else(|| {
         invalid(
             "invalid_time",
             format!("{field} must be an RFC 3339 time or Unix milliseconds"),

@@ -136,6 +136,7 @@ mod tests {
 
     use super::*;
     use crate::intake::evaluate;
+    use crate::intake::tests::leaves;
 
     const POLICY: &str = r#"controller:
   name: "Школа"
@@ -180,16 +181,6 @@ routes:
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn leaves(pairs: &[(&str, &str)]) -> Vec<Leaf> {
-        pairs
-            .iter()
-            .map(|(p, v)| Leaf {
-                path: (*p).into(),
-                value: (*v).into(),
-            })
-            .collect()
-    }
-
     fn date(s: &str) -> Date {
         parse_birth_date(s).unwrap()
     }
@@ -228,7 +219,7 @@ routes:
         let run = |pairs: &[(&str, &str)]| {
             let l = leaves(pairs);
             let eval = evaluate(&p, route, &l).map_err(|r| r.code)?;
-            check(&p, route, &l, &eval, today).map_err(|r| (r.code, r.field).0)
+            check(&p, route, &l, &eval, today).map_err(|r| r.code)
         };
         let child = [
             ("email", "kid@mail.ru"),

@@ -7,7 +7,7 @@ fn policy() -> Policy {
         .unwrap()
 }
 
-fn leaves(pairs: &[(&str, &str)]) -> Vec<Leaf> {
+pub(super) fn leaves(pairs: &[(&str, &str)]) -> Vec<Leaf> {
     pairs
         .iter()
         .map(|(p, v)| Leaf {

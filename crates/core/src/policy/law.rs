@@ -1,7 +1,9 @@
 //! The rules of law a policy set must keep before pdgate serves it: localization (152-FZ
-//! Art. 18(5)), transfers of GDPR-regime data out of the EEA (GDPR Chapter V), and special
-//! categories and biometrics (152-FZ Art. 10, 11; GDPR Art. 9). Each is checked on the compiled
-//! policy and reported at the line that breaks it; `policy check` and `serve` refuse the set.
+//! Art. 18(5)), transfers of GDPR-regime data out of the EEA (GDPR Chapter V), special categories
+//! and biometrics (152-FZ Art. 10, 11; GDPR Art. 9), minors' routes (GDPR Art. 8), consent to
+//! distribution (152-FZ Art. 10.1) and the controller's state identifiers. Each is checked on the
+//! compiled policy and reported at the line that breaks it; `policy check` and `serve` refuse the
+//! set.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -46,8 +48,12 @@ pub struct EuAdequacy {
 }
 
 impl EuAdequacy {
-    pub fn shipped() -> EuAdequacy {
-        EuAdequacy::parse(EU_SHIPPED).expect("the shipped EU adequacy list parses")
+    /// The list pdgate ships, parsed once.
+    pub fn shipped() -> &'static EuAdequacy {
+        static LIST: std::sync::OnceLock<EuAdequacy> = std::sync::OnceLock::new();
+        LIST.get_or_init(|| {
+            EuAdequacy::parse(EU_SHIPPED).expect("the shipped EU adequacy list parses")
+        })
     }
 
     /// One code per line, then nothing, `eea` or `partial`; `#` comments. Errors name the line.
@@ -114,6 +120,12 @@ pub fn chapter_v_refusal(
         }
         (EuStatus::ThirdCountry, Some(_)) => None,
     }
+}
+
+/// Whether a declared field's value is kept in the vault (and erased with the subject): a
+/// category, and an action that stores it.
+fn vaulted(category: Option<&str>, action: Action) -> bool {
+    category.is_some() && matches!(action, Action::Tokenize | Action::Encrypt)
 }
 
 /// A field action that lets the receiver read the value, or test guesses against it.
@@ -196,12 +208,13 @@ fn loc_of<T>(items: &[(Loc, T)], id: impl Fn(&T) -> bool) -> Option<&Loc> {
 impl Compiler {
     /// The controller's state identifiers, checked by their check digits.
     pub(super) fn identifiers(&mut self, docs: &Docs, loc: &Loc, c: &model::Controller) {
-        if let Some(inn) = c.inn.as_deref().filter(|i| !inn_ok(i)) {
-            let msg = format!("inn `{inn}` is not a taxpayer number: 10 digits for an organisation, 12 for a person, with valid check digits");
+        // The values are not repeated: a sole trader's INN and OGRNIP identify a person.
+        if c.inn.as_deref().is_some_and(|i| !inn_ok(i)) {
+            let msg = "inn is not a taxpayer number: 10 digits for an organisation, 12 for a person, with valid check digits";
             self.at(docs, loc, "inn", msg);
         }
-        if let Some(ogrn) = c.ogrn.as_deref().filter(|o| !ogrn_ok(o)) {
-            let msg = format!("ogrn `{ogrn}` is not a registration number: 13 digits (ОГРН) or 15 (ОГРНИП), with a valid check digit");
+        if c.ogrn.as_deref().is_some_and(|o| !ogrn_ok(o)) {
+            let msg = "ogrn is not a registration number: 13 digits (ОГРН) or 15 (ОГРНИП), with a valid check digit";
             self.at(docs, loc, "ogrn", msg);
         }
     }
@@ -283,9 +296,10 @@ impl Compiler {
                 );
             }
             for (i, f) in g.fields.iter().enumerate() {
-                let kept = r.fields.get(f).is_some_and(|x| {
-                    x.category.is_some() && matches!(x.action, Action::Tokenize | Action::Encrypt)
-                });
+                let kept = r
+                    .fields
+                    .get(f)
+                    .is_some_and(|x| vaulted(x.category.as_deref(), x.action));
                 if !kept {
                     let msg = format!("guardian field `{f}` must be one of this route's fields with a category and `tokenize` or `encrypt`, so that the vault keeps who consented");
                     self.at(docs, loc, &format!("guardian.fields[{i}]"), msg);
@@ -335,10 +349,10 @@ impl Compiler {
                     self.at(docs, loc, &format!("consents.{id}.field"), msg);
                 }
                 for f in [&rc.conditions_field, &rc.bans_field].into_iter().flatten() {
-                    let kept = route.fields.get(f).is_some_and(|x| {
-                        x.category.is_some()
-                            && matches!(x.action, Action::Tokenize | Action::Encrypt)
-                    });
+                    let kept = route
+                        .fields
+                        .get(f)
+                        .is_some_and(|x| vaulted(x.category.as_deref(), x.action));
                     if !kept {
                         let msg = format!("`{f}` (the subject's conditions or bans) must be one of this route's fields with a category and `tokenize` or `encrypt`: kept in the vault, erased with the subject");
                         self.at(docs, loc, &format!("consents.{id}"), msg);

@@ -574,7 +574,7 @@ fn actions_and_methods(p: &Policy) -> Value {
             json!({
                 "purpose": x.def.id,
                 "actions": x.def.actions.iter().map(|a| json!({"action": a, "ru": action_ru(a)})).collect::<Vec<_>>(),
-                "method": METHOD,
+                "method": format!("{METHOD_RU} / {METHOD_EN}"),
                 "field_treatments": treatments,
             })
         })
@@ -584,7 +584,8 @@ fn actions_and_methods(p: &Policy) -> Value {
 /// How pdgate processes: by automated means, over networks.
 const METHOD_RU: &str =
     "автоматизированная обработка с передачей по внутренней сети оператора и по сети Интернет";
-const METHOD: &str = "автоматизированная обработка с передачей по внутренней сети оператора и по сети Интернет / automated processing with transfer over the operator's internal network and the Internet";
+const METHOD_EN: &str =
+    "automated processing with transfer over the operator's internal network and the Internet";
 
 fn action_ru(a: &str) -> &'static str {
     match a {

@@ -1,8 +1,8 @@
 //! Cross-border transfers (SPEC 10a, 152-FZ Art. 12). Data sent to an upstream or a detokenizing
 //! service in another country than RU is a transfer, allowed only under a recorded notification to
 //! Roskomnadzor for that country and purpose; for a country outside the adequate list (shipped as
-//! data) transfers may start only after 10 working days from Roskomnadzor's receipt of the notice. The rule is [`decide`], a
-//! plain function; [`Notified`] keeps the recorded notifications in memory for the hot path and
+//! data) transfers may start only after 10 working days from Roskomnadzor's receipt of the
+//! notice. The rule is [`decide`], a plain function; [`Notified`] keeps the recorded notifications in memory for the hot path and
 //! refuses every foreign transfer when it cannot vouch for them (fail closed).
 
 use std::collections::BTreeSet;
