@@ -1528,6 +1528,78 @@ async fn outbox_rows_are_claimed_in_batches(db: Db) {
     }
 }
 
+/// The search index's new entries may wait outside the index (SQLite folds them in bulk, off the
+/// commit path): a search finds them before and after the fold, and an erasure or a purge right
+/// after the intake, before any fold, leaves nothing that finds the subject.
+async fn new_index_entries_are_found_before_and_after_they_are_folded(db: Db) {
+    use pdgate::store::{Change, Rights};
+    let Some((store, url, _t)) = open_at(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    let first = intake(new_subject(1, Some(1)), vec![value(10, &["tok_a"])]);
+    store.commit_batch(&[first], &mut chain).await.unwrap();
+    let ids = |v: &[u8]| {
+        v.iter()
+            .map(|b| vec![*b; 16].into())
+            .collect::<Vec<pdgate::store::SubjectId>>()
+    };
+    assert_eq!(store.subjects_by_index(&mac(7)).await.unwrap(), ids(&[1]));
+    let pending = "SELECT count(*) FROM index_pending";
+    let folded = store.fold_index().await.unwrap();
+    assert_eq!(
+        folded,
+        u64::from(db == Db::Sqlite),
+        "SQLite defers the entry"
+    );
+    if db == Db::Sqlite {
+        assert_eq!(count(db, &url, pending).await, 0);
+    }
+    assert_eq!(store.subjects_by_index(&mac(7)).await.unwrap(), ids(&[1]));
+
+    // A second person with the same identifier (a shared address), then two erasures before
+    // any fold: the one that erases the subject, and the deferred one a sweep makes.
+    let second = intake(new_subject(2, Some(2)), vec![value(11, &["tok_b"])]);
+    let third = intake(new_subject(3, Some(3)), vec![value(12, &["tok_c"])]);
+    store
+        .commit_batch(&[second, third], &mut chain)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subjects_by_index(&mac(7)).await.unwrap(),
+        ids(&[1, 2, 3])
+    );
+    let erase = |sid, defer_purge| Change {
+        at: 1_700_000_000_001,
+        erase: vec![whole_erasure(sid, "act-1", "request:req_1")],
+        defer_purge,
+        ..Change::default()
+    };
+    store
+        .apply_change(&erase(2, false), &mut chain)
+        .await
+        .unwrap();
+    store
+        .apply_change(&erase(3, true), &mut chain)
+        .await
+        .unwrap();
+    assert_eq!(store.subjects_by_index(&mac(7)).await.unwrap(), ids(&[1]));
+    let left =
+        "SELECT count(*) FROM subject_index WHERE subject_id = X'02020202020202020202020202020202'";
+    assert_eq!(
+        count(db, &url, left).await,
+        0,
+        "the erased subject's entry is gone"
+    );
+    if db == Db::Sqlite {
+        assert_eq!(
+            count(db, &url, pending).await,
+            0,
+            "folded before the erasure"
+        );
+    }
+}
+
 both_backends! {
     outbox => outbox_rows_are_claimed_in_batches;
     moved_subjects => an_erasure_refuses_subjects_changed_since_planned;
@@ -1543,4 +1615,5 @@ both_backends! {
     deferred_purge => a_swept_subject_is_gone_before_its_entries_are_purged;
     savepoints => a_failing_intake_rolls_back_alone_and_the_chain_stays_whole;
     group_commit => group_commit_serves_concurrent_intakes;
+    search_index => new_index_entries_are_found_before_and_after_they_are_folded;
 }

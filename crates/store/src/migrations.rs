@@ -35,6 +35,7 @@ pub(crate) const SQLITE: Files = embedded!("sqlite":
     "20261207000003_extension_notice.sql",
     "20261207000004_authority_receipt.sql",
     "20261207000005_consent_details.sql",
+    "20261207000006_index_pending.sql",
 );
 
 pub(crate) const POSTGRES: Files = embedded!("postgres":

@@ -86,6 +86,9 @@ const TOKEN_LIST: &str = "string_agg(token, ' ')";
 /// `subject_macs` list is written beside the search index.
 pub(super) const BY_SUBJECT_INDEXES: bool = true;
 
+/// The search index is written inside the intake's commit (see the SQLite store's).
+pub(super) const DEFERRED_INDEX: bool = false;
+
 /// Claiming rows: replicas polling the same outbox skip the rows another one is claiming instead
 /// of both claiming them.
 pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";

@@ -133,6 +133,12 @@ const TOKEN_LIST: &str = "group_concat(token, ' ')";
 /// `subject_macs` list is written beside the search index.
 pub(super) const BY_SUBJECT_INDEXES: bool = false;
 
+/// Whether the search index's new entries wait in `index_pending` to be folded in bulk (see its
+/// migration), rather than going into `subject_index` inside the intake's commit. Only where one
+/// process writes: with several replicas an erasure could miss an entry another replica's intake
+/// appends after the fold, so PostgreSQL writes the index directly.
+pub(super) const DEFERRED_INDEX: bool = true;
+
 /// Claiming rows for this writer alone: SQLite has one writer at a time anyway.
 pub(super) const SKIP_LOCKED: &str = "";
 

@@ -6,7 +6,10 @@
 //! there say where the two differ. So it is plain Rust that rustfmt and clippy read, without the
 //! where-clauses sqlx's generic executor bounds would need on every function.
 
-use super::{probe_headroom, Db, Store, BY_SUBJECT_INDEXES, ROWS_AS_JSON, SKIP_LOCKED, TOKEN_LIST};
+use super::{
+    probe_headroom, Db, Store, BY_SUBJECT_INDEXES, DEFERRED_INDEX, ROWS_AS_JSON, SKIP_LOCKED,
+    TOKEN_LIST,
+};
 
 mod oversight;
 mod rights;

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::oversight::apply_oversight;
 use super::vault::{
-    add_index_entry, consent_record, delete_by_subject, insert_audit, insert_consents,
+    add_index_entry, consent_record, delete_by_subject, fold_index, insert_audit, insert_consents,
     pend_subjects, purge_subjects, push_in_list, remove_index_entry, select_in, subject_id,
     tokens_of_values, tombstone_orphans, unindex_subjects, vault_value, IN_LIST_MAX,
     ROWS_PER_STATEMENT, STALE_KEY_UPSERT,
@@ -329,6 +329,7 @@ impl Rights for Store {
 
     async fn purge_step<'a>(&'a self, step: &'a PurgeStep, at: Millis) -> Result<PurgeProgress> {
         let mut tx = self.writer().begin_with(<Db as WriteTx>::BEGIN).await?;
+        fold_index(&mut tx).await?;
         let progress = match step {
             PurgeStep::Subjects { limit } => {
                 let ids = first_pending(&mut tx, *limit).await?;
@@ -541,6 +542,7 @@ fn outbox_row(r: &<Db as sqlx::Database>::Row) -> Result<OutboxRow> {
 async fn apply(pool: &sqlx::Pool<Db>, change: &Change, chain: &mut Chain) -> Result<i64> {
     let at = change.at;
     let mut tx = pool.begin_with(<Db as WriteTx>::BEGIN).await?;
+    fold_index(&mut tx).await?;
     upsert_requests(&mut tx, &change.requests).await?;
     for r in &change.restrict {
         sqlx::query("UPDATE subjects SET restricted_at = $1 WHERE id = $2")

@@ -2,7 +2,9 @@
 
 use sqlx::Row;
 
-use super::{probe_headroom, Db, Store, BY_SUBJECT_INDEXES, ROWS_AS_JSON, TOKEN_LIST};
+use super::{
+    probe_headroom, Db, Store, BY_SUBJECT_INDEXES, DEFERRED_INDEX, ROWS_AS_JSON, TOKEN_LIST,
+};
 use crate::audit::{AuditRow, Chain};
 use crate::batch::{decide, lookups, Known, Lookups, NewToken};
 use crate::health::VaultIdentity;
@@ -120,6 +122,16 @@ impl Backend for Store {
         }
     }
 
+    async fn fold_index(&self) -> Result<u64> {
+        if !DEFERRED_INDEX {
+            return Ok(0);
+        }
+        let mut tx = self.writer().begin_with(<Db as WriteTx>::BEGIN).await?;
+        let n = fold_index(&mut tx).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn value_by_token(&self, token: &str) -> Result<Vec<VaultValue>> {
         let rows = sqlx::query(
             "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, v.id, v.sealing \
@@ -138,10 +150,14 @@ impl Backend for Store {
     }
 
     async fn subjects_by_index(&self, mac: &Mac) -> Result<Vec<SubjectId>> {
-        let rows = sqlx::query(if_orphans(
-            "SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id",
-            "SELECT subject_id FROM subject_index WHERE mac = $1 ORDER BY subject_id",
-        ))
+        const SQL: &str = match (DEFERRED_INDEX, BY_SUBJECT_INDEXES) {
+            // The entries not folded yet are found by scanning `index_pending` (kept small).
+            (true, _) => "SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 \
+                UNION SELECT p.subject_id FROM index_pending p JOIN subjects s ON s.id = p.subject_id WHERE p.mac = $1 ORDER BY 1",
+            (false, false) => "SELECT i.subject_id FROM subject_index i JOIN subjects s ON s.id = i.subject_id WHERE i.mac = $1 ORDER BY i.subject_id",
+            (false, true) => "SELECT subject_id FROM subject_index WHERE mac = $1 ORDER BY subject_id",
+        };
+        let rows = sqlx::query(SQL)
             .bind(&mac[..])
             .fetch_all(&self.pool)
             .await?;
@@ -284,6 +300,7 @@ impl Backend for Store {
 
     async fn erase_subject(&self, id: &[u8], at: Millis) -> Result<bool> {
         let mut tx = self.writer().begin_with(<Db as WriteTx>::BEGIN).await?;
+        fold_index(&mut tx).await?;
         unindex_subjects(&mut tx, &[id], at).await?;
         // Deleting the subject deletes its wrapped key, ciphertext and consent records (ON
         // DELETE CASCADE): every copy of its values is unreadable from here on.
@@ -951,6 +968,15 @@ async fn insert_index(
         .flat_map(|(sid, w)| w.index.iter().map(move |m| (&m[..], sid)))
         .collect();
     for chunk in index.chunks(ROWS_PER_STATEMENT) {
+        if DEFERRED_INDEX {
+            let mut qb =
+                sqlx::QueryBuilder::<Db>::new("INSERT INTO index_pending (mac, subject_id) ");
+            qb.push_values(chunk, |mut b, (mac, sid)| {
+                b.push_bind(*mac).push_bind(*sid);
+            });
+            qb.build().execute(&mut **tx).await?;
+            continue;
+        }
         let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO subject_index (mac, subject_id) ");
         qb.push_values(chunk, |mut b, (mac, sid)| {
             b.push_bind(*mac).push_bind(*sid);
@@ -968,6 +994,32 @@ async fn insert_index(
         qb.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Moves the search-index entries waiting in `index_pending` into `subject_index` and
+/// `subject_macs`, in key order, inside `tx`; the entries of subjects gone meanwhile are dropped.
+/// Every write that reads or removes index entries calls this first, so only searches ever see
+/// the pending rows. Returns how many rows were waiting.
+pub(super) async fn fold_index(tx: &mut sqlx::Transaction<'_, Db>) -> Result<u64> {
+    if !DEFERRED_INDEX {
+        return Ok(0);
+    }
+    const LIVE: &str =
+        "FROM index_pending p WHERE EXISTS (SELECT 1 FROM subjects s WHERE s.id = p.subject_id)";
+    sqlx::query(&format!(
+        "INSERT INTO subject_index (mac, subject_id) SELECT mac, subject_id {LIVE} ORDER BY mac, subject_id ON CONFLICT DO NOTHING"
+    ))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO subject_macs (subject_id, mac) SELECT subject_id, mac {LIVE} ORDER BY subject_id, mac ON CONFLICT DO NOTHING"
+    ))
+    .execute(&mut **tx)
+    .await?;
+    let done = sqlx::query("DELETE FROM index_pending")
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// The tokens issued to the batch; `false` when one was taken meanwhile.
