@@ -1545,13 +1545,24 @@ async fn new_index_entries_are_found_before_and_after_they_are_folded(db: Db) {
             .collect::<Vec<pdgate::store::SubjectId>>()
     };
     assert_eq!(store.subjects_by_index(&mac(7)).await.unwrap(), ids(&[1]));
-    let pending = "SELECT count(*) FROM index_pending";
+    let by_token = |t: &'static str| {
+        let store = store.clone();
+        async move { store.value_by_token(t).await.unwrap().len() }
+    };
+    assert_eq!(
+        by_token("tok_a").await,
+        1,
+        "a token is found before the fold"
+    );
+    let pending =
+        "SELECT (SELECT count(*) FROM index_pending) + (SELECT count(*) FROM tokens_pending)";
     let folded = store.fold_index().await.unwrap();
     assert_eq!(
         folded,
-        u64::from(db == Db::Sqlite),
-        "SQLite defers the entry"
+        2 * u64::from(db == Db::Sqlite),
+        "SQLite defers the entry and the token"
     );
+    assert_eq!(by_token("tok_a").await, 1, "and after it");
     if db == Db::Sqlite {
         assert_eq!(count(db, &url, pending).await, 0);
     }
@@ -1600,6 +1611,86 @@ async fn new_index_entries_are_found_before_and_after_they_are_folded(db: Db) {
     }
 }
 
+/// Past a couple of thousand pending rows each intake batch folds a step of them (SQLite): the
+/// pending rows stay bounded, and every token and index entry is found wherever it is, by
+/// detokenize, by a search and by the next intake of the same value.
+async fn pending_index_rows_fold_in_steps_and_stay_found(db: Db) {
+    let Some((store, url, _t)) = open_at(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    let id = |i: u16, fill: u8, len: usize| {
+        let mut v = i.to_be_bytes().to_vec();
+        v.resize(len, fill);
+        v
+    };
+    let mac_of = |i: u16, fill: u8| -> pdgate::store::Mac {
+        let mut m = [fill; 32];
+        m[..2].copy_from_slice(&i.to_be_bytes());
+        m.into()
+    };
+    let write = |i: u16, subject: SubjectWrite| IntakeWrite {
+        index: vec![mac_of(i, 7)],
+        consents: Vec::new(),
+        ..intake(
+            subject,
+            vec![ValueWrite {
+                value_mac: mac_of(i, 6),
+                candidates: vec![format!("t{i}@r").into()],
+                ..value(0, &[])
+            }],
+        )
+    };
+    let new = |i: u16| SubjectWrite::New {
+        id: id(i, 5, 16).into(),
+        key: Some(mac_of(i, 5)),
+        wrapped_dek: vec![9; 60],
+        kek_version: 1,
+    };
+    for first in (0..3000u16).step_by(100) {
+        let batch: Vec<_> = (first..first + 100).map(|i| write(i, new(i))).collect();
+        let out = store.commit_batch(&batch, &mut chain).await.unwrap();
+        assert!(out.iter().all(|o| matches!(o, IntakeOutcome::Committed(_))));
+    }
+    if db == Db::Sqlite {
+        let pending =
+            "SELECT (SELECT count(*) FROM index_pending) + (SELECT count(*) FROM tokens_pending)";
+        let left = count(db, &url, pending).await;
+        assert!((1..2400).contains(&left), "{left} rows pending of 6,000");
+    }
+    // The same value again (a retry) keeps its token, wherever the token is.
+    let again: Vec<_> = (0..3000u16)
+        .step_by(7)
+        .map(|i| {
+            write(
+                i,
+                SubjectWrite::Existing {
+                    id: id(i, 5, 16).into(),
+                },
+            )
+        })
+        .collect();
+    let out = store.commit_batch(&again, &mut chain).await.unwrap();
+    for (o, i) in out.iter().zip((0..3000u16).step_by(7)) {
+        assert_eq!(*o, tokens(&[&format!("t{i}@r")]), "intake {i}");
+    }
+    for i in (0..3000u16).step_by(13) {
+        let token = format!("t{i}@r");
+        let found = store
+            .values_with_subjects(&[&token], "marketing")
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1 + usize::from(i % 7 == 0), "{token}");
+        let mac = mac_of(i, 7);
+        assert_eq!(
+            store.subjects_by_index(&mac).await.unwrap().len(),
+            1,
+            "index {i}"
+        );
+    }
+    assert!(verify_chain(&store.audit_rows("w1").await.unwrap()).is_ok());
+}
+
 both_backends! {
     outbox => outbox_rows_are_claimed_in_batches;
     moved_subjects => an_erasure_refuses_subjects_changed_since_planned;
@@ -1616,4 +1707,5 @@ both_backends! {
     savepoints => a_failing_intake_rolls_back_alone_and_the_chain_stays_whole;
     group_commit => group_commit_serves_concurrent_intakes;
     search_index => new_index_entries_are_found_before_and_after_they_are_folded;
+    fold_steps => pending_index_rows_fold_in_steps_and_stay_found;
 }

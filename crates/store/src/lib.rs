@@ -230,8 +230,9 @@ pub trait Backend: Send + Sync {
         batch: &'a [IntakeWrite],
         chain: &'a mut Chain,
     ) -> impl Future<Output = Result<Vec<IntakeOutcome>>> + Send + 'a;
-    /// Folds the search-index entries intakes left pending into the index, in a transaction of
-    /// its own; the number folded (always 0 where intakes write the index directly).
+    /// Folds every search-index entry and token intakes left pending into their indexes, in a
+    /// transaction of its own (intake batches fold a step at a time); the number of rows folded,
+    /// always 0 where intakes write the indexes directly.
     fn fold_index(&self) -> impl Future<Output = Result<u64>> + Send;
     fn value_by_token(&self, token: &str) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
     fn values_of(&self, subject_id: &[u8]) -> impl Future<Output = Result<Vec<VaultValue>>> + Send;
@@ -686,7 +687,6 @@ impl Committer {
             chain,
             health: health.clone(),
             unsure: false,
-            unfolded: 0,
         };
         let task = tokio::spawn(run(w, rx, checkpoints));
         (Committer { tx, writer, health }, task)
@@ -794,6 +794,14 @@ impl Committer {
     }
 }
 
+/// Where the circular fold of the pending index rows is: the last key folded of each pending
+/// table (`None`: from the smallest).
+#[derive(Debug, Default, Clone)]
+pub struct FoldCursor {
+    pub mac: Option<Vec<u8>>,
+    pub token: Option<String>,
+}
+
 /// When the writer signs its chain: every `entries` entries and at least every `interval` while
 /// entries keep coming, and once more when it stops.
 pub struct Checkpoints {
@@ -812,28 +820,9 @@ struct Writer {
     /// chain is read back from the log, or every later entry would collide with the one that
     /// landed and no write would ever commit again.
     unsure: bool,
-    /// Search-index entries committed since the last fold (`Backend::fold_index`).
-    unfolded: usize,
 }
 
-/// Search-index entries left pending before the writer folds them, after a batch's replies. Each
-/// search scans the pending rows, and each fold rewrites the index pages its entries land on: a
-/// few thousand keeps the scan at a millisecond and the fold at one sorted pass.
-const FOLD_AT: usize = 4096;
-
 impl Writer {
-    /// Folds the pending search-index entries once enough have gathered. A failure is only
-    /// logged: the entries stay pending, searches still find them, and the next fold takes them.
-    async fn fold(&mut self) {
-        if self.unfolded < FOLD_AT {
-            return;
-        }
-        match self.store.fold_index().await {
-            Ok(_) => self.unfolded = 0,
-            Err(e) => tracing::debug!(error = %e, "search index not folded; retrying later"),
-        }
-    }
-
     /// After a failed write, takes the chain's head from the log when the log is ahead of it.
     async fn resync(&mut self) {
         if !self.unsure {
@@ -1022,11 +1011,9 @@ async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
                 micros = started.elapsed().as_micros() as u64,
                 "batch committed"
             );
-            w.unfolded += writes.iter().map(|x| x.index.len()).sum::<usize>();
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
-            w.fold().await;
         }
         Err(e) => {
             // Logged by the health record, once per interval: not per batch.

@@ -58,6 +58,12 @@ impl PgStore {
         &self.pool
     }
 
+    /// None: intakes write the indexes directly here (`DEFERRED_INDEX`).
+    #[allow(clippy::unused_self)]
+    fn fold_cursor(&self) -> Option<&std::sync::Mutex<crate::FoldCursor>> {
+        None
+    }
+
     fn migrator(&self) -> sqlx::migrate::Migrator {
         crate::migrations::migrator(crate::migrations::POSTGRES)
     }

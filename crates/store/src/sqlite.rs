@@ -24,6 +24,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// The checkpointer runs while any clone of the store is alive.
     _alive: Arc<()>,
+    /// Where intake batches are in folding the pending index rows (`DEFERRED_INDEX`).
+    fold: Arc<std::sync::Mutex<crate::FoldCursor>>,
 }
 
 /// How often the WAL is copied back into the database file, off the writer's path. Often, so each
@@ -71,6 +73,7 @@ impl SqliteStore {
             pool,
             writer,
             _alive: alive,
+            fold: Arc::default(),
         })
     }
 
@@ -92,6 +95,11 @@ impl SqliteStore {
 
     fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// The fold cursor the intake batches share: intakes leave index rows pending here.
+    fn fold_cursor(&self) -> Option<&std::sync::Mutex<crate::FoldCursor>> {
+        Some(&self.fold)
     }
 
     /// Migrations run on the readers' pool (SQLite has no statement timeout to lift).

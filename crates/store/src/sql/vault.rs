@@ -1,5 +1,7 @@
 //! The SQL of [`Backend`](crate::Backend): the vault's reads and the intake batch.
 
+use std::sync::{Mutex, PoisonError};
+
 use sqlx::Row;
 
 use super::{
@@ -10,9 +12,9 @@ use crate::batch::{decide, lookups, Known, Lookups, NewToken};
 use crate::health::VaultIdentity;
 use crate::json_rows::values_with_subjects;
 use crate::{
-    now_millis, stored, Backend, Cause, ConsentRecord, ConsentState, ConsentStatus, IntakeOutcome,
-    IntakeWrite, Mac, Millis, Result, StoreError, SubjectId, SubjectRow, SubjectState,
-    SubjectWrite, Token, ValueRow, ValueWrite, VaultValue, WriteTx,
+    now_millis, stored, Backend, Cause, ConsentRecord, ConsentState, ConsentStatus, FoldCursor,
+    IntakeOutcome, IntakeWrite, Mac, Millis, Result, StoreError, SubjectId, SubjectRow,
+    SubjectState, SubjectWrite, Token, ValueRow, ValueWrite, VaultValue, WriteTx,
 };
 use pdgate_core::crypto::Sealing;
 
@@ -109,7 +111,7 @@ impl Backend for Store {
         chain: &'a mut Chain,
     ) -> Result<Vec<IntakeOutcome>> {
         let snapshot = chain.clone();
-        match fast_batch(self.writer(), batch, chain).await {
+        match fast_batch(self.writer(), batch, chain, self.fold_cursor()).await {
             Ok(Some(outcomes)) => Ok(outcomes),
             Ok(None) => {
                 *chain = snapshot;
@@ -133,13 +135,17 @@ impl Backend for Store {
     }
 
     async fn value_by_token(&self, token: &str) -> Result<Vec<VaultValue>> {
-        let rows = sqlx::query(
-            "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, v.id, v.sealing \
-             FROM tokens t JOIN vault_values v ON v.subject_id = t.subject_id AND v.token = t.token WHERE t.token = $1 ORDER BY v.id",
-        )
-        .bind(token)
-        .fetch_all(&self.pool)
-        .await?;
+        let arms: Vec<String> = TOKEN_TABLES
+            .iter()
+            .map(|from| format!(
+                "SELECT v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, v.id AS id, v.sealing \
+                 FROM {from} vault_values v ON v.subject_id = t.subject_id AND v.token = t.token WHERE t.token = $1"
+            ))
+            .collect();
+        let rows = sqlx::query(&format!("{} ORDER BY id", arms.join(" UNION ALL ")))
+            .bind(token)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(vault_value).collect()
     }
 
@@ -201,18 +207,23 @@ impl Backend for Store {
             // purpose rides along: its seq is one seek on the (subject, purpose, seq) index.
             let (open, close) = ROWS_AS_JSON;
             let mut qb = sqlx::QueryBuilder::<Db>::new(open);
-            qb.push(
-                "SELECT v.id, v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
-                 s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, c.state AS cstate, c.at AS cat, v.sealing \
-                 FROM tokens t JOIN vault_values v ON v.subject_id = t.subject_id AND v.token = t.token \
-                 JOIN subjects s ON s.id = v.subject_id \
-                 LEFT JOIN consent_records c ON c.seq = \
-                 (SELECT max(c2.seq) FROM consent_records c2 WHERE c2.subject_id = v.subject_id AND c2.purpose = ",
-            );
-            qb.push_bind(purpose);
-            qb.push(") WHERE t.token IN ");
-            push_in_list(&mut qb, chunk);
-            qb.push(" ORDER BY v.id");
+            for (i, from) in TOKEN_TABLES.iter().enumerate() {
+                if i > 0 {
+                    qb.push(" UNION ALL ");
+                }
+                qb.push(format!(
+                    "SELECT v.id AS id, v.subject_id, v.token, v.kind, v.action, v.category, v.field, v.purposes, v.route, v.ciphertext, v.collected_at, \
+                     s.wrapped_dek, s.kek_version, s.restricted_at, s.last_activity_at, c.state AS cstate, c.at AS cat, v.sealing \
+                     FROM {from} vault_values v ON v.subject_id = t.subject_id AND v.token = t.token \
+                     JOIN subjects s ON s.id = v.subject_id \
+                     LEFT JOIN consent_records c ON c.seq = \
+                     (SELECT max(c2.seq) FROM consent_records c2 WHERE c2.subject_id = v.subject_id AND c2.purpose = "
+                ));
+                qb.push_bind(purpose);
+                qb.push(") WHERE t.token IN ");
+                push_in_list(&mut qb, chunk);
+            }
+            qb.push(" ORDER BY id");
             qb.push(close);
             let row = qb.build().fetch_one(&mut *conn).await?;
             let json: Option<String> = row.try_get(0)?;
@@ -756,7 +767,7 @@ async fn stored_tokens(
     candidates: &[&str],
 ) -> Result<std::collections::HashMap<String, Vec<u8>>> {
     let mut out = std::collections::HashMap::with_capacity(candidates.len());
-    for row in select_in(
+    let found = select_in(
         conn,
         if_orphans(
             "SELECT t.token, CASE WHEN s.id IS NULL THEN NULL ELSE t.value_mac END FROM tokens t \
@@ -766,8 +777,16 @@ async fn stored_tokens(
         "",
         candidates,
     )
-    .await?
-    {
+    .await?;
+    // Not folded yet: a scan of the few thousand rows `tokens_pending` holds at most.
+    let waiting = match DEFERRED_INDEX {
+        true => {
+            let head = "SELECT token, value_mac FROM tokens_pending WHERE token IN ";
+            select_in(conn, head, "", candidates).await?
+        }
+        false => Vec::new(),
+    };
+    for row in found.iter().chain(&waiting) {
         out.insert(
             row.try_get(0)?,
             row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default(),
@@ -797,6 +816,14 @@ const fn if_orphans(orphan_aware: &'static str, plain: &'static str) -> &'static
     }
 }
 
+/// Where a token is found, as the start of a `FROM`: the token table, and where intakes defer
+/// them, the tokens not folded yet (scanned first: a few thousand rows at most).
+const TOKEN_TABLES: &[&str] = if DEFERRED_INDEX {
+    &["tokens t JOIN", "tokens_pending t CROSS JOIN"]
+} else {
+    &["tokens t JOIN"]
+};
+
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
 pub(super) const ROWS_PER_STATEMENT: usize = 500;
 /// Items per `IN (…)` list (a power of two, see `select_in`).
@@ -808,6 +835,7 @@ async fn fast_batch(
     pool: &sqlx::Pool<Db>,
     batch: &[IntakeWrite],
     chain: &mut Chain,
+    fold: Option<&Mutex<FoldCursor>>,
 ) -> Result<Option<Vec<IntakeOutcome>>> {
     let mut tx = pool.begin_with(<Db as WriteTx>::BEGIN).await?;
     let known = known_to_batch(&mut tx, batch).await?;
@@ -852,7 +880,11 @@ async fn fast_batch(
         .collect();
     insert_audit(&mut tx, &rows).await?;
     bump_counters(&mut tx, batch, &decided.outcomes).await?;
+    let folded = fold_if_due(&mut tx, fold).await?;
     tx.commit().await?;
+    if let (Some(m), Some(c)) = (fold, folded) {
+        *m.lock().unwrap_or_else(PoisonError::into_inner) = c;
+    }
     Ok(Some(decided.outcomes))
 }
 
@@ -996,30 +1028,150 @@ async fn insert_index(
     Ok(())
 }
 
-/// Moves the search-index entries waiting in `index_pending` into `subject_index` and
-/// `subject_macs`, in key order, inside `tx`; the entries of subjects gone meanwhile are dropped.
-/// Every write that reads or removes index entries calls this first, so only searches ever see
-/// the pending rows. Returns how many rows were waiting.
+/// A table of rows intakes leave pending, by the key its index is ordered on, and the statements
+/// that fold the rows with a key in `($1, $2]` into that index.
+struct Pending {
+    table: &'static str,
+    key: &'static str,
+    fold: &'static [&'static str],
+}
+
+/// The index entries of subjects gone meanwhile are dropped. Every token is folded, a dead
+/// subject's too: it was forwarded, so it is never issued again, and a token whose subject is
+/// gone already reads as erased.
+const INDEX_PENDING: Pending = Pending {
+    table: "index_pending",
+    key: "mac",
+    fold: &[
+        "INSERT INTO subject_index (mac, subject_id) SELECT mac, subject_id FROM index_pending p \
+         WHERE mac > $1 AND mac <= $2 AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = p.subject_id) \
+         ORDER BY mac, subject_id ON CONFLICT DO NOTHING",
+        "INSERT INTO subject_macs (subject_id, mac) SELECT subject_id, mac FROM index_pending p \
+         WHERE mac > $1 AND mac <= $2 AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = p.subject_id) \
+         ORDER BY subject_id, mac ON CONFLICT DO NOTHING",
+    ],
+};
+const TOKENS_PENDING: Pending = Pending {
+    table: "tokens_pending",
+    key: "token",
+    fold: &[
+        "INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) \
+         SELECT token, value_mac, subject_id, shape, created_at FROM tokens_pending \
+         WHERE token > $1 AND token <= $2 ORDER BY token ON CONFLICT DO NOTHING",
+    ],
+};
+
+/// Folds the `limit` pending rows of `p` with the smallest keys after `after` (the empty key:
+/// from the start); how many rows that was, and the last key folded (`None`: no rows after it).
+async fn fold_range<T>(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    p: &Pending,
+    after: &T,
+    limit: i64,
+) -> Result<(u64, Option<T>)>
+where
+    T: for<'q> sqlx::Encode<'q, Db> + for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+    T: Send + Sync + Unpin,
+{
+    let (table, key) = (p.table, p.key);
+    let upto: Option<T> = sqlx::query_scalar(&format!(
+        "SELECT max({key}) FROM (SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT $2) AS q"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_one(&mut **tx)
+    .await?;
+    let Some(upto) = upto else {
+        return Ok((0, None));
+    };
+    for sql in p.fold {
+        sqlx::query(sql)
+            .bind(after)
+            .bind(&upto)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let done = sqlx::query(&format!(
+        "DELETE FROM {table} WHERE {key} > $1 AND {key} <= $2"
+    ))
+    .bind(after)
+    .bind(&upto)
+    .execute(&mut **tx)
+    .await?;
+    Ok((done.rows_affected(), Some(upto)))
+}
+
+/// Moves every search-index entry waiting in `index_pending` into `subject_index` and
+/// `subject_macs`, and every token waiting in `tokens_pending` into `tokens`, inside `tx`. Every
+/// write other than an intake calls this first, so only searches, detokenize and the intake's
+/// token look-up ever see the pending rows. Returns how many rows were waiting.
 pub(super) async fn fold_index(tx: &mut sqlx::Transaction<'_, Db>) -> Result<u64> {
     if !DEFERRED_INDEX {
         return Ok(0);
     }
-    const LIVE: &str =
-        "FROM index_pending p WHERE EXISTS (SELECT 1 FROM subjects s WHERE s.id = p.subject_id)";
-    sqlx::query(&format!(
-        "INSERT INTO subject_index (mac, subject_id) SELECT mac, subject_id {LIVE} ORDER BY mac, subject_id ON CONFLICT DO NOTHING"
-    ))
-    .execute(&mut **tx)
+    let (index, _) = fold_range(tx, &INDEX_PENDING, &Vec::<u8>::new(), i64::MAX).await?;
+    let (tokens, _) = fold_range(tx, &TOKENS_PENDING, &String::new(), i64::MAX).await?;
+    Ok(index + tokens)
+}
+
+/// Pending index rows past which an intake batch folds a step, and the rows of each pending
+/// table a step folds. Searches, detokenize and each batch's token look-up scan the pending rows:
+/// a couple of thousand keeps that short. A step of a hundred keys of each table adds a
+/// millisecond or two to the batch it rides in, and no fsync of its own.
+const FOLD_AT: i64 = 2048;
+const FOLD_STEP: i64 = 128;
+
+/// A fold step inside the batch's own transaction, once enough rows wait; the cursor to keep
+/// once the batch commits.
+async fn fold_if_due(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    fold: Option<&Mutex<FoldCursor>>,
+) -> Result<Option<FoldCursor>> {
+    let Some(m) = fold.filter(|_| DEFERRED_INDEX) else {
+        return Ok(None);
+    };
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM index_pending) + (SELECT count(*) FROM tokens_pending)",
+    )
+    .fetch_one(&mut **tx)
     .await?;
-    sqlx::query(&format!(
-        "INSERT INTO subject_macs (subject_id, mac) SELECT subject_id, mac {LIVE} ORDER BY subject_id, mac ON CONFLICT DO NOTHING"
-    ))
-    .execute(&mut **tx)
-    .await?;
-    let done = sqlx::query("DELETE FROM index_pending")
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected())
+    if waiting < FOLD_AT {
+        return Ok(None);
+    }
+    let mut cursor = m.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    fold_step(tx, &mut cursor, FOLD_STEP).await?;
+    Ok(Some(cursor))
+}
+
+/// A fold step: up to `limit` rows of each pending table, the next keys
+/// after `cursor`'s, starting over from the smallest once past the largest. A range of keys
+/// lands on a range of index pages, so a full turn writes each page about once, as one fold of
+/// everything would, in pauses short enough to sit between intake batches.
+async fn fold_step(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    cursor: &mut FoldCursor,
+    limit: i64,
+) -> Result<u64> {
+    let mut n = 0;
+    for _turn in 0..2 {
+        let after = cursor.mac.take().unwrap_or_default();
+        let (rows, upto) = fold_range(tx, &INDEX_PENDING, &after, limit).await?;
+        n += rows;
+        cursor.mac = upto;
+        if cursor.mac.is_some() || after.is_empty() {
+            break;
+        }
+    }
+    for _turn in 0..2 {
+        let after = cursor.token.take().unwrap_or_default();
+        let (rows, upto) = fold_range(tx, &TOKENS_PENDING, &after, limit).await?;
+        n += rows;
+        cursor.token = upto;
+        if cursor.token.is_some() || after.is_empty() {
+            break;
+        }
+    }
+    Ok(n)
 }
 
 /// The tokens issued to the batch; `false` when one was taken meanwhile.
@@ -1029,9 +1181,10 @@ async fn insert_tokens(
     new_tokens: &[NewToken],
 ) -> Result<bool> {
     for chunk in new_tokens.chunks(ROWS_PER_STATEMENT) {
-        let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) ",
-        );
+        let mut qb = sqlx::QueryBuilder::<Db>::new(match DEFERRED_INDEX {
+            true => "INSERT INTO tokens_pending (token, value_mac, subject_id, shape, created_at) ",
+            false => "INSERT INTO tokens (token, value_mac, subject_id, shape, created_at) ",
+        });
         qb.push_values(chunk, |mut b, t| {
             let w = &batch[t.item];
             let v = &w.values[t.value];
@@ -1208,6 +1361,8 @@ async fn slow_batch(
     chain: &mut Chain,
 ) -> Result<Vec<IntakeOutcome>> {
     let mut tx = pool.begin_with(<Db as WriteTx>::BEGIN).await?;
+    // Intake by intake, tokens are looked up and taken in `tokens` alone.
+    fold_index(&mut tx).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for w in batch {
         sqlx::query("SAVEPOINT intake").execute(&mut *tx).await?;
