@@ -9,6 +9,7 @@
 #   PG=postgres://postgres@127.0.0.1:5432/test bash benches/load.sh   # vault on PostgreSQL (a fresh database)
 #   PDGATE_BIN=/tmp/pdgate-before bash benches/load.sh                 # another build, for before/after
 #   PERF=/tmp/intake.perf bash benches/load.sh   # also `perf record -g` pdgate during the intake run
+#   WAL_FRAMES=1 bash benches/load.sh             # also the pages the intake's commits wrote, by table
 #
 # Prints requests/s, p50/p99 latency, CPU µs and bytes written per request and pdgate's peak RSS as
 # a Markdown table (copy to BENCHMARKS.md), then each target with its figure and whether it holds.
@@ -149,6 +150,10 @@ run pdg_post "pdgate pass-through, POST the same form (unmatched)" "http://127.0
 [ -n "${PERF:-}" ] && { perf record -q -g -F 499 -o "$PERF" -p "$pdg_pid" 2>/dev/null & perf_pid=$!; }
 run intake "pdgate intake, POST 10-field form (5 personal, consent, audit)" "http://127.0.0.1:$PDG/form" "$work/intake.lua" "$pdg_pid"
 [ -n "${perf_pid:-}" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
+# What the intake's commits wrote, by table: the WAL as the run left it (SQLite only).
+if [ -n "${WAL_FRAMES:-}" ] && [ -z "${PG:-}" ]; then
+  cp "$work/bench.db-wal" "$work/wal.copy" && echo && python3 benches/wal-frames.py "$work/bench.db" "$work/wal.copy" && echo
+fi
 intake_hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$pdg_pid/status)
 
 # Detokenize: 1,000 tokens of the vault just filled per call (the most a call takes), for the
@@ -156,7 +161,9 @@ intake_hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$pdg_pid/status)
 if [ -n "${PG:-}" ]; then
   toks=$(psql "$db_url" -Atc "SELECT token FROM tokens WHERE erased_at IS NULL ORDER BY created_at LIMIT 1000")
 else
-  toks=$(sqlite3 "$work/bench.db" "SELECT token FROM tokens WHERE erased_at IS NULL LIMIT 1000")
+  # Tokens not folded yet too (`tokens_pending`; a build before it has only `tokens`).
+  toks=$(sqlite3 "$work/bench.db" "SELECT token FROM (SELECT token FROM tokens WHERE erased_at IS NULL UNION ALL SELECT token FROM tokens_pending) LIMIT 1000" 2>/dev/null ||
+    sqlite3 "$work/bench.db" "SELECT token FROM tokens WHERE erased_at IS NULL LIMIT 1000")
 fi
 svc=$("$bin" token issue --config "$work/pdgate.toml" --role service --service crm --ttl 1h)
 json=$(printf '%s\n' "$toks" | awk 'BEGIN{printf "{\"purpose\":\"marketing\",\"tokens\":["} NR>1{printf ","} {printf "\"%s\"", $0} END{printf "]}"}')
