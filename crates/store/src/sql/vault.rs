@@ -1145,8 +1145,9 @@ async fn fold_if_due(
 
 /// A fold step: up to `limit` rows of each pending table, the next keys
 /// after `cursor`'s, starting over from the smallest once past the largest. A range of keys
-/// lands on a range of index pages, so a full turn writes each page about once, as one fold of
-/// everything would, in pauses short enough to sit between intake batches.
+/// lands on a range of index pages: keys that share a page write it once, and the pause is short
+/// enough to ride in an intake batch. (On an index much larger than the pending rows that is
+/// still about a page per key: see BENCHMARKS.)
 async fn fold_step(
     tx: &mut sqlx::Transaction<'_, Db>,
     cursor: &mut FoldCursor,
