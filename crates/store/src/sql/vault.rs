@@ -1061,18 +1061,29 @@ const TOKENS_PENDING: Pending = Pending {
     ],
 };
 
+/// A key a pending table is folded by (a MAC, a token), as the driver binds and reads it.
+trait Key:
+    for<'q> sqlx::Encode<'q, Db> + for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db> + Send + Sync + Unpin
+{
+}
+impl<T> Key for T where
+    T: for<'q> sqlx::Encode<'q, Db>
+        + for<'r> sqlx::Decode<'r, Db>
+        + sqlx::Type<Db>
+        + Send
+        + Sync
+        + Unpin
+{
+}
+
 /// Folds the `limit` pending rows of `p` with the smallest keys after `after` (the empty key:
 /// from the start); how many rows that was, and the last key folded (`None`: no rows after it).
-async fn fold_range<T>(
+async fn fold_range<T: Key>(
     tx: &mut sqlx::Transaction<'_, Db>,
     p: &Pending,
     after: &T,
     limit: i64,
-) -> Result<(u64, Option<T>)>
-where
-    T: for<'q> sqlx::Encode<'q, Db> + for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db>,
-    T: Send + Sync + Unpin,
-{
+) -> Result<(u64, Option<T>)> {
     let (table, key) = (p.table, p.key);
     let upto: Option<T> = sqlx::query_scalar(&format!(
         "SELECT max({key}) FROM (SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT $2) AS q"
@@ -1153,22 +1164,27 @@ async fn fold_step(
     cursor: &mut FoldCursor,
     limit: i64,
 ) -> Result<u64> {
+    let index = fold_next(tx, &INDEX_PENDING, &mut cursor.mac, limit).await?;
+    let tokens = fold_next(tx, &TOKENS_PENDING, &mut cursor.token, limit).await?;
+    Ok(index + tokens)
+}
+
+/// One table's part of a fold step: the next keys after `cursor`, from the smallest again once
+/// none are left after it (`None`: from the smallest).
+async fn fold_next<T: Key + Default>(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    p: &Pending,
+    cursor: &mut Option<T>,
+    limit: i64,
+) -> Result<u64> {
     let mut n = 0;
     for _turn in 0..2 {
-        let after = cursor.mac.take().unwrap_or_default();
-        let (rows, upto) = fold_range(tx, &INDEX_PENDING, &after, limit).await?;
+        let from_start = cursor.is_none();
+        let after = cursor.take().unwrap_or_default();
+        let (rows, upto) = fold_range(tx, p, &after, limit).await?;
         n += rows;
-        cursor.mac = upto;
-        if cursor.mac.is_some() || after.is_empty() {
-            break;
-        }
-    }
-    for _turn in 0..2 {
-        let after = cursor.token.take().unwrap_or_default();
-        let (rows, upto) = fold_range(tx, &TOKENS_PENDING, &after, limit).await?;
-        n += rows;
-        cursor.token = upto;
-        if cursor.token.is_some() || after.is_empty() {
+        *cursor = upto;
+        if cursor.is_some() || from_start {
             break;
         }
     }
