@@ -11,7 +11,8 @@
 #   PERF=/tmp/intake.perf bash benches/load.sh   # also `perf record -g` pdgate during the intake run
 #   WAL_FRAMES=1 bash benches/load.sh             # also the pages the intake's commits wrote, by table
 #
-# Prints requests/s, p50/p99 latency, CPU µs and bytes written per request and pdgate's peak RSS as
+# Prints requests/s, p50/p99 latency, CPU µs, bytes written and context switches per request and
+# pdgate's peak RSS as
 # a Markdown table (copy to BENCHMARKS.md), then each target with its figure and whether it holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,17 +116,19 @@ sed 's#PATH#"/other/form"#' "$work/post.lua" > "$work/other.lua"
 # CPU time (utime + stime, clock ticks) and bytes written to storage of a set of processes.
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 written() { local b=0 p; for p in "$@"; do b=$((b + $(awk '/^write_bytes/ {print $2}' "/proc/$p/io"))); done; echo $b; }
+# Context switches of every thread of a set of processes: each hand-off between threads costs two.
+switches() { local p; for p in "$@"; do cat /proc/"$p"/task/*/status; done | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 tck=$(getconf CLK_TCK)
 peer_pids() { local m; m=$(cat "$work/nginx-peer.pid"); echo "$m" $(pgrep -P "$m"); }
 
 declare -A RPS P99 CPU DISK
 run() { # key name url script-or-empty pids...
   local key=$1 name=$2 url=$3 script=$4; shift 4
-  local c0 b0 out
-  c0=$(cpu_ticks "$@") b0=$(written "$@")
+  local c0 b0 s0 out
+  c0=$(cpu_ticks "$@") b0=$(written "$@") s0=$(switches "$@")
   if [ -n "$script" ]; then out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DUR" --latency -s "$script" "$url"); else out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DUR" --latency "$url"); fi
-  local c1 b1 n rps p50 p99 errs
-  c1=$(cpu_ticks "$@") b1=$(written "$@")
+  local c1 b1 s1 n rps p50 p99 errs sw
+  c1=$(cpu_ticks "$@") b1=$(written "$@") s1=$(switches "$@")
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -134,15 +137,16 @@ run() { # key name url script-or-empty pids...
   RPS[$key]=$rps P99[$key]=$(ms "$p99")
   CPU[$key]=$(awk -v c="$((c1 - c0))" -v t="$tck" -v n="$n" 'BEGIN {printf "%.1f", (n > 0 ? c * 1e6 / t / n : 0)}')
   DISK[$key]=$(awk -v b="$((b1 - b0))" -v n="$n" 'BEGIN {printf "%.0f", (n > 0 ? b / n : 0)}')
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$errs" "${CPU[$key]}" "${DISK[$key]}"
+  sw=$(awk -v s="$((s1 - s0))" -v n="$n" 'BEGIN {printf "%.1f", (n > 0 ? s / n : 0)}')
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$errs" "${CPU[$key]}" "${DISK[$key]}" "$sw"
 }
 # wrk's latency (`812.00us`, `5.50ms`, `1.20s`) in milliseconds.
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v / 1000; else if (v ~ /ms$/) printf "%.3f", v + 0; else if (v ~ /s$/) printf "%.3f", v * 1000; else print v }'; }
 
 echo "wrk -t$THREADS -c$CONNS -d$DUR on $(nproc) cores, $(date -u +%Y-%m-%d), vault on $label"
 echo
-echo "| run | requests/s | p50 | p99 | non-2xx | proxy CPU µs/req | proxy bytes written/req |"
-echo "|---|---|---|---|---|---|---|"
+echo "| run | requests/s | p50 | p99 | non-2xx | proxy CPU µs/req | proxy bytes written/req | proxy context switches/req |"
+echo "|---|---|---|---|---|---|---|---|"
 run ngx_get "nginx proxy, GET" "http://127.0.0.1:$NGX/static/page" "" $(peer_pids)
 run pdg_get "pdgate pass-through, GET (unmatched)" "http://127.0.0.1:$PDG/static/page" "" "$pdg_pid"
 run ngx_post "nginx proxy, POST 10-field form" "http://127.0.0.1:$NGX/form" "$work/intake.lua" $(peer_pids)
