@@ -265,7 +265,7 @@ impl Default for Config {
 /// Whether pdgate reads the environment variable `name`: a config key, the key itself, the log
 /// level, or an upstream's URL (`PDGATE_UPSTREAM_<ID>_URL`, checked against the policies).
 pub fn reads_env(name: &str) -> bool {
-    matches!(name, "PDGATE_KEY" | "PDGATE_LOG")
+    matches!(name, "PDGATE_KEY" | "PDGATE_KEY_ON_STDIN" | "PDGATE_LOG")
         || ENV_KEYS.iter().any(|(n, _, _)| *n == name)
         || name
             .strip_prefix("PDGATE_UPSTREAM_")

@@ -11,6 +11,9 @@ use pdgate::auth::{self, Role};
 use pdgate::config::{Config, LogFormat};
 use pdgate::policy::Policy;
 use pdgate::server;
+use zeroize::Zeroizing;
+
+mod key_env;
 use pdgate::store::{Backend, Store};
 
 #[derive(Parser)]
@@ -196,9 +199,21 @@ enum PolicyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let env: BTreeMap<String, String> = std::env::vars()
+    let is_serve = matches!(cli.command, Command::Serve { .. });
+    if key_env::should_reexec(is_serve) {
+        let e = key_env::reexec_without_key();
+        eprintln!("pdgate: WARNING: PDGATE_KEY stays readable in /proc/PID/environ: {e}");
+    }
+    let mut env: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("PDGATE_"))
         .collect();
+    let key = match take_key(&mut env, is_serve) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("pdgate: {}: {e}", key_env::ON_STDIN_VAR);
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -209,12 +224,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli, env)) {
+    match runtime.block_on(run(cli, env, key.as_ref().map(|k| k.as_str()))) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("pdgate: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The KEK given as text: from stdin where `serve` executed itself with it there
+/// (`key_env`), else from `PDGATE_KEY`; neither variable stays in the process's environment or
+/// in `env`, so no later copy of either is made.
+fn take_key(
+    env: &mut BTreeMap<String, String>,
+    is_serve: bool,
+) -> std::io::Result<Option<Zeroizing<String>>> {
+    let on_stdin = env.remove(key_env::ON_STDIN_VAR).is_some() && is_serve;
+    let from_env = env.remove(key_env::KEY_VAR).map(Zeroizing::new);
+    std::env::remove_var(key_env::KEY_VAR);
+    std::env::remove_var(key_env::ON_STDIN_VAR);
+    match on_stdin {
+        true => key_env::key_from_stdin().map(Some),
+        false => Ok(from_env),
     }
 }
 
@@ -251,9 +283,13 @@ fn detect_lines(token_domain: &str) -> anyhow::Result<()> {
     out.flush().context("writing stdout")
 }
 
-async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode> {
+async fn run(
+    cli: Cli,
+    env: BTreeMap<String, String>,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, dev } => serve(config.as_deref(), dev, &env).await,
+        Command::Serve { config, dev } => serve(config.as_deref(), dev, &env, key).await,
         Command::Demo {
             listen,
             admin_listen,
@@ -304,7 +340,7 @@ async fn run(cli: Cli, env: BTreeMap<String, String>) -> anyhow::Result<ExitCode
                     dry_run,
                     now,
                 },
-        } => retention_run(config.as_deref(), dry_run, now.as_deref(), &env).await,
+        } => retention_run(config.as_deref(), dry_run, now.as_deref(), &env, key).await,
         Command::Policy {
             command: PolicyCommand::Check { dir, config },
         } => policy_check(dir, config.as_deref(), &env),
@@ -316,11 +352,12 @@ async fn serve(
     config: Option<&Path>,
     dev: bool,
     env: &BTreeMap<String, String>,
+    key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config, env)?;
     init_logs(cfg.log_format);
     let policy = load_policy(&cfg, env)?;
-    let (kek, generated) = server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), dev)?;
+    let (kek, generated) = server::load_kek(&cfg, key, dev)?;
     if generated {
         tracing::warn!("DEV MODE: running on a random throwaway key; everything stored is unreadable after exit. Never use --dev in production.");
         eprintln!("pdgate: WARNING: --dev: running on a random throwaway key; data stored now is lost at exit");
@@ -398,6 +435,7 @@ async fn retention_run(
     dry_run: bool,
     now: Option<&str>,
     env: &BTreeMap<String, String>,
+    key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config, env)?;
     let now = match now {
@@ -405,7 +443,7 @@ async fn retention_run(
         None => pdgate::now_millis(),
     };
     let policy = load_policy(&cfg, env)?;
-    let (kek, _) = server::load_kek(&cfg, env.get("PDGATE_KEY").map(String::as_str), false)?;
+    let (kek, _) = server::load_kek(&cfg, key, false)?;
     let report = server::retention_run(&cfg, policy, kek, now, dry_run).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)

@@ -967,3 +967,35 @@ async fn the_admin_listener_has_its_own_tls() {
         .unwrap();
     assert!(!health.status.success());
 }
+
+/// A key given in `PDGATE_KEY` leaves the process's environment: `serve` executes itself once
+/// more with the key on stdin, so `/proc/PID/environ` (the block the process was started with,
+/// readable by the same user, root and core dumps) no longer shows it. The second start unwraps
+/// the vault's stored root secret, so the key read from stdin is the key that was given.
+#[tokio::test]
+async fn a_key_given_in_the_environment_leaves_it() {
+    let up = Upstream::start(Duration::ZERO).await;
+    let mut opts = Opts::new(Db::Sqlite);
+    opts.key = None;
+    opts.env
+        .push(("PDGATE_KEY".into(), pdgate_testkit::KEY_HEX.into()));
+    let Some(mut gw) = Gateway::start(opts, &up.url()).await else {
+        return;
+    };
+    for start in 1..=2 {
+        let environ = std::fs::read(format!("/proc/{}/environ", gw.pid())).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(
+            !environ.contains(pdgate_testkit::KEY_HEX),
+            "start {start}: the key is in /proc/PID/environ"
+        );
+        assert!(
+            !environ.split('\0').any(|v| v.starts_with("PDGATE_KEY=")),
+            "start {start}: PDGATE_KEY is in /proc/PID/environ"
+        );
+        let ready = get(&gw.admin_url("/readyz")).await;
+        assert_eq!(ready.status, 200, "start {start}: {}", ready.json());
+        gw.kill9();
+        gw.spawn().await;
+    }
+}

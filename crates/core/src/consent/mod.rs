@@ -11,7 +11,7 @@ pub const SELF_SERVICE_PREFIX: &str = "/.well-known/pdgate/v1";
 
 pub mod receipt;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::Keys;
@@ -111,7 +111,7 @@ fn sign(keys: &Keys, claims: SubjectClaims) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(keys.subject_token.bytes()),
+        &keys.subject_jwt.encoding,
     )
     .expect("HS256 signing cannot fail")
 }
@@ -123,13 +123,9 @@ pub fn verify_subject_token(keys: &Keys, token: &str) -> Option<SubjectAccess> {
     v.set_audience(&[SUBJECT_AUDIENCE]);
     v.set_issuer(&[ISSUER]);
     v.leeway = 5;
-    let c = jsonwebtoken::decode::<SubjectClaims>(
-        token,
-        &DecodingKey::from_secret(keys.subject_token.bytes()),
-        &v,
-    )
-    .ok()?
-    .claims;
+    let c = jsonwebtoken::decode::<SubjectClaims>(token, &keys.subject_jwt.decoding, &v)
+        .ok()?
+        .claims;
     let grant = match (c.rcpt.is_empty(), c.jti) {
         (false, None) => Grant::Receipts(c.rcpt),
         (true, Some(id)) if !id.is_empty() => Grant::Link(id),

@@ -194,9 +194,27 @@ pub struct Keys {
     pub value_hash: MacKey,
     pub client_hash: MacKey,
     pub subject_token: MacKey,
+    /// [`Keys::subject_token`] as the HS256 keys that sign and verify subject tokens.
+    pub subject_jwt: SubjectTokenKeys,
     pub audit: AuditSigner,
     /// A public fingerprint of the root secret (see [`Keys::root_id`]).
     root_id: [u8; 32],
+}
+
+/// The HS256 keys of subject tokens, built once from their derived secret: signing and verifying
+/// then copy no secret, and jsonwebtoken zeroizes both keys when they are dropped.
+pub struct SubjectTokenKeys {
+    pub(crate) encoding: jsonwebtoken::EncodingKey,
+    pub(crate) decoding: jsonwebtoken::DecodingKey,
+}
+
+impl SubjectTokenKeys {
+    fn new(secret: &MacKey) -> Self {
+        Self {
+            encoding: jsonwebtoken::EncodingKey::from_secret(secret.bytes()),
+            decoding: jsonwebtoken::DecodingKey::from_secret(secret.bytes()),
+        }
+    }
 }
 
 /// Signs audit checkpoints (Ed25519). Derived from the root secret, so every replica of one
@@ -230,6 +248,7 @@ impl Keys {
             token: derive(Purpose::Token),
             value_hash: derive(Purpose::ValueHash),
             client_hash: derive(Purpose::ClientHash),
+            subject_jwt: SubjectTokenKeys::new(&derive(Purpose::SubjectToken)),
             subject_token: derive(Purpose::SubjectToken),
             audit: AuditSigner(
                 aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(
