@@ -1691,6 +1691,40 @@ async fn pending_index_rows_fold_in_steps_and_stay_found(db: Db) {
     assert!(verify_chain(&store.audit_rows("w1").await.unwrap()).is_ok());
 }
 
+/// A held erasure keeps the subject's consent records (what was agreed, when, to which text) but
+/// not the hashes of the address and browser they came from.
+async fn a_held_erasure_keeps_consents_without_client_hashes(db: Db) {
+    use pdgate::store::{Change, Rights};
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let mut chain = Chain::new("w1");
+    let w = intake(new_subject(1, Some(1)), vec![value(10, &["tok_a"])]);
+    store.commit_batch(&[w], &mut chain).await.unwrap();
+    let before = store.consents_of(&[1; 16]).await.unwrap();
+    assert!(
+        before.iter().all(|c| c.ip_hash.is_some()),
+        "the fixture has them"
+    );
+    let mut erase = whole_erasure(1, "act-1", "request:req_1");
+    erase.keep_categories = vec!["contact".into()];
+    erase.hold_until = Some(1_800_000_000_000);
+    let change = Change {
+        at: 1_700_000_000_001,
+        erase: vec![erase],
+        ..Change::default()
+    };
+    store.apply_change(&change, &mut chain).await.unwrap();
+    let after = store.consents_of(&[1; 16]).await.unwrap();
+    assert_eq!(after.len(), before.len(), "the records stay");
+    assert!(
+        after
+            .iter()
+            .all(|c| c.ip_hash.is_none() && c.ua_hash.is_none()),
+        "{after:?}"
+    );
+}
+
 both_backends! {
     outbox => outbox_rows_are_claimed_in_batches;
     moved_subjects => an_erasure_refuses_subjects_changed_since_planned;
@@ -1708,4 +1742,76 @@ both_backends! {
     group_commit => group_commit_serves_concurrent_intakes;
     search_index => new_index_entries_are_found_before_and_after_they_are_folded;
     fold_steps => pending_index_rows_fold_in_steps_and_stay_found;
+    held_consents => a_held_erasure_keeps_consents_without_client_hashes;
+}
+
+/// An erasure reaches the copies SQLite itself keeps: the erased subject's wrapped data key and
+/// ciphertext are neither in the database file's free space (`secure_delete`) nor in the WAL,
+/// which the checkpointer truncates after an erasure. Without either, both stay readable in the
+/// files until their pages happen to be reused.
+#[tokio::test]
+async fn an_erased_subjects_key_and_values_leave_the_database_file_and_its_wal() {
+    use pdgate::store::{Change, Rights};
+    let Some((store, _url, tmp)) = open_at(Db::Sqlite).await else {
+        return;
+    };
+    let dek = b"WRAPPED-DATA-KEY-OF-SUBJECT-ONE-0123456789abcdef".to_vec();
+    let ciphertext = b"CIPHERTEXT-OF-SUBJECT-ONE-0123456789".to_vec();
+    let mut chain = Chain::new("w1");
+    let subject = SubjectWrite::New {
+        id: vec![1; 16].into(),
+        key: Some(mac(1)),
+        wrapped_dek: dek.clone(),
+        kek_version: 1,
+    };
+    let kept = intake(new_subject(2, Some(2)), vec![value(11, &["tok_b"])]);
+    let erased = intake(
+        subject,
+        vec![ValueWrite {
+            ciphertext: ciphertext.clone(),
+            ..value(10, &["tok_a"])
+        }],
+    );
+    store
+        .commit_batch(&[erased, kept], &mut chain)
+        .await
+        .unwrap();
+    let files = || {
+        let mut all = Vec::new();
+        for name in ["pdgate.db", "pdgate.db-wal"] {
+            all.extend(std::fs::read(tmp.path().join(name)).unwrap_or_default());
+        }
+        all
+    };
+    let holds = |all: &[u8], needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(&files(), &dek), "the fixture is in the files before");
+    let change = Change {
+        at: 1_700_000_000_001,
+        erase: vec![whole_erasure(1, "act-1", "request:req_1")],
+        ..Change::default()
+    };
+    store.apply_change(&change, &mut chain).await.unwrap();
+    let wal = tmp.path().join("pdgate.db-wal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&wal).map_or(0, |m| m.len()) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was not truncated"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let all = files();
+    assert!(
+        !holds(&all, &dek),
+        "the wrapped data key is still in the files"
+    );
+    assert!(
+        !holds(&all, &ciphertext),
+        "the ciphertext is still in the files"
+    );
+    assert_eq!(
+        store.values_of(&[2; 16]).await.unwrap().len(),
+        1,
+        "the other subject stays"
+    );
 }

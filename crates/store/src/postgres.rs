@@ -58,6 +58,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// After an erasure committed: nothing to do here. What PostgreSQL keeps of deleted rows
+    /// (dead tuples until vacuum, WAL until recycled) is described in the deployment docs.
+    #[allow(clippy::unused_self)]
+    fn erased(&self) {}
+
     /// None: intakes write the indexes directly here (`DEFERRED_INDEX`).
     #[allow(clippy::unused_self)]
     fn fold_cursor(&self) -> Option<&std::sync::Mutex<crate::FoldCursor>> {
@@ -91,6 +96,10 @@ const TOKEN_LIST: &str = "string_agg(token, ' ')";
 /// `deferred_purge` migrations): an erasure then deletes their entries by subject, and no
 /// `subject_macs` list is written beside the search index.
 pub(super) const BY_SUBJECT_INDEXES: bool = true;
+
+/// No such switch: a deleted row stays in its page as a dead tuple until vacuum (see the
+/// deployment docs on what PostgreSQL keeps).
+pub(super) const SECURE_DELETE: Option<[&str; 2]> = None;
 
 /// The search index is written inside the intake's commit (see the SQLite store's).
 pub(super) const DEFERRED_INDEX: bool = false;

@@ -5,6 +5,7 @@
 //! that fsync is shared by every intake in a group-commit batch.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub struct SqliteStore {
     _alive: Arc<()>,
     /// Where intake batches are in folding the pending index rows (`DEFERRED_INDEX`).
     fold: Arc<std::sync::Mutex<crate::FoldCursor>>,
+    /// Set by an erasure: the checkpointer's next pass copies the whole WAL back and truncates
+    /// the file, so the frames holding the erased rows' old pages leave it.
+    truncate_wal: Arc<AtomicBool>,
 }
 
 /// How often the WAL is copied back into the database file, off the writer's path. Often, so each
@@ -68,12 +72,18 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(Cause::of(e)))?;
         let alive = Arc::new(());
-        tokio::spawn(checkpointer(pool.clone(), Arc::downgrade(&alive)));
+        let truncate_wal = Arc::new(AtomicBool::new(false));
+        tokio::spawn(checkpointer(
+            pool.clone(),
+            Arc::downgrade(&alive),
+            truncate_wal.clone(),
+        ));
         Ok(Self {
             pool,
             writer,
             _alive: alive,
             fold: Arc::default(),
+            truncate_wal,
         })
     }
 
@@ -95,6 +105,11 @@ impl SqliteStore {
 
     fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// After an erasure committed: the WAL is truncated at the checkpointer's next pass.
+    fn erased(&self) {
+        self.truncate_wal.store(true, Ordering::Relaxed);
     }
 
     /// The fold cursor the intake batches share: intakes leave index rows pending here.
@@ -147,6 +162,14 @@ pub(super) const BY_SUBJECT_INDEXES: bool = false;
 /// appends after the fold, so PostgreSQL writes the index directly.
 pub(super) const DEFERRED_INDEX: bool = true;
 
+/// Turning SQLite's `secure_delete` off and on: while on, what a delete frees (a wrapped data
+/// key, a ciphertext, on its page or on a page freed) is overwritten with zeros, so an erased
+/// subject's key does not stay in the file's free space for a copy of the file to carry. Erasing
+/// transactions turn it on for themselves (`zero_deletes`); on for every write it cost intake
+/// about 8 % (its deletes are only of pending index rows).
+pub(super) const SECURE_DELETE: Option<[&str; 2]> =
+    Some(["PRAGMA secure_delete = OFF", "PRAGMA secure_delete = ON"]);
+
 /// Claiming rows for this writer alone: SQLite has one writer at a time anyway.
 pub(super) const SKIP_LOCKED: &str = "";
 
@@ -175,7 +198,11 @@ mod sql;
 /// its fsyncs) before it returns, and every intake in that group-commit batch waits for it: the
 /// tail of the intake latency. A passive checkpoint runs beside the writer without blocking it,
 /// and the WAL starts over from its beginning once everything in it has been copied.
-async fn checkpointer(pool: SqlitePool, alive: Weak<()>) {
+///
+/// After an erasure the pass is a `TRUNCATE` one: it waits for the writer's transaction and the
+/// readers' snapshots, copies everything, and cuts the WAL file to nothing, so the frames that
+/// held the erased rows' old pages leave it. Until it succeeds (busy: 1), it is tried again.
+async fn checkpointer(pool: SqlitePool, alive: Weak<()>, truncate: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -183,11 +210,19 @@ async fn checkpointer(pool: SqlitePool, alive: Weak<()>) {
         if alive.strong_count() == 0 || pool.is_closed() {
             break;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
+        let whole = truncate.swap(false, Ordering::Relaxed);
+        let sql = match whole {
+            true => "PRAGMA wal_checkpoint(TRUNCATE)",
+            false => "PRAGMA wal_checkpoint(PASSIVE)",
+        };
+        let done = sqlx::query_as::<_, (i64, i64, i64)>(sql)
+            .fetch_one(&pool)
+            .await;
+        if let Err(e) = &done {
             tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+        }
+        if !matches!(done, Ok((0, _, _))) {
+            truncate.fetch_or(whole, Ordering::Relaxed);
         }
     }
 }

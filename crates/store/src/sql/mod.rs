@@ -7,10 +7,22 @@
 //! where-clauses sqlx's generic executor bounds would need on every function.
 
 use super::{
-    probe_headroom, Db, Store, BY_SUBJECT_INDEXES, DEFERRED_INDEX, ROWS_AS_JSON, SKIP_LOCKED,
-    TOKEN_LIST,
+    probe_headroom, Db, Store, BY_SUBJECT_INDEXES, DEFERRED_INDEX, ROWS_AS_JSON, SECURE_DELETE,
+    SKIP_LOCKED, TOKEN_LIST,
 };
 
 mod oversight;
 mod rights;
 mod vault;
+
+/// Turns the backend's zeroing of deleted content on or off for the writer's connection (see
+/// `SECURE_DELETE`); nothing where the backend has no such switch.
+async fn zero_deletes<'c, E>(conn: E, on: bool) -> crate::Result<()>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    if let Some(sql) = SECURE_DELETE {
+        sqlx::query(sql[usize::from(on)]).execute(conn).await?;
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ use super::vault::{
     tokens_of_values, tombstone_orphans, unindex_subjects, vault_value, IN_LIST_MAX,
     ROWS_PER_STATEMENT, STALE_KEY_UPSERT,
 };
-use super::{Db, Store, BY_SUBJECT_INDEXES, SKIP_LOCKED};
+use super::{zero_deletes, Db, Store, BY_SUBJECT_INDEXES, SKIP_LOCKED};
 use crate::audit::{AuditRow, Chain};
 use crate::crypto::HeldKey;
 use crate::policy::duration::IsoDuration;
@@ -28,8 +28,13 @@ impl Rights for Store {
     async fn apply_change<'a>(&'a self, change: &'a Change, chain: &'a mut Chain) -> Result<i64> {
         let snapshot = chain.clone();
         let r = apply(self.writer(), change, chain).await;
-        if r.is_err() {
-            *chain = snapshot;
+        if !change.erase.is_empty() {
+            zero_deletes(self.writer(), false).await?;
+        }
+        match &r {
+            Err(_) => *chain = snapshot,
+            Ok(_) if !change.erase.is_empty() => self.erased(),
+            Ok(_) => {}
         }
         r
     }
@@ -328,39 +333,12 @@ impl Rights for Store {
     }
 
     async fn purge_step<'a>(&'a self, step: &'a PurgeStep, at: Millis) -> Result<PurgeProgress> {
-        let mut tx = self.writer().begin_with(<Db as WriteTx>::BEGIN).await?;
-        fold_index(&mut tx).await?;
-        let progress = match step {
-            PurgeStep::Subjects { limit } => {
-                let ids = first_pending(&mut tx, *limit).await?;
-                let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
-                purge_subjects(&mut tx, &refs, at).await?;
-                PurgeProgress {
-                    purged: ids.len() as u64,
-                    next: None,
-                    done: (ids.len() as i64) < *limit,
-                }
-            }
-            PurgeStep::Range { table, after, rows } => {
-                purge_range(&mut tx, *table, after.as_ref(), *rows, at).await?
-            }
-            PurgeStep::Finish { limit } => {
-                // Every table has been walked: what is left of the first `limit` pending
-                // subjects is their list of search-index MACs, in subject order.
-                let ids = first_pending(&mut tx, *limit).await?;
-                let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
-                for chunk in refs.chunks(IN_LIST_MAX) {
-                    delete_by_subject(&mut tx, &["subject_macs", "purge_pending"], chunk).await?;
-                }
-                PurgeProgress {
-                    purged: 0,
-                    next: None,
-                    done: (ids.len() as i64) < *limit,
-                }
-            }
-        };
-        tx.commit().await?;
-        Ok(progress)
+        let r = purge(self.writer(), step, at).await;
+        zero_deletes(self.writer(), false).await?;
+        if r.as_ref().is_ok_and(|p| p.done) {
+            self.erased();
+        }
+        r
     }
 
     async fn purge_pending(&self) -> Result<u64> {
@@ -542,6 +520,9 @@ fn outbox_row(r: &<Db as sqlx::Database>::Row) -> Result<OutboxRow> {
 async fn apply(pool: &sqlx::Pool<Db>, change: &Change, chain: &mut Chain) -> Result<i64> {
     let at = change.at;
     let mut tx = pool.begin_with(<Db as WriteTx>::BEGIN).await?;
+    if !change.erase.is_empty() {
+        zero_deletes(&mut *tx, true).await?;
+    }
     fold_index(&mut tx).await?;
     upsert_requests(&mut tx, &change.requests).await?;
     for r in &change.restrict {
@@ -590,6 +571,44 @@ async fn apply(pool: &sqlx::Pool<Db>, change: &Change, chain: &mut Chain) -> Res
     upsert_sweep(&mut tx, change).await?;
     tx.commit().await?;
     Ok(expired)
+}
+
+/// The body of `purge_step`, inside one transaction that zeroes what it deletes.
+async fn purge(pool: &sqlx::Pool<Db>, step: &PurgeStep, at: Millis) -> Result<PurgeProgress> {
+    let mut tx = pool.begin_with(<Db as WriteTx>::BEGIN).await?;
+    zero_deletes(&mut *tx, true).await?;
+    fold_index(&mut tx).await?;
+    let progress = match step {
+        PurgeStep::Subjects { limit } => {
+            let ids = first_pending(&mut tx, *limit).await?;
+            let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+            purge_subjects(&mut tx, &refs, at).await?;
+            PurgeProgress {
+                purged: ids.len() as u64,
+                next: None,
+                done: (ids.len() as i64) < *limit,
+            }
+        }
+        PurgeStep::Range { table, after, rows } => {
+            purge_range(&mut tx, *table, after.as_ref(), *rows, at).await?
+        }
+        PurgeStep::Finish { limit } => {
+            // Every table has been walked: what is left of the first `limit` pending
+            // subjects is their list of search-index MACs, in subject order.
+            let ids = first_pending(&mut tx, *limit).await?;
+            let refs: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+            for chunk in refs.chunks(IN_LIST_MAX) {
+                delete_by_subject(&mut tx, &["subject_macs", "purge_pending"], chunk).await?;
+            }
+            PurgeProgress {
+                purged: 0,
+                next: None,
+                done: (ids.len() as i64) < *limit,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(progress)
 }
 
 /// New requests, and the new state of changed ones.
@@ -752,6 +771,13 @@ async fn erase_part(tx: &mut sqlx::Transaction<'_, Db>, e: &Erase, at: Millis) -
     qb.build().execute(&mut **tx).await?;
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     tombstone_orphans(tx, &tokens, sid, at).await?;
+    // The consent records stay (what was agreed, when, to which text), but not the hashes of
+    // the address and browser they were given from: those identify the person, and what the
+    // hold keeps does not rest on consent.
+    sqlx::query("UPDATE consent_records SET ip_hash = NULL, ua_hash = NULL WHERE subject_id = $1")
+        .bind(sid)
+        .execute(&mut **tx)
+        .await?;
     // Not findable for new intakes any more (a new post starts a new subject); the
     // search index stays so an access request still finds what the hold keeps.
     sqlx::query("DELETE FROM subject_keys WHERE mac = (SELECT key_mac FROM subjects WHERE id = $1) AND subject_id = $1")

@@ -5,7 +5,8 @@ use std::sync::{Mutex, PoisonError};
 use sqlx::Row;
 
 use super::{
-    probe_headroom, Db, Store, BY_SUBJECT_INDEXES, DEFERRED_INDEX, ROWS_AS_JSON, TOKEN_LIST,
+    probe_headroom, zero_deletes, Db, Store, BY_SUBJECT_INDEXES, DEFERRED_INDEX, ROWS_AS_JSON,
+    TOKEN_LIST,
 };
 use crate::audit::{AuditRow, Chain};
 use crate::batch::{decide, lookups, Known, Lookups, NewToken};
@@ -310,25 +311,12 @@ impl Backend for Store {
     }
 
     async fn erase_subject(&self, id: &[u8], at: Millis) -> Result<bool> {
-        let mut tx = self.writer().begin_with(<Db as WriteTx>::BEGIN).await?;
-        fold_index(&mut tx).await?;
-        unindex_subjects(&mut tx, &[id], at).await?;
-        // Deleting the subject deletes its wrapped key, ciphertext and consent records (ON
-        // DELETE CASCADE): every copy of its values is unreadable from here on.
-        let done = sqlx::query("DELETE FROM subjects WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        let done = erase_one(self.writer(), id, at).await;
+        zero_deletes(self.writer(), false).await?;
+        if matches!(done, Ok(true)) {
+            self.erased();
         }
-        sqlx::query("INSERT INTO erased_subjects (id, erased_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        done
     }
 
     async fn audit_page(
@@ -1026,6 +1014,32 @@ async fn insert_index(
         qb.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// The body of `erase_subject`, inside one transaction that zeroes what it deletes.
+async fn erase_one(pool: &sqlx::Pool<Db>, id: &[u8], at: Millis) -> Result<bool> {
+    let mut tx = pool.begin_with(<Db as WriteTx>::BEGIN).await?;
+    zero_deletes(&mut *tx, true).await?;
+    fold_index(&mut tx).await?;
+    unindex_subjects(&mut tx, &[id], at).await?;
+    // Deleting the subject deletes its wrapped key, ciphertext and consent records (ON
+    // DELETE CASCADE): every copy of its values is unreadable from here on.
+    let done = sqlx::query("DELETE FROM subjects WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO erased_subjects (id, erased_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// A table of rows intakes leave pending, by the key its index is ordered on, and the statements
