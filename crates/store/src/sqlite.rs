@@ -36,6 +36,8 @@ pub struct SqliteStore {
 /// copy (and the database fsync ending it) is short: an intake's commit that lands during one
 /// waits for the disk behind it, and during a sweep that wait is the intake's tail latency.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+/// The least time between two checkpoints that truncate the WAL after erasures.
+const TRUNCATE_EVERY: Duration = Duration::from_secs(1);
 
 impl SqliteStore {
     pub async fn open(url: &str, max_bytes: u64) -> Result<Self> {
@@ -205,12 +207,19 @@ mod sql;
 async fn checkpointer(pool: SqlitePool, alive: Weak<()>, truncate: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_truncate = tokio::time::Instant::now() - TRUNCATE_EVERY;
     loop {
         tick.tick().await;
         if alive.strong_count() == 0 || pool.is_closed() {
             break;
         }
-        let whole = truncate.swap(false, Ordering::Relaxed);
+        // At most one truncating pass a second: a sweep commits an erasure every few
+        // milliseconds, and each such pass holds new writes back while it waits for readers.
+        let whole =
+            last_truncate.elapsed() >= TRUNCATE_EVERY && truncate.swap(false, Ordering::Relaxed);
+        if whole {
+            last_truncate = tokio::time::Instant::now();
+        }
         let sql = match whole {
             true => "PRAGMA wal_checkpoint(TRUNCATE)",
             false => "PRAGMA wal_checkpoint(PASSIVE)",
