@@ -36,8 +36,8 @@ pub struct SqliteStore {
 /// copy (and the database fsync ending it) is short: an intake's commit that lands during one
 /// waits for the disk behind it, and during a sweep that wait is the intake's tail latency.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-/// The least time between two checkpoints that truncate the WAL after erasures.
-const TRUNCATE_EVERY: Duration = Duration::from_secs(1);
+/// The longest an erasure waits for the WAL to be truncated when passive passes never catch up.
+const TRUNCATE_WITHIN: Duration = Duration::from_secs(30);
 
 impl SqliteStore {
     pub async fn open(url: &str, max_bytes: u64) -> Result<Self> {
@@ -201,37 +201,47 @@ mod sql;
 /// tail of the intake latency. A passive checkpoint runs beside the writer without blocking it,
 /// and the WAL starts over from its beginning once everything in it has been copied.
 ///
-/// After an erasure the pass is a `TRUNCATE` one: it waits for the writer's transaction and the
-/// readers' snapshots, copies everything, and cuts the WAL file to nothing, so the frames that
-/// held the erased rows' old pages leave it. Until it succeeds (busy: 1), it is tried again.
+/// After an erasure a `TRUNCATE` pass follows, which cuts the WAL file to nothing so the frames
+/// holding the erased rows' earlier pages leave it. It waits for the writer and the readers and
+/// holds new writes back meanwhile, so it runs once a passive pass has copied everything (then it
+/// has nothing left to copy), or when it has been owed for [`TRUNCATE_WITHIN`]: on a large WAL
+/// under load, right after the erasure, it held intakes back for up to 1.3 s.
 async fn checkpointer(pool: SqlitePool, alive: Weak<()>, truncate: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_truncate = tokio::time::Instant::now() - TRUNCATE_EVERY;
+    let mut owed: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         if alive.strong_count() == 0 || pool.is_closed() {
             break;
         }
-        // At most one truncating pass a second: a sweep commits an erasure every few
-        // milliseconds, and each such pass holds new writes back while it waits for readers.
-        let whole =
-            last_truncate.elapsed() >= TRUNCATE_EVERY && truncate.swap(false, Ordering::Relaxed);
-        if whole {
-            last_truncate = tokio::time::Instant::now();
+        if truncate.swap(false, Ordering::Relaxed) {
+            owed.get_or_insert_with(tokio::time::Instant::now);
         }
-        let sql = match whole {
-            true => "PRAGMA wal_checkpoint(TRUNCATE)",
-            false => "PRAGMA wal_checkpoint(PASSIVE)",
+        let passive = checkpoint(&pool, "PRAGMA wal_checkpoint(PASSIVE)").await;
+        let Some(since) = owed else {
+            continue;
         };
-        let done = sqlx::query_as::<_, (i64, i64, i64)>(sql)
-            .fetch_one(&pool)
-            .await;
-        if let Err(e) = &done {
-            tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+        let copied = matches!(passive, Some((0, log, done)) if log == done);
+        if copied || since.elapsed() >= TRUNCATE_WITHIN {
+            let cut = checkpoint(&pool, "PRAGMA wal_checkpoint(TRUNCATE)").await;
+            if matches!(cut, Some((0, _, _))) {
+                owed = None;
+            }
         }
-        if !matches!(done, Ok((0, _, _))) {
-            truncate.fetch_or(whole, Ordering::Relaxed);
+    }
+}
+
+/// One checkpoint pass: (busy, frames in the log, frames copied), or `None` if it failed.
+async fn checkpoint(pool: &SqlitePool, sql: &str) -> Option<(i64, i64, i64)> {
+    match sqlx::query_as::<_, (i64, i64, i64)>(sql)
+        .fetch_one(pool)
+        .await
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::debug!(error = %e, "WAL checkpoint failed; retrying");
+            None
         }
     }
 }
