@@ -1612,8 +1612,8 @@ async fn new_index_entries_are_found_before_and_after_they_are_folded(db: Db) {
 }
 
 /// Past a couple of thousand pending rows each intake batch folds a step of them (SQLite): the
-/// pending rows stay bounded, and every token and index entry is found wherever it is, by
-/// detokenize, by a search and by the next intake of the same value.
+/// pending rows stay bounded, large batches included, and every token and index entry is found
+/// wherever it is, by detokenize, by a search and by the next intake of the same value.
 async fn pending_index_rows_fold_in_steps_and_stay_found(db: Db) {
     let Some((store, url, _t)) = open_at(db).await else {
         return;
@@ -1647,8 +1647,9 @@ async fn pending_index_rows_fold_in_steps_and_stay_found(db: Db) {
         wrapped_dek: vec![9; 60],
         kek_version: 1,
     };
-    for first in (0..3000u16).step_by(100) {
-        let batch: Vec<_> = (first..first + 100).map(|i| write(i, new(i))).collect();
+    // Batches of 500 intakes (1,000 pending rows each), as an import makes them.
+    for first in (0..3000u16).step_by(500) {
+        let batch: Vec<_> = (first..first + 500).map(|i| write(i, new(i))).collect();
         let out = store.commit_batch(&batch, &mut chain).await.unwrap();
         assert!(out.iter().all(|o| matches!(o, IntakeOutcome::Committed(_))));
     }
