@@ -36,8 +36,10 @@ pub struct SqliteStore {
 /// copy (and the database fsync ending it) is short: an intake's commit that lands during one
 /// waits for the disk behind it, and during a sweep that wait is the intake's tail latency.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-/// The longest an erasure waits for the WAL to be truncated when passive passes never catch up.
+/// The longest an erasure waits for the WAL to be truncated when passive passes never catch up,
+/// and the least time between two truncations.
 const TRUNCATE_WITHIN: Duration = Duration::from_secs(30);
+const TRUNCATE_EVERY: Duration = Duration::from_secs(5);
 
 impl SqliteStore {
     pub async fn open(url: &str, max_bytes: u64) -> Result<Self> {
@@ -210,6 +212,7 @@ async fn checkpointer(pool: SqlitePool, alive: Weak<()>, truncate: Arc<AtomicBoo
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut owed: Option<tokio::time::Instant> = None;
+    let mut last_cut: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         if alive.strong_count() == 0 || pool.is_closed() {
@@ -223,7 +226,10 @@ async fn checkpointer(pool: SqlitePool, alive: Weak<()>, truncate: Arc<AtomicBoo
             continue;
         };
         let copied = matches!(passive, Some((0, log, done)) if log == done);
-        if copied || since.elapsed() >= TRUNCATE_WITHIN {
+        // A sweep owes one after every slice: at most one every few seconds.
+        let rested = last_cut.is_none_or(|t| t.elapsed() >= TRUNCATE_EVERY);
+        if rested && (copied || since.elapsed() >= TRUNCATE_WITHIN) {
+            last_cut = Some(tokio::time::Instant::now());
             let cut = checkpoint(&pool, "PRAGMA wal_checkpoint(TRUNCATE)").await;
             if matches!(cut, Some((0, _, _))) {
                 owed = None;
