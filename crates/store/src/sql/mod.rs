@@ -26,3 +26,17 @@ where
     }
     Ok(())
 }
+
+impl Store {
+    /// After an erasing transaction, committed or not: zeroing goes off again for the writer's
+    /// other work, and a committed erasure owes the WAL a truncation (`erased`). Turning zeroing
+    /// off is best effort: left on, writes are only slower, and the erasure's outcome stands.
+    async fn after_erasing(&self, committed: bool) {
+        if let Err(e) = zero_deletes(self.writer(), false).await {
+            tracing::debug!(error = %e, "secure_delete left on after an erasure");
+        }
+        if committed {
+            self.erased();
+        }
+    }
+}

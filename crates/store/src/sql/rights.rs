@@ -28,13 +28,11 @@ impl Rights for Store {
     async fn apply_change<'a>(&'a self, change: &'a Change, chain: &'a mut Chain) -> Result<i64> {
         let snapshot = chain.clone();
         let r = apply(self.writer(), change, chain).await;
-        if !change.erase.is_empty() {
-            zero_deletes(self.writer(), false).await?;
+        if r.is_err() {
+            *chain = snapshot;
         }
-        match &r {
-            Err(_) => *chain = snapshot,
-            Ok(_) if !change.erase.is_empty() => self.erased(),
-            Ok(_) => {}
+        if !change.erase.is_empty() {
+            self.after_erasing(r.is_ok()).await;
         }
         r
     }
@@ -334,10 +332,7 @@ impl Rights for Store {
 
     async fn purge_step<'a>(&'a self, step: &'a PurgeStep, at: Millis) -> Result<PurgeProgress> {
         let r = purge(self.writer(), step, at).await;
-        zero_deletes(self.writer(), false).await?;
-        if r.as_ref().is_ok_and(|p| p.done) {
-            self.erased();
-        }
+        self.after_erasing(r.as_ref().is_ok_and(|p| p.done)).await;
         r
     }
 

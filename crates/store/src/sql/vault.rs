@@ -312,10 +312,7 @@ impl Backend for Store {
 
     async fn erase_subject(&self, id: &[u8], at: Millis) -> Result<bool> {
         let done = erase_one(self.writer(), id, at).await;
-        zero_deletes(self.writer(), false).await?;
-        if matches!(done, Ok(true)) {
-            self.erased();
-        }
+        self.after_erasing(matches!(done, Ok(true))).await;
         done
     }
 
