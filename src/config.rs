@@ -26,6 +26,8 @@ pub struct Config {
     pub policies: PathBuf,
     /// File holding the 32-byte KEK (hex or base64); `PDGATE_KEY` may give the key itself.
     pub key_file: Option<PathBuf>,
+    /// During a KEK rotation: the KEK being rotated away from, which then only unwraps.
+    pub previous_key_file: Option<PathBuf>,
     pub tls: Option<Tls>,
     pub limits: Limits,
     pub admin: Admin,
@@ -240,6 +242,7 @@ impl Default for Config {
             database_url: "sqlite://pdgate.db".into(),
             policies: PathBuf::from("policies"),
             key_file: None,
+            previous_key_file: None,
             tls: None,
             limits: Limits::default(),
             admin: Admin::default(),
@@ -280,6 +283,7 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
     ("PDGATE_DATABASE_URL", &["database_url"], false),
     ("PDGATE_POLICIES", &["policies"], false),
     ("PDGATE_KEY_FILE", &["key_file"], false),
+    ("PDGATE_PREVIOUS_KEY_FILE", &["previous_key_file"], false),
     ("PDGATE_TLS_CERT", &["tls", "cert"], false),
     ("PDGATE_TLS_KEY", &["tls", "key"], false),
     (

@@ -27,7 +27,8 @@ pub use pdgate_core::{
 
 pub use pdgate_admin as admin;
 pub use pdgate_app::{
-    audit, breach, discovery, forms, metrics, purpose, register, requests, retention, transfers,
+    audit, breach, discovery, forms, keys, metrics, purpose, register, requests, retention,
+    transfers,
 };
 pub use pdgate_gateway as proxy;
 pub use pdgate_http::auth;

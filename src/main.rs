@@ -100,6 +100,29 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// The key ring: KEK rotation and its progress.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rewrap the root secret and every data and held key under the configured KEK, taking the
+    /// old one from `previous_key_file`, beside live traffic; run again to resume.
+    Rotate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Subjects rewrapped per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: u32,
+    },
+    /// Print the KEK versions, what each wraps and whether a rotation is complete (JSON).
+    Status {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -333,6 +356,7 @@ async fn run(
                 },
         } => register_export(config.as_deref(), &view, &format, out, &env).await,
         Command::Audit { command } => audit(command, &env).await,
+        Command::Keys { command } => keys(command, &env, key).await,
         Command::Retention {
             command:
                 RetentionCommand::Run {
@@ -447,6 +471,38 @@ async fn retention_run(
     let report = server::retention_run(&cfg, policy, kek, now, dry_run).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `pdgate keys rotate` / `status`.
+async fn keys(
+    cmd: KeysCommand,
+    env: &BTreeMap<String, String>,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KeysCommand::Rotate { config, batch } => {
+            let cfg = Config::load(config.as_deref(), env)?;
+            let (kek, _) = server::load_kek(&cfg, key, false)?;
+            let report = server::keys_rotate(&cfg, kek, i64::from(batch.max(1)), |r| {
+                eprintln!(
+                    "{} subjects scanned, {} data keys and {} held keys rewrapped",
+                    r.subjects_scanned, r.data_keys, r.held_keys
+                );
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(match report.retired {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            })
+        }
+        KeysCommand::Status { config } => {
+            let cfg = Config::load(config.as_deref(), env)?;
+            let status = server::keys_status(&cfg, key).await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// `pdgate policy check`: every problem of the policies, with file and line.

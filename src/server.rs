@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::crypto::{Kek, KeyError, Keys, RootSecret};
 use crate::policy::{Policy, PolicyErrors};
 use crate::proxy::{self, Gateway};
+use crate::store::health::Ours;
 use crate::store::{Backend, Checkpoints, Committer, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,20 @@ pub enum ServeError {
     WrongKey,
     #[error("key: the database's key ring: {0}")]
     KeyRing(#[source] KeyError),
+    #[error("previous_key_file: {0}")]
+    PreviousKeyFile(#[source] KeyError),
+    #[error("key: the configured key does not open this database's key ring; it is wrapped under KEK version {0}: during a rotation give the new key as the key and the old one as `previous_key_file`")]
+    RotatedKey(i64),
+    #[error("key: the key ring knows {which} under version {known}, but its root secret is wrapped under version {ring}: the key ring is inconsistent")]
+    RingVersions {
+        which: &'static str,
+        known: i64,
+        ring: i64,
+    },
+    #[error("{0}")]
+    Rotate(#[from] crate::keys::RotateError),
+    #[error("key: another new KEK was registered at the same time; run one rotation at a time with one new key")]
+    KekRace,
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr} ({setting}): {source}")]
@@ -109,6 +124,15 @@ pub fn load_kek(
     Err(ServeError::NoKey)
 }
 
+/// The KEK a rotation moves away from (`previous_key_file`), if one is configured.
+pub fn load_previous_kek(config: &Config) -> Result<Option<Kek>, ServeError> {
+    config
+        .previous_key_file
+        .as_deref()
+        .map(|f| Kek::from_file(f, 0).map_err(ServeError::PreviousKeyFile))
+        .transpose()
+}
+
 /// What `serve` runs beside the listeners: the retention sweeper and the webhook outbox.
 struct Background {
     store: Store,
@@ -139,7 +163,7 @@ pub struct Server {
 pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, ServeError> {
     let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
-    let keys = Arc::new(unlock(&store, kek).await?);
+    let keys = Arc::new(unlock(&store, kek, load_previous_kek(&config)?).await?);
     register_consent_texts(&store, &policy).await?;
     let verifier = verifier(&config)?;
     let (committer, writer_task) = start_writer(&store, keys.clone(), &config);
@@ -396,7 +420,7 @@ pub async fn retention_run(
 ) -> Result<crate::retention::sweep::Report, ServeError> {
     let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
-    let keys = Arc::new(unlock(&store, kek).await?);
+    let keys = Arc::new(unlock(&store, kek, load_previous_kek(config)?).await?);
     let (committer, task) = start_writer(&store, keys.clone(), config);
     if !dry_run {
         chain_started(&committer, &policy).await?;
@@ -410,20 +434,136 @@ pub async fn retention_run(
     Ok(report?)
 }
 
+/// `pdgate keys rotate`: the key ring moved under `kek` (the old KEK from `previous_key_file`),
+/// on an audit chain of its own. `progress` hears each batch.
+pub async fn keys_rotate(
+    config: &Config,
+    kek: Kek,
+    batch: i64,
+    progress: impl FnMut(&crate::keys::Rotation),
+) -> Result<crate::keys::Rotation, ServeError> {
+    let store = Store::open_with(&config.database_url, &config.store_options()).await?;
+    store.migrate().await?;
+    let keys = Arc::new(unlock(&store, kek, load_previous_kek(config)?).await?);
+    let (committer, task) = start_writer(&store, keys.clone(), config);
+    let report = crate::keys::rotate(&store, &keys, batch, progress).await;
+    if let Ok(r) = &report {
+        committer
+            .audit(
+                crate::now_millis(),
+                AuditEvent::KekRotated {
+                    to: r.to,
+                    root_rewrapped: r.root_rewrapped,
+                    data_keys: r.data_keys,
+                    held_keys: r.held_keys,
+                    unopenable: r.unopenable,
+                    retired: r.retired,
+                },
+            )
+            .await?;
+    }
+    drop(committer);
+    let _ = task.await;
+    store.close().await;
+    Ok(report?)
+}
+
+/// `pdgate keys status`: needs no key; the KEKs configured, if any, are named by version.
+pub async fn keys_status(
+    config: &Config,
+    env_key: Option<&str>,
+) -> Result<crate::keys::Status, ServeError> {
+    let store = Store::open_with(&config.database_url, &config.store_options()).await?;
+    store.migrate().await?;
+    let mut given = Vec::new();
+    if let Ok((kek, _)) = load_kek(config, env_key, false) {
+        given.push(("key", kek.check()));
+    }
+    if let Ok(Some(kek)) = load_previous_kek(config) {
+        given.push(("previous", kek.check()));
+    }
+    let status = crate::keys::status(&store, &given).await;
+    store.close().await;
+    Ok(status?)
+}
+
 /// Unwraps (or on first start creates) the root secret under `kek` and derives every key.
-pub async fn unlock(store: &Store, kek: Kek) -> Result<Keys, ServeError> {
+/// `previous` is the KEK of a rotation in progress: it opens what is still wrapped under it. Each
+/// KEK gets the version the key ring knows it by; a new one (given with the previous) becomes the
+/// next version, under which this process wraps every new key from now on.
+pub async fn unlock(store: &Store, kek: Kek, previous: Option<Kek>) -> Result<Keys, ServeError> {
+    use crate::crypto::rotation::version_of;
+    use crate::store::KeyRing;
     let candidate = RootSecret::generate();
-    let (_, wrapped) = store
-        .root_secret((i64::from(kek.version()), candidate.wrap(&kek)))
+    let (ring_version, wrapped) = store.root_secret((1, candidate.wrap(&kek))).await?;
+    let opened = |k: &Kek| match RootSecret::unwrap(k, &wrapped) {
+        Ok(r) => Ok(Some(r)),
+        Err(KeyError::Unauthentic) => Ok(None),
+        Err(other) => Err(ServeError::KeyRing(other)),
+    };
+    let now = crate::now_millis();
+    let (root, current_wraps_root) = match (opened(&kek)?, &previous) {
+        (Some(root), _) => (root, true),
+        (None, Some(p)) => (opened(p)?.ok_or(ServeError::WrongKey)?, false),
+        (None, None) if ring_version > 1 => return Err(ServeError::RotatedKey(ring_version)),
+        (None, None) => return Err(ServeError::WrongKey),
+    };
+    let root_kek = if current_wraps_root {
+        &kek
+    } else {
+        previous.as_ref().expect("matched")
+    };
+    // The KEK that opened the root secret is the ring's version (databases from before versions
+    // learn its check value now).
+    let known = store
+        .add_kek(Some(ring_version), &root_kek.check(), now)
         .await?;
-    let root = RootSecret::unwrap(&kek, &wrapped).map_err(|e| match e {
-        KeyError::Unauthentic => ServeError::WrongKey,
-        other => ServeError::KeyRing(other),
-    })?;
-    let keys = Keys::derive(kek, &root);
+    if known != Some(ring_version) {
+        return Err(ServeError::RingVersions {
+            which: if current_wraps_root {
+                "the key"
+            } else {
+                "previous_key_file"
+            },
+            known: known.unwrap_or(0),
+            ring: ring_version,
+        });
+    }
+    let current = match current_wraps_root {
+        true => ring_version,
+        false => store
+            .add_kek(None, &kek.check(), now)
+            .await?
+            .ok_or(ServeError::KekRace)?,
+    };
+    let versions = store.kek_versions().await?;
+    let previous = previous.and_then(|p| {
+        let Some(v) = version_of(&versions, &p.check()) else {
+            tracing::warn!("previous_key_file names a KEK this key ring never used; it is ignored");
+            return None;
+        };
+        if v.retired_at.is_some() {
+            tracing::warn!(
+                version = v.version,
+                "previous_key_file is no longer needed: the rotation away from it has finished"
+            );
+        }
+        Some(p.with_version(kek_version(v.version)))
+    });
+    let keys = Keys::derive(kek.with_version(kek_version(current)), &root).with_previous(
+        previous
+            .into_iter()
+            .filter(|p| i64::from(p.version()) != current)
+            .collect(),
+    );
     // Databases from before the fingerprint get it now; a running replica compares against it.
     store.claim_root_id(keys.root_id()).await?;
     Ok(keys)
+}
+
+/// Versions are small positive numbers the key ring hands out one by one.
+fn kek_version(v: i64) -> u32 {
+    u32::try_from(v).expect("KEK versions count up from 1")
 }
 
 /// Records every consent text version in the database; an edited text that kept its version
@@ -488,10 +628,10 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 impl Background {
     /// Runs the vault guard, the retention sweeper, the re-read of cross-border notifications,
     /// discovery and the webhook outbox until `rx` turns true.
-    async fn run(self, config: &Config, root_id: [u8; 32], rx: watch::Receiver<bool>) {
+    async fn run(self, config: &Config, ours: Ours, rx: watch::Receiver<bool>) {
         let guard = self.committer.clone().guard(
             self.store.clone(),
-            root_id,
+            ours,
             VAULT_CHECK_EVERY,
             stopped(rx.clone()),
         );
@@ -551,7 +691,7 @@ impl Server {
         tracing::info!(listener = "proxy", addr = %self.proxy_addr, scheme = proxy_scheme, "listening");
         tracing::info!(listener = "admin", addr = %self.admin_addr, scheme = admin_scheme, "listening");
         let (tx, rx) = watch::channel(false);
-        let root_id = self.gateway.keys.root_id();
+        let ours = Ours::of(&self.gateway.keys);
         let grace = Duration::from_secs(self.config.shutdown_grace_s);
         let limits = self.config.limits;
         let proxy = pdgate_http::serve(
@@ -571,7 +711,7 @@ impl Server {
             grace,
         );
         let store = self.background.store.clone();
-        let background = self.background.run(&self.config, root_id, rx);
+        let background = self.background.run(&self.config, ours, rx);
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");

@@ -1726,7 +1726,155 @@ async fn a_held_erasure_keeps_consents_without_client_hashes(db: Db) {
     );
 }
 
+/// A KEK rotation on the store (issue 28): with the new KEK registered beside the old one, the
+/// rotation rewraps the root secret, every data key and every held key in batches; afterwards the
+/// new KEK alone opens them all and derives the same keys, the old one opens nothing, a process
+/// still on the old KEK can no longer wrap new keys under it, and running it again does nothing.
+async fn a_rotation_moves_every_key_and_a_process_on_the_old_kek_cannot_wrap_new_ones(db: Db) {
+    use pdgate::crypto::{hold_keys, Aad, Kek};
+    use pdgate::server::unlock;
+    use pdgate::store::{Change, KeyRing, Rights};
+    let Some((store, _t)) = open(db).await else {
+        return;
+    };
+    let hex1 = "11".repeat(32);
+    let hex2 = "22".repeat(32);
+    let kek = |hex: &str| Kek::parse(hex, 1).unwrap();
+    let old = unlock(&store, kek(&hex1), None).await.unwrap();
+    fn aad(id: &[u8]) -> Aad<'_> {
+        Aad {
+            subject: id,
+            field: "email",
+            purpose: "crm",
+            scope: None,
+        }
+    }
+    // Five subjects under the old KEK, one of them erased under a hold (its data key shredded,
+    // one held key left), each with a value sealed under its data key.
+    let mut chain = Chain::new("w1");
+    let mut sealed = Vec::new();
+    for sid in 1..=5u8 {
+        let id = vec![sid; 16];
+        let (dek, wrapped) = old.new_dek(&id);
+        sealed.push((id.clone(), dek.encrypt(b"a@example.com", aad(&id))));
+        let subject = SubjectWrite::New {
+            id: id.clone().into(),
+            key: Some([sid; 32].into()),
+            wrapped_dek: wrapped,
+            kek_version: 1,
+        };
+        let mut w = intake(subject, vec![value(sid + 10, &[&format!("tok_{sid}")])]);
+        w.consents.clear();
+        store.commit_batch(&[w], &mut chain).await.unwrap();
+        if sid == 5 {
+            let mut erase = whole_erasure(5, "act-5", "request:req_5");
+            erase.keep_categories = vec!["contact".into()];
+            erase.hold_until = Some(1_800_000_000_000);
+            erase.held_keys = hold_keys(&old, &id, &dek, &[Some("contact")], 1_800_000_000_000);
+            erase.shred_data_key = true;
+            let change = Change {
+                at: 1_700_000_000_001,
+                erase: vec![erase],
+                ..Change::default()
+            };
+            store.apply_change(&change, &mut chain).await.unwrap();
+        }
+    }
+    // The replicas restart on the new KEK with the old as the previous one: it becomes version
+    // 2 and wraps what is new, before any rotation ran.
+    let during = unlock(&store, kek(&hex2), Some(kek(&hex1))).await.unwrap();
+    assert_eq!(during.kek_versions(), vec![2, 1]);
+    assert_eq!(during.root_id(), old.root_id());
+    let (_, wrapped6) = during.new_dek(&[6; 16]);
+    let six = SubjectWrite::New {
+        id: vec![6; 16].into(),
+        key: Some([6; 32].into()),
+        wrapped_dek: wrapped6,
+        kek_version: 2,
+    };
+    let mut w = intake(six, vec![value(16, &["tok_6"])]);
+    w.consents.clear();
+    store.commit_batch(&[w], &mut chain).await.unwrap();
+
+    let report = pdgate::keys::rotate(&store, &during, 2, |_| {})
+        .await
+        .unwrap();
+    assert!(report.root_rewrapped, "{report:?}");
+    assert_eq!(
+        (
+            report.data_keys,
+            report.held_keys,
+            report.unopenable,
+            report.retired
+        ),
+        (4, 1, 0, true),
+        "{report:?}"
+    );
+    assert_eq!(report.subjects_scanned, 6);
+    let status = pdgate::keys::status(&store, &[]).await.unwrap();
+    assert!(status.complete && status.current == 2, "{status:?}");
+    assert!(status.versions[0].retired_at.is_some() && status.versions[1].retired_at.is_none());
+    assert_eq!(
+        (status.versions[1].data_keys, status.versions[1].held_keys),
+        (5, 1)
+    );
+
+    // A process still on the old KEK: its new keys are refused by the database.
+    let stale = SubjectWrite::New {
+        id: vec![7; 16].into(),
+        key: Some([7; 32].into()),
+        wrapped_dek: old.new_dek(&[7; 16]).1,
+        kek_version: 1,
+    };
+    let mut w = intake(stale, vec![value(17, &["tok_7"])]);
+    w.consents.clear();
+    let refused = store.commit_batch(&[w], &mut chain).await;
+    assert!(
+        refused.is_err(),
+        "a key wrapped under a rotated-away KEK was stored: {refused:?}"
+    );
+    assert!(store.subject(&[7; 16]).await.unwrap().is_none());
+
+    // The new KEK alone opens every key; the old one opens nothing.
+    let after = unlock(&store, kek(&hex2), None).await.unwrap();
+    assert_eq!(
+        after.root_id(),
+        old.root_id(),
+        "tokens and indexes keep their keys"
+    );
+    for (id, ciphertext) in &sealed[..4] {
+        let row = store.subject(id).await.unwrap().unwrap();
+        assert_eq!(row.kek_version, 2);
+        let dek = after.unwrap_dek(id, &row.wrapped_dek).unwrap();
+        assert_eq!(
+            &dek.decrypt(ciphertext, aad(id)).unwrap()[..],
+            b"a@example.com"
+        );
+        assert!(old.unwrap_dek(id, &row.wrapped_dek).is_err());
+    }
+    let held = store.key_states(&[&[5u8; 16][..]]).await.unwrap();
+    let h = &held[0].held[0];
+    assert_eq!(h.kek_version, 2);
+    assert!(after
+        .unwrap_held(&[5; 16], Some("contact"), &h.wrapped)
+        .is_ok());
+    assert!(matches!(
+        unlock(&store, kek(&hex1), None).await,
+        Err(pdgate::server::ServeError::RotatedKey(2))
+    ));
+    let again = pdgate::keys::rotate(&store, &after, 2, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.data_keys, again.held_keys, again.root_rewrapped),
+        (0, 0, false)
+    );
+    let ring = store.ring().await.unwrap().unwrap();
+    assert!(ring.rotated_at.is_some());
+}
+
 both_backends! {
+    key_rotation => a_rotation_moves_every_key_and_a_process_on_the_old_kek_cannot_wrap_new_ones;
     outbox => outbox_rows_are_claimed_in_batches;
     moved_subjects => an_erasure_refuses_subjects_changed_since_planned;
     acts => acts_and_sweeps;

@@ -160,7 +160,7 @@ impl Admin {
     async fn ready(&self) -> Result<Response<Body>, ApiError> {
         let not_ready =
             |body: serde_json::Value| Ok(respond::json(StatusCode::SERVICE_UNAVAILABLE, &body));
-        let ours = self.keys.root_id();
+        let ours = pdgate_store::health::Ours::of(&self.keys);
         let checked =
             tokio::time::timeout(READY_WITHIN, self.committer.check_vault(&self.store, &ours));
         let cause = match checked.await {

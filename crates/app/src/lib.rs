@@ -13,6 +13,7 @@ pub mod audit;
 pub mod breach;
 pub mod discovery;
 pub mod forms;
+pub mod keys;
 pub mod metrics;
 pub mod purpose;
 pub mod register;

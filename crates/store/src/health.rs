@@ -56,6 +56,8 @@ impl FailureReason {
 pub struct VaultIdentity {
     /// The key ring's root-secret fingerprint (`None`: the ring has none — it was replaced).
     pub root_id: Option<Vec<u8>>,
+    /// The version of the KEK the root secret is wrapped under.
+    pub kek_version: Option<i64>,
     /// The migrations applied, by version.
     pub applied: Vec<i64>,
 }
@@ -68,6 +70,10 @@ pub enum Mismatch {
     KeyRingChanged,
     /// The database lacks migrations this binary carries (an older backup restored underneath).
     MigrationsPending,
+    /// The key ring was rotated to a KEK this process does not hold: new keys it wrapped would
+    /// be lost with the old KEK (the database refuses them), and keys already rewrapped no
+    /// longer open here. Restart it with the new key.
+    KekRotated,
 }
 
 impl Mismatch {
@@ -75,6 +81,7 @@ impl Mismatch {
         match self {
             Self::KeyRingChanged => "key_unavailable",
             Self::MigrationsPending => "migrations_pending",
+            Self::KekRotated => "key_rotated",
         }
     }
 
@@ -83,6 +90,7 @@ impl Mismatch {
             None => 0,
             Some(Self::KeyRingChanged) => 1,
             Some(Self::MigrationsPending) => 2,
+            Some(Self::KekRotated) => 3,
         }
     }
 
@@ -90,7 +98,24 @@ impl Mismatch {
         match code {
             1 => Some(Self::KeyRingChanged),
             2 => Some(Self::MigrationsPending),
+            3 => Some(Self::KekRotated),
             _ => None,
+        }
+    }
+}
+
+/// What this process runs on: the root secret it unlocked and the KEK versions it holds.
+#[derive(Debug, Clone)]
+pub struct Ours {
+    pub root_id: [u8; 32],
+    pub kek_versions: Vec<i64>,
+}
+
+impl Ours {
+    pub fn of(keys: &pdgate_core::crypto::Keys) -> Self {
+        Self {
+            root_id: keys.root_id(),
+            kek_versions: keys.kek_versions().into_iter().map(i64::from).collect(),
         }
     }
 }
@@ -98,14 +123,20 @@ impl Mismatch {
 /// Compares what the database holds with what this process runs on. Migrations newer than the
 /// binary (a newer replica of a rolling upgrade migrated first) are not a mismatch: migrations
 /// only add, and refusing would take every old replica out at once.
-pub fn mismatch(ours: &[u8; 32], known: &[i64], seen: &VaultIdentity) -> Option<Mismatch> {
+pub fn mismatch(ours: &Ours, known: &[i64], seen: &VaultIdentity) -> Option<Mismatch> {
     use subtle::ConstantTimeEq;
     let same_ring = seen
         .root_id
         .as_deref()
-        .is_some_and(|id| bool::from(id.ct_eq(ours)));
+        .is_some_and(|id| bool::from(id.ct_eq(&ours.root_id)));
     if !same_ring {
         return Some(Mismatch::KeyRingChanged);
+    }
+    if seen
+        .kek_version
+        .is_some_and(|v| !ours.kek_versions.contains(&v))
+    {
+        return Some(Mismatch::KekRotated);
     }
     known
         .iter()
@@ -229,20 +260,27 @@ mod tests {
 
     #[test]
     fn a_replaced_key_ring_or_missing_migration_is_a_mismatch() {
-        let ours = [7u8; 32];
+        let ours = Ours {
+            root_id: [7u8; 32],
+            kek_versions: vec![2, 1],
+        };
         let seen = |root_id: Option<[u8; 32]>, applied: &[i64]| VaultIdentity {
             root_id: root_id.map(|r| r.to_vec()),
+            kek_version: Some(1),
             applied: applied.to_vec(),
         };
         let known = [1, 2, 3];
-        assert_eq!(mismatch(&ours, &known, &seen(Some(ours), &[1, 2, 3])), None);
+        assert_eq!(
+            mismatch(&ours, &known, &seen(Some(ours.root_id), &[1, 2, 3])),
+            None
+        );
         // A newer replica migrated further: still ours.
         assert_eq!(
-            mismatch(&ours, &known, &seen(Some(ours), &[1, 2, 3, 4])),
+            mismatch(&ours, &known, &seen(Some(ours.root_id), &[1, 2, 3, 4])),
             None
         );
         assert_eq!(
-            mismatch(&ours, &known, &seen(Some(ours), &[1, 2])),
+            mismatch(&ours, &known, &seen(Some(ours.root_id), &[1, 2])),
             Some(Mismatch::MigrationsPending)
         );
         assert_eq!(
@@ -252,6 +290,15 @@ mod tests {
         assert_eq!(
             mismatch(&ours, &known, &seen(None, &[1, 2, 3])),
             Some(Mismatch::KeyRingChanged)
+        );
+        // Rotated to a KEK this process does not hold.
+        let rotated = VaultIdentity {
+            kek_version: Some(3),
+            ..seen(Some(ours.root_id), &[1, 2, 3])
+        };
+        assert_eq!(
+            mismatch(&ours, &known, &rotated),
+            Some(Mismatch::KekRotated)
         );
         let h = WriterHealth::default();
         h.checked(Some(Mismatch::MigrationsPending));

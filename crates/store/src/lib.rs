@@ -12,6 +12,7 @@
 mod batch;
 pub mod health;
 mod json_rows;
+pub mod keyring;
 mod migrations;
 pub mod oversight;
 mod postgres;
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) use pdgate_core::{audit, crypto, now_millis, policy, rfc3339, Millis};
 
 use crate::audit::{AuditEvent, AuditRow, Chain};
+pub use keyring::KeyRing;
 pub use oversight::Oversight;
 pub use postgres::PgStore;
 pub use rights::{Change, Rights};
@@ -643,6 +645,40 @@ impl Oversight for Store {
     }
 }
 
+impl KeyRing for Store {
+    async fn ring(&self) -> Result<Option<keyring::RingRow>> {
+        delegate!(self, s => s.ring())
+    }
+    async fn kek_versions(&self) -> Result<Vec<keyring::KekVersion>> {
+        delegate!(self, s => s.kek_versions())
+    }
+    async fn add_kek(&self, version: Option<i64>, check: &[u8], at: Millis) -> Result<Option<i64>> {
+        delegate!(self, s => s.add_kek(version, check, at))
+    }
+    async fn rotate_root(&self, from: i64, to: i64, wrapped: &[u8], at: Millis) -> Result<bool> {
+        delegate!(self, s => s.rotate_root(from, to, wrapped, at))
+    }
+    async fn data_keys_page(&self, after: &[u8], limit: i64) -> Result<Vec<SubjectRow>> {
+        delegate!(self, s => s.data_keys_page(after, limit))
+    }
+    async fn held_keys_not_under(&self, current: i64, limit: i64) -> Result<Vec<keyring::HeldRow>> {
+        delegate!(self, s => s.held_keys_not_under(current, limit))
+    }
+    async fn rewrap(
+        &self,
+        data: &[keyring::Rewrap<SubjectRow>],
+        held: &[keyring::Rewrap<keyring::HeldRow>],
+    ) -> Result<u64> {
+        delegate!(self, s => s.rewrap(data, held))
+    }
+    async fn key_counts(&self) -> Result<Vec<keyring::KeyCount>> {
+        delegate!(self, s => s.key_counts())
+    }
+    async fn retire_keks(&self, current: i64, at: Millis) -> Result<bool> {
+        delegate!(self, s => s.retire_keks(current, at))
+    }
+}
+
 /// Largest number of intakes sharing one transaction.
 const MAX_BATCH: usize = 256;
 
@@ -718,7 +754,7 @@ impl Committer {
     pub async fn check_vault(
         &self,
         store: &Store,
-        ours: &[u8; 32],
+        ours: &health::Ours,
     ) -> Result<Option<health::Mismatch>> {
         let seen = store.vault_identity().await?;
         let found = health::mismatch(ours, &store.known_migrations(), &seen);
@@ -731,7 +767,7 @@ impl Committer {
     pub async fn guard(
         self,
         store: Store,
-        ours: [u8; 32],
+        ours: health::Ours,
         every: Duration,
         stop: impl Future<Output = ()>,
     ) {

@@ -36,6 +36,7 @@ pub(crate) const SQLITE: Files = embedded!("sqlite":
     "20261207000004_authority_receipt.sql",
     "20261207000005_consent_details.sql",
     "20261207000006_index_pending.sql",
+    "20261208000001_kek_versions.sql",
 );
 
 pub(crate) const POSTGRES: Files = embedded!("postgres":
@@ -57,6 +58,7 @@ pub(crate) const POSTGRES: Files = embedded!("postgres":
     "20261207000003_extension_notice.sql",
     "20261207000004_authority_receipt.sql",
     "20261207000005_consent_details.sql",
+    "20261208000001_kek_versions.sql",
 );
 
 /// The migrator for one backend's files, as `migrate!` would build it: the version and the

@@ -512,9 +512,13 @@ impl Gateway {
         let store = pdgate::store::Store::open(&self.database_url)
             .await
             .unwrap();
-        let keys = pdgate::server::unlock(&store, pdgate::crypto::Kek::parse(KEY_HEX, 1).unwrap())
-            .await
-            .unwrap();
+        let keys = pdgate::server::unlock(
+            &store,
+            pdgate::crypto::Kek::parse(KEY_HEX, 1).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
         (store, keys)
     }
 }

@@ -228,6 +228,17 @@ pub enum AuditEvent {
         purpose: String,
         reason: String,
     },
+    /// A KEK rotation ran (`pdgate keys rotate`): the root secret and `data_keys` data keys and
+    /// `held_keys` held keys were wrapped anew under version `to`; `retired` says whether every
+    /// older version was left with nothing and retired.
+    KekRotated {
+        to: i64,
+        root_rewrapped: bool,
+        data_keys: u64,
+        held_keys: u64,
+        unopenable: u64,
+        retired: bool,
+    },
     /// A signed statement of the chain so far: `signature` is Ed25519 by `public_key` over
     /// [`checkpoint_message`]`(writer, seq, head)`, where `head` is the hash of entry `seq`.
     Checkpoint {
@@ -254,6 +265,7 @@ impl AuditEvent {
             AuditEvent::LinkRevoked { .. } => "link_revoked",
             AuditEvent::LinkUsed { .. } => "link_used",
             AuditEvent::Checkpoint { .. } => "checkpoint",
+            AuditEvent::KekRotated { .. } => "kek_rotated",
             AuditEvent::RequestReceived { .. } => "request_received",
             AuditEvent::RequestExtended { .. } => "request_extended",
             AuditEvent::ExtensionNoticeSent { .. } => "extension_notice_sent",

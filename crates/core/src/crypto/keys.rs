@@ -68,6 +68,20 @@ impl Kek {
         self.version
     }
 
+    /// This key under the version the key ring knows it by (see [`Kek::check`]).
+    pub fn with_version(self, version: u32) -> Self {
+        Self { version, ..self }
+    }
+
+    /// Names this key without revealing it: HMAC-SHA-256 of a fixed label under the key. The key
+    /// ring stores it beside each version, so a process learns which version it was given.
+    pub fn check(&self) -> [u8; 32] {
+        let mut m = <HmacSha256 as Mac>::new_from_slice(self.key.as_ref())
+            .expect("HMAC takes any key length");
+        m.update(b"pdgate/v1/kek-check");
+        m.finalize().into_bytes().into()
+    }
+
     /// Hex form, for writing a generated dev key to a file the operator can reuse.
     pub fn to_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(data_encoding::HEXLOWER.encode(self.key.as_ref()))
@@ -132,6 +146,15 @@ impl RootSecret {
     }
 }
 
+/// How a rotation left one wrapped key: wrapped anew under the current KEK, already under it,
+/// or under no KEK this process holds.
+#[derive(Debug)]
+pub enum Rewrapped {
+    Now(Vec<u8>),
+    Already,
+    Unopenable,
+}
+
 /// The role of a derived MAC key. Each role has its own HKDF label; keys are never shared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -189,6 +212,8 @@ impl MacKey {
 /// Everything the request path needs: the KEK for DEKs and one derived key per role.
 pub struct Keys {
     kek: Kek,
+    /// KEKs of a rotation in progress: they only unwrap, never wrap.
+    previous: Vec<Kek>,
     pub blind_index: MacKey,
     pub token: MacKey,
     pub value_hash: MacKey,
@@ -263,7 +288,71 @@ impl Keys {
                 id
             },
             kek,
+            previous: Vec::new(),
         }
+    }
+
+    /// The KEKs a rotation moves away from: keys wrapped under them still unwrap.
+    pub fn with_previous(self, previous: Vec<Kek>) -> Self {
+        Self { previous, ..self }
+    }
+
+    /// The versions of every KEK this process holds, current first.
+    pub fn kek_versions(&self) -> Vec<u32> {
+        std::iter::once(&self.kek)
+            .chain(&self.previous)
+            .map(Kek::version)
+            .collect()
+    }
+
+    /// Unwraps under the KEK of `version` when this process holds it, else under each it holds
+    /// (a row's recorded version is a hint, the authentication tag the proof).
+    fn unwrap_any(
+        &self,
+        wrapped: &[u8],
+        label: &[u8],
+    ) -> Result<(Zeroizing<[u8; KEY_LEN]>, u32), KeyError> {
+        let mut last = KeyError::Unauthentic;
+        for kek in std::iter::once(&self.kek).chain(&self.previous) {
+            match kek.unwrap_key(wrapped, label) {
+                Ok(k) => return Ok((k, kek.version)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn rewrap(&self, wrapped: &[u8], label: &[u8], version: i64) -> Rewrapped {
+        // A data key shredded under a hold is empty: nothing is wrapped.
+        if version == i64::from(self.kek.version) || wrapped.is_empty() {
+            return Rewrapped::Already;
+        }
+        match self.unwrap_any(wrapped, label) {
+            Ok((key, _)) => Rewrapped::Now(self.kek.wrap(key.as_ref(), label)),
+            Err(_) => Rewrapped::Unopenable,
+        }
+    }
+
+    /// A subject's data key, stored under KEK `version`, wrapped under the current KEK.
+    pub fn rewrap_dek(&self, subject_id: &[u8], wrapped: &[u8], version: i64) -> Rewrapped {
+        self.rewrap(wrapped, &dek_label(subject_id), version)
+    }
+
+    /// A held category key, stored under KEK `version`, wrapped under the current KEK.
+    pub fn rewrap_held(
+        &self,
+        subject_id: &[u8],
+        category: Option<&str>,
+        wrapped: &[u8],
+        version: i64,
+    ) -> Rewrapped {
+        self.rewrap(wrapped, &held_label(subject_id, category), version)
+    }
+
+    /// The root secret these keys derive from, wrapped under the current KEK.
+    pub fn rewrap_root(&self, wrapped: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let (root, _) = self.unwrap_any(wrapped, ROOT_LABEL)?;
+        Ok(self.kek.wrap(root.as_ref(), ROOT_LABEL))
     }
 
     /// Names the root secret without revealing it (an HKDF output under its own label): stored
@@ -285,9 +374,8 @@ impl Keys {
     }
 
     pub fn unwrap_dek(&self, subject_id: &[u8], wrapped: &[u8]) -> Result<Dek, KeyError> {
-        self.kek
-            .unwrap_key(wrapped, &dek_label(subject_id))
-            .map(Dek)
+        self.unwrap_any(wrapped, &dek_label(subject_id))
+            .map(|(k, _)| Dek(k))
     }
 }
 
@@ -304,9 +392,8 @@ impl Keys {
         category: Option<&str>,
         wrapped: &[u8],
     ) -> Result<Dek, KeyError> {
-        self.kek
-            .unwrap_key(wrapped, &held_label(subject_id, category))
-            .map(Dek)
+        self.unwrap_any(wrapped, &held_label(subject_id, category))
+            .map(|(k, _)| Dek(k))
     }
 }
 

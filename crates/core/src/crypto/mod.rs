@@ -14,12 +14,14 @@
 //! touches sockets, files or the database, and no error carries key or plaintext bytes.
 
 mod keys;
+pub mod rotation;
 mod subject;
 
 pub use subject::{hold_keys, Binding, HeldKey, Sealing, SubjectKeys};
 
 pub use keys::{
-    Aad, AuditSigner, Dek, Kek, KeyError, Keys, MacKey, Purpose as KeyPurpose, RootSecret,
+    Aad, AuditSigner, Dek, Kek, KeyError, Keys, MacKey, Purpose as KeyPurpose, Rewrapped,
+    RootSecret,
 };
 
 /// Size of every symmetric key in the hierarchy (AES-256, HMAC-SHA256).

@@ -74,6 +74,8 @@ pub struct HeldKey {
     pub wrapped: Vec<u8>,
     /// When the hold ends (the subject is erased whole then).
     pub until: i64,
+    /// The version of the KEK that wraps it.
+    pub kek_version: i64,
 }
 
 /// The keys that open one subject's values: its data key while it exists; after an erasure
@@ -167,6 +169,7 @@ pub fn hold_keys(
             category: c.map(str::to_owned),
             wrapped: keys.wrap_held(subject, *c, &data.for_category(*c)),
             until,
+            kek_version: i64::from(keys.kek().version()),
         })
         .collect()
 }

@@ -2,6 +2,7 @@
 //! the sweeper read back, and the records of requests, acts, sweeps, breaches and notifications.
 //! The store crate implements the traits that speak them; the decisions here build and read them.
 
+pub mod keyring;
 pub mod oversight;
 pub mod rights;
 

@@ -635,7 +635,7 @@ fn security_measures(inp: &Inputs<'_>) -> Vec<Value> {
     let m = |measure: &str, detail: String| json!({"measure": measure, "detail": detail});
     vec![
         m("encryption at rest", format!(
-            "AES-256-GCM with a random 96-bit nonce and associated data; one data key per subject, wrapped by the key-encryption key (version {}, keyring written {})",
+            "AES-256-GCM with a random 96-bit nonce and associated data; one data key per subject, wrapped by the key-encryption key (version {}, wrapping the root secret since {})",
             fig.kek_version,
             fig.keyring_at.map_or_else(|| "—".to_owned(), crate::rfc3339)
         )),

@@ -11,6 +11,7 @@ use super::{
     SKIP_LOCKED, TOKEN_LIST,
 };
 
+mod keyring;
 mod oversight;
 mod rights;
 mod vault;

@@ -61,9 +61,11 @@ impl Oversight for Store {
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?;
-        let key = sqlx::query("SELECT kek_version, created_at FROM keyring WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let key = sqlx::query(
+            "SELECT kek_version, COALESCE(rotated_at, created_at) FROM keyring WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         let (kek_version, keyring_at) = match key {
             Some(r) => (r.try_get(0)?, Some(r.try_get(1)?)),
             None => (0, None),

@@ -232,7 +232,7 @@ impl Rights for Store {
         .await?;
         let held = select_in(
             &mut conn,
-            "SELECT subject_id, category, wrapped_key, until FROM held_keys WHERE subject_id IN ",
+            "SELECT subject_id, category, wrapped_key, until, kek_version FROM held_keys WHERE subject_id IN ",
             " ORDER BY subject_id, category",
             ids,
         )
@@ -252,6 +252,7 @@ impl Rights for Store {
                         category: (!category.is_empty()).then_some(category),
                         wrapped: h.try_get(2)?,
                         until: h.try_get(3)?,
+                        kek_version: h.try_get(4)?,
                     });
                 }
             }
@@ -787,13 +788,14 @@ async fn erase_part(tx: &mut sqlx::Transaction<'_, Db>, e: &Erase, at: Millis) -
         .await?;
     for h in &e.held_keys {
         sqlx::query(
-            "INSERT INTO held_keys (subject_id, category, wrapped_key, until) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (subject_id, category) DO UPDATE SET wrapped_key = excluded.wrapped_key, until = excluded.until",
+            "INSERT INTO held_keys (subject_id, category, wrapped_key, until, kek_version) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (subject_id, category) DO UPDATE SET wrapped_key = excluded.wrapped_key, until = excluded.until, kek_version = excluded.kek_version",
         )
         .bind(sid)
         .bind(h.category.as_deref().unwrap_or_default())
         .bind(h.wrapped.as_slice())
         .bind(h.until)
+        .bind(h.kek_version)
         .execute(&mut **tx)
         .await?;
     }

@@ -47,17 +47,23 @@ impl Backend for Store {
     }
 
     async fn vault_identity(&self) -> Result<VaultIdentity> {
-        let root_id: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT root_id FROM keyring WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten();
+        let ring = sqlx::query("SELECT root_id, kek_version FROM keyring WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let (root_id, kek_version) = match ring {
+            Some(r) => (r.try_get(0)?, Some(r.try_get(1)?)),
+            None => (None, None),
+        };
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(VaultIdentity { root_id, applied })
+        Ok(VaultIdentity {
+            root_id,
+            kek_version,
+            applied,
+        })
     }
 
     async fn claim_root_id(&self, id: [u8; 32]) -> Result<()> {
