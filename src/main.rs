@@ -117,6 +117,10 @@ enum KeysCommand {
         /// Subjects rewrapped per transaction.
         #[arg(long, default_value_t = 1000)]
         batch: u32,
+        /// Milliseconds to rest after each transaction that rewrapped keys, leaving the database
+        /// to live traffic.
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
     },
     /// Print the KEK versions, what each wraps and whether a rotation is complete (JSON).
     Status {
@@ -480,10 +484,18 @@ async fn keys(
     key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     match cmd {
-        KeysCommand::Rotate { config, batch } => {
+        KeysCommand::Rotate {
+            config,
+            batch,
+            pause_ms,
+        } => {
             let cfg = Config::load(config.as_deref(), env)?;
             let (kek, _) = server::load_kek(&cfg, key, false)?;
-            let report = server::keys_rotate(&cfg, kek, i64::from(batch.max(1)), |r| {
+            let pace = pdgate::keys::Pace {
+                batch: i64::from(batch),
+                pause: std::time::Duration::from_millis(pause_ms),
+            };
+            let report = server::keys_rotate(&cfg, kek, pace, |r| {
                 eprintln!(
                     "{} subjects scanned, {} data keys and {} held keys rewrapped",
                     r.subjects_scanned, r.data_keys, r.held_keys

@@ -439,14 +439,14 @@ pub async fn retention_run(
 pub async fn keys_rotate(
     config: &Config,
     kek: Kek,
-    batch: i64,
+    pace: crate::keys::Pace,
     progress: impl FnMut(&crate::keys::Rotation),
 ) -> Result<crate::keys::Rotation, ServeError> {
     let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek, load_previous_kek(config)?).await?);
     let (committer, task) = start_writer(&store, keys.clone(), config);
-    let report = crate::keys::rotate(&store, &keys, batch, progress).await;
+    let report = crate::keys::rotate(&store, &keys, pace, progress).await;
     if let Ok(r) = &report {
         committer
             .audit(

@@ -15,6 +15,7 @@ mod edge;
 mod faults;
 mod fuzz;
 mod gateway;
+mod keys;
 mod ledger;
 mod oversight;
 mod readme;

@@ -1734,6 +1734,10 @@ async fn a_rotation_moves_every_key_and_a_process_on_the_old_kek_cannot_wrap_new
     use pdgate::crypto::{hold_keys, Aad, Kek};
     use pdgate::server::unlock;
     use pdgate::store::{Change, KeyRing, Rights};
+    const PACE: pdgate::keys::Pace = pdgate::keys::Pace {
+        batch: 2,
+        pause: std::time::Duration::ZERO,
+    };
     let Some((store, _t)) = open(db).await else {
         return;
     };
@@ -1796,7 +1800,7 @@ async fn a_rotation_moves_every_key_and_a_process_on_the_old_kek_cannot_wrap_new
     w.consents.clear();
     store.commit_batch(&[w], &mut chain).await.unwrap();
 
-    let report = pdgate::keys::rotate(&store, &during, 2, |_| {})
+    let report = pdgate::keys::rotate(&store, &during, PACE, |_| {})
         .await
         .unwrap();
     assert!(report.root_rewrapped, "{report:?}");
@@ -1862,7 +1866,7 @@ async fn a_rotation_moves_every_key_and_a_process_on_the_old_kek_cannot_wrap_new
         unlock(&store, kek(&hex1), None).await,
         Err(pdgate::server::ServeError::RotatedKey(2))
     ));
-    let again = pdgate::keys::rotate(&store, &after, 2, |_| {})
+    let again = pdgate::keys::rotate(&store, &after, PACE, |_| {})
         .await
         .unwrap();
     assert_eq!(

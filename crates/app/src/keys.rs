@@ -41,14 +41,24 @@ pub enum RotateError {
     Root(#[source] KeyError),
 }
 
-/// Rewraps the key ring under `keys`' current KEK, `batch` subjects per transaction; `progress`
-/// hears the rotation so far after every batch.
+/// How a rotation paces itself beside live traffic.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Subjects (or held keys) per transaction.
+    pub batch: i64,
+    /// Rest between two transactions, so intake keeps the writer most of the time.
+    pub pause: std::time::Duration,
+}
+
+/// Rewraps the key ring under `keys`' current KEK; `progress` hears the rotation so far after
+/// every batch.
 pub async fn rotate(
     store: &Store,
     keys: &Keys,
-    batch: i64,
+    pace: Pace,
     mut progress: impl FnMut(&Rotation),
 ) -> Result<Rotation, RotateError> {
+    let batch = pace.batch.max(1);
     let to = i64::from(keys.kek().version());
     let mut done = Rotation {
         to,
@@ -74,6 +84,7 @@ pub async fn rotate(
         done.unopenable += page.unopenable;
         if !page.data.is_empty() {
             done.data_keys += store.rewrap(&page.data, &[]).await?;
+            tokio::time::sleep(pace.pause).await;
         }
         progress(&done);
     }
