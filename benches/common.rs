@@ -26,7 +26,7 @@ pub(crate) fn writes(policy: &Policy, keys: &Keys, n: usize, seed: &mut u64) -> 
             let id = pdgate::records::SubjectId::new_v7();
             let (dek, wrapped) = keys.new_dek(&id);
             let key = eval.subject_key.as_ref().map(|(k, v)| pdgate::actions::blind_index(keys, *k, v));
-            let subject = SubjectCtx { write: SubjectWrite::New { id, key, wrapped_dek: wrapped, kek_version: 1 }, dek };
+            let subject = SubjectCtx { write: SubjectWrite::New { id, key, wrapped_dek: wrapped, kek_version: i64::from(keys.kek().version()) }, dek };
             let facts = RequestFacts { now: 1_700_000_000_000, request_id: "r", client_ip: None, user_agent: None, origin: None };
             let mut plan = intake::plan(policy, route, &eval, &leaves, keys, subject, facts);
             std::mem::take(&mut plan.write)

@@ -4,6 +4,9 @@ use sqlx::Row;
 
 use super::vault::subject_id;
 use super::{Db, Store};
+
+/// Keys rewrapped per statement: 5 parameters each, well inside both backends' limits.
+const REWRAPS_PER_STATEMENT: usize = 500;
 use crate::keyring::{HeldRow, KekVersion, KeyCount, KeyRing, Rewrap, RingRow};
 use crate::{Millis, Result, SubjectRow, WriteTx};
 
@@ -119,19 +122,24 @@ impl KeyRing for Store {
     async fn rewrap(&self, data: &[Rewrap<SubjectRow>], held: &[Rewrap<HeldRow>]) -> Result<u64> {
         let mut tx = self.writer().begin_with(<Db as WriteTx>::BEGIN).await?;
         let mut n = 0;
-        for r in data {
-            n += sqlx::query(
-                "UPDATE subjects SET wrapped_dek = $1, kek_version = $2 \
-                 WHERE id = $3 AND kek_version = $4 AND wrapped_dek = $5",
-            )
-            .bind(r.wrapped.as_slice())
-            .bind(r.kek_version)
-            .bind(&r.key.id[..])
-            .bind(r.key.kek_version)
-            .bind(r.key.wrapped_dek.as_slice())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        // One statement per chunk: a statement per key cost a thread hand-off each and held the
+        // write lock ~4x longer. VALUES columns are `column1`… on both backends.
+        for chunk in data.chunks(REWRAPS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "UPDATE subjects SET wrapped_dek = r.column4, kek_version = r.column5 FROM (",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.key.id[..])
+                    .push_bind(r.key.kek_version)
+                    .push_bind(r.key.wrapped_dek.as_slice())
+                    .push_bind(r.wrapped.as_slice())
+                    .push_bind(r.kek_version);
+            });
+            qb.push(
+                ") AS r WHERE subjects.id = r.column1 AND subjects.kek_version = r.column2 \
+                 AND subjects.wrapped_dek = r.column3",
+            );
+            n += qb.build().execute(&mut *tx).await?.rows_affected();
         }
         for r in held {
             n += sqlx::query(
