@@ -50,6 +50,20 @@ async fn open_store(dir: &std::path::Path, pg: Option<&str>) -> Store {
     store
 }
 
+/// `ROTATE_BATCH` (1000) and `ROTATE_PAUSE_MS` (0), as `keys rotate --batch` and `--pause-ms`.
+fn pace() -> Pace {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Pace {
+        batch: i64::try_from(env("ROTATE_BATCH", 1000)).unwrap(),
+        pause: Duration::from_millis(env("ROTATE_PAUSE_MS", 0)),
+    }
+}
+
 /// `subjects` intakes of the bench form, each a new subject, committed in batches of 256.
 async fn seed(store: &Store, policy: &Policy, keys: &Keys, subjects: usize) {
     let mut chain = Chain::new("seed");
@@ -101,16 +115,7 @@ async fn main() {
     .await;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let pace = Pace {
-        batch: i64::try_from(env("ROTATE_BATCH", 1000)).unwrap(),
-        pause: Duration::from_millis(env("ROTATE_PAUSE_MS", 0)),
-    };
+    let pace = pace();
     let ((report, took), during) = {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let during = probe(&committer, &policy, &keys, (1, now), async {
@@ -150,8 +155,8 @@ async fn main() {
     println!("  during rotation: {during}");
     drop(committer);
     task.await.unwrap();
+    store.close().await;
     if let Some(base) = &pg {
-        store.close().await;
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
         sqlx::query("DROP DATABASE IF EXISTS pdgate_bench_rotate WITH (FORCE)")

@@ -86,13 +86,17 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Audit {
     /// A signed checkpoint after this many entries…
     pub checkpoint_entries: u64,
     /// …and at least this often while entries keep coming.
     pub checkpoint_interval_s: u64,
+    /// Each signed checkpoint is also appended here (JSON lines, synced), outside the database.
+    pub checkpoint_file: Option<PathBuf>,
+    /// …and posted here (signed with `[webhooks] secret_file` when set).
+    pub checkpoint_webhook_url: Option<String>,
 }
 
 impl Default for Audit {
@@ -100,6 +104,8 @@ impl Default for Audit {
         Self {
             checkpoint_entries: 1000,
             checkpoint_interval_s: 60,
+            checkpoint_file: None,
+            checkpoint_webhook_url: None,
         }
     }
 }
@@ -381,6 +387,16 @@ const ENV_KEYS: &[(&str, &[&str], bool)] = &[
         "PDGATE_AUDIT_CHECKPOINT_INTERVAL_S",
         &["audit", "checkpoint_interval_s"],
         true,
+    ),
+    (
+        "PDGATE_AUDIT_CHECKPOINT_FILE",
+        &["audit", "checkpoint_file"],
+        false,
+    ),
+    (
+        "PDGATE_AUDIT_CHECKPOINT_WEBHOOK_URL",
+        &["audit", "checkpoint_webhook_url"],
+        false,
     ),
     (
         "PDGATE_REQUESTS_CALENDAR_FILE",

@@ -210,6 +210,16 @@ enum AuditCommand {
         /// The deployment's checkpoint key (hex, from /admin/v1/audit/key); pins who signed.
         #[arg(long)]
         public_key: Option<String>,
+        /// A file of signed checkpoints written outside the database (`[audit] checkpoint_file`;
+        /// repeat for each replica's): every chain and entry it vouches for must be in the
+        /// export, which must then be whole (no --since/--until).
+        #[arg(long)]
+        checkpoints: Vec<PathBuf>,
+        /// The start of the export's time window (as given to the export; RFC 3339 or Unix ms):
+        /// what was vouched for before it is not looked for. Without it the export is taken as
+        /// the whole log.
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 
@@ -477,6 +487,59 @@ async fn retention_run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `pdgate audit verify`: the export intact, and holding everything vouched for.
+fn verify_export(
+    file: &Path,
+    public_key: Option<&str>,
+    checkpoints: &[PathBuf],
+    since: Option<pdgate::Millis>,
+) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let pinned = public_key
+        .map(|k| data_encoding::HEXLOWER_PERMISSIVE.decode(k.trim().as_bytes()))
+        .transpose()
+        .context("--public-key must be hex")?;
+    let files = checkpoints
+        .iter()
+        .map(|f| std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        eprintln!(
+            "{}: not UTF-8 text: not an intact pdgate audit export",
+            file.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let v = match export::verify(&text, pinned.as_deref()) {
+        Ok(v) => v,
+        Err(b) => {
+            eprintln!("{}: BROKEN at {b}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    print!("{v}");
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    match pdgate::audit::completeness::check(&text, &v, &files, pinned.as_deref(), since) {
+        Ok(c) => println!(
+            "{}: intact; holds the {} entries chain starts vouch for and the {} the checkpoint files do",
+            file.display(),
+            c.by_chain_starts,
+            c.by_checkpoint_files
+        ),
+        Err(m) => {
+            eprintln!("{}: INCOMPLETE: {m}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if pinned.is_none() {
+        println!("note: checkpoints were checked against the key they name; pass --public-key to pin the deployment's key");
+    }
+    if checkpoints.is_empty() {
+        println!("note: without --checkpoints a dropped newest chain or a cut tail no later chain saw goes unnoticed");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `pdgate keys rotate` / `status`.
 async fn keys(
     cmd: KeysCommand,
@@ -636,34 +699,19 @@ async fn audit(cmd: AuditCommand, env: &BTreeMap<String, String>) -> anyhow::Res
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { file, public_key } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let pinned = public_key
-                .map(|k| data_encoding::HEXLOWER_PERMISSIVE.decode(k.trim().as_bytes()))
-                .transpose()
-                .context("--public-key must be hex")?;
-            let Ok(text) = String::from_utf8(bytes) else {
-                eprintln!(
-                    "{}: not UTF-8 text: not an intact pdgate audit export",
-                    file.display()
-                );
-                return Ok(ExitCode::FAILURE);
-            };
-            match export::verify(&text, pinned.as_deref()) {
-                Ok(v) => {
-                    print!("{v}");
-                    println!("{}: intact", file.display());
-                    if pinned.is_none() {
-                        println!("note: checkpoints were checked against the key they name; pass --public-key to pin the deployment's key");
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(b) => {
-                    eprintln!("{}: BROKEN at {b}", file.display());
-                    Ok(ExitCode::FAILURE)
-                }
-            }
+        AuditCommand::Verify {
+            file,
+            public_key,
+            checkpoints,
+            since,
+        } => {
+            let since = since
+                .map(|s| {
+                    pdgate::parse_time(&s)
+                        .with_context(|| format!("--since `{s}`: RFC 3339 or Unix ms"))
+                })
+                .transpose()?;
+            verify_export(&file, public_key.as_deref(), &checkpoints, since)
         }
     }
 }

@@ -166,8 +166,8 @@ pub async fn start(config: Config, policy: Policy, kek: Kek) -> Result<Server, S
     let keys = Arc::new(unlock(&store, kek, load_previous_kek(&config)?).await?);
     register_consent_texts(&store, &policy).await?;
     let verifier = verifier(&config)?;
-    let (committer, writer_task) = start_writer(&store, keys.clone(), &config);
-    chain_started(&committer, &policy).await?;
+    let (committer, writer_task) = start_writer(&store, keys.clone(), &config).await?;
+    chain_started(&store, &committer, &policy).await?;
     let calendar = Arc::new(calendar(&config)?);
     let metrics = Arc::new(crate::metrics::Metrics::new(
         policy.routes.iter().map(|r| r.id.as_str()),
@@ -378,32 +378,86 @@ fn data_file<T, E: std::error::Error + Send + Sync + 'static>(
     parse(&text).map_err(|e| failed(e.into()))
 }
 
-/// This process's audit writer: a new chain, signed per `[audit]`.
-fn start_writer(
+/// This process's audit writer: a new chain, signed per `[audit]`, its checkpoints published
+/// outside the database where `[audit]` says. The task ends once both have stopped.
+async fn start_writer(
     store: &Store,
     keys: Arc<Keys>,
     config: &Config,
-) -> (Committer, tokio::task::JoinHandle<()>) {
+) -> Result<(Committer, tokio::task::JoinHandle<()>), ServeError> {
     let writer = format!("w-{}", uuid::Uuid::new_v4().simple());
-    Committer::start(
+    let publisher = checkpoint_publisher(config)?;
+    if let Some(p) = &publisher {
+        p.open()
+            .await
+            .map_err(ServeError::io("opening audit.checkpoint_file"))?;
+    }
+    let (publish, published) = match publisher {
+        Some(p) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(tokio::spawn(p.run(rx))))
+        }
+        None => (None, None),
+    };
+    let (committer, writer) = Committer::start(
         store.clone(),
         Chain::new(writer),
         Some(Checkpoints {
             keys,
             entries: i64::try_from(config.audit.checkpoint_entries.max(1)).unwrap_or(i64::MAX),
             interval: Duration::from_secs(config.audit.checkpoint_interval_s.max(1)),
+            publish,
         }),
-    )
+    );
+    let task = tokio::spawn(async move {
+        let _ = writer.await;
+        if let Some(p) = published {
+            let _ = p.await;
+        }
+    });
+    Ok((committer, task))
+}
+
+/// Where checkpoints go besides the database (`[audit] checkpoint_file`, `checkpoint_webhook_url`).
+fn checkpoint_publisher(
+    config: &Config,
+) -> Result<Option<crate::audit::publish::Publisher>, ServeError> {
+    let a = &config.audit;
+    if a.checkpoint_file.is_none() && a.checkpoint_webhook_url.is_none() {
+        return Ok(None);
+    }
+    let webhook = match &a.checkpoint_webhook_url {
+        Some(url) => Some(crate::audit::publish::Webhook {
+            client: pdgate_http::client(),
+            url: url.clone(),
+            secret: webhook_secret(config)?,
+        }),
+        None => None,
+    };
+    Ok(Some(crate::audit::publish::Publisher {
+        file: a.checkpoint_file.clone(),
+        webhook,
+    }))
 }
 
 /// The first entry of a chain: which version ran which policies.
-async fn chain_started(committer: &Committer, policy: &Policy) -> Result<(), ServeError> {
+/// It commits to the latest signed heads of the other chains, so one dropped or cut later no
+/// longer matches what its successor recorded.
+async fn chain_started(
+    store: &Store,
+    committer: &Committer,
+    policy: &Policy,
+) -> Result<(), ServeError> {
+    let seen = store
+        .signed_heads(committer.writer(), crate::audit::SEEN_HEADS)
+        .await?;
     committer
         .audit(
             crate::now_millis(),
             AuditEvent::ChainStarted {
                 version: env!("CARGO_PKG_VERSION").into(),
                 policy_sha256: policy.sha256.clone(),
+                seen,
             },
         )
         .await?;
@@ -421,9 +475,9 @@ pub async fn retention_run(
     let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek, load_previous_kek(config)?).await?);
-    let (committer, task) = start_writer(&store, keys.clone(), config);
+    let (committer, task) = start_writer(&store, keys.clone(), config).await?;
     if !dry_run {
-        chain_started(&committer, &policy).await?;
+        chain_started(&store, &committer, &policy).await?;
     }
     let zone = config.legal.zone();
     let report =
@@ -445,7 +499,7 @@ pub async fn keys_rotate(
     let store = Store::open_with(&config.database_url, &config.store_options()).await?;
     store.migrate().await?;
     let keys = Arc::new(unlock(&store, kek, load_previous_kek(config)?).await?);
-    let (committer, task) = start_writer(&store, keys.clone(), config);
+    let (committer, task) = start_writer(&store, keys.clone(), config).await?;
     let report = crate::keys::rotate(&store, &keys, pace, progress).await;
     if let Ok(r) = &report {
         committer

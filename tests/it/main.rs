@@ -21,3 +21,4 @@ mod oversight;
 mod readme;
 mod requests;
 mod storage;
+mod trail;

@@ -110,6 +110,7 @@ fn intake(subject: SubjectWrite, values: Vec<ValueWrite>) -> IntakeWrite {
         audit: vec![AuditEvent::ChainStarted {
             version: "t".into(),
             policy_sha256: "x".into(),
+            seen: Vec::new(),
         }],
     }
 }

@@ -249,6 +249,13 @@ pub trait Backend: Send + Sync {
     /// The last entry `writer` has in the log.
     fn last_audit_row(&self, writer: &str)
         -> impl Future<Output = Result<Option<AuditRow>>> + Send;
+    /// The latest checkpoint entry of up to `limit` chains other than `writer`'s, most recently
+    /// signed first.
+    fn signed_heads(
+        &self,
+        writer: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<audit::SeenHead>>> + Send;
     fn counter(&self, route: &str, name: &str) -> impl Future<Output = Result<i64>> + Send;
     fn subject_states(
         &self,
@@ -462,6 +469,9 @@ impl Backend for Store {
     }
     async fn last_audit_row(&self, writer: &str) -> Result<Option<AuditRow>> {
         delegate!(self, s => s.last_audit_row(writer))
+    }
+    async fn signed_heads(&self, writer: &str, limit: i64) -> Result<Vec<audit::SeenHead>> {
+        delegate!(self, s => s.signed_heads(writer, limit))
     }
     async fn counter(&self, route: &str, name: &str) -> Result<i64> {
         delegate!(self, s => s.counter(route, name))
@@ -844,6 +854,8 @@ pub struct Checkpoints {
     pub keys: Arc<crate::crypto::Keys>,
     pub entries: i64,
     pub interval: std::time::Duration,
+    /// Hears each checkpoint once committed, to publish it outside the database.
+    pub publish: Option<mpsc::UnboundedSender<audit::SignedHead>>,
 }
 
 /// The writer task's state: the store, the audit chain it extends, and how its writes go.
@@ -940,13 +952,13 @@ async fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>, checkpoints: Option<Che
             let due =
                 w.chain.seq() - signed_seq >= c.entries || (timed && w.chain.seq() > signed_seq);
             if due {
-                signed_seq = checkpoint(&mut w, &c.keys).await.unwrap_or(signed_seq);
+                signed_seq = checkpoint(&mut w, c).await.unwrap_or(signed_seq);
             }
         }
     }
     if let Some(c) = &checkpoints {
         if w.chain.seq() > signed_seq {
-            let _ = checkpoint(&mut w, &c.keys).await;
+            let _ = checkpoint(&mut w, c).await;
         }
     }
 }
@@ -1006,11 +1018,12 @@ async fn run_one(w: &mut Writer, job: Job) {
 
 /// Appends a signed checkpoint; returns the sequence number it covers (its own, since a checkpoint
 /// entry is itself part of what the next one covers).
-async fn checkpoint(w: &mut Writer, keys: &crate::crypto::Keys) -> Option<i64> {
+async fn checkpoint(w: &mut Writer, c: &Checkpoints) -> Option<i64> {
     let snapshot = w.chain.clone();
+    let event = w.chain.checkpoint(&c.keys.audit);
     let write = IntakeWrite {
         at: crate::now_millis(),
-        audit: vec![w.chain.checkpoint(&keys.audit)],
+        audit: vec![event.clone()],
         ..IntakeWrite::default()
     };
     let done = w
@@ -1019,7 +1032,13 @@ async fn checkpoint(w: &mut Writer, keys: &crate::crypto::Keys) -> Option<i64> {
         .await;
     w.settle(&done);
     match done {
-        Ok(_) => Some(w.chain.seq()),
+        Ok(_) => {
+            if let Some(out) = &c.publish {
+                let head = audit::SignedHead::of(w.chain.writer(), write.at, &event);
+                let _ = out.send(head.expect("a checkpoint event"));
+            }
+            Some(w.chain.seq())
+        }
         Err(e) => {
             w.chain = snapshot;
             tracing::debug!(error = %e, "audit checkpoint not written; retrying later");
@@ -1080,6 +1099,7 @@ mod tests {
         crate::audit::AuditEvent::ChainStarted {
             version: "test".into(),
             policy_sha256: "0".repeat(64),
+            seen: Vec::new(),
         }
     }
 

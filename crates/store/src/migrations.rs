@@ -37,6 +37,7 @@ pub(crate) const SQLITE: Files = embedded!("sqlite":
     "20261207000005_consent_details.sql",
     "20261207000006_index_pending.sql",
     "20261208000001_kek_versions.sql",
+    "20261208000002_chain_heads.sql",
 );
 
 pub(crate) const POSTGRES: Files = embedded!("postgres":
@@ -59,6 +60,7 @@ pub(crate) const POSTGRES: Files = embedded!("postgres":
     "20261207000004_authority_receipt.sql",
     "20261207000005_consent_details.sql",
     "20261208000001_kek_versions.sql",
+    "20261208000002_chain_heads.sql",
 );
 
 /// The migrator for one backend's files, as `migrate!` would build it: the version and the

@@ -50,7 +50,7 @@ impl Format {
     }
 }
 
-const CSV_HEADER: &str = "writer,seq,at,kind,prev_hash,hash,entry\n";
+pub(crate) const CSV_HEADER: &str = "writer,seq,at,kind,prev_hash,hash,entry\n";
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -391,7 +391,7 @@ fn check_checkpoint(
 }
 
 /// Parses a line and checks it is exactly what [`line`] writes for what it holds.
-fn parse_line(raw: &str, csv: bool) -> Option<AuditRow> {
+pub(crate) fn parse_line(raw: &str, csv: bool) -> Option<AuditRow> {
     let row = if csv {
         let mut it = raw.splitn(7, ',');
         let writer = it.next()?.to_owned();

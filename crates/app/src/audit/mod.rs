@@ -3,4 +3,6 @@
 
 pub use pdgate_core::audit::*;
 
+pub mod completeness;
 pub mod export;
+pub mod publish;

@@ -49,10 +49,14 @@ pub enum AuditEvent {
         text_version: u32,
         method: String,
     },
-    /// A process started writing a new chain.
+    /// A process started writing a new chain. `seen` are the latest signed checkpoints of the
+    /// other chains it could see (at most [`SEEN_HEADS`]), so a chain dropped or cut later no
+    /// longer matches what a successor recorded.
     ChainStarted {
         version: String,
         policy_sha256: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        seen: Vec<SeenHead>,
     },
     /// A consent was withdrawn (the ledger appended a `withdrawn` record).
     ConsentWithdrawn {
@@ -393,6 +397,56 @@ impl Chain {
         self.head = hash;
         self.last_at = at;
         row
+    }
+}
+
+/// How many other chains' heads a new chain commits to: the most recently signed.
+pub const SEEN_HEADS: i64 = 64;
+
+/// Another chain's checkpoint entry as a new chain saw it: its sequence number and hash.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SeenHead {
+    pub writer: String,
+    pub seq: i64,
+    /// Hex of the checkpoint entry's hash.
+    pub hash: String,
+    pub at: Millis,
+}
+
+/// A signed checkpoint as written outside the database (`[audit] checkpoint_file`, the
+/// checkpoint webhook): one JSON line each, checked by `pdgate audit verify --checkpoints`.
+/// `seq` and `head` are what the signature covers (the entry before the checkpoint entry).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SignedHead {
+    pub writer: String,
+    pub seq: i64,
+    pub head: String,
+    pub at: Millis,
+    pub public_key: String,
+    pub signature: String,
+}
+
+impl SignedHead {
+    /// The line of a checkpoint `event` the chain of `writer` committed at `at`.
+    pub fn of(writer: &str, at: Millis, event: &AuditEvent) -> Option<Self> {
+        let AuditEvent::Checkpoint {
+            seq,
+            head,
+            public_key,
+            signature,
+        } = event
+        else {
+            return None;
+        };
+        Some(Self {
+            writer: writer.to_owned(),
+            seq: *seq,
+            head: head.clone(),
+            at,
+            public_key: public_key.clone(),
+            signature: signature.clone(),
+        })
     }
 }
 

@@ -204,6 +204,26 @@ impl Backend for Store {
         row.as_ref().map(audit_row).transpose()
     }
 
+    async fn signed_heads(&self, writer: &str, limit: i64) -> Result<Vec<crate::audit::SeenHead>> {
+        let rows = sqlx::query(
+            "SELECT writer, seq, hash, at FROM chain_heads WHERE writer <> $1 ORDER BY at DESC, writer LIMIT $2",
+        )
+        .bind(writer)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::audit::SeenHead {
+                    writer: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    hash: data_encoding::HEXLOWER.encode(&r.try_get::<Vec<u8>, _>(2)?),
+                    at: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
     async fn values_with_subjects(&self, tokens: &[&str], purpose: &str) -> Result<Vec<ValueRow>> {
         let mut conn = self.pool.acquire().await?;
         let mut out = Vec::with_capacity(tokens.len());
@@ -1320,6 +1340,20 @@ pub(super) async fn insert_audit(
                 .push_bind(r.hash.as_slice());
         });
         qb.build().execute(&mut **tx).await?;
+    }
+    // The latest checkpoint of each chain, which a new chain commits to (`signed_heads`).
+    for r in rows.iter().filter(|r| r.kind == "checkpoint") {
+        sqlx::query(
+            "INSERT INTO chain_heads (writer, seq, hash, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at \
+             WHERE chain_heads.seq < excluded.seq",
+        )
+        .bind(r.writer.as_str())
+        .bind(r.seq)
+        .bind(r.hash.as_slice())
+        .bind(r.at)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
