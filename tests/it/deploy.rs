@@ -124,7 +124,21 @@ fn compose_sets_only_read_variables_and_keeps_the_admin_port_local() {
     ] {
         assert!(env.contains_key(key), "compose does not set {key}");
     }
-    for p in gw["ports"].as_vec().unwrap().iter().map(s) {
+    // Two replicas behind the load balancer, which alone publishes ports.
+    assert!(gw["deploy"]["replicas"].as_i64().unwrap() >= 2);
+    assert!(
+        gw["ports"].is_badvalue(),
+        "a replica publishes a port of its own"
+    );
+    let lb = &services["lb"];
+    let conf = read("deploy/nginx-lb.conf");
+    for v in lb["volumes"].as_vec().unwrap().iter().map(s) {
+        assert!(v.starts_with("./nginx-lb.conf:"), "{v}");
+    }
+    for (port, upstream) in [("8080", "pdgate:8080"), ("8081", "pdgate:8081")] {
+        assert!(conf.contains(&format!("listen {port};")) && conf.contains(upstream));
+    }
+    for p in lb["ports"].as_vec().unwrap().iter().map(s) {
         if p.ends_with(":8081") {
             assert!(
                 p.starts_with("127.0.0.1:"),
@@ -228,6 +242,35 @@ fn kubernetes_sets_only_read_variables_and_mounts_readable_secrets() {
         "ClusterIP",
         "admin stays inside the cluster"
     );
+}
+
+/// The alert rules parse, and every pdgate series they name is one `/metrics` exposes.
+#[test]
+fn the_alert_rules_name_only_series_pdgate_exposes() {
+    let doc = &yaml("deploy/prometheus/pdgate-alerts.yml")[0];
+    let m = pdgate::metrics::Metrics::new(["checkout"]);
+    m.commit_failures(&[(pdgate::store::health::FailureReason::DiskFull, 1)]);
+    let exposed = m.render(
+        pdgate::records::oversight::Gauges::default(),
+        None,
+        pdgate::breach::ClockGauges::default(),
+    );
+    let mut named = 0;
+    for rule in doc["groups"][0]["rules"].as_vec().unwrap() {
+        assert!(!s(&rule["alert"]).is_empty());
+        let expr = s(&rule["expr"]);
+        for series in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("pdgate_"))
+        {
+            named += 1;
+            assert!(
+                exposed.lines().any(|l| l.starts_with(series)),
+                "{series} (in `{expr}`) is not exposed"
+            );
+        }
+    }
+    assert!(named >= 6, "{named}");
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod keys;
 mod ledger;
 mod oversight;
 mod readme;
+mod replicas;
 mod requests;
 mod storage;
 mod trail;

@@ -229,19 +229,31 @@ impl Admin {
     }
 
     async fn metrics(&self) -> Result<Response<Body>, ApiError> {
+        /// The newest breaches whose clocks `/metrics` reports.
+        const BREACHES_WATCHED: i64 = 200;
         use pdgate_store::{Oversight, Rights};
         self.metrics
             .commit_failures(&self.committer.health().failures());
-        let gauges = self.store.gauges(pdgate_core::now_millis()).await?;
+        let now = pdgate_core::now_millis();
+        let gauges = self.store.gauges(now).await?;
         let sweep = self
             .store
             .sweeps(None, None, 1, true)
             .await?
             .into_iter()
             .next();
+        // Open breaches are few; a row that does not parse is left out here and shown by the API.
+        let breaches: Vec<_> = self
+            .store
+            .breaches(BREACHES_WATCHED)
+            .await?
+            .iter()
+            .filter_map(|r| pdgate_core::breach::Breach::from_row(r).ok())
+            .collect();
+        let clocks = pdgate_core::breach::clock_gauges(&breaches, now);
         Ok(respond::document(
             pdgate_app::metrics::CONTENT_TYPE,
-            self.metrics.render(gauges, sweep.as_ref()),
+            self.metrics.render(gauges, sweep.as_ref(), clocks),
             None,
         ))
     }

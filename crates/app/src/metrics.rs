@@ -60,6 +60,9 @@ pub struct Metrics {
     outbox_backlog: Gauge,
     outbox_oldest_age: Gauge,
     open_breaches: Gauge,
+    breach_clocks_running: Gauge,
+    breach_clocks_overdue: Gauge,
+    breach_next_deadline: Gauge,
     sweep_finished: Gauge,
     sweep_subjects: Gauge,
     sweep_values: Gauge,
@@ -173,6 +176,18 @@ impl Metrics {
                 "How long the oldest undelivered webhook has waited (0: none waits)",
             ),
             open_breaches: gauge("breaches_open", "Breaches not yet closed"),
+            breach_clocks_running: gauge(
+                "breach_clocks_running",
+                "Notice clocks of open breaches not yet met (152-FZ 24 h / 72 h, GDPR 72 h, …)",
+            ),
+            breach_clocks_overdue: gauge(
+                "breach_clocks_overdue",
+                "Running notice clocks past their due time",
+            ),
+            breach_next_deadline: gauge(
+                "breach_next_deadline_seconds",
+                "Seconds to the earliest running notice clock's due time, negative once past (0: none runs)",
+            ),
             sweep_finished: gauge(
                 "retention_last_sweep_timestamp_seconds",
                 "When the last retention sweep finished (Unix time)",
@@ -264,7 +279,16 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, g: Gauges, sweep: Option<&SweepRow>) -> String {
+    pub fn render(
+        &self,
+        g: Gauges,
+        sweep: Option<&SweepRow>,
+        clocks: pdgate_core::breach::ClockGauges,
+    ) -> String {
+        self.breach_clocks_running.set(clocks.running);
+        self.breach_clocks_overdue.set(clocks.overdue);
+        self.breach_next_deadline
+            .set(clocks.next_due_s.unwrap_or(0));
         self.open_requests.set(g.requests_open);
         self.overdue_requests.set(g.requests_overdue);
         self.outbox_backlog.set(g.outbox_backlog);
@@ -310,6 +334,11 @@ mod tests {
                 breaches_open: 1,
             },
             None,
+            pdgate_core::breach::ClockGauges {
+                running: 2,
+                overdue: 1,
+                next_due_s: Some(-60),
+            },
         );
         for line in [
             "pdgate_http_requests_total{route=\"checkout\",outcome=\"forwarded\"} 1",
@@ -328,6 +357,9 @@ mod tests {
             "pdgate_outbox_backlog 2",
             "pdgate_outbox_oldest_undelivered_seconds 3600",
             "pdgate_breaches_open 1",
+            "pdgate_breach_clocks_running 2",
+            "pdgate_breach_clocks_overdue 1",
+            "pdgate_breach_next_deadline_seconds -60",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }

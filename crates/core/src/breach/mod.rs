@@ -501,6 +501,31 @@ pub struct Clock {
     pub late: bool,
 }
 
+/// The notice clocks still running over a set of breaches, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClockGauges {
+    /// Unmet clocks of breaches not closed.
+    pub running: i64,
+    /// …of which past their due time.
+    pub overdue: i64,
+    /// Seconds from `now` to the earliest running clock's due time (negative once past it).
+    pub next_due_s: Option<i64>,
+}
+
+/// [`ClockGauges`] of `breaches` at `now`. A closed breach stops its clocks.
+pub fn clock_gauges(breaches: &[Breach], now: Millis) -> ClockGauges {
+    let mut g = ClockGauges::default();
+    for b in breaches.iter().filter(|b| b.state != State::Closed) {
+        for c in clocks(b).into_iter().filter(|c| c.met_at.is_none()) {
+            g.running += 1;
+            g.overdue += i64::from(now > c.due_at);
+            let left = (c.due_at - now).div_euclid(1000);
+            g.next_due_s = Some(g.next_due_s.map_or(left, |n| n.min(left)));
+        }
+    }
+    g
+}
+
 /// The clocks that apply under the breach's regimes, earliest first.
 pub fn clocks(b: &Breach) -> Vec<Clock> {
     let reached = |m: Meets| -> Option<Millis> {

@@ -76,6 +76,18 @@ fn clocks_run_from_detection_24h_and_72h_under_152_fz_and_72h_under_gdpr() {
 }
 
 #[test]
+fn monitoring_sees_the_running_clocks_and_the_nearest_due_time() {
+    let b = opened(&shop());
+    let g = clock_gauges(std::slice::from_ref(&b), T0 + 23 * HOUR_MS);
+    assert_eq!((g.running, g.overdue, g.next_due_s), (3, 0, Some(3600)));
+    let g = clock_gauges(std::slice::from_ref(&b), T0 + 25 * HOUR_MS);
+    assert_eq!((g.running, g.overdue, g.next_due_s), (3, 1, Some(-3600)));
+    let mut closed = b.clone();
+    closed.state = State::Closed;
+    assert_eq!(clock_gauges(&[closed], T0), ClockGauges::default());
+}
+
+#[test]
 fn only_the_declared_regimes_have_clocks() {
     let mut p = shop();
     p.controller.regimes = vec![Regime::Gdpr];
