@@ -91,6 +91,15 @@ async fn a_rotation_killed_half_way_resumes_and_the_new_key_alone_serves_everyth
     set_keys(&gw, "kek2.hex", Some("kek.hex"));
     restart(&mut gw).await;
     assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
+    // On PostgreSQL, a second replica left on the old KEK alone (never restarted).
+    let stale = match db {
+        Db::Postgres => {
+            let mut o = Opts::new(db);
+            o.database_url = Some(gw.database_url.clone());
+            Some(Gateway::start(o, &up.url()).await.unwrap())
+        }
+        Db::Sqlite => None,
+    };
     // Intake goes on during the whole rotation.
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
@@ -144,6 +153,9 @@ async fn a_rotation_killed_half_way_resumes_and_the_new_key_alone_serves_everyth
     assert_eq!(done["unopenable"], 0, "{done}");
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
+    if let Some(stale) = &stale {
+        stale_replica_fails_closed(stale, &up).await;
+    }
     let after = status(&gw);
     assert_eq!(after["complete"], true, "{after}");
     assert_eq!(left_under_v1(&after), 0, "{after}");
@@ -184,6 +196,23 @@ async fn a_rotation_killed_half_way_resumes_and_the_new_key_alone_serves_everyth
     assert!(!old.status.success());
     let said = String::from_utf8_lossy(&old.stderr);
     assert!(said.contains("KEK version 2"), "{said}");
+}
+
+/// A replica still on the old KEK after the rotation: not ready, and a new person's form is
+/// refused without reaching the upstream (its key would be wrapped under the rotated-away KEK).
+async fn stale_replica_fails_closed(stale: &Gateway, up: &Upstream) {
+    let ready = get(&stale.admin_url("/readyz")).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["reason"], "key_rotated", "{}", ready.json());
+    let before = up.requests().len();
+    let r = post(&stale.url("/api/checkout"), JSON, checkout(999_999)).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        !up.requests()[before..]
+            .iter()
+            .any(|q| String::from_utf8_lossy(&q.body).contains("999999")),
+        "the stale replica forwarded the form"
+    );
 }
 
 pdgate_testkit::both_backends! {

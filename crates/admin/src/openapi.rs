@@ -167,7 +167,7 @@ async fn healthz() {}
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready: the database answers, is the one this replica started on, and writes commit", body = Object),
-        (status = 503, description = "Not ready; `reason` is store_unavailable, vault_cannot_commit, key_unavailable, migrations_pending or cross_border_cache_stale", body = Object)))]
+        (status = 503, description = "Not ready; `reason` is store_unavailable, vault_cannot_commit, key_unavailable, migrations_pending, key_rotated or cross_border_cache_stale", body = Object)))]
 async fn readyz() {}
 
 #[utoipa::path(get, path = "/metrics", tag = "health",
