@@ -100,6 +100,15 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// A consistent copy of the SQLite vault, taken beside live traffic (PostgreSQL: pg_dump or
+    /// pg_basebackup, see README "Backups").
+    Backup {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The new file to write (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The key ring: KEK rotation and its progress.
     Keys {
         #[command(subcommand)]
@@ -371,6 +380,12 @@ async fn run(
         } => register_export(config.as_deref(), &view, &format, out, &env).await,
         Command::Audit { command } => audit(command, &env).await,
         Command::Keys { command } => keys(command, &env, key).await,
+        Command::Backup { config, out } => {
+            let cfg = Config::load(config.as_deref(), &env)?;
+            let made = server::backup(&cfg, &out).await?;
+            println!("{}", serde_json::to_string_pretty(&made)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Retention {
             command:
                 RetentionCommand::Run {

@@ -522,6 +522,38 @@ pub async fn keys_rotate(
     Ok(report?)
 }
 
+/// What `pdgate backup` made.
+#[derive(Debug, serde::Serialize)]
+pub struct Backup {
+    pub file: String,
+    pub bytes: u64,
+    pub taken_at: String,
+    /// The KEK versions the copy's keys are wrapped under: destroying all of them (after a
+    /// rotation away from them) leaves nothing in the copy readable.
+    pub kek_versions: Vec<i64>,
+}
+
+/// `pdgate backup`: a consistent copy of the SQLite vault beside live traffic, into a new file.
+pub async fn backup(config: &Config, out: &std::path::Path) -> Result<Backup, ServeError> {
+    if out.exists() {
+        return Err(ServeError::Io {
+            what: "writing the backup: the file exists; choose a new name",
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        });
+    }
+    let store = Store::open_with(&config.database_url, &config.store_options()).await?;
+    let path = out.to_string_lossy();
+    let versions = store.backup_into(&path).await;
+    store.close().await;
+    let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
+    Ok(Backup {
+        file: path.into_owned(),
+        bytes,
+        taken_at: crate::rfc3339(crate::now_millis()),
+        kek_versions: versions?,
+    })
+}
+
 /// `pdgate keys status`: needs no key; the KEKs configured, if any, are named by version.
 pub async fn keys_status(
     config: &Config,

@@ -218,3 +218,78 @@ async fn stale_replica_fails_closed(stale: &Gateway, up: &Upstream) {
 pdgate_testkit::both_backends! {
     rotation => a_rotation_killed_half_way_resumes_and_the_new_key_alone_serves_everything;
 }
+
+/// The KEK in use when a backup was taken is its epoch key: a subject erased after the backup
+/// stays readable in it while that KEK exists, and nothing in it is readable once a rotation has
+/// moved the vault off that KEK and the KEK is destroyed.
+#[tokio::test]
+async fn a_backup_is_unreadable_once_its_kek_is_rotated_away_and_destroyed() {
+    use pdgate::crypto::{Kek, Keys, RootSecret};
+    use sqlx::Connection;
+    let up = Upstream::start(Duration::ZERO).await;
+    let Some(mut gw) = Gateway::start(Opts::new(Db::Sqlite).with_admin_tokens(), &up.url()).await
+    else {
+        return;
+    };
+    assert_eq!(
+        post(&gw.url("/api/checkout"), JSON, checkout(1))
+            .await
+            .status,
+        200
+    );
+    let file = gw.dir.join("backup.db");
+    let made: serde_json::Value =
+        serde_json::from_slice(&cli(&gw, &["backup"], &["--out", file.to_str().unwrap()])).unwrap();
+    assert_eq!(made["kek_versions"], serde_json::json!([1]), "{made}");
+    // The person is erased from the live vault after the backup.
+    let dpo = pdgate_testkit::token(&gw, "dpo", None);
+    let r = pdgate_testkit::authed(
+        "POST",
+        &gw.admin_url("/admin/v1/requests"),
+        &dpo,
+        serde_json::json!({"type": "erasure", "subject": {"email": "rotate1@mail.ru"}}).to_string(),
+    )
+    .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/v1/requests/{id}/fulfil");
+    let done = pdgate_testkit::authed("POST", &gw.admin_url(&path), &dpo, "").await;
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+
+    // What the backup holds: the root secret and the erased person's data key, wrapped.
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .read_only(true);
+    let mut copy = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    let root: Vec<u8> = sqlx::query_scalar("SELECT wrapped_root FROM keyring")
+        .fetch_one(&mut copy)
+        .await
+        .unwrap();
+    let (sid, dek): (Vec<u8>, Vec<u8>) = sqlx::query_as("SELECT id, wrapped_dek FROM subjects")
+        .fetch_one(&mut copy)
+        .await
+        .unwrap();
+    copy.close().await.unwrap();
+    let old = || Kek::parse(pdgate_testkit::KEY_HEX, 1).unwrap();
+    let opened = RootSecret::unwrap(&old(), &root).unwrap();
+    assert!(
+        Keys::derive(old(), &opened).unwrap_dek(&sid, &dek).is_ok(),
+        "while the old KEK exists, the backup still opens the erased person"
+    );
+
+    // Rotate to a new KEK and destroy the old one.
+    std::fs::write(gw.dir.join("kek2.hex"), NEW_KEY).unwrap();
+    set_keys(&gw, "kek2.hex", Some("kek.hex"));
+    restart(&mut gw).await;
+    let done: serde_json::Value =
+        serde_json::from_slice(&cli(&gw, &["keys", "rotate"], &[])).unwrap();
+    assert_eq!(done["retired"], true, "{done}");
+    std::fs::remove_file(gw.dir.join("kek.hex")).unwrap();
+    let new = Kek::parse(NEW_KEY, 2).unwrap();
+    assert!(
+        RootSecret::unwrap(&new, &root).is_err(),
+        "the new KEK does not open the backup's root secret"
+    );
+    // Not even with the live vault's root secret: the data key needs the destroyed KEK.
+    let live = Keys::derive(Kek::parse(NEW_KEY, 2).unwrap(), &opened);
+    assert!(live.unwrap_dek(&sid, &dek).is_err());
+}

@@ -367,6 +367,18 @@ impl Store {
         }
     }
 
+    /// `pdgate backup` on SQLite: a consistent copy into the new file `path`, and the KEK
+    /// versions its keys are wrapped under. PostgreSQL is backed up with its own tools (pg_dump,
+    /// pg_basebackup), so this refuses there.
+    pub async fn backup_into(&self, path: &str) -> Result<Vec<i64>> {
+        match self {
+            Store::Sqlite(s) => s.vacuum_into(path).await,
+            Store::Postgres(_) => Err(StoreError::Database(Cause::says(
+                "pdgate backup copies SQLite; back PostgreSQL up with pg_dump or pg_basebackup (README, Backups)",
+            ))),
+        }
+    }
+
     /// Closes the store's connections and waits until they are closed (so no query may still be
     /// running on them). On SQLite the checkpointer stops first and the WAL is copied into the
     /// database file and truncated: the file alone is then the whole database.

@@ -107,6 +107,28 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// A consistent copy of the whole database in one new file (`VACUUM INTO`), taken beside
+    /// live traffic: a read transaction, so writers go on; free pages are not copied.
+    /// Returns the KEK versions the copy's keys are wrapped under, read back from the copy.
+    pub(crate) async fn vacuum_into(&self, path: &str) -> Result<Vec<i64>> {
+        use sqlx::Connection;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        let opts = SqliteConnectOptions::new().filename(path).read_only(true);
+        let mut copy = sqlx::SqliteConnection::connect_with(&opts).await?;
+        let versions = sqlx::query_scalar(
+            "SELECT kek_version FROM keyring \
+             UNION SELECT kek_version FROM subjects WHERE length(wrapped_dek) > 0 \
+             UNION SELECT kek_version FROM held_keys ORDER BY 1",
+        )
+        .fetch_all(&mut copy)
+        .await?;
+        copy.close().await?;
+        Ok(versions)
+    }
+
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }

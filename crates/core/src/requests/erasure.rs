@@ -523,7 +523,7 @@ impl Act<'_> {
 /// What crypto-shredding reaches: the vault and the envelopes the upstreams hold; a backup of
 /// the vault taken before the act still holds the data key wrapped under the key-encryption key.
 fn method_text(kinds: &BTreeSet<Shred>) -> String {
-    let backups = "backups of the vault taken before this act still hold the wrapped key until they are destroyed / резервные копии, сделанные до акта, содержат ключ до их уничтожения";
+    let backups = "backups of the vault taken before this act still hold the wrapped key until they are destroyed, or until the key-encryption key they were taken under is destroyed after a key rotation / резервные копии, сделанные до акта, содержат ключ до их уничтожения или до уничтожения ключа шифрования ключей, действовавшего при их создании, после его смены";
     kinds
         .iter()
         .map(|k| match k {
