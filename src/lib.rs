@@ -21,8 +21,8 @@
 #![forbid(unsafe_code)]
 
 pub use pdgate_core::{
-    actions, consent, crypto, html, intake, legal_day, now_millis, parse_time, policy, records,
-    rfc3339, Millis,
+    actions, consent, crypto, html, intake, keyring, legal_day, now_millis, parse_time, policy,
+    records, rfc3339, Millis,
 };
 
 pub use pdgate_admin as admin;

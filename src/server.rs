@@ -430,7 +430,10 @@ fn checkpoint_publisher(
         Some(url) => Some(crate::audit::publish::Webhook {
             client: pdgate_http::client(),
             url: url.clone(),
-            secret: webhook_secret(config)?,
+            sign: webhook_secret(config)?.map(|s| {
+                let sign: crate::audit::publish::Signer = Arc::new(move |t, body| s.sign(t, body));
+                sign
+            }),
         }),
         None => None,
     };
@@ -578,7 +581,7 @@ pub async fn keys_status(
 /// KEK gets the version the key ring knows it by; a new one (given with the previous) becomes the
 /// next version, under which this process wraps every new key from now on.
 pub async fn unlock(store: &Store, kek: Kek, previous: Option<Kek>) -> Result<Keys, ServeError> {
-    use crate::crypto::rotation::version_of;
+    use crate::keyring::version_of;
     use crate::store::KeyRing;
     let candidate = RootSecret::generate();
     let (ring_version, wrapped) = store.root_secret((1, candidate.wrap(&kek))).await?;

@@ -200,5 +200,19 @@ async fn two_replicas_share_one_postgres() {
         "{said}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(said.matches(" intact").count() >= 2, "{said}");
+    // Each replica's chain is there and intact.
+    for gw in [&a, &b] {
+        let writer = gw
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == "vault ready")
+            .and_then(|v| v["writer"].as_str().map(str::to_owned))
+            .unwrap();
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(&format!("{writer}: ")) && l.contains(" intact")),
+            "{writer} missing from:\n{said}"
+        );
+    }
 }

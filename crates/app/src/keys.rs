@@ -10,8 +10,8 @@
 
 use serde::Serialize;
 
-use pdgate_core::crypto::rotation::{rewrap_page, version_of};
 use pdgate_core::crypto::{KeyError, Keys};
+use pdgate_core::keyring::{rewrap_page, version_of};
 use pdgate_core::Millis;
 use pdgate_store::keyring::{KeyCount, KeyRing};
 use pdgate_store::{Store, StoreError};

@@ -7,7 +7,8 @@
 //! - [`forms`] — body leaves and the urlencoded and JSON codecs (multipart streams, at the edge).
 //! - [`intake`] — the decision for one matched request: consent, minimization, field actions.
 //! - [`actions`] — the seven field actions and the identifier detectors with their checksums.
-//! - [`crypto`] — the key hierarchy (KEK, root secret, per-subject DEKs) and AES-256-GCM.
+//! - [`crypto`] — the key hierarchy (KEK, root secret, per-subject DEKs) and AES-256-GCM;
+//!   [`keyring`] — a KEK rotation's decisions over the stored keys.
 //! - [`consent`] — what counts as given consent, the subject token, receipts.
 //! - [`audit`] — typed, hash-chained audit entries.
 //! - [`records`] — the rows the vault stores and returns, as the store's traits speak them.
@@ -27,6 +28,7 @@ pub mod forms;
 pub mod html;
 pub mod ids;
 pub mod intake;
+pub mod keyring;
 pub mod legal_day;
 pub mod policy;
 pub mod purpose;

@@ -13,7 +13,6 @@ use http::Request;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::requests::outbox::Secret;
 use pdgate_core::audit::SignedHead;
 use pdgate_http::{Body, Client};
 
@@ -28,11 +27,14 @@ pub struct Publisher {
     pub webhook: Option<Webhook>,
 }
 
+/// `X-Pdgate-Signature` of a body sent at Unix second `t` (the webhooks' secret's `sign`).
+pub type Signer = Arc<dyn Fn(i64, &[u8]) -> String + Send + Sync>;
+
 pub struct Webhook {
     pub client: Client,
     pub url: String,
-    /// Signs each delivery like the other webhooks (`X-Pdgate-Signature`), when configured.
-    pub secret: Option<Arc<Secret>>,
+    /// Signs each delivery like the other webhooks, when a webhook secret is configured.
+    pub sign: Option<Signer>,
 }
 
 impl Publisher {
@@ -92,9 +94,9 @@ impl Webhook {
         let mut req = Request::post(&self.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-pdgate-event", "audit.checkpoint");
-        if let Some(s) = &self.secret {
+        if let Some(sign) = &self.sign {
             let t = pdgate_core::now_millis() / 1000;
-            req = req.header("x-pdgate-signature", s.sign(t, &body));
+            req = req.header("x-pdgate-signature", sign(t, &body));
         }
         let req = req.body(Body::full(body)).map_err(|e| e.to_string())?;
         let resp = tokio::time::timeout(REQUEST_LIMIT, self.client.request(req))

@@ -14,7 +14,6 @@
 //! touches sockets, files or the database, and no error carries key or plaintext bytes.
 
 mod keys;
-pub mod rotation;
 mod subject;
 
 pub use subject::{hold_keys, Binding, HeldKey, Sealing, SubjectKeys};

@@ -1,7 +1,7 @@
 //! A KEK rotation's decisions (issue 28): which KEK version a given key is, and one page of
 //! stored keys wrapped anew under the current KEK. The store reads and writes around them.
 
-use super::keys::{Keys, Rewrapped};
+use crate::crypto::{Keys, Rewrapped};
 use crate::records::keyring::{HeldRow, KekVersion, Rewrap};
 use crate::records::SubjectRow;
 
