@@ -85,7 +85,15 @@ async fn two_replicas_share_one_postgres() {
         })
         .collect();
     for p in posts {
-        assert_eq!(p.await.unwrap().status, 200);
+        let r = p.await.unwrap();
+        assert_eq!(
+            r.status,
+            200,
+            "{}\n{}\n{}",
+            String::from_utf8_lossy(&r.body),
+            a.log(),
+            b.log()
+        );
     }
     let mut tokens: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
     let mut subjects: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();

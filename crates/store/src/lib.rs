@@ -104,6 +104,22 @@ impl Cause {
     pub fn says(what: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         Self::of(Stated(what.into()))
     }
+
+    /// The database aborted this transaction for another's sake (PostgreSQL: deadlock_detected,
+    /// serialization_failure): run again, it commits or meets what the other wrote.
+    fn lost_to_another(&self) -> bool {
+        self.0
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .and_then(|db| db.code())
+            .is_some_and(|c| c == "40P01" || c == "40001")
+    }
+}
+
+impl StoreError {
+    fn lost_to_another(&self) -> bool {
+        matches!(self, StoreError::Database(c) if c.lost_to_another())
+    }
 }
 
 impl std::fmt::Debug for Cause {
@@ -1061,6 +1077,9 @@ async fn checkpoint(w: &mut Writer, c: &Checkpoints) -> Option<i64> {
 
 type IntakeJob = (Box<IntakeWrite>, oneshot::Sender<Result<IntakeOutcome>>);
 
+/// How often a batch the database aborted for another transaction's sake runs again.
+const CONTENDED_RETRIES: usize = 3;
+
 async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
     if jobs.is_empty() {
         return;
@@ -1069,7 +1088,24 @@ async fn commit(w: &mut Writer, jobs: &mut Vec<IntakeJob>) {
         jobs.drain(..).map(|(w, r)| (*w, r)).unzip();
     let snapshot = w.chain.clone();
     let started = std::time::Instant::now();
-    let done = w.store.commit_batch(&writes, &mut w.chain).await;
+    let mut done = w.store.commit_batch(&writes, &mut w.chain).await;
+    // Two replicas committing the same new people can deadlock on their unique keys; PostgreSQL
+    // aborts one. Its batch runs again after a short random pause (so the two do not meet in
+    // step again) and then finds what the other committed.
+    for _ in 0..CONTENDED_RETRIES {
+        if !done.as_ref().is_err_and(StoreError::lost_to_another) {
+            break;
+        }
+        w.chain = snapshot.clone();
+        let jitter = u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos(),
+        ) % 20;
+        tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+        done = w.store.commit_batch(&writes, &mut w.chain).await;
+    }
     w.settle(&done);
     match done {
         Ok(outcomes) => {

@@ -954,10 +954,13 @@ async fn insert_new_subjects(
         });
         qb.build().execute(&mut **tx).await?;
     }
-    let keyed: Vec<_> = new_subjects
+    // In key order, as every other writer inserts them: two replicas taking the same new
+    // people wait for each other instead of deadlocking.
+    let mut keyed: Vec<_> = new_subjects
         .iter()
         .filter_map(|(id, key, ..)| key.as_ref().map(|k| (*id, k)))
         .collect();
+    keyed.sort_by(|a, b| a.1[..].cmp(&b.1[..]));
     for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO subject_keys (mac, subject_id) ");
         qb.push_values(chunk, |mut b, (id, key)| {
@@ -1005,11 +1008,13 @@ async fn insert_index(
     tx: &mut sqlx::Transaction<'_, Db>,
     accepted: &[(usize, &IntakeWrite)],
 ) -> Result<()> {
-    let index: Vec<(&[u8], &[u8])> = accepted
+    let mut index: Vec<(&[u8], &[u8])> = accepted
         .iter()
         .filter_map(|(_, w)| w.subject.as_ref().map(|s| (s.id().as_bytes(), w)))
         .flat_map(|(sid, w)| w.index.iter().map(move |m| (&m[..], sid)))
         .collect();
+    // In key order, like every other writer (see `insert_new_subjects`).
+    index.sort_unstable();
     for chunk in index.chunks(ROWS_PER_STATEMENT) {
         if DEFERRED_INDEX {
             let mut qb =
@@ -1238,6 +1243,9 @@ async fn insert_tokens(
     batch: &[IntakeWrite],
     new_tokens: &[NewToken],
 ) -> Result<bool> {
+    // In key order, like every other writer (see `insert_new_subjects`).
+    let mut new_tokens: Vec<&NewToken> = new_tokens.iter().collect();
+    new_tokens.sort_unstable_by(|a, b| a.token.cmp(&b.token));
     for chunk in new_tokens.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<Db>::new(match DEFERRED_INDEX {
             true => "INSERT INTO tokens_pending (token, value_mac, subject_id, shape, created_at) ",
