@@ -221,7 +221,7 @@ enum AuditCommand {
         public_key: Option<String>,
         /// A file of signed checkpoints written outside the database (`[audit] checkpoint_file`;
         /// repeat for each replica's): every chain and entry it vouches for must be in the
-        /// export, which must then be whole (no --since/--until).
+        /// export (from `--since` on, for a time window).
         #[arg(long)]
         checkpoints: Vec<PathBuf>,
         /// The start of the export's time window (as given to the export; RFC 3339 or Unix ms):

@@ -591,16 +591,11 @@ pub async fn unlock(store: &Store, kek: Kek, previous: Option<Kek>) -> Result<Ke
         Err(other) => Err(ServeError::KeyRing(other)),
     };
     let now = crate::now_millis();
-    let (root, current_wraps_root) = match (opened(&kek)?, &previous) {
-        (Some(root), _) => (root, true),
-        (None, Some(p)) => (opened(p)?.ok_or(ServeError::WrongKey)?, false),
+    let (root, root_kek, current_wraps_root) = match (opened(&kek)?, &previous) {
+        (Some(root), _) => (root, &kek, true),
+        (None, Some(p)) => (opened(p)?.ok_or(ServeError::WrongKey)?, p, false),
         (None, None) if ring_version > 1 => return Err(ServeError::RotatedKey(ring_version)),
         (None, None) => return Err(ServeError::WrongKey),
-    };
-    let root_kek = if current_wraps_root {
-        &kek
-    } else {
-        previous.as_ref().expect("matched")
     };
     // The KEK that opened the root secret is the ring's version (databases from before versions
     // learn its check value now).

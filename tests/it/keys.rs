@@ -16,11 +16,7 @@ const JSON: &str = "application/json";
 const NEW_KEY: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
 fn checkout(n: u64) -> String {
-    serde_json::json!({
-        "email": format!("rotate{n}@mail.ru"), "phone": "+7 916 555-01-01", "name": "Иван",
-        "address": "Москва", "items": [], "total": n, "subscribe": "on",
-    })
-    .to_string()
+    pdgate_testkit::checkout_body(&format!("rotate{n}@mail.ru"), n)
 }
 
 /// `(token, total)` of every checkout the upstream received.

@@ -32,11 +32,7 @@ fn opts(hook: &str, secret: &std::path::Path, database_url: Option<String>) -> O
 }
 
 fn checkout(person: u64, n: u64) -> String {
-    serde_json::json!({
-        "email": format!("person{person}@mail.ru"), "phone": "+7 916 555-01-01", "name": "Иван",
-        "address": "Москва", "items": [], "total": person * 1000 + n, "subscribe": "on",
-    })
-    .to_string()
+    pdgate_testkit::checkout_body(&format!("person{person}@mail.ru"), person * 1000 + n)
 }
 
 /// `(started_at, finished_at)` of every sweep (`finished`: only those that finished), in start

@@ -12,12 +12,8 @@ use std::time::Duration;
 
 use pdgate_testkit::{bin, cli, post, Db, Gateway, Opts, Upstream};
 
-fn checkout(n: u32) -> String {
-    serde_json::json!({
-        "email": format!("trail{n}@mail.ru"), "phone": "+7 916 555-01-01", "name": "Иван",
-        "address": "Москва", "items": [], "total": n, "subscribe": "on",
-    })
-    .to_string()
+fn checkout(n: u64) -> String {
+    pdgate_testkit::checkout_body(&format!("trail{n}@mail.ru"), n)
 }
 
 /// `pdgate audit verify` of `export`: whether it passed, and what it said.

@@ -740,6 +740,16 @@ where
     .with_ignored_flag(ignored)
 }
 
+/// A JSON checkout of the example shop for `email` (consent to marketing given); `total` marks
+/// which post it was, since the upstream receives the e-mail only as a token.
+pub fn checkout_body(email: &str, total: u64) -> String {
+    serde_json::json!({
+        "email": email, "phone": "+7 916 555-01-01", "name": "Иван",
+        "address": "Москва", "items": [], "total": total, "subscribe": "on",
+    })
+    .to_string()
+}
+
 /// The `email` of every JSON body the upstream received in a POST: the tokens a test then
 /// detokenizes to prove each forwarded intake has its vault entry.
 pub fn forwarded_emails(up: &Upstream) -> Vec<String> {

@@ -104,12 +104,16 @@ pub fn check(
     pinned: Option<&[u8]>,
     since: Option<Millis>,
 ) -> Result<Complete, Missing> {
-    let rows = rows(text);
+    // Two passes over the text, each row parsed as it comes: an export can be millions of lines.
     let since = since.unwrap_or(Millis::MIN);
-    let key = pinned.map(<[u8]>::to_vec).or_else(|| export_key(&rows));
+    let mut key = pinned.map(<[u8]>::to_vec);
     let mut claims = Vec::new();
-    for r in rows.iter().filter(|r| r.kind == "chain_started") {
-        claims.extend(seen_by(&r.writer, &r.entry));
+    for r in rows(text) {
+        match r.kind.as_str() {
+            "chain_started" => claims.extend(seen_by(&r.writer, &r.entry)),
+            "checkpoint" if key.is_none() => key = checkpoint_key(&r.entry),
+            _ => {}
+        }
     }
     let by_chain_starts = claims.len();
     for (i, file) in files.iter().enumerate() {
@@ -127,15 +131,12 @@ pub fn check(
     }
     let by_checkpoint_files = claims.len() - by_chain_starts;
     claims.retain(|c| c.at >= since);
-    let mut wanted: HashMap<(&str, i64), Vec<&Claim>> = HashMap::new();
+    let mut wanted: HashMap<(String, i64), Vec<&Claim>> = HashMap::new();
     for c in &claims {
-        wanted.entry((&c.writer, c.seq)).or_default().push(c);
+        wanted.entry((c.writer.clone(), c.seq)).or_default().push(c);
     }
-    for r in &rows {
-        for c in wanted
-            .remove(&(r.writer.as_str(), r.seq))
-            .unwrap_or_default()
-        {
+    for r in rows(text) {
+        for c in wanted.remove(&(r.writer, r.seq)).unwrap_or_default() {
             if c.hash != r.hash {
                 return Err(Missing::Rewritten {
                     writer: c.writer.clone(),
@@ -170,23 +171,18 @@ fn missing(c: &Claim, chains: &BTreeMap<String, super::export::ChainSummary>) ->
     }
 }
 
-fn rows(text: &str) -> Vec<super::AuditRow> {
+fn rows(text: &str) -> impl Iterator<Item = super::AuditRow> + '_ {
     let csv = text.starts_with(CSV_HEADER);
     let body = if csv { &text[CSV_HEADER.len()..] } else { text };
     body.split_terminator('\n')
-        .filter_map(|l| parse_line(l, csv))
-        .collect()
+        .filter_map(move |l| parse_line(l, csv))
 }
 
-/// The key the export's checkpoints are signed with (the first one's).
-fn export_key(rows: &[super::AuditRow]) -> Option<Vec<u8>> {
-    rows.iter()
-        .filter(|r| r.kind == "checkpoint")
-        .find_map(|r| {
-            let entry: serde_json::Value = serde_json::from_str(&r.entry).ok()?;
-            let key = entry["event"]["public_key"].as_str()?;
-            data_encoding::HEXLOWER.decode(key.as_bytes()).ok()
-        })
+/// The key a checkpoint `entry` is signed with.
+fn checkpoint_key(entry: &str) -> Option<Vec<u8>> {
+    let entry: serde_json::Value = serde_json::from_str(entry).ok()?;
+    let key = entry["event"]["public_key"].as_str()?;
+    data_encoding::HEXLOWER.decode(key.as_bytes()).ok()
 }
 
 /// What the chain start `entry` of `writer` saw.

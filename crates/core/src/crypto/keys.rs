@@ -218,8 +218,7 @@ pub struct Keys {
     pub token: MacKey,
     pub value_hash: MacKey,
     pub client_hash: MacKey,
-    pub subject_token: MacKey,
-    /// [`Keys::subject_token`] as the HS256 keys that sign and verify subject tokens.
+    /// The HS256 keys that sign and verify subject tokens (role `SubjectToken`).
     pub subject_jwt: SubjectTokenKeys,
     pub audit: AuditSigner,
     /// A public fingerprint of the root secret (see [`Keys::root_id`]).
@@ -259,22 +258,28 @@ impl AuditSigner {
     }
 }
 
+/// The HKDF every role key of `root` is expanded from.
+fn hierarchy(root: &RootSecret) -> Hkdf<Sha256> {
+    Hkdf::<Sha256>::new(Some(b"pdgate key hierarchy v1"), root.0.as_ref())
+}
+
+fn role_key(hk: &Hkdf<Sha256>, p: Purpose) -> MacKey {
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    hk.expand(p.label(), okm.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    MacKey(okm)
+}
+
 impl Keys {
     pub fn derive(kek: Kek, root: &RootSecret) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(b"pdgate key hierarchy v1"), root.0.as_ref());
-        let derive = |p: Purpose| {
-            let mut okm = Zeroizing::new([0u8; KEY_LEN]);
-            hk.expand(p.label(), okm.as_mut())
-                .expect("32 bytes is a valid HKDF-SHA256 length");
-            MacKey(okm)
-        };
+        let hk = hierarchy(root);
+        let derive = |p: Purpose| role_key(&hk, p);
         Self {
             blind_index: derive(Purpose::BlindIndex),
             token: derive(Purpose::Token),
             value_hash: derive(Purpose::ValueHash),
             client_hash: derive(Purpose::ClientHash),
             subject_jwt: SubjectTokenKeys::new(&derive(Purpose::SubjectToken)),
-            subject_token: derive(Purpose::SubjectToken),
             audit: AuditSigner(
                 aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(
                     derive(Purpose::AuditSigning).bytes(),
@@ -305,17 +310,17 @@ impl Keys {
             .collect()
     }
 
-    /// Unwraps under the KEK of `version` when this process holds it, else under each it holds
-    /// (a row's recorded version is a hint, the authentication tag the proof).
+    /// Unwraps under each KEK this process holds, current first: the authentication tag, not a
+    /// row's recorded version, says which one wrapped it.
     fn unwrap_any(
         &self,
         wrapped: &[u8],
         label: &[u8],
-    ) -> Result<(Zeroizing<[u8; KEY_LEN]>, u32), KeyError> {
+    ) -> Result<Zeroizing<[u8; KEY_LEN]>, KeyError> {
         let mut last = KeyError::Unauthentic;
         for kek in std::iter::once(&self.kek).chain(&self.previous) {
             match kek.unwrap_key(wrapped, label) {
-                Ok(k) => return Ok((k, kek.version)),
+                Ok(k) => return Ok(k),
                 Err(e) => last = e,
             }
         }
@@ -328,7 +333,7 @@ impl Keys {
             return Rewrapped::Already;
         }
         match self.unwrap_any(wrapped, label) {
-            Ok((key, _)) => Rewrapped::Now(self.kek.wrap(key.as_ref(), label)),
+            Ok(key) => Rewrapped::Now(self.kek.wrap(key.as_ref(), label)),
             Err(_) => Rewrapped::Unopenable,
         }
     }
@@ -351,7 +356,7 @@ impl Keys {
 
     /// The root secret these keys derive from, wrapped under the current KEK.
     pub fn rewrap_root(&self, wrapped: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let (root, _) = self.unwrap_any(wrapped, ROOT_LABEL)?;
+        let root = self.unwrap_any(wrapped, ROOT_LABEL)?;
         Ok(self.kek.wrap(root.as_ref(), ROOT_LABEL))
     }
 
@@ -374,8 +379,7 @@ impl Keys {
     }
 
     pub fn unwrap_dek(&self, subject_id: &[u8], wrapped: &[u8]) -> Result<Dek, KeyError> {
-        self.unwrap_any(wrapped, &dek_label(subject_id))
-            .map(|(k, _)| Dek(k))
+        self.unwrap_any(wrapped, &dek_label(subject_id)).map(Dek)
     }
 }
 
@@ -393,7 +397,7 @@ impl Keys {
         wrapped: &[u8],
     ) -> Result<Dek, KeyError> {
         self.unwrap_any(wrapped, &held_label(subject_id, category))
-            .map(|(k, _)| Dek(k))
+            .map(Dek)
     }
 }
 
@@ -579,12 +583,13 @@ mod tests {
             b.token.bytes(),
             "tokens must survive KEK rotation"
         );
+        let subject_token = role_key(&hierarchy(&root), Purpose::SubjectToken);
         let all = [
             a.blind_index.bytes(),
             a.token.bytes(),
             a.value_hash.bytes(),
             a.client_hash.bytes(),
-            a.subject_token.bytes(),
+            subject_token.bytes(),
         ];
         for i in 0..all.len() {
             for j in i + 1..all.len() {
